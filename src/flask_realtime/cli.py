@@ -1,0 +1,112 @@
+"""The ``flask-realtime`` command: serve the app, list jobs, run a job in the terminal."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+import click
+
+from .core.jobs import JobError, ParamError
+
+
+@click.group()
+@click.version_option(package_name="flask-realtime")
+def main() -> None:
+    """Flask-Realtime: run Python jobs and watch their output live in the browser."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--debug", is_flag=True, help="Flask debug mode (never on a public address).")
+def run(host: str, port: int, debug: bool) -> None:
+    """Serve the console with the embedded store: nothing else to install or start."""
+    logging.basicConfig(level=logging.INFO, stream=sys.__stderr__,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .web.app import create_app
+
+    app = create_app()
+    socketio = app.extensions["socketio_server"]
+    click.echo(f"Flask-Realtime on http://{host}:{port}/  (Ctrl-C to quit)", err=True)
+    socketio.run(app, host=host, port=port, debug=debug, use_reloader=False,
+                 allow_unsafe_werkzeug=True, log_output=debug)
+
+
+@main.command("jobs")
+def list_jobs() -> None:
+    """List the jobs this server offers, with their parameters."""
+    from .web.app import create_app
+
+    app = create_app()
+    for spec in app.extensions["flask_realtime"].registry:
+        params = ", ".join(
+            p.name + ("" if p.required else f"={p.to_json()['default']!r}") for p in spec.params)
+        click.echo(f"{spec.name}({params})  {spec.description}")
+
+
+@main.command("exec")
+@click.argument("job")
+@click.argument("params", nargs=-1)
+def exec_job(job: str, params: tuple[str, ...]) -> None:
+    """Run JOB here, its output on this terminal; Ctrl-C stops it, a second Ctrl-C quits.
+
+    PARAMS are name=value pairs, for instance: flask-realtime exec countdown n=3 delay=0.5
+    """
+    from .core.capture import CapturePump
+    from .core.jobs import registry
+    from .core.runner import ThreadRunner
+    from .core.service import RunService
+    from .jobs import builtin  # noqa: F401
+    from .store.memory import MemoryStore
+    from .web.app import create_app
+
+    create_app()  # loads configured job modules
+    raw: dict[str, Any] = {}
+    for pair in params:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise click.UsageError(f"{pair!r} is not name=value")
+        raw[name] = value
+    store = MemoryStore()
+    service = RunService(store, registry)
+    done = threading.Event()
+
+    def show(run_id: str, lines: list[Any], epoch_ms: int) -> None:
+        for stream, text, end in lines:
+            target = sys.__stdout__ if stream == "stdout" else sys.__stderr__
+            assert target is not None
+            target.write(text + end)
+            target.flush()
+
+    service.runner = ThreadRunner(service, CapturePump(show))
+    service.subscribe(lambda run: done.set() if run.state.finished else None)
+    try:
+        run = service.start("terminal", job, raw)
+    except ParamError as exc:
+        for name, problem in exc.errors.items():
+            click.echo(f"error: {name} {problem}", err=True)
+        sys.exit(2)
+    except JobError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+    def interrupt(signum: int, frame: Any) -> None:
+        if store.stop_requested(run.id):
+            sys.exit(130)
+        click.echo("\nStopping… (Ctrl-C again to quit at once)", err=True)
+        service.stop("terminal", run.id)
+
+    signal.signal(signal.SIGINT, interrupt)
+    while not done.wait(0.2):
+        pass
+    final = store.get_run(run.id)
+    assert final is not None
+    click.echo(f"[{final.state.value}]" + (f" {final.error}" if final.error else ""), err=True)
+    sys.exit(0 if final.state.value == "succeeded" else 1)
+
+
+if __name__ == "__main__":
+    main()

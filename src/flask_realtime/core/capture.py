@@ -1,0 +1,353 @@
+"""Capture: route what a run's threads print to that run, and nothing else.
+
+``sys.stdout`` and ``sys.stderr`` are replaced once per process by proxies that look up
+the writing thread's :class:`RunCapture`; threads that belong to no run write through
+to the real streams. A thread belongs to a run when the runner put it there, when it
+was started (``threading.Thread``) by a thread of the run, or while it executes a work
+item submitted to a ``concurrent.futures.ThreadPoolExecutor`` by a thread of the run
+(this covers ``asyncio.to_thread`` and ``loop.run_in_executor``). Logging records made
+in such threads go to the run too.
+
+The write path is the hot path (``print`` makes two writes per line): it appends to a
+list, takes no lock, and wakes the pump only when the list was empty. Lines are
+assembled in bulk by :class:`CapturePump`, which also decides batch timing: a quiet run's
+line is drained at once, a busy run's output at most every ``interval`` seconds.
+"""
+
+from __future__ import annotations
+
+import codecs
+import concurrent.futures
+import io
+import logging
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .output import (
+    DEFAULT_MAX_LINE_CHARS,
+    DEFAULT_PARTIAL_FLUSH_SECONDS,
+    LOG,
+    STDERR,
+    STDOUT,
+    SYSTEM,
+    Line,
+    LineAssembler,
+)
+
+_local = threading.local()
+
+#: ``sink(run_id, lines, epoch_ms)``: where assembled lines go (the store's output log).
+LineSink = Callable[[str, list[Line], int], object]
+
+log = logging.getLogger(__name__)
+
+
+def current_capture() -> RunCapture | None:
+    return getattr(_local, "capture", None)
+
+
+def _set_capture(capture: RunCapture | None) -> RunCapture | None:
+    previous = getattr(_local, "capture", None)
+    _local.capture = capture
+    return previous
+
+
+class RunCapture:
+    """The raw writes of one run, in order, waiting for the pump.
+
+    ``chunks`` holds ``str`` for stdout (the common case, kept cheap) and
+    ``(stream, str)`` tuples for everything else.
+    """
+
+    __slots__ = ("_decoders", "_lock", "assemblers", "chunks", "closed", "run_id", "wake")
+
+    def __init__(self, run_id: str, wake: Callable[[], None], max_line_chars: int) -> None:
+        self.run_id = run_id
+        self.chunks: list[Any] = []
+        self.wake = wake
+        self.closed = False
+        self.assemblers = {s: LineAssembler(s, max_line_chars) for s in (STDOUT, STDERR, LOG)}
+        self._decoders: dict[str, codecs.IncrementalDecoder] = {}
+        self._lock = threading.Lock()
+
+    def write(self, stream: str, text: str) -> None:
+        chunks = self.chunks
+        if not chunks:
+            self.wake()
+        chunks.append(text if stream == STDOUT else (stream, text))
+
+    def write_bytes(self, stream: str, data: bytes) -> None:
+        decoder = self._decoders.get(stream)
+        if decoder is None:
+            decoder = self._decoders[stream] = codecs.getincrementaldecoder("utf-8")("replace")
+        self.write(stream, decoder.decode(data))
+
+    def system(self, text: str) -> None:
+        """A line from Flask-Realtime itself (stop requested, result not storable, …)."""
+        self.write(SYSTEM, text)
+
+    def drain(self, now: float, partial_delay: float, force: bool = False) -> list[Line]:
+        """Assemble everything written so far into lines. Safe to call from any thread."""
+        with self._lock:
+            chunks = self.chunks
+            n = len(chunks)
+            taken = chunks[:n]
+            del chunks[:n]  # appends made meanwhile stay in the list: nothing is lost
+            out: list[Line] = []
+            run: list[str] = []
+            stdout = self.assemblers[STDOUT]
+            for chunk in taken:
+                if chunk.__class__ is str:
+                    run.append(chunk)
+                    continue
+                if run:
+                    stdout.feed("".join(run), now, out)
+                    run = []
+                stream, text = chunk
+                if stream == SYSTEM:
+                    for assembler in self.assemblers.values():
+                        assembler.flush_partial(now, 0, out, force=True)
+                    out.extend(Line(SYSTEM, t) for t in text.split("\n"))
+                else:
+                    self.assemblers[stream].feed(text, now, out)
+            if run:
+                stdout.feed("".join(run), now, out)
+            for assembler in self.assemblers.values():
+                assembler.flush_partial(now, partial_delay, out, force=force)
+            return out
+
+    @property
+    def has_pending(self) -> bool:
+        return any(a.pending for a in self.assemblers.values())
+
+
+class _StreamProxy(io.TextIOBase):
+    """Stands in for sys.stdout / sys.stderr: run threads write to their run."""
+
+    def __init__(self, real: Any, stream: str) -> None:
+        self._real = real
+        self._stream = stream
+        self.buffer = _BufferProxy(self)
+
+    def write(self, s: str) -> int:
+        capture = getattr(_local, "capture", None)
+        if capture is None:
+            return self._real.write(s)
+        if s.__class__ is not str:
+            if not isinstance(s, str):
+                raise TypeError(f"write() argument must be str, not {type(s).__name__}")
+            s = str(s)
+        capture.write(self._stream, s)
+        return len(s)
+
+    def flush(self) -> None:
+        if getattr(_local, "capture", None) is None:
+            self._real.flush()
+
+    def isatty(self) -> bool:
+        return False if getattr(_local, "capture", None) is not None else self._real.isatty()
+
+    def fileno(self) -> int:
+        return self._real.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8"
+
+    @property
+    def errors(self) -> str | None:  # type: ignore[override]
+        return "strict"
+
+    def writable(self) -> bool:
+        return True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+class _BufferProxy:
+    """``sys.stdout.buffer`` for run threads: bytes are decoded, bad bytes become U+FFFD."""
+
+    def __init__(self, owner: _StreamProxy) -> None:
+        self._owner = owner
+
+    def write(self, data: bytes) -> int:
+        capture = getattr(_local, "capture", None)
+        if capture is None:
+            return self._owner._real.buffer.write(data)
+        capture.write_bytes(self._owner._stream, bytes(data))
+        return len(data)
+
+    def flush(self) -> None:
+        if getattr(_local, "capture", None) is None:
+            self._owner._real.buffer.flush()
+
+
+class _RunLogHandler(logging.Handler):
+    """Sends records made in a run's threads to that run's output."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        capture = getattr(_local, "capture", None)
+        if capture is None:
+            return
+        try:
+            capture.write(LOG, self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+
+
+class _NotFromRuns(logging.Filter):
+    """Keeps a run's log records out of the server's own log handlers."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(_local, "capture", None) is None
+
+
+_installed = False
+_install_lock = threading.Lock()
+
+
+def install(log_level: int = logging.INFO) -> None:
+    """Put the proxies and hooks in place, once per process. Idempotent."""
+    global _installed
+    with _install_lock:
+        if _installed:
+            return
+        _installed = True
+        sys.stdout = _StreamProxy(sys.stdout, STDOUT)
+        sys.stderr = _StreamProxy(sys.stderr, STDERR)
+        _patch_threads()
+        root = logging.getLogger()
+        for handler in root.handlers:
+            handler.addFilter(_NotFromRuns())
+        if not root.handlers:
+            # Adding our handler would silence logging's last-resort output: keep its effect.
+            fallback = logging.StreamHandler(sys.__stderr__)
+            fallback.setLevel(logging.WARNING)
+            fallback.addFilter(_NotFromRuns())
+            root.addHandler(fallback)
+        run_handler = _RunLogHandler(log_level)
+        run_handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        root.addHandler(run_handler)
+        if root.level > log_level:
+            root.setLevel(log_level)
+
+
+def _patch_threads() -> None:
+    original_start = threading.Thread.start
+
+    def start(self: threading.Thread) -> None:
+        capture = current_capture()
+        if capture is not None:
+            run = self.run
+
+            def run_in_capture() -> None:
+                _set_capture(capture)
+                try:
+                    run()
+                finally:
+                    _set_capture(None)
+
+            self.run = run_in_capture  # type: ignore[method-assign]
+        original_start(self)
+
+    original_submit = concurrent.futures.ThreadPoolExecutor.submit
+
+    def submit(
+        self: concurrent.futures.ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any,
+        **kwargs: Any,
+    ) -> concurrent.futures.Future[Any]:
+        capture = current_capture()
+
+        def call_in_capture() -> Any:
+            previous = _set_capture(capture)  # None too: a shared pool must not leak a run
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _set_capture(previous)
+
+        return original_submit(self, call_in_capture)
+
+    threading.Thread.start = start  # type: ignore[method-assign]
+    concurrent.futures.ThreadPoolExecutor.submit = submit  # type: ignore[method-assign,assignment]
+
+
+class CapturePump:
+    """One thread per process that turns captured writes into stored lines.
+
+    Batching: when a run has been quiet, its first write wakes the pump at once (low
+    latency); under load the pump drains at most every ``interval`` seconds so each
+    batch is large and the store and the sockets see few, big appends.
+    """
+
+    def __init__(
+        self, sink: LineSink, *, interval: float = 0.01,
+        partial_delay: float = DEFAULT_PARTIAL_FLUSH_SECONDS,
+        max_line_chars: int = DEFAULT_MAX_LINE_CHARS,
+    ) -> None:
+        self.sink = sink
+        self.interval = interval
+        self.partial_delay = partial_delay
+        self.max_line_chars = max_line_chars
+        self._captures: dict[str, RunCapture] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._closing = False
+
+    def open(self, run_id: str) -> RunCapture:
+        install()
+        capture = RunCapture(run_id, self._wake.set, self.max_line_chars)
+        with self._lock:
+            self._captures[run_id] = capture
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="flask-realtime-capture", daemon=True)
+                self._thread.start()
+        return capture
+
+    def close(self, capture: RunCapture) -> None:
+        """Store everything the run wrote, partial lines included; then forget it."""
+        with self._lock:
+            self._captures.pop(capture.run_id, None)
+        capture.closed = True
+        self._deliver(capture, time.monotonic(), force=True)
+
+    def capture_of(self, run_id: str) -> RunCapture | None:
+        with self._lock:
+            return self._captures.get(run_id)
+
+    def attach(self, capture: RunCapture) -> RunCapture | None:
+        """Make the calling thread part of ``capture``'s run; returns what it was before."""
+        return _set_capture(capture)
+
+    def detach(self, previous: RunCapture | None = None) -> None:
+        _set_capture(previous)
+
+    def _deliver(self, capture: RunCapture, now: float, force: bool = False) -> None:
+        lines = capture.drain(now, self.partial_delay, force=force)
+        if lines:
+            try:
+                self.sink(capture.run_id, lines, int(time.time() * 1000))
+            except Exception:
+                log.exception("could not store output of run %s", capture.run_id)
+
+    def _loop(self) -> None:
+        last = 0.0
+        while not self._closing:
+            with self._lock:
+                captures = list(self._captures.values())
+            pending = any(c.has_pending for c in captures)
+            self._wake.wait(self.partial_delay if pending or captures else 1.0)
+            pause = self.interval - (time.monotonic() - last)
+            if pause > 0:
+                time.sleep(pause)  # rate limit under load; a quiet run never waits here
+            self._wake.clear()
+            now = time.monotonic()
+            last = now
+            for capture in captures:
+                if not capture.closed:
+                    self._deliver(capture, now)

@@ -1,0 +1,348 @@
+"""Jobs: plain functions registered with :func:`job`, their parameters read from the signature.
+
+A job's signature is its form: every parameter after ``running`` (and an optional
+:class:`RunContext`) becomes a field whose type comes from the annotation and whose
+default comes from the default value. Parameters are validated here, before a run
+exists, so a bad request never leaves a half-created run behind.
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import inspect
+import math
+import typing
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+__all__ = [
+    "JobError",
+    "JobRegistry",
+    "JobSpec",
+    "Param",
+    "ParamError",
+    "Range",
+    "RunContext",
+    "Running",
+    "UnknownJobError",
+    "job",
+    "registry",
+]
+
+#: ``running()``: true until the user presses Stop.
+Running = Callable[[], bool]
+
+
+class JobError(Exception):
+    """A job could not be registered or found; the message is meant for the user."""
+
+
+class UnknownJobError(JobError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"There is no job named {name!r}. GET /api/jobs lists the jobs.")
+        self.name = name
+
+
+class ParamError(JobError):
+    """One or more parameters were rejected; ``errors`` maps each parameter to why."""
+
+    def __init__(self, errors: Mapping[str, str]) -> None:
+        self.errors = dict(errors)
+        detail = "; ".join(f"{k}: {v}" for k, v in self.errors.items())
+        super().__init__(f"Invalid parameters: {detail}")
+
+
+@dataclass(frozen=True)
+class Range:
+    """Bounds for a numeric parameter: ``Annotated[int, Range(1, 1000)]``."""
+
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass
+class RunContext:
+    """What a job may know about the run it is part of, injected when the job asks for it.
+
+    A job asks by declaring a parameter annotated ``RunContext``. ``services`` carries
+    what the application offers jobs (for instance ``"webex"``: an authenticated API
+    access for the run's user); the core does not know what they are.
+    """
+
+    run_id: str
+    user: str
+    services: Mapping[str, Any] = field(default_factory=dict)
+
+
+_MISSING: Any = inspect.Parameter.empty
+_KINDS: dict[type, str] = {bool: "bool", int: "int", float: "float", str: "str"}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One user-facing parameter of a job."""
+
+    name: str
+    kind: str  # "int" | "float" | "str" | "bool" | "choice"
+    default: Any = _MISSING
+    choices: tuple[Any, ...] = ()
+    enum_type: type[enum.Enum] | None = None
+    help: str = ""
+    range: Range | None = None
+
+    @property
+    def required(self) -> bool:
+        return self.default is _MISSING
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "type": self.kind, "required": self.required}
+        if not self.required:
+            out["default"] = self.default.value if isinstance(self.default, enum.Enum) else (
+                self.default
+            )
+        if self.choices:
+            out["choices"] = [c.value if isinstance(c, enum.Enum) else c for c in self.choices]
+        if self.help:
+            out["help"] = self.help
+        if self.range is not None:
+            out["min"], out["max"] = self.range.min, self.range.max
+        return out
+
+    def convert(self, raw: Any) -> Any:
+        """Turn a JSON or command-line value into the declared type, or raise ValueError."""
+        if self.kind == "choice":
+            for choice in self.choices:
+                plain = choice.value if isinstance(choice, enum.Enum) else choice
+                if raw == plain or (isinstance(raw, str) and str(plain) == raw):
+                    return choice
+            allowed = ", ".join(repr(c.value if isinstance(c, enum.Enum) else c)
+                                for c in self.choices)
+            raise ValueError(f"must be one of {allowed}")
+        if self.kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            if isinstance(raw, str) and raw.lower() in ("true", "1", "yes", "on"):
+                return True
+            if isinstance(raw, str) and raw.lower() in ("false", "0", "no", "off"):
+                return False
+            raise ValueError("must be true or false")
+        if self.kind == "str":
+            if not isinstance(raw, str):
+                raise ValueError("must be a string")
+            if len(raw) > 10_000:
+                raise ValueError("must be at most 10000 characters")
+            return raw
+        value = self._number(raw)
+        if self.range is not None:
+            if self.range.min is not None and value < self.range.min:
+                raise ValueError(f"must be at least {self.range.min:g}")
+            if self.range.max is not None and value > self.range.max:
+                raise ValueError(f"must be at most {self.range.max:g}")
+        return value
+
+    def _number(self, raw: Any) -> int | float:
+        if isinstance(raw, bool):
+            raise ValueError(f"must be {'an integer' if self.kind == 'int' else 'a number'}")
+        if self.kind == "int":
+            if isinstance(raw, int):
+                return raw
+            if isinstance(raw, float) and raw.is_integer():
+                return int(raw)
+            if isinstance(raw, str):
+                try:
+                    return int(raw.strip())
+                except ValueError:
+                    pass
+            raise ValueError("must be an integer")
+        if isinstance(raw, int | float):
+            value = float(raw)
+        elif isinstance(raw, str):
+            try:
+                value = float(raw.strip())
+            except ValueError:
+                raise ValueError("must be a number") from None
+        else:
+            raise ValueError("must be a number")
+        if not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        return value
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A registered job: the function and what the page needs to offer it."""
+
+    name: str
+    title: str
+    description: str
+    func: Callable[..., Any]
+    params: tuple[Param, ...]
+    is_async: bool
+    context_arg: str | None = None
+
+    def validate(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Return converted keyword arguments, or raise ParamError listing every problem."""
+        if raw is None:
+            raw = {}
+        if not isinstance(raw, Mapping):
+            raise ParamError({"params": "must be an object of name: value"})
+        known = {p.name: p for p in self.params}
+        errors: dict[str, str] = {
+            str(name)[:100]: "is not a parameter of this job" for name in raw if name not in known
+        }
+        values: dict[str, Any] = {}
+        for p in self.params:
+            if p.name in raw:
+                try:
+                    values[p.name] = p.convert(raw[p.name])
+                except ValueError as exc:
+                    errors[p.name] = str(exc)
+            elif p.required:
+                errors[p.name] = "is required"
+            else:
+                values[p.name] = p.default
+        if errors:
+            raise ParamError(errors)
+        return values
+
+    def bind(self, running: Running, params: Mapping[str, Any], context: RunContext) -> Callable[
+        [], Any
+    ]:
+        """The call that runs this job with validated params: returns the result or a coroutine."""
+        kwargs = dict(params)
+        if self.context_arg:
+            kwargs[self.context_arg] = context
+        return lambda: self.func(running, **kwargs)
+
+    def params_json(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Validated params as plain JSON values (enums by value), for run records."""
+        return {k: v.value if isinstance(v, enum.Enum) else v for k, v in params.items()}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "async": self.is_async,
+            "params": [p.to_json() for p in self.params],
+        }
+
+
+def _param_from(parameter: inspect.Parameter, hint: Any) -> Param:
+    help_text = ""
+    bounds: Range | None = None
+    if typing.get_origin(hint) is typing.Annotated:
+        hint, *extras = typing.get_args(hint)
+        for extra in extras:
+            if isinstance(extra, str):
+                help_text = extra
+            elif isinstance(extra, Range):
+                bounds = extra
+    default = parameter.default
+    common: dict[str, Any] = {"name": parameter.name, "default": default, "help": help_text}
+    if typing.get_origin(hint) is Literal:
+        return Param(kind="choice", choices=typing.get_args(hint), **common)
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        return Param(kind="choice", choices=tuple(hint), enum_type=hint, **common)
+    if hint is _MISSING and default is not _MISSING:
+        hint = type(default)
+    kind = _KINDS.get(hint) if isinstance(hint, type) else None
+    if kind is None:
+        raise JobError(
+            f"parameter {parameter.name!r} needs a type hint of int, float, str, bool, "
+            "Literal[...] or an Enum"
+        )
+    return Param(kind=kind, range=bounds, **common)
+
+
+def describe(
+    func: Callable[..., Any], *, name: str | None = None, title: str | None = None,
+    description: str | None = None,
+) -> JobSpec:
+    """Build a JobSpec from a function's signature; raise JobError if it cannot be a job."""
+    signature = inspect.signature(func)
+    hints = typing.get_type_hints(func, include_extras=True)
+    parameters = list(signature.parameters.values())
+    if not parameters or parameters[0].name != "running":
+        raise JobError(f"job {func.__name__!r} must take `running` as its first parameter")
+    params: list[Param] = []
+    context_arg: str | None = None
+    for parameter in parameters[1:]:
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            raise JobError(f"job {func.__name__!r}: *args and **kwargs cannot become form fields")
+        hint = hints.get(parameter.name, _MISSING)
+        if hint is RunContext:
+            context_arg = parameter.name
+            continue
+        params.append(_param_from(parameter, hint))
+    doc = inspect.getdoc(func) or ""
+    return JobSpec(
+        name=name or func.__name__,
+        title=title or (name or func.__name__).replace("_", " ").capitalize(),
+        description=description if description is not None else doc.split("\n\n")[0],
+        func=func,
+        params=tuple(params),
+        is_async=inspect.iscoroutinefunction(func),
+        context_arg=context_arg,
+    )
+
+
+class JobRegistry:
+    """The jobs a server offers, by name."""
+
+    def __init__(self) -> None:
+        self._jobs: dict[str, JobSpec] = {}
+
+    def add(self, spec: JobSpec) -> JobSpec:
+        existing = self._jobs.get(spec.name)
+        if existing is not None and existing.func is not spec.func:
+            same_place = (existing.func.__module__, existing.func.__qualname__) == (
+                spec.func.__module__, spec.func.__qualname__)
+            if not same_place:  # a module imported twice re-registers itself: harmless
+                raise JobError(f"two jobs are named {spec.name!r}; give one another name")
+        self._jobs[spec.name] = spec
+        return spec
+
+    def get(self, name: Any) -> JobSpec:
+        if not isinstance(name, str) or name not in self._jobs:
+            raise UnknownJobError(str(name)[:100])
+        return self._jobs[name]
+
+    def __iter__(self) -> Iterator[JobSpec]:
+        return iter(sorted(self._jobs.values(), key=lambda s: s.name))
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    def load_modules(self, modules: str | list[str]) -> None:
+        """Import job modules named in config (``pkg.mod,other.mod``) so their @job run."""
+        names = modules.split(",") if isinstance(modules, str) else modules
+        for module in (n.strip() for n in names):
+            if not module:
+                continue
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:
+                raise JobError(f"could not import job module {module!r}: {exc}") from exc
+
+
+#: The process-wide registry that :func:`job` fills by default.
+registry = JobRegistry()
+
+
+def job(
+    func: Callable[..., Any] | None = None, *, name: str | None = None,
+    title: str | None = None, description: str | None = None,
+    registry: JobRegistry | None = None,
+) -> Any:
+    """Register a function as a job. Usable bare (``@job``) or with options (``@job(name=…)``)."""
+
+    def register(f: Callable[..., Any]) -> Callable[..., Any]:
+        target = registry if registry is not None else globals()["registry"]
+        target.add(describe(f, name=name, title=title, description=description))
+        return f
+
+    return register(func) if func is not None else register
+

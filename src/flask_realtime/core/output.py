@@ -1,0 +1,164 @@
+"""The output log's vocabulary: numbered lines, how raw writes become lines, and batches.
+
+A run's output is an append-only sequence of lines numbered from 1 (their *seq*).
+Each line remembers its stream and how it ended, so that partial lines and ``\\r``
+progress updates survive the trip to the browser without the log ever rewriting a
+line it has already numbered:
+
+* ``end == "\\n"``: an ordinary line.
+* ``end == ""``: a partial line flushed because no newline came in time; the next
+  line of the same stream continues it.
+* ``end == "\\r"``: a carriage return; the next line of the same stream replaces it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+STDOUT, STDERR, LOG, SYSTEM = "stdout", "stderr", "log", "system"
+STREAMS = (STDOUT, STDERR, LOG, SYSTEM)
+
+#: Lines longer than this many characters are cut (the rest of the line is dropped).
+DEFAULT_MAX_LINE_CHARS = 16_384
+#: A partial line (no newline yet) is published after this many seconds.
+DEFAULT_PARTIAL_FLUSH_SECONDS = 0.1
+
+
+class Line(NamedTuple):
+    stream: str
+    text: str
+    end: str = "\n"
+
+
+@dataclass
+class OutputSlice:
+    """Lines ``first_seq .. first_seq + len(lines) - 1`` of a run, as read from a store.
+
+    ``skipped`` counts lines after the reader's position that the retention cap
+    already dropped; ``times`` holds ``(index, epoch_ms)`` change points.
+    """
+
+    first_seq: int
+    lines: list[Line]
+    end_seq: int
+    skipped: int = 0
+    times: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def last_seq(self) -> int:
+        return self.first_seq + len(self.lines) - 1
+
+    def to_event(self, run_id: str) -> dict[str, Any]:
+        """The Socket.IO ``output`` payload (see docs/protocol.md)."""
+        lines = [
+            {"stream": s, "text": t} if e == "\n" else {"stream": s, "text": t, "end": e}
+            for s, t, e in self.lines
+        ]
+        event: dict[str, Any] = {"run_id": run_id, "first_seq": self.first_seq, "lines": lines}
+        if self.skipped:
+            event["skipped"] = self.skipped
+        if self.times:
+            event["times"] = [list(t) for t in self.times]
+        return event
+
+
+def render_text(lines: Iterable[Line]) -> Iterable[str]:
+    """Lines back to the text the job wrote (for the plain-text log download)."""
+    for _stream, text, end in lines:
+        yield text + end
+
+
+def _cut_marker(limit: int) -> str:
+    return f" [flask-realtime: line cut at {limit} characters]"
+
+
+def _clean(text: str) -> str:
+    """Text that can be encoded as UTF-8 (lone surrogates from odd decoders become '?')."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+class LineAssembler:
+    """Turns one stream's raw writes into :class:`Line` records.
+
+    Writes arrive in arbitrary pieces (``print`` writes the text and the newline
+    separately); the assembler holds an unterminated tail until its terminator arrives
+    or :meth:`flush_partial` decides it has waited long enough.
+    """
+
+    __slots__ = ("_cutting", "_open", "max_chars", "pending", "pending_since", "stream")
+
+    def __init__(self, stream: str, max_chars: int = DEFAULT_MAX_LINE_CHARS) -> None:
+        self.stream = stream
+        self.max_chars = max_chars
+        self.pending = ""
+        self.pending_since: float | None = None
+        self._open = False  # the last line emitted was partial: the next one continues it
+        self._cutting = False  # dropping the rest of an over-long line until its end
+
+    def feed(self, text: str, now: float, out: list[Line]) -> None:
+        """Add raw text; append each completed line to ``out``."""
+        if self.pending:
+            text = self.pending + text
+            self.pending = ""
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+        parts = text.split("\n")
+        tail = parts.pop()
+        for part in parts:
+            self._line(part, "\n", out)
+        if "\r" in tail:
+            held_cr = tail.endswith("\r")  # may be the first half of a split "\r\n"
+            if held_cr:
+                tail = tail[:-1]
+            *segments, tail = tail.split("\r")
+            for segment in segments:
+                self._line(segment, "\r", out)
+            if held_cr:
+                tail += "\r"
+        if tail:
+            if len(tail) > self.max_chars and not tail.endswith("\r"):
+                self._line(tail, "", out)  # cuts, and drops what follows until the line ends
+                self._cutting = True
+                return
+            if self._cutting:
+                return
+            if self.pending_since is None:
+                self.pending_since = now
+            self.pending = tail
+        else:
+            self.pending_since = None
+
+    def flush_partial(self, now: float, delay: float, out: list[Line], force: bool = False) -> None:
+        """Publish a tail that has waited ``delay`` seconds (or at once with ``force``)."""
+        if not self.pending or self.pending_since is None:
+            return
+        if not force and now - self.pending_since < delay:
+            return
+        tail, self.pending, self.pending_since = self.pending, "", None
+        if tail.endswith("\r"):
+            self._line(tail[:-1], "\r", out)
+        else:
+            self._line(tail, "", out)
+
+    def _line(self, text: str, end: str, out: list[Line]) -> None:
+        if self._cutting:
+            if end == "":
+                return
+            self._cutting = False
+            if end == "\n":
+                return  # the newline that ends the line we cut: it was ended already
+        if end == "\r" and not text and not self._open:
+            return  # "\r" at the start of a line overwrites nothing
+        if len(text) > self.max_chars:
+            text = text[: self.max_chars] + _cut_marker(self.max_chars)
+            if end == "":
+                end = "\n"
+        out.append(Line(self.stream, _clean(text), end))
+        self._open = end == ""
+        self.pending_since = None

@@ -1,0 +1,91 @@
+"""Runs: one execution of a job for one user, and the states it moves through."""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+
+class RunState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    STOPPING = "stopping"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+    @property
+    def finished(self) -> bool:
+        return self in (RunState.SUCCEEDED, RunState.FAILED, RunState.STOPPED)
+
+
+#: The only moves a run may make. A run is never ``stopped`` while its code still runs:
+#: ``stopping`` lasts until the job's thread has returned.
+TRANSITIONS: dict[RunState, frozenset[RunState]] = {
+    RunState.QUEUED: frozenset({RunState.RUNNING, RunState.STOPPED, RunState.FAILED}),
+    RunState.RUNNING: frozenset(
+        {RunState.STOPPING, RunState.SUCCEEDED, RunState.FAILED, RunState.STOPPED}
+    ),
+    RunState.STOPPING: frozenset({RunState.STOPPED, RunState.FAILED}),
+    RunState.SUCCEEDED: frozenset(),
+    RunState.FAILED: frozenset(),
+    RunState.STOPPED: frozenset(),
+}
+
+
+class InvalidTransitionError(Exception):
+    pass
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_run_id() -> str:
+    """Unguessable: a run id is not a secret, but guessing one must not be a way in."""
+    return secrets.token_urlsafe(12)
+
+
+@dataclass(frozen=True)
+class Run:
+    """A run record as stored. Output lines live in the output log, not here."""
+
+    id: str
+    job: str
+    title: str
+    user: str
+    params: dict[str, Any] = field(default_factory=dict)
+    state: RunState = RunState.QUEUED
+    created_at: str = field(default_factory=now_iso)
+    started_at: str | None = None
+    ended_at: str | None = None
+    error: str | None = None
+    result: Any = None
+    has_result: bool = False
+
+    def moved_to(self, state: RunState, **changes: Any) -> Run:
+        """This run in ``state``; raises InvalidTransitionError for a move TRANSITIONS forbids."""
+        if state not in TRANSITIONS[self.state]:
+            raise InvalidTransitionError(f"run {self.id}: {self.state} -> {state} is not allowed")
+        if state is RunState.RUNNING:
+            changes.setdefault("started_at", now_iso())
+        if state.finished:
+            changes.setdefault("ended_at", now_iso())
+        return replace(self, state=state, **changes)
+
+    def to_json(self, *, lines: int = 0, with_result: bool = False) -> dict[str, Any]:
+        data = asdict(self)
+        data["state"] = self.state.value
+        data["lines"] = lines
+        if not with_result:
+            del data["result"]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Run:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        known["state"] = RunState(known.get("state", "queued"))
+        return cls(**known)

@@ -1,0 +1,163 @@
+"""The run service: the one façade the web tier (and the CLI) talk to.
+
+It validates a start before anything exists, enforces limits and ownership, and is
+the one place that moves a run from state to state (:meth:`RunService.transition`),
+so every move is checked against :data:`~.runs.TRANSITIONS` and announced once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ..store.base import Store
+from .jobs import JobRegistry, JobSpec, RunContext
+from .output import OutputSlice
+from .runs import TRANSITIONS, Run, RunState, new_run_id
+
+log = logging.getLogger(__name__)
+
+ACTIVE_STATES = (RunState.QUEUED, RunState.RUNNING, RunState.STOPPING)
+
+
+class RunNotFoundError(LookupError):
+    """No such run *for this user*: another user's run is indistinguishable from none."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"There is no run {str(run_id)[:64]!r}.")
+
+
+class LimitReachedError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Limits:
+    per_user: int = 5
+    total: int = 50
+
+
+class Runner(Protocol):
+    """Executes runs: in threads of this process, or on RQ workers."""
+
+    def submit(self, run: Run, spec: JobSpec, params: Mapping[str, Any],
+               context: RunContext) -> None: ...
+
+    def stop(self, run_id: str) -> None: ...
+
+
+RunListener = Callable[[Run], None]
+
+
+class RunService:
+    def __init__(
+        self, store: Store, registry: JobRegistry, *, limits: Limits | None = None,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.limits = limits or Limits()
+        self.runner: Runner | None = None
+        self._listeners: list[RunListener] = []
+        self._start_lock = threading.Lock()
+
+    def subscribe(self, listener: RunListener) -> None:
+        """Call ``listener(run)`` after every state change (from the changing thread)."""
+        self._listeners.append(listener)
+
+    # -- what users do ---------------------------------------------------------------
+    def start(
+        self, user: str, job: Any, params: Any = None, *, request_id: str | None = None,
+        services: Mapping[str, Any] | None = None,
+    ) -> Run:
+        """Validate and start a run; a repeated ``request_id`` returns the first run."""
+        assert self.runner is not None, "RunService.runner must be set before starting runs"
+        spec = self.registry.get(job)
+        values = spec.validate(params)
+        key = f"{user}\x00{request_id}" if request_id else None
+        with self._start_lock:
+            if key is not None:
+                existing = self.store.run_for_request(key)
+                if existing is not None:
+                    return existing
+            active = self.store.list_runs(states=ACTIVE_STATES, limit=self.limits.total + 1)
+            if sum(1 for r in active if r.user == user) >= self.limits.per_user:
+                raise LimitReachedError(
+                    f"You already have {self.limits.per_user} runs going: stop one or wait "
+                    "for one to finish, then start again.")
+            if len(active) >= self.limits.total:
+                raise LimitReachedError(
+                    "The server is running as many jobs as it allows right now; "
+                    "try again when one has finished.")
+            run = self.store.create_run(Run(
+                id=new_run_id(), job=spec.name, title=spec.title, user=user,
+                params=spec.params_json(values)), key)
+        self._announce(run)
+        self.runner.submit(run, spec, values, RunContext(run.id, user, dict(services or {})))
+        return run
+
+    def stop(self, user: str, run_id: Any) -> Run:
+        """Ask a run to stop. Stopping twice, or stopping a finished run, changes nothing."""
+        run = self.get(user, run_id)
+        if run.state.finished:
+            return run
+        self.store.request_stop(run.id)
+        moved = (self.transition(run.id, RunState.STOPPED) if run.state is RunState.QUEUED
+                 else self.transition(run.id, RunState.STOPPING))
+        if self.runner is not None:
+            self.runner.stop(run.id)
+        return moved or self.store.get_run(run.id) or run
+
+    def get(self, user: str, run_id: Any) -> Run:
+        run = self.store.get_run(run_id) if isinstance(run_id, str) else None
+        if run is None or run.user != user:
+            raise RunNotFoundError(str(run_id))
+        return run
+
+    def list(self, user: str, *, job: str | None = None, state: str | None = None,
+             limit: int = 100) -> list[Run]:
+        states = [RunState(state)] if state else None
+        return self.store.list_runs(user, job=job, states=states, limit=limit)
+
+    def read(self, user: str, run_id: Any, after: int, **limits: int) -> OutputSlice:
+        run = self.get(user, run_id)
+        return self.store.read_output(run.id, after, **limits)
+
+    # -- what runners do ---------------------------------------------------------------
+    def transition(self, run_id: str, state: RunState, **changes: Any) -> Run | None:
+        """Move a run to ``state``; None when the move is not allowed from where it is."""
+        for _ in range(20):  # compare-and-set: another thread or process may move it first
+            current = self.store.get_run(run_id)
+            if current is None or state not in TRANSITIONS[current.state]:
+                return None
+            moved = current.moved_to(state, **changes)
+            if self.store.replace_run(moved, current.state):
+                self._announce(moved)
+                return moved
+        log.error("run %s: could not move to %s: the record keeps changing", run_id, state)
+        return None
+
+    def finish(self, run_id: str, *, error: str | None = None, stopped: bool = False,
+               result: Any = None, has_result: bool = False) -> Run | None:
+        """End a run whose code has returned: failed, stopped or succeeded, as it went."""
+        current = self.store.get_run(run_id)
+        if current is None or current.state.finished:
+            return current
+        stopping = stopped or current.state is RunState.STOPPING or self.store.stop_requested(
+            run_id)
+        state = (RunState.FAILED if error else RunState.STOPPED if stopping
+                 else RunState.SUCCEEDED)
+        done = self.transition(run_id, state, error=error, result=result, has_result=has_result)
+        if done is None and state is RunState.SUCCEEDED:  # a stop arrived meanwhile
+            done = self.transition(run_id, RunState.STOPPED, result=result,
+                                   has_result=has_result)
+        return done
+
+    def _announce(self, run: Run) -> None:
+        for listener in self._listeners:
+            try:
+                listener(run)
+            except Exception:
+                log.exception("run listener failed for run %s", run.id)

@@ -1,0 +1,84 @@
+"""The store interface: run records, stop requests and output logs, in one place.
+
+Two implementations sit behind it: :mod:`.memory` (embedded, the default) and
+:mod:`.redis` (shared by several processes). The contract tests in
+``tests/store/test_contract.py`` run against both.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+
+from ..core.output import Line, OutputSlice
+from ..core.runs import Run, RunState
+
+#: Default number of lines each run keeps; older lines are dropped (and counted).
+DEFAULT_RETENTION_LINES = 100_000
+
+
+class StoreUnavailableError(Exception):
+    """The store cannot be reached; the message says what to do."""
+
+
+class Store(ABC):
+    """Where runs and their output live."""
+
+    def __init__(self, retention_lines: int = DEFAULT_RETENTION_LINES) -> None:
+        self.retention_lines = retention_lines
+        #: Set whenever some run's output grew; the delivery loop waits on it.
+        self.output_changed = threading.Event()
+
+    # -- run records ---------------------------------------------------------------
+    @abstractmethod
+    def create_run(self, run: Run, request_key: str | None = None) -> Run:
+        """Store a new run. With ``request_key``, a second create for the same key
+        returns the first run instead (a retried start must not start twice)."""
+
+    @abstractmethod
+    def run_for_request(self, request_key: str) -> Run | None:
+        """The run an earlier create with this ``request_key`` made, if any."""
+
+    @abstractmethod
+    def get_run(self, run_id: str) -> Run | None: ...
+
+    @abstractmethod
+    def replace_run(self, run: Run, expected_state: RunState) -> bool:
+        """Save ``run`` only if the stored record is still in ``expected_state``."""
+
+    @abstractmethod
+    def list_runs(
+        self, user: str | None = None, *, job: str | None = None,
+        states: Iterable[RunState] | None = None, limit: int = 100,
+    ) -> list[Run]:
+        """Newest first; ``user=None`` lists every user's runs (for limits and reapers)."""
+
+    # -- stop requests ---------------------------------------------------------------
+    @abstractmethod
+    def request_stop(self, run_id: str) -> None:
+        """Record that the run should stop. Repeating it is harmless."""
+
+    @abstractmethod
+    def stop_requested(self, run_id: str) -> bool: ...
+
+    # -- output ----------------------------------------------------------------------
+    @abstractmethod
+    def append_output(self, run_id: str, lines: list[Line], epoch_ms: int) -> int:
+        """Append lines (numbered after the current end); returns the new end seq."""
+
+    @abstractmethod
+    def read_output(
+        self, run_id: str, after: int, *, max_lines: int = 1000, max_chars: int = 65_536,
+    ) -> OutputSlice:
+        """Lines with seq > ``after``, at least one if there is any, within both limits."""
+
+    @abstractmethod
+    def output_end(self, run_id: str) -> int:
+        """The seq of the last line (0 when there is none)."""
+
+    def close(self) -> None:  # noqa: B027  (optional hook: most stores hold nothing)
+        """Release connections and threads."""
+
+    def healthy(self) -> bool:
+        return True

@@ -1,0 +1,147 @@
+"""The embedded store: everything in this process's memory. Nothing to install.
+
+Runs and output are lost when the process exits; set ``REDIS_URL`` for a store that
+survives restarts and is shared by several processes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Iterable
+
+from ..core.output import Line, OutputSlice
+from ..core.runs import Run, RunState
+from .base import DEFAULT_RETENTION_LINES, Store
+
+
+class _OutputLog:
+    """One run's retained lines: ``lines[0]`` has seq ``first_seq``."""
+
+    __slots__ = ("first_seq", "lines", "times")
+
+    def __init__(self) -> None:
+        self.first_seq = 1
+        self.lines: list[Line] = []
+        self.times: list[tuple[int, int]] = []  # (seq, epoch_ms) where the time changes
+
+    @property
+    def end_seq(self) -> int:
+        return self.first_seq + len(self.lines) - 1
+
+
+def slice_lines(
+    lines: list[Line], start_index: int, max_lines: int, max_chars: int,
+) -> list[Line]:
+    """Up to ``max_lines`` lines from ``start_index`` whose text fits ``max_chars`` (>= 1 line)."""
+    out = lines[start_index : start_index + max_lines]
+    total = 0
+    for i, line in enumerate(out):
+        total += len(line.text)
+        if total > max_chars and i > 0:
+            return out[:i]
+    return out
+
+
+def times_for(times: list[tuple[int, int]], first_seq: int, count: int) -> list[tuple[int, int]]:
+    """The time change points that cover seqs ``first_seq .. first_seq + count - 1``."""
+    out: list[tuple[int, int]] = []
+    last = first_seq + count - 1
+    start = max(bisect.bisect_right(times, first_seq, key=lambda t: t[0]) - 1, 0)
+    for seq, ms in times[start:]:
+        if seq > last:
+            break
+        out.append((max(seq - first_seq, 0), ms))
+    return out
+
+
+class MemoryStore(Store):
+    def __init__(self, retention_lines: int = DEFAULT_RETENTION_LINES) -> None:
+        super().__init__(retention_lines)
+        self._lock = threading.Lock()
+        self._runs: dict[str, Run] = {}
+        self._requests: dict[str, str] = {}
+        self._stops: set[str] = set()
+        self._logs: dict[str, _OutputLog] = {}
+
+    def create_run(self, run: Run, request_key: str | None = None) -> Run:
+        with self._lock:
+            if request_key is not None:
+                existing = self._requests.get(request_key)
+                if existing is not None:
+                    return self._runs[existing]
+                self._requests[request_key] = run.id
+            self._runs[run.id] = run
+            self._logs[run.id] = _OutputLog()
+            return run
+
+    def run_for_request(self, request_key: str) -> Run | None:
+        run_id = self._requests.get(request_key)
+        return self._runs.get(run_id) if run_id is not None else None
+
+    def get_run(self, run_id: str) -> Run | None:
+        return self._runs.get(run_id)
+
+    def replace_run(self, run: Run, expected_state: RunState) -> bool:
+        with self._lock:
+            current = self._runs.get(run.id)
+            if current is None or current.state is not expected_state:
+                return False
+            self._runs[run.id] = run
+            return True
+
+    def list_runs(
+        self, user: str | None = None, *, job: str | None = None,
+        states: Iterable[RunState] | None = None, limit: int = 100,
+    ) -> list[Run]:
+        wanted = set(states) if states is not None else None
+        with self._lock:
+            runs = list(self._runs.values())
+        found = [
+            r for r in reversed(runs)
+            if (user is None or r.user == user) and (job is None or r.job == job)
+            and (wanted is None or r.state in wanted)
+        ]
+        return found[:limit]
+
+    def request_stop(self, run_id: str) -> None:
+        self._stops.add(run_id)
+
+    def stop_requested(self, run_id: str) -> bool:
+        return run_id in self._stops
+
+    def append_output(self, run_id: str, lines: list[Line], epoch_ms: int) -> int:
+        with self._lock:
+            log = self._logs.setdefault(run_id, _OutputLog())
+            seq = log.end_seq + 1
+            if not log.times or log.times[-1][1] != epoch_ms:
+                log.times.append((seq, epoch_ms))
+            log.lines.extend(lines)
+            excess = len(log.lines) - self.retention_lines
+            if excess > 0:
+                del log.lines[:excess]
+                log.first_seq += excess
+                keep = 0
+                while keep + 1 < len(log.times) and log.times[keep + 1][0] <= log.first_seq:
+                    keep += 1
+                del log.times[:keep]
+            end = log.end_seq
+        self.output_changed.set()
+        return end
+
+    def read_output(
+        self, run_id: str, after: int, *, max_lines: int = 1000, max_chars: int = 65_536,
+    ) -> OutputSlice:
+        with self._lock:
+            log = self._logs.get(run_id)
+            if log is None:
+                return OutputSlice(first_seq=after + 1, lines=[], end_seq=0)
+            start = max(after + 1, log.first_seq)
+            skipped = start - (after + 1)
+            lines = slice_lines(log.lines, start - log.first_seq, max_lines, max_chars)
+            times = times_for(log.times, start, len(lines))
+            return OutputSlice(start, lines, log.end_seq, skipped, times)
+
+    def output_end(self, run_id: str) -> int:
+        log = self._logs.get(run_id)
+        return log.end_seq if log is not None else 0

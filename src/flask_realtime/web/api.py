@@ -1,0 +1,105 @@
+"""The HTTP API: JSON over the same run service the Socket.IO events use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Blueprint, Response, abort, jsonify, request
+
+from ..core.output import render_text
+from ..core.runs import RunState
+from ..core.service import RunNotFoundError
+from .identity import current_user
+from .realtime import get_realtime
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+LOG_PAGE_LINES = 5_000
+
+
+def _user() -> str:
+    user = current_user()
+    if user is None:
+        abort(401, "Log in first: open the start page.")
+    return user
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        abort(400, f"{name} must be a whole number.")
+    if not low <= value <= high:
+        abort(400, f"{name} must be between {low} and {high}.")
+    return value
+
+
+@bp.errorhandler(RunNotFoundError)
+def _not_found(exc: RunNotFoundError) -> tuple[Response, int]:
+    return jsonify(error=exc.args[0]), 404
+
+
+@bp.get("/jobs")
+def jobs() -> Response:
+    _user()
+    return jsonify(jobs=[spec.to_json() for spec in get_realtime().registry])
+
+
+@bp.get("/runs")
+def runs() -> Response:
+    user = _user()
+    rt = get_realtime()
+    state = request.args.get("state") or None
+    if state is not None and state not in {s.value for s in RunState}:
+        abort(400, f"state must be one of {', '.join(s.value for s in RunState)}.")
+    found = rt.service.list(user, job=request.args.get("job") or None, state=state,
+                            limit=_int_arg("limit", 100, 1, 1000))
+    return jsonify(runs=[rt.run_json(r) for r in found])
+
+
+@bp.get("/runs/<run_id>")
+def run(run_id: str) -> Response:
+    rt = get_realtime()
+    return jsonify(rt.run_json(rt.service.get(_user(), run_id), with_result=True))
+
+
+@bp.get("/runs/<run_id>/lines")
+def lines(run_id: str) -> Response:
+    rt = get_realtime()
+    piece = rt.service.read(
+        _user(), run_id, _int_arg("after", 0, 0, 2**62),
+        max_lines=_int_arg("limit", 1000, 1, 10_000), max_chars=4 * 1024 * 1024)
+    return jsonify(end_seq=piece.end_seq, **piece.to_event(run_id))
+
+
+@bp.get("/runs/<run_id>/log")
+def run_log(run_id: str) -> Response:
+    """The whole retained log as plain text, streamed page by page."""
+    rt = get_realtime()
+    run = rt.service.get(_user(), run_id)
+
+    def generate() -> Iterator[str]:
+        after = 0
+        while True:
+            piece = rt.store.read_output(run.id, after, max_lines=LOG_PAGE_LINES,
+                                         max_chars=8 * 1024 * 1024)
+            if piece.skipped:
+                yield (f"[flask-realtime: {piece.skipped} earlier lines were dropped "
+                       f"(retention limit {rt.store.retention_lines} lines)]\n")
+            if not piece.lines:
+                return
+            yield "".join(render_text(piece.lines))
+            after = piece.last_seq
+
+    headers = {"Content-Disposition": f'attachment; filename="{run.job}-{run.id}.log"'}
+    if request.args.get("download") == "0":
+        headers = {}
+    return Response(generate(), mimetype="text/plain", headers=headers)
+
+
+def problem(status: int, message: str) -> dict[str, Any]:
+    return {"error": message, "status": status}

@@ -1,0 +1,142 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template
+from flask_socketio import SocketIO
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from .. import __version__, config
+from ..core.capture import install as install_capture
+from . import api, events
+from .identity import current_user
+from .realtime import Realtime
+
+log = logging.getLogger(__name__)
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: config, store, run service, Socket.IO, HTTP routes."""
+    instance_path = os.environ.get("FLASK_REALTIME_INSTANCE_PATH")
+    app = Flask("flask_realtime", instance_path=instance_path, instance_relative_config=True)
+    config.load(app.config, test_config)
+    _ensure_secret_key(app)
+    install_capture()
+
+    from ..jobs import builtin  # noqa: F401  (registers the built-in jobs)
+
+    realtime_registry = app.config.get("REGISTRY")
+    socketio = SocketIO(
+        app,
+        async_mode="threading",  # never eventlet (deprecated) nor gevent: see MEASURED.md
+        cors_allowed_origins=_origin_check(app.config["ALLOWED_ORIGINS"]),
+        max_http_buffer_size=app.config["MAX_HTTP_BUFFER_SIZE"],
+        logger=False,
+        engineio_logger=False,
+    )
+    realtime = Realtime(app, socketio, registry=realtime_registry)
+    realtime.registry.load_modules(app.config["JOBS"])
+    app.extensions["socketio_server"] = socketio
+
+    events.register(socketio)
+    app.register_blueprint(api.bp)
+    _register_pages(app)
+    # Outermost first: proxy headers are applied (when trusted) before the origin check.
+    app.wsgi_app = _nodelay(app.wsgi_app)  # type: ignore[method-assign]
+    if app.config["PROXY_COUNT"]:
+        count = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_port=count)
+    return app
+
+
+def _ensure_secret_key(app: Flask) -> None:
+    """Production needs SECRET_KEY; development keeps a generated one in the instance folder."""
+    if app.config.get("SECRET_KEY"):
+        return
+    if app.config.get("ENV_PRODUCTION") or os.environ.get("FLASK_REALTIME_PRODUCTION"):
+        raise RuntimeError("Set SECRET_KEY (a long random string) before running in production.")
+    path = Path(app.instance_path) / "secret_key"
+    try:
+        app.config["SECRET_KEY"] = path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key)
+        app.config["SECRET_KEY"] = key
+
+
+def _origin_check(extra: Iterable[str]) -> Callable[[str | None, dict[str, Any]], bool]:
+    """Socket.IO accepts the page's own origin and the configured ones, nothing else.
+
+    Unlike engine.io's default, this ignores ``X-Forwarded-Host`` from the client: proxy
+    headers count only after ProxyFix, which is on only when PROXY_COUNT says so.
+    """
+    allowed = {o.rstrip("/") for o in extra}
+
+    def check(origin: str | None, environ: dict[str, Any]) -> bool:
+        if origin is None:
+            return True  # not a browser: browsers always send Origin on websocket/XHR
+        own = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}"
+        return origin.rstrip("/") == own or origin.rstrip("/") in allowed
+
+    return check
+
+
+def _nodelay(wsgi_app: Any) -> Any:
+    """Turn Nagle off on the connection: Werkzeug leaves it on, adding up to 40 ms a batch."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        sock = environ.get("werkzeug.socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return wsgi_app(environ, start_response)
+
+    return app
+
+
+def _register_pages(app: Flask) -> None:
+    @app.get("/")
+    def index() -> str:
+        return render_template(
+            "index.html", demo_mode=app.config.get("DEMO_MODE", False), user=current_user(),
+            csrf_token=None, version=__version__)
+
+    @app.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        realtime: Realtime = app.extensions["flask_realtime"]
+        store_ok = realtime.store.healthy()
+        body = {"status": "ok" if store_ok else "degraded", "store": "ok" if store_ok
+                else "unavailable", "version": __version__}
+        return jsonify(body), 200
+
+    @app.after_request
+    def security_headers(response: Response) -> Response:
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        return response
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> tuple[Response, int]:
+        return jsonify(error=exc.description or exc.name), exc.code or 500

@@ -1,0 +1,192 @@
+"""Delivery: one thread per web process that sends runs' new lines to their watchers.
+
+Every watcher has a position (the last seq it was sent). Watchers that are caught up
+share a Socket.IO room per run, so a batch is encoded once for all of them; a watcher
+that is behind (it just asked to watch from an old seq, or its connection is slow)
+is sent batches of its own from the log until it reaches the room's position, then
+joins the room. Because this one thread does both, a watcher can never miss or repeat
+a line between the two modes. A slow client costs at most ``max_client_queue``
+queued packets: past that it is taken out of the room and catches up from the log
+when it reads again, without slowing the job or anyone else.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask_socketio import SocketIO
+
+from ..store.base import Store
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "/"
+
+
+def live_room(run_id: str) -> str:
+    return f"live:{run_id}"
+
+
+@dataclass
+class _RunWatchers:
+    sent: int  # lines up to here went to the live room
+    live: set[str] = field(default_factory=set)
+    behind: dict[str, int] = field(default_factory=dict)  # sid -> last seq sent
+
+
+class Delivery:
+    def __init__(
+        self, socketio: SocketIO, store: Store, *, max_batch_chars: int = 65_536,
+        max_batch_lines: int = 2_000, max_client_queue: int = 32, batches_per_turn: int = 8,
+    ) -> None:
+        self.socketio = socketio
+        self.store = store
+        self.max_batch_chars = max_batch_chars
+        self.max_batch_lines = max_batch_lines
+        self.max_client_queue = max_client_queue
+        self.batches_per_turn = batches_per_turn
+        self._runs: dict[str, _RunWatchers] = {}
+        self._requests: queue.SimpleQueue[tuple[str, str, str | None, int]] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._stopping = False
+        self._start_lock = threading.Lock()
+
+    # -- called from Socket.IO handler threads -----------------------------------------
+    def watch(self, sid: str, run_id: str, after: int) -> None:
+        self._request("watch", sid, run_id, after)
+
+    def unwatch(self, sid: str, run_id: str) -> None:
+        self._request("unwatch", sid, run_id, 0)
+
+    def forget(self, sid: str) -> None:
+        self._request("forget", sid, None, 0)
+
+    def _request(self, op: str, sid: str, run_id: str | None, after: int) -> None:
+        self._ensure_thread()
+        self._requests.put((op, sid, run_id, after))
+        self.store.output_changed.set()
+
+    def _ensure_thread(self) -> None:
+        with self._start_lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="flask-realtime-delivery", daemon=True)
+                self._thread.start()
+
+    def close(self) -> None:
+        self._stopping = True
+        self.store.output_changed.set()
+
+    # -- the delivery thread ---------------------------------------------------------------
+    def _loop(self) -> None:
+        changed = self.store.output_changed
+        while not self._stopping:
+            changed.wait(1.0)
+            changed.clear()
+            try:
+                self._apply_requests()
+                more = False
+                for run_id, watchers in list(self._runs.items()):
+                    more |= self._deliver(run_id, watchers)
+                if more:
+                    changed.set()  # a turn was cut short for fairness: go round again
+            except Exception:
+                log.exception("output delivery failed; retrying")
+                changed.set()
+                threading.Event().wait(0.1)
+
+    def _apply_requests(self) -> None:
+        while True:
+            try:
+                op, sid, run_id, after = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            if op == "forget":
+                for rid in list(self._runs):
+                    self._drop(sid, rid)
+            elif op == "unwatch" and run_id is not None:
+                self._drop(sid, run_id)
+            elif op == "watch" and run_id is not None:
+                self._drop(sid, run_id)
+                watchers = self._runs.get(run_id)
+                if watchers is None:
+                    watchers = self._runs[run_id] = _RunWatchers(sent=self.store.output_end(run_id))
+                watchers.behind[sid] = max(after, 0)
+
+    def _drop(self, sid: str, run_id: str) -> None:
+        watchers = self._runs.get(run_id)
+        if watchers is None:
+            return
+        if sid in watchers.live:
+            watchers.live.discard(sid)
+            self.socketio.server.leave_room(sid, live_room(run_id), namespace=NAMESPACE)
+        watchers.behind.pop(sid, None)
+        if not watchers.live and not watchers.behind:
+            del self._runs[run_id]
+
+    def _deliver(self, run_id: str, watchers: _RunWatchers) -> bool:
+        """Send what is new; True if there is more than one turn's share left."""
+        end = self.store.output_end(run_id)
+        more = False
+        if watchers.live:
+            for sid in [s for s in watchers.live if self._backlog(s) > self.max_client_queue]:
+                watchers.live.discard(sid)  # slow: it catches up from the log later
+                self.socketio.server.leave_room(sid, live_room(run_id), namespace=NAMESPACE)
+                watchers.behind[sid] = watchers.sent
+            turns = 0
+            while watchers.sent < end and watchers.live:
+                if turns == self.batches_per_turn:
+                    more = True
+                    break
+                payload, watchers.sent = self._batch(run_id, watchers.sent)
+                if payload is None:
+                    break
+                self.socketio.emit("output", payload, to=live_room(run_id), namespace=NAMESPACE,
+                                   ignore_queue=True)
+                turns += 1
+        if not watchers.live:
+            watchers.sent = end  # nobody is in the room: nothing to send it
+        for sid, position in list(watchers.behind.items()):
+            turns = 0
+            while position < watchers.sent:
+                if turns == self.batches_per_turn or self._backlog(sid) > self.max_client_queue:
+                    more = more or turns == self.batches_per_turn
+                    break
+                payload, position = self._batch(run_id, position, upto=watchers.sent)
+                if payload is None:
+                    position = watchers.sent
+                    break
+                self.socketio.emit("output", payload, to=sid, namespace=NAMESPACE,
+                                   ignore_queue=True)
+                turns += 1
+            if position >= watchers.sent:
+                del watchers.behind[sid]
+                watchers.live.add(sid)
+                self.socketio.server.enter_room(sid, live_room(run_id), namespace=NAMESPACE)
+            else:
+                watchers.behind[sid] = position
+        return more
+
+    def _batch(self, run_id: str, after: int, upto: int | None = None) -> tuple[
+        dict[str, Any] | None, int
+    ]:
+        limit = self.max_batch_lines if upto is None else min(self.max_batch_lines, upto - after)
+        piece = self.store.read_output(
+            run_id, after, max_lines=limit, max_chars=self.max_batch_chars)
+        if not piece.lines:
+            return None, after
+        return piece.to_event(run_id), piece.last_seq
+
+    def _backlog(self, sid: str) -> int:
+        """Packets waiting to be written to this client's connection."""
+        server = self.socketio.server
+        try:
+            eio_sid = server.manager.eio_sid_from_sid(sid, NAMESPACE)
+            socket = server.eio.sockets.get(eio_sid) if eio_sid else None
+            return socket.queue.qsize() if socket is not None else 0
+        except Exception:
+            return 0

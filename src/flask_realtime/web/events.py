@@ -1,0 +1,99 @@
+"""Socket.IO events: thin handlers that check input and call the run service.
+
+docs/protocol.md is the contract. Every handler answers through its ack with either
+a result or ``{"error": sentence}``; a bad payload never raises into the server.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+from flask_socketio import SocketIO, join_room
+
+from ..core.jobs import JobError, ParamError
+from ..core.service import LimitReachedError, RunNotFoundError
+from .identity import current_user
+from .realtime import Realtime, get_realtime
+
+MAX_ID_LENGTH = 100
+
+
+def user_room(user: str) -> str:
+    return f"user:{user}"
+
+
+def _run_id(data: Any) -> str:
+    run_id = data.get("run_id") if isinstance(data, dict) else None
+    if not isinstance(run_id, str) or not 0 < len(run_id) <= MAX_ID_LENGTH:
+        raise ValueError("Send {\"run_id\": \"...\"} with the id of one of your runs.")
+    return run_id
+
+
+def register(socketio: SocketIO) -> None:
+    @socketio.on("connect")
+    def connect(auth: Any = None) -> bool:
+        user = current_user()
+        if user is None:
+            return False  # refused: the page asks the user to log in
+        get_realtime().sockets[request.sid] = user  # type: ignore[attr-defined]
+        join_room(user_room(user))
+        return True
+
+    @socketio.on("disconnect")
+    def disconnect(reason: Any = None) -> None:
+        realtime = get_realtime()
+        realtime.sockets.pop(request.sid, None)  # type: ignore[attr-defined]
+        realtime.delivery.forget(request.sid)  # type: ignore[attr-defined]
+
+    @socketio.on("start")
+    def start(data: Any = None) -> dict[str, Any]:
+        return _handle(lambda rt, user: _start(rt, user, data))
+
+    @socketio.on("stop")
+    def stop(data: Any = None) -> dict[str, Any]:
+        def act(rt: Realtime, user: str) -> dict[str, Any]:
+            rt.service.stop(user, _run_id(data))
+            return {"ok": True}
+        return _handle(act)
+
+    @socketio.on("watch")
+    def watch(data: Any = None) -> dict[str, Any]:
+        def act(rt: Realtime, user: str) -> dict[str, Any]:
+            run = rt.service.get(user, _run_id(data))
+            after = data.get("after", 0)
+            if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+                raise ValueError("\"after\" must be the last seq you have seen (0 for none).")
+            rt.delivery.watch(request.sid, run.id, after)  # type: ignore[attr-defined]
+            return {"ok": True, "run": rt.run_json(run)}
+        return _handle(act)
+
+    @socketio.on("unwatch")
+    def unwatch(data: Any = None) -> dict[str, Any]:
+        def act(rt: Realtime, user: str) -> dict[str, Any]:
+            rt.delivery.unwatch(request.sid, _run_id(data))  # type: ignore[attr-defined]
+            return {"ok": True}
+        return _handle(act)
+
+
+def _start(rt: Realtime, user: str, data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ValueError("Send {\"job\": name, \"params\": {...}} to start a job.")
+    request_id = data.get("request_id")
+    if request_id is not None and (not isinstance(request_id, str) or len(request_id) > 100):
+        raise ValueError("\"request_id\" must be a string of at most 100 characters.")
+    run = rt.start(user, data.get("job"), data.get("params"), request_id=request_id)
+    rt.delivery.watch(request.sid, run.id, 0)  # type: ignore[attr-defined]
+    return {"run_id": run.id}
+
+
+def _handle(action: Any) -> dict[str, Any]:
+    user = get_realtime().sockets.get(request.sid)  # type: ignore[attr-defined]
+    if user is None:
+        return {"error": "You are not logged in: reload the page and log in."}
+    try:
+        return action(get_realtime(), user)
+    except ParamError as exc:
+        return {"error": str(exc), "errors": exc.errors}
+    except (JobError, RunNotFoundError, LimitReachedError, ValueError) as exc:
+        return {"error": str(exc) if not isinstance(exc, LookupError) else exc.args[0]}

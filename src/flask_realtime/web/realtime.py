@@ -1,0 +1,73 @@
+"""The Flask extension object: the core's parts, wired together once per app."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from flask import Flask, current_app
+from flask_socketio import SocketIO
+
+from ..core.capture import CapturePump
+from ..core.jobs import JobRegistry
+from ..core.jobs import registry as default_registry
+from ..core.runner import ThreadRunner
+from ..core.runs import Run
+from ..core.service import Limits, RunService
+from ..store.base import Store
+from ..store.memory import MemoryStore
+from .delivery import Delivery
+
+log = logging.getLogger(__name__)
+
+#: Given a user id, the services that user's runs may use (``RunContext.services``).
+ServiceProvider = Callable[[str], Mapping[str, Any]]
+
+
+class Realtime:
+    """Holds the store, the run service and the delivery loop of one app."""
+
+    def __init__(self, app: Flask, socketio: SocketIO, *,
+                 registry: JobRegistry | None = None, store: Store | None = None) -> None:
+        config = app.config
+        self.socketio = socketio
+        self.registry = registry or default_registry
+        self.store = store or MemoryStore(retention_lines=config["RETENTION_LINES"])
+        self.service = RunService(self.store, self.registry, limits=Limits(
+            per_user=config["RUNS_PER_USER"], total=config["RUNS_TOTAL"]))
+        self.pump = CapturePump(
+            self.store.append_output, interval=config["BATCH_INTERVAL_SECONDS"],
+            partial_delay=config["PARTIAL_FLUSH_SECONDS"], max_line_chars=config["MAX_LINE_CHARS"])
+        self.service.runner = ThreadRunner(
+            self.service, self.pump, stop_grace=config["STOP_GRACE_SECONDS"])
+        self.delivery = Delivery(
+            socketio, self.store, max_batch_chars=config["MAX_BATCH_CHARS"],
+            max_batch_lines=config["MAX_BATCH_LINES"], max_client_queue=config["MAX_CLIENT_QUEUE"])
+        self.sockets: dict[str, str] = {}  # Socket.IO sid -> user id
+        self.service_providers: list[ServiceProvider] = []
+        self.service.subscribe(self._announce)
+        app.extensions["flask_realtime"] = self
+
+    def start(self, user: str, job: Any, params: Any, *, request_id: str | None = None) -> Run:
+        services: dict[str, Any] = {}
+        for provide in self.service_providers:
+            services.update(provide(user))
+        return self.service.start(user, job, params, request_id=request_id, services=services)
+
+    def run_json(self, run: Run, *, with_result: bool = False) -> dict[str, Any]:
+        return run.to_json(lines=self.store.output_end(run.id), with_result=with_result)
+
+    def _announce(self, run: Run) -> None:
+        """Every socket of the run's user hears of its state changes (all tabs, all devices)."""
+        from .events import user_room
+
+        self.socketio.emit("state", self.run_json(run), to=user_room(run.user), namespace="/")
+
+    def close(self) -> None:
+        self.delivery.close()
+        self.store.close()
+
+
+def get_realtime() -> Realtime:
+    return current_app.extensions["flask_realtime"]

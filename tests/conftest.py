@@ -1,0 +1,116 @@
+"""Shared fixtures: a real server on a free port, and real Socket.IO clients."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import socketio
+from flask import Flask
+from werkzeug.serving import make_server
+
+from flask_realtime.web.app import create_app
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.01) -> Any:
+    """Poll until ``predicate()`` is truthy; fail the test with a clear message otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {predicate}")
+        time.sleep(interval)
+
+
+@dataclass
+class LiveServer:
+    url: str
+    app: Flask
+    _server: Any = None
+    _thread: threading.Thread | None = None
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self.app.extensions["flask_realtime"].close()
+
+
+def start_server(app: Flask) -> LiveServer:
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    return LiveServer(f"http://127.0.0.1:{server.server_port}", app, server, thread)
+
+
+@pytest.fixture
+def app_config(tmp_path: Any) -> dict[str, Any]:
+    """Override in a test module to change settings; the instance folder is a temp dir."""
+    return {"TESTING": True, "SECRET_KEY": "test-secret-key", "STOP_GRACE_SECONDS": 0.5}
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any], tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Flask:
+    monkeypatch.setenv("FLASK_REALTIME_INSTANCE_PATH", str(tmp_path / "instance"))
+    return create_app(app_config)
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[LiveServer]:
+    server = start_server(app)
+    yield server
+    server.stop()
+
+
+@dataclass
+class Watcher:
+    """A python-socketio client that records output batches by seq, checking order."""
+
+    client: socketio.Client
+    lines: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    last_seq: dict[str, int] = field(default_factory=dict)
+    states: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def on_output(self, batch: dict[str, Any]) -> None:
+        run_id = batch["run_id"]
+        expected = self.last_seq.get(run_id, 0) + 1 + batch.get("skipped", 0)
+        if batch["first_seq"] != expected:
+            self.errors.append(f"{run_id}: got first_seq {batch['first_seq']}, expected {expected}")
+        self.lines.setdefault(run_id, []).extend(batch["lines"])
+        self.last_seq[run_id] = batch["first_seq"] + len(batch["lines"]) - 1
+
+    def texts(self, run_id: str) -> list[str]:
+        return [line["text"] for line in self.lines.get(run_id, [])]
+
+    def state_of(self, run_id: str) -> str | None:
+        for state in reversed(self.states):
+            if state["id"] == run_id:
+                return state["state"]  # type: ignore[no-any-return]
+        return None
+
+    def call(self, event: str, data: Any) -> Any:
+        return self.client.call(event, data, timeout=10)
+
+
+@pytest.fixture
+def connect(live_server: LiveServer) -> Iterator[Callable[..., Watcher]]:
+    """Open a Socket.IO client to the live server: ``w = connect()``."""
+    clients: list[socketio.Client] = []
+
+    def open_client(**kwargs: Any) -> Watcher:
+        client = socketio.Client(reconnection=False)
+        watcher = Watcher(client)
+        client.on("output", watcher.on_output)
+        client.on("state", watcher.states.append)
+        client.connect(live_server.url, transports=["websocket"], wait_timeout=10, **kwargs)
+        clients.append(client)
+        return watcher
+
+    yield open_client
+    for client in clients:
+        client.disconnect()
