@@ -211,14 +211,17 @@ _install_lock = threading.Lock()
 
 
 def install(log_level: int = logging.INFO) -> None:
-    """Put the proxies and hooks in place, once per process. Idempotent."""
+    """Put the proxies and hooks in place; called again at each run start. Idempotent."""
     global _installed
     with _install_lock:
+        # Whoever replaced sys.stdout since (a test runner, redirect_stdout) is wrapped too.
+        if not isinstance(sys.stdout, _StreamProxy):
+            sys.stdout = _StreamProxy(sys.stdout, STDOUT)
+        if not isinstance(sys.stderr, _StreamProxy):
+            sys.stderr = _StreamProxy(sys.stderr, STDERR)
         if _installed:
             return
         _installed = True
-        sys.stdout = _StreamProxy(sys.stdout, STDOUT)
-        sys.stderr = _StreamProxy(sys.stderr, STDERR)
         _patch_threads()
         root = logging.getLogger()
         for handler in root.handlers:

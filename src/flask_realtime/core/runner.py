@@ -59,10 +59,10 @@ class ThreadRunner:
         with self._lock:
             event = self._stops.get(run_id)
         if event is not None and not event.is_set():
-            event.set()
             capture = self.pump.capture_of(run_id)
             if capture is not None:
-                capture.system("Stop requested.")
+                capture.system("Stop requested.")  # before the job can see it and print
+            event.set()
 
     def active(self) -> int:
         with self._lock:

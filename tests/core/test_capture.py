@@ -1,0 +1,115 @@
+"""What a run prints goes to that run only: its threads, pools and tasks included."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import sys
+import threading
+
+from flask_realtime.core.jobs import Running, job
+from tests.conftest import wait_for
+
+from .conftest import Core
+
+SHARED_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=2)
+
+
+def register_printer(core: Core) -> None:
+    @job(registry=core.registry)
+    def printer(running: Running, tag: str = "a", n: int = 200) -> None:
+        def thread_body() -> None:
+            for i in range(n):
+                print(f"{tag} thread {i}")
+
+        thread = threading.Thread(target=thread_body)
+        thread.start()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(lambda i: print(f"{tag} pool {i}"), range(n)))
+        list(SHARED_POOL.map(lambda i: print(f"{tag} shared {i}"), range(n)))
+        for i in range(n):
+            print(f"{tag} main {i}")
+            print(f"{tag} err {i}", file=sys.stderr)
+            logging.getLogger("jobs.printer").info("%s log %d", tag, i)
+        thread.join()
+
+
+def test_two_runs_printing_at_once_never_mix(core: Core, capsys: object) -> None:
+    register_printer(core)
+    a = core.service.start("u", "printer", {"tag": "a"})
+    b = core.service.start("u", "printer", {"tag": "b"})
+    print("server says hello")  # the server's own output stays the server's
+    for run, tag in ((a, "a"), (b, "b")):
+        assert core.finished(run.id).state == "succeeded"
+        texts = core.texts(run.id, "stdout") + core.texts(run.id, "stderr")
+        assert all(t.startswith(f"{tag} ") for t in texts), [t for t in texts if t[0] != tag][:5]
+        for kind in ("thread", "pool", "shared", "main", "err"):
+            assert sorted(t for t in texts if f" {kind} " in t) == sorted(
+                f"{tag} {kind} {i}" for i in range(200)), kind
+        assert core.texts(run.id, "stderr") == [f"{tag} err {i}" for i in range(200)]
+        assert core.texts(run.id, "log") == [
+            f"INFO jobs.printer: {tag} log {i}" for i in range(200)]
+        assert "server says hello" not in texts
+
+
+def test_async_tasks_to_thread_and_executor_belong_to_the_run(core: Core) -> None:
+    @job(registry=core.registry)
+    async def asyncer(running: Running) -> None:
+        loop = asyncio.get_running_loop()
+
+        async def task(i: int) -> None:
+            print(f"task {i}")
+
+        await asyncio.gather(*(task(i) for i in range(3)))
+        await asyncio.to_thread(print, "to_thread")
+        await loop.run_in_executor(None, print, "run_in_executor")
+
+    run = core.service.start("u", "asyncer")
+    assert core.finished(run.id).state == "succeeded"
+    assert sorted(core.texts(run.id)) == ["run_in_executor", "task 0", "task 1", "task 2",
+                                          "to_thread"]
+
+
+def test_bytes_and_undecodable_output(core: Core) -> None:
+    @job(registry=core.registry)
+    def raw(running: Running) -> None:
+        sys.stdout.buffer.write(b"caf\xc3")  # a UTF-8 character split across writes
+        sys.stdout.buffer.write(b"\xa9 \xff\xfe ok\n")
+
+    run = core.service.start("u", "raw")
+    core.finished(run.id)
+    assert core.texts(run.id) == ["caf\u00e9 \ufffd\ufffd ok"]
+
+
+def test_a_partial_line_is_published_after_a_short_delay(core: Core) -> None:
+    release = threading.Event()
+
+    @job(registry=core.registry)
+    def prompt(running: Running) -> None:
+        print("Working", end="", flush=True)
+        release.wait(10)
+        print("... done")
+
+    run = core.service.start("u", "prompt")
+    wait_for(lambda: core.texts(run.id) == ["Working"])
+    release.set()
+    core.finished(run.id)
+    piece = core.store.read_output(run.id, 0)
+    assert [(line.text, line.end) for line in piece.lines] == [("Working", ""),
+                                                              ("... done", "\n")]
+
+
+def test_retention_keeps_the_newest_lines_and_counts_the_rest(core: Core) -> None:
+    core.store.retention_lines = 1000
+
+    @job(registry=core.registry)
+    def many(running: Running) -> None:
+        for i in range(1, 5001):
+            print(i)
+
+    run = core.service.start("u", "many")
+    core.finished(run.id)
+    piece = core.store.read_output(run.id, 0, max_lines=5000, max_chars=10**6)
+    assert piece.skipped == 4000 and piece.first_seq == 4001
+    assert [line.text for line in piece.lines] == [str(i) for i in range(4001, 5001)]

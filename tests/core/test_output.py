@@ -1,0 +1,62 @@
+"""Raw writes become numbered lines: partial lines, carriage returns, long lines."""
+
+from __future__ import annotations
+
+from flask_realtime.core.output import Line, LineAssembler
+
+
+def feed(*writes: str, max_chars: int = 100) -> list[Line]:
+    assembler = LineAssembler("stdout", max_chars)
+    out: list[Line] = []
+    for w in writes:
+        assembler.feed(w, 0.0, out)
+    assembler.flush_partial(1.0, 0.1, out)
+    return out
+
+
+def test_print_writes_text_and_newline_separately() -> None:
+    assert feed("hello", "\n", "world", "\n") == [Line("stdout", "hello"),
+                                                   Line("stdout", "world")]
+
+
+def test_a_partial_line_waits_for_its_newline_then_for_the_delay() -> None:
+    assembler = LineAssembler("stdout")
+    out: list[Line] = []
+    assembler.feed("Loading", 0.0, out)
+    assembler.flush_partial(0.05, 0.1, out)
+    assert out == []
+    assembler.flush_partial(0.2, 0.1, out)
+    assert out == [Line("stdout", "Loading", "")]
+    assembler.feed(" done\n", 0.3, out)
+    assert out[-1] == Line("stdout", " done")  # continues the partial line
+
+
+def test_progress_updates_with_carriage_return() -> None:
+    # tqdm writes "\r" + bar for each update and "\n" when it closes.
+    assert feed("\r 10%", "\r 50%", "\r100%", "\n") == [
+        Line("stdout", " 10%", "\r"), Line("stdout", " 50%", "\r"), Line("stdout", "100%")]
+
+
+def test_crlf_is_a_newline_even_when_split_across_writes() -> None:
+    assert feed("one\r\ntwo\r", "\nthree\n") == [
+        Line("stdout", "one"), Line("stdout", "two"), Line("stdout", "three")]
+
+
+def test_a_long_line_is_cut_with_a_marker_and_the_rest_dropped() -> None:
+    lines = feed("x" * 250, "y" * 250, "z\nnext\n", max_chars=100)
+    assert len(lines) == 2
+    assert lines[0].text.startswith("x" * 100)
+    assert "line cut at 100 characters" in lines[0].text
+    assert lines[1] == Line("stdout", "next")
+
+
+def test_a_long_line_without_newline_is_cut_without_holding_it() -> None:
+    assembler = LineAssembler("stdout", 1000)
+    out: list[Line] = []
+    for _ in range(1000):  # 10 MB, never a newline
+        assembler.feed("a" * 10_000, 0.0, out)
+    assert len(out) == 1 and len(assembler.pending) == 0
+
+
+def test_unencodable_text_is_replaced_not_lost() -> None:
+    assert feed("bad \udcff surrogate\n") == [Line("stdout", "bad ? surrogate")]

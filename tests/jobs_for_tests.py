@@ -1,0 +1,30 @@
+"""Jobs the tests start through the real server (loaded with JOBS=tests.jobs_for_tests)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from flask_realtime import Running, job
+
+#: Tests set this to let ``gate`` finish.
+gate_open = threading.Event()
+
+
+@job
+def numbers(running: Running, n: int = 5000, every: int = 100, pause: float = 0.005) -> None:
+    """Print 1..n, pausing every `every` lines, so a test can act mid-run."""
+    for i in range(1, n + 1):
+        if not running():
+            return
+        print(i)
+        if i % every == 0:
+            time.sleep(pause)
+
+
+@job
+def gate(running: Running) -> None:
+    """Print a line, then wait until the test opens the gate or Stop is pressed."""
+    print("waiting at the gate")
+    while running() and not gate_open.wait(0.02):
+        pass
