@@ -80,7 +80,7 @@ def test_validation_reports_every_problem_at_once(registry: JobRegistry) -> None
 
 
 @pytest.mark.parametrize("bad", [True, 2.5, "2.5", None, [], {}])
-def test_an_int_parameter_refuses_what_is_not_an_integer(registry: JobRegistry, bad: object) -> None:
+def test_an_int_parameter_refuses_non_integers(registry: JobRegistry, bad: object) -> None:
     with pytest.raises(ParamError) as caught:
         registry.get("everything").validate({"count": bad})
     assert "count" in caught.value.errors
