@@ -1,0 +1,226 @@
+"""Rendering benchmark: the console page in Chromium, rendering vs only counting lines.
+
+    .venv/bin/python bench/render.py                  # 1,000,000 lines, 3 rounds of each
+    .venv/bin/python bench/render.py --lines 200000 --rounds 1
+
+Each round starts ``flood(lines, width=60)`` from the page and measures, in the
+page's own clock, from the moment Start is pressed to the moment the last line is
+in (``?render=0``: the page only counts the lines of each ``output`` batch) or
+drawn on screen (the normal page). Both modes run against the same server
+process, alternately; the figure is the ratio of the medians. The DOM node count
+is sampled during every rendering round and read again at its end.
+
+A second measure ("replay") opens an already finished run of the same size, so
+the server sends from its log as fast as the page takes it: this is the page's
+own ceiling, without the job's production rate in the way.
+
+The server keeps every line (FLASK_REALTIME_RETENTION_LINES=3000000), so all of
+them reach the page; Chromium is Debian's /usr/bin/chromium, headless.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import server_process
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SERVER_ENV = {
+    "FLASK_REALTIME_RETENTION_LINES": "3000000",
+    "FLASK_REALTIME_LOGIN_REQUIRED": "false",
+}
+COUNT_NODES = """() => { const w = document.createTreeWalker(document, NodeFilter.SHOW_ALL);
+                         let n = 0; while (w.nextNode()) n++; return n; }"""
+
+
+def serve(port: int) -> None:
+    """The server process: the app as ``flask-realtime run`` builds it."""
+    import logging
+
+    from flask_realtime.web.app import create_app
+
+    logging.basicConfig(level=logging.WARNING)
+    app = create_app()
+    web = Path(__file__).resolve().parent.parent / "src" / "flask_realtime" / "web"
+    if not (Path(app.root_path) / str(app.template_folder) / "index.html").exists():
+        app.template_folder = str(web / "templates")  # the page's files live in web/
+        app.static_folder = str(web / "static")
+    app.extensions["socketio_server"].run(
+        app, host="127.0.0.1", port=port, use_reloader=False, allow_unsafe_werkzeug=True,
+        log_output=False)
+
+
+def open_page(browser: Any, url: str) -> Any:
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.goto(url)
+    page.wait_for_selector("#conn.conn-connected")
+    page.wait_for_selector("#job-select option[value=flood]", state="attached")
+    return page
+
+
+def wait_until(page: Any, expression: str, timeout: float, sample: Any = None) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        if sample is not None:
+            sample()
+        value = page.evaluate(expression)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            state = page.evaluate(
+                "() => { const s = window.flaskRealtime.session, v = window.flaskRealtime.viewer;"
+                " return s && {lastSeq: s.lastSeq, heldEnd: s.heldEnd, detached: s.detached,"
+                " follow: v.follow, held: s.lines.length, stats: window.flaskRealtime.stats}; }")
+            raise RuntimeError(f"timed out waiting for {expression}; page: {state}")
+        time.sleep(0.1)
+
+
+def all_in(lines: int, render: bool) -> str:
+    """JavaScript: true once line ``lines`` is drawn (render) or counted (?render=0)."""
+    if render:
+        return f"window.flaskRealtime.stats.renderedSeq >= {lines}"
+    return f"(window.flaskRealtime.session || {{}}).lastSeq >= {lines}"
+
+
+def live_round(browser: Any, base: str, lines: int, render: bool) -> dict[str, Any]:
+    page = open_page(browser, base + ("/" if render else "/?render=0"))
+    try:
+        page.select_option("#job-select", "flood")
+        page.fill("#param-lines", str(lines))
+        page.fill("#param-width", "60")
+        page.evaluate("window.flaskRealtime.stats.pressedAt = performance.now()")
+        page.click("#start-btn")
+        peak = [0]
+
+        def sample() -> None:
+            if render:
+                peak[0] = max(peak[0], page.evaluate(COUNT_NODES))
+
+        done = all_in(lines, render)
+        wait_until(page, done, timeout=120, sample=sample)
+        stats = page.evaluate("window.flaskRealtime.stats")
+        end = stats["renderedAt"] if render else stats["lastAt"]
+        nodes = page.evaluate(COUNT_NODES)
+        record = page.evaluate(
+            "fetch('/api/runs/' + window.flaskRealtime.session.runId).then(r => r.json())")
+        return {
+            "mode": "render" if render else "count",
+            "seconds": (end - stats["pressedAt"]) / 1000,
+            "lines_received": stats["lines"],
+            "busy_ms": stats["busyMs"],
+            "dom_nodes_end": nodes,
+            "dom_nodes_peak": max(peak[0], nodes) if render else None,
+            "run_id": record["id"],
+            "job_seconds": _job_seconds(record),
+        }
+    finally:
+        page.close()
+
+
+def replay_round(browser: Any, base: str, run_id: str, lines: int, render: bool) -> float:
+    """Seconds to take in (and draw) a finished run of ``lines`` lines from its start."""
+    # cap above the run's size: the page then watches from seq 0, not only the tail
+    page = open_page(browser, base + f"/?cap={lines + 1000}" + ("" if render else "&render=0"))
+    try:
+        page.evaluate(
+            "id => { window.flaskRealtime.stats.pressedAt = performance.now();"
+            " window.flaskRealtime.openRun(id); }", run_id)
+        done = all_in(lines, render)
+        wait_until(page, done, timeout=300)
+        stats = page.evaluate("window.flaskRealtime.stats")
+        end = stats["renderedAt"] if render else stats["lastAt"]
+        return (end - stats["pressedAt"]) / 1000  # type: ignore[no-any-return]
+    finally:
+        page.close()
+
+
+def _job_seconds(record: dict[str, Any]) -> float | None:
+    from datetime import datetime
+
+    if not record.get("started_at") or not record.get("ended_at"):
+        return None
+    start = datetime.fromisoformat(record["started_at"].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(record["ended_at"].replace("Z", "+00:00"))
+    return (end - start).total_seconds()
+
+
+def figure(label: str, seconds: float, lines: int, baseline: float | None = None) -> None:
+    ratio = f"   ratio {seconds / baseline:.2f}x (target <= 2x)" if baseline else ""
+    print(f"  {label} {seconds:6.2f} s {lines / seconds:>10,.0f} lines/s{ratio}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", action="store_true", help="print the raw rounds as JSON too")
+    parser.add_argument(
+        "--client-queue", type=int, default=None,
+        help="the server's MAX_CLIENT_QUEUE (packets queued before a client counts as slow)")
+    parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        serve(args.serve)
+        return
+
+    from playwright.sync_api import sync_playwright
+
+    env = dict(SERVER_ENV)
+    if args.client_queue is not None:
+        env["FLASK_REALTIME_MAX_CLIENT_QUEUE"] = str(args.client_queue)
+    with server_process(["bench/render.py", "--serve", "{port}"], env) as base, \
+            sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        rounds: list[dict[str, Any]] = []
+        for _ in range(args.rounds):
+            for render in (False, True):
+                rounds.append(live_round(browser, base, args.lines, render))
+                r = rounds[-1]
+                print(f"  live {r['mode']:6s} {r['seconds']:6.2f} s  (job {r['job_seconds']} s, "
+                      f"{r['lines_received']} lines, page busy {r['busy_ms']:.0f} ms, "
+                      f"DOM end {r['dom_nodes_end']}, peak {r['dom_nodes_peak']})", flush=True)
+        replays: dict[str, list[float]] = {"count": [], "render": []}
+        finished = rounds[-1]["run_id"]
+        for _ in range(args.rounds):
+            for render in (False, True):
+                seconds = replay_round(browser, base, finished, args.lines, render)
+                replays["render" if render else "count"].append(seconds)
+                print(f"  replay {'render' if render else 'count':6s} {seconds:6.2f} s", flush=True)
+        browser.close()
+
+    count = statistics.median(r["seconds"] for r in rounds if r["mode"] == "count")
+    render = statistics.median(r["seconds"] for r in rounds if r["mode"] == "render")
+    peak = max(r["dom_nodes_peak"] for r in rounds if r["mode"] == "render")
+    end_nodes = max(r["dom_nodes_end"] for r in rounds if r["mode"] == "render")
+    replay_count, replay_render = (statistics.median(replays[k]) for k in ("count", "render"))
+    print()
+    print(f"{args.lines:,} lines of flood(width=60), {CHROMIUM}, medians of {args.rounds}:")
+    figure("live   arrive only (?render=0):", count, args.lines)
+    figure("live   arrive + render:        ", render, args.lines, count)
+    figure("replay arrive only:            ", replay_count, args.lines)
+    figure("replay arrive + render:        ", replay_render, args.lines, replay_count)
+    busy_count = statistics.median(r["busy_ms"] for r in rounds if r["mode"] == "count")
+    busy_render = statistics.median(r["busy_ms"] for r in rounds if r["mode"] == "render")
+    print(f"  page main-thread time in our code: {busy_count:.0f} ms counting, "
+          f"{busy_render:.0f} ms keeping + drawing")
+    print(f"  DOM nodes while rendering: peak {peak}, at the end {end_nodes} (target < 5,000)")
+    queue = args.client_queue if args.client_queue is not None else "default"
+    print(f"  server: RETENTION_LINES=3000000, MAX_CLIENT_QUEUE={queue}")
+    if args.json:
+        print(json.dumps({"live": rounds, "replay": replays}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,345 @@
+// The page: wires the socket, the start form, the run list and the output pane.
+//
+// Query flags (for tests and bench/render.py): `?render=0` counts output lines
+// without rendering them; `?cap=N` holds at most N lines in the page.
+
+import { getJSON, newRequestId, runUrl } from "./api.js";
+import { JobForm } from "./form.js";
+import {
+  RunHistory, formatDuration, formatStart, isActive, paramsText, stateBadge,
+} from "./history.js";
+import { renderResult } from "./result.js";
+import { RunSession } from "./session.js";
+import { Viewer } from "./viewer.js";
+
+const $ = (id) => document.getElementById(id);
+const data = document.body.dataset;
+const flags = new URLSearchParams(location.search);
+const RENDER = flags.get("render") !== "0";
+// Lines held per run. At 20 px a row, 1.5M rows stay under Chromium's ~33M px element height.
+const CAP = Math.min(1_500_000, Math.max(1000, Number(flags.get("cap")) || 200_000));
+const STOP_CONFIRM_MS = 10_000;
+const RANK = { queued: 0, running: 1, stopping: 2, succeeded: 3, failed: 3, stopped: 3 };
+
+// For tests and bench/render.py; busyMs: main-thread time spent on output batches and drawing.
+const stats = {
+  lines: 0, firstAt: 0, lastAt: 0, renderedSeq: 0, renderedAt: 0, busyMs: 0, connects: 0,
+};
+const socket = io({ transports: ["websocket", "polling"], tryAllTransports: true });
+const form = new JobForm($("job-form"));
+const runList = new RunHistory({
+  body: $("runs-body"), jobFilter: $("filter-job"), stateFilter: $("filter-state"),
+  message: $("runs-message"), onOpen: (id) => openRun(id),
+});
+const viewer = new Viewer($("output"), {
+  onFollowChange: (on) => { $("jump-end").hidden = on; },
+  onJumpToEnd: () => session && session.jumpToEnd(),
+  onNearTop: () => session && session.fetchOlder(),
+  onNearBottom: () => session && session.fetchNewer(),
+  onDrawn: (ms) => {
+    stats.busyMs += ms;
+    if (session && viewer.follow) {
+      stats.renderedSeq = session.heldEnd;
+      stats.renderedAt = performance.now();
+    }
+  },
+  onMatches: (m) => {
+    $("search-count").textContent = m === null ? ""
+      : m.count ? `${m.current + 1} of ${m.count}` : "no matches";
+  },
+});
+
+let session = null; // the RunSession shown in the output pane
+let current = null; // its latest RunRecord
+let pendingStart = null; // a start not yet acknowledged: {job, params, request_id}
+const early = new Map(); // run_id -> output batches that came before the start's ack
+
+function announce(text) {
+  $("announcer").textContent = text;
+}
+
+// --- connection -----------------------------------------------------------------
+function setConnection(state, text, message = "") {
+  $("conn").className = `conn conn-${state}`;
+  $("conn-text").textContent = text;
+  $("conn-message").textContent = message;
+  $("conn-message").hidden = !message;
+}
+
+socket.on("connect", () => {
+  setConnection("connected", "connected");
+  if (pendingStart) sendStart(); // the same request_id: the server will not start it twice
+  if (session && session.watching) session.watch(session.lastSeq);
+  if (stats.connects++) {
+    announce("Reconnected.");
+    runList.load();
+  }
+});
+
+socket.on("disconnect", () => {
+  early.clear();
+  if (socket.active) {
+    setConnection("reconnecting", "reconnecting…");
+    announce("Connection lost; reconnecting.");
+  } else {
+    setConnection("disconnected", "disconnected",
+      "The server closed the connection. Reload the page; you may need to log in again.");
+  }
+});
+
+socket.on("connect_error", (err) => {
+  if (socket.active) setConnection("reconnecting", "reconnecting…");
+  else {
+    setConnection("disconnected", "disconnected",
+      `Could not connect (${err.message}). Reload the page; you may need to log in again.`);
+  }
+});
+
+socket.on("output", (ev) => {
+  const now = performance.now();
+  if (!stats.firstAt) stats.firstAt = now;
+  stats.lastAt = now;
+  if (session && ev.run_id === session.runId) session.onOutput(ev);
+  else if (pendingStart) {
+    if (!early.has(ev.run_id)) early.set(ev.run_id, []);
+    early.get(ev.run_id).push(ev);
+  }
+  stats.busyMs += performance.now() - now;
+});
+
+socket.on("state", (record) => onRecord(record));
+
+function onRecord(record) {
+  if (!record || !record.id) return;
+  runList.upsert(record);
+  if (!session || record.id !== session.runId) return;
+  const before = current;
+  if (before && RANK[record.state] < RANK[before.state]) return; // an older answer
+  current = record;
+  showRunHeader();
+  if (!before || before.state !== record.state) {
+    announce(`${record.title || record.job}: ${record.state}.`);
+    if (RANK[record.state] === 3 && record.has_result) loadResult(record.id);
+  }
+}
+
+// --- starting and stopping ----------------------------------------------------------
+function start() {
+  const job = form.job();
+  if (pendingStart || !job) return;
+  const { params, ok } = form.read();
+  if (!ok) return;
+  form.setMessage("");
+  pendingStart = { job: job.name, params, request_id: newRequestId() };
+  $("start-btn").disabled = true;
+  $("start-btn").textContent = "Starting…";
+  sendStart();
+}
+
+function sendStart() {
+  if (!socket.connected) return; // sent again on connect
+  const request = pendingStart;
+  socket.emit("start", request, (ack) => {
+    if (pendingStart !== request) return; // answered already (a re-send after a reconnect)
+    pendingStart = null;
+    $("start-btn").disabled = false;
+    $("start-btn").textContent = "Start";
+    if (!ack || ack.error) {
+      early.clear();
+      form.showErrors((ack && ack.error) || "The server did not answer.", ack && ack.errors);
+      announce("The job did not start.");
+      return;
+    }
+    form.remember(request.job, request.params);
+    openRun(ack.run_id, { started: true });
+    const buffered = early.get(ack.run_id) || [];
+    early.clear();
+    for (const ev of buffered) session.onOutput(ev);
+  });
+}
+
+function requestStop() {
+  if (!current || !(current.state === "queued" || current.state === "running")) return;
+  const age = current.started_at ? Date.now() - Date.parse(current.started_at) : 0;
+  if (age > STOP_CONFIRM_MS) {
+    $("stop-dialog").returnValue = "";
+    $("stop-dialog").showModal();
+  } else {
+    sendStop(current.id);
+  }
+}
+
+function sendStop(runId) {
+  socket.emit("stop", { run_id: runId }, (ack) => {
+    if (!ack || ack.error) showRunError((ack && ack.error) || "The server did not answer.");
+  });
+}
+
+// --- the shown run ----------------------------------------------------------------
+async function openRun(runId, { started = false } = {}) {
+  if (session) session.close();
+  session = new RunSession(runId, {
+    socket, viewer: RENDER ? viewer : null, cap: CAP, stats, onRecord, onError: showRunError,
+  });
+  const mine = session;
+  current = null;
+  if (RENDER) viewer.setLines(session.lines);
+  runList.setCurrent(runId);
+  history.replaceState(null, "", `#run=${encodeURIComponent(runId)}`);
+  $("result").hidden = true;
+  $("run-error").hidden = true;
+  $("output-empty").hidden = true;
+  $("copy-btn").disabled = false;
+  $("download-link").href = runUrl(runId, "/log");
+  $("download-link").hidden = false;
+  if (started) {
+    session.adoptStarted();
+    announce("Run started.");
+  }
+  let record = runList.get(runId);
+  if (started) {
+    if (record) onRecord(record);
+    else getJSON(runUrl(runId)).then(onRecord, () => {}); // its `state` events follow anyway
+    return;
+  }
+  if (!record) {
+    try {
+      record = await getJSON(runUrl(runId));
+    } catch (err) {
+      showRunError(err.message);
+    }
+    if (session !== mine) return;
+  }
+  if (record) onRecord(record);
+  // A run longer than the window: its newest half-window now, older lines on scroll-back.
+  session.watch(record && record.lines > CAP ? record.lines - (CAP >> 1) : 0);
+}
+
+function showRunHeader() {
+  const r = current;
+  $("run-title").textContent = r.title || r.job;
+  $("run-state").replaceChildren(stateBadge(r.state));
+  $("run-params").textContent = paramsText(r.params);
+  $("run-params").title = $("run-params").textContent;
+  const started = r.started_at ? `started ${formatStart(r.started_at)}` : "";
+  $("run-times").textContent = [started, formatDuration(r)].filter(Boolean).join(" · ");
+  $("stop-btn").disabled = !(r.state === "queued" || r.state === "running");
+  if (r.error) showRunError(r.error);
+}
+
+function showRunError(text) {
+  $("run-error").textContent = text;
+  $("run-error").hidden = !text;
+}
+
+async function loadResult(runId) {
+  try {
+    const full = await getJSON(runUrl(runId));
+    if (!session || session.runId !== runId) return;
+    renderResult($("result-body"), full.result);
+    $("result").hidden = false;
+  } catch (err) {
+    showRunError(`Could not load the result: ${err.message}`);
+  }
+}
+
+// --- tools: search, copy, timestamps, keyboard ------------------------------------------
+let appliedQuery = "";
+let searchTimer = 0;
+function applySearch() {
+  clearTimeout(searchTimer);
+  appliedQuery = $("search").value;
+  viewer.setQuery(appliedQuery);
+}
+
+$("search").addEventListener("input", () => {
+  clearTimeout(searchTimer);
+  searchTimer = setTimeout(applySearch, 150);
+});
+$("search").addEventListener("keydown", (e) => {
+  if (e.key !== "Enter") return;
+  e.preventDefault();
+  if ($("search").value !== appliedQuery) applySearch();
+  else viewer.step(e.shiftKey ? -1 : 1);
+});
+$("search-next").addEventListener("click", () => viewer.step(1));
+$("search-prev").addEventListener("click", () => viewer.step(-1));
+$("show-times").addEventListener("change", (e) => viewer.setShowTimes(e.target.checked));
+$("jump-end").addEventListener("click", () => session && session.jumpToEnd());
+$("stop-btn").addEventListener("click", requestStop);
+$("stop-dialog").addEventListener("close", () => {
+  if ($("stop-dialog").returnValue === "stop" && current) sendStop(current.id);
+});
+$("job-form").addEventListener("submit", (e) => {
+  e.preventDefault();
+  start();
+});
+
+$("copy-btn").addEventListener("click", async () => {
+  const text = viewer.plainAll();
+  try {
+    await navigator.clipboard.writeText(text);
+  } catch {
+    const area = document.createElement("textarea"); // no clipboard API on plain http
+    area.value = text;
+    document.body.appendChild(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+  announce("Output copied.");
+});
+
+function typing(target) {
+  return target instanceof HTMLElement
+    && (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
+}
+
+document.addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) {
+    e.preventDefault();
+    start();
+  } else if (e.key === "Escape" && !$("stop-dialog").open) {
+    if (e.target === $("search")) {
+      if ($("search").value) {
+        $("search").value = "";
+        applySearch();
+      } else {
+        $("search").blur();
+      }
+    } else {
+      e.preventDefault(); // or this very key press would close the confirmation it opens
+      requestStop();
+    }
+  } else if ((e.key === "/" && !typing(e.target))
+    || (e.key === "f" && (e.ctrlKey || e.metaKey) && $("output").contains(e.target))) {
+    e.preventDefault();
+    $("search").focus();
+  }
+});
+
+setInterval(() => {
+  runList.tick();
+  if (current && isActive(current)) showRunHeader();
+  if (session) session.checkGap();
+  if (viewer.needsRematch()) viewer.refreshMatches();
+}, 1000);
+
+window.flaskRealtime = { socket, stats, viewer, openRun, get session() { return session; } };
+
+async function init() {
+  $("demo-banner").hidden = data.demoMode !== "true";
+  try {
+    const { jobs } = await getJSON("/api/jobs");
+    form.setJobs(jobs);
+    runList.setJobs(jobs);
+    $("start-btn").disabled = false;
+  } catch (err) {
+    form.setMessage(`Could not load the jobs: ${err.message}`);
+  }
+  await runList.load();
+  const m = /^#run=(.+)$/.exec(location.hash);
+  if (m && !session) openRun(decodeURIComponent(m[1]));
+}
+
+init();

@@ -1,0 +1,199 @@
+// The start form: a job picker and one field per job parameter, built from /api/jobs.
+//
+// Values are checked here first (the server checks again and its per-field
+// `errors` are shown the same way); the last values used for each job are kept
+// in localStorage.
+
+const STORE_PREFIX = "flask-realtime:params:";
+const LAST_JOB = "flask-realtime:job";
+
+function remembered(job) {
+  try {
+    return JSON.parse(localStorage.getItem(STORE_PREFIX + job) || "{}") || {};
+  } catch {
+    return {};
+  }
+}
+
+export class JobForm {
+  constructor(form) {
+    this.form = form;
+    this.select = form.querySelector("#job-select");
+    this.fields = form.querySelector("#job-fields");
+    this.description = form.querySelector("#job-description");
+    this.message = form.querySelector("#form-message");
+    this.jobs = [];
+    this.inputs = new Map(); // param name -> {param, input, error}
+    this.select.addEventListener("change", () => this.showJob(this.select.value));
+  }
+
+  setJobs(jobs) {
+    this.jobs = jobs;
+    this.select.replaceChildren(...jobs.map((j) => new Option(`${j.title} (${j.name})`, j.name)));
+    let last = null;
+    try {
+      last = localStorage.getItem(LAST_JOB);
+    } catch {
+      // storage disabled
+    }
+    const initial = jobs.some((j) => j.name === last) ? last : jobs[0] && jobs[0].name;
+    if (initial) {
+      this.select.value = initial;
+      this.showJob(initial);
+    }
+  }
+
+  job() {
+    return this.jobs.find((j) => j.name === this.select.value) || null;
+  }
+
+  showJob(name) {
+    const job = this.jobs.find((j) => j.name === name);
+    this.inputs.clear();
+    this.setMessage("");
+    if (!job) {
+      this.fields.replaceChildren();
+      this.description.textContent = "";
+      return;
+    }
+    this.description.textContent = job.description || "";
+    const saved = remembered(job.name);
+    this.fields.replaceChildren(...job.params.map((p) => this.field(p, saved)));
+  }
+
+  field(param, saved) {
+    const id = `param-${param.name}`;
+    const wrap = document.createElement("div");
+    wrap.className = `field field-${param.type}`;
+    const label = document.createElement("label");
+    label.htmlFor = id;
+    label.textContent = param.name + (param.required ? " *" : "");
+    let input;
+    const value = param.name in saved ? saved[param.name] : param.default;
+    if (param.type === "bool") {
+      input = document.createElement("input");
+      input.type = "checkbox";
+      input.checked = Boolean(value);
+    } else if (param.type === "choice") {
+      input = document.createElement("select");
+      (param.choices || []).forEach((c, i) => input.appendChild(new Option(String(c), String(i))));
+      const at = (param.choices || []).findIndex((c) => c === value);
+      if (at >= 0) input.value = String(at);
+    } else {
+      input = document.createElement("input");
+      if (param.type === "int" || param.type === "float") {
+        input.type = "number";
+        input.step = param.type === "int" ? "1" : "any";
+        if (param.min !== undefined && param.min !== null) input.min = String(param.min);
+        if (param.max !== undefined && param.max !== null) input.max = String(param.max);
+        input.inputMode = param.type === "int" ? "numeric" : "decimal";
+      } else {
+        input.type = "text";
+      }
+      if (value !== undefined && value !== null) input.value = String(value);
+    }
+    input.id = id;
+    input.name = param.name;
+    const error = document.createElement("div");
+    error.className = "field-error";
+    error.id = `${id}-error`;
+    const described = [error.id];
+    wrap.append(label, input);
+    if (param.help) {
+      const help = document.createElement("div");
+      help.className = "field-help";
+      help.id = `${id}-help`;
+      help.textContent = param.help;
+      described.push(help.id);
+      wrap.append(help);
+    }
+    wrap.append(error);
+    input.setAttribute("aria-describedby", described.join(" "));
+    input.addEventListener("input", () => this.setError(param.name, ""));
+    this.inputs.set(param.name, { param, input, error });
+    return wrap;
+  }
+
+  // {params, ok}: converted values, after showing a message at each bad field.
+  read() {
+    const params = {};
+    let ok = true;
+    for (const [name, { param, input }] of this.inputs) {
+      const [value, problem] = convert(param, input);
+      this.setError(name, problem);
+      if (problem) ok = false;
+      else if (value !== undefined) params[name] = value;
+    }
+    if (!ok) {
+      const bad = [...this.inputs.values()].find((f) => f.error.textContent);
+      if (bad) bad.input.focus();
+    }
+    return { params, ok };
+  }
+
+  setError(name, text) {
+    const f = this.inputs.get(name);
+    if (!f) return;
+    f.error.textContent = text || "";
+    if (text) f.input.setAttribute("aria-invalid", "true");
+    else f.input.removeAttribute("aria-invalid");
+  }
+
+  // Show the server's answer to a refused start: {error, errors?}.
+  showErrors(message, errors = {}) {
+    let unplaced = false;
+    for (const [name, text] of Object.entries(errors)) {
+      if (this.inputs.has(name)) this.setError(name, capitalise(text));
+      else unplaced = true;
+    }
+    this.setMessage(unplaced || !Object.keys(errors).length ? message : "Check the fields marked.");
+  }
+
+  setMessage(text) {
+    this.message.textContent = text;
+    this.message.hidden = !text;
+  }
+
+  remember(job, params) {
+    try {
+      localStorage.setItem(STORE_PREFIX + job, JSON.stringify(params));
+      localStorage.setItem(LAST_JOB, job);
+    } catch {
+      // storage full or disabled: nothing to remember then
+    }
+  }
+}
+
+function capitalise(text) {
+  const s = String(text);
+  return s.charAt(0).toUpperCase() + s.slice(1) + (/[.!?]$/.test(s) ? "" : ".");
+}
+
+// [value, problem]: value undefined means "leave it to the job's default".
+function convert(param, input) {
+  if (param.type === "bool") return [input.checked, ""];
+  if (param.type === "choice") {
+    const i = Number(input.value);
+    return Number.isInteger(i) && param.choices && i < param.choices.length
+      ? [param.choices[i], ""] : [undefined, param.required ? "Choose a value." : ""];
+  }
+  const raw = input.value;
+  if (param.type === "str") {
+    if (raw === "" && param.required) return [undefined, "Required."];
+    return [raw === "" && param.default === undefined ? undefined : raw, ""];
+  }
+  if (raw.trim() === "") {
+    if (input.validity && input.validity.badInput) return [undefined, "Enter a number."];
+    return [undefined, param.required ? "Required." : ""];
+  }
+  const n = Number(raw);
+  if (!Number.isFinite(n)) return [undefined, "Enter a number."];
+  if (param.type === "int" && !Number.isInteger(n)) return [undefined, "Enter a whole number."];
+  if (param.min !== undefined && param.min !== null && n < param.min) {
+    return [undefined, `Must be at least ${param.min}.`];
+  }
+  if (param.max !== undefined && param.max !== null && n > param.max) {
+    return [undefined, `Must be at most ${param.max}.`];
+  }
+  return [n, ""];
+}

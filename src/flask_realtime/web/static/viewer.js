@@ -1,0 +1,319 @@
+// The output pane: a windowed view over a LineWindow.
+//
+// Every display line has the same height (no wrapping: long lines scroll
+// sideways), so the pane is a spacer as tall as all lines plus a few dozen row
+// elements placed over the visible part. The DOM stays a few hundred nodes
+// whatever the line count; drawing happens at most once per animation frame,
+// however many batches arrive in between.
+//
+// Text only ever enters the DOM through text nodes and `textContent`.
+
+import { plainText, segments, styleOf } from "./ansi.js";
+import { MARKER } from "./lines.js";
+
+const OVERSCAN = 20; // rows drawn above and below the visible ones
+const EDGE_ROWS = 50; // this close to either end, ask for more lines
+
+export class Viewer {
+  constructor(root, {
+    onFollowChange, onNearTop, onNearBottom, onDrawn, onMatches, onJumpToEnd,
+  } = {}) {
+    this.root = root;
+    this.spacer = root.querySelector(".output-spacer");
+    this.rowsEl = root.querySelector(".output-rows");
+    this.cb = { onFollowChange, onNearTop, onNearBottom, onDrawn, onMatches, onJumpToEnd };
+    this.lines = null;
+    this.follow = true;
+    this.canFollow = true; // false while the window does not reach the live end
+    this.showTimes = false;
+    this.query = null; // RegExp or null
+    this.matches = []; // display indexes of lines that match
+    this.current = -1; // position in matches
+    this.matchesStale = false;
+    this.searchVersion = 0;
+    this.pending = false;
+    this.drawnChanges = -1;
+    this.lastTop = 0;
+    this.rowH = this.measureRow();
+    this.pointerDown = false;
+    this.inputAt = -Infinity; // when the user last touched the pane (wheel, keys, pointer)
+    const input = () => { this.inputAt = performance.now(); };
+    root.addEventListener("scroll", () => this.onScroll(), { passive: true });
+    root.addEventListener("wheel", (e) => {
+      input();
+      if (e.deltaY < 0) this.setFollow(false);
+    }, { passive: true });
+    root.addEventListener("pointerdown", () => { input(); this.pointerDown = true; });
+    window.addEventListener("pointerup", () => { this.pointerDown = false; });
+    root.addEventListener("touchmove", input, { passive: true });
+    root.addEventListener("keydown", (e) => { input(); this.onKey(e); });
+    new ResizeObserver(() => { this.rowH = this.measureRow(); this.invalidate(true); })
+      .observe(root);
+  }
+
+  measureRow() {
+    const probe = document.createElement("div");
+    probe.className = "line";
+    probe.textContent = "Mg";
+    this.rowsEl.appendChild(probe);
+    const h = probe.getBoundingClientRect().height || 18;
+    probe.remove();
+    return h;
+  }
+
+  setLines(lines) {
+    this.lines = lines;
+    this.matches = [];
+    this.current = -1;
+    this.matchesStale = true;
+    this.canFollow = true;
+    this.setFollow(true);
+    this.invalidate(true);
+  }
+
+  setFollow(on) {
+    on = on && this.canFollow;
+    if (on === this.follow) return;
+    this.follow = on;
+    if (this.cb.onFollowChange) this.cb.onFollowChange(on);
+    if (on) this.invalidate();
+  }
+
+  jumpToEnd() {
+    this.setFollow(true);
+    this.invalidate(true);
+  }
+
+  // The window gained (k > 0) or lost (k < 0) lines at its front: keep the same
+  // lines in view unless following the end.
+  shifted(k) {
+    this.matchesStale = true;
+    if (this.follow || !this.lines) return;
+    this.spacer.style.height = `${this.lines.length * this.rowH}px`;
+    this.root.scrollTop += k * this.rowH;
+    this.lastTop = this.root.scrollTop;
+    this.invalidate();
+  }
+
+  invalidate(force = false) {
+    if (force) this.drawnChanges = -1;
+    if (this.pending) return;
+    this.pending = true;
+    requestAnimationFrame(() => this.draw());
+  }
+
+  onScroll() {
+    const r = this.root;
+    const top = r.scrollTop;
+    const atBottom = top + r.clientHeight >= r.scrollHeight - this.rowH * 2;
+    // Following stops only when the user moved the view up (scrollbar, wheel, keys,
+    // touch): the browser clamping the offset after the window or the pane shrank
+    // must not count as the reader scrolling away.
+    const byUser = this.pointerDown || performance.now() - this.inputAt < 500;
+    if (this.follow ? byUser && top < this.lastTop - 1 && !atBottom : atBottom) {
+      this.setFollow(atBottom);
+    }
+    this.lastTop = top;
+    if (this.lines && this.lines.length) {
+      if (r.scrollTop < EDGE_ROWS * this.rowH && this.cb.onNearTop) this.cb.onNearTop();
+      if (!this.canFollow && r.scrollTop + r.clientHeight > r.scrollHeight - EDGE_ROWS * this.rowH
+          && this.cb.onNearBottom) this.cb.onNearBottom();
+    }
+    this.invalidate();
+  }
+
+  onKey(e) {
+    if (["PageUp", "ArrowUp", "Home"].includes(e.key)) this.setFollow(false);
+    if (e.key === "End" && !e.shiftKey) {
+      e.preventDefault();
+      if (this.cb.onJumpToEnd) this.cb.onJumpToEnd();
+      else this.jumpToEnd();
+    }
+  }
+
+  draw() {
+    const started = performance.now();
+    this.pending = false;
+    const lines = this.lines;
+    const n = lines ? lines.length : 0;
+    const total = n * this.rowH;
+    if (this.spacer.style.height !== `${total}px`) this.spacer.style.height = `${total}px`;
+    const r = this.root;
+    if (this.follow) r.scrollTop = r.scrollHeight;
+    this.lastTop = r.scrollTop;
+    const first = Math.min(n, Math.max(0, Math.floor(r.scrollTop / this.rowH) - OVERSCAN));
+    const last = Math.max(first,
+      Math.min(n, Math.ceil((r.scrollTop + r.clientHeight) / this.rowH) + OVERSCAN));
+    const key = `${first}:${last}:${this.searchVersion}:${this.showTimes}`;
+    const changes = lines ? lines.changes : -1;
+    if (changes === this.drawnChanges && key === this.drawnKey) return;
+    this.drawnChanges = changes;
+    this.drawnKey = key;
+    this.rowsEl.style.transform = `translateY(${first * this.rowH}px)`;
+    const rows = this.rowsEl.children;
+    while (rows.length > last - first) this.rowsEl.lastChild.remove();
+    while (rows.length < last - first) this.rowsEl.appendChild(document.createElement("div"));
+    for (let i = first; i < last; i++) this.drawRow(rows[i - first], i);
+    if (this.cb.onDrawn) this.cb.onDrawn(performance.now() - started);
+  }
+
+  drawRow(row, i) {
+    const lines = this.lines;
+    const text = lines.text[i];
+    const seq = lines.seq[i];
+    const mark = this.query !== null && this.matchSet && this.matchSet.has(i)
+      ? (this.matches[this.current] === i ? 2 : 1) : 0;
+    if (row._seq === seq && row._text === text && row._mark === mark
+        && row._times === this.showTimes && row._hv === this.searchVersion) return;
+    row._seq = seq;
+    row._text = text;
+    row._mark = mark;
+    row._times = this.showTimes;
+    row._hv = this.searchVersion;
+    const stream = lines.stream[i];
+    row.className = stream === "stdout" ? "line" : `line ${stream}`;
+    const nodes = [];
+    if (this.showTimes) {
+      const ts = document.createElement("span");
+      ts.className = "ts";
+      ts.textContent = formatTime(lines.time[i]);
+      nodes.push(ts);
+    }
+    const segs = stream === MARKER ? [{ text, state: null }] : segments(lines.sgr[i], text);
+    const ranges = mark ? matchRanges(this.query, segs.map((s) => s.text).join("")) : [];
+    let offset = 0;
+    for (const seg of segs) {
+      const style = seg.state === null ? null : styleOf(seg.state);
+      for (const [piece, hit] of cut(seg.text, offset, ranges)) {
+        let node = styled(piece, style);
+        if (hit) {
+          const m = document.createElement("mark");
+          m.className = mark === 2 ? "hl current" : "hl";
+          m.appendChild(node);
+          node = m;
+        }
+        nodes.push(node);
+      }
+      offset += seg.text.length;
+    }
+    row.replaceChildren(...nodes);
+  }
+
+  setShowTimes(on) {
+    this.showTimes = on;
+    this.invalidate(true);
+  }
+
+  // --- search -------------------------------------------------------------------
+  setQuery(text) {
+    this.query = text ? new RegExp(text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"), "i") : null;
+    this.current = -1;
+    this.matchesStale = true;
+    this.refreshMatches();
+    if (this.matches.length) this.step(1);
+  }
+
+  refreshMatches() {
+    const keepSeq = this.current >= 0 ? this.lines.seq[this.matches[this.current]] : null;
+    this.matches = [];
+    this.matchSet = new Set();
+    this.matchesStale = false;
+    this.matchedChanges = this.lines ? this.lines.changes : -1;
+    this.searchVersion++;
+    if (this.query !== null && this.lines) {
+      const { text, stream } = this.lines;
+      for (let i = 0; i < text.length; i++) {
+        if (stream[i] !== MARKER && this.query.test(plainText(text[i]))) this.matches.push(i);
+      }
+      this.matchSet = new Set(this.matches);
+      if (keepSeq !== null) {
+        this.current = this.matches.findIndex((i) => this.lines.seq[i] >= keepSeq);
+      }
+    }
+    this.reportMatches();
+    this.invalidate(true);
+  }
+
+  // Lines came or went since the matches were counted.
+  needsRematch() {
+    return this.query !== null && this.lines !== null
+      && (this.matchesStale || this.lines.changes !== this.matchedChanges);
+  }
+
+  // Move to the next (dir 1) or previous (dir -1) matching line and show it.
+  step(dir) {
+    if (this.needsRematch()) this.refreshMatches();
+    const m = this.matches;
+    if (!m.length) return;
+    if (this.current < 0) {
+      // From the view's top; from the first line while following the live end.
+      const top = this.follow ? 0 : Math.floor(this.root.scrollTop / this.rowH);
+      const after = m.findIndex((i) => i >= top);
+      this.current = dir > 0 ? (after < 0 ? 0 : after) : (after <= 0 ? m.length - 1 : after - 1);
+    } else {
+      this.current = (this.current + dir + m.length) % m.length;
+    }
+    this.setFollow(false);
+    const line = m[this.current];
+    this.draw();
+    this.root.scrollTop = line * this.rowH - this.root.clientHeight / 2;
+    this.searchVersion++;
+    this.reportMatches();
+    this.invalidate(true);
+  }
+
+  reportMatches() {
+    if (this.cb.onMatches) {
+      this.cb.onMatches(this.query === null ? null
+        : { count: this.matches.length, current: this.current });
+    }
+  }
+
+  // Plain text of every held line, for the Copy button.
+  plainAll() {
+    if (!this.lines) return "";
+    return this.lines.text.map(plainText).join("\n");
+  }
+}
+
+function styled(text, style) {
+  if (style === null) return document.createTextNode(text);
+  const span = document.createElement("span");
+  if (style.cls) span.className = style.cls;
+  if (style.color) span.style.color = style.color;
+  if (style.background) span.style.backgroundColor = style.background;
+  span.textContent = text;
+  return span;
+}
+
+function matchRanges(query, plain) {
+  const global = new RegExp(query.source, "gi");
+  const out = [];
+  for (const m of plain.matchAll(global)) {
+    if (m[0].length) out.push([m.index, m.index + m[0].length]);
+  }
+  return out;
+}
+
+// Split `text` (which starts at `offset` in the line) into [piece, inMatch] parts.
+function cut(text, offset, ranges) {
+  if (!ranges.length) return [[text, false]];
+  const out = [];
+  let pos = 0;
+  for (const [a, b] of ranges) {
+    const s = Math.max(a - offset, pos), e = Math.min(b - offset, text.length);
+    if (e <= s) continue;
+    if (s > pos) out.push([text.slice(pos, s), false]);
+    out.push([text.slice(s, e), true]);
+    pos = e;
+  }
+  if (pos < text.length) out.push([text.slice(pos), false]);
+  return out;
+}
+
+function formatTime(ms) {
+  if (!ms) return "            ";
+  const d = new Date(ms);
+  const p = (v, w = 2) => String(v).padStart(w, "0");
+  return `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}.${p(d.getMilliseconds(), 3)}`;
+}
