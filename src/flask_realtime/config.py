@@ -3,12 +3,15 @@
 Every setting can be given as an environment variable with the ``FLASK_REALTIME_``
 prefix (``FLASK_REALTIME_RETENTION_LINES=50000``; values are parsed as JSON when they
 can be). ``SECRET_KEY`` and ``REDIS_URL`` are also read without the prefix, as most
-deployment tools spell them. docs/configuration.md lists every key.
+deployment tools spell them, and so are the Webex integration's ``CLIENT_ID``,
+``CLIENT_SECRET``, ``REDIRECT_URI`` and ``SCOPE``, which a ``webexintegration.env`` file
+may also hold (docs/auth.md). docs/configuration.md lists every key.
 """
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from flask import Config
@@ -36,6 +39,20 @@ DEFAULTS: dict[str, Any] = {
     "PROXY_COUNT": 0,
     # Webex: unset CLIENT_ID means demo mode (the built-in Webex simulator).
     "WEBEX_BASE_URL": "https://webexapis.com/v1",
+    # Login with Webex (docs/auth.md). Also read without the prefix and without WEBEX_
+    # (CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, SCOPE), and from webexintegration.env.
+    "WEBEX_CLIENT_ID": None,
+    "WEBEX_CLIENT_SECRET": None,
+    "WEBEX_REDIRECT_URI": None,
+    "WEBEX_SCOPE": None,
+    # None: ./webexintegration.env, else the instance folder's; "" reads no file.
+    "WEBEX_ENV_FILE": None,
+    "DEMO_MODE": False,
+    # None: required whenever an integration or demo mode is configured.
+    "LOGIN_REQUIRED": None,
+    # Comma-separated Fernet keys (the first encrypts); unset: derived from SECRET_KEY.
+    "TOKEN_ENCRYPTION_KEY": None,
+    "TOKEN_REFRESH_MARGIN_SECONDS": 60,
     "REDIS_URL": None,
 }
 
@@ -57,3 +74,78 @@ def load(config: Config, test_config: dict[str, Any] | None = None) -> None:
         config["ALLOWED_ORIGINS"] = [o.strip() for o in origins.split(",") if o.strip()]
     if "*" in config["ALLOWED_ORIGINS"]:
         raise ValueError("ALLOWED_ORIGINS must list origins; '*' would let any site connect.")
+    _load_integration(config)
+
+
+#: The integration's settings as the 2019 seed's webexintegration.env names them.
+INTEGRATION_KEYS = {"CLIENT_ID": "WEBEX_CLIENT_ID", "CLIENT_SECRET": "WEBEX_CLIENT_SECRET",
+                    "REDIRECT_URI": "WEBEX_REDIRECT_URI", "SCOPE": "WEBEX_SCOPE"}
+DEFAULT_SCOPE = "spark:all spark:kms"
+ENV_FILE_NAME = "webexintegration.env"
+
+
+def _load_integration(config: Config) -> None:
+    """Webex integration settings: config, then unprefixed environment, then the env file.
+
+    A half-configured integration stops here, with what is missing, rather than
+    failing later at the first login.
+    """
+    from_file = read_env_file(_env_file(config))
+    for short, key in INTEGRATION_KEYS.items():
+        if not config.get(key):
+            config[key] = os.environ.get(short) or from_file.get(short) or None
+    config["WEBEX_SCOPE"] = config["WEBEX_SCOPE"] or DEFAULT_SCOPE
+    required = ("CLIENT_ID", "CLIENT_SECRET") if config.get("DEMO_MODE") else (
+        "CLIENT_ID", "CLIENT_SECRET", "REDIRECT_URI")
+    given = [short for short in required if config.get(INTEGRATION_KEYS[short])]
+    missing = [short for short in required if short not in given]
+    if given and missing:
+        raise ValueError(
+            f"The Webex integration is only half configured: {' and '.join(given)} "
+            f"{'is' if len(given) == 1 else 'are'} set but {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} missing. Set "
+            f"{' and '.join(missing)} in {ENV_FILE_NAME} or the environment "
+            "(docs/auth.md), or remove the others to run without Webex.")
+    redirect_uri = config.get("WEBEX_REDIRECT_URI")
+    if redirect_uri and not str(redirect_uri).rstrip("/").endswith("/redirect"):
+        raise ValueError(
+            f"REDIRECT_URI is {redirect_uri!r}, but the app answers the login callback at "
+            "/redirect: register and set a URI ending in /redirect, such as "
+            "http://localhost:5000/redirect.")
+    if config.get("LOGIN_REQUIRED") is None:
+        config["LOGIN_REQUIRED"] = bool(config.get("WEBEX_CLIENT_ID") or config.get("DEMO_MODE"))
+
+
+def _env_file(config: Config) -> Path | None:
+    setting = config.get("WEBEX_ENV_FILE")
+    if setting == "":
+        return None
+    if setting is not None:
+        path = Path(setting)
+        if not path.is_file():
+            raise ValueError(f"WEBEX_ENV_FILE is {setting!r}, which is not a file: create it "
+                             f"from {ENV_FILE_NAME}.template or unset WEBEX_ENV_FILE.")
+        return path
+    for path in (Path.cwd() / ENV_FILE_NAME, Path(config.root_path) / ENV_FILE_NAME):
+        if path.is_file():
+            return path
+    return None
+
+
+def read_env_file(path: Path | None) -> dict[str, str]:
+    """``NAME=value`` lines; blank lines and ``#`` comments are skipped, quotes removed."""
+    if path is None:
+        return {}
+    values: dict[str, str] = {}
+    for number, raw in enumerate(path.read_text().splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, value = line.removeprefix("export ").partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"{path}, line {number}: expected NAME=value, found {line!r}.")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[name.strip()] = value
+    return values

@@ -1,4 +1,5 @@
-"""The store interface: run records, stop requests and output logs, in one place.
+"""The store interface: run records, stop requests, output logs, login sessions and
+encrypted tokens, in one place.
 
 Two implementations sit behind it: :mod:`.memory` (embedded, the default) and
 :mod:`.redis` (shared by several processes). The contract tests in
@@ -10,6 +11,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
+from typing import Any
 
 from ..core.output import Line, OutputSlice
 from ..core.runs import Run, RunState
@@ -76,6 +78,30 @@ class Store(ABC):
     @abstractmethod
     def output_end(self, run_id: str) -> int:
         """The seq of the last line (0 when there is none)."""
+
+    # -- login sessions (web/sessions.py) -----------------------------------------------
+    @abstractmethod
+    def load_session(self, sid: str) -> dict[str, Any] | None:
+        """The data saved under ``sid``, or None when there is none or it expired."""
+
+    @abstractmethod
+    def save_session(self, sid: str, data: dict[str, Any], ttl: int) -> None:
+        """Keep ``data`` (JSON-serialisable) under ``sid`` for ``ttl`` seconds from now."""
+
+    @abstractmethod
+    def delete_session(self, sid: str) -> None:
+        """Forget ``sid``. Deleting a missing session is harmless."""
+
+    # -- Webex tokens (web/tokens.py): opaque encrypted blobs, one per user -------------
+    @abstractmethod
+    def save_tokens(self, user: str, blob: bytes) -> None: ...
+
+    @abstractmethod
+    def load_tokens(self, user: str) -> bytes | None: ...
+
+    @abstractmethod
+    def delete_tokens(self, user: str) -> None:
+        """Forget the user's tokens. Deleting missing tokens is harmless."""
 
     def close(self) -> None:  # noqa: B027  (optional hook: most stores hold nothing)
         """Release connections and threads."""

@@ -7,8 +7,11 @@ survives restarts and is shared by several processes.
 from __future__ import annotations
 
 import bisect
+import json
 import threading
+import time
 from collections.abc import Iterable
+from typing import Any
 
 from ..core.output import Line, OutputSlice
 from ..core.runs import Run, RunState
@@ -63,6 +66,9 @@ class MemoryStore(Store):
         self._requests: dict[str, str] = {}
         self._stops: set[str] = set()
         self._logs: dict[str, _OutputLog] = {}
+        self._sessions: dict[str, tuple[float, str]] = {}  # sid -> (expiry, JSON data)
+        self._next_sweep = 0.0
+        self._tokens: dict[str, bytes] = {}
 
     def create_run(self, run: Run, request_key: str | None = None) -> Run:
         with self._lock:
@@ -145,3 +151,33 @@ class MemoryStore(Store):
     def output_end(self, run_id: str) -> int:
         log = self._logs.get(run_id)
         return log.end_seq if log is not None else 0
+
+    def load_session(self, sid: str) -> dict[str, Any] | None:
+        entry = self._sessions.get(sid)
+        if entry is None or entry[0] <= time.monotonic():
+            return None
+        data: dict[str, Any] = json.loads(entry[1])
+        return data
+
+    def save_session(self, sid: str, data: dict[str, Any], ttl: int) -> None:
+        encoded = json.dumps(data)  # as the Redis store does: only JSON survives a save
+        now = time.monotonic()
+        with self._lock:
+            self._sessions[sid] = (now + ttl, encoded)
+            if now >= self._next_sweep:  # expired sessions go at most a minute late
+                self._next_sweep = now + 60
+                for key in [k for k, (expiry, _) in self._sessions.items() if expiry <= now]:
+                    del self._sessions[key]
+
+    def delete_session(self, sid: str) -> None:
+        with self._lock:
+            self._sessions.pop(sid, None)
+
+    def save_tokens(self, user: str, blob: bytes) -> None:
+        self._tokens[user] = bytes(blob)
+
+    def load_tokens(self, user: str) -> bytes | None:
+        return self._tokens.get(user)
+
+    def delete_tokens(self, user: str) -> None:
+        self._tokens.pop(user, None)

@@ -7,9 +7,11 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request
 
+from ..core.jobs import JobError, ParamError
 from ..core.output import render_text
 from ..core.runs import RunState
-from ..core.service import RunNotFoundError
+from ..core.service import LimitReachedError, RunNotFoundError
+from . import openapi
 from .identity import current_user
 from .realtime import get_realtime
 
@@ -43,6 +45,27 @@ def _not_found(exc: RunNotFoundError) -> tuple[Response, int]:
     return jsonify(error=exc.args[0]), 404
 
 
+@bp.errorhandler(ParamError)
+def _bad_params(exc: ParamError) -> tuple[Response, int]:
+    return jsonify(error=str(exc), errors=exc.errors), 400
+
+
+@bp.errorhandler(JobError)
+def _bad_job(exc: JobError) -> tuple[Response, int]:
+    return jsonify(error=str(exc)), 400
+
+
+@bp.errorhandler(LimitReachedError)
+def _limit(exc: LimitReachedError) -> tuple[Response, int]:
+    return jsonify(error=str(exc)), 429
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Response:
+    _user()
+    return jsonify(openapi.document())
+
+
 @bp.get("/jobs")
 def jobs() -> Response:
     _user()
@@ -59,6 +82,28 @@ def runs() -> Response:
     found = rt.service.list(user, job=request.args.get("job") or None, state=state,
                             limit=_int_arg("limit", 100, 1, 1000))
     return jsonify(runs=[rt.run_json(r) for r in found])
+
+
+@bp.post("/runs")
+def start_run() -> tuple[Response, int, dict[str, str]]:
+    """Start a job, as the socket's ``start`` event does (without watching it)."""
+    user = _user()
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        abort(400, 'Send a JSON object: {"job": name, "params": {...}}.')
+    request_id = data.get("request_id")
+    if request_id is not None and (not isinstance(request_id, str) or len(request_id) > 100):
+        abort(400, '"request_id" must be a string of at most 100 characters.')
+    rt = get_realtime()
+    run = rt.start(user, data.get("job"), data.get("params"), request_id=request_id)
+    return jsonify(rt.run_json(run)), 201, {"Location": f"{bp.url_prefix}/runs/{run.id}"}
+
+
+@bp.post("/runs/<run_id>/stop")
+def stop_run(run_id: str) -> Response:
+    """Ask a run to stop; stopping twice, or a finished run, is harmless."""
+    get_realtime().service.stop(_user(), run_id)
+    return jsonify(ok=True)
 
 
 @bp.get("/runs/<run_id>")
@@ -100,6 +145,3 @@ def run_log(run_id: str) -> Response:
         headers = {}
     return Response(generate(), mimetype="text/plain", headers=headers)
 
-
-def problem(status: int, message: str) -> dict[str, Any]:
-    return {"error": message, "status": status}

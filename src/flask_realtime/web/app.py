@@ -18,9 +18,10 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .. import __version__, config
 from ..core.capture import install as install_capture
-from . import api, events
+from . import api, auth, csrf, events
 from .identity import current_user
 from .realtime import Realtime
+from .sessions import StoreSessionInterface
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,9 @@ CONTENT_SECURITY_POLICY = (
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: config, store, run service, Socket.IO, HTTP routes."""
     instance_path = os.environ.get("FLASK_REALTIME_INSTANCE_PATH")
-    app = Flask("flask_realtime", instance_path=instance_path, instance_relative_config=True)
+    app = Flask("flask_realtime", instance_path=instance_path, instance_relative_config=True,
+                template_folder="web/templates", static_folder="web/static")
+    app.json.sort_keys = False  # type: ignore[attr-defined]  (keep documented field order)
     config.load(app.config, test_config)
     _ensure_secret_key(app)
     install_capture()
@@ -53,6 +56,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     realtime = Realtime(app, socketio, registry=realtime_registry)
     realtime.registry.load_modules(app.config["JOBS"])
     app.extensions["socketio_server"] = socketio
+    app.session_interface = StoreSessionInterface(realtime.store)
+    auth.init_app(app, realtime)
+    csrf.init_app(app)
 
     events.register(socketio)
     app.register_blueprint(api.bp)
@@ -117,9 +123,12 @@ def _nodelay(wsgi_app: Any) -> Any:
 def _register_pages(app: Flask) -> None:
     @app.get("/")
     def index() -> str:
+        user = current_user()
+        if user is None:
+            return auth.login_page()  # docs/auth.md: the page asks to log in
         return render_template(
-            "index.html", demo_mode=app.config.get("DEMO_MODE", False), user=current_user(),
-            csrf_token=None, version=__version__)
+            "index.html", demo_mode=app.config.get("DEMO_MODE", False), user=user,
+            csrf_token=csrf.csrf_token(), version=__version__)
 
     @app.get("/healthz")
     def healthz() -> tuple[Response, int]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-from flask_socketio import SocketIO, join_room
+from flask_socketio import ConnectionRefusedError, SocketIO, join_room
 
 from ..core.jobs import JobError, ParamError
 from ..core.service import LimitReachedError, RunNotFoundError
@@ -34,8 +34,8 @@ def register(socketio: SocketIO) -> None:
     @socketio.on("connect")
     def connect(auth: Any = None) -> bool:
         user = current_user()
-        if user is None:
-            return False  # refused: the page asks the user to log in
+        if user is None:  # the page shows the sentence and asks the user to log in
+            raise ConnectionRefusedError("You are not logged in: reload the page and log in.")
         get_realtime().sockets[request.sid] = user  # type: ignore[attr-defined]
         join_room(user_room(user))
         return True

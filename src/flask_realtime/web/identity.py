@@ -1,12 +1,13 @@
 """Who is asking: the one function every handler uses to find the current user.
 
-Until a login is configured every visitor is the single local user ``local``; the
-login module replaces :func:`current_user`'s answer with the session's user.
+Without a login configured (``LOGIN_REQUIRED`` false) every visitor is the single
+local user ``local``. With one, it is the session's user while their Webex tokens
+are readable (web/auth.py): a wrong encryption key or a logout elsewhere logs out.
 """
 
 from __future__ import annotations
 
-from flask import current_app, session
+from flask import current_app, g, session
 
 LOCAL_USER = "local"
 
@@ -15,5 +16,8 @@ def current_user() -> str | None:
     """The logged-in user's id, or None when nobody is logged in."""
     if not current_app.config.get("LOGIN_REQUIRED", False):
         return LOCAL_USER
-    user = session.get("user")
-    return user if isinstance(user, str) else None
+    if "flask_realtime_user" not in g:
+        auth = current_app.extensions.get("flask_realtime_auth")
+        g.flask_realtime_user = auth.user_of(session) if auth is not None else None
+    user: str | None = g.flask_realtime_user
+    return user

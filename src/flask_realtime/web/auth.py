@@ -1,0 +1,206 @@
+"""Login with Webex: the OAuth 2.0 authorization-code flow with PKCE, and logout.
+
+* ``/`` without a login shows the login page, whose button leads to ``/login``.
+* ``/login`` sends the browser to Webex's authorize page with a fresh ``state`` and an
+  S256 code challenge, both kept in this session (Authlib does both).
+* ``/redirect`` is where Webex sends it back: Authlib accepts the ``state`` once and only
+  in the session that made it, and trades the code (with the PKCE verifier) for tokens;
+  ``people/me`` says who logged in; the tokens are stored encrypted; the session gets a
+  new id, so an id planted before the login is worth nothing.
+* ``/logout`` (POST, CSRF) ends the session, deletes the user's tokens (every session of
+  the user needs them, so this logs the user out everywhere) and closes their sockets.
+
+docs/auth.md is the operator's side of all this.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import requests
+from authlib.integrations.flask_client import OAuth, OAuthError
+from flask import (
+    Blueprint,
+    Flask,
+    abort,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask.sessions import SessionMixin
+from werkzeug.wrappers import Response as BaseResponse
+
+from .. import __version__
+from .csrf import new_csrf_token
+from .realtime import Realtime
+from .sessions import ServerSession
+from .tokens import TokenVault, encryption
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "flask_realtime_auth"
+MAX_LOGIN_HINT = 200
+
+bp = Blueprint("auth", __name__)
+
+
+class Auth:
+    """The login side of one app: the OAuth client and the users' tokens."""
+
+    def __init__(self, app: Flask, realtime: Realtime) -> None:
+        self.app = app
+        self.realtime = realtime
+        self.vault = TokenVault(realtime.store, encryption(app.config), app.config)
+        self._client: tuple[tuple[Any, ...], Any] | None = None
+        realtime.service_providers.append(self.services)
+        app.extensions[EXTENSION] = self
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.app.config.get("LOGIN_REQUIRED"))
+
+    def client(self) -> Any:
+        """Authlib's client for the configured Webex (made again if the config changed,
+        as :func:`configure_demo` does after the app is built)."""
+        config = self.app.config
+        base = str(config["WEBEX_BASE_URL"]).rstrip("/")
+        settings = (base, config["WEBEX_CLIENT_ID"], config["WEBEX_CLIENT_SECRET"],
+                    config["WEBEX_SCOPE"])
+        if self._client is None or self._client[0] != settings:
+            client = OAuth(self.app).register(
+                "webex", client_id=settings[1], client_secret=settings[2],
+                authorize_url=f"{base}/authorize", access_token_url=f"{base}/access_token",
+                api_base_url=f"{base}/", client_kwargs={
+                    "scope": settings[3], "code_challenge_method": "S256",
+                    "token_endpoint_auth_method": "client_secret_post", "default_timeout": 15})
+            self._client = (settings, client)
+        return self._client[1]
+
+    def user_of(self, data: SessionMixin) -> str | None:
+        """The session's user, while their tokens are readable and the session is not
+        older than their last logout."""
+        user, login_at = data.get("user"), data.get("login_at")
+        if not isinstance(user, str) or not isinstance(login_at, int | float):
+            return None
+        tokens = self.vault.load(user)
+        return user if tokens is not None and login_at >= tokens.valid_since else None
+
+    def services(self, user: str) -> dict[str, Any]:
+        """``RunContext.services`` for the user's runs: Webex access with their tokens."""
+        if not self.enabled:
+            return {}
+        from ..webex.client import WebexAccess
+
+        return {"webex": WebexAccess(self.app.config["WEBEX_BASE_URL"],
+                                     self.vault.provider(user))}
+
+    def end_sockets(self, user: str) -> None:
+        """Disconnect every socket of ``user`` in this process."""
+        for sid, owner in list(self.realtime.sockets.items()):
+            if owner == user:
+                self.realtime.socketio.server.disconnect(sid, namespace="/")
+
+
+def init_app(app: Flask, realtime: Realtime) -> Auth:
+    auth = Auth(app, realtime)
+    app.register_blueprint(bp)
+    return auth
+
+
+def configure_demo(app: Flask, simulator: Any) -> None:
+    """Log in against the Webex simulator (``start_simulator``'s handle): demo mode."""
+    sim_config = getattr(simulator, "config", None)
+    app.config.update(
+        WEBEX_BASE_URL=simulator.base_url,
+        WEBEX_CLIENT_ID=getattr(sim_config, "client_id", "demo-client"),
+        WEBEX_CLIENT_SECRET=getattr(sim_config, "client_secret", "demo-secret"),
+        DEMO_MODE=True, LOGIN_REQUIRED=True)
+
+
+def get_auth() -> Auth:
+    auth: Auth = current_app.extensions[EXTENSION]
+    return auth
+
+
+def login_page(error: str | None = None) -> str:
+    return render_template("login.html", error=error, logged_out=request.args.get(
+        "logged_out") == "1", demo_mode=current_app.config.get("DEMO_MODE", False),
+        version=__version__)
+
+
+@bp.get("/login")
+def login() -> BaseResponse:
+    auth = get_auth()
+    if not auth.enabled:
+        return redirect(url_for("index"))
+    redirect_uri = (current_app.config.get("WEBEX_REDIRECT_URI")
+                    or url_for("auth.callback", _external=True))
+    extra = {}
+    hint = request.args.get("login_hint")
+    if hint and len(hint) <= MAX_LOGIN_HINT:
+        extra["login_hint"] = hint  # which account to propose (the simulator's user1, …)
+    response: BaseResponse = auth.client().authorize_redirect(redirect_uri, **extra)
+    return response
+
+
+@bp.get("/redirect")
+def callback() -> BaseResponse | tuple[str, int]:
+    auth = get_auth()
+    if not auth.enabled:
+        abort(404)
+    client = auth.client()
+    try:
+        token = client.authorize_access_token()
+        me = client.get("people/me", token=token)
+        me.raise_for_status()
+        person = me.json()
+    except OAuthError as exc:
+        log.info("login refused: %s", exc)
+        return login_page(f"The login did not complete ({exc.description or exc.error}). "
+                          "Start again with the button below."), 400
+    except (requests.RequestException, ValueError) as exc:
+        log.warning("login failed: Webex could not be asked: %s", exc)
+        return login_page("Webex could not be reached to complete the login: "
+                          "try again in a moment."), 502
+    user = _user_id(person)
+    if user is None:
+        return login_page("Webex did not say who you are: try again."), 502
+    auth.vault.login(user, token)
+    data = session._get_current_object()  # type: ignore[attr-defined]
+    assert isinstance(data, ServerSession)
+    data.clear()
+    data.rotate()
+    data["user"] = user
+    data["login_at"] = time.time()
+    data.permanent = True
+    new_csrf_token()
+    log.info("%s logged in", user)
+    return redirect(url_for("index"))
+
+
+@bp.post("/logout")
+def logout() -> BaseResponse:
+    user = session.get("user")
+    session.clear()
+    if isinstance(user, str):
+        auth = get_auth()
+        auth.vault.delete(user)
+        auth.end_sockets(user)
+        log.info("%s logged out", user)
+    return redirect(url_for("index", logged_out=1), 303)
+
+
+def _user_id(person: Any) -> str | None:
+    """The user's id here: their (first) Webex e-mail address, else their person id."""
+    if not isinstance(person, dict):
+        return None
+    emails = person.get("emails")
+    if isinstance(emails, list) and emails and isinstance(emails[0], str) and emails[0]:
+        return emails[0].strip().lower()
+    person_id = person.get("id")
+    return person_id if isinstance(person_id, str) and person_id else None

@@ -1,0 +1,183 @@
+"""The HTTP API described as OpenAPI 3.1, served at ``/api/openapi.json``.
+
+Written by hand next to the routes it describes (web/api.py); a test checks that
+every route of the blueprint is here and that the document validates.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from .. import __version__
+from ..core.runs import RunState
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_STATE_CHANGING: list[dict[str, list[str]]] = [{"session": [], "csrf": []}]
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    sentences = {
+        400: "The request is malformed; the sentence says how.",
+        401: "Not logged in: open the start page and log in.",
+        403: "The X-CSRF-Token header is missing or wrong.",
+        404: "No such run for this user (another user's run looks the same as none).",
+        429: "A limit on concurrent runs is reached; the sentence says which.",
+    }
+    return {str(c): _json(_ERROR, sentences[c]) for c in codes}
+
+
+@cache
+def document() -> dict[str, Any]:
+    run_ref = {"$ref": "#/components/schemas/Run"}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Flask-Realtime HTTP API",
+            "version": __version__,
+            "description": (
+                "Start, stop and read runs of registered jobs. Live output comes over "
+                "Socket.IO (docs/protocol.md); this API is for the rest. Every route needs "
+                "a logged-in session (the session cookie); requests that change state also "
+                "need the session's CSRF token in the X-CSRF-Token header."),
+        },
+        "servers": [{"url": "/"}],
+        "security": [{"session": []}],
+        "paths": {
+            "/api/openapi.json": {"get": {
+                "summary": "This document", "operationId": "openapi",
+                "responses": {"200": _json({"type": "object"}, "The OpenAPI document."),
+                              **_errors(401)}}},
+            "/api/jobs": {"get": {
+                "summary": "The jobs this server offers, with their parameters",
+                "operationId": "listJobs",
+                "responses": {"200": _json({
+                    "type": "object", "required": ["jobs"],
+                    "properties": {"jobs": {"type": "array",
+                                            "items": {"$ref": "#/components/schemas/Job"}}}},
+                    "The jobs."), **_errors(401)}}},
+            "/api/runs": {
+                "get": {
+                    "summary": "Your runs, newest first", "operationId": "listRuns",
+                    "parameters": [
+                        {"name": "job", "in": "query", "schema": {"type": "string"}},
+                        {"name": "state", "in": "query", "schema": {
+                            "type": "string", "enum": [s.value for s in RunState]}},
+                        {"name": "limit", "in": "query", "schema": {
+                            "type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+                    ],
+                    "responses": {"200": _json({
+                        "type": "object", "required": ["runs"],
+                        "properties": {"runs": {"type": "array", "items": run_ref}}},
+                        "Your runs (never another user's)."), **_errors(400, 401)}},
+                "post": {
+                    "summary": "Start a job", "operationId": "startRun",
+                    "security": _STATE_CHANGING,
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": {"$ref": "#/components/schemas/StartRequest"}}}},
+                    "responses": {
+                        "201": {**_json(run_ref, "The new run (or, for a repeated "
+                                                 "request_id, the run it started)."),
+                                "headers": {"Location": {"schema": {"type": "string"}}}},
+                        "400": _json({"$ref": "#/components/schemas/ParamErrors"},
+                                     "Unknown job or invalid parameters."),
+                        **_errors(401, 403, 429)}},
+            },
+            "/api/runs/{run_id}": {"get": {
+                "summary": "One run, with its result", "operationId": "getRun",
+                "parameters": [_RUN_ID],
+                "responses": {"200": _json(run_ref, "The run."), **_errors(401, 404)}}},
+            "/api/runs/{run_id}/stop": {"post": {
+                "summary": "Ask a run to stop", "operationId": "stopRun",
+                "description": "Repeating it, or stopping a finished run, changes nothing.",
+                "security": _STATE_CHANGING, "parameters": [_RUN_ID],
+                "responses": {"200": _json({"$ref": "#/components/schemas/Ok"}, "Asked."),
+                              **_errors(401, 403, 404)}}},
+            "/api/runs/{run_id}/lines": {"get": {
+                "summary": "A page of output lines after a seq (for scrolling back)",
+                "operationId": "getLines",
+                "parameters": [
+                    _RUN_ID,
+                    {"name": "after", "in": "query", "schema": {
+                        "type": "integer", "minimum": 0, "default": 0}},
+                    {"name": "limit", "in": "query", "schema": {
+                        "type": "integer", "minimum": 1, "maximum": 10000, "default": 1000}},
+                ],
+                "responses": {"200": _json({"$ref": "#/components/schemas/Lines"}, "The lines."),
+                              **_errors(400, 401, 404)}}},
+            "/api/runs/{run_id}/log": {"get": {
+                "summary": "The whole retained output as plain text", "operationId": "getLog",
+                "parameters": [_RUN_ID, {
+                    "name": "download", "in": "query", "description": "0: show inline",
+                    "schema": {"type": "string", "enum": ["0", "1"]}}],
+                "responses": {"200": {"description": "The log.", "content": {
+                    "text/plain": {"schema": {"type": "string"}}}}, **_errors(401, 404)}}},
+        },
+        "components": {
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "session",
+                            "description": "Set by logging in (GET /login)."},
+                "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token",
+                         "description": "The page's <body data-csrf-token>."},
+            },
+            "schemas": _schemas(),
+        },
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    nullable_str = {"type": ["string", "null"]}
+    return {
+        "Error": {"type": "object", "required": ["error"],
+                  "properties": {"error": {"type": "string"}}},
+        "ParamErrors": {"type": "object", "required": ["error"], "properties": {
+            "error": {"type": "string"},
+            "errors": {"type": "object", "additionalProperties": {"type": "string"},
+                       "description": "Why each parameter was rejected."}}},
+        "Ok": {"type": "object", "required": ["ok"], "properties": {"ok": {"const": True}}},
+        "StartRequest": {"type": "object", "required": ["job"], "properties": {
+            "job": {"type": "string"},
+            "params": {"type": "object", "description": "Parameter name to value."},
+            "request_id": {"type": "string", "maxLength": 100, "description":
+                           "Repeating a start with the same id returns the first run."}}},
+        "Run": {"type": "object", "required": [
+            "id", "job", "title", "user", "params", "state", "created_at", "lines"],
+            "properties": {
+                "id": {"type": "string"}, "job": {"type": "string"},
+                "title": {"type": "string"}, "user": {"type": "string"},
+                "params": {"type": "object"},
+                "state": {"type": "string", "enum": [s.value for s in RunState]},
+                "created_at": {"type": "string", "format": "date-time"},
+                "started_at": nullable_str, "ended_at": nullable_str, "error": nullable_str,
+                "has_result": {"type": "boolean"},
+                "result": {"description": "Only in GET /api/runs/{run_id}."},
+                "lines": {"type": "integer", "description": "The seq of the last line."}}},
+        "Job": {"type": "object", "required": ["name", "title", "params"], "properties": {
+            "name": {"type": "string"}, "title": {"type": "string"},
+            "description": {"type": "string"}, "async": {"type": "boolean"},
+            "params": {"type": "array", "items": {"$ref": "#/components/schemas/Param"}}}},
+        "Param": {"type": "object", "required": ["name", "type", "required"], "properties": {
+            "name": {"type": "string"},
+            "type": {"type": "string", "enum": ["int", "float", "str", "bool", "choice"]},
+            "required": {"type": "boolean"}, "default": {}, "choices": {"type": "array"},
+            "help": {"type": "string"}, "min": {"type": ["number", "null"]},
+            "max": {"type": ["number", "null"]}}},
+        "Line": {"type": "object", "required": ["stream", "text"], "properties": {
+            "stream": {"type": "string", "enum": ["stdout", "stderr", "log", "system"]},
+            "text": {"type": "string"},
+            "end": {"type": "string", "description": "Absent for a newline."}}},
+        "Lines": {"type": "object", "required": ["run_id", "first_seq", "lines", "end_seq"],
+                  "properties": {
+                      "run_id": {"type": "string"}, "first_seq": {"type": "integer"},
+                      "end_seq": {"type": "integer"},
+                      "lines": {"type": "array", "items": {"$ref": "#/components/schemas/Line"}},
+                      "skipped": {"type": "integer"},
+                      "times": {"type": "array", "items": {
+                          "type": "array", "prefixItems": [{"type": "integer"},
+                                                           {"type": "integer"}]}}}},
+    }
