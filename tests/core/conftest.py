@@ -24,7 +24,7 @@ class Core:
 
     def texts(self, run_id: str, stream: str | None = None) -> list[str]:
         piece = self.store.read_output(run_id, 0, max_lines=10**7, max_chars=10**9)
-        return [line.text for line in piece.lines if stream is None or line.stream == stream]
+        return [text for s, text, _end in piece.lines if stream is None or s == stream]
 
     def finished(self, run_id: str, timeout: float = 10) -> Run:
         return wait_for(lambda: (r := self.store.get_run(run_id)) and r.state.finished and r,

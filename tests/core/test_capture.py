@@ -96,7 +96,7 @@ def test_a_partial_line_is_published_after_a_short_delay(core: Core) -> None:
     release.set()
     core.finished(run.id)
     piece = core.store.read_output(run.id, 0)
-    assert [(line.text, line.end) for line in piece.lines] == [("Working", ""),
+    assert [(text, end) for _stream, text, end in piece.lines] == [("Working", ""),
                                                               ("... done", "\n")]
 
 
@@ -112,4 +112,4 @@ def test_retention_keeps_the_newest_lines_and_counts_the_rest(core: Core) -> Non
     core.finished(run.id)
     piece = core.store.read_output(run.id, 0, max_lines=5000, max_chars=10**6)
     assert piece.skipped == 4000 and piece.first_seq == 4001
-    assert [line.text for line in piece.lines] == [str(i) for i in range(4001, 5001)]
+    assert [text for _stream, text, _end in piece.lines] == [str(i) for i in range(4001, 5001)]

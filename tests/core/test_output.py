@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask_realtime.core.output import Line, LineAssembler
+from flask_realtime.core.output import Line, LineAssembler, line
 
 
 def feed(*writes: str, max_chars: int = 100) -> list[Line]:
@@ -15,8 +15,8 @@ def feed(*writes: str, max_chars: int = 100) -> list[Line]:
 
 
 def test_print_writes_text_and_newline_separately() -> None:
-    assert feed("hello", "\n", "world", "\n") == [Line("stdout", "hello"),
-                                                   Line("stdout", "world")]
+    assert feed("hello", "\n", "world", "\n") == [line("stdout", "hello"),
+                                                   line("stdout", "world")]
 
 
 def test_a_partial_line_waits_for_its_newline_then_for_the_delay() -> None:
@@ -26,28 +26,28 @@ def test_a_partial_line_waits_for_its_newline_then_for_the_delay() -> None:
     assembler.flush_partial(0.05, 0.1, out)
     assert out == []
     assembler.flush_partial(0.2, 0.1, out)
-    assert out == [Line("stdout", "Loading", "")]
+    assert out == [line("stdout", "Loading", "")]
     assembler.feed(" done\n", 0.3, out)
-    assert out[-1] == Line("stdout", " done")  # continues the partial line
+    assert out[-1] == line("stdout", " done")  # continues the partial line
 
 
 def test_progress_updates_with_carriage_return() -> None:
     # tqdm writes "\r" + bar for each update and "\n" when it closes.
     assert feed("\r 10%", "\r 50%", "\r100%", "\n") == [
-        Line("stdout", " 10%", "\r"), Line("stdout", " 50%", "\r"), Line("stdout", "100%")]
+        line("stdout", " 10%", "\r"), line("stdout", " 50%", "\r"), line("stdout", "100%")]
 
 
 def test_crlf_is_a_newline_even_when_split_across_writes() -> None:
     assert feed("one\r\ntwo\r", "\nthree\n") == [
-        Line("stdout", "one"), Line("stdout", "two"), Line("stdout", "three")]
+        line("stdout", "one"), line("stdout", "two"), line("stdout", "three")]
 
 
 def test_a_long_line_is_cut_with_a_marker_and_the_rest_dropped() -> None:
     lines = feed("x" * 250, "y" * 250, "z\nnext\n", max_chars=100)
     assert len(lines) == 2
-    assert lines[0].text.startswith("x" * 100)
-    assert "line cut at 100 characters" in lines[0].text
-    assert lines[1] == Line("stdout", "next")
+    assert lines[0][1].startswith("x" * 100)
+    assert "line cut at 100 characters" in lines[0][1]
+    assert lines[1] == line("stdout", "next")
 
 
 def test_a_long_line_without_newline_is_cut_without_holding_it() -> None:
@@ -59,4 +59,4 @@ def test_a_long_line_without_newline_is_cut_without_holding_it() -> None:
 
 
 def test_unencodable_text_is_replaced_not_lost() -> None:
-    assert feed("bad \udcff surrogate\n") == [Line("stdout", "bad ? surrogate")]
+    assert feed("bad \udcff surrogate\n") == [line("stdout", "bad ? surrogate")]

@@ -42,6 +42,9 @@ _local = threading.local()
 #: ``sink(run_id, lines, epoch_ms)``: where assembled lines go (the store's output log).
 LineSink = Callable[[str, list[Line], int], object]
 
+#: Upper bound on how long a captured line waits for the pump while its run is open.
+FLUSH_WINDOW_SECONDS = 0.02
+
 log = logging.getLogger(__name__)
 
 
@@ -110,7 +113,7 @@ class RunCapture:
                 if stream == SYSTEM:
                     for assembler in self.assemblers.values():
                         assembler.flush_partial(now, 0, out, force=True)
-                    out.extend(Line(SYSTEM, t) for t in text.split("\n"))
+                    out.extend((SYSTEM, t, "\n") for t in text.split("\n"))
                 else:
                     self.assemblers[stream].feed(text, now, out)
             if run:
@@ -119,9 +122,6 @@ class RunCapture:
                 assembler.flush_partial(now, partial_delay, out, force=force)
             return out
 
-    @property
-    def has_pending(self) -> bool:
-        return any(a.pending for a in self.assemblers.values())
 
 
 class _StreamProxy(io.TextIOBase):
@@ -140,7 +140,14 @@ class _StreamProxy(io.TextIOBase):
             if not isinstance(s, str):
                 raise TypeError(f"write() argument must be str, not {type(s).__name__}")
             s = str(s)
-        capture.write(self._stream, s)
+        stream = self._stream
+        if stream == STDOUT:  # RunCapture.write inlined: this runs twice per print()
+            chunks = capture.chunks
+            if not chunks:
+                capture.wake()
+            chunks.append(s)
+        else:
+            capture.write(stream, s)
         return len(s)
 
     def flush(self) -> None:
@@ -343,8 +350,10 @@ class CapturePump:
         while not self._closing:
             with self._lock:
                 captures = list(self._captures.values())
-            pending = any(c.has_pending for c in captures)
-            self._wake.wait(self.partial_delay if pending or captures else 1.0)
+            # The writer's lock-free "wake if the list was empty" can lose a wake-up
+            # against a drain in progress, so open runs are also drained on a timer
+            # (FLUSH_WINDOW_SECONDS: the longest a line waits before it is stored).
+            self._wake.wait(min(self.partial_delay, FLUSH_WINDOW_SECONDS) if captures else 1.0)
             pause = self.interval - (time.monotonic() - last)
             if pause > 0:
                 time.sleep(pause)  # rate limit under load; a quiet run never waits here

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from itertools import repeat
+from typing import Any
 
 STDOUT, STDERR, LOG, SYSTEM = "stdout", "stderr", "log", "system"
 STREAMS = (STDOUT, STDERR, LOG, SYSTEM)
@@ -26,10 +27,15 @@ DEFAULT_MAX_LINE_CHARS = 16_384
 DEFAULT_PARTIAL_FLUSH_SECONDS = 0.1
 
 
-class Line(NamedTuple):
-    stream: str
-    text: str
-    end: str = "\n"
+#: ``(stream, text, end)``. A plain tuple, not a NamedTuple, on purpose: the garbage
+#: collector stops tracking exact tuples that hold only strings, so the millions of
+#: lines a store keeps cost nothing at each full collection. A tuple subclass stays
+#: tracked, and with 100,000s of retained lines that made capture several times slower.
+Line = tuple[str, str, str]
+
+
+def line(stream: str, text: str, end: str = "\n") -> Line:
+    return (stream, text, end)
 
 
 @dataclass
@@ -74,6 +80,14 @@ def _cut_marker(limit: int) -> str:
     return f" [flask-realtime: line cut at {limit} characters]"
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _clean(text: str) -> str:
     """Text that can be encoded as UTF-8 (lone surrogates from odd decoders become '?')."""
     try:
@@ -110,8 +124,16 @@ class LineAssembler:
             text = text.replace("\r\n", "\n")
         parts = text.split("\n")
         tail = parts.pop()
-        for part in parts:
-            self._line(part, "\n", out)
+        if parts:
+            if (not self._cutting and max(map(len, parts)) <= self.max_chars
+                    and (text.isascii() or _encodable(text))):
+                # The common case, in bulk: a line object per line and no call per line.
+                out.extend(zip(repeat(self.stream), parts, repeat("\n")))
+                self._open = False
+                self.pending_since = None
+            else:
+                for part in parts:
+                    self._line(part, "\n", out)
         if "\r" in tail:
             held_cr = tail.endswith("\r")  # may be the first half of a split "\r\n"
             if held_cr:
@@ -159,6 +181,6 @@ class LineAssembler:
             text = text[: self.max_chars] + _cut_marker(self.max_chars)
             if end == "":
                 end = "\n"
-        out.append(Line(self.stream, _clean(text), end))
+        out.append((self.stream, _clean(text), end))
         self._open = end == ""
         self.pending_since = None

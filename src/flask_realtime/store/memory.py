@@ -40,7 +40,7 @@ def slice_lines(
     out = lines[start_index : start_index + max_lines]
     total = 0
     for i, line in enumerate(out):
-        total += len(line.text)
+        total += len(line[1])
         if total > max_chars and i > 0:
             return out[:i]
     return out

@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 
 NAMESPACE = "/"
 
+#: How often a watcher held back by its own full connection is looked at again.
+HELD_POLL_SECONDS = 0.015
+
 
 def live_room(run_id: str) -> str:
     return f"live:{run_id}"
@@ -53,6 +56,7 @@ class Delivery:
         self._requests: queue.SimpleQueue[tuple[str, str, str | None, int]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._stopping = False
+        self._held = False  # a watcher waits for its connection to drain: poll soon
         self._start_lock = threading.Lock()
 
     # -- called from Socket.IO handler threads -----------------------------------------
@@ -85,10 +89,13 @@ class Delivery:
     def _loop(self) -> None:
         changed = self.store.output_changed
         while not self._stopping:
-            changed.wait(1.0)
+            # Nothing signals that a client's queue drained, so a held-back watcher
+            # is polled; otherwise the thread sleeps until output or a request arrives.
+            changed.wait(HELD_POLL_SECONDS if self._held else 1.0)
             changed.clear()
             try:
                 self._apply_requests()
+                self._held = False
                 more = False
                 for run_id, watchers in list(self._runs.items()):
                     more |= self._deliver(run_id, watchers)
@@ -153,8 +160,11 @@ class Delivery:
         for sid, position in list(watchers.behind.items()):
             turns = 0
             while position < watchers.sent:
-                if turns == self.batches_per_turn or self._backlog(sid) > self.max_client_queue:
-                    more = more or turns == self.batches_per_turn
+                if turns == self.batches_per_turn:
+                    more = True
+                    break
+                if self._backlog(sid) > self.max_client_queue:
+                    self._held = True
                     break
                 payload, position = self._batch(run_id, position, upto=watchers.sent)
                 if payload is None:

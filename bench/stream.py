@@ -1,0 +1,303 @@
+"""Streaming benchmark: throughput, latency and capture cost, against baselines in the same run.
+
+    .venv/bin/python bench/stream.py                 # full: 1,000,000 lines
+    .venv/bin/python bench/stream.py --lines 200000  # quicker
+    .venv/bin/python bench/stream.py --redis         # the same through Redis and two processes
+
+Throughput is lines/s received by a python-socketio client (websocket transport,
+websocket-client with wsaccel for UTF-8 validation) from ``flood`` on our server,
+compared with (a) the seed's one-emit-per-line design and (b) the ceiling: the same
+batches over a raw ``websockets`` connection. Every server runs in its own process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import io
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from importlib.metadata import version
+from pathlib import Path
+
+import socketio
+import websockets
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import percentile, server_process
+
+SERVER_ENV = {
+    "FLASK_REALTIME_RETENTION_LINES": "3000000",
+    "FLASK_REALTIME_JOBS": "bench.bench_jobs",
+    "FLASK_REALTIME_LOGIN_REQUIRED": "false",
+    "FLASK_REALTIME_DEMO": "false",
+}
+
+
+@contextlib.contextmanager
+def our_server(redis_url: str | None) -> Iterator[tuple[str, str]]:
+    """(url to start runs on, url to watch from): the same process, or two with Redis."""
+    if redis_url is None:
+        with server_process(["-m", "flask_realtime.cli", "run", "--port", "{port}"],
+                            SERVER_ENV) as url:
+            yield url, url
+        return
+    env = {**SERVER_ENV, "REDIS_URL": redis_url}
+    with server_process(["-m", "flask_realtime.cli", "run", "--port", "{port}"], env) as a, \
+            server_process(["-m", "flask_realtime.cli", "run", "--port", "{port}"], env) as b:
+        yield a, b
+
+
+def connect(url: str) -> socketio.Client:
+    client = socketio.Client(reconnection=False)
+    client.connect(url, transports=["websocket"], wait_timeout=20)
+    return client
+
+
+def ours_throughput(start_url: str, watch_url: str, lines: int, width: int) -> float:
+    done = threading.Event()
+    received = [0]
+    watcher = connect(watch_url) if watch_url != start_url else None
+    starter = connect(start_url)
+    client = watcher or starter
+
+    def on_output(batch: dict) -> None:
+        received[0] += len(batch["lines"])
+        if received[0] >= lines:
+            done.set()
+
+    client.on("output", on_output)
+    t0 = time.perf_counter()
+    ack = starter.call("start", {"job": "flood", "params": {"lines": lines, "width": width}})
+    if watcher is not None:
+        watcher.call("watch", {"run_id": ack["run_id"], "after": 0})
+    if not done.wait(600):
+        raise RuntimeError(f"received only {received[0]} of {lines} lines")
+    elapsed = time.perf_counter() - t0
+    for c in {starter, client}:
+        c.disconnect()
+    return lines / elapsed
+
+
+def raw_client_throughput(url: str, lines: int, width: int) -> float:
+    """The same run read by a minimal Engine.IO/Socket.IO client on ``websockets``: it
+    does not spawn a thread per message as python-socketio's client does, so it shows
+    what the server delivers (MEASURED.md pitfalls 7 and 10)."""
+
+    async def run() -> float:
+        ws_url = url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
+        async with websockets.connect(ws_url, max_size=None) as ws:
+            assert str(await ws.recv()).startswith("0")  # Engine.IO open
+            await ws.send("40")  # connect the default namespace
+            while not str(await ws.recv()).startswith("40"):
+                pass
+            params = {"job": "flood", "params": {"lines": lines, "width": width}}
+            t0 = time.perf_counter()
+            await ws.send("421" + json.dumps(["start", params]))
+            received = 0
+            while received < lines:
+                message = str(await ws.recv())
+                if message == "2":
+                    await ws.send("3")  # pong
+                elif message.startswith('42["output"'):
+                    received += len(json.loads(message[2:])[1]["lines"])
+            return lines / (time.perf_counter() - t0)
+
+    return asyncio.run(run())
+
+
+def per_line_throughput(lines: int, width: int) -> float:
+    with server_process(["bench/baseline_per_line.py", "{port}"]) as url:
+        client = connect(url)
+        done = threading.Event()
+        received = [0]
+
+        def on_output(_line: dict) -> None:
+            received[0] += 1
+            if received[0] >= lines:
+                done.set()
+
+        client.on("output", on_output)
+        t0 = time.perf_counter()
+        client.call("start", {"lines": lines, "width": width})
+        if not done.wait(600):
+            raise RuntimeError(f"per-line baseline: only {received[0]} of {lines} lines")
+        elapsed = time.perf_counter() - t0
+        client.disconnect()
+        return lines / elapsed
+
+
+def ceiling_throughput(lines: int, width: int) -> float:
+    async def run(url: str) -> float:
+        async with websockets.connect(url, max_size=None) as ws:
+            t0 = time.perf_counter()
+            await ws.send(json.dumps({"lines": lines, "width": width}))
+            received = 0
+            while received < lines:
+                received += len(json.loads(await ws.recv())[1]["lines"])
+            return lines / (time.perf_counter() - t0)
+
+    with server_process(["bench/baseline_websockets.py", "{port}"], ready_path="") as url:
+        return asyncio.run(run(url.replace("http", "ws")))
+
+
+def latency(start_url: str, watch_url: str, rate: int, seconds: float) -> list[float]:
+    samples: list[float] = []
+    expected = int(rate * seconds)
+    done = threading.Event()
+    watcher = connect(watch_url)
+    starter = connect(start_url) if start_url != watch_url else watcher
+
+    def on_output(batch: dict) -> None:
+        now = time.time()
+        for line in batch["lines"]:
+            stamp, _, _ = line["text"].partition(" ")
+            samples.append((now - float(stamp)) * 1000)
+        if len(samples) >= expected:
+            done.set()
+
+    watcher.on("output", on_output)
+    ack = starter.call("start", {"job": "ticker", "params": {"rate": rate, "seconds": seconds}})
+    if watcher is not starter:
+        watcher.call("watch", {"run_id": ack["run_id"], "after": 0})
+    done.wait(seconds + 30)
+    for c in {starter, watcher}:
+        c.disconnect()
+    return samples
+
+
+def capture_overhead(lines: int, width: int) -> tuple[float, float, float]:
+    """Seconds for a job to print `lines` lines into io.StringIO, and captured: until the
+    job's last print returns (what the job pays) and until every line is stored."""
+    from flask_realtime.core.capture import CapturePump
+
+    pad = "x" * max(width - 9, 0)
+
+    def job() -> None:
+        for i in range(1, lines + 1):
+            print(f"{i:08d} {pad}")
+
+    sink_done = threading.Event()
+    stored = [0]
+
+    def sink(run_id: str, batch: list, epoch_ms: int) -> None:
+        stored[0] += len(batch)
+        if stored[0] >= lines:
+            sink_done.set()
+
+    plain, printed, captured = [], [], []
+    pump = CapturePump(sink)
+    for _ in range(3):
+        buffer = io.StringIO()
+        t0 = time.perf_counter()
+        with contextlib.redirect_stdout(buffer):
+            job()
+        plain.append(time.perf_counter() - t0)
+
+        stored[0] = 0
+        sink_done.clear()
+        capture = pump.open("bench")
+        t0 = time.perf_counter()
+        previous = pump.attach(capture)
+        job()
+        pump.detach(previous)
+        printed.append(time.perf_counter() - t0)
+        pump.close(capture)
+        sink_done.wait(120)
+        captured.append(time.perf_counter() - t0)
+    return sorted(plain)[1], sorted(printed)[1], sorted(captured)[1]
+
+
+@contextlib.contextmanager
+def redis_server() -> Iterator[str]:
+    import shutil
+    import subprocess
+    import tempfile
+
+    from bench.common import free_port
+
+    port = free_port()
+    data = tempfile.mkdtemp(prefix="bench-redis-")
+    proc = subprocess.Popen(
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", data,
+         "--save", "", "--appendonly", "yes", "--appendfsync", "everysec"],
+        stdout=subprocess.DEVNULL)
+    try:
+        import redis
+
+        client = redis.Redis(port=port)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    parser.add_argument("--width", type=int, default=60)
+    parser.add_argument("--baseline-lines", type=int, default=200_000,
+                        help="lines for the per-line baseline (it is slow; rate is what counts)")
+    parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--redis", action="store_true",
+                        help="REDIS_URL set: start on one web process, watch from another")
+    args = parser.parse_args()
+    print(f"client: python-socketio {version('python-socketio')}, websocket transport; "
+          f"wsaccel={'yes' if _has_wsaccel() else 'no'}; cpus={os.cpu_count()}")
+
+    with contextlib.ExitStack() as stack:
+        redis_url = stack.enter_context(redis_server()) if args.redis else None
+        start_url, watch_url = stack.enter_context(our_server(redis_url))
+        label = "ours (Redis, 2 processes)" if args.redis else "ours (embedded)"
+        client_figure = ours_throughput(start_url, watch_url, args.lines, args.width)
+        print(f"{label + ', python-socketio':32s} {client_figure:12,.0f} lines/s  "
+              f"({args.lines:,} lines of {args.width} B)")
+        ours = raw_client_throughput(start_url, args.lines, args.width)
+        print(f"{label + ', raw client':32s} {ours:12,.0f} lines/s  "
+              f"({args.lines:,} lines of {args.width} B; the figure the ratios use)")
+        samples = latency(start_url, watch_url, args.rate, args.seconds)
+    per_line = per_line_throughput(args.baseline_lines, args.width)
+    print(f"{'(a) one emit per line':32s} {per_line:12,.0f} lines/s  "
+          f"({args.baseline_lines:,} lines)")
+    ceiling = ceiling_throughput(args.lines, args.width)
+    print(f"{'(b) raw websockets ceiling':32s} {ceiling:12,.0f} lines/s")
+    print(f"ratio ours/(a) = {ours / per_line:.1f}x   (target >= 10x)")
+    print(f"ratio ours/(b) = {ours / ceiling:.0%}    (target >= 50%)")
+    if samples:
+        print(f"latency at {args.rate} lines/s over {args.seconds:g} s ({len(samples)} lines): "
+              f"p50 {percentile(samples, 50):.1f} ms, p99 {percentile(samples, 99):.1f} ms, "
+              f"max {max(samples):.1f} ms   (target p99 <= {100 if args.redis else 50} ms)")
+    if not args.redis:
+        plain, printed, stored = capture_overhead(args.lines, args.width)
+        print(f"capture: {args.lines:,} prints into io.StringIO {plain:.2f} s; captured: "
+              f"job done {printed:.2f} s = {printed / plain:.2f}x (target <= 1.5x), "
+              f"all stored {stored:.2f} s = {stored / plain:.2f}x")
+
+
+def _has_wsaccel() -> bool:
+    try:
+        import wsaccel  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    main()
