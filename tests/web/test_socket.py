@@ -22,7 +22,7 @@ def test_start_receive_and_finish(connect: Connect) -> None:
     run_id = ack["run_id"]
     wait_for(lambda: w.state_of(run_id) == "succeeded")
     wait_for(lambda: w.texts(run_id) == ["3", "2", "1", "Liftoff!"])
-    assert [s["state"] for s in w.states if s["id"] == run_id] == [
+    assert [s["state"] for s in w.states if s["run_id"] == run_id] == [
         "queued", "running", "succeeded"]
     assert w.errors == []
 

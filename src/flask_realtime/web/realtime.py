@@ -62,7 +62,8 @@ class Realtime:
         """Every socket of the run's user hears of its state changes (all tabs, all devices)."""
         from .events import user_room
 
-        self.socketio.emit("state", self.run_json(run), to=user_room(run.user), namespace="/")
+        self.socketio.emit("state", {"run_id": run.id, **self.run_json(run)},
+                           to=user_room(run.user), namespace="/")
 
     def close(self) -> None:
         self.delivery.close()
