@@ -143,6 +143,7 @@ def _register_pages(app: Flask) -> None:
             return auth.login_page()  # docs/auth.md: the page asks to log in
         return render_template(
             "index.html", demo_mode=app.config.get("DEMO_MODE", False), user=user,
+            login_required=bool(app.config.get("LOGIN_REQUIRED")),
             csrf_token=csrf.csrf_token(), version=__version__)
 
     @app.get("/healthz")
