@@ -100,8 +100,16 @@ class RunCapture:
             taken = chunks[:n]
             del chunks[:n]  # appends made meanwhile stay in the list: nothing is lost
             out: list[Line] = []
-            run: list[str] = []
             stdout = self.assemblers[STDOUT]
+            try:
+                only_stdout = "".join(taken)  # the common case, without a loop per write
+            except TypeError:
+                only_stdout = None
+            if only_stdout is not None:
+                if only_stdout:
+                    stdout.feed(only_stdout, now, out)
+                taken = []
+            run: list[str] = []
             for chunk in taken:
                 if chunk.__class__ is str:
                     run.append(chunk)
