@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -23,17 +24,38 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--debug", is_flag=True, help="Flask debug mode (never on a public address).")
-def run(host: str, port: int, debug: bool) -> None:
+@click.option("--demo/--no-demo", default=None,
+              help="Log in against a built-in Webex simulator. Default: on when no Webex "
+                   "integration is configured and login is not switched off.")
+def run(host: str, port: int, debug: bool, demo: bool | None) -> None:
     """Serve the console with the embedded store: nothing else to install or start."""
     logging.basicConfig(level=logging.INFO, stream=sys.__stderr__,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from .web.app import create_app
 
     app = create_app()
+    if demo is None:
+        login_off = os.environ.get("FLASK_REALTIME_LOGIN_REQUIRED", "").lower() in (
+            "false", "0", "no", "off")
+        demo = not app.config.get("WEBEX_CLIENT_ID") and not login_off
+    if demo:
+        _start_demo(app)
     socketio = app.extensions["socketio_server"]
     click.echo(f"Flask-Realtime on http://{host}:{port}/  (Ctrl-C to quit)", err=True)
     socketio.run(app, host=host, port=port, debug=debug, use_reloader=False,
                  allow_unsafe_werkzeug=True, log_output=debug)
+
+
+def _start_demo(app: Any) -> None:
+    """Demo mode: a Webex simulator in this process, and login pointed at it."""
+    from .web.auth import configure_demo
+    from .webex.simulator import SimulatorConfig, start_simulator
+
+    simulator = start_simulator(SimulatorConfig(latency_ms=20, jitter_ms=20))
+    configure_demo(app, simulator)
+    click.echo(f"Demo mode: Webex is simulated at {simulator.base_url} (users user1..user"
+               f"{simulator.config.users}@{simulator.config.domain}); set CLIENT_ID, "
+               "CLIENT_SECRET and REDIRECT_URI for real Webex (docs/auth.md).", err=True)
 
 
 @main.command("jobs")
@@ -107,6 +129,10 @@ def exec_job(job: str, params: tuple[str, ...]) -> None:
     click.echo(f"[{final.state.value}]" + (f" {final.error}" if final.error else ""), err=True)
     sys.exit(0 if final.state.value == "succeeded" else 1)
 
+
+from .webex.cli import webex_sim  # noqa: E402  (a command of this group)
+
+main.add_command(webex_sim)
 
 if __name__ == "__main__":
     main()

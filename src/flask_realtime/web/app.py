@@ -44,6 +44,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     install_capture()
 
     from ..jobs import builtin  # noqa: F401  (registers the built-in jobs)
+    from ..webex import jobs as webex_jobs  # noqa: F401  (and the Webex jobs)
 
     realtime_registry = app.config.get("REGISTRY")
     socketio = SocketIO(
