@@ -1,0 +1,88 @@
+"""The Webex integration's settings: env file, unprefixed variables, half configurations."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flask_realtime.config import read_env_file
+from flask_realtime.web.app import create_app
+
+ROOT = Path(__file__).resolve().parents[2]
+INTEGRATION_VARS = ("CLIENT_ID", "CLIENT_SECRET", "REDIRECT_URI", "SCOPE")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in INTEGRATION_VARS:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(f"FLASK_REALTIME_WEBEX_{name}", raising=False)
+    monkeypatch.setenv("FLASK_REALTIME_INSTANCE_PATH", str(tmp_path / "instance"))
+    monkeypatch.chdir(tmp_path)
+
+
+def build(**config: Any) -> Any:
+    return create_app({"TESTING": True, "SECRET_KEY": "k", **config}).config
+
+
+def test_no_integration_means_no_login() -> None:
+    config = build()
+    assert config["LOGIN_REQUIRED"] is False and config["WEBEX_CLIENT_ID"] is None
+
+
+def test_env_file_in_the_current_directory(tmp_path: Path) -> None:
+    (tmp_path / "webexintegration.env").write_text(
+        "# the seed's file\nCLIENT_ID=abc\nCLIENT_SECRET='s3cret'\n"
+        "REDIRECT_URI=http://localhost:5000/redirect\nSCOPE=spark:all\n")
+    config = build()
+    assert (config["WEBEX_CLIENT_ID"], config["WEBEX_CLIENT_SECRET"]) == ("abc", "s3cret")
+    assert config["WEBEX_REDIRECT_URI"] == "http://localhost:5000/redirect"
+    assert config["WEBEX_SCOPE"] == "spark:all" and config["LOGIN_REQUIRED"] is True
+
+
+def test_env_file_in_the_instance_folder(tmp_path: Path) -> None:
+    (tmp_path / "instance").mkdir()
+    (tmp_path / "instance" / "webexintegration.env").write_text(
+        "CLIENT_ID=i\nCLIENT_SECRET=s\nREDIRECT_URI=https://console.example/redirect\n")
+    config = build()
+    assert config["WEBEX_CLIENT_ID"] == "i" and config["WEBEX_SCOPE"] == "spark:all spark:kms"
+
+
+def test_unprefixed_variables_beat_the_file(tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "webexintegration.env").write_text(
+        "CLIENT_ID=from-file\nCLIENT_SECRET=s\nREDIRECT_URI=http://h/redirect\n")
+    monkeypatch.setenv("CLIENT_ID", "from-env")
+    assert build()["WEBEX_CLIENT_ID"] == "from-env"
+    monkeypatch.setenv("FLASK_REALTIME_WEBEX_CLIENT_ID", "prefixed")
+    assert build()["WEBEX_CLIENT_ID"] == "prefixed"
+
+
+def test_half_configured_integration_stops_startup(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLIENT_ID", "abc")
+    with pytest.raises(ValueError, match="CLIENT_SECRET and REDIRECT_URI are missing"):
+        build()
+
+
+def test_redirect_uri_must_reach_the_callback() -> None:
+    with pytest.raises(ValueError, match="ending in /redirect"):
+        build(WEBEX_CLIENT_ID="a", WEBEX_CLIENT_SECRET="b",
+              WEBEX_REDIRECT_URI="http://localhost:5000/callback")
+
+
+def test_explicit_env_file_must_exist(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="is not a file"):
+        build(WEBEX_ENV_FILE=str(tmp_path / "nope.env"))
+
+
+def test_login_can_be_turned_off_for_the_core() -> None:
+    config = build(WEBEX_CLIENT_ID="a", WEBEX_CLIENT_SECRET="b",
+                   WEBEX_REDIRECT_URI="http://h/redirect", LOGIN_REQUIRED=False)
+    assert config["LOGIN_REQUIRED"] is False
+
+
+def test_the_committed_template_names_every_setting() -> None:
+    values = read_env_file(ROOT / "webexintegration.env.template")
+    assert set(values) == set(INTEGRATION_VARS)
