@@ -88,7 +88,15 @@ def served(env: dict[str, str]) -> Iterator[str]:
         proc.wait(10)
 
 
-def test_run_serves_the_console(served: str) -> None:
+def test_run_serves_the_console_in_demo_mode(served: str) -> None:
+    """The README's first command: no Webex integration, so a simulator stands in."""
     assert httpx.get(f"{served}/healthz").json()["status"] == "ok"
     page = httpx.get(served)
-    assert page.status_code == 200 and "Flask-Realtime" in page.text
+    assert page.status_code == 200 and 'id="login-button"' in page.text
+    assert "Demo mode" in page.text
+    with httpx.Client(base_url=served, follow_redirects=True) as browser:
+        assert browser.get("/login").url.path == "/"  # the simulator approved the login
+        console = browser.get("/").text
+        assert 'data-user="user1@example.com"' in console and "logout-button" in console
+        jobs = {j["name"] for j in browser.get("/api/jobs").json()["jobs"]}
+        assert {"space_stats", "countdown"} <= jobs

@@ -104,6 +104,11 @@ class SimRoom:
     members: dict[str, bool] = field(default_factory=dict)  # person id -> moderator
     messages: list[SimMessage] = field(default_factory=list)  # oldest first
     membership_ids: dict[str, str] = field(default_factory=dict)
+    position: dict[str, int] = field(default_factory=dict)  # message id -> index
+
+    def add(self, message: SimMessage) -> None:
+        self.position[message.id] = len(self.messages)
+        self.messages.append(message)
 
     @property
     def last_activity(self) -> str:
@@ -160,7 +165,7 @@ class Dataset:
             for i in range(size):
                 moment += timedelta(seconds=rng.randrange(1, 3600))
                 author = members[i % len(members)]
-                room.messages.append(SimMessage(
+                room.add(SimMessage(
                     _webex_id("MESSAGE", str(uuid.UUID(int=rng.getrandbits(128)))), room.id,
                     author.id, author.email, f"message {i + 1} in {title}", _iso(moment)))
             self.rooms[room.id] = room
@@ -290,6 +295,8 @@ class Simulator:
     # -- the app -------------------------------------------------------------------------
     def _make_app(self) -> Flask:
         app = Flask("flask_realtime.webex.simulator")
+        app.json.sort_keys = False  # type: ignore[attr-defined]  # Webex's field order, faster
+        app.json.compact = True  # type: ignore[attr-defined]
         sim = self
 
         def error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -459,14 +466,14 @@ class Simulator:
             if isinstance(size, Response):
                 return size
             with sim.dataset.lock:
-                messages = list(room.messages)
-            end = len(messages)
+                messages = room.messages
+                end = len(messages)
             before_message = request.args.get("beforeMessage")
             if before_message:
                 found = sim.dataset.message_index.get(before_message)
                 if found is None or found.room_id != room.id:
                     return error(404, "The requested resource could not be found.")
-                end = next(i for i, m in enumerate(messages) if m.id == before_message)
+                end = room.position[before_message]
             before = request.args.get("before")
             if before:
                 end = min(end, bisect_left([m.created for m in messages], before))
@@ -497,7 +504,7 @@ class Simulator:
             message = SimMessage(_webex_id("MESSAGE", str(uuid.uuid4())), room.id, person.id,
                                  person.email, text[:7439], _iso(datetime.now(UTC)))
             with sim.dataset.lock:
-                room.messages.append(message)
+                room.add(message)
                 sim.dataset.message_index[message.id] = message
             return jsonify(message.to_json(room.type))
 
