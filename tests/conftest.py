@@ -122,3 +122,19 @@ def connect(live_server: LiveServer) -> Iterator[Callable[..., Watcher]]:
     yield open_client
     for watcher in watchers:
         watcher.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One redis-server for the session (tests flush what they need)."""
+    from tests.redis_server import RedisServer
+
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: Any) -> str:
+    redis_server.client().flushall()
+    return str(redis_server.url)

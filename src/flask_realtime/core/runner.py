@@ -9,14 +9,18 @@ ignores ``running()`` stays ``stopping`` until it returns: the state says so hon
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
+import time
 import traceback
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from ..store.base import Store, StoreUnavailableError
 from .capture import CapturePump
 from .jobs import JobSpec, RunContext
+from .output import SYSTEM
 from .runs import Run, RunState
 from .service import RunService
 
@@ -38,18 +42,158 @@ def checked_result(value: Any) -> tuple[Any, bool, str | None]:
     return value, True, None
 
 
+class StopSignal:
+    """The job's ``running()``: False once Stop was asked, here or in another process.
+
+    A stop asked in this process sets the event at once. A stop asked elsewhere (another
+    web process, with Redis) is seen in the store, which is read at most every
+    ``check_every`` seconds however often the job polls.
+    """
+
+    def __init__(self, store: Store, run_id: str, on_stop: Callable[[], None] | None = None,
+                 check_every: float = 0.25) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.event = threading.Event()
+        self.on_stop = on_stop
+        self.check_every = check_every
+        self._next_check = time.monotonic() + check_every
+
+    def stop(self) -> None:
+        if not self.event.is_set():
+            if self.on_stop is not None:
+                self.on_stop()  # "Stop requested." before the job can see it and print
+            self.event.set()
+
+    def __call__(self) -> bool:
+        if self.event.is_set():
+            return False
+        now = time.monotonic()
+        if now >= self._next_check:
+            self._next_check = now + self.check_every
+            try:
+                if self.store.stop_requested(self.run_id):
+                    self.stop()
+                    return False
+            except StoreUnavailableError:
+                pass  # keep running; the stop is seen when the store is back
+        return True
+
+
+class Heartbeat:
+    """Tells the store, every ``interval`` seconds, that this process still runs its runs.
+
+    A run whose heartbeat stops (the process was killed) is marked failed by the
+    executor-loss check of a web process (see :func:`reap_lost_runs`).
+    """
+
+    def __init__(self, store: Store, *, interval: float = 1.0, ttl: float = 5.0) -> None:
+        self.store = store
+        self.interval = interval
+        self.ttl = ttl
+        self._runs: set[str] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def add(self, run_id: str) -> None:
+        self._beat(run_id)
+        with self._lock:
+            self._runs.add(run_id)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, daemon=True,
+                                                name="flask-realtime-heartbeat")
+                self._thread.start()
+
+    def remove(self, run_id: str) -> None:
+        with self._lock:
+            self._runs.discard(run_id)
+
+    def _beat(self, run_id: str) -> None:
+        with contextlib.suppress(StoreUnavailableError):
+            self.store.beat(run_id, self.ttl)
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(self.interval)
+            with self._lock:
+                runs = list(self._runs)
+            for run_id in runs:
+                self._beat(run_id)
+
+
+def reap_lost_runs(service: RunService) -> list[str]:
+    """Fail the runs whose executor stopped beating (killed process): output is kept,
+    a marker line says what happened, and the run is never started again."""
+    lost: list[str] = []
+    for run in service.store.list_runs(states=(RunState.RUNNING, RunState.STOPPING),
+                                       limit=10_000):
+        if service.store.executor_alive(run.id):
+            continue
+        service.store.append_output(run.id, [(
+            SYSTEM, "The process running this job was lost (killed or crashed): the run "
+                    "failed; the output above is what it printed.", "\n")],
+            int(time.time() * 1000))
+        if service.transition(run.id, RunState.FAILED, error="executor lost") is not None:
+            lost.append(run.id)
+    return lost
+
+
+def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
+            params: Mapping[str, Any], context: RunContext, running: StopSignal,
+            stop_grace: float) -> None:
+    """Execute one run in the calling thread, from ``running`` to its final state."""
+    capture = pump.open(run.id)
+    running.on_stop = lambda: capture.system("Stop requested.")
+    previous = pump.attach(capture)
+    error: str | None = None
+    stopped = False
+    value: Any = None
+    try:
+        call = spec.bind(running, params, context)
+        value = asyncio.run(_supervise(call(), running, stop_grace)) if spec.is_async else call()
+    except asyncio.CancelledError:
+        stopped = True
+    except BaseException as exc:  # the server survives whatever a job raises
+        traceback.print_exc()  # into the run's stderr: this thread is captured
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+    result, has_result, problem = checked_result(value)
+    if problem:
+        capture.system(problem)
+    pump.detach(previous)
+    pump.close(capture)  # every line is stored before the run is seen to end
+    service.finish(run.id, error=error, stopped=stopped or not running(),
+                   result=result, has_result=has_result)
+
+
+async def _supervise(job: Awaitable[Any], running: StopSignal, stop_grace: float) -> Any:
+    """Await the job; once Stop is older than the grace period, cancel it."""
+    task = asyncio.ensure_future(job)
+    loop = asyncio.get_running_loop()
+    deadline: float | None = None
+    while True:
+        done, _ = await asyncio.wait({task}, timeout=0.05)
+        if done:
+            return task.result()
+        if not running():
+            if deadline is None:
+                deadline = loop.time() + stop_grace
+            elif loop.time() >= deadline and not task.cancelling():
+                task.cancel()
+
+
 class ThreadRunner:
     def __init__(self, service: RunService, pump: CapturePump, *, stop_grace: float = 2.0) -> None:
         self.service = service
         self.pump = pump
         self.stop_grace = stop_grace
-        self._stops: dict[str, threading.Event] = {}
+        self.heartbeat = Heartbeat(service.store)
+        self._signals: dict[str, StopSignal] = {}
         self._lock = threading.Lock()
 
     def submit(self, run: Run, spec: JobSpec, params: Mapping[str, Any],
                context: RunContext) -> None:
         with self._lock:
-            self._stops[run.id] = threading.Event()
+            self._signals[run.id] = StopSignal(self.service.store, run.id)
         thread = threading.Thread(
             target=self._execute, args=(run, spec, params, context),
             name=f"flask-realtime-run-{run.id}", daemon=True)
@@ -57,63 +201,25 @@ class ThreadRunner:
 
     def stop(self, run_id: str) -> None:
         with self._lock:
-            event = self._stops.get(run_id)
-        if event is not None and not event.is_set():
-            capture = self.pump.capture_of(run_id)
-            if capture is not None:
-                capture.system("Stop requested.")  # before the job can see it and print
-            event.set()
+            signal = self._signals.get(run_id)
+        if signal is not None:
+            signal.stop()
 
     def active(self) -> int:
         with self._lock:
-            return len(self._stops)
+            return len(self._signals)
 
     def _execute(self, run: Run, spec: JobSpec, params: Mapping[str, Any],
                  context: RunContext) -> None:
         with self._lock:
-            stop = self._stops[run.id]
+            signal = self._signals[run.id]
+        self.heartbeat.add(run.id)
         try:
             if self.service.transition(run.id, RunState.RUNNING) is None:
                 return  # stopped while queued
-            self._run_job(run, spec, params, context, stop)
+            run_job(self.service, self.pump, run, spec, params, context, signal,
+                    self.stop_grace)
         finally:
+            self.heartbeat.remove(run.id)
             with self._lock:
-                self._stops.pop(run.id, None)
-
-    def _run_job(self, run: Run, spec: JobSpec, params: Mapping[str, Any],
-                 context: RunContext, stop: threading.Event) -> None:
-        capture = self.pump.open(run.id)
-        previous = self.pump.attach(capture)
-        error: str | None = None
-        stopped = False
-        value: Any = None
-        try:
-            call = spec.bind(lambda: not stop.is_set(), params, context)
-            value = asyncio.run(self._supervise(call(), stop)) if spec.is_async else call()
-        except asyncio.CancelledError:
-            stopped = True
-        except BaseException as exc:  # the server survives whatever a job raises
-            traceback.print_exc()  # into the run's stderr: this thread is captured
-            error = f"{type(exc).__name__}: {exc}"[:2000]
-        result, has_result, problem = checked_result(value)
-        if problem:
-            capture.system(problem)
-        self.pump.detach(previous)
-        self.pump.close(capture)  # every line is stored before the run is seen to end
-        self.service.finish(run.id, error=error, stopped=stopped or stop.is_set(),
-                            result=result, has_result=has_result)
-
-    async def _supervise(self, job: Awaitable[Any], stop: threading.Event) -> Any:
-        """Await the job; once Stop is older than the grace period, cancel it."""
-        task = asyncio.ensure_future(job)
-        loop = asyncio.get_running_loop()
-        deadline: float | None = None
-        while True:
-            done, _ = await asyncio.wait({task}, timeout=0.05)
-            if done:
-                return task.result()
-            if stop.is_set():
-                if deadline is None:
-                    deadline = loop.time() + self.stop_grace
-                elif loop.time() >= deadline and not task.cancelling():
-                    task.cancel()
+                self._signals.pop(run.id, None)

@@ -103,6 +103,14 @@ class Store(ABC):
     def delete_tokens(self, user: str) -> None:
         """Forget the user's tokens. Deleting missing tokens is harmless."""
 
+    # -- executor heartbeats (shared stores: a killed process is noticed) -------------------
+    def beat(self, run_id: str, ttl: float) -> None:  # noqa: B027  (one process: nothing to do)
+        """The process executing ``run_id`` is alive, for ``ttl`` more seconds."""
+
+    def executor_alive(self, run_id: str) -> bool:
+        """False once the run's executor stopped beating (always True in one process)."""
+        return True
+
     def close(self) -> None:  # noqa: B027  (optional hook: most stores hold nothing)
         """Release connections and threads."""
 

@@ -19,6 +19,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .. import __version__, config
 from ..core.capture import install as install_capture
+from ..store.base import StoreUnavailableError
 from . import api, auth, csrf, events
 from .identity import current_user
 from .realtime import Realtime
@@ -55,6 +56,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         logger=False,
         engineio_logger=False,
         serializer=TextPacket,
+        # Several web processes: state events reach every process's sockets.
+        message_queue=app.config.get("REDIS_URL") or None,
     )
     realtime = Realtime(app, socketio, registry=realtime_registry)
     realtime.registry.load_modules(app.config["JOBS"])
@@ -162,6 +165,10 @@ def _register_pages(app: Flask) -> None:
         response.headers.setdefault("Referrer-Policy", "same-origin")
         response.headers.setdefault("X-Frame-Options", "DENY")
         return response
+
+    @app.errorhandler(StoreUnavailableError)
+    def store_unavailable(exc: StoreUnavailableError) -> tuple[Response, int]:
+        return jsonify(error=str(exc)), 503
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> tuple[Response, int]:

@@ -13,6 +13,7 @@ from flask_socketio import ConnectionRefusedError, SocketIO, join_room
 
 from ..core.jobs import JobError, ParamError
 from ..core.service import LimitReachedError, RunNotFoundError
+from ..store.base import StoreUnavailableError
 from .identity import current_user
 from .realtime import Realtime, get_realtime
 
@@ -95,5 +96,6 @@ def _handle(action: Any) -> dict[str, Any]:
         return action(get_realtime(), user)
     except ParamError as exc:
         return {"error": str(exc), "errors": exc.errors}
-    except (JobError, RunNotFoundError, LimitReachedError, ValueError) as exc:
+    except (JobError, RunNotFoundError, LimitReachedError, ValueError,
+            StoreUnavailableError) as exc:
         return {"error": str(exc) if not isinstance(exc, LookupError) else exc.args[0]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -12,14 +13,17 @@ from flask_socketio import SocketIO
 from ..core.capture import CapturePump
 from ..core.jobs import JobRegistry
 from ..core.jobs import registry as default_registry
-from ..core.runner import ThreadRunner
+from ..core.runner import ThreadRunner, reap_lost_runs
 from ..core.runs import Run
 from ..core.service import Limits, RunService
-from ..store.base import Store
-from ..store.memory import MemoryStore
+from ..store import open_store
+from ..store.base import Store, StoreUnavailableError
 from .delivery import Delivery
 
 log = logging.getLogger(__name__)
+
+#: How often each web process looks for runs whose executor died (heartbeat TTL 5 s).
+REAP_INTERVAL_SECONDS = 2.0
 
 #: Given a user id, the services that user's runs may use (``RunContext.services``).
 ServiceProvider = Callable[[str], Mapping[str, Any]]
@@ -33,7 +37,7 @@ class Realtime:
         config = app.config
         self.socketio = socketio
         self.registry = registry or default_registry
-        self.store = store or MemoryStore(retention_lines=config["RETENTION_LINES"])
+        self.store = store or open_store(config)
         self.service = RunService(self.store, self.registry, limits=Limits(
             per_user=config["RUNS_PER_USER"], total=config["RUNS_TOTAL"]))
         self.pump = CapturePump(
@@ -48,6 +52,21 @@ class Realtime:
         self.service_providers: list[ServiceProvider] = []
         self.service.subscribe(self._announce)
         app.extensions["flask_realtime"] = self
+        self._closing = threading.Event()
+        if config.get("REDIS_URL"):  # other processes may die holding runs: watch for it
+            threading.Thread(target=self._reap, name="flask-realtime-reaper",
+                             daemon=True).start()
+
+    def _reap(self) -> None:
+        """Fail runs whose executor (a web process or worker) stopped beating."""
+        while not self._closing.wait(REAP_INTERVAL_SECONDS):
+            try:
+                for run_id in reap_lost_runs(self.service):
+                    log.warning("run %s failed: its executor was lost", run_id)
+            except StoreUnavailableError:
+                pass
+            except Exception:
+                log.exception("executor-loss check failed")
 
     def start(self, user: str, job: Any, params: Any, *, request_id: str | None = None) -> Run:
         services: dict[str, Any] = {}
@@ -66,6 +85,7 @@ class Realtime:
                            to=user_room(run.user), namespace="/")
 
     def close(self) -> None:
+        self._closing.set()
         self.delivery.close()
         self.store.close()
 

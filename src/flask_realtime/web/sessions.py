@@ -8,6 +8,7 @@ only a hash of each id, so a dump of the store holds no usable cookie either.
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import time
 from typing import Any
@@ -17,11 +18,13 @@ from flask.sessions import SessionInterface, SessionMixin
 from itsdangerous import BadSignature, Signer
 from werkzeug.datastructures import CallbackDict
 
-from ..store.base import Store
+from ..store.base import Store, StoreUnavailableError
 
 #: How long a session without a login (an OAuth state, a CSRF token) is kept.
 ANONYMOUS_SESSION_SECONDS = 3600
 
+
+log = logging.getLogger(__name__)
 
 def new_session_id() -> str:
     return secrets.token_urlsafe(32)
@@ -66,12 +69,22 @@ class StoreSessionInterface(SessionInterface):
                 sid = self._signer(app).unsign(cookie).decode()
             except BadSignature:
                 sid = None
-            data = self.store.load_session(_store_key(sid)) if sid else None
+            try:
+                data = self.store.load_session(_store_key(sid)) if sid else None
+            except StoreUnavailableError:  # pages still serve; actions say what is wrong
+                log.warning("session store unavailable: serving without the session")
+                data = None
             if data is not None:
                 return ServerSession(data, sid)
         return ServerSession()
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        try:
+            self._save(app, session, response)
+        except StoreUnavailableError:
+            log.warning("session store unavailable: the session was not saved")
+
+    def _save(self, app: Flask, session: SessionMixin, response: Response) -> None:
         assert isinstance(session, ServerSession)
         name = self.get_cookie_name(app)
         domain = self.get_cookie_domain(app)

@@ -1,0 +1,302 @@
+"""The Redis store: runs, output, sessions and tokens shared by every web process and worker.
+
+Layout (every key starts with ``fr:``):
+
+* ``fr:run:<id>`` hash: ``json`` (the record) and ``state``; moves are compare-and-set
+  in a Lua script, so two processes can never both move a run.
+* ``fr:runs`` / ``fr:runs:<user>`` sorted sets by creation time; ``fr:active`` the
+  set of runs not finished yet (limits and the executor-loss check read only that).
+* ``fr:out:<id>`` a Redis Stream, one entry per line, with the explicit id
+  ``0-<seq>``: the line's number *is* its stream position, so resuming after seq N
+  is ``XRANGE (0-N +`` and a reader can see exactly how many lines the cap
+  (``MAXLEN``) dropped. ``fr:end:<id>`` holds the last seq. Lines are appended by a
+  Lua script that numbers a whole batch atomically.
+* ``fr:output`` pub/sub channel: a wake-up for delivery loops when a run's output
+  grew (at most once; the stream is the record, a missed wake-up costs one poll).
+* ``fr:stop:<id>`` stop requests; ``fr:hb:<id>`` the executor's heartbeat (TTL);
+  ``fr:req:<key>`` start idempotency; ``fr:sess:<sid>`` sessions (TTL);
+  ``fr:tok:<user>`` encrypted token blobs.
+
+Every Redis error becomes :class:`~.base.StoreUnavailableError` with a sentence the
+web tier can show; redis-py reconnects with backoff on its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from functools import wraps
+from typing import Any, TypeVar
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from ..core.output import Line, OutputSlice
+from ..core.runs import Run, RunState
+from .base import DEFAULT_RETENTION_LINES, Store, StoreUnavailableError
+
+log = logging.getLogger(__name__)
+
+P = "fr:"
+OUTPUT_CHANNEL = P + "output"
+FINISHED = [s.value for s in RunState if s.finished]
+UNAVAILABLE = "The store (Redis) cannot be reached right now: try again in a moment."
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: KEYS: run hash, active set. ARGV: expected state, new state, new json, finished flag.
+_REPLACE = """
+if redis.call('HGET', KEYS[1], 'state') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[2], 'json', ARGV[3])
+if ARGV[4] == '1' then redis.call('SREM', KEYS[2], ARGV[5]) end
+return 1
+"""
+
+#: KEYS: stream, end counter. ARGV: maxlen, then one packed line each. Returns new end.
+_APPEND = """
+local n = #ARGV - 1
+local last = redis.call('INCRBY', KEYS[2], n)
+local first = last - n + 1
+local maxlen = tonumber(ARGV[1])
+for i = 1, n do
+  redis.call('XADD', KEYS[1], 'MAXLEN', maxlen, '0-' .. (first + i - 1), 'l', ARGV[i + 1])
+end
+return last
+"""
+
+
+def _guarded(method: F) -> F:
+    @wraps(method)
+    def call(self: RedisStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except redis.RedisError as exc:
+            raise StoreUnavailableError(UNAVAILABLE) from exc
+
+    return call  # type: ignore[return-value]
+
+
+def _pack(line: Line, epoch_ms: int) -> str:
+    stream, text, end = line
+    return f"{stream}\x00{end}\x00{epoch_ms}\x00{text}"
+
+
+def _unpack(raw: bytes) -> tuple[Line, int]:
+    stream, end, ms, text = raw.decode("utf-8", "replace").split("\x00", 3)
+    return (stream, text, end), int(ms)
+
+
+class RedisStore(Store):
+    def __init__(self, url: str, retention_lines: int = DEFAULT_RETENTION_LINES, *,
+                 socket_timeout: float = 2.0, listen: bool = True) -> None:
+        super().__init__(retention_lines)
+        self.url = url
+        # redis-py's own annotations cannot tell bytes replies from str ones: typed Any.
+        self.redis: Any = redis.Redis.from_url(
+            url, socket_timeout=socket_timeout, socket_connect_timeout=1.0,
+            retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+            retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+            health_check_interval=15)
+        self._replace = self.redis.register_script(_REPLACE)
+        self._append = self.redis.register_script(_APPEND)
+        self._closing = threading.Event()
+        self._listener: threading.Thread | None = None
+        if listen:
+            self._listener = threading.Thread(target=self._listen, name="flask-realtime-redis",
+                                              daemon=True)
+            self._listener.start()
+
+    # -- run records -------------------------------------------------------------------
+    @_guarded
+    def create_run(self, run: Run, request_key: str | None = None) -> Run:
+        if request_key is not None:
+            key = P + "req:" + request_key
+            if not self.redis.set(key, run.id, nx=True, ex=86_400):
+                existing = self.run_for_request(request_key)
+                if existing is not None:
+                    return existing
+        score = time.time()
+        pipe = self.redis.pipeline()
+        pipe.hset(P + "run:" + run.id, mapping={"json": json.dumps(run.to_json(with_result=True)),
+                                                 "state": run.state.value})
+        pipe.zadd(P + "runs", {run.id: score})
+        pipe.zadd(P + "runs:" + run.user, {run.id: score})
+        if not run.state.finished:
+            pipe.sadd(P + "active", run.id)
+        pipe.execute()
+        return run
+
+    @_guarded
+    def run_for_request(self, request_key: str) -> Run | None:
+        run_id = self.redis.get(P + "req:" + request_key)
+        return self.get_run(run_id.decode()) if run_id else None
+
+    @_guarded
+    def get_run(self, run_id: str) -> Run | None:
+        raw = self.redis.hget(P + "run:" + run_id, "json")
+        return Run.from_json(json.loads(raw)) if raw else None
+
+    @_guarded
+    def replace_run(self, run: Run, expected_state: RunState) -> bool:
+        done = self._replace(keys=[P + "run:" + run.id, P + "active"], args=[
+            expected_state.value, run.state.value, json.dumps(run.to_json(with_result=True)),
+            "1" if run.state.finished else "0", run.id])
+        return bool(done)
+
+    @_guarded
+    def list_runs(
+        self, user: str | None = None, *, job: str | None = None,
+        states: Iterable[RunState] | None = None, limit: int = 100,
+    ) -> list[Run]:
+        wanted = set(states) if states is not None else None
+        if wanted is not None and not any(s.finished for s in wanted):
+            ids = [i.decode() for i in self.redis.smembers(P + "active")]
+            scores = dict(zip(ids, self.redis.zmscore(P + "runs", ids), strict=True)
+                          ) if ids else {}
+            runs = [r for r in self._runs(ids) if user is None or r.user == user]
+            runs.sort(key=lambda r: scores.get(r.id) or 0.0, reverse=True)
+            return [r for r in runs if (job is None or r.job == job) and r.state in wanted
+                    ][:limit]
+        key = P + "runs" + (":" + user if user is not None else "")
+        found: list[Run] = []
+        start, page = 0, max(limit, 100)
+        while len(found) < limit:
+            ids = [i.decode() for i in self.redis.zrevrange(key, start, start + page - 1)]
+            if not ids:
+                break
+            found += [r for r in self._runs(ids) if (job is None or r.job == job)
+                      and (wanted is None or r.state in wanted)]
+            start += page
+        return found[:limit]
+
+    def _runs(self, ids: list[str]) -> list[Run]:
+        if not ids:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for run_id in ids:
+            pipe.hget(P + "run:" + run_id, "json")
+        return [Run.from_json(json.loads(raw)) for raw in pipe.execute() if raw]
+
+    # -- stop requests and heartbeats ------------------------------------------------------
+    @_guarded
+    def request_stop(self, run_id: str) -> None:
+        self.redis.set(P + "stop:" + run_id, 1, ex=7 * 86_400)
+
+    @_guarded
+    def stop_requested(self, run_id: str) -> bool:
+        return bool(self.redis.exists(P + "stop:" + run_id))
+
+    @_guarded
+    def beat(self, run_id: str, ttl: float) -> None:
+        self.redis.set(P + "hb:" + run_id, 1, px=int(ttl * 1000))
+
+    @_guarded
+    def executor_alive(self, run_id: str) -> bool:
+        return bool(self.redis.exists(P + "hb:" + run_id))
+
+    # -- output ------------------------------------------------------------------------------
+    @_guarded
+    def append_output(self, run_id: str, lines: list[Line], epoch_ms: int) -> int:
+        if not lines:
+            return self.output_end(run_id)
+        end = 0
+        for start in range(0, len(lines), 5000):  # bounded script arguments
+            chunk = lines[start:start + 5000]
+            end = int(self._append(keys=[P + "out:" + run_id, P + "end:" + run_id], args=[
+                self.retention_lines, *(_pack(line, epoch_ms) for line in chunk)]))
+        self.redis.publish(OUTPUT_CHANNEL, run_id)
+        self.output_changed.set()
+        return end
+
+    @_guarded
+    def read_output(
+        self, run_id: str, after: int, *, max_lines: int = 1000, max_chars: int = 65_536,
+    ) -> OutputSlice:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.xrange(P + "out:" + run_id, min=f"(0-{max(after, 0)}", max="+", count=max_lines)
+        pipe.get(P + "end:" + run_id)
+        entries, end_raw = pipe.execute()
+        end_seq = int(end_raw or 0)
+        if not entries:
+            return OutputSlice(first_seq=after + 1, lines=[], end_seq=end_seq,
+                               skipped=max(end_seq - after, 0))
+        first_seq = int(entries[0][0].split(b"-")[1])
+        lines: list[Line] = []
+        times: list[tuple[int, int]] = []
+        total = 0
+        for index, (_id, fields) in enumerate(entries):
+            line, ms = _unpack(fields[b"l"])
+            total += len(line[1])
+            if total > max_chars and index > 0:
+                break
+            if not times or times[-1][1] != ms:
+                times.append((index, ms))
+            lines.append(line)
+        return OutputSlice(first_seq, lines, end_seq, first_seq - (after + 1), times)
+
+    @_guarded
+    def output_end(self, run_id: str) -> int:
+        return int(self.redis.get(P + "end:" + run_id) or 0)
+
+    def _listen(self) -> None:
+        """Wake this process's delivery loop when any process appends output."""
+        while not self._closing.is_set():
+            pubsub = None
+            try:
+                pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(OUTPUT_CHANNEL)
+                while not self._closing.is_set():
+                    if pubsub.get_message(timeout=0.25) is not None:
+                        self.output_changed.set()
+            except redis.RedisError:
+                self._closing.wait(0.5)  # Redis is away: try again soon
+            finally:
+                if pubsub is not None:
+                    with contextlib.suppress(redis.RedisError):
+                        pubsub.close()
+
+    # -- sessions and tokens -------------------------------------------------------------------
+    @_guarded
+    def load_session(self, sid: str) -> dict[str, Any] | None:
+        raw = self.redis.get(P + "sess:" + sid)
+        data = json.loads(raw) if raw else None
+        return data if isinstance(data, dict) else None
+
+    @_guarded
+    def save_session(self, sid: str, data: dict[str, Any], ttl: int) -> None:
+        self.redis.set(P + "sess:" + sid, json.dumps(data), ex=max(int(ttl), 1))
+
+    @_guarded
+    def delete_session(self, sid: str) -> None:
+        self.redis.delete(P + "sess:" + sid)
+
+    @_guarded
+    def save_tokens(self, user: str, blob: bytes) -> None:
+        self.redis.set(P + "tok:" + user, bytes(blob))
+
+    @_guarded
+    def load_tokens(self, user: str) -> bytes | None:
+        raw = self.redis.get(P + "tok:" + user)
+        return bytes(raw) if raw is not None else None
+
+    @_guarded
+    def delete_tokens(self, user: str) -> None:
+        self.redis.delete(P + "tok:" + user)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def healthy(self) -> bool:
+        try:
+            return bool(self.redis.ping())
+        except redis.RedisError:
+            return False
+
+    def close(self) -> None:
+        self._closing.set()
+        if self._listener is not None:
+            self._listener.join(2)
+        self.redis.close()

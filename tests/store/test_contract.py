@@ -1,0 +1,170 @@
+"""One contract, two stores: everything here holds for the embedded store and for Redis."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from flask_realtime.core.runs import Run, RunState
+from flask_realtime.store.base import Store
+from flask_realtime.store.memory import MemoryStore
+
+
+@pytest.fixture(params=["memory", "redis"])
+def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+    if request.param == "memory":
+        made: Store = MemoryStore(retention_lines=100)
+    else:
+        from flask_realtime.store.redis import RedisStore
+
+        made = RedisStore(request.getfixturevalue("redis_url"), retention_lines=100)
+    yield made
+    made.close()
+
+
+def a_run(run_id: str = "r1", user: str = "alice", job: str = "countdown") -> Run:
+    return Run(id=run_id, job=job, title=job, user=user, params={"n": 3})
+
+
+def test_a_run_reads_back_as_stored(store: Store) -> None:
+    run = a_run()
+    store.create_run(run)
+    assert store.get_run("r1") == run
+    assert store.get_run("nope") is None
+
+
+def test_the_same_request_key_creates_one_run(store: Store) -> None:
+    first = store.create_run(a_run("r1"), "alice\x00req-1")
+    again = store.create_run(a_run("r2"), "alice\x00req-1")
+    assert again.id == first.id == "r1"
+    assert store.get_run("r2") is None
+    found = store.run_for_request("alice\x00req-1")
+    assert found is not None and found.id == "r1"
+
+
+def test_replace_is_compare_and_set(store: Store) -> None:
+    run = store.create_run(a_run())
+    running = run.moved_to(RunState.RUNNING)
+    assert store.replace_run(running, RunState.QUEUED)
+    assert not store.replace_run(run.moved_to(RunState.STOPPED), RunState.QUEUED)  # stale
+    current = store.get_run("r1")
+    assert current is not None and current.state is RunState.RUNNING
+
+
+def test_only_one_of_many_concurrent_moves_wins(store: Store) -> None:
+    run = store.create_run(a_run())
+    wins: list[bool] = []
+    barrier = threading.Barrier(8)
+
+    def move() -> None:
+        barrier.wait()
+        wins.append(store.replace_run(run.moved_to(RunState.RUNNING), RunState.QUEUED))
+
+    threads = [threading.Thread(target=move) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert wins.count(True) == 1
+
+
+def test_list_filters_by_user_job_and_state_newest_first(store: Store) -> None:
+    for i, (user, job) in enumerate([("alice", "a"), ("bob", "a"), ("alice", "b"),
+                                     ("alice", "a")]):
+        store.create_run(a_run(f"r{i}", user, job))
+    finished = store.get_run("r3")
+    assert finished is not None
+    store.replace_run(finished.moved_to(RunState.RUNNING), RunState.QUEUED)
+    assert [r.id for r in store.list_runs("alice")] == ["r3", "r2", "r0"]
+    assert [r.id for r in store.list_runs("alice", job="a")] == ["r3", "r0"]
+    assert [r.id for r in store.list_runs(states=[RunState.RUNNING])] == ["r3"]
+    assert [r.id for r in store.list_runs(states=[RunState.QUEUED, RunState.RUNNING])][
+        :2] == ["r3", "r2"]
+    assert len(store.list_runs(limit=2)) == 2
+
+
+def test_stop_requests_are_recorded_and_idempotent(store: Store) -> None:
+    store.create_run(a_run())
+    assert not store.stop_requested("r1")
+    store.request_stop("r1")
+    store.request_stop("r1")
+    assert store.stop_requested("r1")
+
+
+def test_output_is_numbered_from_one_and_resumes_by_seq(store: Store) -> None:
+    store.create_run(a_run())
+    assert store.output_end("r1") == 0
+    end = store.append_output("r1", [("stdout", "one", "\n"), ("stderr", "two", "")], 1000)
+    assert end == 2
+    assert store.append_output("r1", [("log", "three", "\r")], 2000) == 3
+    whole = store.read_output("r1", 0)
+    assert (whole.first_seq, whole.end_seq, whole.skipped) == (1, 3, 0)
+    assert whole.lines == [("stdout", "one", "\n"), ("stderr", "two", ""), ("log", "three", "\r")]
+    assert whole.times == [(0, 1000), (2, 2000)]
+    rest = store.read_output("r1", 2)
+    assert (rest.first_seq, rest.lines) == (3, [("log", "three", "\r")])
+    assert store.read_output("r1", 3).lines == []
+
+
+def test_text_survives_exactly(store: Store) -> None:
+    store.create_run(a_run())
+    texts = ["", "tab\there", "nul\x00inside", "émoji 🚀", "<script>x</script>", "\x1b[31mred"]
+    store.append_output("r1", [("stdout", t, "\n") for t in texts], 1)
+    assert [line[1] for line in store.read_output("r1", 0).lines] == texts
+
+
+def test_reads_respect_line_and_character_limits(store: Store) -> None:
+    store.create_run(a_run())
+    store.append_output("r1", [("stdout", "x" * 10, "\n")] * 50, 1)
+    assert len(store.read_output("r1", 0, max_lines=7).lines) == 7
+    assert len(store.read_output("r1", 0, max_chars=35).lines) == 3
+    assert len(store.read_output("r1", 0, max_chars=1).lines) == 1  # never zero
+
+
+def test_retention_keeps_the_newest_and_says_how_many_were_dropped(store: Store) -> None:
+    store.create_run(a_run())
+    for start in range(0, 250, 50):
+        store.append_output("r1", [("stdout", str(i), "\n") for i in range(start + 1,
+                                                                           start + 51)], 1)
+    assert store.output_end("r1") == 250
+    piece = store.read_output("r1", 0, max_lines=1000)
+    assert piece.skipped == 150 and piece.first_seq == 151
+    assert [line[1] for line in piece.lines] == [str(i) for i in range(151, 251)]
+    assert store.read_output("r1", 200).first_seq == 201  # nothing skipped from there
+
+
+def test_appending_signals_output_changed(store: Store) -> None:
+    store.create_run(a_run())
+    store.output_changed.clear()
+    store.append_output("r1", [("stdout", "x", "\n")], 1)
+    assert store.output_changed.wait(2)
+
+
+def test_sessions_expire_and_only_json_survives(store: Store) -> None:
+    store.save_session("s1", {"user": "alice", "n": 1}, ttl=60)
+    assert store.load_session("s1") == {"user": "alice", "n": 1}
+    store.delete_session("s1")
+    store.delete_session("s1")
+    assert store.load_session("s1") is None
+    store.save_session("s2", {"user": "bob"}, ttl=1)
+    from tests.conftest import wait_for
+
+    wait_for(lambda: store.load_session("s2") is None, timeout=5)
+
+
+def test_token_blobs(store: Store) -> None:
+    assert store.load_tokens("alice") is None
+    store.save_tokens("alice", b"\x00encrypted\xff")
+    assert store.load_tokens("alice") == b"\x00encrypted\xff"
+    store.delete_tokens("alice")
+    store.delete_tokens("alice")
+    assert store.load_tokens("alice") is None
+
+
+def test_healthy(store: Store) -> None:
+    assert store.healthy()
+
+
