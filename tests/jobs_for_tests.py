@@ -28,3 +28,11 @@ def gate(running: Running) -> None:
     print("waiting at the gate")
     while running() and not gate_open.wait(0.02):
         pass
+
+
+@job
+def stubborn(running: Running, seconds: float = 60.0) -> None:
+    """Ignores running(): only a forced stop ends it early (RQ work-horse kill)."""
+    print("not listening", flush=True)
+    time.sleep(seconds)
+    print("done sleeping")

@@ -130,6 +130,36 @@ def exec_job(job: str, params: tuple[str, ...]) -> None:
     sys.exit(0 if final.state.value == "succeeded" else 1)
 
 
+@main.command("worker")
+@click.option("--burst", is_flag=True, help="Quit when the queue is empty.")
+@click.option("--name", default=None, help="Worker name (default: RQ's).")
+def worker(burst: bool, name: str | None) -> None:
+    """Execute runs from Redis (REDIS_URL) as an RQ worker: jobs run here, output flows
+    to the web processes through Redis."""
+    logging.basicConfig(level=logging.INFO, stream=sys.__stderr__,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from rq import Worker
+    from rq.serializers import JSONSerializer
+
+    from redis import Redis
+
+    from .core.rq_runner import QUEUE_NAME, WorkerContext, set_worker_context
+    from .web.app import create_app
+
+    app = create_app()
+    if not app.config.get("REDIS_URL"):
+        raise click.ClickException("Set REDIS_URL: the worker takes its jobs from Redis "
+                                   "(docs/scale-out.md).")
+    realtime = app.extensions["flask_realtime"]
+    set_worker_context(WorkerContext(realtime.service, realtime.pump, realtime.services_for,
+                                     app.config["STOP_GRACE_SECONDS"]))
+    queue_worker = Worker([QUEUE_NAME], connection=Redis.from_url(app.config["REDIS_URL"]),
+                          serializer=JSONSerializer, name=name)
+    click.echo(f"Flask-Realtime worker on queue {QUEUE_NAME!r} ({app.config['REDIS_URL']})",
+               err=True)
+    queue_worker.work(burst=burst, with_scheduler=False)
+
+
 from .webex.cli import webex_sim  # noqa: E402  (a command of this group)
 
 main.add_command(webex_sim)

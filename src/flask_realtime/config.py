@@ -54,6 +54,8 @@ DEFAULTS: dict[str, Any] = {
     "TOKEN_ENCRYPTION_KEY": None,
     "TOKEN_REFRESH_MARGIN_SECONDS": 60,
     "REDIS_URL": None,
+    # Where runs execute: "thread" (in the web process) or "rq" (on flask-realtime workers).
+    "RUNNER": "thread",
 }
 
 UNPREFIXED = ("SECRET_KEY", "REDIS_URL")
@@ -72,6 +74,12 @@ def load(config: Config, test_config: dict[str, Any] | None = None) -> None:
     origins = config["ALLOWED_ORIGINS"]
     if isinstance(origins, str):
         config["ALLOWED_ORIGINS"] = [o.strip() for o in origins.split(",") if o.strip()]
+    if config["RUNNER"] not in ("thread", "rq"):
+        raise ValueError(f"RUNNER is {config['RUNNER']!r}: use \"thread\" (jobs run in the "
+                         "web process) or \"rq\" (jobs run on flask-realtime workers).")
+    if config["RUNNER"] == "rq" and not config.get("REDIS_URL"):
+        raise ValueError("RUNNER is \"rq\" but REDIS_URL is not set: RQ workers take their "
+                         "jobs from Redis (docs/scale-out.md).")
     if "*" in config["ALLOWED_ORIGINS"]:
         raise ValueError("ALLOWED_ORIGINS must list origins; '*' would let any site connect.")
     _load_integration(config)

@@ -44,6 +44,10 @@ LineSink = Callable[[str, list[Line], int], object]
 
 #: Upper bound on how long a captured line waits for the pump while its run is open.
 FLUSH_WINDOW_SECONDS = 0.02
+#: While the store is unavailable, how often storing is tried again.
+RETRY_SECONDS = 0.5
+#: Lines per run kept while the store is unavailable; older ones are dropped and counted.
+DEFAULT_MAX_UNSENT = 100_000
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +69,8 @@ class RunCapture:
     ``(stream, str)`` tuples for everything else.
     """
 
-    __slots__ = ("_decoders", "_lock", "assemblers", "chunks", "closed", "run_id", "wake")
+    __slots__ = ("_decoders", "_deliver_lock", "_lock", "assemblers", "chunks", "closed",
+                 "lost", "retry_at", "run_id", "unsent", "unsent_since", "wake")
 
     def __init__(self, run_id: str, wake: Callable[[], None], max_line_chars: int) -> None:
         self.run_id = run_id
@@ -75,6 +80,20 @@ class RunCapture:
         self.assemblers = {s: LineAssembler(s, max_line_chars) for s in (STDOUT, STDERR, LOG)}
         self._decoders: dict[str, codecs.IncrementalDecoder] = {}
         self._lock = threading.Lock()
+        self._deliver_lock = threading.Lock()
+        # Lines the store refused (it was unavailable), oldest first, and how many of
+        # them had to be dropped to stay within the bound.
+        self.unsent: list[Line] = []
+        self.lost = 0
+        self.retry_at = 0.0
+        self.unsent_since = 0.0
+
+    def keep_unsent(self, lines: list[Line], bound: int) -> None:
+        self.unsent.extend(lines)
+        excess = len(self.unsent) - bound
+        if excess > 0:
+            del self.unsent[:excess]
+            self.lost += excess
 
     def write(self, stream: str, text: str) -> None:
         chunks = self.chunks
@@ -304,9 +323,10 @@ class CapturePump:
     def __init__(
         self, sink: LineSink, *, interval: float = 0.01,
         partial_delay: float = DEFAULT_PARTIAL_FLUSH_SECONDS,
-        max_line_chars: int = DEFAULT_MAX_LINE_CHARS,
+        max_line_chars: int = DEFAULT_MAX_LINE_CHARS, max_unsent: int = DEFAULT_MAX_UNSENT,
     ) -> None:
         self.sink = sink
+        self.max_unsent = max_unsent
         self.interval = interval
         self.partial_delay = partial_delay
         self.max_line_chars = max_line_chars
@@ -327,12 +347,22 @@ class CapturePump:
                 self._thread.start()
         return capture
 
-    def close(self, capture: RunCapture) -> None:
-        """Store everything the run wrote, partial lines included; then forget it."""
+    def close(self, capture: RunCapture, wait: float = 120.0) -> bool:
+        """Store everything the run wrote, partial lines included; then forget it.
+
+        If the store is unavailable, keeps trying for ``wait`` seconds (the run is not
+        seen to end before its output is stored); False if lines were still unsent.
+        """
         with self._lock:
             self._captures.pop(capture.run_id, None)
         capture.closed = True
-        self._deliver(capture, time.monotonic(), force=True)
+        deadline = time.monotonic() + wait
+        with capture._deliver_lock:
+            self._deliver(capture, time.monotonic(), force=True)
+            while capture.unsent and time.monotonic() < deadline:
+                time.sleep(RETRY_SECONDS)
+                self._deliver(capture, time.monotonic(), force=True)
+        return not capture.unsent
 
     def capture_of(self, run_id: str) -> RunCapture | None:
         with self._lock:
@@ -346,12 +376,32 @@ class CapturePump:
         _set_capture(previous)
 
     def _deliver(self, capture: RunCapture, now: float, force: bool = False) -> None:
+        """Drain and store; lines the store refuses wait (bounded) for the next try."""
         lines = capture.drain(now, self.partial_delay, force=force)
+        if capture.unsent:
+            if now < capture.retry_at and not force:
+                capture.keep_unsent(lines, self.max_unsent)
+                return
+            if capture.lost:
+                lines = [(SYSTEM, f"[flask-realtime: {capture.lost} lines were lost while "
+                                  "the output store was unavailable]", "\n"), *lines]
+            lines = capture.unsent + lines
+            capture.unsent, capture.lost = [], 0
         if lines:
             try:
                 self.sink(capture.run_id, lines, int(time.time() * 1000))
-            except Exception:
-                log.exception("could not store output of run %s", capture.run_id)
+            except Exception as exc:
+                if not capture.unsent_since:
+                    log.warning("could not store output of run %s (%s): keeping up to %d "
+                                "lines until the store is back", capture.run_id, exc,
+                                self.max_unsent)
+                    capture.unsent_since = now
+                capture.retry_at = now + RETRY_SECONDS
+                capture.keep_unsent(lines, self.max_unsent)
+            else:
+                if capture.unsent_since:
+                    log.info("output of run %s stored again", capture.run_id)
+                capture.unsent_since = 0.0
 
     def _loop(self) -> None:
         last = 0.0
@@ -369,5 +419,6 @@ class CapturePump:
             now = time.monotonic()
             last = now
             for capture in captures:
-                if not capture.closed:
-                    self._deliver(capture, now)
+                with capture._deliver_lock:
+                    if not capture.closed:
+                        self._deliver(capture, now)

@@ -42,6 +42,10 @@ def checked_result(value: Any) -> tuple[Any, bool, str | None]:
     return value, True, None
 
 
+#: How long the end of a run is retried while the store is unavailable.
+FINISH_WAIT_SECONDS = 300.0
+
+
 class StopSignal:
     """The job's ``running()``: False once Stop was asked, here or in another process.
 
@@ -121,13 +125,22 @@ class Heartbeat:
                 self._beat(run_id)
 
 
-def reap_lost_runs(service: RunService) -> list[str]:
+def reap_lost_runs(service: RunService, suspects: set[str]) -> list[str]:
     """Fail the runs whose executor stopped beating (killed process): output is kept,
-    a marker line says what happened, and the run is never started again."""
+    a marker line says what happened, and the run is never started again.
+
+    A run is failed only when its heartbeat is missing at two calls in a row
+    (``suspects`` carries them over), so an executor that could not beat while the
+    store was away gets a chance to beat again first.
+    """
     lost: list[str] = []
+    missing: set[str] = set()
     for run in service.store.list_runs(states=(RunState.RUNNING, RunState.STOPPING),
                                        limit=10_000):
         if service.store.executor_alive(run.id):
+            continue
+        missing.add(run.id)
+        if run.id not in suspects:
             continue
         service.store.append_output(run.id, [(
             SYSTEM, "The process running this job was lost (killed or crashed): the run "
@@ -135,6 +148,8 @@ def reap_lost_runs(service: RunService) -> list[str]:
             int(time.time() * 1000))
         if service.transition(run.id, RunState.FAILED, error="executor lost") is not None:
             lost.append(run.id)
+    suspects.clear()
+    suspects.update(missing - set(lost))
     return lost
 
 
@@ -161,8 +176,17 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
         capture.system(problem)
     pump.detach(previous)
     pump.close(capture)  # every line is stored before the run is seen to end
-    service.finish(run.id, error=error, stopped=stopped or not running(),
-                   result=result, has_result=has_result)
+    stopped = stopped or running.event.is_set()
+    deadline = time.monotonic() + FINISH_WAIT_SECONDS
+    while True:  # the store may be away for a while: the end of the run must not be lost
+        try:
+            service.finish(run.id, error=error, stopped=stopped or not running(),
+                           result=result, has_result=has_result)
+            return
+        except StoreUnavailableError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 async def _supervise(job: Awaitable[Any], running: StopSignal, stop_grace: float) -> Any:

@@ -13,7 +13,6 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, render_template
 from flask_socketio import SocketIO
-from socketio import packet as socketio_packet
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -22,6 +21,7 @@ from ..core.capture import install as install_capture
 from ..store.base import StoreUnavailableError
 from . import api, auth, csrf, events
 from .identity import current_user
+from .packets import TextPacket, guard_inbound
 from .realtime import Realtime
 from .sessions import StoreSessionInterface
 
@@ -59,6 +59,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         # Several web processes: state events reach every process's sockets.
         message_queue=app.config.get("REDIS_URL") or None,
     )
+    guard_inbound(socketio.server)
     realtime = Realtime(app, socketio, registry=realtime_registry)
     realtime.registry.load_modules(app.config["JOBS"])
     app.extensions["socketio_server"] = socketio
@@ -76,19 +77,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_port=count)
     return app
-
-
-class TextPacket(socketio_packet.Packet):
-    """Socket.IO packets that are never binary.
-
-    python-socketio walks every element of every payload to look for ``bytes`` before
-    sending it; with output batches of 2,000 line objects that walk was the largest
-    single cost of delivery (bench/stream.py under py-spy). Nothing here sends binary.
-    """
-
-    @classmethod
-    def data_is_binary(cls, data: Any) -> bool:
-        return isinstance(data, bytes | bytearray)
 
 
 def _ensure_secret_key(app: Flask) -> None:

@@ -48,18 +48,18 @@ def register(socketio: SocketIO) -> None:
         realtime.delivery.forget(request.sid)  # type: ignore[attr-defined]
 
     @socketio.on("start")
-    def start(data: Any = None) -> dict[str, Any]:
+    def start(data: Any = None, *_extra: Any) -> dict[str, Any]:
         return _handle(lambda rt, user: _start(rt, user, data))
 
     @socketio.on("stop")
-    def stop(data: Any = None) -> dict[str, Any]:
+    def stop(data: Any = None, *_extra: Any) -> dict[str, Any]:
         def act(rt: Realtime, user: str) -> dict[str, Any]:
             rt.service.stop(user, _run_id(data))
             return {"ok": True}
         return _handle(act)
 
     @socketio.on("watch")
-    def watch(data: Any = None) -> dict[str, Any]:
+    def watch(data: Any = None, *_extra: Any) -> dict[str, Any]:
         def act(rt: Realtime, user: str) -> dict[str, Any]:
             run = rt.service.get(user, _run_id(data))
             after = data.get("after", 0)
@@ -70,11 +70,17 @@ def register(socketio: SocketIO) -> None:
         return _handle(act)
 
     @socketio.on("unwatch")
-    def unwatch(data: Any = None) -> dict[str, Any]:
+    def unwatch(data: Any = None, *_extra: Any) -> dict[str, Any]:
         def act(rt: Realtime, user: str) -> dict[str, Any]:
             rt.delivery.unwatch(request.sid, _run_id(data))  # type: ignore[attr-defined]
             return {"ok": True}
         return _handle(act)
+
+    @socketio.on("*")
+    def unknown(event: str, *_data: Any) -> dict[str, Any]:
+        """Any other event: answered, so a client's call does not wait for nothing."""
+        return {"error": f"There is no event {event[:64]!r}: send start, stop, watch or "
+                         "unwatch (docs/protocol.md)."}
 
 
 def _start(rt: Realtime, user: str, data: Any) -> dict[str, Any]:

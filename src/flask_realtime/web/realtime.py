@@ -43,8 +43,14 @@ class Realtime:
         self.pump = CapturePump(
             self.store.append_output, interval=config["BATCH_INTERVAL_SECONDS"],
             partial_delay=config["PARTIAL_FLUSH_SECONDS"], max_line_chars=config["MAX_LINE_CHARS"])
-        self.service.runner = ThreadRunner(
-            self.service, self.pump, stop_grace=config["STOP_GRACE_SECONDS"])
+        if config.get("RUNNER") == "rq":  # jobs execute on `flask-realtime worker`s
+            from ..core.rq_runner import RQRunner
+
+            self.service.runner = RQRunner(self.service, config["REDIS_URL"],
+                                           stop_grace=config["STOP_GRACE_SECONDS"])
+        else:
+            self.service.runner = ThreadRunner(
+                self.service, self.pump, stop_grace=config["STOP_GRACE_SECONDS"])
         self.delivery = Delivery(
             socketio, self.store, max_batch_chars=config["MAX_BATCH_CHARS"],
             max_batch_lines=config["MAX_BATCH_LINES"], max_client_queue=config["MAX_CLIENT_QUEUE"])
@@ -59,20 +65,26 @@ class Realtime:
 
     def _reap(self) -> None:
         """Fail runs whose executor (a web process or worker) stopped beating."""
+        suspects: set[str] = set()
         while not self._closing.wait(REAP_INTERVAL_SECONDS):
             try:
-                for run_id in reap_lost_runs(self.service):
+                for run_id in reap_lost_runs(self.service, suspects):
                     log.warning("run %s failed: its executor was lost", run_id)
             except StoreUnavailableError:
                 pass
             except Exception:
                 log.exception("executor-loss check failed")
 
-    def start(self, user: str, job: Any, params: Any, *, request_id: str | None = None) -> Run:
+    def services_for(self, user: str) -> dict[str, Any]:
+        """``RunContext.services`` for a run of ``user`` (the Webex access, …)."""
         services: dict[str, Any] = {}
         for provide in self.service_providers:
             services.update(provide(user))
-        return self.service.start(user, job, params, request_id=request_id, services=services)
+        return services
+
+    def start(self, user: str, job: Any, params: Any, *, request_id: str | None = None) -> Run:
+        return self.service.start(user, job, params, request_id=request_id,
+                                  services=self.services_for(user))
 
     def run_json(self, run: Run, *, with_result: bool = False) -> dict[str, Any]:
         return run.to_json(lines=self.store.output_end(run.id), with_result=with_result)

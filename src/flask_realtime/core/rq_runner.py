@@ -1,0 +1,138 @@
+"""The RQ runner: runs execute on RQ workers (``flask-realtime worker``), on any machine.
+
+The web process enqueues only the run id (JSON serializer, never pickle); the worker's
+work-horse reads the run record from the store, validates its parameters again, and
+executes it with :func:`~.runner.run_job`, so capture, ``running()``, results and
+states behave exactly as with the thread runner. Output goes to the run's stream in
+Redis, which every web process tails.
+
+Stop is staged (RELIABILITY 5): the stop request is stored, the job's ``running()``
+sees it within 0.1 s; if the run has not ended ``stop_grace`` seconds later, the web
+process that took the Stop sends RQ's stop-job command, the worker kills the
+work-horse's process group, and the run ends ``stopped`` with its output kept and a
+line saying it was forced. A work-horse or worker killed any other way stops its
+heartbeat, and the executor-loss check fails the run; RQ never runs it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rq import Queue
+from rq.command import send_stop_job_command
+from rq.exceptions import InvalidJobOperation, NoSuchJobError
+from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
+
+from redis import Redis
+
+from .capture import CapturePump
+from .jobs import JobSpec, RunContext
+from .output import SYSTEM
+from .runner import Heartbeat, StopSignal, run_job
+from .runs import Run, RunState
+from .service import RunService
+
+log = logging.getLogger(__name__)
+
+QUEUE_NAME = "flask-realtime"
+#: A job waiting longer than this in the queue is dropped by RQ (and the run fails).
+QUEUE_TTL_SECONDS = 24 * 3600
+
+
+def rq_job_id(run_id: str) -> str:
+    return f"flask-realtime-{run_id}"
+
+
+class RQRunner:
+    """Runner for the web tier: enqueue runs, and force stops that are not honoured."""
+
+    def __init__(self, service: RunService, redis_url: str, *, stop_grace: float = 2.0) -> None:
+        self.service = service
+        self.stop_grace = stop_grace
+        self.connection = Redis.from_url(redis_url)
+        self.queue = Queue(QUEUE_NAME, connection=self.connection, serializer=JSONSerializer)
+
+    def submit(self, run: Run, spec: JobSpec, params: Mapping[str, Any],
+               context: RunContext) -> None:
+        self.queue.enqueue("flask_realtime.core.rq_runner.execute", run.id,
+                           job_id=rq_job_id(run.id), job_timeout=-1, ttl=QUEUE_TTL_SECONDS,
+                           result_ttl=3600, failure_ttl=7 * 24 * 3600)
+
+    def stop(self, run_id: str) -> None:
+        timer = threading.Timer(self.stop_grace, self._force_stop, args=(run_id,))
+        timer.daemon = True
+        timer.start()
+
+    def _force_stop(self, run_id: str) -> None:
+        run = self.service.store.get_run(run_id)
+        if run is None or run.state.finished:
+            return
+        try:
+            send_stop_job_command(self.connection, rq_job_id(run_id),
+                                  serializer=JSONSerializer)
+        except (InvalidJobOperation, NoSuchJobError):
+            return  # not executing (any more): it ends by itself
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # wait until the work-horse is gone
+            try:
+                status = Job.fetch(rq_job_id(run_id), connection=self.connection,
+                                   serializer=JSONSerializer).get_status()
+            except NoSuchJobError:
+                break
+            if status in (JobStatus.STOPPED, JobStatus.FAILED, JobStatus.FINISHED,
+                          JobStatus.CANCELED):
+                break
+            time.sleep(0.1)
+        self.service.store.append_output(run_id, [(
+            SYSTEM, f"The job did not return within {self.stop_grace:g} s of Stop: its "
+                    "process was ended.", "\n")], int(time.time() * 1000))
+        self.service.transition(run_id, RunState.STOPPED)
+
+
+@dataclass
+class WorkerContext:
+    """What a work-horse needs; set once by ``flask-realtime worker`` before it forks."""
+
+    service: RunService
+    pump: CapturePump
+    services_for: Callable[[str], Mapping[str, Any]]
+    stop_grace: float = 2.0
+
+
+_context: WorkerContext | None = None
+
+
+def set_worker_context(context: WorkerContext) -> None:
+    global _context
+    _context = context
+
+
+def execute(run_id: str) -> None:
+    """The RQ job function: run ``run_id`` in this work-horse."""
+    if _context is None:
+        raise RuntimeError("flask_realtime.core.rq_runner.execute runs in `flask-realtime "
+                           "worker`, which prepares the app first.")
+    service = _context.service
+    run = service.store.get_run(run_id)
+    if run is None or run.state is not RunState.QUEUED:
+        return  # stopped while queued, or already taken
+    spec = service.registry.get(run.job)
+    values = spec.validate(run.params)
+    services = dict(_context.services_for(run.user))
+    heartbeat = Heartbeat(service.store)
+    heartbeat.add(run_id)
+    try:
+        moved = service.transition(run_id, RunState.RUNNING)
+        if moved is None:
+            return
+        signal = StopSignal(service.store, run_id, check_every=0.1)
+        run_job(service, _context.pump, moved, spec, values,
+                RunContext(run_id, run.user, services), signal, _context.stop_grace)
+    finally:
+        heartbeat.remove(run_id)

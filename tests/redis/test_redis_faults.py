@@ -1,0 +1,66 @@
+"""Redis itself goes away: killed, restarted, stopped for a while (RELIABILITY 13, 14)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import Watcher, wait_for
+from tests.redis.conftest import WebProcess, finished, run_state
+from tests.redis_server import RedisServer
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis of this test's own: it gets killed."""
+    server = RedisServer(tmp_path / "redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(own_redis: RedisServer) -> str:
+    return own_redis.url
+
+
+def test_kill_9_redis_and_restart_keeps_runs_output_and_sessions(
+        own_redis: RedisServer, web: Callable[..., WebProcess],
+        client: Callable[[str], Watcher]) -> None:
+    a = web()
+    run_id = client(a.url).call("start", {"job": "countdown", "params": {
+        "n": 20, "delay": 0}})["run_id"]
+    before = finished(a.url, run_id)
+    log = httpx.get(f"{a.url}/api/runs/{run_id}/log").text
+    time.sleep(1.2)  # appendfsync everysec: what this test checks is "at most ~1 s is lost"
+    own_redis.kill()
+    own_redis.start()
+    wait_for(lambda: httpx.get(f"{a.url}/healthz").json()["status"] == "ok", timeout=15)
+    assert run_state(a.url, run_id) == before
+    assert httpx.get(f"{a.url}/api/runs/{run_id}/log").text == log
+
+
+def test_redis_away_for_seconds_mid_run_loses_no_line(
+        own_redis: RedisServer, web: Callable[..., WebProcess],
+        client: Callable[[str], Watcher]) -> None:
+    a = web()
+    run_id = client(a.url).call("start", {"job": "numbers", "params": {
+        "n": 3000, "every": 100, "pause": 0.05}})["run_id"]
+    wait_for(lambda: run_state(a.url, run_id)["lines"] >= 200)
+    own_redis.stop()
+    started = time.monotonic()
+    health = httpx.get(f"{a.url}/healthz", timeout=10)
+    assert health.status_code == 200 and health.json()["status"] == "degraded"
+    refused = httpx.get(f"{a.url}/api/runs", timeout=10)
+    assert refused.status_code == 503 and "try again" in refused.json()["error"]
+    assert time.monotonic() - started < 5  # answered quickly, nothing hangs
+    assert httpx.get(a.url, timeout=10).status_code == 200  # the page still serves
+    wait_for(lambda: time.monotonic() - started > 3, timeout=10)  # the outage lasts 3 s
+    own_redis.start()
+    run = finished(a.url, run_id, timeout=60)
+    assert run["state"] == "succeeded", run
+    lines = httpx.get(f"{a.url}/api/runs/{run_id}/log").text.splitlines()
+    assert lines == [str(i) for i in range(1, 3001)]

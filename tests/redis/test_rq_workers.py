@@ -1,0 +1,109 @@
+"""Jobs on RQ workers: output flows through Redis, stops are staged, lost workers noticed."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+
+import httpx
+
+from tests.conftest import Watcher, wait_for
+from tests.redis.conftest import Process, WebProcess, finished, run_state
+
+
+def test_a_job_on_a_worker_streams_to_the_browser(
+        web: Callable[..., WebProcess], worker: Callable[..., Process],
+        client: Callable[[str], Watcher]) -> None:
+    a = web(FLASK_REALTIME_RUNNER="rq")
+    w = worker()
+    browser = client(a.url)
+    run_id = browser.call("start", {"job": "numbers", "params": {
+        "n": 2000, "every": 100, "pause": 0.01}})["run_id"]
+    assert finished(a.url, run_id)["state"] == "succeeded", w.output()
+    wait_for(lambda: browser.last_seq.get(run_id) == 2000)
+    assert browser.texts(run_id) == [str(i) for i in range(1, 2001)]
+    assert not browser.errors
+    wait_for(lambda: browser.state_of(run_id) == "succeeded")  # announced by the worker
+
+
+def test_a_failing_job_on_a_worker_keeps_its_traceback(
+        web: Callable[..., WebProcess], worker: Callable[..., Process],
+        client: Callable[[str], Watcher]) -> None:
+    a = web(FLASK_REALTIME_RUNNER="rq")
+    worker()
+    run_id = client(a.url).call("start", {"job": "fail", "params": {}})["run_id"]
+    run = finished(a.url, run_id)
+    assert run["state"] == "failed" and run["error"]
+    assert "Traceback" in httpx.get(f"{a.url}/api/runs/{run_id}/log").text
+
+
+def test_stop_on_a_worker_is_polite_first(
+        web: Callable[..., WebProcess], worker: Callable[..., Process],
+        client: Callable[[str], Watcher]) -> None:
+    a = web(FLASK_REALTIME_RUNNER="rq")
+    worker()
+    browser = client(a.url)
+    run_id = browser.call("start", {"job": "countdown", "params": {
+        "n": 1000, "delay": 0.05}})["run_id"]
+    wait_for(lambda: run_state(a.url, run_id)["state"] == "running", timeout=20)
+    browser.call("stop", {"run_id": run_id})
+    assert finished(a.url, run_id, timeout=10)["state"] == "stopped"
+    log = httpx.get(f"{a.url}/api/runs/{run_id}/log").text
+    assert "Stopped." in log and "process was ended" not in log
+
+
+def test_a_job_ignoring_stop_is_ended_after_the_grace_period(
+        web: Callable[..., WebProcess], worker: Callable[..., Process],
+        client: Callable[[str], Watcher]) -> None:
+    a = web(FLASK_REALTIME_RUNNER="rq")
+    w = worker()
+    browser = client(a.url)
+    run_id = browser.call("start", {"job": "stubborn", "params": {"seconds": 60}})["run_id"]
+    wait_for(lambda: "not listening" in httpx.get(f"{a.url}/api/runs/{run_id}/log").text,
+             timeout=20)
+    browser.call("stop", {"run_id": run_id})
+    assert run_state(a.url, run_id)["state"] == "stopping"  # grace period: 1 s here
+    run = finished(a.url, run_id, timeout=15)
+    assert run["state"] == "stopped", w.output()
+    log = httpx.get(f"{a.url}/api/runs/{run_id}/log").text
+    assert "not listening" in log and "process was ended" in log
+    assert "done sleeping" not in log
+    # the worker survives the kill of its work-horse and takes the next job
+    again = browser.call("start", {"job": "countdown", "params": {"n": 2, "delay": 0}})
+    assert finished(a.url, again["run_id"])["state"] == "succeeded"
+
+
+def test_a_worker_killed_mid_job_fails_the_run_and_keeps_its_output(
+        web: Callable[..., WebProcess], worker: Callable[..., Process],
+        client: Callable[[str], Watcher]) -> None:
+    a = web(FLASK_REALTIME_RUNNER="rq")
+    w = worker()
+    run_id = client(a.url).call("start", {"job": "countdown", "params": {
+        "n": 1000, "delay": 0.02}})["run_id"]
+    wait_for(lambda: run_state(a.url, run_id)["lines"] >= 10, timeout=20)
+    assert w.proc is not None
+    horses = _children(w.proc.pid)
+    assert horses, "the worker runs the job in a work-horse process"
+    w.kill()  # SIGKILL the worker and its work-horse: the machine is gone
+    for pid in horses:
+        os.kill(pid, signal.SIGKILL)
+    run = finished(a.url, run_id, timeout=12)
+    assert run["state"] == "failed" and run["error"] == "executor lost"
+    log = httpx.get(f"{a.url}/api/runs/{run_id}/log").text
+    assert log.startswith("1000\n999\n") and "was lost" in log
+
+
+def _children(pid: int) -> list[int]:
+    """The work-horse(s) of a worker (they outlive a SIGKILLed parent)."""
+    import pathlib
+
+    found = []
+    for stat in pathlib.Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
