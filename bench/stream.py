@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
 import socketio
 import websockets
@@ -85,29 +86,50 @@ def ours_throughput(start_url: str, watch_url: str, lines: int, width: int) -> f
     return lines / elapsed
 
 
-def raw_client_throughput(url: str, lines: int, width: int) -> float:
+def raw_client_throughput(start_url: str, lines: int, width: int,
+                          watch_url: str | None = None) -> float:
     """The same run read by a minimal Engine.IO/Socket.IO client on ``websockets``: it
     does not spawn a thread per message as python-socketio's client does, so it shows
-    what the server delivers (MEASURED.md pitfalls 7 and 10)."""
+    what the server delivers (MEASURED.md pitfalls 7 and 10). With ``watch_url``, the
+    run is started on one process and read from another."""
+
+    async def connect(url: str) -> Any:
+        ws = await websockets.connect(
+            url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket", max_size=None)
+        assert str(await ws.recv()).startswith("0")  # Engine.IO open
+        await ws.send("40")  # connect the default namespace
+        while not str(await ws.recv()).startswith("40"):
+            pass
+        return ws
+
+    async def ack(ws: Any, ack_id: int) -> Any:
+        while True:
+            message = str(await ws.recv())
+            if message == "2":
+                await ws.send("3")
+            elif message.startswith(f"43{ack_id}"):
+                return json.loads(message[2 + len(str(ack_id)):])[0]
 
     async def run() -> float:
-        ws_url = url.replace("http", "ws") + "/socket.io/?EIO=4&transport=websocket"
-        async with websockets.connect(ws_url, max_size=None) as ws:
-            assert str(await ws.recv()).startswith("0")  # Engine.IO open
-            await ws.send("40")  # connect the default namespace
-            while not str(await ws.recv()).startswith("40"):
-                pass
-            params = {"job": "flood", "params": {"lines": lines, "width": width}}
-            t0 = time.perf_counter()
-            await ws.send("421" + json.dumps(["start", params]))
-            received = 0
-            while received < lines:
-                message = str(await ws.recv())
-                if message == "2":
-                    await ws.send("3")  # pong
-                elif message.startswith('42["output"'):
-                    received += len(json.loads(message[2:])[1]["lines"])
-            return lines / (time.perf_counter() - t0)
+        starter = await connect(start_url)
+        reader = await connect(watch_url) if watch_url else starter
+        params = {"job": "flood", "params": {"lines": lines, "width": width}}
+        t0 = time.perf_counter()
+        await starter.send("421" + json.dumps(["start", params]))
+        if watch_url:
+            run_id = (await ack(starter, 1))["run_id"]
+            await reader.send("422" + json.dumps(["watch", {"run_id": run_id, "after": 0}]))
+        received = 0
+        while received < lines:
+            message = str(await reader.recv())
+            if message == "2":
+                await reader.send("3")  # pong
+            elif message.startswith('42["output"'):
+                received += len(json.loads(message[2:])[1]["lines"])
+        elapsed = time.perf_counter() - t0
+        for ws in {starter, reader}:
+            await ws.close()
+        return lines / elapsed
 
     return asyncio.run(run())
 
@@ -262,16 +284,24 @@ def main() -> None:
     print(f"client: python-socketio {version('python-socketio')}, websocket transport; "
           f"wsaccel={'yes' if _has_wsaccel() else 'no'}; cpus={os.cpu_count()}")
 
+    embedded = 0.0
+    if args.redis:  # the embedded figure of this same run, for the ratio
+        with our_server(None) as (url, _):
+            embedded = raw_client_throughput(url, args.lines, args.width)
+        print(f"{'ours (embedded), raw client':32s} {embedded:12,.0f} lines/s")
     with contextlib.ExitStack() as stack:
         redis_url = stack.enter_context(redis_server()) if args.redis else None
         start_url, watch_url = stack.enter_context(our_server(redis_url))
-        label = "ours (Redis, 2 processes)" if args.redis else "ours (embedded)"
+        label = "ours (Redis, A -> B)" if args.redis else "ours (embedded)"
         client_figure = ours_throughput(start_url, watch_url, args.lines, args.width)
         print(f"{label + ', python-socketio':32s} {client_figure:12,.0f} lines/s  "
               f"({args.lines:,} lines of {args.width} B)")
-        ours = raw_client_throughput(start_url, args.lines, args.width)
+        ours = raw_client_throughput(start_url, args.lines, args.width,
+                                     watch_url if args.redis else None)
         print(f"{label + ', raw client':32s} {ours:12,.0f} lines/s  "
               f"({args.lines:,} lines of {args.width} B; the figure the ratios use)")
+        if args.redis:
+            print(f"ratio Redis/embedded = {ours / embedded:.0%}    (target >= 50%)")
         samples = latency(start_url, watch_url, args.rate, args.seconds)
     per_line = per_line_throughput(args.baseline_lines, args.width)
     print(f"{'(a) one emit per line':32s} {per_line:12,.0f} lines/s  "

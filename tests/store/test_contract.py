@@ -110,7 +110,8 @@ def test_output_is_numbered_from_one_and_resumes_by_seq(store: Store) -> None:
 
 def test_text_survives_exactly(store: Store) -> None:
     store.create_run(a_run())
-    texts = ["", "tab\there", "nul\x00inside", "émoji 🚀", "<script>x</script>", "\x1b[31mred"]
+    texts = ["", "tab\there", "nul\x00inside", "émoji 🚀", "<script>x</script>", "\x1b[31mred",
+             "separators \x1e\x1f inside", "\x1f", "\x1e\x1e"]
     store.append_output("r1", [("stdout", t, "\n") for t in texts], 1)
     assert [line[1] for line in store.read_output("r1", 0).lines] == texts
 

@@ -6,11 +6,13 @@ Layout (every key starts with ``fr:``):
   in a Lua script, so two processes can never both move a run.
 * ``fr:runs`` / ``fr:runs:<user>`` sorted sets by creation time; ``fr:active`` the
   set of runs not finished yet (limits and the executor-loss check read only that).
-* ``fr:out:<id>`` a Redis Stream, one entry per line, with the explicit id
-  ``0-<seq>``: the line's number *is* its stream position, so resuming after seq N
-  is ``XRANGE (0-N +`` and a reader can see exactly how many lines the cap
-  (``MAXLEN``) dropped. ``fr:end:<id>`` holds the last seq. Lines are appended by a
-  Lua script that numbers a whole batch atomically.
+* ``fr:out:<id>`` a Redis Stream of line *chunks* (up to 1,000 lines per entry),
+  each entry's id being ``0-<seq of its last line>``: resuming after seq N is
+  ``XRANGE (0-N +`` (the first entry may start before N+1; those lines are skipped).
+  ``fr:end:<id>`` holds the last seq. A Lua script numbers and adds a whole batch
+  atomically and trims the stream (``MINID``) to the retention cap. One entry per
+  chunk rather than per line makes appending and reading about ten times faster:
+  the per-entry cost in Redis and in redis-py dominates with one entry per line.
 * ``fr:output`` pub/sub channel: a wake-up for delivery loops when a run's output
   grew (at most once; the stream is the record, a missed wake-up costs one poll).
 * ``fr:stop:<id>`` stop requests; ``fr:hb:<id>`` the executor's heartbeat (TTL);
@@ -32,9 +34,10 @@ from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any, TypeVar
 
-import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
+
+import redis
 
 from ..core.output import Line, OutputSlice
 from ..core.runs import Run, RunState
@@ -57,17 +60,23 @@ if ARGV[4] == '1' then redis.call('SREM', KEYS[2], ARGV[5]) end
 return 1
 """
 
-#: KEYS: stream, end counter. ARGV: maxlen, then one packed line each. Returns new end.
+#: KEYS: stream, end counter. ARGV: retention, epoch ms, then (count, payload) per chunk.
+#: Returns the new end seq.
 _APPEND = """
-local n = #ARGV - 1
-local last = redis.call('INCRBY', KEYS[2], n)
-local first = last - n + 1
-local maxlen = tonumber(ARGV[1])
-for i = 1, n do
-  redis.call('XADD', KEYS[1], 'MAXLEN', maxlen, '0-' .. (first + i - 1), 'l', ARGV[i + 1])
+local retention = tonumber(ARGV[1])
+local last = 0
+for i = 3, #ARGV, 2 do
+  last = redis.call('INCRBY', KEYS[2], tonumber(ARGV[i]))
+  local keep = last - retention + 1
+  if keep < 1 then keep = 1 end
+  redis.call('XADD', KEYS[1], 'MINID', '0-' .. keep, '0-' .. last,
+             'n', ARGV[i], 'm', ARGV[2], 'p', ARGV[i + 1])
 end
 return last
 """
+
+#: Lines per stream entry.
+CHUNK_LINES = 1000
 
 
 def _guarded(method: F) -> F:
@@ -81,14 +90,13 @@ def _guarded(method: F) -> F:
     return call  # type: ignore[return-value]
 
 
-def _pack(line: Line, epoch_ms: int) -> str:
-    stream, text, end = line
-    return f"{stream}\x00{end}\x00{epoch_ms}\x00{text}"
+def _pack(lines: list[Line]) -> str:
+    """Lines as one JSON array of ``[stream, text, end]``: encoded and decoded in C."""
+    return json.dumps(lines, ensure_ascii=False, separators=(",", ":"))
 
 
-def _unpack(raw: bytes) -> tuple[Line, int]:
-    stream, end, ms, text = raw.decode("utf-8", "replace").split("\x00", 3)
-    return (stream, text, end), int(ms)
+def _unpack(payload: bytes) -> list[Line]:
+    return list(map(tuple, json.loads(payload)))
 
 
 class RedisStore(Store):
@@ -205,10 +213,13 @@ class RedisStore(Store):
         if not lines:
             return self.output_end(run_id)
         end = 0
-        for start in range(0, len(lines), 5000):  # bounded script arguments
-            chunk = lines[start:start + 5000]
-            end = int(self._append(keys=[P + "out:" + run_id, P + "end:" + run_id], args=[
-                self.retention_lines, *(_pack(line, epoch_ms) for line in chunk)]))
+        for start in range(0, len(lines), 50 * CHUNK_LINES):  # bounded script arguments
+            args: list[Any] = [self.retention_lines, epoch_ms]
+            for first in range(start, min(start + 50 * CHUNK_LINES, len(lines)), CHUNK_LINES):
+                chunk = lines[first:min(first + CHUNK_LINES, start + 50 * CHUNK_LINES)]
+                args += [len(chunk), _pack(chunk)]
+            end = int(self._append(keys=[P + "out:" + run_id, P + "end:" + run_id],
+                                   args=args))
         self.redis.publish(OUTPUT_CHANNEL, run_id)
         self.output_changed.set()
         return end
@@ -217,27 +228,40 @@ class RedisStore(Store):
     def read_output(
         self, run_id: str, after: int, *, max_lines: int = 1000, max_chars: int = 65_536,
     ) -> OutputSlice:
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.xrange(P + "out:" + run_id, min=f"(0-{max(after, 0)}", max="+", count=max_lines)
-        pipe.get(P + "end:" + run_id)
-        entries, end_raw = pipe.execute()
-        end_seq = int(end_raw or 0)
-        if not entries:
-            return OutputSlice(first_seq=after + 1, lines=[], end_seq=end_seq,
-                               skipped=max(end_seq - after, 0))
-        first_seq = int(entries[0][0].split(b"-")[1])
+        after = max(after, 0)
+        end_seq = int(self.redis.get(P + "end:" + run_id) or 0)
+        lowest = max(end_seq - self.retention_lines + 1, 1)
+        start = max(after + 1, lowest)
         lines: list[Line] = []
         times: list[tuple[int, int]] = []
         total = 0
-        for index, (_id, fields) in enumerate(entries):
-            line, ms = _unpack(fields[b"l"])
-            total += len(line[1])
-            if total > max_chars and index > 0:
+        cursor = f"(0-{start - 1}"
+        count = 2
+        full = False
+        while not full:
+            entries = self.redis.xrange(P + "out:" + run_id, min=cursor, max="+", count=count)
+            if not entries:
                 break
-            if not times or times[-1][1] != ms:
-                times.append((index, ms))
-            lines.append(line)
-        return OutputSlice(first_seq, lines, end_seq, first_seq - (after + 1), times)
+            for entry_id, fields in entries:
+                last = int(entry_id.split(b"-")[1])
+                chunk = _unpack(fields[b"p"])
+                first = last - len(chunk) + 1
+                ms = int(fields[b"m"])
+                for line in chunk[max(start - first, 0):]:
+                    total += len(line[1])
+                    if len(lines) >= max_lines or (total > max_chars and lines):
+                        full = True
+                        break
+                    if not times or times[-1][1] != ms:
+                        times.append((len(lines), ms))
+                    lines.append(line)
+                if full:
+                    break
+                cursor = f"(0-{last}"
+            count = min(count * 2, 64)
+        if not lines:
+            return OutputSlice(first_seq=after + 1, lines=[], end_seq=end_seq)
+        return OutputSlice(start, lines, end_seq, start - (after + 1), times)
 
     @_guarded
     def output_end(self, run_id: str) -> int:

@@ -41,8 +41,6 @@ class TextPacket(socketio_packet.Packet):
         return isinstance(data, bytes | bytearray)
 
     def decode(self, encoded_packet: Any) -> int:
-        if not isinstance(encoded_packet, str):
-            raise MalformedPacketError("a binary message")
         try:
             attachments: int = super().decode(encoded_packet)
         except (ValueError, TypeError, IndexError, RecursionError) as exc:
@@ -67,6 +65,10 @@ def guard_inbound(server: socketio.Server) -> None:
 
     def guarded(eio_sid: str, data: Any) -> None:
         try:
+            if not isinstance(data, str) or not data:
+                # python-socketio would treat "" as an event without data, bytes as an
+                # attachment of a binary packet; neither is anything this server accepts.
+                raise MalformedPacketError("an empty or binary message")
             handle(eio_sid, data)
         except MalformedPacketError as exc:
             log.warning("closed a Socket.IO connection that sent a malformed packet: %s", exc)
