@@ -1,0 +1,14 @@
+"""The WSGI entry point for production servers:
+
+    gunicorn -k gthread -w 1 --threads 100 -b 127.0.0.1:5001 'flask_realtime.web.wsgi:app'
+
+One worker per process (Flask-SocketIO's threading mode keeps a client's Socket.IO
+state in the process that accepted it); run several processes behind nginx for more
+(docs/deployment.md). Configuration comes from the environment (docs/configuration.md).
+"""
+
+from __future__ import annotations
+
+from .app import create_app
+
+app = create_app()
