@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import operator
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -77,6 +78,7 @@ return last
 
 #: Lines per stream entry.
 CHUNK_LINES = 1000
+_TEXT = operator.itemgetter(1)
 
 
 def _guarded(method: F) -> F:
@@ -244,20 +246,26 @@ class RedisStore(Store):
                 break
             for entry_id, fields in entries:
                 last = int(entry_id.split(b"-")[1])
+                cursor = f"(0-{last}"
                 chunk = _unpack(fields[b"p"])
                 first = last - len(chunk) + 1
                 ms = int(fields[b"m"])
-                for line in chunk[max(start - first, 0):]:
+                wanted = chunk[max(start - first, 0):]
+                size = sum(map(len, map(_TEXT, wanted)))
+                if not times or times[-1][1] != ms:
+                    times.append((len(lines), ms))
+                if len(lines) + len(wanted) <= max_lines and total + size <= max_chars:
+                    lines += wanted  # the whole chunk fits: no loop per line
+                    total += size
+                    continue
+                for line in wanted:
                     total += len(line[1])
                     if len(lines) >= max_lines or (total > max_chars and lines):
                         full = True
                         break
-                    if not times or times[-1][1] != ms:
-                        times.append((len(lines), ms))
                     lines.append(line)
                 if full:
                     break
-                cursor = f"(0-{last}"
             count = min(count * 2, 64)
         if not lines:
             return OutputSlice(first_seq=after + 1, lines=[], end_seq=end_seq)

@@ -66,8 +66,9 @@ def document() -> dict[str, Any]:
                     "summary": "Your runs, newest first", "operationId": "listRuns",
                     "parameters": [
                         {"name": "job", "in": "query", "schema": {"type": "string"}},
-                        {"name": "state", "in": "query", "schema": {
-                            "type": "string", "enum": [s.value for s in RunState]}},
+                        {"name": "state", "in": "query",
+                         "description": "Empty or absent: runs in any state.", "schema": {
+                             "type": "string", "enum": ["", *(s.value for s in RunState)]}},
                         {"name": "limit", "in": "query", "schema": {
                             "type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
                     ],
