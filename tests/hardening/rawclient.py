@@ -9,6 +9,7 @@ refuses to send malformed packets. The hardening tests need to do exactly those 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -19,12 +20,14 @@ import websocket
 
 class RawClient:
     def __init__(self, url: str, *, receive_buffer: int | None = None,
-                 timeout: float = 5.0) -> None:
+                 timeout: float = 5.0, cookie: str | None = None) -> None:
         options = ((socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer),) \
             if receive_buffer else ()
         self.ws = websocket.create_connection(
             url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket",
-            timeout=timeout, sockopt=options)
+            timeout=timeout, sockopt=options,
+            header=[f"Cookie: session={cookie}"] if cookie else None)
+        self.received: list[str] = []  # every message, for tests that grep the traffic
         opening = self.ws.recv()
         assert str(opening).startswith("0"), opening
         self.ws.send("40")
@@ -51,12 +54,18 @@ class RawClient:
                 return None
             if isinstance(message, bytes):
                 message = message.decode("utf-8", "replace")
+            self.received.append(message)
             if message == "2":
                 self.ws.send("3")
                 continue
             if message in ("", "1"):
                 return None
             return str(message)
+
+    def pump(self, seconds: float) -> None:
+        """Read (and keep) whatever arrives for ``seconds``; for polling with wait_for."""
+        with contextlib.suppress(TimeoutError):
+            self.recv(seconds)
 
     def call(self, event: str, data: Any, timeout: float = 5.0) -> Any:
         """Emit with an ack id; keep other events; return the ack's first value."""
