@@ -1,0 +1,110 @@
+"""Faults of the embedded setup: the web process is killed (kill -9) and started again.
+
+Embedded mode keeps runs and output in the process's memory (store/memory.py): a
+killed process takes its runs with it, by design; docs/reliability.md says so. What
+this checks is that nothing is left half-alive: the clients reconnect to the new
+process by themselves, a run id from before is answered "There is no run", the run
+list is empty, and new runs work. The Redis setup's faults (worker, Redis and web
+process killed, nothing finished lost) are tests/redis's.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import socketio
+from bench.common import free_port
+
+from tests.conftest import Watcher, wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class WebProcess:
+    """``flask-realtime run`` in a subprocess, on a fixed port, as an operator runs it."""
+
+    def __init__(self, port: int, instance: Path) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.env = {**os.environ, "PYTHONPATH": str(ROOT),
+                    "FLASK_REALTIME_INSTANCE_PATH": str(instance),
+                    "FLASK_REALTIME_LOGIN_REQUIRED": "false",
+                    "FLASK_REALTIME_WEBEX_ENV_FILE": '""',
+                    "FLASK_REALTIME_JOBS": "tests.jobs_for_tests"}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> float:
+        """Start it; seconds until it answered /healthz."""
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "flask_realtime.cli", "run", "--port", str(self.port)],
+            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(self._healthy, timeout=30, interval=0.05)
+        return time.monotonic() - t0
+
+    def _healthy(self) -> bool:
+        try:
+            return httpx.get(self.url + "/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
+@pytest.fixture
+def web(tmp_path: Path) -> Iterator[WebProcess]:
+    process = WebProcess(free_port(), tmp_path / "instance")
+    process.start()
+    yield process
+    process.stop()
+
+
+def test_kill_9_of_the_web_process_loses_its_runs_and_clients_recover(
+    web: WebProcess,
+) -> None:
+    client = socketio.Client(reconnection=True, reconnection_delay=0.1,
+                             reconnection_delay_max=0.5)
+    w = Watcher(client)
+    client.on("output", w.on_output)
+    client.on("state", w.states.append)
+    client.connect(web.url, transports=["websocket"], wait_timeout=10)
+    run_id = w.call("start", {"job": "numbers", "params": {"n": 10_000_000, "pause": 0.01}})[
+        "run_id"]
+    wait_for(lambda: len(w.lines.get(run_id, [])) >= 1_000)
+    web.kill()
+    killed_at = time.monotonic()
+    wait_for(lambda: not client.connected, timeout=10)
+    restart = web.start()
+    wait_for(lambda: client.connected, timeout=15)  # the client came back by itself
+    recovered = time.monotonic() - killed_at
+
+    answer = w.call("watch", {"run_id": run_id, "after": w.last_seq[run_id]})
+    assert answer == {"error": f"There is no run {run_id!r}."}
+    assert httpx.get(web.url + "/api/runs").json() == {"runs": []}
+    again = w.call("start", {"job": "numbers", "params": {"n": 500}})["run_id"]
+    wait_for(lambda: len(w.lines.get(again, [])) == 500, timeout=20)
+    assert w.texts(again) == [str(i) for i in range(1, 501)]
+    assert w.errors == []
+    print(f"\nembedded kill -9: restart took {restart:.2f}s; client reconnected "
+          f"{recovered:.2f}s after the kill; lost: run {run_id} and its "
+          f"{w.last_seq[run_id]}+ lines (in memory, by design)")
+    w.close()

@@ -1,0 +1,117 @@
+"""Secrets never leave the server (issue 8, item 6).
+
+With a known SECRET_KEY and a user logged in through the Webex simulator, this greps
+everything an outsider or an operator can see for the secret key, the token encryption
+key derived from it, the integration's client secret, the user's access and refresh
+tokens and the session cookie's value: the server's log (every record, tracebacks
+included, and whatever reached stderr), error pages (400, 401, 403, 404, 405, 500 and
+the login's own error page), the page, every API answer, and the Socket.IO traffic of
+a run that used the tokens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from flask import Flask
+
+from flask_realtime.web.app import create_app
+from flask_realtime.web.auth import configure_demo, get_auth
+from flask_realtime.web.tokens import _derive
+from tests.auth.conftest import Browser, browser, simulator, simulator_options  # noqa: F401
+from tests.conftest import LiveServer, wait_for
+from tests.hardening.conftest import JOBS, ServerProblems
+from tests.hardening.rawclient import RawClient
+
+SECRET_KEY = "hx-known-secret-key-0f3c9a1b7e5d2468"
+USER = "user1@example.com"
+
+
+@pytest.fixture
+def app_config() -> dict[str, Any]:
+    # TESTING off: errors are answered as in production.
+    return {"SECRET_KEY": SECRET_KEY, "STOP_GRACE_SECONDS": 0.5, "WEBEX_ENV_FILE": "",
+            "JOBS": f"{JOBS},tests.auth.jobs_for_auth"}
+
+
+@pytest.fixture
+def app(app_config: dict[str, Any], simulator: Any, tmp_path: Any,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> Flask:
+    monkeypatch.setenv("FLASK_REALTIME_INSTANCE_PATH", str(tmp_path / "instance"))
+    app = create_app(app_config)
+    configure_demo(app, simulator)
+
+    @app.get("/hx-boom")
+    def boom() -> str:
+        raise RuntimeError("an unexpected fault in a handler")
+
+    return app
+
+
+def secrets_of(app: Flask, cookie: str) -> dict[str, str]:
+    with app.app_context():
+        tokens = get_auth().vault.load(USER)
+    assert tokens is not None and tokens.refresh_token
+    return {"SECRET_KEY": SECRET_KEY, "token encryption key": _derive(SECRET_KEY).decode(),
+            "client secret": str(app.config["WEBEX_CLIENT_SECRET"]),
+            "access token": tokens.access_token, "refresh token": tokens.refresh_token,
+            "session cookie": cookie}
+
+
+def leaks(text: str, secrets: dict[str, str]) -> list[str]:
+    return [name for name, value in secrets.items() if value and value in text]
+
+
+def test_no_secret_in_logs_pages_api_or_socket_traffic(
+    live_server: LiveServer, browser: Callable[[], Browser],  # noqa: F811
+    server_problems: ServerProblems, capfd: pytest.CaptureFixture[str],
+) -> None:
+    user = browser()
+    user.login("user1")
+    assert user.cookie
+    secrets = secrets_of(live_server.app, user.cookie)
+    seen: dict[str, str] = {}  # what was looked at -> its text
+
+    def keep(label: str, response: httpx.Response) -> httpx.Response:
+        headers = "\n".join(f"{k}: {v}" for k, v in response.headers.items()
+                            if k.lower() != "set-cookie")  # the cookie's own header
+        seen[f"{response.request.method} {label} -> {response.status_code}"] = (
+            headers + "\n" + response.text)
+        return response
+
+    # A run that uses the user's tokens (people/me), watched over a raw socket.
+    raw = RawClient(live_server.url, cookie=user.cookie)
+    run_id = raw.call("start", {"job": "webex_me", "params": {}})["run_id"]
+    failed_id = raw.call("start", {"job": "fail", "params": {}})["run_id"]
+    for bad in ({"job": "nope"}, {"run_id": "x"}, "junk"):
+        raw.call("watch", bad)
+    wait_for(lambda: raw.pump(0.05) or any('"succeeded"' in m and run_id in m
+                                           for m in raw.received), timeout=20)
+    raw.call("watch", {"run_id": failed_id, "after": 0})
+    raw.close()
+    seen["socket.io traffic"] = "\n".join(raw.received)
+    assert USER in seen["socket.io traffic"]  # the job did use the tokens
+
+    for path in ("/", "/static/app.js", "/api/jobs", "/api/runs", f"/api/runs/{run_id}",
+                 f"/api/runs/{run_id}/lines", f"/api/runs/{run_id}/log",
+                 f"/api/runs/{failed_id}", f"/api/runs/{failed_id}/log",
+                 "/api/openapi.json", "/healthz", "/no-such-page", "/api/runs/nope",
+                 "/hx-boom", "/redirect?code=forged&state=forged", "/login"):
+        keep(path, user.http.get(path, follow_redirects=False))
+    keep("/api/runs (bad JSON)", user.post("/api/runs", None))
+    keep("/api/runs (no CSRF)", user.post("/api/runs", {"job": "fail"}, csrf=False))
+    keep("/api/jobs (POST)", user.post("/api/jobs", {}))
+    keep("/api/runs (anonymous)", httpx.get(live_server.url + "/api/runs"))
+    keep("/logout", user.logout())
+    codes = {label.rsplit(" ", 1)[1] for label in seen if " -> " in label}
+    assert {"200", "302", "400", "401", "403", "404", "405", "500"} <= codes
+
+    seen["server log"] = server_problems.text()
+    captured = capfd.readouterr()
+    seen["server stdout/stderr"] = captured.out + captured.err
+    assert "an unexpected fault in a handler" in seen["server log"]  # the 500 was logged
+    found = {label: leaks(text, secrets) for label, text in seen.items()}
+    assert {label: names for label, names in found.items() if names} == {}
