@@ -31,9 +31,10 @@ def run(host: str, port: int, debug: bool, demo: bool | None) -> None:
     """Serve the console with the embedded store: nothing else to install or start."""
     logging.basicConfig(level=logging.INFO, stream=sys.__stderr__,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from .web.app import create_app
+    from .web.app import apply_switch_interval, create_app
 
     app = create_app()
+    apply_switch_interval(app.config)
     if demo is None:
         login_off = os.environ.get("FLASK_REALTIME_LOGIN_REQUIRED", "").lower() in (
             "false", "0", "no", "off")

@@ -54,6 +54,8 @@ DEFAULTS: dict[str, Any] = {
     "TOKEN_ENCRYPTION_KEY": None,
     "TOKEN_REFRESH_MARGIN_SECONDS": 60,
     "REDIS_URL": None,
+    # GIL switch interval of server processes (web/app.py apply_switch_interval); 0: Python's.
+    "SWITCH_INTERVAL_SECONDS": 0.0005,
     # Where runs execute: "thread" (in the web process) or "rq" (on flask-realtime workers).
     "RUNNER": "thread",
 }

@@ -7,6 +7,7 @@ import logging
 import os
 import secrets
 import socket
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,21 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_port=count)
     return app
+
+
+def apply_switch_interval(config: Any) -> None:
+    """Shorten the GIL switch interval in a server process (SWITCH_INTERVAL_SECONDS).
+
+    Every line crosses several threads (job, capture pump, delivery, the client's
+    writer), and each hop waits for the GIL. When a job computes or prints flat out,
+    a thread that blocked on I/O waits a full switch interval (5 ms by default) to get
+    the GIL back at every hop: other runs' lines then took about 100 ms instead of 10
+    (bench/flood.py). Process-wide, so it is set by the server entry points
+    (``flask-realtime run``, ``web/wsgi.py``), not by ``create_app``.
+    """
+    interval = config.get("SWITCH_INTERVAL_SECONDS")
+    if interval:
+        sys.setswitchinterval(float(interval))
 
 
 def _ensure_secret_key(app: Flask) -> None:

@@ -44,7 +44,7 @@ class _RunWatchers:
 class Delivery:
     def __init__(
         self, socketio: SocketIO, store: Store, *, max_batch_chars: int = 65_536,
-        max_batch_lines: int = 2_000, max_client_queue: int = 32, batches_per_turn: int = 8,
+        max_batch_lines: int = 2_000, max_client_queue: int = 32, batches_per_turn: int = 2,
     ) -> None:
         self.socketio = socketio
         self.store = store

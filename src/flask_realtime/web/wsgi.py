@@ -9,6 +9,7 @@ state in the process that accepted it); run several processes behind nginx for m
 
 from __future__ import annotations
 
-from .app import create_app
+from .app import apply_switch_interval, create_app
 
 app = create_app()
+apply_switch_interval(app.config)
