@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from flask_realtime.webex.client import WebexAccess, WebexApiError, static_token
 from flask_realtime.webex.simulator import SimulatorConfig, SimulatorHandle, start_simulator
+from flask_realtime.webex.slots import PrioritySlots
 
 USER = "user1@example.com"
 
@@ -60,21 +63,60 @@ def limited_sim() -> Iterator[SimulatorHandle]:
     handle.stop()
 
 
+class RecordingTransport(httpx.AsyncHTTPTransport):
+    """Notes when each request went out and when each answer (and its status) came."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[float] = []
+        self.answers: list[tuple[float, int, str | None]] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent.append(time.monotonic())
+        response = await super().handle_async_request(request)
+        self.answers.append((time.monotonic(), response.status_code,
+                             response.headers.get("Retry-After")))
+        return response
+
+
 def test_429_waits_retry_after_then_succeeds(limited_sim: SimulatorHandle,
                                              run: Callable[..., Any]) -> None:
     sim = limited_sim
+    transport = RecordingTransport()
 
-    async def burst() -> tuple[float, int]:
-        async with access(sim, concurrency=10) as webex:
-            started = time.monotonic()
-            for _ in range(8):  # the limit is 5 per second
-                await webex.me()
-            return time.monotonic() - started, webex.rate_limited
+    async def burst() -> int:
+        async with access(sim, concurrency=10, transport=transport) as webex:
+            await asyncio.gather(*(webex.me() for _ in range(8)))  # the limit is 5 a second
+            return webex.rate_limited
 
-    elapsed, limited = run(burst())
-    assert limited >= 1
-    assert elapsed >= 1.0  # Retry-After: 1 was honoured, not hammered
+    assert run(burst()) >= 1
+    limited = [(at, float(after or 0)) for at, status, after in transport.answers
+               if status == 429]
+    for answered, retry_after in limited:  # nothing went out before Retry-After was over
+        assert retry_after >= 1
+        assert not [t for t in transport.sent if answered < t < answered + retry_after]
     assert sim.simulator.limiter.max_per_second() <= 5
+
+
+def test_slots_serve_waiters_by_priority_then_in_order(run: Callable[..., Any]) -> None:
+    async def order() -> list[str]:
+        slots = PrioritySlots(1)
+        served: list[str] = []
+        await slots.acquire(1)
+
+        async def wait(name: str, priority: int) -> None:
+            await slots.acquire(priority)
+            served.append(name)
+            slots.release()
+
+        tasks = [asyncio.create_task(wait(n, p)) for n, p in
+                 [("first-a", 1), ("first-b", 1), ("next", 0)]]
+        await asyncio.sleep(0)  # let them queue
+        slots.release()
+        await asyncio.gather(*tasks)
+        return served
+
+    assert run(order()) == ["next", "first-a", "first-b"]
 
 
 def test_server_errors_are_retried(sim: SimulatorHandle, run: Callable[..., Any]) -> None:
@@ -152,3 +194,43 @@ def test_a_space_the_user_is_not_in_is_404(sim: SimulatorHandle,
     with pytest.raises(WebexApiError) as caught:
         run(read())
     assert caught.value.status == 404
+
+
+def test_requests_refused_at_once_renew_the_token_once(
+        sim: SimulatorHandle, run: Callable[..., Any]) -> None:
+    asked: list[bool] = []
+    good = sim.token_for(USER)
+
+    async def provider(force_refresh: bool = False) -> str:
+        asked.append(force_refresh)
+        await asyncio.sleep(0.01)  # a renewal takes a round trip
+        return good if force_refresh else "expired-token"
+
+    async def many() -> list[str]:
+        async with WebexAccess(sim.base_url, provider) as webex:
+            people = await asyncio.gather(*(webex.me() for _ in range(20)))
+            return [p.emails[0] for p in people]
+
+    assert run(many()) == [USER] * 20
+    assert asked == [False, True]
+
+
+def test_the_provider_is_asked_again_after_token_ttl(
+        sim: SimulatorHandle, run: Callable[..., Any]) -> None:
+    tokens = [sim.token_for(USER), sim.token_for(USER)]
+    asked: list[bool] = []
+
+    async def provider(force_refresh: bool = False) -> str:
+        asked.append(force_refresh)
+        return tokens[min(len(asked), 2) - 1]  # a renewal the login layer made meanwhile
+
+    async def twice(ttl: float) -> None:
+        async with WebexAccess(sim.base_url, provider, token_ttl=ttl) as webex:
+            await webex.me()
+            await webex.me()
+
+    run(twice(ttl=60))
+    assert asked == [False]
+    asked.clear()
+    run(twice(ttl=0))
+    assert asked == [False, False]

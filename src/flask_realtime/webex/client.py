@@ -10,8 +10,10 @@ What it takes care of, so that jobs don't:
   (capped) and retries, and holds back every other request of the client meanwhile,
   so a burst does not keep hitting the limit.
 * **5xx and connection errors.** Bounded retries with exponential backoff.
-* **Tokens.** The access token comes from a provider callable, asked again with
-  ``force_refresh=True`` after a 401 (once per request), so a login layer can renew it.
+* **Tokens.** The access token comes from a provider callable, asked again every
+  ``token_ttl`` seconds (to pick up a renewal made before expiry) and with
+  ``force_refresh=True`` after a 401 (once per request; one renewal for requests
+  refused together), so a login layer can renew it.
 * **Errors** raise :class:`WebexApiError` with the status, Webex's message and its
   ``trackingId`` (what Webex support asks for).
 
@@ -22,8 +24,6 @@ event loop that first uses it and closed by :meth:`WebexAccess.aclose` (or ``asy
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 import logging
 import random
 import time
@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 
 from .models import Membership, Message, Person, Room
+from .slots import PrioritySlots
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,9 @@ DEFAULT_BASE_URL = "https://webexapis.com/v1"
 
 #: ``await provider(force_refresh)``: a valid access token; ``True`` after a 401.
 TokenProvider = Callable[[bool], Awaitable[str]]
+
+#: Connections kept open between requests, whatever the concurrency (see ``_http``).
+MAX_KEEPALIVE = 32
 
 #: Largest page each list endpoint serves (a larger ``max`` is cut to this by Webex).
 MAX_PAGE = {"rooms": 1000, "messages": 1000, "memberships": 1000, "people": 1000}
@@ -69,48 +73,13 @@ def static_token(token: str) -> TokenProvider:
     return provide
 
 
-class _Slots:
-    """A semaphore whose waiters go in priority order (lower first), then FIFO.
-
-    Listing a space's next page goes before the first page of another space: a scan of
-    hundreds of spaces then takes about as long as its longest chain of pages, instead
-    of each next page queueing behind every first page still waiting.
-    """
-
-    def __init__(self, size: int) -> None:
-        self.free = size
-        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
-        self._order = itertools.count()
-
-    async def acquire(self, priority: int) -> None:
-        if self.free > 0 and not self._waiters:
-            self.free -= 1
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (priority, next(self._order), future))
-        try:
-            await future
-        except asyncio.CancelledError:
-            if future.done() and not future.cancelled():
-                self.release()  # the slot was handed over just as we were cancelled
-            raise
-
-    def release(self) -> None:
-        while self._waiters:
-            _, _, future = heapq.heappop(self._waiters)
-            if not future.done():
-                future.set_result(None)
-                return
-        self.free += 1
-
-
 class WebexAccess:
     """Webex API access for one user, shared by the tasks of one job."""
 
     def __init__(
         self, base_url: str = DEFAULT_BASE_URL, token_provider: TokenProvider | None = None, *,
         concurrency: int = 32, timeout: float = 30.0, max_retries: int = 5,
-        max_retry_after: float = 60.0, backoff: float = 0.5,
+        max_retry_after: float = 60.0, backoff: float = 0.5, token_ttl: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if token_provider is None:
@@ -124,11 +93,14 @@ class WebexAccess:
         self.max_retries = max_retries
         self.max_retry_after = max_retry_after
         self.backoff = backoff
+        self.token_ttl = token_ttl
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
-        self._slots: _Slots | None = None
+        self._slots: PrioritySlots | None = None
         self._paused_until = 0.0  # monotonic time before which no request is sent (429)
         self._token: str | None = None
+        self._token_at = 0.0  # monotonic time the provider gave ``_token``
+        self._token_lock: asyncio.Lock | None = None
         #: Requests sent and 429 answers seen: for benchmarks and tests.
         self.requests_sent = 0
         self.rate_limited = 0
@@ -145,14 +117,19 @@ class WebexAccess:
             await self._client.aclose()
             self._client = None
             self._slots = None
+            self._token_lock = None  # asyncio locks belong to one event loop
 
-    def _http(self) -> tuple[httpx.AsyncClient, _Slots]:
+    def _http(self) -> tuple[httpx.AsyncClient, PrioritySlots]:
         if self._client is None or self._slots is None:
+            # httpcore 1.0's pool does work quadratic in its kept-alive connections on
+            # every request (profiled: 64 of them doubled a 200-space scan); past 32,
+            # opening a connection now and then is cheaper.
             limits = httpx.Limits(max_connections=self.concurrency,
-                                  max_keepalive_connections=self.concurrency)
+                                  max_keepalive_connections=min(self.concurrency,
+                                                                MAX_KEEPALIVE))
             self._client = httpx.AsyncClient(timeout=self.timeout, limits=limits,
                                              transport=self._transport)
-            self._slots = _Slots(self.concurrency)
+            self._slots = PrioritySlots(self.concurrency)
         return self._client, self._slots
 
     # -- requests ------------------------------------------------------------------------
@@ -172,8 +149,7 @@ class WebexAccess:
         attempt = 0
         while True:
             await self._wait_for_pause()
-            token = self._token or await self.token_provider(False)
-            self._token = token
+            token = await self._current_token()
             headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
             await slots.acquire(priority)
             try:
@@ -195,7 +171,7 @@ class WebexAccess:
                 return response
             if status == 401 and not refreshed:
                 refreshed = True
-                self._token = await self.token_provider(True)
+                await self._renew_token(refused=token)
                 continue
             if status == 429:
                 self.rate_limited += 1
@@ -212,6 +188,29 @@ class WebexAccess:
                                         self._retry_after(response, attempt, default=0)))
                 continue
             raise _error(response, method, url)
+
+    async def _current_token(self) -> str:
+        """The provider's token, asked again every ``token_ttl`` seconds: often enough to
+        pick up a renewal the login layer made before expiry, rarely enough to cost
+        nothing per request."""
+        if self._token is None or time.monotonic() - self._token_at > self.token_ttl:
+            async with self._lock():
+                if self._token is None or time.monotonic() - self._token_at > self.token_ttl:
+                    self._token = await self.token_provider(False)
+                    self._token_at = time.monotonic()
+        return self._token
+
+    async def _renew_token(self, refused: str) -> None:
+        """After a 401: one forced renewal, however many requests were refused at once."""
+        async with self._lock():
+            if self._token in (None, refused):
+                self._token = await self.token_provider(True)
+                self._token_at = time.monotonic()
+
+    def _lock(self) -> asyncio.Lock:
+        if self._token_lock is None:
+            self._token_lock = asyncio.Lock()
+        return self._token_lock
 
     def _retry_after(self, response: httpx.Response, attempt: int,
                      default: float | None = None) -> float:

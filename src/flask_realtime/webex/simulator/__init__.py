@@ -1,0 +1,47 @@
+"""A Webex API simulator: the subset of Webex that Flask-Realtime uses, over real HTTP.
+
+These machines cannot reach Webex, so the tests, the benchmarks and the demo mode
+talk to this instead (``flask-realtime webex-sim``, or :func:`start_simulator` in a
+test). What it follows of Webex is in :mod:`.api` (people, rooms, messages,
+memberships) and :mod:`.oauth` (the integration's login); the data, generated from a
+seed, in :mod:`.dataset`; the HTTP server, asyncio so latency costs no thread, in
+:mod:`.http`.
+"""
+
+from __future__ import annotations
+
+from .api import DEFAULT_PAGE, MAX_PAGE, Simulator
+from .dataset import Dataset, SimulatorConfig
+from .http import HttpServer
+
+__all__ = ["DEFAULT_PAGE", "MAX_PAGE", "Dataset", "Simulator", "SimulatorConfig",
+           "SimulatorHandle", "start_simulator"]
+
+
+class SimulatorHandle:
+    """A running simulator: its URL, its data (the ground truth), tokens, and ``stop()``."""
+
+    def __init__(self, simulator: Simulator, server: HttpServer) -> None:
+        self.simulator = simulator
+        self.server = server
+        self.config = simulator.config
+        self.dataset = simulator.dataset
+        self.base_url = f"http://{server.host}:{server.port}/v1"
+
+    def token_for(self, email: str = "user1@example.com", lifetime: float | None = None) -> str:
+        """A valid access token for ``email`` (tests, benchmarks, the CLI)."""
+        return self.simulator.token_for(email, lifetime)
+
+    def fail_next(self, *statuses: int) -> None:
+        """Answer the next API requests with these statuses."""
+        self.simulator.fail_next(*statuses)
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def start_simulator(config: SimulatorConfig | None = None, host: str = "127.0.0.1",
+                    port: int = 0) -> SimulatorHandle:
+    """Serve a simulator from a background thread (``port=0``: a free port)."""
+    simulator = Simulator(config or SimulatorConfig())
+    return SimulatorHandle(simulator, HttpServer(simulator.handle, host, port))

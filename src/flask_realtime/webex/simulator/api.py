@@ -1,0 +1,324 @@
+"""The simulated Webex REST API: people, rooms, messages, memberships.
+
+Same paths and JSON as Webex for this subset: lists are ``{"items": [...]}`` in pages
+of at most ``max`` (cut to the endpoint's maximum, never refused) with a
+``Link: <…>; rel="next"`` header while more remain; messages newest first with
+``before`` and ``beforeMessage``. Errors carry Webex's body (``message``, ``errors``,
+``trackingId``) and a ``TrackingID`` header: 401 for a missing, unknown or expired
+token, 404 for a space the caller is not in, 429 with ``Retry-After`` above the
+rate limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import threading
+import time
+import uuid
+from bisect import bisect_left
+from collections import deque
+from collections.abc import Callable
+from urllib.parse import urlencode
+
+from .dataset import (
+    Dataset,
+    SimMessage,
+    SimPerson,
+    SimRoom,
+    SimulatorConfig,
+    dump,
+    new_id,
+    now_iso,
+)
+from .http import Reply, Request
+from .oauth import TokenStore, access_token, authorize
+
+#: The largest page each list endpoint serves, and what it serves without ``max``.
+MAX_PAGE = {"rooms": 1000, "messages": 1000, "memberships": 1000, "people": 1000}
+DEFAULT_PAGE = {"rooms": 100, "messages": 50, "memberships": 100, "people": 100}
+NOT_FOUND = "The requested resource could not be found."
+
+
+class WebexError(Exception):
+    """Raised by an endpoint; becomes Webex's error body."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+def error_reply(status: int, message: str, headers: dict[str, str] | None = None) -> Reply:
+    tracking = f"ROUTER_{uuid.uuid4().hex[:8].upper()}-SIM"
+    body = dump({"message": message, "errors": [{"description": message}],
+                 "trackingId": tracking})
+    return Reply(status, body, {"TrackingID": tracking, **(headers or {})})
+
+
+class RateLimiter:
+    """A sliding one-second window of accepted requests per token."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.rate = rate
+        self.windows: dict[str, deque[float]] = {}
+        self.lock = threading.Lock()
+        self.accepted: deque[float] = deque(maxlen=100_000)  # for benchmarks and tests
+
+    def admit(self, key: str) -> float:
+        """0 when the request may go on, else the seconds until it could."""
+        now = time.monotonic()
+        with self.lock:
+            if self.rate is not None:
+                window = self.windows.setdefault(key, deque())
+                while window and window[0] <= now - 1.0:
+                    window.popleft()
+                if len(window) >= self.rate:
+                    return max(window[0] + 1.0 - now, 0.001)
+                window.append(now)
+            self.accepted.append(now)
+            return 0.0
+
+    def max_per_second(self) -> int:
+        """The most requests accepted in any one-second window so far."""
+        times = list(self.accepted)
+        return max((bisect_left(times, t + 1.0) - i for i, t in enumerate(times)), default=0)
+
+
+Endpoint = Callable[[Request, SimPerson], Reply]
+
+
+class Simulator:
+    """State and request handling; :func:`~.start_simulator` serves it over HTTP."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.config = config
+        self.dataset = Dataset(config)
+        self.tokens = TokenStore(config, self.dataset)
+        self.limiter = RateLimiter(config.rate_limit)
+        self.faults: deque[int] = deque()  # statuses to answer the next API requests with
+        self._jitter = random.Random()
+        self._routes: dict[tuple[str, str, bool], Endpoint] = {
+            ("GET", "people", False): self.people_list,
+            ("GET", "people", True): self.people_get,
+            ("GET", "rooms", False): self.rooms_list,
+            ("POST", "rooms", False): self.rooms_create,
+            ("GET", "rooms", True): self.rooms_get,
+            ("DELETE", "rooms", True): self.rooms_delete,
+            ("GET", "messages", False): self.messages_list,
+            ("POST", "messages", False): self.messages_create,
+            ("GET", "memberships", False): self.memberships_list,
+            ("POST", "memberships", False): self.memberships_create,
+        }
+
+    def token_for(self, email: str, lifetime: float | None = None) -> str:
+        return self.tokens.token_for(email, lifetime)
+
+    def fail_next(self, *statuses: int) -> None:
+        """Answer the next API requests with these statuses (for retry tests)."""
+        self.faults.extend(statuses)
+
+    async def handle(self, request: Request) -> Reply:
+        """Check the caller on arrival (as Webex counts requests), wait, then answer."""
+        parts = request.path.strip("/").split("/")
+        if parts[0] != "v1" or not 2 <= len(parts) <= 3:
+            return error_reply(404, NOT_FOUND)
+        if parts[1] in ("authorize", "access_token"):
+            await self._latency()
+            if parts[1] == "authorize" and request.method == "GET":
+                return authorize(self.tokens, request, error_reply)
+            if parts[1] == "access_token" and request.method == "POST":
+                return access_token(self.tokens, request)
+            return error_reply(405, "Method not allowed.")
+        resource, ident = parts[1], parts[2] if len(parts) == 3 else None
+        endpoint = self._routes.get((request.method, resource, ident is not None))
+        if endpoint is None:
+            known = any(key[1] == resource for key in self._routes)
+            return error_reply(405 if known else 404,
+                               "Method not allowed." if known else NOT_FOUND)
+        try:
+            person = self._caller(request)
+        except WebexError as exc:
+            await self._latency()
+            return error_reply(exc.status, exc.message, exc.headers)
+        await self._latency()
+        try:
+            if resource == "people" and ident == "me":
+                return Reply(200, dump(person.to_json()))
+            return endpoint(request, person)
+        except WebexError as exc:
+            return error_reply(exc.status, exc.message, exc.headers)
+
+    async def _latency(self) -> None:
+        delay = self.config.latency_ms + self._jitter.uniform(0, self.config.jitter_ms)
+        if delay > 0:
+            await asyncio.sleep(delay / 1000)
+
+    def _caller(self, request: Request) -> SimPerson:
+        header = request.headers.get("authorization", "")
+        token = header[7:] if header.startswith("Bearer ") else ""
+        person_id = self.tokens.person_of(token)
+        if person_id is None:
+            raise WebexError(401, "The request requires a valid access token set in the "
+                                  "Authorization request header.")
+        wait = self.limiter.admit(token)
+        if wait:
+            raise WebexError(429, "Too many requests: retry later.",
+                             {"Retry-After": str(max(1, math.ceil(wait)))})
+        if self.faults:
+            raise WebexError(self.faults.popleft(), "The server encountered an error "
+                                                    "(simulated).")
+        return self.dataset.people[person_id]
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _member_room(self, person: SimPerson, room_id: str) -> SimRoom:
+        room = self.dataset.rooms.get(room_id)
+        if room is None or person.id not in room.members:
+            raise WebexError(404, NOT_FOUND)
+        return room
+
+    @staticmethod
+    def _page_size(request: Request, resource: str) -> int:
+        raw = request.query.get("max")
+        if raw is None:
+            return DEFAULT_PAGE[resource]
+        try:
+            value = int(raw)
+        except ValueError:
+            raise WebexError(400, f"Invalid max: {raw!r} is not a number.") from None
+        if value < 1:
+            raise WebexError(400, "max must be a positive number.")
+        return min(value, MAX_PAGE[resource])
+
+    @staticmethod
+    def _paged(request: Request, resource: str, items: list[bytes]) -> Reply:
+        """A page of already encoded items, and the link to the next one (an offset)."""
+        size = Simulator._page_size(request, resource)
+        try:
+            cursor = max(int(request.query.get("cursor", "0")), 0)
+        except ValueError:
+            cursor = 0
+        reply = Reply(200, b'{"items":[' + b",".join(items[cursor:cursor + size]) + b"]}")
+        if cursor + size < len(items):
+            args = {**request.query, "cursor": str(cursor + size), "max": str(size)}
+            reply.headers["Link"] = f'<{request.base_url}?{urlencode(args)}>; rel="next"'
+        return reply
+
+    @staticmethod
+    def _body(request: Request, *required: str) -> dict[str, object]:
+        body = request.json()
+        if not isinstance(body, dict) or any(not isinstance(body.get(k), str) for k in required):
+            raise WebexError(400, f"{' and '.join(required)} required in a JSON body.")
+        return body
+
+    # -- people ----------------------------------------------------------------------------
+    def people_list(self, request: Request, person: SimPerson) -> Reply:
+        email, name, ids = (request.query.get(k) for k in ("email", "displayName", "id"))
+        if not (email or name or ids):
+            raise WebexError(400, "Email, displayName, or id list should be specified.")
+        with self.dataset.lock:
+            found = [p for p in self.dataset.people.values()
+                     if (not email or p.email == email.lower())
+                     and (not name or p.display_name.lower().startswith(name.lower()))
+                     and (not ids or p.id in ids.split(","))]
+        return self._paged(request, "people", [dump(p.to_json()) for p in found])
+
+    def people_get(self, request: Request, person: SimPerson) -> Reply:
+        found = self.dataset.people.get(request.path.rsplit("/", 1)[1])
+        if found is None:
+            raise WebexError(404, NOT_FOUND)
+        return Reply(200, dump(found.to_json()))
+
+    # -- rooms -----------------------------------------------------------------------------
+    def rooms_list(self, request: Request, person: SimPerson) -> Reply:
+        kind = request.query.get("type")
+        if kind not in (None, "direct", "group"):
+            raise WebexError(400, "Invalid type: use direct or group.")
+        return self._paged(request, "rooms", [dump(r.to_json()) for r in self.dataset.rooms_of(
+            person.id) if kind is None or r.type == kind])
+
+    def rooms_create(self, request: Request, person: SimPerson) -> Reply:
+        title = self._body(request, "title")["title"]
+        assert isinstance(title, str)
+        if not title.strip():
+            raise WebexError(400, "title must not be empty.")
+        room = SimRoom(new_id("ROOM"), title[:500], "group", person.id, now_iso(),
+                       members={person.id: True})
+        self.dataset.add_room(room)
+        return Reply(200, dump(room.to_json()))
+
+    def rooms_get(self, request: Request, person: SimPerson) -> Reply:
+        room = self._member_room(person, request.path.rsplit("/", 1)[1])
+        return Reply(200, dump(room.to_json()))
+
+    def rooms_delete(self, request: Request, person: SimPerson) -> Reply:
+        room = self._member_room(person, request.path.rsplit("/", 1)[1])
+        self.dataset.remove_room(room.id)
+        return Reply(204)
+
+    # -- messages --------------------------------------------------------------------------
+    def messages_list(self, request: Request, person: SimPerson) -> Reply:
+        room_id = request.query.get("roomId")
+        if not room_id:
+            raise WebexError(400, "roomId is required.")
+        room = self._member_room(person, room_id)
+        size = self._page_size(request, "messages")
+        messages = room.messages
+        end = len(messages)
+        before_message = request.query.get("beforeMessage")
+        if before_message:
+            found = self.dataset.message_index.get(before_message)
+            if found is None or found.room_id != room.id:
+                raise WebexError(404, NOT_FOUND)
+            end = room.position[before_message]
+        before = request.query.get("before")
+        if before:  # created times are in order, so a binary search finds the cut
+            end = min(end, bisect_left(messages, before, key=lambda m: m.created))
+        page = messages[max(end - size, 0):end][::-1]
+        reply = Reply(200, b'{"items":[' + b",".join(m.encoded() for m in page) + b"]}")
+        if end - size > 0:
+            args = {k: v for k, v in request.query.items() if k != "before"}
+            args.update(beforeMessage=page[-1].id, max=str(size))
+            reply.headers["Link"] = f'<{request.base_url}?{urlencode(args)}>; rel="next"'
+        return reply
+
+    def messages_create(self, request: Request, person: SimPerson) -> Reply:
+        body = self._body(request, "roomId")
+        text = body.get("text") or body.get("markdown")
+        if not isinstance(text, str) or not text:
+            raise WebexError(400, "text or markdown is required.")
+        room = self._member_room(person, str(body["roomId"]))
+        message = SimMessage(new_id("MESSAGE"), room.id, room.type, person.id, person.email,
+                             text[:7439], now_iso())
+        if room.messages and message.created < room.messages[-1].created:
+            message.created = room.messages[-1].created  # keep the order ``before`` relies on
+        self.dataset.add_message(room, message)
+        return Reply(200, message.encoded())
+
+    # -- memberships -----------------------------------------------------------------------
+    def memberships_list(self, request: Request, person: SimPerson) -> Reply:
+        room_id = request.query.get("roomId")
+        rooms = [self._member_room(person, room_id)] if room_id else self.dataset.rooms_of(
+            person.id)
+        email = (request.query.get("personEmail") or "").lower()
+        people = self.dataset.people
+        items = [dump(self.dataset.membership(r, pid)) for r in rooms for pid in list(r.members)
+                 if (room_id or pid == person.id) and (not email or people[pid].email == email)]
+        return self._paged(request, "memberships", items)
+
+    def memberships_create(self, request: Request, person: SimPerson) -> Reply:
+        body = self._body(request, "roomId")
+        room = self._member_room(person, str(body["roomId"]))
+        email = body.get("personEmail")
+        if not isinstance(email, str) or "@" not in email:
+            raise WebexError(400, "personEmail or personId is required.")
+        member = self.dataset.by_email.get(email.lower())
+        if member is None:  # Webex invites unknown addresses; so does this
+            member = SimPerson(new_id("PEOPLE"), email.lower(), email.split("@")[0], now_iso())
+            self.dataset.add_person(member)
+        if member.id in room.members:
+            raise WebexError(409, "Person is already in the room.")
+        with self.dataset.lock:
+            room.members[member.id] = bool(body.get("isModerator"))
+        return Reply(200, dump(self.dataset.membership(room, member.id)))
+

@@ -1,0 +1,148 @@
+"""The simulator's tokens and its OAuth endpoints, as Webex's integration flow has them.
+
+``GET /v1/authorize`` approves at once (there is nobody to ask) for the user that
+``login_hint`` names (``user2`` or ``user2@example.com``), else user1, and redirects
+back with a code. ``POST /v1/access_token`` trades that code (checking
+``redirect_uri`` and the PKCE verifier) or a refresh token for Webex's answer:
+``access_token``, ``expires_in``, ``refresh_token``, ``refresh_token_expires_in``.
+Lifetimes come from the config, so tests can watch tokens expire.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from .dataset import Dataset, SimulatorConfig, dump
+from .http import Reply, Request
+
+
+@dataclass
+class Grant:
+    person_id: str
+    redirect_uri: str
+    challenge: str | None
+    method: str | None
+    expires: float
+
+
+class TokenStore:
+    """Access tokens, refresh tokens and authorization codes. Thread-safe."""
+
+    def __init__(self, config: SimulatorConfig, dataset: Dataset) -> None:
+        self.config = config
+        self.dataset = dataset
+        self.lock = threading.Lock()
+        self.access: dict[str, tuple[str, float]] = {}  # token -> (person id, expiry)
+        self.refresh: dict[str, tuple[str, float]] = {}
+        self.codes: dict[str, Grant] = {}
+
+    def token_for(self, email: str, lifetime: float | None = None) -> str:
+        """A valid access token for ``email``, without the OAuth dance."""
+        person = self.dataset.by_email[email]
+        token = secrets.token_urlsafe(32)
+        life = self.config.access_token_lifetime if lifetime is None else lifetime
+        with self.lock:
+            self.access[token] = (person.id, time.time() + life)
+        return token
+
+    def person_of(self, token: str) -> str | None:
+        """The person id of a valid access token; None if unknown or expired."""
+        with self.lock:
+            entry = self.access.get(token)
+        return entry[0] if entry and entry[1] >= time.time() else None
+
+    def issue(self, person_id: str) -> dict[str, Any]:
+        access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        now, config = time.time(), self.config
+        with self.lock:
+            self.access[access] = (person_id, now + config.access_token_lifetime)
+            self.refresh[refresh] = (person_id, now + config.refresh_token_lifetime)
+        return {"access_token": access, "expires_in": max(int(config.access_token_lifetime), 1),
+                "refresh_token": refresh,
+                "refresh_token_expires_in": max(int(config.refresh_token_lifetime), 1),
+                "token_type": "Bearer", "scope": "spark:all spark:kms"}
+
+
+def authorize(tokens: TokenStore, request: Request, error: Any) -> Reply:
+    args, config = request.query, tokens.config
+    if args.get("client_id") != config.client_id:
+        return error(400, "Invalid client_id.")
+    redirect_uri = args.get("redirect_uri")
+    if not redirect_uri or args.get("response_type") != "code":
+        return error(400, "redirect_uri and response_type=code are required.")
+    if args.get("code_challenge") and args.get("code_challenge_method", "plain") not in (
+            "S256", "plain"):
+        return error(400, "code_challenge_method must be S256 or plain.")
+    hint = (args.get("login_hint") or "user1").lower()
+    person = tokens.dataset.by_email.get(hint if "@" in hint else f"{hint}@{config.domain}")
+    if person is None:
+        return error(400, f"No such user: {hint}.")
+    code = secrets.token_urlsafe(24)
+    with tokens.lock:
+        tokens.codes[code] = Grant(person.id, redirect_uri, args.get("code_challenge"),
+                                   args.get("code_challenge_method"), time.time() + 300)
+    query = {"code": code}
+    if "state" in args:
+        query["state"] = args["state"]
+    separator = "&" if "?" in redirect_uri else "?"
+    return Reply(302, headers={"Location": f"{redirect_uri}{separator}{urlencode(query)}"})
+
+
+def access_token(tokens: TokenStore, request: Request) -> Reply:
+    form, config = request.form(), tokens.config
+    client_id, client_secret = _basic_credentials(request) or (
+        form.get("client_id"), form.get("client_secret"))
+    if client_id != config.client_id or client_secret != config.client_secret:
+        return _oauth_error(401, "invalid_client", "Invalid client id or secret.")
+    grant_type = form.get("grant_type")
+    if grant_type == "authorization_code":
+        with tokens.lock:
+            grant = tokens.codes.pop(form.get("code", ""), None)
+        if grant is None or grant.expires < time.time():
+            return _refuse("The authorization code is invalid or was used already.")
+        if form.get("redirect_uri") != grant.redirect_uri:
+            return _refuse("redirect_uri does not match the authorization request.")
+        if grant.challenge:
+            verifier = form.get("code_verifier", "")
+            digest = base64.urlsafe_b64encode(
+                hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+            expected = digest if grant.method == "S256" else verifier
+            if not secrets.compare_digest(expected, grant.challenge):
+                return _refuse("The PKCE code_verifier does not match.")
+        return Reply(200, dump(tokens.issue(grant.person_id)))
+    if grant_type == "refresh_token":
+        with tokens.lock:
+            entry = tokens.refresh.get(form.get("refresh_token", ""))
+        if entry is None or entry[1] < time.time():
+            return _refuse("The refresh token is invalid or expired.")
+        return Reply(200, dump(tokens.issue(entry[0])))
+    return _oauth_error(400, "unsupported_grant_type", "Unsupported grant_type.")
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    """``client_secret_basic``: Webex takes the client's credentials either way."""
+    header = request.headers.get("authorization", "")
+    if not header.startswith("Basic "):
+        return None
+    try:
+        client_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return client_id, secret
+
+
+def _refuse(description: str) -> Reply:
+    return _oauth_error(400, "invalid_grant", description)
+
+
+def _oauth_error(status: int, code: str, description: str) -> Reply:
+    return Reply(status, dump({"error": code, "error_description": description,
+                               "message": description, "trackingId": "SIM_OAUTH"}))

@@ -1,0 +1,87 @@
+"""space_stats called as the runner calls it: the result is the simulator's ground truth,
+and Stop ends it within a second, mid-scan, with no request sent after."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import time
+from typing import Any
+
+import pytest
+
+from flask_realtime.core.jobs import RunContext
+from flask_realtime.webex.client import WebexAccess, static_token
+from flask_realtime.webex.jobs import TEST_SPACE_PREFIX, clean_up_test_spaces, space_stats
+from flask_realtime.webex.simulator import SimulatorConfig, SimulatorHandle
+
+USER = "user1@example.com"
+
+
+@pytest.fixture
+def sim_config() -> SimulatorConfig:
+    return SimulatorConfig(spaces=60, messages=12_000, latency_ms=5)
+
+
+def context(sim: SimulatorHandle) -> RunContext:
+    return RunContext("run-1", USER, {"webex": WebexAccess(sim.base_url, static_token(
+        sim.token_for(USER)))})
+
+
+def test_space_stats_equals_the_ground_truth(sim: SimulatorHandle) -> None:
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        result = asyncio.run(space_stats(lambda: True, context(sim), concurrency=8))
+    truth = sim.dataset.ground_truth(USER)
+    assert result == truth
+    assert any(r["messages"] == 0 and r["oldest"] is None for r in truth)
+    assert max(r["messages"] for r in truth) > 1000  # more than one page of 1,000
+    lines = output.getvalue().splitlines()
+    assert sum(line.startswith("[") for line in lines) == len(truth)  # one per space
+    assert lines[-1] == f"{len(truth)} spaces, {sum(r['messages'] for r in truth)} messages"
+
+
+def test_stop_mid_scan_ends_within_a_second_and_sends_nothing_more(
+        sim: SimulatorHandle) -> None:
+    sim.config.latency_ms = 400
+    accepted = sim.simulator.limiter.accepted
+    stop = [False]
+
+    async def scan_then_stop() -> tuple[float, int, int]:
+        task = asyncio.create_task(space_stats(lambda: not stop[0], context(sim),
+                                               concurrency=4))
+        while len(accepted) < 3:  # the room list, then message pages in flight
+            await asyncio.wait([task], timeout=0.01)
+            assert not task.done()
+        stop[0] = True
+        asked = time.monotonic()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        took = time.monotonic() - asked
+        sent = len(accepted)
+        await asyncio.sleep(2 * sim.config.latency_ms / 1000)  # a window to see none arrive
+        return took, sent, len(accepted)
+
+    took, sent, later = asyncio.run(scan_then_stop())
+    assert took < 1.0, f"stopped after {took:.2f}s"
+    assert later == sent
+
+
+def test_clean_up_deletes_only_marked_spaces(sim: SimulatorHandle) -> None:
+    async def setup() -> None:
+        async with WebexAccess(sim.base_url, static_token(sim.token_for(USER))) as webex:
+            await webex.create_room(f"{TEST_SPACE_PREFIX} a")
+            await webex.create_room(f"not {TEST_SPACE_PREFIX} b")
+
+    asyncio.run(setup())
+    before = {r["title"] for r in sim.dataset.ground_truth(USER)}
+    with contextlib.redirect_stdout(io.StringIO()):
+        dry: list[dict[str, Any]] = asyncio.run(clean_up_test_spaces(lambda: True,
+                                                                     context(sim)))
+        assert [r["title"] for r in dry] == [f"{TEST_SPACE_PREFIX} a"]
+        assert {r["title"] for r in sim.dataset.ground_truth(USER)} == before
+        done = asyncio.run(clean_up_test_spaces(lambda: True, context(sim), dry_run=False))
+    assert [r["deleted"] for r in done] == [True]
+    assert {r["title"] for r in sim.dataset.ground_truth(USER)} == before - {
+        f"{TEST_SPACE_PREFIX} a"}
