@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from flask_realtime.stack import executable, render_nginx
+
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = (ROOT / "deploy" / "nginx" / "flask-realtime.conf.template").read_text()
 
@@ -123,14 +125,21 @@ def test_the_image_runs_as_a_user_not_root() -> None:
 
 
 def test_the_nginx_template_renders_to_a_config_nginx_accepts(tmp_path: Path) -> None:
-    sys.path.insert(0, str(ROOT / "deploy"))
-    from stack import render_nginx
-
     conf = render_nginx(tmp_path, 8080, [5001, 5002])
-    done = subprocess.run(["nginx", "-t", "-p", str(tmp_path / "nginx"), "-c", str(conf)],
-                          capture_output=True, text=True)
+    done = subprocess.run([executable("nginx"), "-t", "-p", str(tmp_path / "nginx"),
+                           "-c", str(conf)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     site = (tmp_path / "nginx" / "flask-realtime.conf").read_text()
     assert "proxy_set_header Upgrade $http_upgrade;" in site and "proxy_buffering off;" in site
     assert "server 127.0.0.1:5001" in site and "ip_hash;" in site
     assert "${" not in site
+
+
+def test_the_build_context_leaves_secrets_and_local_state_out() -> None:
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    assert {"webexintegration.env", ".venv", ".git", "redis_data", "instance"} <= ignored
+    copied = re.findall(r"^COPY (.+) \S+$", dockerfile(), re.M)
+    for source in " ".join(copied).split():
+        assert (ROOT / source).exists(), source
+        assert source not in ignored, source

@@ -1,26 +1,24 @@
-"""The whole deployment, natively: scripts/stack's topology for the test module."""
+"""The whole deployment, natively: scripts/stack's topology, one per test module."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from flask_realtime.stack import Stack, session_members
 from tests.browser.conftest import browser, page, problems  # noqa: F401  (Chromium fixtures)
 from tests.redis_server import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "deploy"))
-
-from stack import Stack  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """nginx, 2 web processes (gunicorn), 2 RQ workers, Redis and the Webex simulator."""
+    """nginx, 2 web processes (gunicorn), 2 RQ workers, Redis and the Webex simulator.
+
+    The simulator answers slowly (150 ms a request) so that space_stats runs long
+    enough to be reloaded mid-run.
+    """
     running = Stack(tmp_path_factory.mktemp("stack"))
     try:
         state = running.start(port=free_port(), webs=2, workers=2, demo=True,
@@ -30,4 +28,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         raise
     state["stack"] = running
     yield state
+    sessions = [p["pid"] for p in running.load()["processes"]]
     running.stop()
+    # Nothing outlives the stack, RQ work-horses (groups of their own) included.
+    assert not [pid for sid in sessions for pid in session_members(sid)]

@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .. import __version__, config
+from ..config import DEFAULTS
 from ..core.capture import install as install_capture
 from ..store.base import StoreUnavailableError
 from . import api, auth, csrf, events
@@ -93,6 +94,30 @@ def apply_switch_interval(config: Any) -> None:
     interval = config.get("SWITCH_INTERVAL_SECONDS")
     if interval:
         sys.setswitchinterval(float(interval))
+
+
+def check_production_settings(config: Any) -> None:
+    """Refuse, in ``web/wsgi.py``, what works on one machine but not behind nginx: nobody
+    logging in (unless asked for), demo mode without a shared simulator, several
+    processes each with a secret key of its own."""
+    if config.get("REDIS_URL") and not (
+            os.environ.get("SECRET_KEY") or os.environ.get("FLASK_REALTIME_SECRET_KEY")):
+        raise RuntimeError(
+            "REDIS_URL is set but SECRET_KEY is not: give every web process and worker the "
+            "same SECRET_KEY (a long random string), or sessions and tokens one process "
+            "wrote are unreadable in the others.")
+    if config.get("DEMO_MODE") and config["WEBEX_BASE_URL"] == DEFAULTS["WEBEX_BASE_URL"]:
+        raise RuntimeError(
+            "DEMO_MODE is on but WEBEX_BASE_URL is the real Webex: start `flask-realtime "
+            "webex-sim` and set FLASK_REALTIME_WEBEX_BASE_URL to its URL (http://host:port/v1) "
+            "and CLIENT_ID and CLIENT_SECRET to its --client-id and --client-secret "
+            "(docs/deployment.md).")
+    if not config.get("LOGIN_REQUIRED") and "FLASK_REALTIME_LOGIN_REQUIRED" not in os.environ:
+        raise RuntimeError(
+            "No Webex integration is configured, so nobody would have to log in: set "
+            "CLIENT_ID, CLIENT_SECRET and REDIRECT_URI (docs/auth.md), or demo mode "
+            "(docs/deployment.md), or FLASK_REALTIME_LOGIN_REQUIRED=false for a server "
+            "only you can reach.")
 
 
 def _ensure_secret_key(app: Flask) -> None:

@@ -5,11 +5,16 @@
 One worker per process (Flask-SocketIO's threading mode keeps a client's Socket.IO
 state in the process that accepted it); run several processes behind nginx for more
 (docs/deployment.md). Configuration comes from the environment (docs/configuration.md).
+
+Unlike ``flask-realtime run``, this starts no Webex simulator of its own: every web
+process and worker must see the same one, so demo mode here means a
+``flask-realtime webex-sim`` process and the settings that point at it.
 """
 
 from __future__ import annotations
 
-from .app import apply_switch_interval, create_app
+from .app import apply_switch_interval, check_production_settings, create_app
 
 app = create_app()
+check_production_settings(app.config)
 apply_switch_interval(app.config)

@@ -1,0 +1,316 @@
+"""The deployment topology of docker-compose.yml, natively, without a Docker engine.
+
+    python -m flask_realtime.stack start [--dir .stack] [--port 8080] [--webs 2] [--workers 2]
+    python -m flask_realtime.stack status|stop [--dir .stack]
+
+(``scripts/stack`` runs this.) Starts redis-server (AOF, ``appendfsync everysec``, data
+in DIR/redis), the Webex simulator (demo mode), N web processes (gunicorn, gthread, one
+worker each), M RQ workers (``flask-realtime worker``) and nginx on PORT with the config
+rendered from ``deploy/nginx/flask-realtime.conf.template``; nginx gets its own prefix,
+pid, logs and temp paths under DIR, so the machine's /etc/nginx is never touched. Every
+process runs in a session of its own, so the stack outlives this command;
+DIR/stack.json records the processes for ``status`` and ``stop``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import string
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+# The nginx template lives in the source checkout (the Compose files mount it too).
+TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / (
+    "flask-realtime.conf.template")
+STATIC = Path(__file__).resolve().parent / "web" / "static"
+VENV_BIN = Path(sys.executable).parent
+GUNICORN_ARGS = ["-k", "gthread", "-w", "1", "--threads", "100", "--graceful-timeout", "5"]
+
+
+class StackError(RuntimeError):
+    """The stack cannot start; the message says what to do."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def executable(name: str) -> str:
+    """A Debian daemon's path: /usr/sbin is often not on a user's PATH."""
+    for candidate in (shutil.which(name), f"/usr/sbin/{name}", f"/usr/bin/{name}"):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    raise StackError(f"{name} is not installed: run scripts/bootstrap --test "
+                     f"(apt-get install {'nginx-light' if name == 'nginx' else name})")
+
+
+def wait_http(url: str, timeout: float = 30, proc: subprocess.Popen[bytes] | None = None,
+              log: Path | None = None) -> None:
+    """Poll ``url`` until it answers below 500 (a 401 or 404 means it is up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status < 500:
+                    return
+        except urllib.error.HTTPError as exc:
+            if exc.code < 500:
+                return
+        except OSError:
+            pass
+        if proc is not None and proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:] if log else ""
+            raise StackError(f"{url}: the process exited ({proc.returncode}).\n{tail}")
+        if time.monotonic() > deadline:
+            raise StackError(f"{url} did not answer within {timeout:g} s")
+        time.sleep(0.05)
+
+
+def render_nginx(directory: Path, port: int, web_ports: list[int],
+                 listen_host: str = "127.0.0.1") -> Path:
+    """nginx.conf for an unprivileged nginx whose files all live under ``directory``.
+
+    The site is the template with LISTEN, UPSTREAM_SERVERS and STATIC_ROOT filled in,
+    as the official nginx image does from the environment in docker-compose.yml.
+    """
+    if not TEMPLATE.exists():
+        raise StackError(f"{TEMPLATE} is missing: run the stack from a source checkout.")
+    conf = directory / "nginx"
+    for sub in ("tmp/body", "tmp/proxy", "tmp/fastcgi", "tmp/uwsgi", "tmp/scgi", "logs"):
+        (conf / sub).mkdir(parents=True, exist_ok=True)
+    for path in [conf, *conf.rglob("*")]:
+        if path.is_dir():  # started as root, nginx's workers run as nobody
+            path.chmod(0o777 if "tmp" in path.parts else 0o755)
+    # A process that failed once is left alone for 5 s: its clients move to another.
+    servers = "\n    ".join(f"server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;"
+                           for p in web_ports)
+    site = string.Template(TEMPLATE.read_text()).safe_substitute(
+        LISTEN=f"{listen_host}:{port}", UPSTREAM_SERVERS=servers, STATIC_ROOT=str(STATIC))
+    (conf / "flask-realtime.conf").write_text(site)
+    tmp = conf / "tmp"
+    mime = ("include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").exists() else
+            "types { text/html html; text/css css; application/javascript js; }")
+    (conf / "nginx.conf").write_text(f"""worker_processes 1;
+pid {conf}/nginx.pid;
+error_log {conf}/logs/error.log warn;
+daemon off;
+events {{ worker_connections 1024; }}
+http {{
+    {mime}
+    default_type application/octet-stream;
+    access_log {conf}/logs/access.log;
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    include {conf}/flask-realtime.conf;
+}}
+""")
+    return conf / "nginx.conf"
+
+
+class Stack:
+    """The processes of one stack directory: start them, look at them, stop them."""
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory.resolve()
+        self.state_file = self.dir / "stack.json"
+
+    def load(self) -> dict[str, Any]:
+        if not self.state_file.exists():
+            return {"processes": []}
+        state: dict[str, Any] = json.loads(self.state_file.read_text())
+        return state
+
+    def save(self, state: dict[str, Any]) -> None:
+        self.state_file.write_text(json.dumps(state, indent=2))
+
+    def processes(self, kind: str) -> list[dict[str, Any]]:
+        """The recorded processes of one kind (``web``: web1, web2…; ``nginx``)."""
+        return [p for p in self.load()["processes"]
+                if p["name"].rstrip("0123456789") == kind]
+
+    def spawn(self, state: dict[str, Any], name: str, args: list[str],
+              env: dict[str, str] | None = None, port: int | None = None,
+              ) -> subprocess.Popen[bytes]:
+        log = self.dir / "logs" / f"{name}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("ab") as out:
+            proc = subprocess.Popen(args, stdout=out, stderr=out, cwd=self.dir,
+                                    env={**os.environ, **(env or {})}, start_new_session=True)
+        state["processes"].append({"name": name, "pid": proc.pid, "port": port,
+                                   "log": str(log)})
+        self.save(state)
+        return proc
+
+    def start(self, *, port: int, webs: int = 2, workers: int = 2, demo: bool = True,
+              sim_latency_ms: float = 20, listen_host: str = "127.0.0.1") -> dict[str, Any]:
+        """Start everything, wait until nginx answers /healthz; the state as saved."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        if any(alive(p["pid"]) for p in self.load()["processes"]):
+            raise StackError(f"a stack is already running from {self.dir}: stop it first")
+        redis_server, nginx = executable("redis-server"), executable("nginx")
+        state: dict[str, Any] = {"processes": [], "port": port, "dir": str(self.dir)}
+        secret_file = self.dir / "secret_key"
+        if not secret_file.exists():
+            secret_file.write_text(secrets.token_urlsafe(48))
+            secret_file.chmod(0o600)
+        redis_port = free_port()
+        (self.dir / "redis").mkdir(exist_ok=True)
+        self.spawn(state, "redis", [
+            redis_server, "--port", str(redis_port), "--bind", "127.0.0.1",
+            "--protected-mode", "yes", "--dir", str(self.dir / "redis"),
+            "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""], port=redis_port)
+        # What every web process and worker shares, as in docker-compose.yml.
+        env = {"REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+               "SECRET_KEY": secret_file.read_text().strip(), "FLASK_REALTIME_RUNNER": "rq",
+               "FLASK_REALTIME_PROXY_COUNT": "1",
+               "FLASK_REALTIME_INSTANCE_PATH": str(self.dir / "instance"),
+               "FLASK_REALTIME_WEBEX_ENV_FILE": os.environ.get(
+                   "FLASK_REALTIME_WEBEX_ENV_FILE", '""')}
+        if demo:
+            env.update(self._start_simulator(state, sim_latency_ms))
+        web_ports = []
+        for n in range(1, webs + 1):
+            web_port = free_port()
+            web_ports.append(web_port)
+            proc = self.spawn(state, f"web{n}", [
+                str(VENV_BIN / "gunicorn"), *GUNICORN_ARGS, "-b", f"127.0.0.1:{web_port}",
+                "flask_realtime.web.wsgi:app"], env, port=web_port)
+            wait_http(f"http://127.0.0.1:{web_port}/healthz", proc=proc,
+                      log=self.dir / "logs" / f"web{n}.log")
+        for n in range(1, workers + 1):
+            self.spawn(state, f"worker{n}", [
+                str(VENV_BIN / "flask-realtime"), "worker",
+                "--name", f"stack-worker-{n}-{secrets.token_hex(3)}"], env)
+        nginx_conf = render_nginx(self.dir, port, web_ports, listen_host)
+        proxy = self.spawn(state, "nginx", [nginx, "-p", str(self.dir / "nginx"),
+                                            "-c", str(nginx_conf)], port=port)
+        state["url"] = f"http://{listen_host}:{port}"
+        self.save(state)
+        wait_http(f"{state['url']}/healthz", proc=proxy, log=self.dir / "logs" / "nginx.log")
+        return state
+
+    def _start_simulator(self, state: dict[str, Any], latency_ms: float) -> dict[str, str]:
+        """Demo mode for gunicorn: the simulator as a process, the settings that point the
+        web processes and workers at it (what ``flask-realtime run`` does in-process)."""
+        sim_port = free_port()
+        client_secret = secrets.token_urlsafe(16)
+        sim = self.spawn(state, "webex-sim", [
+            str(VENV_BIN / "flask-realtime"), "webex-sim", "--port", str(sim_port),
+            "--latency-ms", str(latency_ms), "--jitter-ms", "20",
+            "--client-id", "demo-client", "--client-secret", client_secret], port=sim_port)
+        wait_http(f"http://127.0.0.1:{sim_port}/v1/people/me", proc=sim,
+                  log=self.dir / "logs" / "webex-sim.log")
+        return {"FLASK_REALTIME_DEMO_MODE": "true", "CLIENT_ID": "demo-client",
+                "CLIENT_SECRET": client_secret,
+                "FLASK_REALTIME_WEBEX_BASE_URL": f"http://127.0.0.1:{sim_port}/v1"}
+
+    def stop(self) -> None:
+        """SIGTERM every process the stack started, newest first, SIGKILL what is left
+        after 10 s. A process is found by its session, not its group: RQ's work-horses
+        put themselves in groups of their own and would outlive their worker."""
+        state = self.load()
+        sessions = [p["pid"] for p in reversed(state["processes"])]
+        for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+            members = [pid for sid in sessions for pid in session_members(sid)]
+            for pid in members:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, sig)
+            deadline = time.monotonic() + grace
+            while any(alive(pid) for pid in members) and time.monotonic() < deadline:
+                time.sleep(0.05)
+        state["processes"] = []
+        self.save(state)
+
+    def status(self) -> list[tuple[str, int, bool]]:
+        return [(p["name"], p["pid"], alive(p["pid"])) for p in self.load()["processes"]]
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie child is reaped and counts as gone)."""
+    try:
+        waited, _ = os.waitpid(pid, os.WNOHANG)
+        if waited == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
+
+
+def session_members(sid: int) -> list[int]:
+    """The live processes of session ``sid`` (each stack process leads one)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(fields[3]) == sid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/stack",
+                                     description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("command", choices=["start", "stop", "status"])
+    parser.add_argument("--dir", default=".stack", type=Path)
+    parser.add_argument("--port", default=8080, type=int, help="nginx's port")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="nginx's address (the web processes, Redis and the simulator "
+                             "always listen on 127.0.0.1)")
+    parser.add_argument("--webs", default=2, type=int)
+    parser.add_argument("--workers", default=2, type=int)
+    parser.add_argument("--sim-latency-ms", default=20.0, type=float,
+                        help="demo mode: the simulated Webex's latency per request")
+    parser.add_argument("--no-demo", action="store_true",
+                        help="use the Webex integration of webexintegration.env instead")
+    args = parser.parse_args(argv)
+    stack = Stack(args.dir)
+    if args.command == "start":
+        try:
+            state = stack.start(port=args.port, webs=args.webs, workers=args.workers,
+                                demo=not args.no_demo, sim_latency_ms=args.sim_latency_ms,
+                                listen_host=args.host)
+        except BaseException as exc:
+            stack.stop()  # nothing half-started is left behind
+            if isinstance(exc, StackError):
+                print(f"stack: {exc}", file=sys.stderr)
+                return 1
+            raise
+        print(f"Flask-Realtime stack on {state['url']}/  (logs in {stack.dir}/logs; "
+              f"scripts/stack stop --dir {args.dir})")
+    elif args.command == "stop":
+        stack.stop()
+        print("stopped")
+    else:
+        rows = stack.status()
+        for name, pid, up in rows:
+            print(f"{name:10s} {pid:8d} {'up' if up else 'DOWN'}")
+        return 0 if rows and all(up for _, _, up in rows) else 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
