@@ -105,7 +105,7 @@ def document() -> dict[str, Any]:
                 "parameters": [
                     _RUN_ID,
                     {"name": "after", "in": "query", "schema": {
-                        "type": "integer", "minimum": 0, "default": 0}},
+                        "type": "integer", "minimum": 0, "maximum": 2**62, "default": 0}},
                     {"name": "limit", "in": "query", "schema": {
                         "type": "integer", "minimum": 1, "maximum": 10000, "default": 1000}},
                 ],
