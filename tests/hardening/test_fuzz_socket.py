@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import LiveServer, Watcher, wait_for
@@ -87,6 +87,9 @@ def test_every_event_gets_an_answer_and_nothing_crashes(
     client = _client(connect)
     event = data.draw(EVENTS, label="event")
     payload = data.draw(payloads(client.real_run_id), label="payload")
+    # Past MAX_HTTP_BUFFER_SIZE the transport closes the connection by design (tested
+    # in test_an_oversize_packet_is_refused_at_the_transport): not an answerable call.
+    assume(len(json.dumps([event, payload], default=str)) < 60_000)
     ack = client.watcher.client.call(event, payload, timeout=10)
     assert is_answer(ack), ack
     assert server_problems.summary() == []
