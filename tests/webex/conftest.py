@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
@@ -28,4 +29,10 @@ def sim(sim_config: SimulatorConfig) -> Iterator[SimulatorHandle]:
 
 @pytest.fixture
 def run() -> Callable[[Coroutine[Any, Any, T]], T]:
-    return asyncio.run
+    """``asyncio.run`` in a thread of its own, whatever loop the main thread has."""
+
+    def run_in_thread(coroutine: Coroutine[Any, Any, T]) -> T:
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, coroutine).result()
+
+    return run_in_thread

@@ -77,12 +77,15 @@ class HttpServer:
         self.handler = handler
         self.loop = asyncio.new_event_loop()
         self._writers: set[asyncio.StreamWriter] = set()
-        self._server = self.loop.run_until_complete(asyncio.start_server(
-            self._serve, host, port, backlog=1024, limit=MAX_HEAD))
-        self.host, self.port = self._server.sockets[0].getsockname()[:2]
+        # The loop runs in its own thread from the start, and the listener is opened
+        # there: the calling thread may have a running loop of its own (Playwright's
+        # sync API does), and a second loop cannot run in the same thread.
         self._thread = threading.Thread(target=self.loop.run_forever, name="webex-simulator",
                                         daemon=True)
         self._thread.start()
+        self._server = asyncio.run_coroutine_threadsafe(asyncio.start_server(
+            self._serve, host, port, backlog=1024, limit=MAX_HEAD), self.loop).result(10)
+        self.host, self.port = self._server.sockets[0].getsockname()[:2]
 
     def stop(self) -> None:
         """Close the listener and every connection, then end the thread."""
