@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 import time
 
 from flask_realtime import Running, job
+from flask_realtime.core.jobs import RunContext
 
 #: Tests set this to let ``gate`` finish.
 gate_open = threading.Event()
@@ -36,3 +38,10 @@ def stubborn(running: Running, seconds: float = 60.0) -> None:
     print("not listening", flush=True)
     time.sleep(seconds)
     print("done sleeping")
+
+
+@job
+async def webex_token_digest(running: Running, context: RunContext) -> str:
+    """A hash of the Webex token the run's services hand out (never the token itself)."""
+    token = await context.services["webex"].token_provider(False)
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -74,6 +74,46 @@ def test_a_job_ignoring_stop_is_ended_after_the_grace_period(
     assert finished(a.url, again["run_id"])["state"] == "succeeded"
 
 
+def test_a_stop_is_forced_even_when_the_process_that_took_it_dies(
+        web: Callable[..., WebProcess], worker: Callable[..., Process],
+        client: Callable[[str], Watcher]) -> None:
+    a, b = web(FLASK_REALTIME_RUNNER="rq"), web(FLASK_REALTIME_RUNNER="rq")
+    w = worker()
+    browser = client(a.url)
+    run_id = browser.call("start", {"job": "stubborn", "params": {"seconds": 60}})["run_id"]
+    wait_for(lambda: "not listening" in httpx.get(f"{b.url}/api/runs/{run_id}/log").text,
+             timeout=20)
+    browser.call("stop", {"run_id": run_id})
+    a.kill()  # SIGKILL within the grace period: its timer for the forced stop dies too
+    run = finished(b.url, run_id, timeout=10)  # B's reaper finds the overdue stop
+    assert run["state"] == "stopped", w.output()
+    log = httpx.get(f"{b.url}/api/runs/{run_id}/log").text
+    assert log.count("process was ended") == 1 and "done sleeping" not in log
+
+
+def test_restarting_the_web_process_mid_run_loses_no_line(
+        web: Callable[..., WebProcess], worker: Callable[..., Process],
+        client: Callable[[str], Watcher]) -> None:
+    a = web(FLASK_REALTIME_RUNNER="rq")
+    worker()
+    first = client(a.url)
+    run_id = first.call("start", {"job": "numbers", "params": {
+        "n": 3000, "every": 100, "pause": 0.15}})["run_id"]
+    wait_for(lambda: first.last_seq.get(run_id, 0) >= 200, timeout=20)
+    seen = first.last_seq[run_id]
+    first.close()
+    a.restart()  # the job goes on in the worker meanwhile
+    assert run_state(a.url, run_id)["state"] == "running"
+    second = client(a.url)  # the page reconnects and resumes where it was
+    second.last_seq[run_id] = seen
+    second.call("watch", {"run_id": run_id, "after": seen})
+    assert finished(a.url, run_id, timeout=30)["state"] == "succeeded"
+    wait_for(lambda: second.last_seq.get(run_id) == 3000)
+    assert first.texts(run_id)[:seen] + second.texts(run_id) == [
+        str(i) for i in range(1, 3001)]
+    assert not first.errors and not second.errors
+
+
 def test_a_worker_killed_mid_job_fails_the_run_and_keeps_its_output(
         web: Callable[..., WebProcess], worker: Callable[..., Process],
         client: Callable[[str], Watcher]) -> None:

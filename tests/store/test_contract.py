@@ -168,3 +168,42 @@ def test_healthy(store: Store) -> None:
     assert store.healthy()
 
 
+def test_a_big_append_is_numbered_and_trimmed_like_small_ones(store: Store) -> None:
+    store.create_run(a_run())
+    assert store.append_output("r1", [("stdout", str(i), "\n") for i in range(1, 2501)],
+                               5) == 2500
+    piece = store.read_output("r1", 0, max_lines=1000)
+    assert (piece.first_seq, piece.skipped, piece.end_seq) == (2401, 2400, 2500)
+    assert [line[1] for line in piece.lines] == [str(i) for i in range(2401, 2501)]
+    assert piece.times == [(0, 5)]
+    middle = store.read_output("r1", 2450, max_lines=10)
+    assert (middle.first_seq, middle.skipped) == (2451, 0)
+    assert [line[1] for line in middle.lines] == [str(i) for i in range(2451, 2461)]
+
+
+def test_an_unknown_run_has_no_output(store: Store) -> None:
+    assert store.output_end("nope") == 0
+    piece = store.read_output("nope", 0)
+    assert (piece.lines, piece.end_seq) == ([], 0)
+    assert not store.stop_requested("nope")
+
+
+def test_a_beating_executor_is_alive(store: Store) -> None:
+    store.beat("r1", ttl=60)
+    assert store.executor_alive("r1")
+
+
+def test_a_redis_heartbeat_ends_with_its_ttl(redis_url: str) -> None:
+    """Shared stores only: a killed executor stops beating, and then it is not alive."""
+    from flask_realtime.store.redis import RedisStore
+
+    store = RedisStore(redis_url, listen=False)
+    try:
+        assert not store.executor_alive("r1")
+        store.beat("r1", ttl=0.2)
+        assert store.executor_alive("r1")
+        from tests.conftest import wait_for
+
+        wait_for(lambda: not store.executor_alive("r1"), timeout=5)
+    finally:
+        store.close()

@@ -414,14 +414,15 @@ class CapturePump:
             if now < capture.retry_at and not force:
                 capture.keep_unsent(lines, self.max_unsent)
                 return
-            if capture.lost:
-                lines = [(SYSTEM, f"[flask-realtime: {capture.lost} lines were lost while "
-                                  "the output store was unavailable]", "\n"), *lines]
             lines = capture.unsent + lines
-            capture.unsent, capture.lost = [], 0
+            capture.unsent = []
         if lines:
+            batch = lines
+            if capture.lost:  # the lost lines came before every kept one: say so first
+                batch = [(SYSTEM, f"[flask-realtime: {capture.lost} lines were lost while "
+                                  "the output store was unavailable]", "\n"), *lines]
             try:
-                self.sink(capture.run_id, lines, int(time.time() * 1000))
+                self.sink(capture.run_id, batch, int(time.time() * 1000))
             except Exception as exc:
                 if not capture.unsent_since:
                     log.warning("could not store output of run %s (%s): keeping up to %d "
@@ -429,11 +430,12 @@ class CapturePump:
                                 self.max_unsent)
                     capture.unsent_since = now
                 capture.retry_at = now + RETRY_SECONDS
-                capture.keep_unsent(lines, self.max_unsent)
+                capture.keep_unsent(lines, self.max_unsent)  # the count of lost ones grows
             else:
                 if capture.unsent_since:
                     log.info("output of run %s stored again", capture.run_id)
                 capture.unsent_since = 0.0
+                capture.lost = 0
 
     def _loop(self) -> None:
         last = 0.0

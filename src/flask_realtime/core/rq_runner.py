@@ -10,8 +10,12 @@ Stop is staged (RELIABILITY 5): the stop request is stored, the job's ``running(
 sees it within 0.1 s; if the run has not ended ``stop_grace`` seconds later, the web
 process that took the Stop sends RQ's stop-job command, the worker kills the
 work-horse's process group, and the run ends ``stopped`` with its output kept and a
-line saying it was forced. A work-horse or worker killed any other way stops its
-heartbeat, and the executor-loss check fails the run; RQ never runs it again.
+line saying it was forced. The deadline is kept in Redis too (:data:`STOP_DEADLINES`),
+so when that web process dies during the grace period another one forces the stop
+(:meth:`RQRunner.force_overdue_stops`, from every web process's reaper): a job that
+ignores ``running()`` never stays ``stopping`` for good. A work-horse or worker killed
+any other way stops its heartbeat, and the executor-loss check fails the run; RQ
+never runs it again.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from rq import Queue
 from rq.command import send_stop_job_command
@@ -29,8 +33,9 @@ from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 
-from redis import Redis
+from redis import Redis, RedisError
 
+from ..store.base import StoreUnavailableError
 from .capture import CapturePump
 from .jobs import JobSpec, RunContext
 from .output import SYSTEM
@@ -45,6 +50,22 @@ QUEUE_NAME = "flask-realtime"
 QUEUE_TTL_SECONDS = 24 * 3600
 
 
+#: Runs whose Stop was asked, scored by the Redis time (s) their grace period ends.
+STOP_DEADLINES = "flask-realtime:stop-deadlines"
+#: A process that claimed a forced stop has this long before another may try again
+#: (it waits up to 30 s for the work-horse to go).
+FORCE_LEASE_SECONDS = 40.0
+
+#: KEYS: deadlines. ARGV: run id, now, lease. 1 if the stop was due and is now ours:
+#: its deadline moves past the lease, so exactly one process forces it at a time.
+_CLAIM = """
+local due = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not due or tonumber(due) > tonumber(ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[1], tonumber(ARGV[2]) + tonumber(ARGV[3]), ARGV[1])
+return 1
+"""
+
+
 def rq_job_id(run_id: str) -> str:
     return f"flask-realtime-{run_id}"
 
@@ -55,8 +76,10 @@ class RQRunner:
     def __init__(self, service: RunService, redis_url: str, *, stop_grace: float = 2.0) -> None:
         self.service = service
         self.stop_grace = stop_grace
-        self.connection = Redis.from_url(redis_url)
+        # Timeouts: with Redis away, Stop and the reaper must fail fast, never hang.
+        self.connection = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
         self.queue = Queue(QUEUE_NAME, connection=self.connection, serializer=JSONSerializer)
+        self._claim = self.connection.register_script(_CLAIM)
 
     def submit(self, run: Run, spec: JobSpec, params: Mapping[str, Any],
                context: RunContext) -> None:
@@ -65,9 +88,45 @@ class RQRunner:
                            result_ttl=3600, failure_ttl=7 * 24 * 3600)
 
     def stop(self, run_id: str) -> None:
-        timer = threading.Timer(self.stop_grace, self._force_stop, args=(run_id,))
+        """Arm the forced stop: here on a timer, and in Redis for any other web process."""
+        try:  # a repeated Stop keeps the first deadline
+            self.connection.zadd(STOP_DEADLINES, {run_id: self._now() + self.stop_grace},
+                                 nx=True)
+        except RedisError:
+            log.warning("run %s: the stop deadline could not be kept in Redis; only this "
+                        "process will force the stop", run_id)
+        timer = threading.Timer(self.stop_grace + 0.05, self._force_if_due, args=(run_id,))
         timer.daemon = True
         timer.start()
+
+    def force_overdue_stops(self) -> list[str]:
+        """Force the stops whose grace period ended, whichever process took them.
+
+        Cheap when there are none (one ``ZRANGEBYSCORE``); each due one is forced in a
+        thread of its own, since forcing waits for the work-horse to go.
+        """
+        found = self.connection.zrangebyscore(STOP_DEADLINES, "-inf", self._now())
+        due = [r.decode() for r in cast(list[bytes], found)]
+        for run_id in due:
+            threading.Thread(target=self._force_if_due, args=(run_id,), daemon=True,
+                             name=f"flask-realtime-force-{run_id}").start()
+        return due
+
+    def _now(self) -> float:
+        """Redis's clock: the same for every web process, whatever the hosts' clocks say."""
+        seconds, micros = self.connection.time()
+        return float(seconds) + micros / 1e6
+
+    def _force_if_due(self, run_id: str) -> None:
+        try:
+            if not self._claim(keys=[STOP_DEADLINES],
+                               args=[run_id, self._now(), FORCE_LEASE_SECONDS]):
+                return  # not due, already forced, or another process is at it
+            self._force_stop(run_id)
+            self.connection.zrem(STOP_DEADLINES, run_id)
+        except (RedisError, StoreUnavailableError):
+            log.warning("could not force the stop of run %s now (Redis unavailable): "
+                        "another try follows when the lease ends", run_id)
 
     def _force_stop(self, run_id: str) -> None:
         run = self.service.store.get_run(run_id)

@@ -16,6 +16,7 @@ docs/auth.md is the operator's side of all this.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
@@ -36,6 +37,7 @@ from flask.sessions import SessionMixin
 from werkzeug.wrappers import Response as BaseResponse
 
 from .. import __version__
+from ..store.base import StoreUnavailableError
 from .csrf import new_csrf_token
 from .realtime import Realtime
 from .sessions import ServerSession
@@ -44,6 +46,9 @@ from .tokens import TokenVault, encryption
 log = logging.getLogger(__name__)
 
 EXTENSION = "flask_realtime_auth"
+#: With several web processes: how often each checks that its sockets' users are still
+#: logged in (a logout on another process deleted their tokens). RELIABILITY 8: < 1 s.
+LOGOUT_CHECK_SECONDS = 0.5
 MAX_LOGIN_HINT = 200
 
 bp = Blueprint("auth", __name__)
@@ -59,6 +64,9 @@ class Auth:
         self._client: tuple[tuple[Any, ...], Any] | None = None
         realtime.service_providers.append(self.services)
         app.extensions[EXTENSION] = self
+        if app.config.get("REDIS_URL"):
+            threading.Thread(target=self._end_sockets_of_logged_out, daemon=True,
+                             name="flask-realtime-logouts").start()
 
     @property
     def enabled(self) -> bool:
@@ -104,6 +112,27 @@ class Auth:
         for sid, owner in list(self.realtime.sockets.items()):
             if owner == user:
                 self.realtime.socketio.server.disconnect(sid, namespace="/")
+
+
+    def _end_sockets_of_logged_out(self) -> None:
+        """Close this process's sockets of users who logged out on another process.
+
+        Logout deletes the user's tokens, which every session of the user needs; the
+        stored tokens are the record, so polling them cannot miss a logout the way a
+        pub/sub notice (at most once) could. One read per connected user per check.
+        """
+        while not self.realtime.closing.wait(LOGOUT_CHECK_SECONDS):
+            if not self.enabled:
+                continue
+            try:
+                for user in set(self.realtime.sockets.values()):
+                    if self.realtime.store.load_tokens(user) is None:
+                        log.info("%s logged out elsewhere: closing their sockets here", user)
+                        self.end_sockets(user)
+            except StoreUnavailableError:
+                pass  # checked again when the store is back
+            except Exception:
+                log.exception("the check for users logged out elsewhere failed")
 
 
 def init_app(app: Flask, realtime: Realtime) -> Auth:

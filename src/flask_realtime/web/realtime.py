@@ -10,6 +10,8 @@ from typing import Any
 from flask import Flask, current_app
 from flask_socketio import SocketIO
 
+from redis import RedisError
+
 from ..core.capture import CapturePump
 from ..core.jobs import JobRegistry
 from ..core.jobs import registry as default_registry
@@ -43,11 +45,15 @@ class Realtime:
         self.pump = CapturePump(
             self.store.append_output, interval=config["BATCH_INTERVAL_SECONDS"],
             partial_delay=config["PARTIAL_FLUSH_SECONDS"], max_line_chars=config["MAX_LINE_CHARS"])
+        #: Called by the reaper: forces stops whose grace ended (RQ; None otherwise).
+        self._force_overdue_stops: Callable[[], object] | None = None
         if config.get("RUNNER") == "rq":  # jobs execute on `flask-realtime worker`s
             from ..core.rq_runner import RQRunner
 
-            self.service.runner = RQRunner(self.service, config["REDIS_URL"],
-                                           stop_grace=config["STOP_GRACE_SECONDS"])
+            rq_runner = RQRunner(self.service, config["REDIS_URL"],
+                                 stop_grace=config["STOP_GRACE_SECONDS"])
+            self.service.runner = rq_runner
+            self._force_overdue_stops = rq_runner.force_overdue_stops
         else:
             self.service.runner = ThreadRunner(
                 self.service, self.pump, stop_grace=config["STOP_GRACE_SECONDS"])
@@ -58,19 +64,23 @@ class Realtime:
         self.service_providers: list[ServiceProvider] = []
         self.service.subscribe(self._announce)
         app.extensions["flask_realtime"] = self
-        self._closing = threading.Event()
+        #: Set by :meth:`close`: the process's background checks end.
+        self.closing = threading.Event()
         if config.get("REDIS_URL"):  # other processes may die holding runs: watch for it
             threading.Thread(target=self._reap, name="flask-realtime-reaper",
                              daemon=True).start()
 
     def _reap(self) -> None:
-        """Fail runs whose executor (a web process or worker) stopped beating."""
+        """Fail runs whose executor (a web process or worker) stopped beating, and force
+        stops left overdue by a web process that died during their grace period."""
         suspects: set[str] = set()
-        while not self._closing.wait(REAP_INTERVAL_SECONDS):
+        while not self.closing.wait(REAP_INTERVAL_SECONDS):
             try:
                 for run_id in reap_lost_runs(self.service, suspects):
                     log.warning("run %s failed: its executor was lost", run_id)
-            except StoreUnavailableError:
+                if self._force_overdue_stops is not None:
+                    self._force_overdue_stops()
+            except (StoreUnavailableError, RedisError):
                 pass
             except Exception:
                 log.exception("executor-loss check failed")
@@ -97,7 +107,7 @@ class Realtime:
                            to=user_room(run.user), namespace="/")
 
     def close(self) -> None:
-        self._closing.set()
+        self.closing.set()
         self.delivery.close()
         self.store.close()
 
