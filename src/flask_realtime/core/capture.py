@@ -172,6 +172,13 @@ class RunCapture:
 
 
 
+def _as_text(s: object) -> str:
+    """What ``write`` accepts besides exact ``str``: str subclasses, as plain str."""
+    if not isinstance(s, str):
+        raise TypeError(f"write() argument must be str, not {type(s).__name__}")
+    return str(s)
+
+
 class _StreamProxy(io.TextIOBase):
     """Stands in for sys.stdout / sys.stderr: run threads write to their run."""
 
@@ -185,9 +192,7 @@ class _StreamProxy(io.TextIOBase):
         if capture is None:
             return self._real.write(s)
         if s.__class__ is not str:
-            if not isinstance(s, str):
-                raise TypeError(f"write() argument must be str, not {type(s).__name__}")
-            s = str(s)
+            s = _as_text(s)
         capture.write(self._stream, s)
         return len(s)
 
@@ -224,9 +229,7 @@ class _StdoutProxy(_StreamProxy):
         if capture is None:
             return self._real.write(s)
         if s.__class__ is not str:
-            if not isinstance(s, str):
-                raise TypeError(f"write() argument must be str, not {type(s).__name__}")
-            s = str(s)
+            s = _as_text(s)
         chunks = capture.chunks
         if not chunks:
             capture.wake()
