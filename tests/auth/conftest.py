@@ -101,6 +101,14 @@ def browser(live_server: LiveServer) -> Iterator[Callable[[], Browser]]:
 
 
 @pytest.fixture
+def user(browser: Callable[[], Browser]) -> Browser:
+    """A browser logged in as the simulator's user1."""
+    b = browser()
+    b.login("user1")
+    return b
+
+
+@pytest.fixture
 def open_socket(live_server: LiveServer) -> Iterator[Callable[..., Watcher]]:
     """``open_socket(cookie, origin=…)``: a Socket.IO client sending that session cookie.
 

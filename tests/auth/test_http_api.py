@@ -18,13 +18,6 @@ def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
     return {**app_config, "RUNS_PER_USER": 2, "RUNS_TOTAL": 3}
 
 
-@pytest.fixture
-def user(browser: Callable[[], Browser]) -> Browser:
-    b = browser()
-    b.login("user1")
-    return b
-
-
 @pytest.fixture(autouse=True)
 def open_gate_afterwards() -> Any:
     gate_open.clear()

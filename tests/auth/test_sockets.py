@@ -11,13 +11,6 @@ from tests.auth.conftest import Browser
 from tests.conftest import LiveServer, Watcher, wait_for
 
 
-@pytest.fixture
-def user(browser: Callable[[], Browser]) -> Browser:
-    b = browser()
-    b.login("user1")
-    return b
-
-
 def test_socket_without_login_is_refused(open_socket: Callable[..., Watcher],
                                          browser: Callable[[], Browser]) -> None:
     with pytest.raises(socketio.exceptions.ConnectionError):

@@ -31,13 +31,6 @@ def auth(app: Flask) -> Auth:
     return app.extensions["flask_realtime_auth"]  # type: ignore[no-any-return]
 
 
-@pytest.fixture
-def user(browser: Callable[[], Browser]) -> Browser:
-    b = browser()
-    b.login("user1")
-    return b
-
-
 @pytest.fixture(autouse=True)
 def resume_afterwards() -> Any:
     jobs_for_auth.resume.clear()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -17,13 +16,6 @@ USER = "user1@example.com"
 @pytest.fixture
 def simulator_options() -> dict[str, Any]:
     return {"latency_ms": 40, "spaces": 40, "messages": 4000}
-
-
-@pytest.fixture
-def user(browser: Callable[[], Browser]) -> Browser:
-    b = browser()
-    b.login("user1")
-    return b
 
 
 def finished(b: Browser, run_id: str, timeout: float = 30) -> dict[str, Any]:
