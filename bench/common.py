@@ -39,6 +39,14 @@ def wait_http(url: str, timeout: float = 30) -> None:
 def server_process(args: list[str], env: dict[str, str] | None = None,
                    ready_path: str = "/healthz") -> Iterator[str]:
     """Run ``python args…`` with ``{port}`` filled in; yield its base URL once it answers."""
+    with spawn_server(args, env, ready_path) as (url, _proc):
+        yield url
+
+
+@contextmanager
+def spawn_server(args: list[str], env: dict[str, str] | None = None,
+                 ready_path: str = "/healthz") -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """As :func:`server_process`, yielding the process too (for its pid)."""
     port = free_port()
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     proc = subprocess.Popen(
@@ -58,7 +66,7 @@ def server_process(args: list[str], env: dict[str, str] | None = None,
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.1)
-        yield url
+        yield url, proc
     finally:
         proc.terminate()
         try:

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -24,29 +22,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, free_port, percentile, wait_http
+from bench.common import percentile, spawn_server
 from bench.sio import Client, rss_mb
 
 
 @contextmanager
 def server(extra_env: dict[str, str]) -> Iterator[tuple[str, int]]:
     """``flask-realtime run`` in a subprocess: (url, pid)."""
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "FLASK_REALTIME_LOGIN_REQUIRED": "false",
-           "FLASK_REALTIME_JOBS": "bench.bench_jobs", **extra_env}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "flask_realtime.cli", "run", "--port", str(port)], cwd=ROOT,
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(url + "/healthz")
+    env = {"FLASK_REALTIME_LOGIN_REQUIRED": "false", "FLASK_REALTIME_JOBS": "bench.bench_jobs",
+           **extra_env}
+    with spawn_server(["-m", "flask_realtime.cli", "run", "--port", "{port}"], env) as (
+            url, proc):
         yield url, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 async def gather_limited(coros: list, limit: int = 50) -> list:
