@@ -10,16 +10,19 @@ document lists, bodies that conform to its schemas; and the server logs no trace
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
-from flask import Flask
 from hypothesis import HealthCheck, given, settings
 
-from flask_realtime.web.app import create_app
-from flask_realtime.web.auth import configure_demo
-from tests.auth.conftest import Browser, browser, simulator, simulator_options  # noqa: F401
+from tests.auth.conftest import (  # noqa: F401  (fixtures: a demo-mode app, a logged-in user)
+    Browser,
+    app,
+    browser,
+    simulator,
+    simulator_options,
+    user,
+)
 from tests.conftest import LiveServer
 from tests.hardening.conftest import ServerProblems
 
@@ -43,23 +46,7 @@ def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
 
 
 @pytest.fixture
-def app(app_config: dict[str, Any], simulator: Any, tmp_path: Any,  # noqa: F811
-        monkeypatch: pytest.MonkeyPatch) -> Flask:
-    monkeypatch.setenv("FLASK_REALTIME_INSTANCE_PATH", str(tmp_path / "instance"))
-    app = create_app(app_config)
-    configure_demo(app, simulator)
-    return app
-
-
-@pytest.fixture
-def user(live_server: LiveServer, browser: Callable[[], Browser]) -> Browser:  # noqa: F811
-    user = browser()
-    user.login("user1")
-    return user
-
-
-@pytest.fixture
-def logged_in(user: Browser) -> tuple[str, str]:
+def logged_in(user: Browser) -> tuple[str, str]:  # noqa: F811
     """A logged-in page's session cookie and CSRF token."""
     assert user.cookie
     return user.cookie, user.csrf()
@@ -85,7 +72,7 @@ def authenticate(case: Any, cookie: str, token: str) -> None:
 
 
 @pytest.fixture
-def api_schema(user: Browser) -> Any:
+def api_schema(user: Browser) -> Any:  # noqa: F811
     """The document as the server serves it (to a logged-in user)."""
     return schemathesis.openapi.from_dict(user.http.get("/api/openapi.json").json())
 
