@@ -176,12 +176,13 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
         capture.system(problem)
     pump.detach(previous)
     pump.close(capture)  # every line is stored before the run is seen to end
+    # A stop asked elsewhere is in the store, and finish() reads it there.
     stopped = stopped or running.event.is_set()
     deadline = time.monotonic() + FINISH_WAIT_SECONDS
     while True:  # the store may be away for a while: the end of the run must not be lost
         try:
-            service.finish(run.id, error=error, stopped=stopped or not running(),
-                           result=result, has_result=has_result)
+            service.finish(run.id, error=error, stopped=stopped, result=result,
+                           has_result=has_result)
             return
         except StoreUnavailableError:
             if time.monotonic() > deadline:
