@@ -68,21 +68,36 @@ def live_server(app: Flask) -> Iterator[LiveServer]:
 
 @dataclass
 class Watcher:
-    """A python-socketio client that records output batches by seq, checking order."""
+    """A python-socketio client that records output batches by seq, checking order.
+
+    python-engineio's client handles each incoming message in a thread of its own, so
+    two batches can reach ``on_output`` in either order (a browser handles them in
+    order). A batch is held until the one before it has been recorded: ``lines`` is
+    always a gapless prefix of the run's output, and a gap the server leaves shows as
+    lines that never arrive. A batch that repeats lines is an error.
+    """
 
     client: socketio.Client
     lines: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     last_seq: dict[str, int] = field(default_factory=dict)
     states: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    held: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def on_output(self, batch: dict[str, Any]) -> None:
         run_id = batch["run_id"]
-        expected = self.last_seq.get(run_id, 0) + 1 + batch.get("skipped", 0)
-        if batch["first_seq"] != expected:
-            self.errors.append(f"{run_id}: got first_seq {batch['first_seq']}, expected {expected}")
-        self.lines.setdefault(run_id, []).extend(batch["lines"])
-        self.last_seq[run_id] = batch["first_seq"] + len(batch["lines"]) - 1
+        with self._lock:
+            after = batch["first_seq"] - 1 - batch.get("skipped", 0)  # the seq it follows
+            if after < self.last_seq.get(run_id, 0):
+                self.errors.append(f"{run_id}: got first_seq {batch['first_seq']} again, "
+                                   f"after {self.last_seq[run_id]}")
+                return
+            held = self.held.setdefault(run_id, {})
+            held[after] = batch
+            while (batch := held.pop(self.last_seq.get(run_id, 0), None)) is not None:
+                self.lines.setdefault(run_id, []).extend(batch["lines"])
+                self.last_seq[run_id] = batch["first_seq"] + len(batch["lines"]) - 1
 
     def texts(self, run_id: str) -> list[str]:
         return [line["text"] for line in self.lines.get(run_id, [])]

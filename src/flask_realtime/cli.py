@@ -34,7 +34,7 @@ def run(host: str, port: int, debug: bool, demo: bool | None) -> None:
     from .web.app import apply_switch_interval, create_app
 
     app = create_app()
-    apply_switch_interval(app.config)
+    apply_switch_interval(app)
     if demo is None:
         login_off = os.environ.get("FLASK_REALTIME_LOGIN_REQUIRED", "").lower() in (
             "false", "0", "no", "off")
@@ -98,7 +98,7 @@ def exec_job(job: str, params: tuple[str, ...]) -> None:
     service = RunService(store, registry)
     done = threading.Event()
 
-    def show(run_id: str, lines: list[Any], epoch_ms: int) -> None:
+    def show(run_id: str, lines: list[Any], epoch_ms: int, **_numbering: Any) -> None:
         for stream, text, end in lines:
             target = sys.__stdout__ if stream == "stdout" else sys.__stderr__
             assert target is not None

@@ -24,6 +24,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_LINE_CHARS": 16_384,
     "PARTIAL_FLUSH_SECONDS": 0.1,
     "BATCH_INTERVAL_SECONDS": 0.01,
+    # A run printing over 100,000 lines/s pauses this long per batch while other runs
+    # share the process (core/capture.py); 0: never.
+    "FLOOD_GIVE_WAY_SECONDS": 0.005,
     "MAX_BATCH_CHARS": 65_536,
     "MAX_BATCH_LINES": 2_000,
     # Packets queued for one client before it counts as slow and catches up from the log.
@@ -56,6 +59,8 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_URL": None,
     # GIL switch interval of server processes (web/app.py apply_switch_interval); 0: Python's.
     "SWITCH_INTERVAL_SECONDS": 0.0005,
+    # ... and while a run floods and other runs share the process; 0: no change.
+    "FLOOD_SWITCH_INTERVAL_SECONDS": 0.0002,
     # Where runs execute: "thread" (in the web process) or "rq" (on flask-realtime workers).
     "RUNNER": "thread",
 }

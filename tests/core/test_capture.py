@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import io
 import logging
 import sys
 import threading
+import time
+from collections.abc import Callable
 
+import pytest
+
+from flask_realtime.core import capture as capture_module
+from flask_realtime.core.capture import CapturePump
 from flask_realtime.core.jobs import Running, job
 from tests.conftest import wait_for
 
@@ -113,3 +120,81 @@ def test_retention_keeps_the_newest_lines_and_counts_the_rest(core: Core) -> Non
     piece = core.store.read_output(run.id, 0, max_lines=5000, max_chars=10**6)
     assert piece.skipped == 4000 and piece.first_seq == 4001
     assert [text for _stream, text, _end in piece.lines] == [str(i) for i in range(4001, 5001)]
+
+
+def test_sys_stdout_in_a_run_behaves_like_a_text_stream(core: Core) -> None:
+    @job(registry=core.registry)
+    def stream(running: Running) -> None:
+        print(sys.stdout.write("abc\n"))  # the count of characters, as io.TextIOBase says
+        sys.stdout.writelines(["x\n", "y\n"])
+        try:
+            sys.stdout.write(b"bytes")  # type: ignore[arg-type]
+        except TypeError as exc:
+            print("TypeError:", exc)
+        sys.stdout.close()  # cannot close the server's stdout
+        print(isinstance(sys.stdout, io.TextIOBase), sys.stdout.closed, sys.stdout.isatty())
+
+    run = core.service.start("u", "stream")
+    assert core.finished(run.id).state == "succeeded"
+    assert core.texts(run.id) == ["abc", "4", "x", "y",
+                                  "TypeError: write() argument must be str, not bytes",
+                                  "True False False"]
+    assert not sys.stdout.closed
+
+
+def test_a_pool_thread_prints_for_whoever_submits_its_next_work(
+        core: Core, capsys: pytest.CaptureFixture[str]) -> None:
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)  # one thread for everything
+
+    @job(registry=core.registry)
+    def submitter(running: Running, tag: str = "a") -> None:
+        pool.submit(print, f"{tag} from the pool").result()
+
+    a = core.service.start("u", "submitter", {"tag": "a"})
+    core.finished(a.id)
+    pool.submit(print, "the server's own line").result()
+    b = core.service.start("u", "submitter", {"tag": "b"})
+    core.finished(b.id)
+    pool.shutdown()
+    assert core.texts(a.id) == ["a from the pool"]
+    assert core.texts(b.id) == ["b from the pool"]
+    assert "the server's own line" in capsys.readouterr().out
+
+
+def test_a_flooding_run_gives_way_while_other_runs_share_the_process(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once per batch, not per write; and only while another run is open."""
+    pauses: list[float] = []
+    real_sleep = capture_module.time.sleep
+
+    class Clock:  # the module's clock, with this thread's sleeps recorded
+        monotonic, time = staticmethod(time.monotonic), staticmethod(time.time)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            if threading.current_thread() is threading.main_thread():
+                pauses.append(seconds)
+            real_sleep(seconds)
+
+    monkeypatch.setattr(capture_module, "time", Clock)
+    pump = CapturePump(lambda run_id, lines, epoch_ms, **_: None, give_way=0.001)
+    contention: list[bool] = []
+    pump.on_contention = contention.append
+    quiet, flood = pump.open("quiet"), pump.open("flood")
+
+    def print_until(condition: Callable[[], bool]) -> None:
+        previous = pump.attach(flood)
+        try:
+            wait_for(lambda: [print("x" * 60) for _ in range(2000)] and condition())
+        finally:
+            pump.detach(previous)
+
+    print_until(lambda: flood.give_way == 0.001)
+    assert quiet.give_way == 0 and contention == [True]
+    pauses.clear()
+    print_until(lambda: len(pauses) >= 3)  # about one per batch of thousands of prints
+    assert set(pauses) == {0.001}
+    pump.close(quiet)
+    print_until(lambda: flood.give_way == 0)  # alone in the process: full speed
+    assert contention == [True, False]
+    pump.close(flood)

@@ -7,23 +7,34 @@ import threading
 from flask_realtime.core.capture import CapturePump
 from flask_realtime.core.output import Line
 from flask_realtime.store.base import StoreUnavailableError
+from flask_realtime.store.memory import MemoryStore
 from tests.conftest import wait_for
 
 
 class FlakySink:
-    """Stores lines like the store does, or refuses them while ``down`` is set."""
+    """The embedded store's append, refusing lines while ``down`` is set, or storing
+    them and then failing, as when the reply is lost, while ``lose_replies`` is set."""
 
     def __init__(self) -> None:
+        self.store = MemoryStore(retention_lines=1_000_000)
         self.down = threading.Event()
-        self.lines: list[Line] = []
+        self.lose_replies = threading.Event()
         self.refused = 0
 
-    def __call__(self, run_id: str, lines: list[Line], epoch_ms: int) -> int:
+    def __call__(self, run_id: str, lines: list[Line], epoch_ms: int, *,
+                 writer: str | None = None, offset: int = 0) -> int:
         if self.down.is_set():
             self.refused += 1
             raise StoreUnavailableError("away")
-        self.lines.extend(lines)
-        return len(self.lines)
+        end = self.store.append_output(run_id, lines, epoch_ms, writer=writer, offset=offset)
+        if self.lose_replies.is_set():
+            self.refused += 1
+            raise StoreUnavailableError("the reply was lost")
+        return end
+
+    @property
+    def lines(self) -> list[Line]:
+        return self.store.read_output("r1", 0, max_lines=10**6, max_chars=10**9).lines
 
     def texts(self) -> list[str]:
         return [text for _stream, text, _end in self.lines]
@@ -43,6 +54,23 @@ def test_lines_printed_while_the_store_is_away_are_stored_when_it_is_back() -> N
     wait_for(lambda: len(sink.lines) == 301, timeout=5)  # retried without a close
     assert sink.texts() == ["before", *map(str, range(300))]
     assert pump.close(capture)
+
+
+def test_a_batch_stored_before_its_reply_was_lost_is_not_stored_again() -> None:
+    """The pump sends a refused batch again with the lines printed since; when the
+    store had appended it after all, those lines must not appear twice."""
+    sink = FlakySink()
+    pump = CapturePump(sink)
+    capture = pump.open("r1")
+    sink.lose_replies.set()
+    for i in range(100):
+        capture.write("stdout", f"{i}\n")
+    wait_for(lambda: sink.refused >= 1)
+    for i in range(100, 200):
+        capture.write("stdout", f"{i}\n")
+    sink.lose_replies.clear()
+    assert pump.close(capture)
+    assert sink.texts() == [str(i) for i in range(200)]
 
 
 def test_an_overflowing_buffer_keeps_the_newest_lines_and_says_how_many_were_lost() -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
+from flask_realtime.core.capture import RunCapture
 from flask_realtime.core.output import Line, LineAssembler, line
 
 
@@ -37,6 +41,15 @@ def test_progress_updates_with_carriage_return() -> None:
         line("stdout", " 10%", "\r"), line("stdout", " 50%", "\r"), line("stdout", "100%")]
 
 
+def test_a_carriage_return_inside_a_finished_line_still_ends_a_segment() -> None:
+    # One write holding both an update and the newline, as tqdm's last one may be.
+    assert feed(" 50%\r100%\n") == [line("stdout", " 50%", "\r"), line("stdout", "100%")]
+
+
+def test_carriage_returns_before_a_newline_end_the_line_as_on_a_terminal() -> None:
+    assert feed("one\r\r\n") == feed("one\r\r", "\n") == [line("stdout", "one")]
+
+
 def test_crlf_is_a_newline_even_when_split_across_writes() -> None:
     assert feed("one\r\ntwo\r", "\nthree\n") == [
         line("stdout", "one"), line("stdout", "two"), line("stdout", "three")]
@@ -60,3 +73,32 @@ def test_a_long_line_without_newline_is_cut_without_holding_it() -> None:
 
 def test_unencodable_text_is_replaced_not_lost() -> None:
     assert feed("bad \udcff surrogate\n") == [line("stdout", "bad ? surrogate")]
+
+
+def drained(*writes: str, max_chars: int = 100) -> list[Line]:
+    """What the capture makes of the same writes, in one drain (its bulk paths included)."""
+    capture = RunCapture("r", lambda: None, max_chars)
+    capture.chunks.extend(writes)
+    return capture.drain(1.0, 0.1) + capture.drain(2.0, 0.1)
+
+
+def test_print_in_a_loop_is_assembled_in_bulk_with_the_same_result() -> None:
+    prints = ["one", "\n", "", "\n", "x" * 150, "\n", "three", "\n"]
+    assert drained(*prints) == feed(*prints) == [
+        line("stdout", "one"), line("stdout", ""),
+        line("stdout", "x" * 100 + " [flask-realtime: line cut at 100 characters]"),
+        line("stdout", "three")]
+
+
+# Texts a job prints: ordinary ones, and the ones the bulk path must hand back. (Not
+# over-long ones: where such a line is cut depends on where the writes split it.)
+_printed = st.one_of(
+    st.sampled_from(["", "\n", "\r", "\r\n", "a\rb", "\r\r\n", "tail", "\udcff"]),
+    st.text(alphabet="ab\r\n\t é", max_size=8))
+
+
+@given(st.lists(st.tuples(_printed, st.sampled_from(["\n", "", "\r"])), max_size=30))
+def test_the_capture_makes_the_same_lines_as_one_assembler_fed_write_by_write(
+        prints: list[tuple[str, str]]) -> None:
+    writes = [part for text, end in prints for part in (text, end)]
+    assert drained(*writes) == feed(*writes)

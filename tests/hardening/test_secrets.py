@@ -3,14 +3,15 @@
 With a known SECRET_KEY and a user logged in through the Webex simulator, this greps
 everything an outsider or an operator can see for the secret key, the token encryption
 key derived from it, the integration's client secret, the user's access and refresh
-tokens and the session cookie's value: the server's log (every record, tracebacks
-included, and whatever reached stderr), error pages (400, 401, 403, 404, 405, 500 and
-the login's own error page), the page, every API answer, and the Socket.IO traffic of
-a run that used the tokens.
+tokens, the session cookie's value and the login's one-time code: the server's log
+(every record, tracebacks included, and whatever reached stderr), error pages (400,
+401, 403, 404, 405, 500 and the login's own error page), the page, every API answer,
+and the Socket.IO traffic of a run that used the tokens.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -115,3 +116,8 @@ def test_no_secret_in_logs_pages_api_or_socket_traffic(
     assert "an unexpected fault in a handler" in seen["server log"]  # the 500 was logged
     found = {label: leaks(text, secrets) for label, text in seen.items()}
     assert {label: names for label, names in found.items() if names} == {}
+    # The login's callback was logged, without its one-time code and state.
+    assert "GET /redirect?code=[redacted]&state=[redacted]" in seen["server log"]
+    request_log = [line for line in seen["server log"].splitlines() if " werkzeug: " in line]
+    assert not [line for line in request_log
+                if re.search(r"[?&](code|state)=(?!\[redacted\])", line)]

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from flask_realtime.core.output import Line
 from flask_realtime.core.runs import Run, RunState
 from flask_realtime.store.base import Store
 from flask_realtime.store.memory import MemoryStore
@@ -134,6 +135,42 @@ def test_retention_keeps_the_newest_and_says_how_many_were_dropped(store: Store)
     assert piece.skipped == 150 and piece.first_seq == 151
     assert [line[1] for line in piece.lines] == [str(i) for i in range(151, 251)]
     assert store.read_output("r1", 200).first_seq == 201  # nothing skipped from there
+
+
+def numbered(first: int, last: int) -> list[Line]:
+    return [("stdout", str(i), "\n") for i in range(first, last + 1)]
+
+
+def test_a_batch_sent_again_by_its_writer_is_stored_once(store: Store) -> None:
+    """What a writer does when a reply is lost: it sends the batch again, with the lines
+    printed since after it. The store skips what it already holds from that writer."""
+    store.create_run(a_run())
+    assert store.append_output("r1", numbered(1, 10), 1, writer="w", offset=0) == 10
+    assert store.append_output("r1", numbered(1, 10), 1, writer="w", offset=0) == 10
+    assert store.append_output("r1", numbered(1, 15), 2, writer="w", offset=0) == 15
+    assert store.append_output("r1", numbered(16, 20), 3, writer="w", offset=15) == 20
+    assert [line[1] for line in store.read_output("r1", 0).lines] == [
+        str(i) for i in range(1, 21)]
+
+
+def test_writers_are_counted_apart_and_may_skip_numbers(store: Store) -> None:
+    store.create_run(a_run())
+    store.append_output("r1", numbered(1, 3), 1, writer="a", offset=0)
+    store.append_output("r1", [("system", "b", "\n")], 1, writer="b", offset=0)  # not a repeat
+    store.append_output("r1", numbered(10, 12), 1, writer="a", offset=9)  # 4-9 were dropped
+    store.append_output("r1", [("system", "c", "\n")], 1)  # no writer: never skipped
+    store.append_output("r1", [("system", "c", "\n")], 1)
+    assert [line[1] for line in store.read_output("r1", 0).lines] == [
+        "1", "2", "3", "b", "10", "11", "12", "c", "c"]
+
+
+def test_a_big_batch_sent_again_is_stored_once(store: Store) -> None:
+    """Batches above one script call's size go in parts; a repeat skips across them."""
+    store.create_run(a_run())
+    lines = numbered(1, 120_000)
+    store.append_output("r1", lines[:70_000], 1, writer="w", offset=0)
+    assert store.append_output("r1", lines, 1, writer="w", offset=0) == 120_000
+    assert store.read_output("r1", 119_990).lines == lines[-10:]
 
 
 def test_appending_signals_output_changed(store: Store) -> None:

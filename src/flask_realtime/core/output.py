@@ -13,6 +13,7 @@ line it has already numbered:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -26,6 +27,9 @@ DEFAULT_MAX_LINE_CHARS = 16_384
 #: A partial line (no newline yet) is published after this many seconds.
 DEFAULT_PARTIAL_FLUSH_SECONDS = 0.1
 
+
+#: Carriage returns right before a newline: a terminal shows the line, then moves on.
+_CRS_LF = re.compile("\r+\n")
 
 #: ``(stream, text, end)``. A plain tuple, not a NamedTuple, on purpose: the garbage
 #: collector stops tracking exact tuples that hold only strings, so the millions of
@@ -97,6 +101,20 @@ def _clean(text: str) -> str:
     return text
 
 
+def _no_line_longer(text: str, limit: int) -> bool:
+    """True if no line of ``text`` is longer than ``limit``; False means "maybe".
+
+    Without a call per line: a line longer than ``limit`` covers a whole aligned window
+    of ``(limit + 1) // 2`` characters, so it is enough that every window holds a
+    newline (a few thousand ``find`` calls for a million lines, instead of a ``len``
+    per line).
+    """
+    window = max((limit + 1) // 2, 1)
+    find = text.find
+    return all(find("\n", start, start + window) >= 0
+               for start in range(0, len(text) - window + 1, window))
+
+
 class LineAssembler:
     """Turns one stream's raw writes into :class:`Line` records.
 
@@ -120,12 +138,14 @@ class LineAssembler:
         if self.pending:
             text = self.pending + text
             self.pending = ""
-        if "\r" in text:
-            text = text.replace("\r\n", "\n")
+        carriage = "\r" in text
+        if carriage:
+            text = _CRS_LF.sub("\n", text)  # "\r\n" and "\r\r\n" end a line, as on a terminal
+            carriage = "\r" in text
         parts = text.split("\n")
         tail = parts.pop()
         if parts:
-            if (not self._cutting and max(map(len, parts)) <= self.max_chars
+            if (not self._cutting and not carriage and max(map(len, parts)) <= self.max_chars
                     and (text.isascii() or _encodable(text))):
                 # The common case, in bulk: a line object per line and no call per line.
                 out.extend(zip(repeat(self.stream), parts, repeat("\n")))
@@ -133,16 +153,20 @@ class LineAssembler:
                 self.pending_since = None
             else:
                 for part in parts:
+                    if "\r" in part:
+                        *segments, part = part.split("\r")
+                        for segment in segments:
+                            self._line(segment, "\r", out)
                     self._line(part, "\n", out)
         if "\r" in tail:
-            held_cr = tail.endswith("\r")  # may be the first half of a split "\r\n"
-            if held_cr:
-                tail = tail[:-1]
-            *segments, tail = tail.split("\r")
+            # Carriage returns at the very end may be the first half of a "\r\n" that
+            # the next write completes: they are held with the tail.
+            body = tail.rstrip("\r")
+            held = tail[len(body):]
+            *segments, tail = body.split("\r")
             for segment in segments:
                 self._line(segment, "\r", out)
-            if held_cr:
-                tail += "\r"
+            tail += held
         if tail:
             if len(tail) > self.max_chars and not tail.endswith("\r"):
                 self._line(tail, "", out)  # cuts, and drops what follows until the line ends
@@ -156,6 +180,27 @@ class LineAssembler:
         else:
             self.pending_since = None
 
+    def feed_lines(self, texts: list[str], joined: str, out: list[Line]) -> bool:
+        """Add whole lines at once (``joined`` is ``"".join(texts)``); False, having done
+        nothing, unless they are the common case: no tail held, none too long, none
+        holding a newline or carriage return, all encodable.
+
+        This is ``print`` in a loop: each text was written and followed by a newline, so
+        the texts already are the lines, and no splitting is needed.
+        """
+        if not texts or self.pending or self._cutting or "\n" in joined or "\r" in joined:
+            return False
+        if len(joined) > self.max_chars and not (
+                _no_line_longer("\n".join(texts), self.max_chars)
+                or max(map(len, texts)) <= self.max_chars):
+            return False
+        if not (joined.isascii() or _encodable(joined)):
+            return False
+        out.extend(zip(repeat(self.stream), texts, repeat("\n")))
+        self._open = False
+        self.pending_since = None
+        return True
+
     def flush_partial(self, now: float, delay: float, out: list[Line], force: bool = False) -> None:
         """Publish a tail that has waited ``delay`` seconds (or at once with ``force``)."""
         if not self.pending or self.pending_since is None:
@@ -164,7 +209,7 @@ class LineAssembler:
             return
         tail, self.pending, self.pending_since = self.pending, "", None
         if tail.endswith("\r"):
-            self._line(tail[:-1], "\r", out)
+            self._line(tail.rstrip("\r"), "\r", out)
         else:
             self._line(tail, "", out)
 

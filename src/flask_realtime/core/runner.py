@@ -62,12 +62,22 @@ class StopSignal:
         self.on_stop = on_stop
         self.check_every = check_every
         self._next_check = time.monotonic() + check_every
+        self._lock = threading.Lock()
 
     def stop(self) -> None:
-        if not self.event.is_set():
-            if self.on_stop is not None:
-                self.on_stop()  # "Stop requested." before the job can see it and print
-            self.event.set()
+        with self._lock:
+            if not self.event.is_set():
+                if self.on_stop is not None:
+                    self.on_stop()  # "Stop requested." before the job can see it and print
+                self.event.set()
+
+    def when_stopped(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` at Stop; at once if Stop came first (it can: Stop is
+        possible as soon as the run is seen running, before its thread got this far)."""
+        with self._lock:
+            self.on_stop = callback
+            if self.event.is_set():
+                callback()
 
     def __call__(self) -> bool:
         if self.event.is_set():
@@ -158,7 +168,7 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
             stop_grace: float) -> None:
     """Execute one run in the calling thread, from ``running`` to its final state."""
     capture = pump.open(run.id)
-    running.on_stop = lambda: capture.system("Stop requested.")
+    running.when_stopped(lambda: capture.system("Stop requested."))
     previous = pump.attach(capture)
     error: str | None = None
     stopped = False

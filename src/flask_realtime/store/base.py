@@ -66,8 +66,18 @@ class Store(ABC):
 
     # -- output ----------------------------------------------------------------------
     @abstractmethod
-    def append_output(self, run_id: str, lines: list[Line], epoch_ms: int) -> int:
-        """Append lines (numbered after the current end); returns the new end seq."""
+    def append_output(self, run_id: str, lines: list[Line], epoch_ms: int, *,
+                      writer: str | None = None, offset: int = 0) -> int:
+        """Append lines (numbered after the current end); returns the new end seq.
+
+        ``writer`` and ``offset`` make sending a batch again safe. A writer (the capture
+        of one run in one process) numbers the lines it hands over from 0, and
+        ``offset`` is the number of ``lines[0]``. The store remembers how far each
+        writer got and skips lines it already holds: when a reply is lost (the store
+        went away after it appended), the writer cannot know, sends the batch again
+        with more lines after it, and no line is stored twice. Without ``writer``
+        each call is a writer of its own.
+        """
 
     @abstractmethod
     def read_output(

@@ -21,12 +21,13 @@ from .base import DEFAULT_RETENTION_LINES, Store
 class _OutputLog:
     """One run's retained lines: ``lines[0]`` has seq ``first_seq``."""
 
-    __slots__ = ("first_seq", "lines", "times")
+    __slots__ = ("first_seq", "lines", "times", "writers")
 
     def __init__(self) -> None:
         self.first_seq = 1
         self.lines: list[Line] = []
         self.times: list[tuple[int, int]] = []  # (seq, epoch_ms) where the time changes
+        self.writers: dict[str, int] = {}  # how many lines each writer has given
 
     @property
     def end_seq(self) -> int:
@@ -116,9 +117,17 @@ class MemoryStore(Store):
     def stop_requested(self, run_id: str) -> bool:
         return run_id in self._stops
 
-    def append_output(self, run_id: str, lines: list[Line], epoch_ms: int) -> int:
+    def append_output(self, run_id: str, lines: list[Line], epoch_ms: int, *,
+                      writer: str | None = None, offset: int = 0) -> int:
         with self._lock:
             log = self._logs.setdefault(run_id, _OutputLog())
+            if writer is not None:  # no reply is lost in-process; kept for the contract
+                given = log.writers.get(writer, 0)
+                if given > offset:
+                    lines, offset = lines[given - offset:], given
+                if not lines:
+                    return log.end_seq
+                log.writers[writer] = offset + len(lines)
             seq = log.end_seq + 1
             if not log.times or log.times[-1][1] != epoch_ms:
                 log.times.append((seq, epoch_ms))

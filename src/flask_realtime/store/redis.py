@@ -13,6 +13,8 @@ Layout (every key starts with ``fr:``):
   atomically and trims the stream (``MINID``) to the retention cap. One entry per
   chunk rather than per line makes appending and reading about ten times faster:
   the per-entry cost in Redis and in redis-py dominates with one entry per line.
+  ``fr:wr:<id>`` counts the lines each writer has given, so a batch sent again after a
+  lost reply is not stored twice (see :meth:`~.base.Store.append_output`).
 * ``fr:output`` pub/sub channel: a wake-up for delivery loops when a run's output
   grew (at most once; the stream is the record, a missed wake-up costs one poll).
 * ``fr:stop:<id>`` stop requests; ``fr:hb:<id>`` the executor's heartbeat (TTL);
@@ -31,6 +33,7 @@ import logging
 import operator
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any, TypeVar
@@ -61,19 +64,25 @@ if ARGV[4] == '1' then redis.call('SREM', KEYS[2], ARGV[5]) end
 return 1
 """
 
-#: KEYS: stream, end counter. ARGV: retention, epoch ms, then (count, payload) per chunk.
-#: Returns the new end seq.
+#: KEYS: stream, end counter, writers hash. ARGV: retention, epoch ms, writer, offset,
+#: then (count, payload) per chunk. Returns {new end seq, lines given by the writer}, or
+#: {-1, lines given} when the store already holds some of these (a reply was lost).
 _APPEND = """
 local retention = tonumber(ARGV[1])
+local offset = tonumber(ARGV[4])
+local given = tonumber(redis.call('HGET', KEYS[3], ARGV[3]) or '0')
+if given > offset then return {-1, given} end
 local last = 0
-for i = 3, #ARGV, 2 do
+for i = 5, #ARGV, 2 do
+  offset = offset + tonumber(ARGV[i])
   last = redis.call('INCRBY', KEYS[2], tonumber(ARGV[i]))
   local keep = last - retention + 1
   if keep < 1 then keep = 1 end
   redis.call('XADD', KEYS[1], 'MINID', '0-' .. keep, '0-' .. last,
              'n', ARGV[i], 'm', ARGV[2], 'p', ARGV[i + 1])
 end
-return last
+redis.call('HSET', KEYS[3], ARGV[3], offset)
+return {last, offset}
 """
 
 #: Lines per stream entry.
@@ -211,20 +220,30 @@ class RedisStore(Store):
 
     # -- output ------------------------------------------------------------------------------
     @_guarded
-    def append_output(self, run_id: str, lines: list[Line], epoch_ms: int) -> int:
+    def append_output(self, run_id: str, lines: list[Line], epoch_ms: int, *,
+                      writer: str | None = None, offset: int = 0) -> int:
         if not lines:
             return self.output_end(run_id)
+        # A call of its own still needs a writer: redis-py sends the script again when a
+        # connection breaks, which may be after Redis ran it.
+        writer = writer or uuid.uuid4().hex
+        keys = [P + "out:" + run_id, P + "end:" + run_id, P + "wr:" + run_id]
         end = 0
-        for start in range(0, len(lines), 50 * CHUNK_LINES):  # bounded script arguments
-            args: list[Any] = [self.retention_lines, epoch_ms]
-            for first in range(start, min(start + 50 * CHUNK_LINES, len(lines)), CHUNK_LINES):
-                chunk = lines[first:min(first + CHUNK_LINES, start + 50 * CHUNK_LINES)]
+        while lines:
+            part = lines[:50 * CHUNK_LINES]  # bounded script arguments
+            args: list[Any] = [self.retention_lines, epoch_ms, writer, offset]
+            for first in range(0, len(part), CHUNK_LINES):
+                chunk = part[first:first + CHUNK_LINES]
                 args += [len(chunk), _pack(chunk)]
-            end = int(self._append(keys=[P + "out:" + run_id, P + "end:" + run_id],
-                                   args=args))
+            reply, given = map(int, self._append(keys=keys, args=args))
+            if reply < 0:  # stored by an attempt whose reply was lost: skip those lines
+                lines, offset = lines[given - offset:], given
+                continue
+            end = reply
+            lines, offset = lines[len(part):], given
         self.redis.publish(OUTPUT_CHANNEL, run_id)
         self.output_changed.set()
-        return end
+        return end or self.output_end(run_id)
 
     @_guarded
     def read_output(

@@ -81,19 +81,30 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
-def apply_switch_interval(config: Any) -> None:
-    """Shorten the GIL switch interval in a server process (SWITCH_INTERVAL_SECONDS).
+def apply_switch_interval(app: Flask) -> None:
+    """Shorten the GIL switch interval in a server process (SWITCH_INTERVAL_SECONDS), and
+    shorten it further while a run floods and others share the process
+    (FLOOD_SWITCH_INTERVAL_SECONDS).
 
     Every line crosses several threads (job, capture pump, delivery, the client's
     writer), and each hop waits for the GIL. When a job computes or prints flat out,
     a thread that blocked on I/O waits a full switch interval (5 ms by default) to get
     the GIL back at every hop: other runs' lines then took about 100 ms instead of 10
-    (bench/flood.py). Process-wide, so it is set by the server entry points
+    (bench/flood.py). 0.2 ms kept them within 1.6x during a flood, but made a hundred
+    ordinary runs slower than 0.5 ms did (bench/load.py), hence two settings, switched
+    by the capture pump. Process-wide, so it is set by the server entry points
     (``flask-realtime run``, ``web/wsgi.py``), not by ``create_app``.
     """
+    config = app.config
     interval = config.get("SWITCH_INTERVAL_SECONDS")
     if interval:
         sys.setswitchinterval(float(interval))
+    usual = sys.getswitchinterval()
+    flooded = config.get("FLOOD_SWITCH_INTERVAL_SECONDS")
+    realtime = app.extensions.get("flask_realtime")
+    if flooded and realtime is not None:
+        realtime.pump.on_contention = lambda contended: sys.setswitchinterval(
+            float(flooded) if contended else usual)
 
 
 def check_production_settings(config: Any) -> None:

@@ -16,6 +16,7 @@ docs/auth.md is the operator's side of all this.
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 from typing import Any
@@ -54,6 +55,32 @@ MAX_LOGIN_HINT = 200
 bp = Blueprint("auth", __name__)
 
 
+#: ``code=`` and ``state=`` in a request line: the login callback's one-time code.
+_CALLBACK_SECRETS = re.compile(r"([?&](?:code|state)=)[^&\s\"]+")
+
+
+class RedactCallbackQuery(logging.Filter):
+    """Keeps ``/redirect``'s one-time code and state out of the request log.
+
+    Werkzeug's server (``flask-realtime run``) logs every request line, query included;
+    a code that leaked from a log before Webex traded it would be worth a login.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(_CALLBACK_SECRETS.sub(r"\1[redacted]", a) if isinstance(a, str)
+                                else a for a in record.args)
+        if isinstance(record.msg, str):
+            record.msg = _CALLBACK_SECRETS.sub(r"\1[redacted]", record.msg)
+        return True
+
+
+def _redact_request_log() -> None:
+    werkzeug_log = logging.getLogger("werkzeug")
+    if not any(isinstance(f, RedactCallbackQuery) for f in werkzeug_log.filters):
+        werkzeug_log.addFilter(RedactCallbackQuery())
+
+
 class Auth:
     """The login side of one app: the OAuth client and the users' tokens."""
 
@@ -64,6 +91,7 @@ class Auth:
         self._client: tuple[tuple[Any, ...], Any] | None = None
         realtime.service_providers.append(self.services)
         app.extensions[EXTENSION] = self
+        _redact_request_log()
         if app.config.get("REDIS_URL"):
             threading.Thread(target=self._end_sockets_of_logged_out, daemon=True,
                              name="flask-realtime-logouts").start()

@@ -94,17 +94,27 @@ class Delivery:
             changed.wait(HELD_POLL_SECONDS if self._held else 1.0)
             changed.clear()
             try:
-                self._apply_requests()
-                self._held = False
-                more = False
-                for run_id, watchers in list(self._runs.items()):
-                    more |= self._deliver(run_id, watchers)
-                if more:
+                if self._turn():
                     changed.set()  # a turn was cut short for fairness: go round again
             except Exception:
                 log.exception("output delivery failed; retrying")
                 changed.set()
                 threading.Event().wait(0.1)
+
+    def _turn(self) -> bool:
+        """Apply watch requests, then send each run's share; True if some run has more.
+
+        The runs with the least to send go first, so that a quiet run's new line does
+        not wait behind a flooding run's batches.
+        """
+        self._apply_requests()
+        self._held = False
+        more = False
+        ends = {run_id: self.store.output_end(run_id) for run_id in self._runs}
+        for run_id, watchers in sorted(
+                self._runs.items(), key=lambda item: ends[item[0]] - item[1].sent):
+            more |= self._deliver(run_id, watchers, ends[run_id])
+        return more
 
     def _apply_requests(self) -> None:
         while True:
@@ -135,9 +145,8 @@ class Delivery:
         if not watchers.live and not watchers.behind:
             del self._runs[run_id]
 
-    def _deliver(self, run_id: str, watchers: _RunWatchers) -> bool:
-        """Send what is new; True if there is more than one turn's share left."""
-        end = self.store.output_end(run_id)
+    def _deliver(self, run_id: str, watchers: _RunWatchers, end: int) -> bool:
+        """Send what is new up to ``end``; True if there is more than one turn's share left."""
         more = False
         if watchers.live:
             for sid in [s for s in watchers.live if self._backlog(s) > self.max_client_queue]:

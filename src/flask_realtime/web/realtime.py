@@ -44,7 +44,8 @@ class Realtime:
             per_user=config["RUNS_PER_USER"], total=config["RUNS_TOTAL"]))
         self.pump = CapturePump(
             self.store.append_output, interval=config["BATCH_INTERVAL_SECONDS"],
-            partial_delay=config["PARTIAL_FLUSH_SECONDS"], max_line_chars=config["MAX_LINE_CHARS"])
+            partial_delay=config["PARTIAL_FLUSH_SECONDS"], max_line_chars=config["MAX_LINE_CHARS"],
+            give_way=config["FLOOD_GIVE_WAY_SECONDS"])
         #: Called by the reaper: forces stops whose grace ended (RQ; None otherwise).
         self._force_overdue_stops: Callable[[], object] | None = None
         if config.get("RUNNER") == "rq":  # jobs execute on `flask-realtime worker`s

@@ -17,4 +17,4 @@ from .app import apply_switch_interval, check_production_settings, create_app
 
 app = create_app()
 check_production_settings(app.config)
-apply_switch_interval(app.config)
+apply_switch_interval(app)
