@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 
@@ -24,6 +25,16 @@ def wait_js(page: Any, expression: str, timeout: float = 15.0, arg: Any = None) 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for: {expression}{problem}")
         time.sleep(0.05)
+
+
+def wait_py(page: Any, predicate: Callable[[], Any], timeout: float = 15.0) -> None:
+    """Poll a Python condition that Playwright's event handlers (routes, console) make
+    true: they run only while this thread is inside a Playwright call."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s")
+        page.wait_for_timeout(20)
 
 
 def start_job(page: Any, job: str, **params: Any) -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import drawn_lines, held_lines, start_job, wait_js, wait_state
+from .helpers import drawn_lines, held_lines, start_job, wait_js, wait_py, wait_state
 
 pytestmark = pytest.mark.browser
 
@@ -107,6 +107,23 @@ def test_history_filter_and_old_run_with_result_table(open_page: Any, page: Any)
         {"name": "row 2", "value": "4", "ok": "true"},
     ]
     assert page.get_attribute("#download-link", "href") == f"/api/runs/{table_run}/log"
+
+
+def test_a_run_started_while_the_list_loads_stays_listed(open_page: Any, page: Any) -> None:
+    """The run list's answer can predate a run started just after the list was read (a
+    reconnect reloads the list while a start is on its way): the run stays listed."""
+    open_page()
+    held: list[tuple[Any, Any]] = []
+    page.route("**/api/runs?*", lambda route: held.append((route, route.fetch())))
+    page.select_option("#filter-job", "ui_numbers")  # the list is read again, now
+    wait_py(page, lambda: bool(held))
+    run_id = start_job(page, "ui_numbers", n=3)
+    wait_state(page, "succeeded")
+    route, stale = held[0]
+    route.fulfill(response=stale)  # the answer read before the run existed
+    wait_js(page, "window.flaskRealtime.runList.pushed === null")
+    assert page.eval_on_selector_all(
+        "#runs-body tr", "trs => trs.map(tr => tr.dataset.runId)") == [run_id]
 
 
 def test_demo_banner_shows_in_demo_mode(open_page: Any, page: Any, live_server: Any) -> None:

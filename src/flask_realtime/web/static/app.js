@@ -6,7 +6,7 @@
 import { getJSON, newRequestId, runUrl } from "./api.js";
 import { JobForm } from "./form.js";
 import {
-  RunHistory, formatDuration, formatStart, isActive, paramsText, stateBadge,
+  RANK, RunHistory, formatDuration, formatStart, isActive, paramsText, stateBadge,
 } from "./history.js";
 import { renderResult } from "./result.js";
 import { RunSession } from "./session.js";
@@ -19,7 +19,6 @@ const RENDER = flags.get("render") !== "0";
 // Lines held per run. At 20 px a row, 1.5M rows stay under Chromium's ~33M px element height.
 const CAP = Math.min(1_500_000, Math.max(1000, Number(flags.get("cap")) || 200_000));
 const STOP_CONFIRM_MS = 10_000;
-const RANK = { queued: 0, running: 1, stopping: 2, succeeded: 3, failed: 3, stopped: 3 };
 
 // For tests and bench/render.py; busyMs: main-thread time spent on output batches and drawing.
 const stats = {
@@ -325,7 +324,7 @@ setInterval(() => {
   if (viewer.needsRematch()) viewer.refreshMatches();
 }, 1000);
 
-window.flaskRealtime = { socket, stats, viewer, openRun, get session() { return session; } };
+window.flaskRealtime = { socket, stats, viewer, runList, openRun, get session() { return session; } };
 
 async function init() {
   $("demo-banner").hidden = data.demoMode !== "true";

@@ -4,6 +4,12 @@
 import { getJSON } from "./api.js";
 
 const ACTIVE = new Set(["queued", "running", "stopping"]);
+// How far along a state is: a run never moves to a lower rank.
+export const RANK = { queued: 0, running: 1, stopping: 2, succeeded: 3, failed: 3, stopped: 3 };
+
+function newestFirst(a, b) {
+  return a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0;
+}
 
 export function isActive(record) {
   return ACTIVE.has(record.state);
@@ -50,6 +56,8 @@ export class RunHistory {
     this.onOpen = onOpen;
     this.runs = []; // records shown, newest first
     this.currentId = null;
+    this.loads = 0; // load() calls made: only the latest one's answer is shown
+    this.pushed = null; // records from `state` events while a load is on its way
     jobFilter.addEventListener("change", () => this.load());
     stateFilter.addEventListener("change", () => this.load());
   }
@@ -65,13 +73,25 @@ export class RunHistory {
     const q = new URLSearchParams({ limit: "100" });
     if (this.jobFilter.value) q.set("job", this.jobFilter.value);
     if (this.stateFilter.value) q.set("state", this.stateFilter.value);
+    const load = ++this.loads;
+    this.pushed = new Map();
     try {
       const { runs } = await getJSON(`/api/runs?${q}`);
-      this.runs = runs;
-      this.message.textContent = runs.length ? "" : "No runs match.";
+      if (load !== this.loads) return; // a newer load (other filters) answers instead
+      // The answer may predate a `state` event that arrived meanwhile (a run started
+      // just after the list was read): keep whichever record is further along.
+      const merged = new Map(runs.map((r) => [r.id, r]));
+      for (const record of this.pushed.values()) {
+        const listed = merged.get(record.id);
+        if (!listed || RANK[record.state] >= RANK[listed.state]) merged.set(record.id, record);
+      }
+      this.runs = [...merged.values()].filter((r) => this.matches(r)).sort(newestFirst);
+      this.message.textContent = this.runs.length ? "" : "No runs match.";
     } catch (err) {
+      if (load !== this.loads) return;
       this.message.textContent = `Could not load the run list: ${err.message}`;
     }
+    this.pushed = null;
     this.render();
   }
 
@@ -81,6 +101,7 @@ export class RunHistory {
   }
 
   upsert(record) {
+    if (this.pushed) this.pushed.set(record.id, record);
     const i = this.runs.findIndex((r) => r.id === record.id);
     if (!this.matches(record)) {
       if (i >= 0) this.runs.splice(i, 1);
@@ -88,7 +109,7 @@ export class RunHistory {
       this.runs[i] = record;
     } else {
       this.runs.push(record);
-      this.runs.sort((a, b) => (a.created_at < b.created_at ? 1 : a.created_at > b.created_at ? -1 : 0));
+      this.runs.sort(newestFirst);
       this.message.textContent = "";
     }
     this.render();
