@@ -84,8 +84,9 @@ def render_nginx(directory: Path, port: int, web_ports: list[int],
                  listen_host: str = "127.0.0.1") -> Path:
     """nginx.conf for an unprivileged nginx whose files all live under ``directory``.
 
-    The site is the template with LISTEN, UPSTREAM_SERVERS and STATIC_ROOT filled in,
-    as the official nginx image does from the environment in docker-compose.yml.
+    The site is the template with LISTEN, UPSTREAM_SERVERS, STATIC_ROOT and ACCESS_LOG
+    filled in, as the official nginx image does from the environment in
+    docker-compose.yml.
     """
     if not TEMPLATE.exists():
         raise StackError(f"{TEMPLATE} is missing: run the stack from a source checkout.")
@@ -99,7 +100,8 @@ def render_nginx(directory: Path, port: int, web_ports: list[int],
     servers = "\n    ".join(f"server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;"
                            for p in web_ports)
     site = string.Template(TEMPLATE.read_text()).safe_substitute(
-        LISTEN=f"{listen_host}:{port}", UPSTREAM_SERVERS=servers, STATIC_ROOT=str(STATIC))
+        LISTEN=f"{listen_host}:{port}", UPSTREAM_SERVERS=servers, STATIC_ROOT=str(STATIC),
+        ACCESS_LOG=str(conf / "logs" / "access.log"))
     (conf / "flask-realtime.conf").write_text(site)
     tmp = conf / "tmp"
     mime = ("include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").exists() else

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -16,6 +17,7 @@ import pytest
 import websocket
 
 from flask_realtime.stack import STATIC
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.stack
 
@@ -47,6 +49,16 @@ def test_static_files_come_from_nginx_with_caching(stack: dict[str, Any]) -> Non
     assert "content-security-policy" not in headers
     status, headers, _ = request(stack["port"], "GET", "/healthz")
     assert status == 200 and "content-security-policy" in headers
+
+
+def test_the_access_log_keeps_no_query_string(stack: dict[str, Any]) -> None:
+    """The login callback's one-time code and state never reach nginx's access log."""
+    request(stack["port"], "GET", "/redirect?code=SECRET-CODE-4711&state=SECRET-STATE-0815")
+    log = Path(stack["dir"]) / "nginx" / "logs" / "access.log"
+    wait_for(lambda: "/redirect" in log.read_text())  # written as each request ends
+    text = log.read_text()
+    assert '"GET /redirect HTTP/1.1" ' in text
+    assert "SECRET-CODE" not in text and "SECRET-STATE" not in text and "?" not in text
 
 
 def login_redirect_uri(port: int, headers: dict[str, str]) -> str:
