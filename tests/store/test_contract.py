@@ -201,6 +201,15 @@ def test_token_blobs(store: Store) -> None:
     assert store.load_tokens("alice") is None
 
 
+def test_which_users_have_tokens_in_one_question(store: Store) -> None:
+    store.save_tokens("alice", b"a")
+    store.save_tokens("bob", b"b")
+    store.delete_tokens("bob")
+    assert store.users_with_tokens(["alice", "bob", "carol"]) == {"alice"}
+    assert store.users_with_tokens(iter(["alice"])) == {"alice"}
+    assert store.users_with_tokens([]) == set()
+
+
 def test_healthy(store: Store) -> None:
     assert store.healthy()
 

@@ -113,6 +113,11 @@ class Store(ABC):
     def delete_tokens(self, user: str) -> None:
         """Forget the user's tokens. Deleting missing tokens is harmless."""
 
+    @abstractmethod
+    def users_with_tokens(self, users: Iterable[str]) -> set[str]:
+        """Which of ``users`` have tokens stored: one round trip however many users
+        (every web process asks this about its connected users twice a second)."""
+
     # -- executor heartbeats (shared stores: a killed process is noticed) -------------------
     def beat(self, run_id: str, ttl: float) -> None:  # noqa: B027  (one process: nothing to do)
         """The process executing ``run_id`` is alive, for ``ttl`` more seconds."""

@@ -190,3 +190,6 @@ class MemoryStore(Store):
 
     def delete_tokens(self, user: str) -> None:
         self._tokens.pop(user, None)
+
+    def users_with_tokens(self, users: Iterable[str]) -> set[str]:
+        return {user for user in users if user in self._tokens}

@@ -339,6 +339,17 @@ class RedisStore(Store):
     def delete_tokens(self, user: str) -> None:
         self.redis.delete(P + "tok:" + user)
 
+    @_guarded
+    def users_with_tokens(self, users: Iterable[str]) -> set[str]:
+        users = list(users)
+        if not users:
+            return set()
+        with self.redis.pipeline(transaction=False) as pipe:
+            for user in users:
+                pipe.exists(P + "tok:" + user)
+            found = pipe.execute()
+        return {user for user, n in zip(users, found, strict=True) if n}
+
     # -- lifecycle ---------------------------------------------------------------------------
     def healthy(self) -> bool:
         try:
