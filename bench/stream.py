@@ -32,7 +32,7 @@ import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import percentile, server_process
+from bench.common import percentile, redis_server, server_process
 
 SERVER_ENV = {
     "FLASK_REALTIME_RETENTION_LINES": "3000000",
@@ -246,40 +246,6 @@ def capture_overhead(lines: int, width: int, rounds: int = 5) -> tuple[float, fl
             raise RuntimeError(f"stored {stored[0]} lines of {lines}")
         captured.append((time.perf_counter() - t0) / plain[-1])
     return statistics.median(plain), statistics.median(printed), statistics.median(captured)
-
-
-@contextlib.contextmanager
-def redis_server() -> Iterator[str]:
-    import shutil
-    import subprocess
-    import tempfile
-
-    from bench.common import free_port
-
-    port = free_port()
-    data = tempfile.mkdtemp(prefix="bench-redis-")
-    proc = subprocess.Popen(
-        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--dir", data,
-         "--save", "", "--appendonly", "yes", "--appendfsync", "everysec"],
-        stdout=subprocess.DEVNULL)
-    try:
-        import redis
-
-        client = redis.Redis(port=port)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        shutil.rmtree(data, ignore_errors=True)
 
 
 def main() -> None:

@@ -44,6 +44,9 @@ def checked_result(value: Any) -> tuple[Any, bool, str | None]:
 
 #: How long the end of a run is retried while the store is unavailable.
 FINISH_WAIT_SECONDS = 300.0
+#: After a stop check found the store unavailable, how long until the next one: the
+#: check runs on the job's thread, and a store that is away must cost the job nothing.
+UNAVAILABLE_CHECK_SECONDS = 1.0
 
 
 class StopSignal:
@@ -51,7 +54,8 @@ class StopSignal:
 
     A stop asked in this process sets the event at once. A stop asked elsewhere (another
     web process, with Redis) is seen in the store, which is read at most every
-    ``check_every`` seconds however often the job polls.
+    ``check_every`` seconds however often the job polls, and while the store is away
+    at most every ``UNAVAILABLE_CHECK_SECONDS`` (the job keeps running meanwhile).
     """
 
     def __init__(self, store: Store, run_id: str, on_stop: Callable[[], None] | None = None,
@@ -89,8 +93,8 @@ class StopSignal:
                 if self.store.stop_requested(self.run_id):
                     self.stop()
                     return False
-            except StoreUnavailableError:
-                pass  # keep running; the stop is seen when the store is back
+            except StoreUnavailableError:  # keep running; the stop is seen when it is back
+                self._next_check = now + max(self.check_every, UNAVAILABLE_CHECK_SECONDS)
         return True
 
 
