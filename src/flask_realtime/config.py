@@ -63,6 +63,9 @@ DEFAULTS: dict[str, Any] = {
     "FLOOD_SWITCH_INTERVAL_SECONDS": 0.0002,
     # Where runs execute: "thread" (in the web process) or "rq" (on flask-realtime workers).
     "RUNNER": "thread",
+    # RQ: a run no worker has taken after this many seconds is dropped from the queue
+    # and fails.
+    "QUEUE_TTL_SECONDS": 24 * 3600,
 }
 
 UNPREFIXED = ("SECRET_KEY", "REDIS_URL")

@@ -196,10 +196,12 @@ class Stack:
                 "flask_realtime.web.wsgi:app"], env, port=web_port)
             wait_http(f"http://127.0.0.1:{web_port}/healthz", proc=proc,
                       log=self.dir / "logs" / f"web{n}.log")
+        started = {}
         for n in range(1, workers + 1):
-            self.spawn(state, f"worker{n}", [
-                str(VENV_BIN / "flask-realtime"), "worker",
-                "--name", f"stack-worker-{n}-{secrets.token_hex(3)}"], env)
+            name = f"stack-worker-{n}-{secrets.token_hex(3)}"
+            started[name] = self.spawn(state, f"worker{n}", [
+                str(VENV_BIN / "flask-realtime"), "worker", "--name", name], env)
+        self._wait_workers(env["REDIS_URL"], started)
         nginx_conf = render_nginx(self.dir, port, web_ports, listen_host)
         proxy = self.spawn(state, "nginx", [nginx, "-p", str(self.dir / "nginx"),
                                             "-c", str(nginx_conf)], port=port)
@@ -207,6 +209,25 @@ class Stack:
         self.save(state)
         wait_http(f"{state['url']}/healthz", proc=proxy, log=self.dir / "logs" / "nginx.log")
         return state
+
+    def _wait_workers(self, redis_url: str, started: dict[str, subprocess.Popen[bytes]],
+                      timeout: float = 60) -> None:
+        """Return once every worker is registered with RQ: a run started the moment the
+        stack is up is taken at once (else it is told no worker is there yet)."""
+        from rq import Worker
+
+        from redis import Redis
+
+        deadline = time.monotonic() + timeout
+        with Redis.from_url(redis_url) as connection:
+            while not set(started) <= {w.name for w in Worker.all(connection=connection)}:
+                for n, proc in enumerate(started.values(), 1):
+                    if proc.poll() is not None:
+                        log = (self.dir / "logs" / f"worker{n}.log").read_text(errors="replace")
+                        raise StackError(f"worker{n} exited ({proc.returncode}).\n{log[-2000:]}")
+                if time.monotonic() > deadline:
+                    raise StackError(f"the workers did not register within {timeout:g} s")
+                time.sleep(0.05)
 
     def _start_simulator(self, state: dict[str, Any], latency_ms: float) -> dict[str, str]:
         """Demo mode for gunicorn: the simulator as a process, the settings that point the

@@ -18,7 +18,9 @@ from typing import Any
 import httpx
 import pytest
 import socketio
+from rq import Worker
 
+from redis import Redis
 from tests.conftest import Watcher, wait_for
 from tests.redis_server import RedisServer, free_port
 
@@ -104,13 +106,24 @@ def web(stack_env: dict[str, str], processes: list[Process],
 @pytest.fixture
 def worker(stack_env: dict[str, str], processes: list[Process],
            tmp_path: Path) -> Callable[..., Process]:
-    """``worker()``: one more ``flask-realtime worker`` on the shared Redis."""
+    """``worker()``: one more ``flask-realtime worker`` on the shared Redis, returned once
+    it is registered with RQ (a run started earlier is told no worker is there)."""
 
     def start(**env: str) -> Process:
         process = Process(["worker"], {**stack_env, **env},
                           tmp_path / f"worker{len(processes)}.log")
         processes.append(process)
-        return process.start()
+        with Redis.from_url(stack_env["REDIS_URL"]) as connection:
+            before = Worker.count(connection=connection)
+            process.start()
+
+            def registered() -> bool:
+                assert process.proc is not None and process.proc.poll() is None, \
+                    process.output()
+                return Worker.count(connection=connection) > before
+
+            wait_for(registered, timeout=30, interval=0.05)
+        return process
 
     return start
 

@@ -147,3 +147,48 @@ def _children(pid: int) -> list[int]:
         if int(fields[1]) == pid:
             found.append(int(stat.parent.name))
     return found
+
+
+def test_a_run_with_no_worker_says_it_waits_and_runs_when_one_starts(
+        web: Callable[..., WebProcess], worker: Callable[..., Process],
+        client: Callable[[str], Watcher]) -> None:
+    a = web(FLASK_REALTIME_RUNNER="rq")
+    run_id = client(a.url).call("start", {"job": "numbers", "params": {"n": 3}})["run_id"]
+    wait_for(lambda: run_state(a.url, run_id)["lines"] == 1)
+    log = httpx.get(f"{a.url}/api/runs/{run_id}/log").text
+    assert log.startswith("No worker is taking runs from the queue 'flask-realtime'")
+    assert run_state(a.url, run_id)["state"] == "queued"
+    worker()
+    assert finished(a.url, run_id)["state"] == "succeeded"
+    log = httpx.get(f"{a.url}/api/runs/{run_id}/log").text
+    assert log.splitlines()[1:] == ["1", "2", "3"]
+
+
+def test_a_run_no_worker_took_within_the_queue_ttl_fails_and_never_runs(
+        web: Callable[..., WebProcess], worker: Callable[..., Process],
+        client: Callable[[str], Watcher]) -> None:
+    a = web(FLASK_REALTIME_RUNNER="rq", FLASK_REALTIME_QUEUE_TTL_SECONDS="1")
+    browser = client(a.url)
+    run_id = browser.call("start", {"job": "numbers", "params": {"n": 3}})["run_id"]
+    run = finished(a.url, run_id, timeout=20)
+    assert run["state"] == "failed" and run["error"] == "dropped from the queue"
+    log = httpx.get(f"{a.url}/api/runs/{run_id}/log").text
+    assert "dropped from the queue and will not run: no worker took it within 1 s" in log
+    wait_for(lambda: browser.state_of(run_id) == "failed")  # the page is told
+    worker()  # a worker that comes later does not run it
+    later = browser.call("start", {"job": "numbers", "params": {"n": 3}})["run_id"]
+    assert finished(a.url, later)["state"] == "succeeded"
+    assert httpx.get(f"{a.url}/api/runs/{run_id}/log").text == log
+
+
+def test_a_worker_without_the_job_fails_the_run_and_says_why(
+        web: Callable[..., WebProcess], worker: Callable[..., Process],
+        client: Callable[[str], Watcher]) -> None:
+    a = web(FLASK_REALTIME_RUNNER="rq")
+    worker(FLASK_REALTIME_JOBS="")  # set up unlike the web process
+    run_id = client(a.url).call("start", {"job": "numbers", "params": {"n": 3}})["run_id"]
+    run = finished(a.url, run_id, timeout=30)
+    assert run["state"] == "failed" and "There is no job named 'numbers'" in run["error"]
+    log = httpx.get(f"{a.url}/api/runs/{run_id}/log").text
+    assert "This worker cannot run the job: There is no job named 'numbers'" in log
+    assert "FLASK_REALTIME_JOBS" in log

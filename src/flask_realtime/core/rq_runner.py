@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from rq import Queue
+from rq import Queue, Worker
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
@@ -37,17 +37,21 @@ from redis import Redis, RedisError
 
 from ..store.base import StoreUnavailableError
 from .capture import CapturePump
-from .jobs import JobSpec, RunContext
+from .jobs import JobError, JobSpec, RunContext
 from .output import SYSTEM
-from .runner import Heartbeat, StopSignal, run_job
+from .runner import Heartbeat, StopSignal, fail_confirmed, run_job
 from .runs import Run, RunState
 from .service import RunService
 
 log = logging.getLogger(__name__)
 
 QUEUE_NAME = "flask-realtime"
-#: A job waiting longer than this in the queue is dropped by RQ (and the run fails).
+#: A job waiting longer than this in the queue is dropped by RQ, and the run fails
+#: (``QUEUE_TTL_SECONDS`` in the configuration).
 QUEUE_TTL_SECONDS = 24 * 3600
+#: RQ job states in which a job will never execute: a run still queued then is failed.
+_NEVER_RUNS = {JobStatus.FAILED.value, JobStatus.STOPPED.value, JobStatus.CANCELED.value,
+               JobStatus.FINISHED.value}
 
 
 #: Runs whose Stop was asked, scored by the Redis time (s) their grace period ends.
@@ -73,9 +77,12 @@ def rq_job_id(run_id: str) -> str:
 class RQRunner:
     """Runner for the web tier: enqueue runs, and force stops that are not honoured."""
 
-    def __init__(self, service: RunService, redis_url: str, *, stop_grace: float = 2.0) -> None:
+    def __init__(self, service: RunService, redis_url: str, *, stop_grace: float = 2.0,
+                 queue_ttl: float = QUEUE_TTL_SECONDS) -> None:
         self.service = service
         self.stop_grace = stop_grace
+        self.queue_ttl = queue_ttl
+        self._dropped_suspects: set[str] = set()
         # Timeouts: with Redis away, Stop and the reaper must fail fast, never hang.
         self.connection = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
         self.queue = Queue(QUEUE_NAME, connection=self.connection, serializer=JSONSerializer)
@@ -84,8 +91,46 @@ class RQRunner:
     def submit(self, run: Run, spec: JobSpec, params: Mapping[str, Any],
                context: RunContext) -> None:
         self.queue.enqueue("flask_realtime.core.rq_runner.execute", run.id,
-                           job_id=rq_job_id(run.id), job_timeout=-1, ttl=QUEUE_TTL_SECONDS,
-                           result_ttl=3600, failure_ttl=7 * 24 * 3600)
+                           job_id=rq_job_id(run.id), job_timeout=-1,
+                           ttl=max(1, round(self.queue_ttl)), result_ttl=3600,
+                           failure_ttl=7 * 24 * 3600)
+        try:
+            workers = Worker.count(queue=self.queue)
+        except RedisError:
+            return  # only a hint: the run is queued all the same
+        if not workers:
+            self.service.store.append_output(run.id, [(
+                SYSTEM, f"No worker is taking runs from the queue {QUEUE_NAME!r} right now: "
+                        "this run waits until one starts (flask-realtime worker).", "\n")],
+                int(time.time() * 1000))
+
+    def fail_dropped_runs(self) -> list[str]:
+        """Fail queued runs that no worker will ever take: RQ dropped their job (it
+        waited longer than the queue's TTL) or ended it without running it (a worker
+        died as it took it). Checked at two calls in a row, so a run between being
+        stored and being enqueued is never taken for one."""
+        queued = [run.id for run in self.service.store.list_runs(
+            states=(RunState.QUEUED,), limit=10_000)]
+        if not queued:
+            self._dropped_suspects.clear()
+            return []
+        with self.connection.pipeline(transaction=False) as pipe:
+            for run_id in queued:
+                pipe.hget(Job.key_for(rq_job_id(run_id)), "status")
+            statuses = pipe.execute()
+        gone = {run_id for run_id, status in zip(queued, statuses, strict=True)
+                if status is None or status.decode() in _NEVER_RUNS}
+        return fail_confirmed(
+            self.service, gone, self._dropped_suspects, error="dropped from the queue",
+            line=f"This run was dropped from the queue and will not run: no worker took it "
+                 f"within {self.queue_ttl:g} s (QUEUE_TTL_SECONDS), or the worker that took "
+                 "it ended before starting it. Start it again.")
+
+    def reap(self) -> None:
+        """The web process's periodic checks for RQ runs (see Realtime._reap)."""
+        self.force_overdue_stops()
+        for run_id in self.fail_dropped_runs():
+            log.warning("run %s failed: it was dropped from the queue", run_id)
 
     def stop(self, run_id: str) -> None:
         """Arm the forced stop: here on a timer, and in Redis for any other web process."""
@@ -181,8 +226,17 @@ def execute(run_id: str) -> None:
     run = service.store.get_run(run_id)
     if run is None or run.state is not RunState.QUEUED:
         return  # stopped while queued, or already taken
-    spec = service.registry.get(run.job)
-    values = spec.validate(run.params)
+    try:
+        spec = service.registry.get(run.job)
+        values = spec.validate(run.params)
+    except JobError as exc:  # a worker set up unlike the web process that took the start
+        why = str(exc).rstrip(".")
+        service.store.append_output(run_id, [(
+            SYSTEM, f"This worker cannot run the job: {why}. Workers need the same "
+                    "FLASK_REALTIME_JOBS as the web processes (docs/scale-out.md).", "\n")],
+            int(time.time() * 1000))
+        service.transition(run_id, RunState.FAILED, error=f"worker: {exc}"[:2000])
+        return
     services = dict(_context.services_for(run.user))
     heartbeat = Heartbeat(service.store)
     heartbeat.add(run_id)

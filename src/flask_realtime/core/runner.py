@@ -147,24 +147,28 @@ def reap_lost_runs(service: RunService, suspects: set[str]) -> list[str]:
     (``suspects`` carries them over), so an executor that could not beat while the
     store was away gets a chance to beat again first.
     """
-    lost: list[str] = []
-    missing: set[str] = set()
-    for run in service.store.list_runs(states=(RunState.RUNNING, RunState.STOPPING),
-                                       limit=10_000):
-        if service.store.executor_alive(run.id):
-            continue
-        missing.add(run.id)
-        if run.id not in suspects:
-            continue
-        service.store.append_output(run.id, [(
-            SYSTEM, "The process running this job was lost (killed or crashed): the run "
-                    "failed; the output above is what it printed.", "\n")],
-            int(time.time() * 1000))
-        if service.transition(run.id, RunState.FAILED, error="executor lost") is not None:
-            lost.append(run.id)
+    missing = {run.id for run in service.store.list_runs(
+        states=(RunState.RUNNING, RunState.STOPPING), limit=10_000)
+        if not service.store.executor_alive(run.id)}
+    return fail_confirmed(
+        service, missing, suspects, error="executor lost",
+        line="The process running this job was lost (killed or crashed): the run failed; "
+             "the output above is what it printed.")
+
+
+def fail_confirmed(service: RunService, missing: set[str], suspects: set[str], *,
+                   error: str, line: str) -> list[str]:
+    """Fail the runs of ``missing`` that were already ``suspects`` (missing at the
+    previous check too), with ``line`` as their last output; then the rest of
+    ``missing`` are the suspects for the next check. Returns the runs failed."""
+    failed: list[str] = []
+    for run_id in missing & suspects:
+        service.store.append_output(run_id, [(SYSTEM, line, "\n")], int(time.time() * 1000))
+        if service.transition(run_id, RunState.FAILED, error=error) is not None:
+            failed.append(run_id)
     suspects.clear()
-    suspects.update(missing - set(lost))
-    return lost
+    suspects.update(missing - set(failed))
+    return failed
 
 
 def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,

@@ -46,15 +46,17 @@ class Realtime:
             self.store.append_output, interval=config["BATCH_INTERVAL_SECONDS"],
             partial_delay=config["PARTIAL_FLUSH_SECONDS"], max_line_chars=config["MAX_LINE_CHARS"],
             give_way=config["FLOOD_GIVE_WAY_SECONDS"])
-        #: Called by the reaper: forces stops whose grace ended (RQ; None otherwise).
-        self._force_overdue_stops: Callable[[], object] | None = None
+        #: Called by the reaper: forces stops whose grace ended and fails runs dropped
+        #: from the queue (RQ; None otherwise).
+        self._reap_runner: Callable[[], object] | None = None
         if config.get("RUNNER") == "rq":  # jobs execute on `flask-realtime worker`s
             from ..core.rq_runner import RQRunner
 
             rq_runner = RQRunner(self.service, config["REDIS_URL"],
-                                 stop_grace=config["STOP_GRACE_SECONDS"])
+                                 stop_grace=config["STOP_GRACE_SECONDS"],
+                                 queue_ttl=config["QUEUE_TTL_SECONDS"])
             self.service.runner = rq_runner
-            self._force_overdue_stops = rq_runner.force_overdue_stops
+            self._reap_runner = rq_runner.reap
         else:
             self.service.runner = ThreadRunner(
                 self.service, self.pump, stop_grace=config["STOP_GRACE_SECONDS"])
@@ -72,15 +74,16 @@ class Realtime:
                              daemon=True).start()
 
     def _reap(self) -> None:
-        """Fail runs whose executor (a web process or worker) stopped beating, and force
-        stops left overdue by a web process that died during their grace period."""
+        """Fail runs whose executor (a web process or worker) stopped beating; with RQ,
+        force stops left overdue by a web process that died during their grace period
+        and fail queued runs whose job RQ dropped."""
         suspects: set[str] = set()
         while not self.closing.wait(REAP_INTERVAL_SECONDS):
             try:
                 for run_id in reap_lost_runs(self.service, suspects):
                     log.warning("run %s failed: its executor was lost", run_id)
-                if self._force_overdue_stops is not None:
-                    self._force_overdue_stops()
+                if self._reap_runner is not None:
+                    self._reap_runner()
             except (StoreUnavailableError, RedisError):
                 pass
             except Exception:
