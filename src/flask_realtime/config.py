@@ -35,6 +35,8 @@ DEFAULTS: dict[str, Any] = {
     "STOP_GRACE_SECONDS": 2.0,
     "RUNS_PER_USER": 5,
     "RUNS_TOTAL": 50,
+    # Runs kept per user (the newest); older finished runs and their output are deleted.
+    "HISTORY_RUNS": 200,
     # Socket.IO: largest inbound packet; origins allowed besides the page's own.
     "MAX_HTTP_BUFFER_SIZE": 64 * 1024,
     "ALLOWED_ORIGINS": [],

@@ -165,3 +165,29 @@ def test_limits_on_concurrent_runs(core: Core) -> None:
             core.service.start("w", "wait")
     finally:
         release.set()
+
+
+def test_each_user_keeps_the_newest_runs_and_older_ones_are_forgotten(core: Core) -> None:
+    @job(registry=core.registry)
+    def hello(running: Running) -> None:
+        print("hello")
+
+    from flask_realtime.core.service import Limits
+
+    core.service.limits = Limits(history=3)
+    mine = []
+    for _ in range(5):
+        run = core.service.start("u", "hello")
+        core.finished(run.id)
+        mine.append(run.id)
+    theirs = core.service.start("v", "hello")
+    core.finished(theirs.id)
+    wait_for(lambda: len(core.store.list_runs("u")) == 3)
+    assert [r.id for r in core.store.list_runs("u")] == mine[:1:-1]  # the newest three
+    assert core.store.get_run(mine[0]) is None and core.texts(mine[0]) == []
+    assert core.texts(mine[-1]) == ["hello"]
+    assert core.store.get_run(theirs.id) is not None
+
+    core.service.limits = Limits(history=0)  # 0: keep every run
+    core.finished(core.service.start("u", "hello").id)
+    assert len(core.store.list_runs("u")) == 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -84,6 +85,30 @@ def test_list_filters_by_user_job_and_state_newest_first(store: Store) -> None:
     assert [r.id for r in store.list_runs(states=[RunState.QUEUED, RunState.RUNNING])][
         :2] == ["r3", "r2"]
     assert len(store.list_runs(limit=2)) == 2
+
+
+def test_old_finished_runs_are_forgotten_with_their_output(store: Store) -> None:
+    for i in range(1, 7):
+        store.create_run(a_run(f"r{i}"))
+        time.sleep(0.002)  # Redis orders runs by creation time
+    store.create_run(a_run("b1", user="bob"))
+    for run_id in ("r1", "r2", "r4", "r5", "r6", "b1"):
+        run = store.get_run(run_id)
+        assert run is not None
+        store.replace_run(run.moved_to(RunState.STOPPED), RunState.QUEUED)
+    store.append_output("r1", [("stdout", "old", "\n")], 0)
+    store.request_stop("r1")
+
+    # r3 is not finished: kept whatever its age; bob's runs are his own
+    assert sorted(store.forget_old_runs("alice", keep=3)) == ["r1", "r2"]
+    assert [r.id for r in store.list_runs("alice")] == ["r6", "r5", "r4", "r3"]
+    assert [r.id for r in store.list_runs()] == ["b1", "r6", "r5", "r4", "r3"]
+    assert store.get_run("r1") is None
+    assert store.output_end("r1") == 0
+    assert store.read_output("r1", 0).lines == []
+    assert not store.stop_requested("r1")
+    assert store.forget_old_runs("alice", keep=3) == []
+    assert store.forget_old_runs("bob", keep=1) == []
 
 
 def test_stop_requests_are_recorded_and_idempotent(store: Store) -> None:

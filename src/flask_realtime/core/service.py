@@ -7,13 +7,14 @@ so every move is checked against :data:`~.runs.TRANSITIONS` and announced once.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..store.base import Store
+from ..store.base import Store, StoreUnavailableError
 from .jobs import JobRegistry, JobSpec, RunContext
 from .output import OutputSlice
 from .runs import TRANSITIONS, Run, RunState, new_run_id
@@ -38,6 +39,8 @@ class LimitReachedError(Exception):
 class Limits:
     per_user: int = 5
     total: int = 50
+    #: Runs kept per user, the newest; older finished ones are deleted (0: keep all).
+    history: int = 200
 
 
 class Runner(Protocol):
@@ -135,6 +138,8 @@ class RunService:
             moved = current.moved_to(state, **changes)
             if self.store.replace_run(moved, current.state):
                 self._announce(moved)
+                if moved.state.finished:
+                    self._forget_old_runs(moved.user)
                 return moved
         log.error("run %s: could not move to %s: the record keeps changing", run_id, state)
         return None
@@ -154,6 +159,14 @@ class RunService:
             done = self.transition(run_id, RunState.STOPPED, result=result,
                                    has_result=has_result)
         return done
+
+    def _forget_old_runs(self, user: str) -> None:
+        """Keep the user's newest ``limits.history`` runs: without a bound, the embedded
+        store's memory (and Redis's) grew with every run ever made."""
+        if self.limits.history <= 0:
+            return
+        with contextlib.suppress(StoreUnavailableError):  # done at the next finish then
+            self.store.forget_old_runs(user, self.limits.history)
 
     def _announce(self, run: Run) -> None:
         for listener in self._listeners:

@@ -56,6 +56,11 @@ class Store(ABC):
     ) -> list[Run]:
         """Newest first; ``user=None`` lists every user's runs (for limits and reapers)."""
 
+    @abstractmethod
+    def forget_old_runs(self, user: str, keep: int) -> list[str]:
+        """Delete ``user``'s finished runs older than their newest ``keep`` runs, records
+        and output alike; returns their ids. Runs not finished are never deleted."""
+
     # -- stop requests ---------------------------------------------------------------
     @abstractmethod
     def request_stop(self, run_id: str) -> None:

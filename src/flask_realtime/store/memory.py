@@ -111,6 +111,19 @@ class MemoryStore(Store):
         ]
         return found[:limit]
 
+    def forget_old_runs(self, user: str, keep: int) -> list[str]:
+        with self._lock:
+            mine = [run for run in self._runs.values() if run.user == user]  # oldest first
+            old = [run.id for run in mine[:max(len(mine) - keep, 0)] if run.state.finished]
+            for run_id in old:
+                del self._runs[run_id]
+                self._logs.pop(run_id, None)
+                self._stops.discard(run_id)
+            if old:
+                gone = set(old)
+                self._requests = {k: v for k, v in self._requests.items() if v not in gone}
+        return old
+
     def request_stop(self, run_id: str) -> None:
         self._stops.add(run_id)
 

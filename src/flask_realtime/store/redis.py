@@ -17,6 +17,8 @@ Layout (every key starts with ``fr:``):
   lost reply is not stored twice (see :meth:`~.base.Store.append_output`).
 * ``fr:output`` pub/sub channel: a wake-up for delivery loops when a run's output
   grew (at most once; the stream is the record, a missed wake-up costs one poll).
+* A user's finished runs beyond their newest ``HISTORY_RUNS`` are deleted, every key
+  of theirs (:meth:`forget_old_runs`).
 * ``fr:stop:<id>`` stop requests; ``fr:hb:<id>`` the executor's heartbeat (TTL);
   ``fr:req:<key>`` start idempotency; ``fr:sess:<sid>`` sessions (TTL);
   ``fr:tok:<user>`` encrypted token blobs.
@@ -199,6 +201,29 @@ class RedisStore(Store):
                       and (wanted is None or r.state in wanted)]
             start += page
         return found[:limit]
+
+    @_guarded
+    def forget_old_runs(self, user: str, keep: int) -> list[str]:
+        # Past the newest `keep`, a window at a time: a user has only a few runs going,
+        # and this runs at every finish, so there are rarely more than one or two.
+        ids = [i.decode() for i in self.redis.zrevrange(P + "runs:" + user, keep, keep + 999)]
+        if not ids:
+            return []
+        with self.redis.pipeline(transaction=False) as pipe:
+            for run_id in ids:
+                pipe.hget(P + "run:" + run_id, "state")
+            states = pipe.execute()
+        old = [run_id for run_id, state in zip(ids, states, strict=True)
+               if state is None or state.decode() in FINISHED]
+        if old:
+            with self.redis.pipeline(transaction=False) as pipe:
+                for run_id in old:
+                    pipe.delete(*(P + kind + run_id for kind in (
+                        "run:", "out:", "end:", "wr:", "stop:", "hb:")))
+                pipe.zrem(P + "runs", *old)
+                pipe.zrem(P + "runs:" + user, *old)
+                pipe.execute()
+        return old
 
     def _runs(self, ids: list[str]) -> list[Run]:
         if not ids:

@@ -41,7 +41,8 @@ class Realtime:
         self.registry = registry or default_registry
         self.store = store or open_store(config)
         self.service = RunService(self.store, self.registry, limits=Limits(
-            per_user=config["RUNS_PER_USER"], total=config["RUNS_TOTAL"]))
+            per_user=config["RUNS_PER_USER"], total=config["RUNS_TOTAL"],
+            history=config["HISTORY_RUNS"]))
         self.pump = CapturePump(
             self.store.append_output, interval=config["BATCH_INTERVAL_SECONDS"],
             partial_delay=config["PARTIAL_FLUSH_SECONDS"], max_line_chars=config["MAX_LINE_CHARS"],
