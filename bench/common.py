@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from tests.redis_server import RedisServer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,52 +83,15 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-class RedisProcess:
-    """A redis-server of the benchmark's own (free port, temp dir, AOF ``everysec``, as
-    deployed): never the machine's Redis. It can be killed and started again on the
-    same port and directory, for the fault benchmark."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.dir = tempfile.mkdtemp(prefix="bench-redis-")
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> RedisProcess:
-        import redis
-
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", self.dir, "--save", "", "--appendonly", "yes",
-             "--appendfsync", "everysec"], stdout=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                break
-            except redis.ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.02)
-        client.close()
-        return self
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(10)
-
-    def close(self) -> None:
-        self.kill(signal.SIGTERM)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 @contextmanager
-def redis_server() -> Iterator[str]:
-    """A fresh :class:`RedisProcess` for the length of the block; yields its URL."""
-    server = RedisProcess().start()
+def redis_server() -> Iterator[RedisServer]:
+    """A redis-server of the benchmark's own (free port, temp dir, AOF ``everysec``, as
+    deployed; never the machine's Redis), for the length of the block. The tests' own
+    launcher: it can also be killed and started again (bench/faults.py)."""
+    data = tempfile.mkdtemp(prefix="bench-redis-")
+    server = RedisServer(Path(data)).start()
     try:
-        yield server.url
+        yield server
     finally:
-        server.close()
+        server.stop()
+        shutil.rmtree(data, ignore_errors=True)

@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,9 @@ import socketio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, RedisProcess, free_port, wait_http
+from tests.redis_server import RedisServer
+
+from bench.common import ROOT, free_port, redis_server, wait_http
 
 FINISHED = ("succeeded", "failed", "stopped")
 
@@ -167,7 +169,7 @@ def embedded_web_killed(rows: list[list[str]]) -> None:
                  f"{'yes' if gone else 'NO'})", f"{up:.2f} s to answer /healthz again"])
 
 
-def redis_web_killed(redis: RedisProcess, rows: list[list[str]], n: int) -> None:
+def redis_web_killed(redis: RedisServer, rows: list[list[str]], n: int) -> None:
     with environment(redis.url) as env:
         a, b = Web(env).start(), Web(env).start()
         try:
@@ -190,7 +192,7 @@ def redis_web_killed(redis: RedisProcess, rows: list[list[str]], n: int) -> None
                  f"process; restarted A shows `{again}`"])
 
 
-def rq_worker_killed(redis: RedisProcess, rows: list[list[str]], n: int) -> None:
+def rq_worker_killed(redis: RedisServer, rows: list[list[str]], n: int) -> None:
     with environment(redis.url) as env:
         env["FLASK_REALTIME_RUNNER"] = "rq"
         a = Web(env).start()
@@ -222,7 +224,7 @@ def rq_worker_killed(redis: RedisProcess, rows: list[list[str]], n: int) -> None
                  f"ran the next run {served:.2f} s after it was started"])
 
 
-def redis_away(redis: RedisProcess, rows: list[list[str]], n: int, outage: float,
+def redis_away(redis: RedisServer, rows: list[list[str]], n: int, outage: float,
                sig: int) -> None:
     with environment(redis.url) as env:
         a = Web(env).start()
@@ -233,7 +235,7 @@ def redis_away(redis: RedisProcess, rows: list[list[str]], n: int, outage: float
             # after the restart is the catching up alone
             run_id = start(a.url, n, 0.0005)
             until(lambda: run(a.url, run_id).get("lines", 0) >= 300, 20, "300 lines")
-            redis.kill(sig)
+            redis.stop(sig)
             time.sleep(outage)  # the outage itself: its length is the scenario's input
             redis.start()
             t0 = time.monotonic()
@@ -261,9 +263,7 @@ def main() -> None:
     args = parser.parse_args()
     rows: list[list[str]] = []
     embedded_web_killed(rows)
-    with ExitStack() as stack:
-        redis = RedisProcess().start()
-        stack.callback(redis.close)
+    with redis_server() as redis:
         redis_web_killed(redis, rows, args.lines)
         rq_worker_killed(redis, rows, args.lines)
         redis_away(redis, rows, args.lines, args.outage, signal.SIGKILL)

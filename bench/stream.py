@@ -274,7 +274,7 @@ def main() -> None:
             embedded = raw_client_throughput(url, args.lines, args.width)
         print(f"{'ours (embedded), raw client':32s} {embedded:12,.0f} lines/s")
     with contextlib.ExitStack() as stack:
-        redis_url = stack.enter_context(redis_server()) if args.redis else None
+        redis_url = stack.enter_context(redis_server()).url if args.redis else None
         start_url, watch_url = stack.enter_context(our_server(redis_url))
         label = "ours (Redis, A -> B)" if args.redis else "ours (embedded)"
         client_figure = ours_throughput(start_url, watch_url, args.lines, args.width)
