@@ -6,6 +6,8 @@ import asyncio
 import concurrent.futures
 import io
 import logging
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -198,3 +200,49 @@ def test_a_flooding_run_gives_way_while_other_runs_share_the_process(
     print_until(lambda: flood.give_way == 0)  # alone in the process: full speed
     assert contention == [True, False]
     pump.close(flood)
+
+
+CHILD = [sys.executable, "-c",
+         "import sys; print('child out', sys.argv[1]); print('child err', sys.argv[1], "
+         "file=sys.stderr)"]
+
+
+def test_child_processes_write_to_their_own_run_in_order(
+        core: Core, capfd: pytest.CaptureFixture[str]) -> None:
+    @job(registry=core.registry)
+    def shell(running: Running, tag: str = "a") -> str:
+        print(f"{tag} before")
+        subprocess.run([*CHILD, tag], check=True)
+        print(f"{tag} between")
+        with subprocess.Popen([*CHILD, tag]):
+            pass  # leaving the block waits for the child
+        kept = subprocess.run([*CHILD, tag], capture_output=True, text=True).stdout
+        print(f"{tag} after")
+        return kept
+
+    runs = {tag: core.service.start("u", "shell", {"tag": tag}) for tag in ("a", "b")}
+    subprocess.run([*CHILD, "server"], check=True)  # not in a run: the server's own
+    for tag, run in runs.items():
+        assert core.finished(run.id).state == "succeeded"
+        assert core.texts(run.id, "stdout") == [
+            f"{tag} before", f"child out {tag}", f"{tag} between", f"child out {tag}",
+            f"{tag} after"]
+        assert core.texts(run.id, "stderr") == [f"child err {tag}"] * 2
+        # capture_output=True: the job reads the output itself, as before
+        assert core.store.get_run(run.id).result == f"child out {tag}\n"  # type: ignore[union-attr]
+    terminal = capfd.readouterr()
+    assert "child out server" in terminal.out and "child err server" in terminal.err
+    assert "child out a" not in terminal.out + terminal.err
+    assert "child out b" not in terminal.out + terminal.err
+
+
+def test_a_child_that_cannot_start_leaves_no_pipe_open(core: Core) -> None:
+    @job(registry=core.registry)
+    def missing(running: Running) -> None:
+        subprocess.run(["/nonexistent/program"])
+
+    before = len(os.listdir("/proc/self/fd"))
+    run = core.service.start("u", "missing")
+    assert core.finished(run.id).state == "failed"
+    assert "FileNotFoundError" in "\n".join(core.texts(run.id, "stderr"))
+    assert len(os.listdir("/proc/self/fd")) <= before

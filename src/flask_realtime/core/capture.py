@@ -6,7 +6,8 @@ to the real streams. A thread belongs to a run when the runner put it there, whe
 was started (``threading.Thread``) by a thread of the run, or while it executes a work
 item submitted to a ``concurrent.futures.ThreadPoolExecutor`` by a thread of the run
 (this covers ``asyncio.to_thread`` and ``loop.run_in_executor``). Logging records made
-in such threads go to the run too.
+in such threads go to the run too, and so does the output of child processes they start
+with ``subprocess`` (see :func:`_patch_subprocess`).
 
 The write path is the hot path (``print`` makes two writes per line): it appends to a
 list, takes no lock, and wakes the pump only when the list was empty. Lines are
@@ -21,6 +22,8 @@ import concurrent.futures
 import gc
 import io
 import logging
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -430,6 +433,7 @@ def install(log_level: int = logging.INFO) -> None:
             return
         _installed = True
         _patch_threads()
+        _patch_subprocess()
         root = logging.getLogger()
         for handler in root.handlers:
             handler.addFilter(_NotFromRuns())
@@ -444,6 +448,74 @@ def install(log_level: int = logging.INFO) -> None:
         root.addHandler(run_handler)
         if root.level > log_level:
             root.setLevel(log_level)
+
+
+#: How long ``Popen.wait`` waits, once the child has exited, for the rest of its output
+#: to be read (a grandchild that keeps the pipe open is not waited for longer).
+SUBPROCESS_DRAIN_SECONDS = 2.0
+
+
+def _read_child_output(capture: RunCapture, stream: str, fd: int) -> None:
+    """Read a child's stdout or stderr pipe into the run until the child closes it."""
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")  # its own: no mixed bytes
+    try:
+        while data := os.read(fd, 65_536):
+            capture.write(stream, decoder.decode(data))
+        if tail := decoder.decode(b"", final=True):
+            capture.write(stream, tail)
+    finally:
+        os.close(fd)
+
+
+def _patch_subprocess() -> None:
+    """A child process started in a run, with stdout or stderr left to the parent's,
+    writes to the run instead of the server's terminal.
+
+    File descriptors 1 and 2 belong to the whole process, so they cannot be told apart
+    by run: in a run's threads, ``Popen`` gives such a child a pipe of its own for
+    each, and a thread reads it into the run. ``Popen.wait`` (which ``run``, ``call``,
+    ``communicate`` and ``with Popen(...)`` use) returns once the child's output has
+    been read too, so it comes before what the job prints next.
+    """
+    original_init = subprocess.Popen.__init__
+    original_wait = subprocess.Popen.wait
+
+    def __init__(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
+        capture = current_capture()
+        pipes: list[tuple[str, int, int]] = []
+        if capture is not None and len(rest) < 4:  # stdout and stderr not given by position
+            for name, stream in (("stdout", STDOUT), ("stderr", STDERR)):
+                if kwargs.get(name) is None:
+                    read_end, write_end = os.pipe()
+                    kwargs[name] = write_end
+                    pipes.append((stream, read_end, write_end))
+        try:
+            original_init(self, args, *rest, **kwargs)
+        except BaseException:
+            for _stream, read_end, _write_end in pipes:
+                os.close(read_end)
+            raise
+        finally:
+            for _stream, _read_end, write_end in pipes:
+                os.close(write_end)  # the child has its copy: EOF when it is done
+        forwarders = []
+        for stream, read_end, _write_end in pipes:
+            assert capture is not None
+            forwarder = threading.Thread(
+                target=_read_child_output, args=(capture, stream, read_end),
+                name="flask-realtime-subprocess", daemon=True)
+            forwarder.start()
+            forwarders.append(forwarder)
+        self._flask_realtime_forwarders = forwarders  # type: ignore[attr-defined]
+
+    def wait(self: subprocess.Popen[Any], timeout: float | None = None) -> int:
+        code = original_wait(self, timeout)
+        for forwarder in getattr(self, "_flask_realtime_forwarders", ()):
+            forwarder.join(SUBPROCESS_DRAIN_SECONDS)
+        return code
+
+    subprocess.Popen.__init__ = __init__  # type: ignore[method-assign]
+    subprocess.Popen.wait = wait  # type: ignore[method-assign]
 
 
 def _patch_threads() -> None:
