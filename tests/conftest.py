@@ -13,7 +13,7 @@ import socketio
 from flask import Flask
 from werkzeug.serving import make_server
 
-from flask_realtime.web.app import create_app
+from flask_realtime.web.app import RequestHandler, create_app
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.01) -> Any:
@@ -41,7 +41,7 @@ class LiveServer:
 
 
 def start_server(app: Flask) -> LiveServer:
-    server = make_server("127.0.0.1", 0, app, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=RequestHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     return LiveServer(f"http://127.0.0.1:{server.server_port}", app, server, thread)

@@ -31,7 +31,7 @@ def run(host: str, port: int, debug: bool, demo: bool | None) -> None:
     """Serve the console with the embedded store: nothing else to install or start."""
     logging.basicConfig(level=logging.INFO, stream=sys.__stderr__,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from .web.app import apply_switch_interval, create_app
+    from .web.app import RequestHandler, apply_switch_interval, create_app
 
     app = create_app()
     apply_switch_interval(app)
@@ -44,7 +44,7 @@ def run(host: str, port: int, debug: bool, demo: bool | None) -> None:
     socketio = app.extensions["socketio_server"]
     click.echo(f"Flask-Realtime on http://{host}:{port}/  (Ctrl-C to quit)", err=True)
     socketio.run(app, host=host, port=port, debug=debug, use_reloader=False,
-                 allow_unsafe_werkzeug=True, log_output=debug)
+                 allow_unsafe_werkzeug=True, log_output=debug, request_handler=RequestHandler)
 
 
 def _start_demo(app: Any) -> None:

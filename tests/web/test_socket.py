@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -128,3 +131,34 @@ def test_output_batches_respect_the_size_bound(connect: Connect, live_server: Li
     wait_for(lambda: len(w.lines.get(run_id, [])) >= 20000, timeout=30)
     limit = live_server.app.config["MAX_BATCH_CHARS"]
     assert max(frames) <= limit
+
+
+def test_the_server_hangs_up_once_a_websocket_has_closed(live_server: LiveServer) -> None:
+    """Werkzeug used to keep the connection for a next request: a thread blocked until
+    the client hung up, and the client's closing frame was logged as a bad request."""
+    host, port = live_server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(f"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: {host}:"
+                     f"{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-"
+                     "Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+        received = b""
+        while b"\r\n\r\n" not in received:
+            received += sock.recv(4096)
+        assert received.startswith(b"HTTP/1.1 101")
+        sock.sendall(_client_frame(1, b"1"))  # Engine.IO "close"
+        while b"\x88" not in received.partition(b"\r\n\r\n")[2]:  # the server's close frame
+            received += sock.recv(4096)
+        with contextlib.suppress(ConnectionError):
+            sock.sendall(_client_frame(8, b"\x03\xe8"))  # the client's close frame
+        rest = b""
+        with contextlib.suppress(ConnectionError):
+            while chunk := sock.recv(4096):  # socket.timeout here: the server kept it open
+                rest += chunk
+        assert b"HTTP/" not in rest  # no answer to the closing frame as if a request
+
+
+def _client_frame(opcode: int, payload: bytes) -> bytes:
+    """A masked websocket frame, as clients send them (payload under 126 bytes)."""
+    mask = os.urandom(4)
+    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + bytes(
+        b ^ mask[i % 4] for i, b in enumerate(payload))

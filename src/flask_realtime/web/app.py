@@ -16,6 +16,7 @@ from flask import Flask, Response, jsonify, render_template
 from flask_socketio import SocketIO
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.serving import WSGIRequestHandler
 
 from .. import __version__, config
 from ..config import DEFAULTS
@@ -164,6 +165,22 @@ def _origin_check(extra: Iterable[str]) -> Callable[[str | None, dict[str, Any]]
         return origin.rstrip("/") == own or origin.rstrip("/") in allowed
 
     return check
+
+
+class RequestHandler(WSGIRequestHandler):
+    """Werkzeug's request handler (``flask-realtime run``), closing the connection once
+    a websocket on it has ended.
+
+    Werkzeug kept it open for a next HTTP request: a thread stayed blocked on every
+    closed websocket until the client hung up, and the client's closing frame, read
+    as a request, was logged at ERROR ("code 400, message Bad request syntax") once
+    for every tab closed. gunicorn closes such connections itself.
+    """
+
+    def run_wsgi(self) -> None:
+        super().run_wsgi()
+        if self.headers.get("Upgrade", "").lower() == "websocket":
+            self.close_connection = True
 
 
 def _nodelay(wsgi_app: Any) -> Any:
