@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,56 +42,12 @@ import socketio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.redis.conftest import Process, WebProcess
 from tests.redis_server import RedisServer
 
-from bench.common import ROOT, free_port, redis_server, wait_http
+from bench.common import ROOT, redis_server
 
 FINISHED = ("succeeded", "failed", "stopped")
-
-
-class Process:
-    """A ``flask-realtime`` command in a subprocess that can be killed and started again
-    with the same arguments (a web process keeps its port)."""
-
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        self.args, self.env = args, env
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Process:
-        self.proc = subprocess.Popen([sys.executable, "-m", "flask_realtime.cli", *self.args],
-                                     cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        return self
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(15)
-
-    def children(self) -> list[int]:
-        """Child pids (an RQ worker's work-horse outlives its SIGKILLed parent)."""
-        assert self.proc is not None
-        found = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if ppid == self.proc.pid:
-                found.append(int(stat.parent.name))
-        return found
-
-
-class Web(Process):
-    def __init__(self, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        super().__init__(["run", "--port", str(self.port), "--no-demo"], env)
-
-    def start(self) -> Web:
-        super().start()
-        wait_http(self.url + "/healthz")
-        return self
 
 
 def until(check: Callable[[], Any], timeout: float, what: str) -> tuple[Any, float]:
@@ -140,20 +95,21 @@ def countdown_check(url: str, run_id: str, n: int) -> tuple[int, int, int, list[
 
 
 @contextmanager
-def environment(redis_url: str | None) -> Iterator[dict[str, str]]:
-    with tempfile.TemporaryDirectory(prefix="bench-faults-") as instance:
+def environment(redis_url: str | None) -> Iterator[tuple[dict[str, str], Path]]:
+    """The processes' environment, and a folder for their instance files and logs."""
+    with tempfile.TemporaryDirectory(prefix="bench-faults-") as folder:
         env = {**os.environ, "PYTHONPATH": str(ROOT), "SECRET_KEY": "bench-faults-secret",
                "FLASK_REALTIME_LOGIN_REQUIRED": "false", "FLASK_REALTIME_DEMO": "false",
-               "FLASK_REALTIME_WEBEX_ENV_FILE": '""', "FLASK_REALTIME_INSTANCE_PATH": instance}
+               "FLASK_REALTIME_WEBEX_ENV_FILE": '""', "FLASK_REALTIME_INSTANCE_PATH": folder}
         env.pop("REDIS_URL", None)
         if redis_url:
             env["REDIS_URL"] = redis_url
-        yield env
+        yield env, Path(folder)
 
 
 def embedded_web_killed(rows: list[list[str]]) -> None:
-    with environment(None) as env:
-        web = Web(env).start()
+    with environment(None) as (env, logs):
+        web = WebProcess(env, logs / "web.log").start()
         try:
             run_id = start(web.url, 100_000, 0.001)
             until(lambda: run(web.url, run_id).get("lines", 0) >= 300, 20, "300 lines")
@@ -170,8 +126,8 @@ def embedded_web_killed(rows: list[list[str]]) -> None:
 
 
 def redis_web_killed(redis: RedisServer, rows: list[list[str]], n: int) -> None:
-    with environment(redis.url) as env:
-        a, b = Web(env).start(), Web(env).start()
+    with environment(redis.url) as (env, logs):
+        a, b = WebProcess(env, logs / "a.log").start(), WebProcess(env, logs / "b.log").start()
         try:
             run_id = start(a.url, n, 0.002)
             until(lambda: run(b.url, run_id).get("lines", 0) >= 300, 20, "300 lines")
@@ -193,10 +149,10 @@ def redis_web_killed(redis: RedisServer, rows: list[list[str]], n: int) -> None:
 
 
 def rq_worker_killed(redis: RedisServer, rows: list[list[str]], n: int) -> None:
-    with environment(redis.url) as env:
+    with environment(redis.url) as (env, logs):
         env["FLASK_REALTIME_RUNNER"] = "rq"
-        a = Web(env).start()
-        worker = Process(["worker"], env).start()
+        a = WebProcess(env, logs / "web.log").start()
+        worker = Process(["worker"], env, logs / "worker.log").start()
         try:
             run_id = start(a.url, n, 0.002)
             until(lambda: run(a.url, run_id).get("lines", 0) >= 300, 30, "300 lines")
@@ -207,7 +163,7 @@ def rq_worker_killed(redis: RedisServer, rows: list[list[str]], n: int) -> None:
             final, took = until(lambda: (r := run(a.url, run_id)).get("state") in FINISHED
                                 and r, 30, "the run failed")
             kept, missing, repeated, others = countdown_check(a.url, run_id, n)
-            replacement = Process(["worker"], env).start()
+            replacement = Process(["worker"], env, logs / "worker2.log").start()
             t1 = time.monotonic()
             next_id = start(a.url, 5, 0)
             until(lambda: run(a.url, next_id).get("state") == "succeeded", 60, "a new run")
@@ -226,8 +182,8 @@ def rq_worker_killed(redis: RedisServer, rows: list[list[str]], n: int) -> None:
 
 def redis_away(redis: RedisServer, rows: list[list[str]], n: int, outage: float,
                sig: int) -> None:
-    with environment(redis.url) as env:
-        a = Web(env).start()
+    with environment(redis.url) as (env, logs):
+        a = WebProcess(env, logs / "web.log").start()
         try:
             done_id = start(a.url, 5, 0)
             until(lambda: run(a.url, done_id).get("state") == "succeeded", 20, "a short run")

@@ -48,6 +48,19 @@ class Process:
     def output(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def children(self) -> list[int]:
+        """Its child processes: an RQ worker's work-horse outlives a SIGKILLed worker."""
+        assert self.proc is not None
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == self.proc.pid:
+                found.append(int(stat.parent.name))
+        return found
+
 
 class WebProcess(Process):
     def __init__(self, env: dict[str, str], log: Path) -> None:
