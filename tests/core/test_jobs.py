@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+import sys
+import types
 from typing import Annotated, Literal
 
 import pytest
@@ -122,6 +124,38 @@ def test_two_jobs_cannot_share_a_name(registry: JobRegistry) -> None:
         job(everything, registry=registry)
 
 
-def test_job_modules_from_config_are_loaded(registry: JobRegistry) -> None:
+def test_job_modules_from_config_are_loaded_into_that_registry() -> None:
+    registry = JobRegistry()
+    registry.load_modules(" flask_realtime.jobs.builtin, ")
+    assert [spec.name for spec in registry] == ["countdown", "fail", "flood", "progress"]
+
+
+def test_a_module_loads_into_every_registry_that_asks() -> None:
+    first, second = JobRegistry(), JobRegistry()
+    first.load_modules(["flask_realtime.jobs.builtin"])
+    second.load_modules(["flask_realtime.jobs.builtin"])  # already imported: nothing re-runs
+    assert len(second) == len(first) == 4
+    assert second.get("countdown") is first.get("countdown")
+
+
+def test_a_job_module_that_cannot_be_imported_is_named() -> None:
     with pytest.raises(JobError, match="could not import job module 'no_such_module'"):
-        registry.load_modules("no_such_module")
+        JobRegistry().load_modules("no_such_module")
+
+
+def test_loading_a_module_leaves_its_other_objects_alone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    class Proxy:  # like flask's current_app outside an app context
+        def __getattr__(self, name: str) -> object:
+            raise RuntimeError("working outside of application context")
+
+    def numbers(running: Running) -> None:
+        pass
+
+    module = types.ModuleType("jobs_with_a_proxy")
+    module.current_app = Proxy()  # type: ignore[attr-defined]
+    module.numbers = job(numbers, registry=JobRegistry())  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    registry = JobRegistry()
+    registry.load_modules(module.__name__)
+    assert [spec.name for spec in registry] == ["numbers"]

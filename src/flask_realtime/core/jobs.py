@@ -289,13 +289,24 @@ def describe(
     )
 
 
+#: The attribute :func:`job` sets on each function it registers: the JobSpecs made from
+#: it (one per ``@job`` applied), so a registry can collect a module's jobs at any time.
+_SPECS_ATTR = "__flask_realtime_jobs__"
+
+
 class JobRegistry:
-    """The jobs a server offers, by name."""
+    """The jobs a server offers, by name.
+
+    A registry is filled two ways: :func:`job` adds to the one it is given (the
+    process-wide :data:`registry` by default) when the decorated module runs, and
+    :meth:`load_modules` collects the jobs of modules named in config into this one.
+    """
 
     def __init__(self) -> None:
         self._jobs: dict[str, JobSpec] = {}
 
     def add(self, spec: JobSpec) -> JobSpec:
+        """Offer ``spec`` under its name; raise JobError if another job already has it."""
         existing = self._jobs.get(spec.name)
         if existing is not None and existing.func is not spec.func:
             same_place = (existing.func.__module__, existing.func.__qualname__) == (
@@ -306,6 +317,7 @@ class JobRegistry:
         return spec
 
     def get(self, name: Any) -> JobSpec:
+        """The job named ``name``; raise UnknownJobError (a sentence for the user) if none."""
         if not isinstance(name, str) or name not in self._jobs:
             raise UnknownJobError(str(name)[:100])
         return self._jobs[name]
@@ -317,19 +329,34 @@ class JobRegistry:
         return len(self._jobs)
 
     def load_modules(self, modules: str | list[str]) -> None:
-        """Import job modules named in config (``pkg.mod,other.mod``) so their @job run."""
+        """Import the job modules named in config (``pkg.mod,other.mod``) and add to this
+        registry every ``@job`` function each one holds at its top level (defined there
+        or imported into it).
+
+        The jobs are read from the module, not from whatever registry ``@job`` filled
+        while the module was imported: a module is imported once per process, but may be
+        loaded into any number of registries (an app's, a worker's, a test's), each of
+        which then gets the same JobSpecs. Raise JobError naming the module if it cannot
+        be imported, or if two of its jobs share a name.
+        """
         names = modules.split(",") if isinstance(modules, str) else modules
-        for module in (n.strip() for n in names):
-            if not module:
+        for name in (n.strip() for n in names):
+            if not name:
                 continue
             try:
-                importlib.import_module(module)
+                module = importlib.import_module(name)
             except ImportError as exc:
-                raise JobError(f"could not import job module {module!r}: {exc}") from exc
+                raise JobError(f"could not import job module {name!r}: {exc}") from exc
+            for value in list(vars(module).values()):
+                # Static: a plain getattr runs proxies' __getattr__ (flask's current_app
+                # raises outside an app context).
+                for spec in inspect.getattr_static(value, _SPECS_ATTR, ()):
+                    self.add(spec)
 
 
-#: The process-wide registry that :func:`job` fills by default.
-registry = JobRegistry()
+#: The process-wide registry that :func:`job` fills unless given another. Bound to a
+#: second name because :func:`job`'s parameter of the same name hides this one.
+registry = _process_registry = JobRegistry()
 
 
 def job(
@@ -337,12 +364,17 @@ def job(
     title: str | None = None, description: str | None = None,
     registry: JobRegistry | None = None,
 ) -> Any:
-    """Register a function as a job. Usable bare (``@job``) or with options (``@job(name=…)``)."""
+    """Register a function as a job. Usable bare (``@job``) or with options (``@job(name=…)``).
+
+    The job is added to ``registry`` (the process-wide one if None) and its JobSpec
+    recorded on the function, which :meth:`JobRegistry.load_modules` reads. The function
+    is returned unchanged otherwise. Raise JobError if it cannot be a job.
+    """
 
     def register(f: Callable[..., Any]) -> Callable[..., Any]:
-        target = registry if registry is not None else globals()["registry"]
-        target.add(describe(f, name=name, title=title, description=description))
+        spec = describe(f, name=name, title=title, description=description)
+        (registry if registry is not None else _process_registry).add(spec)
+        setattr(f, _SPECS_ATTR, (*getattr(f, _SPECS_ATTR, ()), spec))
         return f
 
     return register(func) if func is not None else register
-

@@ -50,7 +50,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from ..jobs import builtin  # noqa: F401  (registers the built-in jobs)
     from ..webex import jobs as webex_jobs  # noqa: F401  (and the Webex jobs)
 
-    realtime_registry = app.config.get("REGISTRY")
     socketio = SocketIO(
         app,
         async_mode="threading",  # never eventlet (deprecated) nor gevent: see MEASURED.md
@@ -63,7 +62,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         message_queue=app.config.get("REDIS_URL") or None,
     )
     guard_inbound(socketio.server)
-    realtime = Realtime(app, socketio, registry=realtime_registry)
+    realtime = Realtime(app, socketio)
     realtime.registry.load_modules(app.config["JOBS"])
     app.extensions["socketio_server"] = socketio
     app.session_interface = StoreSessionInterface(realtime.store)

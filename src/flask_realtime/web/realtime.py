@@ -38,7 +38,8 @@ class Realtime:
                  registry: JobRegistry | None = None, store: Store | None = None) -> None:
         config = app.config
         self.socketio = socketio
-        self.registry = registry or default_registry
+        # not `or`: an empty registry is falsy (it has a length) and would become the global one
+        self.registry = registry if registry is not None else default_registry
         self.store = store or open_store(config)
         self.service = RunService(self.store, self.registry, limits=Limits(
             per_user=config["RUNS_PER_USER"], total=config["RUNS_TOTAL"],
