@@ -40,23 +40,34 @@ def run(host: str, port: int, debug: bool, demo: bool | None) -> None:
             "false", "0", "no", "off")
         demo = not app.config.get("WEBEX_CLIENT_ID") and not login_off
     if demo:
-        _start_demo(app)
+        _start_demo(app, host, port)
     socketio = app.extensions["socketio_server"]
     click.echo(f"Flask-Realtime on http://{host}:{port}/  (Ctrl-C to quit)", err=True)
     socketio.run(app, host=host, port=port, debug=debug, use_reloader=False,
                  allow_unsafe_werkzeug=True, log_output=debug, request_handler=RequestHandler)
 
 
-def _start_demo(app: Any) -> None:
-    """Demo mode: a Webex simulator in this process, and login pointed at it."""
+def _start_demo(app: Any, host: str, port: int) -> Any:
+    """Demo mode: a Webex simulator in this process, and login pointed at it. The
+    simulator sends login codes only to this app's own callback: ``/redirect`` at the
+    bound address and at ``localhost``/``127.0.0.1``/``[::1]`` on ``port``, and at
+    ``REDIRECT_URI`` when that is set (reached under another name). Returns its handle."""
     from .web.auth import configure_demo
     from .webex.simulator import SimulatorConfig, start_simulator
 
-    simulator = start_simulator(SimulatorConfig(latency_ms=20, jitter_ms=20))
+    hosts = ["localhost", "127.0.0.1", "[::1]"]
+    if host not in ("", "0.0.0.0", "::"):  # a wildcard address names no host to call back
+        hosts.insert(0, f"[{host}]" if ":" in host else host)
+    redirect_uris = [f"http://{name}:{port}/redirect" for name in dict.fromkeys(hosts)]
+    if app.config.get("WEBEX_REDIRECT_URI"):
+        redirect_uris.append(str(app.config["WEBEX_REDIRECT_URI"]))
+    simulator = start_simulator(SimulatorConfig(latency_ms=20, jitter_ms=20,
+                                                redirect_uris=redirect_uris))
     configure_demo(app, simulator)
     click.echo(f"Demo mode: Webex is simulated at {simulator.base_url} (users user1..user"
                f"{simulator.config.users}@{simulator.config.domain}); set CLIENT_ID, "
                "CLIENT_SECRET and REDIRECT_URI for real Webex (docs/auth.md).", err=True)
+    return simulator
 
 
 @main.command("jobs")

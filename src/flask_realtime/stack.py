@@ -186,7 +186,7 @@ class Stack:
                "FLASK_REALTIME_WEBEX_ENV_FILE": os.environ.get(
                    "FLASK_REALTIME_WEBEX_ENV_FILE", '""')}
         if demo:
-            env.update(self._start_simulator(state, sim_latency_ms))
+            env.update(self._start_simulator(state, sim_latency_ms, listen_host))
         web_ports = []
         for n in range(1, webs + 1):
             web_port = free_port()
@@ -229,15 +229,20 @@ class Stack:
                     raise StackError(f"the workers did not register within {timeout:g} s")
                 time.sleep(0.05)
 
-    def _start_simulator(self, state: dict[str, Any], latency_ms: float) -> dict[str, str]:
+    def _start_simulator(self, state: dict[str, Any], latency_ms: float,
+                         listen_host: str) -> dict[str, str]:
         """Demo mode for gunicorn: the simulator as a process, the settings that point the
-        web processes and workers at it (what ``flask-realtime run`` does in-process)."""
+        web processes and workers at it (what ``flask-realtime run`` does in-process).
+        It sends login codes only to nginx's ``/redirect``, as the browser reaches it."""
         sim_port = free_port()
         client_secret = secrets.token_urlsafe(16)
+        callbacks = [arg for name in dict.fromkeys((listen_host, "127.0.0.1", "localhost"))
+                     for arg in ("--redirect-uri", f"http://{name}:{state['port']}/redirect")]
         sim = self.spawn(state, "webex-sim", [
             str(VENV_BIN / "flask-realtime"), "webex-sim", "--port", str(sim_port),
             "--latency-ms", str(latency_ms), "--jitter-ms", "20",
-            "--client-id", "demo-client", "--client-secret", client_secret], port=sim_port)
+            "--client-id", "demo-client", "--client-secret", client_secret, *callbacks],
+            port=sim_port)
         wait_http(f"http://127.0.0.1:{sim_port}/v1/people/me", proc=sim,
                   log=self.dir / "logs" / "webex-sim.log")
         return {"FLASK_REALTIME_DEMO_MODE": "true", "CLIENT_ID": "demo-client",

@@ -19,7 +19,7 @@ from flask_realtime.webex.simulator import (
 )
 
 USER = "user1@example.com"
-REDIRECT = "http://app.example/redirect"
+REDIRECT = "http://127.0.0.1:5000/redirect"  # loopback: registered by default
 
 
 def api(sim: SimulatorHandle, email: str = USER) -> httpx.Client:

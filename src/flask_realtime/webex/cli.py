@@ -23,16 +23,23 @@ from .simulator import SimulatorConfig, start_simulator
               help="Requests per second per token before 429 (default: no limit).")
 @click.option("--client-id", default="demo-client", show_default=True)
 @click.option("--client-secret", default="demo-secret", show_default=True)
+@click.option("--redirect-uri", "redirect_uris", multiple=True, metavar="URI",
+              help="A redirect URI the integration registered (repeat for more): login "
+                   "codes go to these only. Default: /redirect on 127.0.0.1, localhost "
+                   "and [::1], any port.")
 def webex_sim(host: str, port: int, seed: int, users: int, spaces: int, messages: int,
               latency_ms: float, jitter_ms: float, rate_limit: float | None,
-              client_id: str, client_secret: str) -> None:
+              client_id: str, client_secret: str, redirect_uris: tuple[str, ...]) -> None:
     """Serve a simulated Webex API (people, rooms, messages, memberships, OAuth)."""
     config = SimulatorConfig(seed=seed, users=users, spaces=spaces, messages=messages,
                              latency_ms=latency_ms, jitter_ms=jitter_ms, rate_limit=rate_limit,
                              client_id=client_id, client_secret=client_secret)
+    if redirect_uris:
+        config.redirect_uris = list(redirect_uris)
     handle = start_simulator(config, host, port)
     click.echo(f"Webex simulator on {handle.base_url}  (Ctrl-C to quit)")
     click.echo(f"  users: user1..user{users}@{config.domain}; OAuth client {client_id}")
+    click.echo(f"  redirect URIs: {' '.join(config.redirect_uris)}")
     click.echo(f"  a token for user1@{config.domain}: {handle.token_for()}")
     try:
         threading.Event().wait()

@@ -22,6 +22,10 @@ TITLE_WORDS = ["Project", "Team", "Standup", "Launch", "Design", "Support", "Sal
                "Release", "Retro", "Café", "Zürich", "東京", "Δ-review", "Ünïcödé", "🚀 Rockets"]
 HOSTILE_TITLES = ["<script>alert('space')</script>", "<img src=x onerror=alert(1)>",
                   "Tom & Jerry <b>bold</b>", "\u202eRTL override"]
+#: Registered when nothing else is: the login callback on this machine, at any port
+#: (RFC 8252 section 7.3), which is where the tests' and a local app's servers listen.
+LOOPBACK_REDIRECT_URIS = ("http://127.0.0.1/redirect", "http://localhost/redirect",
+                          "http://[::1]/redirect")
 
 
 @dataclass
@@ -41,6 +45,10 @@ class SimulatorConfig:
     client_id: str = "demo-client"
     client_secret: str = "demo-secret"
     domain: str = "example.com"
+    #: The integration's redirect URIs: ``/v1/authorize`` sends a code to these only,
+    #: compared as strings, as Webex does. A loopback one without a port (the default)
+    #: accepts any port. May change while it runs.
+    redirect_uris: list[str] = field(default_factory=lambda: list(LOOPBACK_REDIRECT_URIS))
 
 
 def webex_id(kind: str, value: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 MAX_HEAD = 64 * 1024
 MAX_BODY = 16 * 1024 * 1024
+_HEADER_BREAK = re.compile(r"[\r\n\0]")
 
 
 @dataclass
@@ -54,6 +56,11 @@ class Reply:
     content_type: str = "application/json;charset=UTF-8"
 
     def encode(self, keep_alive: bool) -> bytes:
+        """The reply as written on the wire. A header name or value holding CR, LF or NUL
+        raises ValueError: written, it would end the header and start another."""
+        for name, value in self.headers.items():
+            if _HEADER_BREAK.search(name) or _HEADER_BREAK.search(value):
+                raise ValueError(f"header {name!r} holds CR, LF or NUL: not written")
         try:
             reason = HTTPStatus(self.status).phrase
         except ValueError:
@@ -125,7 +132,12 @@ class HttpServer:
                     reply = Reply(500, json.dumps({"message": f"simulator error: {exc!r}"})
                                   .encode())
                 keep_alive = request.headers.get("connection", "").lower() != "close"
-                writer.write(reply.encode(keep_alive))
+                try:
+                    data = reply.encode(keep_alive)
+                except ValueError as exc:  # a header that would split: a simulator bug
+                    data = Reply(500, json.dumps({"message": f"simulator error: {exc}"})
+                                 .encode()).encode(keep_alive)
+                writer.write(data)
                 await writer.drain()
                 if not keep_alive:
                     return

@@ -2,10 +2,14 @@
 
 ``GET /v1/authorize`` approves at once (there is nobody to ask) for the user that
 ``login_hint`` names (``user2`` or ``user2@example.com``), else user1, and redirects
-back with a code. ``POST /v1/access_token`` trades that code (checking
-``redirect_uri`` and the PKCE verifier) or a refresh token for Webex's answer:
-``access_token``, ``expires_in``, ``refresh_token``, ``refresh_token_expires_in``.
-Lifetimes come from the config, so tests can watch tokens expire.
+back with a code, to a redirect URI the integration registered
+(``SimulatorConfig.redirect_uris``) and to no other: an unregistered or malformed one
+gets Webex's error page, never a redirect (RFC 6749 section 4.1.2.1).
+``POST /v1/access_token`` trades that code (checking that ``redirect_uri`` is the one
+it was issued for, RFC 6749 section 4.1.3, and the PKCE verifier) or a refresh token
+for Webex's answer: ``access_token``, ``expires_in``, ``refresh_token``,
+``refresh_token_expires_in``. Lifetimes come from the config, so tests can watch
+tokens expire.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import secrets
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from .dataset import Dataset, SimulatorConfig, dump
 from .http import Reply, Request
@@ -71,13 +76,47 @@ class TokenStore:
                 "token_type": "Bearer", "scope": "spark:all spark:kms"}
 
 
+#: Anything but printable ASCII: not in a URI (RFC 3986), and CR/LF would end the
+#: ``Location`` header and start the attacker's own (``Set-Cookie``).
+_NOT_IN_A_URI = re.compile(r"[^\x21-\x7e]")
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+MAX_REDIRECT_URI = 2048
+
+
+def is_registered(config: SimulatorConfig, uri: str) -> bool:
+    """Whether ``/v1/authorize`` may send a code to ``uri``: one of the registered URIs,
+    string for string, or a loopback one registered without a port, at any port (RFC
+    8252 section 7.3). Checked on the string itself, before any parsing: ``urlsplit``
+    drops CR, LF and tabs, so a parsed URI can match while the string injects."""
+    if not uri or len(uri) > MAX_REDIRECT_URI or _NOT_IN_A_URI.search(uri):
+        return False
+    registered = config.redirect_uris
+    if uri in registered:
+        return True
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError:
+        return False
+    if port is None or parts.hostname not in _LOOPBACK_HOSTS or "@" in parts.netloc:
+        return False
+    host = parts.netloc.rsplit(":", 1)[0]  # as written: 127.0.0.1, localhost or [::1]
+    without_port = uri.replace(f"//{parts.netloc}", f"//{host}", 1)
+    return without_port in registered
+
+
 def authorize(tokens: TokenStore, request: Request, error: Any) -> Reply:
     args, config = request.query, tokens.config
     if args.get("client_id") != config.client_id:
         return error(400, "Invalid client_id.")
-    redirect_uri = args.get("redirect_uri")
-    if not redirect_uri or args.get("response_type") != "code":
-        return error(400, "redirect_uri and response_type=code are required.")
+    redirect_uri = args.get("redirect_uri", "")
+    if not is_registered(config, redirect_uri):
+        # Never a redirect to it (RFC 6749 section 4.1.2.1): that is the attack.
+        return error(400, "redirect_uri is not one of this integration's redirect URIs: "
+                     "register it (flask-realtime webex-sim --redirect-uri) or send one "
+                     "that is registered.")
+    if args.get("response_type") != "code":
+        return error(400, "response_type=code is required.")
     if args.get("code_challenge") and args.get("code_challenge_method", "plain") not in (
             "S256", "plain"):
         return error(400, "code_challenge_method must be S256 or plain.")
