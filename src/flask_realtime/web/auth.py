@@ -51,6 +51,33 @@ EXTENSION = "flask_realtime_auth"
 #: logged in (a logout on another process deleted their tokens). RELIABILITY 8: < 1 s.
 LOGOUT_CHECK_SECONDS = 0.5
 MAX_LOGIN_HINT = 200
+#: What the login page says for each OAuth error code (RFC 6749 sections 4.1.2.1 and
+#: 5.2, and Authlib's ``mismatching_state`` for a missing, foreign or replayed state).
+#: Fixed sentences: ``error`` and ``error_description`` in ``/redirect``'s query are
+#: whatever the author of a link chose, so neither is ever shown (content spoofing).
+LOGIN_ERRORS = {
+    "access_denied": "You did not allow the login at Webex. Use the button below to try "
+                     "again.",
+    "invalid_request": "Webex refused the login request. Start again with the button below.",
+    "unauthorized_client": "Webex does not let this app log you in: ask its operator to "
+                           "check the Webex integration (docs/auth.md).",
+    "unsupported_response_type": "Webex refused the kind of login this app asks for: ask "
+                                 "its operator to check the Webex integration.",
+    "invalid_scope": "Webex refused the permissions this app asks for: ask its operator "
+                     "to check WEBEX_SCOPE.",
+    "server_error": "Webex had an error during the login. Start again with the button "
+                    "below.",
+    "temporarily_unavailable": "Webex cannot log you in right now. Try again in a moment "
+                               "with the button below.",
+    "mismatching_state": "This login was not started from this browser, was finished "
+                         "already or started too long ago. Start again with the button "
+                         "below.",
+    "invalid_grant": "Webex did not accept the login code: it expired or was used "
+                     "already. Start again with the button below.",
+    "invalid_client": "Webex did not accept this app's client id or secret: ask its "
+                      "operator to check CLIENT_ID and CLIENT_SECRET.",
+}
+LOGIN_ERROR_OTHER = "The login did not complete. Start again with the button below."
 
 bp = Blueprint("auth", __name__)
 
@@ -217,9 +244,9 @@ def callback() -> BaseResponse | tuple[str, int]:
         me.raise_for_status()
         person = me.json()
     except OAuthError as exc:
-        log.info("login refused: %s", exc)
-        return login_page(f"The login did not complete ({exc.description or exc.error}). "
-                          "Start again with the button below."), 400
+        # Both may be a link author's text: clipped and repr'd (no forged log lines).
+        log.info("login refused: error=%.60r description=%.200r", exc.error, exc.description)
+        return login_page(LOGIN_ERRORS.get(str(exc.error), LOGIN_ERROR_OTHER)), 400
     except (requests.RequestException, ValueError) as exc:
         log.warning("login failed: Webex could not be asked: %s", exc)
         return login_page("Webex could not be reached to complete the login: "
