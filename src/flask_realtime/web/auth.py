@@ -51,6 +51,11 @@ EXTENSION = "flask_realtime_auth"
 #: logged in (a logout on another process deleted their tokens). RELIABILITY 8: < 1 s.
 LOGOUT_CHECK_SECONDS = 0.5
 MAX_LOGIN_HINT = 200
+#: OAuth states (and their PKCE verifiers) a session keeps for logins started and not
+#: finished, newest first: each ``GET /login`` adds one, and Authlib drops them only
+#: after an hour, so without a bound anyone could grow a session by ~500 bytes a request.
+MAX_PENDING_LOGINS = 5
+
 #: What the login page says for each OAuth error code (RFC 6749 sections 4.1.2.1 and
 #: 5.2, and Authlib's ``mismatching_state`` for a missing, foreign or replayed state).
 #: Fixed sentences: ``error`` and ``error_description`` in ``/redirect``'s query are
@@ -228,8 +233,25 @@ def login() -> BaseResponse:
     hint = request.args.get("login_hint")
     if hint and len(hint) <= MAX_LOGIN_HINT:
         extra["login_hint"] = hint  # which account to propose (the simulator's user1, …)
-    response: BaseResponse = auth.client().authorize_redirect(redirect_uri, **extra)
+    client = auth.client()
+    _drop_old_login_states(client, MAX_PENDING_LOGINS - 1)  # the new one makes the limit
+    response: BaseResponse = client.authorize_redirect(redirect_uri, **extra)
     return response
+
+
+def _drop_old_login_states(client: Any, keep: int) -> None:
+    """Forget all but the ``keep`` newest pending logins of this session.
+
+    Authlib keeps each under ``_state_<client name>_<state>`` with its expiry (``exp``,
+    an hour after it was made, so the newest has the largest) and forgets one with
+    ``clear_state_data``, which also drops it from a cache if one is configured. A
+    login whose state was dropped ends like any unknown state: "start again".
+    """
+    prefix = f"_state_{client.name}_"
+    pending = sorted(((value.get("exp") if isinstance(value, dict) else None) or 0, key)
+                     for key, value in session.items() if key.startswith(prefix))
+    for _, key in pending[:max(len(pending) - keep, 0)]:
+        client.framework.clear_state_data(session, key[len(prefix):])
 
 
 @bp.get("/redirect")
