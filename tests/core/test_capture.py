@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import pytest
 
-from flask_realtime.core import capture as capture_module
 from flask_realtime.core.capture import CapturePump
+from flask_realtime.core.capture import buffer as buffer_module
 from flask_realtime.core.jobs import Running, job
 from tests.conftest import wait_for
 
@@ -167,9 +167,9 @@ def test_a_flooding_run_gives_way_while_other_runs_share_the_process(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Once per batch, not per write; and only while another run is open."""
     pauses: list[float] = []
-    real_sleep = capture_module.time.sleep
+    real_sleep = buffer_module.time.sleep
 
-    class Clock:  # the module's clock, with this thread's sleeps recorded
+    class Clock:  # the buffer module's clock, with this thread's sleeps recorded
         monotonic, time = staticmethod(time.monotonic), staticmethod(time.time)
 
         @staticmethod
@@ -178,7 +178,7 @@ def test_a_flooding_run_gives_way_while_other_runs_share_the_process(
                 pauses.append(seconds)
             real_sleep(seconds)
 
-    monkeypatch.setattr(capture_module, "time", Clock)
+    monkeypatch.setattr(buffer_module, "time", Clock)
     pump = CapturePump(lambda run_id, lines, epoch_ms, **_: None, give_way=0.001)
     contention: list[bool] = []
     pump.on_contention = contention.append

@@ -1,0 +1,243 @@
+"""The pump: one thread per process that turns the runs' buffers into stored lines.
+
+Contract: :meth:`CapturePump.open` gives a run its :class:`~.buffer.RunCapture` (and
+installs the hooks); from then on what the run's threads write reaches the sink as
+lines, in order, at most ``FLUSH_WINDOW_SECONDS`` after it was written while the store
+is available. :meth:`CapturePump.close` stores the rest, partial lines included, before
+it returns. While the store is unavailable the pump keeps each run's lines (bounded:
+the oldest are dropped and counted, and a system line says how many) and tries again
+every ``RETRY_SECONDS``; every batch is numbered (``writer``, ``offset``) so that one
+sent again after a lost reply is not stored twice. That bookkeeping is the pump's and
+lives in :class:`_Outbox`, one per open run; the buffer only collects writes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Protocol
+
+from ..output import DEFAULT_MAX_LINE_CHARS, DEFAULT_PARTIAL_FLUSH_SECONDS, SYSTEM, Line
+from .buffer import RunCapture
+from .context import _set_capture
+from .hooks import install
+
+
+class LineSink(Protocol):
+    """Where assembled lines go: the store's :meth:`~..store.base.Store.append_output`.
+
+    ``writer`` and ``offset`` number the lines so that a batch sent again after a lost
+    reply is not stored twice.
+    """
+
+    def __call__(self, run_id: str, lines: list[Line], epoch_ms: int, *,
+                 writer: str | None = None, offset: int = 0) -> object: ...
+
+
+#: Upper bound on how long a captured line waits for the pump while its run is open.
+FLUSH_WINDOW_SECONDS = 0.02
+#: While the store is unavailable, how often storing is tried again.
+RETRY_SECONDS = 0.5
+#: Lines per run kept while the store is unavailable; older ones are dropped and counted.
+DEFAULT_MAX_UNSENT = 100_000
+
+#: A run that wrote at least this many lines between two drains floods (at the 10 ms
+#: batch interval, 100,000 lines/s).
+FLOOD_LINES_PER_DRAIN = 1000
+#: How long a flooding run's printing thread pauses once per drain cycle while other
+#: runs share the process (0 turns it off). Without it a run printing as fast as it can
+#: kept the GIL busy enough to triple another run's p99 latency (bench/flood.py).
+DEFAULT_GIVE_WAY_SECONDS = 0.005
+
+log = logging.getLogger(__name__)
+
+
+class _Outbox:
+    """The pump's record of one open run: its buffer, whether it floods, and the lines
+    the store has not taken yet.
+
+    ``writer`` is this run's name as a writer to the store and ``given`` the number of
+    its next line to give (the first of ``unsent``): a batch the store refused may have
+    been stored all the same, its reply lost, and sent again under the same numbers it
+    is skipped. ``lost`` counts the lines dropped to keep ``unsent`` within the bound.
+    ``lock`` makes the pump's thread and :meth:`CapturePump.close` deliver one at a time.
+    """
+
+    __slots__ = ("capture", "closed", "flooding", "given", "lock", "lost", "retry_at",
+                 "unsent", "unsent_since", "writer")
+
+    def __init__(self, capture: RunCapture) -> None:
+        self.capture = capture
+        self.lock = threading.Lock()
+        self.closed = False
+        self.flooding = False
+        # Lines the store refused (it was unavailable), oldest first, and how many of
+        # them had to be dropped to stay within the bound.
+        self.unsent: list[Line] = []
+        self.lost = 0
+        self.writer = uuid.uuid4().hex
+        self.given = 0
+        self.retry_at = 0.0  # no try before this (monotonic) time while lines are unsent
+        self.unsent_since = 0.0  # when the store first refused, for one warning per outage
+
+    def keep_unsent(self, lines: list[Line], bound: int) -> None:
+        """Keep ``lines`` for the next try, dropping (and counting) the oldest beyond
+        ``bound``; a dropped line's number is given up, so it is never sent."""
+        self.unsent.extend(lines)
+        excess = len(self.unsent) - bound
+        if excess > 0:
+            del self.unsent[:excess]
+            self.lost += excess
+            self.given += excess
+
+
+class CapturePump:
+    """One thread per process that turns captured writes into stored lines.
+
+    Batching: when a run has been quiet, its first write wakes the pump at once (low
+    latency); under load the pump drains at most every ``interval`` seconds so each
+    batch is large and the store and the sockets see few, big appends.
+
+    Fairness: runs share the process's GIL. A run that wrote ``FLOOD_LINES_PER_DRAIN``
+    lines or more since the last drain is flooding; while other runs are open, its
+    printing thread pauses ``give_way`` seconds once per drain cycle, and quiet runs
+    are drained first. A flood alone in the process is never slowed.
+    """
+
+    def __init__(
+        self, sink: LineSink, *, interval: float = 0.01,
+        partial_delay: float = DEFAULT_PARTIAL_FLUSH_SECONDS,
+        max_line_chars: int = DEFAULT_MAX_LINE_CHARS, max_unsent: int = DEFAULT_MAX_UNSENT,
+        give_way: float = DEFAULT_GIVE_WAY_SECONDS,
+    ) -> None:
+        self.sink = sink
+        self.give_way = give_way
+        #: Called with True when a run starts flooding while others share the process,
+        #: and with False when that ends (the web tier shortens the GIL switch interval).
+        self.on_contention: Callable[[bool], object] | None = None
+        self._contended = False
+        self.max_unsent = max_unsent
+        self.interval = interval
+        self.partial_delay = partial_delay
+        self.max_line_chars = max_line_chars
+        # Keyed by the buffer itself, not the run id: each open buffer has its own
+        # numbering as a writer, whatever run it belongs to.
+        self._outboxes: dict[RunCapture, _Outbox] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def open(self, run_id: str) -> RunCapture:
+        """A new buffer for ``run_id``, drained by the pump until :meth:`close`.
+
+        Installs the hooks (see :func:`~.hooks.install`) and starts the pump's thread on
+        first use. The caller attaches the run's threads with :meth:`attach`.
+        """
+        install()
+        capture = RunCapture(run_id, self._wake.set, self.max_line_chars)
+        with self._lock:
+            self._outboxes[capture] = _Outbox(capture)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="flask-realtime-capture", daemon=True)
+                self._thread.start()
+        return capture
+
+    def close(self, capture: RunCapture, wait: float = 120.0) -> bool:
+        """Store everything the run wrote, partial lines included; then forget it.
+
+        If the store is unavailable, keeps trying for ``wait`` seconds (the run is not
+        seen to end before its output is stored); False if lines were still unsent.
+        """
+        with self._lock:
+            # Closed already: what was written since is stored under a new writer name.
+            outbox = self._outboxes.pop(capture, None) or _Outbox(capture)
+        outbox.closed = True
+        deadline = time.monotonic() + wait
+        with outbox.lock:
+            self._deliver(outbox, time.monotonic(), force=True)
+            while outbox.unsent and time.monotonic() < deadline:
+                time.sleep(RETRY_SECONDS)
+                self._deliver(outbox, time.monotonic(), force=True)
+        return not outbox.unsent
+
+    def attach(self, capture: RunCapture) -> RunCapture | None:
+        """Make the calling thread part of ``capture``'s run; returns what it was before."""
+        return _set_capture(capture)
+
+    def detach(self, previous: RunCapture | None = None) -> None:
+        """Put the calling thread back in ``previous`` (what :meth:`attach` returned)."""
+        _set_capture(previous)
+
+    def _deliver(self, outbox: _Outbox, now: float, force: bool = False) -> int:
+        """Drain and store; lines the store refuses wait (bounded) for the next try.
+        Returns how many lines the run wrote since the last drain."""
+        capture = outbox.capture
+        lines = capture.drain(now, self.partial_delay, force=force)
+        written = len(lines)
+        if outbox.unsent:
+            if now < outbox.retry_at and not force:
+                outbox.keep_unsent(lines, self.max_unsent)
+                return written
+            lines = outbox.unsent + lines
+            outbox.unsent = []
+        if lines:
+            batch, offset = lines, outbox.given
+            if outbox.lost:
+                # The lost lines came before every kept one: say so first. The note takes
+                # the number of the last lost line, so the store skips it as well if an
+                # attempt whose reply was lost had stored that line after all.
+                batch = [(SYSTEM, f"[flask-realtime: {outbox.lost} lines were lost while "
+                                  "the output store was unavailable]", "\n"), *lines]
+                offset -= 1
+            try:
+                self.sink(capture.run_id, batch, int(time.time() * 1000),
+                          writer=outbox.writer, offset=offset)
+            except Exception as exc:
+                if not outbox.unsent_since:
+                    log.warning("could not store output of run %s (%s): keeping up to %d "
+                                "lines until the store is back", capture.run_id, exc,
+                                self.max_unsent)
+                    outbox.unsent_since = now
+                outbox.retry_at = now + RETRY_SECONDS
+                outbox.keep_unsent(lines, self.max_unsent)  # the count of lost ones grows
+            else:
+                outbox.given = offset + len(batch)
+                if outbox.unsent_since:
+                    log.info("output of run %s stored again", capture.run_id)
+                outbox.unsent_since = 0.0
+                outbox.lost = 0
+        return written
+
+    def _loop(self) -> None:
+        last = 0.0
+        while True:
+            with self._lock:
+                outboxes = list(self._outboxes.values())
+            # The writer's lock-free "wake if the list was empty" can lose a wake-up
+            # against a drain in progress, so open runs are also drained on a timer
+            # (FLUSH_WINDOW_SECONDS: the longest a line waits before it is stored).
+            self._wake.wait(min(self.partial_delay, FLUSH_WINDOW_SECONDS) if outboxes else 1.0)
+            pause = self.interval - (time.monotonic() - last)
+            if pause > 0:
+                time.sleep(pause)  # rate limit under load; a quiet run never waits here
+            self._wake.clear()
+            now = time.monotonic()
+            last = now
+            shared = len(outboxes) > 1
+            # Quiet runs first: their few lines are not stored after a flood's many.
+            for outbox in sorted(outboxes, key=lambda o: o.flooding):
+                with outbox.lock:
+                    if not outbox.closed:
+                        written = self._deliver(outbox, now)
+                        outbox.flooding = written >= FLOOD_LINES_PER_DRAIN
+                        outbox.capture.give_way = (
+                            self.give_way if shared and outbox.flooding else 0.0)
+            contended = shared and any(o.flooding for o in outboxes)
+            if contended != self._contended:
+                self._contended = contended
+                if self.on_contention is not None:
+                    self.on_contention(contended)
