@@ -22,6 +22,7 @@ from .runs import TRANSITIONS, Run, RunState, new_run_id
 log = logging.getLogger(__name__)
 
 ACTIVE_STATES = (RunState.QUEUED, RunState.RUNNING, RunState.STOPPING)
+MAX_REQUEST_ID = 100
 
 
 class RunNotFoundError(LookupError):
@@ -33,6 +34,24 @@ class RunNotFoundError(LookupError):
 
 class LimitReachedError(Exception):
     pass
+
+
+class RequestIdError(ValueError):
+    """A start's ``request_id`` is not what :func:`check_request_id` accepts."""
+
+
+def check_request_id(value: Any) -> str | None:
+    """A start's ``request_id``: None (or empty) for none, else a string of at most
+    :data:`MAX_REQUEST_ID` printable characters. Printable excludes lone surrogates
+    (Redis cannot store them), control characters and the NUL that separates the
+    user from the id in the request key. Raises :class:`RequestIdError`."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > MAX_REQUEST_ID or not value.isprintable():
+        raise RequestIdError(
+            f'"request_id" must be a string of at most {MAX_REQUEST_ID} printable characters '
+            "(letters, digits, punctuation or spaces).")
+    return value
 
 
 @dataclass(frozen=True)
@@ -75,8 +94,11 @@ class RunService:
         self, user: str, job: Any, params: Any = None, *, request_id: str | None = None,
         services: Mapping[str, Any] | None = None,
     ) -> Run:
-        """Validate and start a run; a repeated ``request_id`` returns the first run."""
+        """Validate and start a run; a repeated ``request_id`` returns the first run.
+        Raises :class:`RequestIdError` for a ``request_id`` :func:`check_request_id`
+        refuses, before anything else is looked at."""
         assert self.runner is not None, "RunService.runner must be set before starting runs"
+        request_id = check_request_id(request_id)
         spec = self.registry.get(job)
         values = spec.validate(params)
         key = f"{user}\x00{request_id}" if request_id else None

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, abort, jsonify, request
 from ..core.jobs import JobError, ParamError
 from ..core.output import render_text
 from ..core.runs import RunState
-from ..core.service import LimitReachedError, RunNotFoundError
+from ..core.service import LimitReachedError, RequestIdError, RunNotFoundError
 from . import openapi
 from .identity import current_user
 from .realtime import get_realtime
@@ -54,6 +54,11 @@ def _bad_job(exc: JobError) -> tuple[Response, int]:
     return jsonify(error=str(exc)), 400
 
 
+@bp.errorhandler(RequestIdError)
+def _bad_request_id(exc: RequestIdError) -> tuple[Response, int]:
+    return jsonify(error=str(exc)), 400
+
+
 @bp.errorhandler(LimitReachedError)
 def _limit(exc: LimitReachedError) -> tuple[Response, int]:
     return jsonify(error=str(exc)), 429
@@ -87,14 +92,14 @@ def runs() -> Response:
 def start_run() -> tuple[Response, int, dict[str, str]]:
     """Start a job, as the socket's ``start`` event does (without watching it)."""
     user = _user()
-    data = request.get_json(silent=True)
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # json.loads raises it, not ValueError, past ~1,000 levels
+        abort(400, 'The JSON is nested too deeply: send {"job": name, "params": {...}}.')
     if not isinstance(data, dict):
         abort(400, 'Send a JSON object: {"job": name, "params": {...}}.')
-    request_id = data.get("request_id")
-    if request_id is not None and (not isinstance(request_id, str) or len(request_id) > 100):
-        abort(400, '"request_id" must be a string of at most 100 characters.')
-    rt = get_realtime()
-    run = rt.start(user, data.get("job"), data.get("params"), request_id=request_id)
+    rt = get_realtime()  # the run service checks request_id, for HTTP and Socket.IO alike
+    run = rt.start(user, data.get("job"), data.get("params"), request_id=data.get("request_id"))
     return jsonify(rt.run_json(run)), 201, {"Location": f"{bp.url_prefix}/runs/{run.id}"}
 
 

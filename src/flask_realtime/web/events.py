@@ -86,10 +86,8 @@ def register(socketio: SocketIO) -> None:
 def _start(rt: Realtime, user: str, data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("Send {\"job\": name, \"params\": {...}} to start a job.")
-    request_id = data.get("request_id")
-    if request_id is not None and (not isinstance(request_id, str) or len(request_id) > 100):
-        raise ValueError("\"request_id\" must be a string of at most 100 characters.")
-    run = rt.start(user, data.get("job"), data.get("params"), request_id=request_id)
+    run = rt.start(user, data.get("job"), data.get("params"),  # request_id: checked there
+                   request_id=data.get("request_id"))
     rt.delivery.watch(request.sid, run.id, 0)  # type: ignore[attr-defined]
     return {"run_id": run.id}
 
