@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Iterator
 
@@ -9,7 +10,7 @@ import pytest
 
 from flask_realtime.core.output import Line
 from flask_realtime.core.runs import Run, RunState
-from flask_realtime.store.base import Store
+from flask_realtime.store.base import ActiveLimitError, Store
 from flask_realtime.store.memory import MemoryStore
 
 
@@ -231,6 +232,57 @@ def test_which_users_have_tokens_in_one_question(store: Store) -> None:
     assert store.users_with_tokens(["alice", "bob", "carol"]) == {"alice"}
     assert store.users_with_tokens(iter(["alice"])) == {"alice"}
     assert store.users_with_tokens([]) == set()
+
+
+def test_a_create_past_the_users_active_limit_is_refused(store: Store) -> None:
+    store.create_run(a_run("r1"), per_user=2, total=10)
+    store.create_run(a_run("r2"), per_user=2, total=10)
+    store.create_run(a_run("b1", user="bob"), per_user=2, total=10)  # counted apart
+    with pytest.raises(ActiveLimitError) as refused:
+        store.create_run(a_run("r3"), per_user=2, total=10)
+    assert refused.value.scope == "user"
+    assert store.get_run("r3") is None
+
+
+def test_a_finished_run_frees_its_place(store: Store) -> None:
+    first = store.create_run(a_run("r1"), per_user=1)
+    assert store.replace_run(first.moved_to(RunState.STOPPED), RunState.QUEUED)
+    assert store.create_run(a_run("r2"), per_user=1).id == "r2"
+
+
+def test_a_create_past_the_total_active_limit_is_refused(store: Store) -> None:
+    store.create_run(a_run("a1"), total=2)
+    store.create_run(a_run("b1", user="bob"), total=2)
+    with pytest.raises(ActiveLimitError) as refused:
+        store.create_run(a_run("c1", user="carol"), per_user=5, total=2)
+    assert refused.value.scope == "total"
+    assert store.get_run("c1") is None
+
+
+def test_a_retried_create_returns_its_run_even_at_the_limit(store: Store) -> None:
+    store.create_run(a_run("r1"), "alice\x00req-1", per_user=1)
+    assert store.create_run(a_run("r2"), "alice\x00req-1", per_user=1).id == "r1"
+    with pytest.raises(ActiveLimitError):  # a refused create keeps no request key
+        store.create_run(a_run("r3"), "alice\x00req-2", per_user=1)
+    assert store.run_for_request("alice\x00req-2") is None
+
+
+def test_concurrent_creates_never_pass_the_limit(store: Store) -> None:
+    barrier = threading.Barrier(16)
+    made: list[str] = []
+
+    def create(i: int) -> None:
+        barrier.wait()
+        with contextlib.suppress(ActiveLimitError):
+            made.append(store.create_run(a_run(f"r{i}"), per_user=5, total=50).id)
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(made) == 5
+    assert len(store.list_runs(states=[RunState.QUEUED])) == 5
 
 
 def test_healthy(store: Store) -> None:

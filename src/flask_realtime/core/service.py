@@ -9,19 +9,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..store.base import Store, StoreUnavailableError
+from ..store.base import ActiveLimitError, Store, StoreUnavailableError
 from .jobs import JobRegistry, JobSpec, RunContext
 from .output import OutputSlice
 from .runs import TRANSITIONS, Run, RunState, new_run_id
 
 log = logging.getLogger(__name__)
 
-ACTIVE_STATES = (RunState.QUEUED, RunState.RUNNING, RunState.STOPPING)
 MAX_REQUEST_ID = 100
 
 
@@ -33,7 +31,7 @@ class RunNotFoundError(LookupError):
 
 
 class LimitReachedError(Exception):
-    pass
+    """A start refused by :class:`Limits`; the message says what to do next."""
 
 
 class RequestIdError(ValueError):
@@ -83,7 +81,6 @@ class RunService:
         self.limits = limits or Limits()
         self.runner: Runner | None = None
         self._listeners: list[RunListener] = []
-        self._start_lock = threading.Lock()
 
     def subscribe(self, listener: RunListener) -> None:
         """Call ``listener(run)`` after every state change (from the changing thread)."""
@@ -95,30 +92,31 @@ class RunService:
         services: Mapping[str, Any] | None = None,
     ) -> Run:
         """Validate and start a run; a repeated ``request_id`` returns the first run.
-        Raises :class:`RequestIdError` for a ``request_id`` :func:`check_request_id`
-        refuses, before anything else is looked at."""
+
+        Raises :class:`RequestIdError`, the job's errors, or :class:`LimitReachedError`
+        when the user (or everyone) has as many runs going as :class:`Limits` allows:
+        the store counts and creates in one atomic step, so this holds however many
+        web processes start runs at once."""
         assert self.runner is not None, "RunService.runner must be set before starting runs"
         request_id = check_request_id(request_id)
         spec = self.registry.get(job)
         values = spec.validate(params)
         key = f"{user}\x00{request_id}" if request_id else None
-        with self._start_lock:
-            if key is not None:
-                existing = self.store.run_for_request(key)
-                if existing is not None:
-                    return existing
-            active = self.store.list_runs(states=ACTIVE_STATES, limit=self.limits.total + 1)
-            if sum(1 for r in active if r.user == user) >= self.limits.per_user:
+        new = Run(id=new_run_id(), job=spec.name, title=spec.title, user=user,
+                  params=spec.params_json(values))
+        try:
+            run = self.store.create_run(new, key, per_user=self.limits.per_user,
+                                        total=self.limits.total)
+        except ActiveLimitError as exc:
+            if exc.scope == "user":
                 raise LimitReachedError(
                     f"You already have {self.limits.per_user} runs going: stop one or wait "
-                    "for one to finish, then start again.")
-            if len(active) >= self.limits.total:
-                raise LimitReachedError(
-                    "The server is running as many jobs as it allows right now; "
-                    "try again when one has finished.")
-            run = self.store.create_run(Run(
-                id=new_run_id(), job=spec.name, title=spec.title, user=user,
-                params=spec.params_json(values)), key)
+                    "for one to finish, then start again.") from None
+            raise LimitReachedError(
+                "The server is running as many jobs as it allows right now; "
+                "try again when one has finished.") from None
+        if run.id != new.id:  # a retried start: the first one is already going
+            return run
         self._announce(run)
         self.runner.submit(run, spec, values, RunContext(run.id, user, dict(services or {})))
         return run

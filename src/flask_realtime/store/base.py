@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Literal
 
 from ..core.output import Line, OutputSlice
 from ..core.runs import Run, RunState
@@ -24,6 +24,15 @@ class StoreUnavailableError(Exception):
     """The store cannot be reached; the message says what to do."""
 
 
+class ActiveLimitError(Exception):
+    """:meth:`Store.create_run` refused: ``scope`` says whose active runs are at their
+    limit, the user's (``"user"``) or everyone's (``"total"``)."""
+
+    def __init__(self, scope: Literal["user", "total"]) -> None:
+        super().__init__(f"the {scope} limit of active runs is reached")
+        self.scope = scope
+
+
 class Store(ABC):
     """Where runs and their output live."""
 
@@ -34,9 +43,15 @@ class Store(ABC):
 
     # -- run records ---------------------------------------------------------------
     @abstractmethod
-    def create_run(self, run: Run, request_key: str | None = None) -> Run:
+    def create_run(self, run: Run, request_key: str | None = None, *,
+                   per_user: int | None = None, total: int | None = None) -> Run:
         """Store a new run. With ``request_key``, a second create for the same key
-        returns the first run instead (a retried start must not start twice)."""
+        returns the first run instead (a retried start must not start twice).
+
+        With ``per_user`` or ``total``, raises :class:`ActiveLimitError` instead of
+        storing when ``run.user`` already has ``per_user`` runs not finished, or
+        everyone together ``total``. The count and the create are one atomic step for
+        every process sharing the store: concurrent creates never pass a limit."""
 
     @abstractmethod
     def run_for_request(self, request_key: str) -> Run | None:

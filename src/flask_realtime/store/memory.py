@@ -15,7 +15,7 @@ from typing import Any
 
 from ..core.output import Line, OutputSlice
 from ..core.runs import Run, RunState
-from .base import DEFAULT_RETENTION_LINES, Store
+from .base import DEFAULT_RETENTION_LINES, ActiveLimitError, Store
 
 
 class _OutputLog:
@@ -64,6 +64,7 @@ class MemoryStore(Store):
         super().__init__(retention_lines)
         self._lock = threading.Lock()
         self._runs: dict[str, Run] = {}
+        self._active: set[str] = set()  # ids of the runs not finished, for the limits
         self._requests: dict[str, str] = {}
         self._stops: set[str] = set()
         self._logs: dict[str, _OutputLog] = {}
@@ -71,14 +72,23 @@ class MemoryStore(Store):
         self._next_sweep = 0.0
         self._tokens: dict[str, bytes] = {}
 
-    def create_run(self, run: Run, request_key: str | None = None) -> Run:
+    def create_run(self, run: Run, request_key: str | None = None, *,
+                   per_user: int | None = None, total: int | None = None) -> Run:
         with self._lock:
             if request_key is not None:
                 existing = self._requests.get(request_key)
-                if existing is not None:
+                if existing is not None and existing in self._runs:
                     return self._runs[existing]
+            if per_user is not None and sum(
+                    1 for i in self._active if self._runs[i].user == run.user) >= per_user:
+                raise ActiveLimitError("user")
+            if total is not None and len(self._active) >= total:
+                raise ActiveLimitError("total")
+            if request_key is not None:
                 self._requests[request_key] = run.id
             self._runs[run.id] = run
+            if not run.state.finished:
+                self._active.add(run.id)
             self._logs[run.id] = _OutputLog()
             return run
 
@@ -95,6 +105,8 @@ class MemoryStore(Store):
             if current is None or current.state is not expected_state:
                 return False
             self._runs[run.id] = run
+            if run.state.finished:
+                self._active.discard(run.id)
             return True
 
     def list_runs(

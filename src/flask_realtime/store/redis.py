@@ -2,10 +2,12 @@
 
 Layout (every key starts with ``fr:``):
 
-* ``fr:run:<id>`` hash: ``json`` (the record) and ``state``; moves are compare-and-set
-  in a Lua script, so two processes can never both move a run.
+* ``fr:run:<id>`` hash: ``json`` (the record), ``state`` and ``user``; moves are
+  compare-and-set in a Lua script, so two processes can never both move a run.
 * ``fr:runs`` / ``fr:runs:<user>`` sorted sets by creation time; ``fr:active`` the
   set of runs not finished yet (limits and the executor-loss check read only that).
+  A create counts the active runs against the limits and stores the run in one Lua
+  script, so starts on several processes at once never pass ``RUNS_PER_USER``.
 * ``fr:out:<id>`` a Redis Stream of line *chunks* (up to 1,000 lines per entry),
   each entry's id being ``0-<seq of its last line>``: resuming after seq N is
   ``XRANGE (0-N +`` (the first entry may start before N+1; those lines are skipped).
@@ -47,7 +49,7 @@ import redis
 
 from ..core.output import Line, OutputSlice
 from ..core.runs import Run, RunState
-from .base import DEFAULT_RETENTION_LINES, Store, StoreUnavailableError
+from .base import DEFAULT_RETENTION_LINES, ActiveLimitError, Store, StoreUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,42 @@ if redis.call('HGET', KEYS[1], 'state') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'state', ARGV[2], 'json', ARGV[3])
 if ARGV[4] == '1' then redis.call('SREM', KEYS[2], ARGV[5]) end
 return 1
+"""
+
+#: KEYS: run hash, runs, user's runs, active set, request key (or none). ARGV: run id,
+#: json, state, user, score, finished flag, per-user limit, total limit (-1: none),
+#: then the finished states. Returns {'exists', id}, {'limit', 'user' or 'total'} or
+#: {'made'}. The active runs' hashes are read by name, not passed as KEYS: their ids
+#: are only known inside the script (fine on one Redis; a cluster would need a slot tag).
+_CREATE = """
+if #KEYS == 5 then
+  local existing = redis.call('GET', KEYS[5])
+  if existing and redis.call('EXISTS', 'fr:run:' .. existing) == 1 then
+    return {'exists', existing}
+  end
+end
+local per_user, total = tonumber(ARGV[7]), tonumber(ARGV[8])
+if per_user >= 0 or total >= 0 then
+  local finished = {}
+  for i = 9, #ARGV do finished[ARGV[i]] = true end
+  local mine, all = 0, 0
+  for _, id in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+    local fields = redis.call('HMGET', 'fr:run:' .. id, 'state', 'user', 'json')
+    if fields[1] and not finished[fields[1]] then
+      all = all + 1
+      local user = fields[2] or cjson.decode(fields[3])['user']  -- records made before 'user'
+      if user == ARGV[4] then mine = mine + 1 end
+    end
+  end
+  if per_user >= 0 and mine >= per_user then return {'limit', 'user'} end
+  if total >= 0 and all >= total then return {'limit', 'total'} end
+end
+redis.call('HSET', KEYS[1], 'json', ARGV[2], 'state', ARGV[3], 'user', ARGV[4])
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
+if ARGV[6] == '0' then redis.call('SADD', KEYS[4], ARGV[1]) end
+if #KEYS == 5 then redis.call('SET', KEYS[5], ARGV[1], 'EX', 86400) end
+return {'made'}
 """
 
 #: KEYS: stream, end counter, writers hash. ARGV: retention, epoch ms, writer, offset,
@@ -132,6 +170,7 @@ class RedisStore(Store):
             retry=Retry(NoBackoff(), 0))
         self._replace = self.redis.register_script(_REPLACE)
         self._append = self.redis.register_script(_APPEND)
+        self._create = self.redis.register_script(_CREATE)
         self._closing = threading.Event()
         self._listener: threading.Thread | None = None
         if listen:
@@ -141,22 +180,23 @@ class RedisStore(Store):
 
     # -- run records -------------------------------------------------------------------
     @_guarded
-    def create_run(self, run: Run, request_key: str | None = None) -> Run:
+    def create_run(self, run: Run, request_key: str | None = None, *,
+                   per_user: int | None = None, total: int | None = None) -> Run:
+        keys = [P + "run:" + run.id, P + "runs", P + "runs:" + run.user, P + "active"]
         if request_key is not None:
-            key = P + "req:" + request_key
-            if not self.redis.set(key, run.id, nx=True, ex=86_400):
-                existing = self.run_for_request(request_key)
-                if existing is not None:
-                    return existing
-        score = time.time()
-        pipe = self.redis.pipeline()
-        pipe.hset(P + "run:" + run.id, mapping={"json": json.dumps(run.to_json(with_result=True)),
-                                                 "state": run.state.value})
-        pipe.zadd(P + "runs", {run.id: score})
-        pipe.zadd(P + "runs:" + run.user, {run.id: score})
-        if not run.state.finished:
-            pipe.sadd(P + "active", run.id)
-        pipe.execute()
+            keys.append(P + "req:" + request_key)
+        reply = self._create(keys=keys, args=[
+            run.id, json.dumps(run.to_json(with_result=True)), run.state.value, run.user,
+            time.time(), "1" if run.state.finished else "0",
+            -1 if per_user is None else per_user, -1 if total is None else total, *FINISHED])
+        outcome = reply[0].decode()
+        if outcome == "exists":
+            existing = self.get_run(reply[1].decode())
+            if existing is not None:
+                return existing
+            return self.create_run(run, request_key, per_user=per_user, total=total)
+        if outcome == "limit":
+            raise ActiveLimitError("user" if reply[1] == b"user" else "total")
         return run
 
     @_guarded
