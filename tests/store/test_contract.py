@@ -225,6 +225,28 @@ def test_token_blobs(store: Store) -> None:
     assert store.load_tokens("alice") is None
 
 
+def test_tokens_are_replaced_only_while_they_are_the_ones_expected(store: Store) -> None:
+    assert store.replace_tokens("alice", None, b"first")  # None: expects none stored
+    assert not store.replace_tokens("alice", None, b"again")
+    assert store.replace_tokens("alice", b"first", b"second")
+    assert not store.replace_tokens("alice", b"first", b"stale")
+    assert store.load_tokens("alice") == b"second"
+
+
+def test_a_renewal_saved_after_a_logout_does_not_bring_the_tokens_back(store: Store) -> None:
+    store.save_tokens("alice", b"before")
+    store.delete_tokens("alice")  # the logout, while the renewal was at Webex
+    assert not store.replace_tokens("alice", b"before", b"renewed")
+    assert store.load_tokens("alice") is None
+
+
+def test_a_compare_and_set_may_delete(store: Store) -> None:
+    store.save_tokens("alice", b"mine")
+    assert not store.replace_tokens("alice", b"not mine", None)
+    assert store.replace_tokens("alice", b"mine", None)
+    assert store.load_tokens("alice") is None
+
+
 def test_which_users_have_tokens_in_one_question(store: Store) -> None:
     store.save_tokens("alice", b"a")
     store.save_tokens("bob", b"b")

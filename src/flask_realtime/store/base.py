@@ -134,6 +134,13 @@ class Store(ABC):
         """Forget the user's tokens. Deleting missing tokens is harmless."""
 
     @abstractmethod
+    def replace_tokens(self, user: str, expected: bytes | None, blob: bytes | None) -> bool:
+        """Compare-and-set: store ``blob`` (None: delete) only if the stored blob is
+        still ``expected`` (None: none stored), atomically for every process; returns
+        whether it did. A renewal saved this way cannot undo a logout that came while
+        it was at Webex (the logout deleted what it expected)."""
+
+    @abstractmethod
     def users_with_tokens(self, users: Iterable[str]) -> set[str]:
         """Which of ``users`` have tokens stored: one round trip however many users
         (every web process asks this about its connected users twice a second)."""

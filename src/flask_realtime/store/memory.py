@@ -208,13 +208,25 @@ class MemoryStore(Store):
             self._sessions.pop(sid, None)
 
     def save_tokens(self, user: str, blob: bytes) -> None:
-        self._tokens[user] = bytes(blob)
+        with self._lock:
+            self._tokens[user] = bytes(blob)
 
     def load_tokens(self, user: str) -> bytes | None:
         return self._tokens.get(user)
 
     def delete_tokens(self, user: str) -> None:
-        self._tokens.pop(user, None)
+        with self._lock:
+            self._tokens.pop(user, None)
+
+    def replace_tokens(self, user: str, expected: bytes | None, blob: bytes | None) -> bool:
+        with self._lock:
+            if self._tokens.get(user) != expected:
+                return False
+            if blob is None:
+                self._tokens.pop(user, None)
+            else:
+                self._tokens[user] = bytes(blob)
+            return True
 
     def users_with_tokens(self, users: Iterable[str]) -> set[str]:
         return {user for user in users if user in self._tokens}

@@ -23,7 +23,8 @@ Layout (every key starts with ``fr:``):
   of theirs (:meth:`forget_old_runs`).
 * ``fr:stop:<id>`` stop requests; ``fr:hb:<id>`` the executor's heartbeat (TTL);
   ``fr:req:<key>`` start idempotency; ``fr:sess:<sid>`` sessions (TTL);
-  ``fr:tok:<user>`` encrypted token blobs.
+  ``fr:tok:<user>`` encrypted token blobs, replaced by compare-and-set in a Lua
+  script (a renewal never undoes a logout made meanwhile by another process).
 
 Every Redis error becomes :class:`~.base.StoreUnavailableError` with a sentence the
 web tier can show; redis-py reconnects with backoff on its own.
@@ -104,6 +105,19 @@ if #KEYS == 5 then redis.call('SET', KEYS[5], ARGV[1], 'EX', 86400) end
 return {'made'}
 """
 
+#: KEYS: the user's token blob. ARGV: '1' when a blob is expected (else none may be
+#: stored), the expected blob, '1' to store the new blob (else delete), the new blob.
+_REPLACE_TOKENS = """
+local current = redis.call('GET', KEYS[1])
+if ARGV[1] == '1' then
+  if current ~= ARGV[2] then return 0 end
+elseif current then
+  return 0
+end
+if ARGV[3] == '1' then redis.call('SET', KEYS[1], ARGV[4]) else redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
 #: KEYS: stream, end counter, writers hash. ARGV: retention, epoch ms, writer, offset,
 #: then (count, payload) per chunk. Returns {new end seq, lines given by the writer}, or
 #: {-1, lines given} when the store already holds some of these (a reply was lost).
@@ -171,6 +185,7 @@ class RedisStore(Store):
         self._replace = self.redis.register_script(_REPLACE)
         self._append = self.redis.register_script(_APPEND)
         self._create = self.redis.register_script(_CREATE)
+        self._replace_tokens = self.redis.register_script(_REPLACE_TOKENS)
         self._closing = threading.Event()
         self._listener: threading.Thread | None = None
         if listen:
@@ -410,6 +425,12 @@ class RedisStore(Store):
     @_guarded
     def delete_tokens(self, user: str) -> None:
         self.redis.delete(P + "tok:" + user)
+
+    @_guarded
+    def replace_tokens(self, user: str, expected: bytes | None, blob: bytes | None) -> bool:
+        return bool(self._replace_tokens(keys=[P + "tok:" + user], args=[
+            "0" if expected is None else "1", b"" if expected is None else bytes(expected),
+            "0" if blob is None else "1", b"" if blob is None else bytes(blob)]))
 
     @_guarded
     def users_with_tokens(self, users: Iterable[str]) -> set[str]:

@@ -7,7 +7,10 @@ changed) counts as no tokens at all: the user is logged out and asked to log in
 again, never handed someone else's or a half-read token.
 
 :meth:`TokenVault.access_token` is thread-safe and needs no Flask context, so it works
-from a job's own thread and event loop.
+from a job's own thread and event loop. Writes other than logout are compare-and-set
+on the stored blob (:meth:`~..store.base.Store.replace_tokens`), so a renewal that
+another process had in flight cannot undo a logout (docs/auth.md, "Logout is
+everywhere").
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ log = logging.getLogger(__name__)
 #: the other requests that saw the same 401 need not renew the token again.
 FORCED_REFRESH_MIN_AGE = 5.0
 REFRESH_TIMEOUT_SECONDS = 15.0
+#: Compare-and-set tries of a login against concurrent logouts and renewals.
+LOGIN_ATTEMPTS = 5
 
 TokenProvider = Callable[[bool], Awaitable[str]]
 
@@ -109,9 +114,11 @@ class TokenVault:
         self._locks_lock = threading.Lock()
 
     def load(self, user: str) -> TokenSet | None:
-        blob = self.store.load_tokens(user)
-        if blob is None:
-            return None
+        return self._read(user)[1]
+
+    def decode(self, user: str, blob: bytes) -> TokenSet | None:
+        """``user``'s tokens from a stored blob; None when it does not decrypt (the key
+        changed) or holds another user's tokens."""
         try:
             data = json.loads(self.fernet.decrypt(blob))
             tokens = TokenSet(**data)
@@ -122,20 +129,31 @@ class TokenVault:
         return tokens if tokens.user == user else None
 
     def save(self, tokens: TokenSet) -> None:
-        self.store.save_tokens(tokens.user, self.fernet.encrypt(json.dumps(asdict(tokens))
-                                                                .encode()))
+        self.store.save_tokens(tokens.user, self._encode(tokens))
 
     def delete(self, user: str) -> None:
+        """Logout: the tokens go, and with them every session of the user. A renewal in
+        flight elsewhere cannot bring them back: it saves only over the blob it renewed."""
         with self._lock(user):
             self.store.delete_tokens(user)
 
     def login(self, user: str, token: Mapping[str, Any]) -> TokenSet:
         """Keep the tokens of a new login. While the user is logged in elsewhere their
-        sessions stay valid; after a logout (no tokens) every older session is void."""
+        sessions stay valid; after a logout (no tokens) every older session is void.
+
+        Saved by compare-and-set over what was read: a logout on another process between
+        the read and the save would otherwise be undone by the old ``valid_since``. The
+        login itself always ends stored."""
         with self._lock(user):
-            previous = self.load(user)
-            tokens = TokenSet.from_response(
-                user, token, valid_since=previous.valid_since if previous else time.time())
+            for _ in range(LOGIN_ATTEMPTS):
+                blob, previous = self._read(user)
+                tokens = TokenSet.from_response(
+                    user, token, valid_since=previous.valid_since if previous else time.time())
+                if self.store.replace_tokens(user, blob, self._encode(tokens)):
+                    return tokens
+            # Still changing under us: a fresh valid_since voids only sessions made before
+            # this login, which a logout meanwhile has voided anyway.
+            tokens = TokenSet.from_response(user, token, valid_since=time.time())
             self.save(tokens)
             return tokens
 
@@ -143,8 +161,8 @@ class TokenVault:
         """A valid access token, renewed when it is about to expire, or when
         ``force_refresh`` (Webex answered 401) and it was not just renewed."""
         with self._lock(user):
-            tokens = self.load(user)
-            if tokens is None:
+            blob, tokens = self._read(user)
+            if blob is None or tokens is None:
                 raise LoginRequiredError(
                     "You are not logged in to Webex any more: log in again.")
             now = time.time()
@@ -153,7 +171,7 @@ class TokenVault:
                          lifetime / 2)
             if (now - tokens.obtained_at >= FORCED_REFRESH_MIN_AGE if force_refresh
                     else tokens.expires_at - now <= margin):
-                tokens = self._refresh(tokens)
+                tokens = self._refresh(tokens, blob)
             return tokens.access_token
 
     def provider(self, user: str) -> TokenProvider:
@@ -164,11 +182,16 @@ class TokenVault:
 
         return token
 
-    def _refresh(self, tokens: TokenSet) -> TokenSet:
-        """Called with the user's lock held."""
+    def _refresh(self, tokens: TokenSet, blob: bytes) -> TokenSet:
+        """Renew ``tokens`` (read as ``blob``); called with the user's lock held.
+
+        The lock is this process's only: a logout or a renewal on another process may
+        change the stored blob while Webex answers. So every write here is a
+        compare-and-set over ``blob``, and when it finds the blob changed, what is
+        stored now wins: no tokens (a logout) means log in again."""
         expired = tokens.refresh_expires_at is not None and tokens.refresh_expires_at <= time.time()
         if not tokens.refresh_token or expired:
-            self.store.delete_tokens(tokens.user)
+            self.store.replace_tokens(tokens.user, blob, None)
             raise LoginRequiredError("Your Webex login has expired: log in again.")
         url = f"{str(self.config['WEBEX_BASE_URL']).rstrip('/')}/access_token"
         try:
@@ -182,7 +205,8 @@ class TokenVault:
         if response.status_code in (400, 401):
             log.info("Webex refused to renew the tokens of %s (%s): logging them out",
                      tokens.user, response.status_code)
-            self.store.delete_tokens(tokens.user)
+            if not self.store.replace_tokens(tokens.user, blob, None):
+                return self._stored_instead(tokens.user)  # a new login's, or a renewal's
             raise LoginRequiredError("Webex refused to renew your access: log in again.")
         try:
             response.raise_for_status()
@@ -191,8 +215,26 @@ class TokenVault:
         except (httpx.HTTPError, ValueError, KeyError) as exc:
             raise TokenError(f"Webex could not renew your access ({response.status_code}): "
                              "try again in a moment, or log in again.") from exc
-        self.save(renewed)
+        if not self.store.replace_tokens(tokens.user, blob, self._encode(renewed)):
+            return self._stored_instead(tokens.user)
         return renewed
+
+    def _stored_instead(self, user: str) -> TokenSet:
+        """The tokens stored now, after a compare-and-set found the blob changed."""
+        current = self.load(user)
+        if current is None:
+            log.info("%s logged out while their token was being renewed: the renewal is "
+                     "dropped", user)
+            raise LoginRequiredError("You logged out while your Webex access was being "
+                                     "renewed: log in again.")
+        return current
+
+    def _read(self, user: str) -> tuple[bytes | None, TokenSet | None]:
+        blob = self.store.load_tokens(user)
+        return blob, self.decode(user, blob) if blob is not None else None
+
+    def _encode(self, tokens: TokenSet) -> bytes:
+        return self.fernet.encrypt(json.dumps(asdict(tokens)).encode())
 
     def _lock(self, user: str) -> threading.Lock:
         with self._locks_lock:
