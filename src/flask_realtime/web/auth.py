@@ -16,7 +16,6 @@ docs/auth.md is the operator's side of all this.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from typing import Any
@@ -41,6 +40,7 @@ from .. import __version__
 from ..store.base import StoreUnavailableError
 from .csrf import new_csrf_token
 from .realtime import Realtime
+from .requestlog import redact_request_log as _redact_request_log
 from .sessions import ServerSession
 from .tokens import TokenVault, encryption
 
@@ -85,32 +85,6 @@ LOGIN_ERRORS = {
 LOGIN_ERROR_OTHER = "The login did not complete. Start again with the button below."
 
 bp = Blueprint("auth", __name__)
-
-
-#: ``code=`` and ``state=`` in a request line: the login callback's one-time code.
-_CALLBACK_SECRETS = re.compile(r"([?&](?:code|state)=)[^&\s\"]+")
-
-
-class RedactCallbackQuery(logging.Filter):
-    """Keeps ``/redirect``'s one-time code and state out of the request log.
-
-    Werkzeug's server (``flask-realtime run``) logs every request line, query included;
-    a code that leaked from a log before Webex traded it would be worth a login.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple):
-            record.args = tuple(_CALLBACK_SECRETS.sub(r"\1[redacted]", a) if isinstance(a, str)
-                                else a for a in record.args)
-        if isinstance(record.msg, str):
-            record.msg = _CALLBACK_SECRETS.sub(r"\1[redacted]", record.msg)
-        return True
-
-
-def _redact_request_log() -> None:
-    werkzeug_log = logging.getLogger("werkzeug")
-    if not any(isinstance(f, RedactCallbackQuery) for f in werkzeug_log.filters):
-        werkzeug_log.addFilter(RedactCallbackQuery())
 
 
 class Auth:
