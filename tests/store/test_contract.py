@@ -247,13 +247,13 @@ def test_a_compare_and_set_may_delete(store: Store) -> None:
     assert store.load_tokens("alice") is None
 
 
-def test_which_users_have_tokens_in_one_question(store: Store) -> None:
+def test_sessions_and_tokens_are_read_in_one_question(store: Store) -> None:
+    store.save_session("s1", {"user": "alice"}, ttl=60)
     store.save_tokens("alice", b"a")
-    store.save_tokens("bob", b"b")
-    store.delete_tokens("bob")
-    assert store.users_with_tokens(["alice", "bob", "carol"]) == {"alice"}
-    assert store.users_with_tokens(iter(["alice"])) == {"alice"}
-    assert store.users_with_tokens([]) == set()
+    assert store.sessions_and_tokens(["s1", "gone"], ["alice", "bob"]) == (
+        {"s1"}, {"alice": b"a"})
+    assert store.sessions_and_tokens(iter(["s1"]), iter([])) == ({"s1"}, {})
+    assert store.sessions_and_tokens([], []) == (set(), {})
 
 
 def test_a_create_past_the_users_active_limit_is_refused(store: Store) -> None:

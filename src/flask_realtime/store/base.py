@@ -141,9 +141,11 @@ class Store(ABC):
         it was at Webex (the logout deleted what it expected)."""
 
     @abstractmethod
-    def users_with_tokens(self, users: Iterable[str]) -> set[str]:
-        """Which of ``users`` have tokens stored: one round trip however many users
-        (every web process asks this about its connected users twice a second)."""
+    def sessions_and_tokens(self, session_ids: Iterable[str],
+                            users: Iterable[str]) -> tuple[set[str], dict[str, bytes]]:
+        """Which of ``session_ids`` still exist, and the token blobs of those of
+        ``users`` who have some: one round trip however many (every web process asks
+        this about its open sockets twice a second)."""
 
     # -- executor heartbeats (shared stores: a killed process is noticed) -------------------
     def beat(self, run_id: str, ttl: float) -> None:  # noqa: B027  (one process: nothing to do)

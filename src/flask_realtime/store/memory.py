@@ -228,5 +228,10 @@ class MemoryStore(Store):
                 self._tokens[user] = bytes(blob)
             return True
 
-    def users_with_tokens(self, users: Iterable[str]) -> set[str]:
-        return {user for user in users if user in self._tokens}
+    def sessions_and_tokens(self, session_ids: Iterable[str],
+                            users: Iterable[str]) -> tuple[set[str], dict[str, bytes]]:
+        now = time.monotonic()
+        live = {sid for sid in session_ids
+                if (entry := self._sessions.get(sid)) is not None and entry[0] > now}
+        return live, {user: blob for user in users
+                      if (blob := self._tokens.get(user)) is not None}

@@ -433,15 +433,21 @@ class RedisStore(Store):
             "0" if blob is None else "1", b"" if blob is None else bytes(blob)]))
 
     @_guarded
-    def users_with_tokens(self, users: Iterable[str]) -> set[str]:
-        users = list(users)
-        if not users:
-            return set()
+    def sessions_and_tokens(self, session_ids: Iterable[str],
+                            users: Iterable[str]) -> tuple[set[str], dict[str, bytes]]:
+        session_ids, users = list(session_ids), list(users)
+        if not session_ids and not users:
+            return set(), {}
         with self.redis.pipeline(transaction=False) as pipe:
+            for sid in session_ids:
+                pipe.exists(P + "sess:" + sid)
             for user in users:
-                pipe.exists(P + "tok:" + user)
+                pipe.get(P + "tok:" + user)
             found = pipe.execute()
-        return {user for user, n in zip(users, found, strict=True) if n}
+        live = {sid for sid, n in zip(session_ids, found[:len(session_ids)], strict=True) if n}
+        blobs = {user: bytes(blob) for user, blob in zip(
+            users, found[len(session_ids):], strict=True) if blob is not None}
+        return live, blobs
 
     # -- lifecycle ---------------------------------------------------------------------------
     def healthy(self) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import requests
@@ -39,7 +40,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from .. import __version__
 from ..store.base import StoreUnavailableError
 from .csrf import new_csrf_token
-from .realtime import Realtime
+from .realtime import Realtime, SocketLogin
 from .requestlog import redact_request_log as _redact_request_log
 from .sessions import ServerSession
 from .tokens import TokenVault, encryption
@@ -143,26 +144,46 @@ class Auth:
 
     def end_sockets(self, user: str) -> None:
         """Disconnect every socket of ``user`` in this process."""
-        for sid, owner in list(self.realtime.sockets.items()):
-            if owner == user:
+        for sid, login in list(self.realtime.sockets.items()):
+            if login.user == user:
                 self.realtime.socketio.server.disconnect(sid, namespace="/")
 
+    def logged_in(self, sockets: Mapping[str, SocketLogin]) -> set[str]:
+        """The sids among ``sockets`` whose login still holds: the session each was
+        opened with still exists, and is not older than its user's last logout
+        (``login_at >= valid_since``, the rule :meth:`user_of` applies to HTTP).
+        One store round trip for all of them. Without login, every one."""
+        if not self.enabled:
+            return set(sockets)
+        logins = list(sockets.items())
+        live, blobs = self.realtime.store.sessions_and_tokens(
+            {login.session_key for _, login in logins if login.session_key is not None},
+            {login.user for _, login in logins})
+        since = {user: tokens.valid_since for user, blob in blobs.items()
+                 if (tokens := self.vault.decode(user, blob)) is not None}
+        return {sid for sid, login in logins if login.session_key in live
+                and login.user in since and login.login_at >= since[login.user]}
 
     def _end_sockets_of_logged_out(self) -> None:
-        """Close this process's sockets of users who logged out on another process.
+        """Close this process's sockets whose session was logged out on another process.
 
-        Logout deletes the user's tokens, which every session of the user needs; the
-        stored tokens are the record, so polling them cannot miss a logout the way a
-        pub/sub notice (at most once) could. One round trip per check for all users.
+        Each socket's own session is checked (:meth:`logged_in`), not only whether its
+        user has tokens: a logout and a new login at once leave the user tokens, but
+        void the sessions made before. The store is the record, so polling it cannot
+        miss a logout the way a pub/sub notice (at most once) could. One round trip per
+        check for all sockets.
         """
         while not self.realtime.closing.wait(LOGOUT_CHECK_SECONDS):
             if not self.enabled:
                 continue
             try:
-                users = set(self.realtime.sockets.values())
-                for user in users - self.realtime.store.users_with_tokens(users):
-                    log.info("%s logged out elsewhere: closing their sockets here", user)
-                    self.end_sockets(user)
+                sockets = dict(self.realtime.sockets)
+                ended = sockets.keys() - self.logged_in(sockets)
+                for user in sorted({sockets[sid].user for sid in ended}):
+                    log.info("a session of %s was logged out elsewhere: closing its sockets "
+                             "here", user)
+                for sid in ended:
+                    self.realtime.socketio.server.disconnect(sid, namespace="/")
             except StoreUnavailableError:
                 pass  # checked again when the store is back
             except Exception:

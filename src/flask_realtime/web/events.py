@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import current_app, request
 from flask_socketio import ConnectionRefusedError, SocketIO, join_room
 
 from ..core.jobs import JobError, ParamError
 from ..core.service import LimitReachedError, RunNotFoundError
 from ..store.base import StoreUnavailableError
 from .identity import current_user
-from .realtime import Realtime, get_realtime
+from .realtime import Realtime, SocketLogin, get_realtime
+from .sessions import ServerSession
+from .sessions import _store_key as session_store_key
 
 MAX_ID_LENGTH = 100
 
@@ -37,7 +39,7 @@ def register(socketio: SocketIO) -> None:
         user = current_user()
         if user is None:  # the page shows the sentence and asks the user to log in
             raise ConnectionRefusedError("You are not logged in: reload the page and log in.")
-        get_realtime().sockets[request.sid] = user  # type: ignore[attr-defined]
+        get_realtime().sockets[request.sid] = _login_of(user)  # type: ignore[attr-defined]
         join_room(user_room(user))
         return True
 
@@ -92,12 +94,35 @@ def _start(rt: Realtime, user: str, data: Any) -> dict[str, Any]:
     return {"run_id": run.id}
 
 
+def _login_of(user: str) -> SocketLogin:
+    """The login a socket is being opened with: the session its cookie names, and when
+    that session logged in (checked again at every event and twice a second)."""
+    if not current_app.config.get("LOGIN_REQUIRED", False):
+        return SocketLogin(user)
+    # Flask-SocketIO hands the handlers a copy of the session without its id: read the
+    # session again the way every HTTP request does.
+    opened = current_app.session_interface.open_session(current_app, request)
+    login_at = opened.get("login_at") if opened is not None else None
+    if (not isinstance(opened, ServerSession) or opened.new or opened.get("user") != user
+            or not isinstance(login_at, int | float)):
+        return SocketLogin(user)  # no session to check: void at the first check
+    return SocketLogin(user, session_store_key(opened.sid), float(login_at))
+
+
+def _still_logged_in(login: SocketLogin) -> bool:
+    """Whether this socket's login holds (a logout anywhere, then a new login, leaves
+    the user tokens but voids the sessions made before it)."""
+    auth = current_app.extensions.get("flask_realtime_auth")
+    sid: str = request.sid  # type: ignore[attr-defined]
+    return auth is None or sid in auth.logged_in({sid: login})
+
+
 def _handle(action: Any) -> dict[str, Any]:
-    user = get_realtime().sockets.get(request.sid)  # type: ignore[attr-defined]
-    if user is None:
-        return {"error": "You are not logged in: reload the page and log in."}
+    login = get_realtime().sockets.get(request.sid)  # type: ignore[attr-defined]
     try:
-        return action(get_realtime(), user)
+        if login is None or not _still_logged_in(login):
+            return {"error": "You are not logged in: reload the page and log in."}
+        return action(get_realtime(), login.user)
     except ParamError as exc:
         return {"error": str(exc), "errors": exc.errors}
     except (JobError, RunNotFoundError, LimitReachedError, ValueError,

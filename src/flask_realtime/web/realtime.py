@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from flask import Flask, current_app
@@ -29,6 +30,21 @@ REAP_INTERVAL_SECONDS = 2.0
 
 #: Given a user id, the services that user's runs may use (``RunContext.services``).
 ServiceProvider = Callable[[str], Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class SocketLogin:
+    """Whose a socket is, and the login it was opened with.
+
+    A logout anywhere voids the login: ``session_key`` (the store key of the session
+    the socket was opened with; None without login) must still exist, and
+    ``login_at`` must not be older than the user's tokens' ``valid_since``, the rule
+    HTTP requests follow (web/auth.py, ``Auth.logged_in``).
+    """
+
+    user: str
+    session_key: str | None = None
+    login_at: float = 0.0
 
 
 class Realtime:
@@ -65,7 +81,7 @@ class Realtime:
         self.delivery = Delivery(
             socketio, self.store, max_batch_chars=config["MAX_BATCH_CHARS"],
             max_batch_lines=config["MAX_BATCH_LINES"], max_client_queue=config["MAX_CLIENT_QUEUE"])
-        self.sockets: dict[str, str] = {}  # Socket.IO sid -> user id
+        self.sockets: dict[str, SocketLogin] = {}  # Socket.IO sid -> its login
         self.service_providers: list[ServiceProvider] = []
         self.service.subscribe(self._announce)
         app.extensions["flask_realtime"] = self

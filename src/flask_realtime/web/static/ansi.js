@@ -80,21 +80,32 @@ function stringEnd(text, j) {
   return n;
 }
 
+// Parameters read from one SGR sequence; the rest of a longer one is ignored. Real
+// programs send a handful (38;2;r;g;b is five); a cap keeps a hostile 16 KB sequence
+// as cheap as any other line (docs/reliability.md, section 7).
+export const MAX_SGR_PARAMS = 32;
+
 // Apply one SGR parameter string ("1;38;5;208", "38:2::255:0:0", "") to a state.
+// Reads the parameters once, left to right: the cost is linear in the string (and
+// bounded by MAX_SGR_PARAMS), whatever it holds.
 export function applySgr(state, params) {
+  if (params === "" || params === "0") return DEFAULT_STATE; // the commonest: a reset
   const s = { ...state };
-  const parts = params === "" ? ["0"] : params.split(";");
+  const parts = sgrParams(params);
   for (let p = 0; p < parts.length; p++) {
-    const sub = parts[p].split(":");
+    // At most six colon sub-parameters matter (38:2:cs:r:g:b).
+    const sub = parts[p].split(":", 6);
     const code = sub[0] === "" ? 0 : Number(sub[0]);
     if (code === 38 || code === 48) {
       let colour = null;
       if (sub.length > 1) {
         colour = extendedColour(sub.slice(1).map(Number), true);
       } else {
-        const rest = parts.slice(p + 1).map(Number);
-        colour = extendedColour(rest, false);
-        p += rest[0] === 5 ? 2 : rest[0] === 2 ? 4 : 0;
+        // 38;5;n or 38;2;r;g;b: the next two or four parameters belong to this one.
+        const kind = Number(parts[p + 1]);
+        const take = kind === 5 ? 2 : kind === 2 ? 4 : 0;
+        colour = extendedColour(parts.slice(p + 1, p + 1 + take).map(Number), false);
+        p += take;
       }
       if (colour !== null) s[code === 38 ? "fg" : "bg"] = colour;
       continue;
@@ -122,6 +133,23 @@ export function applySgr(state, params) {
     else if (code >= 100 && code <= 107) s.bg = code - 100 + 8;
   }
   return s;
+}
+
+// The first MAX_SGR_PARAMS ";"-separated fields of `params`, found with indexOf so
+// that nothing past the cap is scanned or copied.
+function sgrParams(params) {
+  const out = [];
+  let from = 0;
+  while (out.length < MAX_SGR_PARAMS) {
+    const end = params.indexOf(";", from);
+    if (end < 0) {
+      out.push(params.slice(from));
+      break;
+    }
+    out.push(params.slice(from, end));
+    from = end + 1;
+  }
+  return out;
 }
 
 // [5, n] -> palette index; [2, r, g, b] (or colon form [2, cs, r, g, b]) -> "#rrggbb".
@@ -171,7 +199,12 @@ export function segments(state, text) {
     const last = out[out.length - 1];
     if (last !== undefined && last.state === s) last.text += piece;
     else out.push({ text: piece, state: s });
-  }, (params) => { s = intern(applySgr(s, params)); });
+  }, (params) => {
+    // Keep the same state object when nothing changed, so the text around a sequence
+    // that changes nothing (ESC[1m on bold text) stays one segment, one element.
+    const next = applySgr(s, params);
+    if (!sameState(next, s)) s = intern(next);
+  });
   return out;
 }
 
