@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from .helpers import next_frame, start_job, wait_js, wait_state
+
 pytestmark = pytest.mark.browser
 
 COPIES = 1_000
@@ -89,3 +91,82 @@ def test_sgr_parameters_past_the_cap_are_ignored(open_page: Any, page: Any) -> N
       return { early: [early.bold, early.fg], late: [late.bold, late.fg] };
     }""")
     assert state == {"early": [True, 1], "late": [True, None]}
+
+
+# Bidi controls and zero-width characters (docs/ui.md, "Output is text").
+RLO = "\u202e"
+CONTROLS = [
+    "\u202a", "\u202b", "\u202c", "\u202d", "\u202e",  # embeddings and overrides
+    "\u2066", "\u2067", "\u2068", "\u2069",  # isolates
+    "\u200e", "\u200f", "\u061c",  # marks
+    "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff",  # zero-width
+]
+
+
+def marker(c: str) -> str:
+    return f"<U+{ord(c):04X}>"
+
+
+def stderr_line(page: Any) -> str:
+    wait_js(page, "document.querySelector('#output .line.stderr')")
+    return page.text_content("#output .line.stderr")
+
+
+def test_right_to_left_override_in_output_shows_as_a_marker(open_page: Any, page: Any) -> None:
+    page = open_page()
+    start_job(page, "ui_hostile", note=f"abc{RLO}dcba")
+    wait_state(page, "succeeded")
+    assert stderr_line(page) == f"abc{marker(RLO)}dcba"
+    marks = page.eval_on_selector_all(
+        "#output .line.stderr .cc", "ms => ms.map(m => [m.textContent, m.title])")
+    assert marks == [["<U+202E>", "RIGHT-TO-LEFT OVERRIDE (U+202E), not applied"]]
+
+
+def test_every_bidi_and_zero_width_control_shows_as_a_marker(open_page: Any, page: Any) -> None:
+    page = open_page()
+    start_job(page, "ui_hostile", note="x".join(CONTROLS))
+    wait_state(page, "succeeded")
+    shown = stderr_line(page)
+    assert shown == "x".join(marker(c) for c in CONTROLS)
+    assert not set(shown) & set(CONTROLS)
+
+
+def test_controls_in_parameters_show_as_markers(open_page: Any, page: Any) -> None:
+    page = open_page()
+    start_job(page, "ui_hostile", note=f"abc{RLO}dcba")
+    wait_state(page, "succeeded")
+    expected = f"note=abc{marker(RLO)}dcba"
+    assert page.text_content("#run-params") == expected
+    assert page.get_attribute("#run-params", "title") == expected
+    wait_js(page, "document.querySelector('#runs-body .params')")
+    assert page.text_content("#runs-body .params") == expected
+    assert page.get_attribute("#runs-body .params", "title") == expected
+
+
+def test_search_finds_and_highlights_text_around_a_control(open_page: Any, page: Any) -> None:
+    page = open_page()
+    start_job(page, "ui_hostile", note=f"abc{RLO}dcba")
+    wait_state(page, "succeeded")
+    stderr_line(page)
+    page.fill("#search", "dcba")
+    page.press("#search", "Enter")
+    page.wait_for_selector("#search-count:has-text('1 of 1')")
+    next_frame(page)
+    assert page.text_content("#output mark.hl.current") == "dcba"
+    assert page.text_content("#output mark.hl.current >> xpath=..") == f"abc{marker(RLO)}dcba"
+    page.fill("#search", f"c{RLO}d")  # pasted from the raw log, control and all
+    page.press("#search", "Enter")
+    page.wait_for_selector("#search-count:has-text('1 of 1')")
+    next_frame(page)
+    assert page.text_content("#output mark.hl.current") == f"c{marker(RLO)}d"
+
+
+def test_a_line_of_controls_does_not_flood_the_row_with_elements(
+    open_page: Any, page: Any,
+) -> None:
+    page = open_page()
+    start_job(page, "ui_hostile", note="a\u200b" * 5000)
+    wait_state(page, "succeeded")
+    shown = stderr_line(page)
+    assert shown == f"a{marker(chr(0x200B))}" * 5000
+    assert page.locator("#output .line.stderr *").count() < 500

@@ -8,6 +8,7 @@ import { JobForm } from "./form.js";
 import {
   RANK, RunHistory, formatDuration, formatStart, isActive, paramsText, stateBadge,
 } from "./history.js";
+import { setVisibleText, visibleText } from "./invisible.js";
 import { renderResult } from "./result.js";
 import { RunSession } from "./session.js";
 import { Viewer } from "./viewer.js";
@@ -216,10 +217,11 @@ async function openRun(runId, { started = false } = {}) {
 
 function showRunHeader() {
   const r = current;
-  $("run-title").textContent = r.title || r.job;
+  setVisibleText($("run-title"), r.title || r.job);
   $("run-state").replaceChildren(stateBadge(r.state));
-  $("run-params").textContent = paramsText(r.params);
-  $("run-params").title = $("run-params").textContent;
+  const params = paramsText(r.params);
+  setVisibleText($("run-params"), params);
+  $("run-params").title = visibleText(params);
   const started = r.started_at ? `started ${formatStart(r.started_at)}` : "";
   $("run-times").textContent = [started, formatDuration(r)].filter(Boolean).join(" · ");
   $("stop-btn").disabled = !(r.state === "queued" || r.state === "running");
@@ -227,7 +229,7 @@ function showRunHeader() {
 }
 
 function showRunError(text) {
-  $("run-error").textContent = text;
+  setVisibleText($("run-error"), text);
   $("run-error").hidden = !text;
 }
 

@@ -2,6 +2,7 @@
 // current by `state` events (which every tab of the user receives).
 
 import { getJSON } from "./api.js";
+import { setVisibleText, visibleText } from "./invisible.js";
 
 const ACTIVE = new Set(["queued", "running", "stopping"]);
 // How far along a state is: a run never moves to a lower rank.
@@ -135,13 +136,14 @@ export class RunHistory {
     const open = document.createElement("button");
     open.type = "button";
     open.className = "link";
-    open.textContent = record.title || record.job;
+    setVisibleText(open, record.title || record.job);
     open.title = `Open run ${record.id}`;
     open.addEventListener("click", () => this.onOpen(record.id));
     const params = document.createElement("div");
     params.className = "params";
-    params.textContent = paramsText(record.params);
-    params.title = params.textContent;
+    const text = paramsText(record.params);
+    setVisibleText(params, text);
+    params.title = visibleText(text);
     const cells = [
       [open, params],
       [stateBadge(record.state)],

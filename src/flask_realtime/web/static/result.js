@@ -1,4 +1,7 @@
 // A finished run's result: a list of objects becomes a table, anything else JSON text.
+// Bidi controls and zero-width characters in it show as markers (invisible.js).
+
+import { setVisibleText } from "./invisible.js";
 
 const MAX_ROWS = 1000;
 
@@ -16,7 +19,7 @@ export function renderResult(container, result) {
   if (!isRecordList(result)) {
     const pre = document.createElement("pre");
     pre.className = "result-json";
-    pre.textContent = JSON.stringify(result, null, 2);
+    setVisibleText(pre, JSON.stringify(result, null, 2));
     container.replaceChildren(pre);
     return;
   }
@@ -30,13 +33,13 @@ export function renderResult(container, result) {
   for (const key of columns) {
     const th = document.createElement("th");
     th.scope = "col";
-    th.textContent = key;
+    setVisibleText(th, key);
     head.appendChild(th);
   }
   const body = table.createTBody();
   for (const row of result.slice(0, MAX_ROWS)) {
     const tr = body.insertRow();
-    for (const key of columns) tr.insertCell().textContent = cellText(row[key]);
+    for (const key of columns) setVisibleText(tr.insertCell(), cellText(row[key]));
   }
   const nodes = [table];
   if (result.length > MAX_ROWS) {

@@ -6,9 +6,11 @@
 // whatever the line count; drawing happens at most once per animation frame,
 // however many batches arrive in between.
 //
-// Text only ever enters the DOM through text nodes and `textContent`.
+// Text only ever enters the DOM through text nodes and `textContent`; bidi controls
+// and zero-width characters show as markers (invisible.js).
 
 import { plainText, segments, styleOf } from "./ansi.js";
+import { appendVisible, hasInvisible, markBudget } from "./invisible.js";
 import { MARKER } from "./lines.js";
 
 const OVERSCAN = 20; // rows drawn above and below the visible ones
@@ -180,12 +182,14 @@ export class Viewer {
       nodes.push(ts);
     }
     const segs = stream === MARKER ? [{ text, state: null }] : segments(lines.sgr[i], text);
+    // One regex test per line; only a line holding such characters does more work.
+    const budget = stream !== MARKER && hasInvisible(text) ? markBudget() : null;
     const ranges = mark ? matchRanges(this.query, segs.map((s) => s.text).join("")) : [];
     let offset = 0;
     for (const seg of segs) {
       const style = seg.state === null ? null : styleOf(seg.state);
       for (const [piece, hit] of cut(seg.text, offset, ranges)) {
-        let node = styled(piece, style);
+        let node = styled(piece, style, budget);
         if (hit) {
           const m = document.createElement("mark");
           m.className = mark === 2 ? "hl current" : "hl";
@@ -276,14 +280,18 @@ export class Viewer {
   }
 }
 
-function styled(text, style) {
-  if (style === null) return document.createTextNode(text);
-  const span = document.createElement("span");
-  if (style.cls) span.className = style.cls;
-  if (style.color) span.style.color = style.color;
-  if (style.background) span.style.backgroundColor = style.background;
-  span.textContent = text;
-  return span;
+// A node showing `text` in `style`; with a `budget`, `text` may hold controls to mark.
+function styled(text, style, budget) {
+  if (style === null && budget === null) return document.createTextNode(text);
+  const node = style === null ? document.createDocumentFragment() : document.createElement("span");
+  if (style !== null) {
+    if (style.cls) node.className = style.cls;
+    if (style.color) node.style.color = style.color;
+    if (style.background) node.style.backgroundColor = style.background;
+  }
+  if (budget === null) node.textContent = text;
+  else appendVisible(node, text, budget);
+  return node;
 }
 
 function matchRanges(query, plain) {
