@@ -40,6 +40,10 @@ DEFAULTS: dict[str, Any] = {
     # Socket.IO: largest inbound packet; origins allowed besides the page's own.
     "MAX_HTTP_BUFFER_SIZE": 64 * 1024,
     "ALLOWED_ORIGINS": [],
+    # Host names the server answers to besides localhost and any IP address (comma-
+    # separated; ".example.com" also allows its subdomains); the host of REDIRECT_URI is
+    # added. Any other Host gets 400 (DNS rebinding).
+    "ALLOWED_HOSTS": [],
     # Behind a reverse proxy: how many proxies' X-Forwarded-* headers to trust (0: none).
     "PROXY_COUNT": 0,
     # Webex: unset CLIENT_ID means demo mode (the built-in Webex simulator).
@@ -83,9 +87,9 @@ def load(config: Config, test_config: dict[str, Any] | None = None) -> None:
     config.from_prefixed_env("FLASK_REALTIME")
     if test_config:
         config.update(test_config)
-    origins = config["ALLOWED_ORIGINS"]
-    if isinstance(origins, str):
-        config["ALLOWED_ORIGINS"] = [o.strip() for o in origins.split(",") if o.strip()]
+    for key in ("ALLOWED_ORIGINS", "ALLOWED_HOSTS"):
+        if isinstance(config[key], str):
+            config[key] = [item.strip() for item in config[key].split(",") if item.strip()]
     if config["RUNNER"] not in ("thread", "rq"):
         raise ValueError(f"RUNNER is {config['RUNNER']!r}: use \"thread\" (jobs run in the "
                          "web process) or \"rq\" (jobs run on flask-realtime workers).")

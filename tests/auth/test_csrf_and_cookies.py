@@ -63,7 +63,7 @@ def test_cookie_is_httponly_samesite_lax_and_not_secure_over_http(app: Flask) ->
 
 
 def test_cookie_is_secure_over_https(app: Flask) -> None:
-    response = app.test_client().get("/", base_url="https://console.example")
+    response = app.test_client().get("/", base_url="https://localhost")
     assert "; Secure" in response.headers["Set-Cookie"]
 
 

@@ -21,8 +21,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """
     running = Stack(tmp_path_factory.mktemp("stack"))
     try:
-        state = running.start(port=free_port(), webs=2, workers=2, demo=True,
-                              sim_latency_ms=150)
+        with pytest.MonkeyPatch.context() as env:  # the web processes inherit it
+            # test_proxy.py's public name; the app answers to no other (DNS rebinding).
+            env.setenv("FLASK_REALTIME_ALLOWED_HOSTS", "console.example")
+            state = running.start(port=free_port(), webs=2, workers=2, demo=True,
+                                  sim_latency_ms=150)
     except BaseException:
         running.stop()
         raise

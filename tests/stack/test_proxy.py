@@ -80,6 +80,15 @@ def test_the_app_sees_the_public_url_and_not_forged_forwarded_headers(
         "http://console.example/redirect")
 
 
+def test_a_host_not_ours_is_refused_through_nginx(stack: dict[str, Any]) -> None:
+    """nginx passes the browser's Host on: a rebound name gets 400, and a forged
+    X-Forwarded-Host changes nothing (nginx overwrites it)."""
+    port = stack["port"]
+    assert request(port, "GET", "/healthz", {"Host": "rebind.attacker.example"})[0] == 400
+    forged = {"Host": f"127.0.0.1:{port}", "X-Forwarded-Host": "rebind.attacker.example"}
+    assert request(port, "GET", "/healthz", forged)[0] == 200
+
+
 def test_foreign_origins_are_refused_through_nginx(stack: dict[str, Any]) -> None:
     port = stack["port"]
     own = f"http://127.0.0.1:{port}"

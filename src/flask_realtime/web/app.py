@@ -22,7 +22,7 @@ from .. import __version__, config
 from ..config import DEFAULTS
 from ..core.capture import install as install_capture
 from ..store.base import StoreUnavailableError
-from . import api, auth, csrf, events
+from . import api, auth, csrf, events, transport
 from .identity import current_user
 from .packets import TextPacket, guard_inbound
 from .realtime import Realtime
@@ -72,7 +72,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     events.register(socketio)
     app.register_blueprint(api.bp)
     _register_pages(app)
-    # Outermost first: proxy headers are applied (when trusted) before the origin check.
+    # Outermost first: proxy headers are applied (when trusted) before the Host
+    # allow-list and the origin check.
+    transport.install(app)
     app.wsgi_app = _nodelay(app.wsgi_app)  # type: ignore[method-assign]
     if app.config["PROXY_COUNT"]:
         count = int(app.config["PROXY_COUNT"])
