@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+import requests
 import socketio
 from flask import Flask
 
@@ -126,9 +127,13 @@ def open_socket(live_server: LiveServer) -> Iterator[Callable[..., Watcher]]:
             options["origin"] = origin
         elif origin is not None:
             sent["Origin"] = origin
-        if cookie:
+        jar = requests.Session()  # python-socketio polls with it: the cookie on each request
+        if cookie and transport == "polling":
+            jar.cookies.set(COOKIE, cookie)
+        elif cookie:
             sent["Cookie"] = f"{COOKIE}={cookie}"
-        client = socketio.Client(reconnection=False, websocket_extra_options=options)
+        client = socketio.Client(reconnection=False, websocket_extra_options=options,
+                                 http_session=jar)
         watcher = Watcher(client)
         client.on("output", watcher.on_output)
         client.on("state", watcher.states.append)

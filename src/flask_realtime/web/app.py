@@ -73,8 +73,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     _register_pages(app)
     # Outermost first: proxy headers are applied (when trusted) before the Host
-    # allow-list and the origin check.
-    transport.install(app)
+    # allow-list, the Engine.IO guards and the origin check.
+    transport.install(app, socketio.server.eio)
     app.wsgi_app = _nodelay(app.wsgi_app)  # type: ignore[method-assign]
     if app.config["PROXY_COUNT"]:
         count = int(app.config["PROXY_COUNT"])

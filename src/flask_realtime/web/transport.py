@@ -1,23 +1,42 @@
-"""What reaches the app over HTTP before any handler: the Host.
+"""What reaches the app over HTTP before any handler: the Host, and Engine.IO's transport.
 
-:class:`HostGuard`, a WSGI middleware installed by ``create_app`` inside ProxyFix (so
-behind nginx it sees the public Host): a request whose Host is not one of this
-server's names gets 400. A page of a DNS-rebinding attacker talks to this server under
-the attacker's name, so Origin and Host agree and, with ``LOGIN_REQUIRED=false``,
-nothing else stops it (docs/reliability.md, section 7).
+Two WSGI middlewares, installed by ``create_app`` inside ProxyFix (so behind nginx they
+see the public Host), and a guard on Engine.IO's websocket frames
+(docs/reliability.md, section 7):
+
+* :class:`HostGuard`: a request whose Host is not one of this server's names gets 400.
+  A page of a DNS-rebinding attacker talks to this server under the attacker's name,
+  so Origin and Host agree and, with ``LOGIN_REQUIRED=false``, nothing else stops it.
+* :class:`SocketGuard`, on ``/socket.io/``: no JSONP polling (a script tag of a
+  same-site page would read the sid from it); no handshake from a script tag or an
+  image (Fetch Metadata says so); and every request on a polling sid carries the
+  session cookie of the request that opened the sid, so a sid alone (from a page, a
+  log, a proxy) opens nothing. Polling payloads python-engineio would fail on with a
+  traceback close that connection with a warning instead.
+* :func:`guard_websocket_frames`: the same for websocket frames.
+
+Such warnings come from anyone, logged in or not, so they are rate-limited
+(:class:`LogBudget`).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import io
 import ipaddress
 import json
 import logging
+import threading
+import time
+import weakref
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from flask import Flask
 from werkzeug.exceptions import SecurityError
+from werkzeug.http import parse_cookie
 from werkzeug.sansio.utils import host_is_trusted
 from werkzeug.wsgi import get_host
 
@@ -27,6 +46,39 @@ WSGIApp = Callable[[dict[str, Any], Any], Iterable[bytes]]
 
 #: Names every server answers to besides IP addresses (see :func:`host_allowed`).
 LOCAL_NAMES = ("localhost",)
+ENGINEIO_PATH = "/socket.io/"
+#: Engine.IO packet types (protocol 4) a client may send as text: open .. noop.
+PACKET_TYPES = frozenset("0123456")
+
+
+class LogBudget:
+    """At most ``limit`` warnings per ``period`` seconds, for input anyone can send.
+
+    The first warning of a new period says how many were left out in the one before,
+    so a flood still shows in the log, as one line a minute instead of thousands.
+    """
+
+    def __init__(self, logger: logging.Logger, limit: int = 5, period: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.logger, self.limit, self.period, self.clock = logger, limit, period, clock
+        self._lock = threading.Lock()
+        self._started = -period
+        self._logged = self._dropped = 0
+
+    def warning(self, message: str, *args: Any) -> None:
+        with self._lock:
+            now = self.clock()
+            dropped = 0
+            if now - self._started >= self.period:
+                dropped, self._started, self._logged, self._dropped = self._dropped, now, 0, 0
+            if self._logged >= self.limit:
+                self._dropped += 1
+                return
+            self._logged += 1
+        if dropped:
+            message += " (%d more like it in the minute before were not logged)"
+            args = (*args, dropped)
+        self.logger.warning(message, *args)
 
 
 def _json_error(status: str, sentence: str) -> WSGIApp:
@@ -104,7 +156,150 @@ class HostGuard:
         return self.wsgi_app(environ, start_response)
 
 
-def install(app: Flask) -> None:
-    """Wrap ``app.wsgi_app`` (Flask-SocketIO's middleware by now) in :class:`HostGuard`;
-    ProxyFix, when on, goes around it afterwards."""
+# --- Engine.IO polling ---------------------------------------------------------------
+
+def _session_cookie_digest(environ: dict[str, Any], cookie_name: str) -> bytes:
+    """A digest of the request's session cookie (the one Flask reads: the first), or of
+    nothing when it has none. Only digests are kept, not cookies."""
+    value = parse_cookie(environ).get(cookie_name) or ""
+    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).digest()
+
+
+class SocketGuard:
+    """Engine.IO's HTTP requests (``/socket.io/``) checked before python-engineio sees
+    them; see the module's docstring. ``eio`` is the app's ``engineio.Server``."""
+
+    def __init__(self, wsgi_app: WSGIApp, app: Flask, eio: Any, budget: LogBudget) -> None:
+        self.wsgi_app, self.app, self.eio, self.budget = wsgi_app, app, eio, budget
+        #: Engine.IO socket -> digest of the session cookie that opened it (gone with it).
+        self.opened_by: weakref.WeakKeyDictionary[Any, bytes] = weakref.WeakKeyDictionary()
+        previous = eio.handlers.get("connect")  # python-socketio's
+
+        def connect(sid: str, environ: dict[str, Any]) -> Any:
+            socket = eio.sockets.get(sid)
+            if socket is not None:
+                self.opened_by[socket] = _session_cookie_digest(environ, self.cookie_name)
+            return previous(sid, environ) if previous is not None else None
+
+        eio.on("connect", connect)
+
+    @property
+    def cookie_name(self) -> str:
+        return str(self.app.config["SESSION_COOKIE_NAME"])
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        if str(environ.get("PATH_INFO", "")).startswith(ENGINEIO_PATH):
+            refusal = self._refusal(environ)
+            if refusal is not None:
+                return refusal(environ, start_response)
+        return self.wsgi_app(environ, start_response)
+
+    def _refusal(self, environ: dict[str, Any]) -> WSGIApp | None:
+        query = parse_qs(environ.get("QUERY_STRING", ""))  # as python-engineio reads it
+        if "j" in query:
+            return _json_error("400 BAD REQUEST", "JSONP polling is not offered: connect "
+                               "with the Socket.IO client (XHR polling or websocket).")
+        site = environ.get("HTTP_SEC_FETCH_SITE")
+        if "HTTP_ORIGIN" not in environ and site is not None and site != "same-origin":
+            # No Origin, so python-engineio checks none: a script tag, an image or a
+            # link of another page. The page's own XHR polling says "same-origin".
+            return _json_error("403 FORBIDDEN", "Socket.IO connections are opened by the "
+                               "console's own page, not loaded as a resource of another.")
+        if "sid" not in query:
+            return None  # a handshake: python-engineio checks Origin and opens it
+        sid = query["sid"][0]
+        socket = self.eio.sockets.get(sid)
+        if socket is None or socket.closed:
+            # What python-engineio answers too, without its ERROR line holding the sid.
+            return _json_error("400 BAD REQUEST", "This Socket.IO session is closed or "
+                               "unknown here: the client opens a new one.")
+        opened_by = self.opened_by.get(socket)
+        if opened_by is None or not hmac.compare_digest(
+                opened_by, _session_cookie_digest(environ, self.cookie_name)):
+            return _json_error("403 FORBIDDEN", "This Socket.IO session belongs to "
+                               "another login session: reload the page to open your own.")
+        if environ.get("REQUEST_METHOD") == "POST":
+            problem = self._read_payload(environ)
+            if problem is not None:
+                self.budget.warning("closed an Engine.IO connection from %s that sent %s",
+                                    environ.get("REMOTE_ADDR", "?"), problem)
+                # Not eio.disconnect(sid): that waits until a poll has taken the close
+                # packet, and this client may have no poll open. Its next one gets it.
+                socket.close(wait=False, reason=self.eio.reason.SERVER_DISCONNECT)
+                return _json_error("400 BAD REQUEST", "The Socket.IO payload could not be "
+                                   "read: this connection is closed.")
+        return None
+
+    def _read_payload(self, environ: dict[str, Any]) -> str | None:
+        """Read a polling POST's body (put back for python-engineio); what is wrong with
+        it, or None. python-engineio logs a traceback (twice) for each of these."""
+        raw_length = environ.get("CONTENT_LENGTH") or "0"
+        if not raw_length.isdigit():
+            return "an unreadable Content-Length"
+        length = int(raw_length)
+        if length > self.eio.max_http_buffer_size:
+            return None  # python-engineio refuses it, quietly
+        body = environ["wsgi.input"].read(length)
+        environ["wsgi.input"] = io.BytesIO(body)
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return "a payload that is not UTF-8"
+        if not text:
+            return None
+        packets = text.split("\x1e")
+        if len(packets) > payload_packet_limit():
+            return f"a payload of {len(packets)} packets"
+        if not all(_is_text_packet(p) for p in packets):
+            return "an undecodable packet"
+        return None
+
+
+def payload_packet_limit() -> int:
+    """How many packets python-engineio decodes in one polling payload."""
+    from engineio import payload
+
+    return int(payload.Payload.max_decode_packets)
+
+
+def _is_text_packet(packet: str) -> bool:
+    """Whether python-engineio decodes ``packet`` without raising: a packet type digit
+    first. (``b`` + base64, a binary packet, is refused too: nothing here takes binary.)
+    """
+    return bool(packet) and packet[0] in PACKET_TYPES
+
+
+def guard_websocket_frames(eio: Any, budget: LogBudget) -> None:
+    """Close, with a rate-limited warning, a websocket that sends a text frame
+    python-engineio cannot decode (empty, or not starting with a packet type): its
+    handler would raise out of the connection and the server log a traceback."""
+    base = eio._async["websocket"]  # the async mode's websocket class (simple-websocket)
+    if base is None:
+        return
+
+    class GuardedWebSocket(base):  # type: ignore[misc, valid-type]
+        remote = "?"
+
+        def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+            self.remote = environ.get("REMOTE_ADDR", "?")
+            return super().__call__(environ, start_response)
+
+        def wait(self) -> Any:
+            frame = super().wait()
+            if isinstance(frame, str) and not _is_text_packet(frame):
+                budget.warning("closed an Engine.IO connection from %s that sent %s",
+                               self.remote, "an empty websocket frame" if not frame
+                               else "an undecodable websocket frame")
+                return None  # what the client closing looks like: the socket is closed
+            return frame
+
+    eio._async = {**eio._async, "websocket": GuardedWebSocket}
+
+
+def install(app: Flask, eio: Any) -> None:
+    """Wrap ``app.wsgi_app`` (Flask-SocketIO's middleware by now) in the guards above;
+    ProxyFix, when on, goes around them afterwards."""
+    budget = LogBudget(log)  # one for the process's Engine.IO trouble, whoever causes it
+    guard_websocket_frames(eio, budget)
+    app.wsgi_app = SocketGuard(app.wsgi_app, app, eio, budget)  # type: ignore[method-assign]
     app.wsgi_app = HostGuard(app.wsgi_app, app)  # type: ignore[method-assign]
