@@ -47,6 +47,14 @@ def start_server(app: Flask) -> LiveServer:
     return LiveServer(f"http://127.0.0.1:{server.server_port}", app, server, thread)
 
 
+@pytest.fixture(autouse=True)
+def _instance_folder(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test's apps keep their SQLite store in a folder of the test's own: an app
+    made without one would open (and lock) the package's instance folder, which every
+    test run on this machine shares."""
+    monkeypatch.setenv("FLASK_REALTIME_INSTANCE_PATH", str(tmp_path / "instance"))
+
+
 @pytest.fixture
 def app_config(tmp_path: Any) -> dict[str, Any]:
     """Override in a test module to change settings; the instance folder is a temp dir."""

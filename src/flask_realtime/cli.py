@@ -31,9 +31,14 @@ def run(host: str, port: int, debug: bool, demo: bool | None) -> None:
     """Serve the console with the embedded store: nothing else to install or start."""
     logging.basicConfig(level=logging.INFO, stream=sys.__stderr__,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .store import StoreOpenError
     from .web.app import RequestHandler, apply_switch_interval, create_app
 
-    app = create_app()
+    try:
+        app = create_app()
+    except StoreOpenError as exc:  # locked by another server, damaged, too new: a sentence
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
     apply_switch_interval(app)
     if demo is None:
         login_off = os.environ.get("FLASK_REALTIME_LOGIN_REQUIRED", "").lower() in (
@@ -70,12 +75,17 @@ def _start_demo(app: Any, host: str, port: int) -> Any:
     return simulator
 
 
+#: ``jobs`` and ``exec`` build the app only for its job registry: with the memory store,
+#: so that they never open (nor wait for the lock of) a server's database or its Redis.
+TERMINAL_CONFIG: dict[str, Any] = {"STORE": "memory", "REDIS_URL": None, "RUNNER": "thread"}
+
+
 @main.command("jobs")
 def list_jobs() -> None:
     """List the jobs this server offers, with their parameters."""
     from .web.app import create_app
 
-    app = create_app()
+    app = create_app(TERMINAL_CONFIG)
     for spec in app.extensions["flask_realtime"].registry:
         params = ", ".join(
             p.name + ("" if p.required else f"={p.to_json()['default']!r}") for p in spec.params)
@@ -98,7 +108,7 @@ def exec_job(job: str, params: tuple[str, ...]) -> None:
     from .store.memory import MemoryStore
     from .web.app import create_app
 
-    create_app()  # loads configured job modules
+    create_app(TERMINAL_CONFIG)  # loads configured job modules
     raw: dict[str, Any] = {}
     for pair in params:
         name, sep, value = pair.partition("=")

@@ -19,8 +19,16 @@ from flask import Config
 DEFAULTS: dict[str, Any] = {
     # Jobs: comma-separated modules whose @job functions are offered besides the built-ins.
     "JOBS": "",
-    # Output
-    "RETENTION_LINES": 100_000,
+    # Where runs, output, sessions and tokens live without REDIS_URL: "sqlite" (a database
+    # in the instance folder, kept across restarts) or "memory" (lost when the process ends).
+    "STORE": "sqlite",
+    # Output. Lines kept per run (the newest); None: 100,000 in memory and Redis, no line
+    # cap in SQLite, where RETENTION_BYTES bounds each run's stored output instead.
+    "RETENTION_LINES": None,
+    "RETENTION_BYTES": 1 << 30,
+    # SQLite: all runs' stored output; past it the oldest finished runs' output goes
+    # first (with a warning in the log). None: no budget but the disk's.
+    "DISK_BUDGET_BYTES": None,
     "MAX_LINE_CHARS": 16_384,
     "PARTIAL_FLUSH_SECONDS": 0.1,
     "BATCH_INTERVAL_SECONDS": 0.01,

@@ -24,7 +24,9 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def build(**config: Any) -> Any:
-    return create_app({"TESTING": True, "SECRET_KEY": "k", **config}).config
+    # The memory store: a test here builds several apps in one instance folder, and
+    # only one at a time may hold its SQLite database.
+    return create_app({"TESTING": True, "SECRET_KEY": "k", "STORE": "memory", **config}).config
 
 
 def test_no_integration_means_no_login() -> None:

@@ -1,10 +1,11 @@
-"""One contract, two stores: everything here holds for the embedded store and for Redis."""
+"""One contract, three stores: everything here holds for SQLite, memory and Redis."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,10 +15,14 @@ from flask_realtime.store.base import ActiveLimitError, Store
 from flask_realtime.store.memory import MemoryStore
 
 
-@pytest.fixture(params=["memory", "redis"])
-def store(request: pytest.FixtureRequest) -> Iterator[Store]:
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     if request.param == "memory":
         made: Store = MemoryStore(retention_lines=100)
+    elif request.param == "sqlite":
+        from flask_realtime.store.sqlite import SQLiteStore
+
+        made = SQLiteStore(tmp_path / "flask-realtime.sqlite3", retention_lines=100)
     else:
         from flask_realtime.store.redis import RedisStore
 

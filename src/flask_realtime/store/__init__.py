@@ -1,22 +1,57 @@
-"""Where runs, output, sessions and tokens live: in this process, or in Redis."""
+"""Where runs, output, sessions and tokens live: a SQLite file, this process, or Redis."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from .base import DEFAULT_RETENTION_LINES, Store, StoreUnavailableError
 from .memory import MemoryStore
+from .sqlite import DATABASE_NAME, DEFAULT_RETENTION_BYTES, SQLiteStore, StoreOpenError
 
-__all__ = ["MemoryStore", "Store", "StoreUnavailableError", "open_store"]
+__all__ = ["MemoryStore", "SQLiteStore", "Store", "StoreOpenError", "StoreUnavailableError",
+           "open_store"]
+
+STORES = ("sqlite", "memory")
 
 
-def open_store(config: Mapping[str, Any]) -> Store:
-    """The Redis store when ``REDIS_URL`` is set, else the embedded one."""
-    retention = int(config.get("RETENTION_LINES") or DEFAULT_RETENTION_LINES)
+def open_store(config: Mapping[str, Any], instance_path: str | os.PathLike[str] | None = None,
+               ) -> Store:
+    """The store the configuration asks for.
+
+    Redis when ``REDIS_URL`` is set; else ``STORE``: ``"sqlite"`` (the default), a
+    database in the instance folder (``instance_path``, Flask's ``app.instance_path``)
+    that this process locks, runs left going by a previous process being failed
+    (:meth:`.SQLiteStore.recover_interrupted`); or ``"memory"``, this process only.
+    Raises :class:`StoreOpenError` with a sentence when the database cannot be used.
+    """
+    retention_setting = config.get("RETENTION_LINES")
     url = config.get("REDIS_URL")
     if url:
         from .redis import RedisStore
 
-        return RedisStore(str(url), retention)
-    return MemoryStore(retention)
+        return RedisStore(str(url), int(retention_setting or DEFAULT_RETENTION_LINES))
+    kind = str(config.get("STORE") or "sqlite").lower()
+    if kind not in STORES:
+        raise StoreOpenError(f"STORE is {kind!r}: use \"sqlite\" (kept in the instance "
+                             "folder, the default) or \"memory\" (lost when the process ends).")
+    if kind == "memory":
+        return MemoryStore(int(retention_setting or DEFAULT_RETENTION_LINES))
+    if instance_path is None:
+        raise StoreOpenError("The SQLite store needs the instance folder: pass instance_path "
+                             "(Flask's app.instance_path), or set STORE=memory.")
+    disk_budget = config.get("DISK_BUDGET_BYTES")
+    store = SQLiteStore(
+        Path(instance_path) / DATABASE_NAME,
+        # No line cap unless one is set: the byte budget bounds a run on disk.
+        int(retention_setting) if retention_setting else 1 << 62,
+        retention_bytes=int(config.get("RETENTION_BYTES") or DEFAULT_RETENTION_BYTES),
+        disk_budget_bytes=int(disk_budget) if disk_budget else None)
+    try:
+        store.recover_interrupted()
+    except BaseException:
+        store.close()
+        raise
+    return store

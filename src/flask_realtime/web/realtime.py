@@ -56,7 +56,7 @@ class Realtime:
         self.socketio = socketio
         # not `or`: an empty registry is falsy (it has a length) and would become the global one
         self.registry = registry if registry is not None else default_registry
-        self.store = store or open_store(config)
+        self.store = store or open_store(config, app.instance_path)
         self.service = RunService(self.store, self.registry, limits=Limits(
             per_user=config["RUNS_PER_USER"], total=config["RUNS_TOTAL"],
             history=config["HISTORY_RUNS"]))

@@ -1,0 +1,734 @@
+"""The SQLite store: runs, output, sessions and tokens in one file of the instance folder.
+
+The default store (``flask-realtime run``): nothing to install, and everything survives a
+restart. One server process owns a database at a time (:class:`InstanceLock`); several
+processes share a Redis store instead (docs/scale-out.md).
+
+Layout (schema version in ``PRAGMA user_version``, upgraded by :data:`MIGRATIONS`):
+
+* ``runs``: one row per run, numbered ``n`` in creation order (the history's order), with
+  ``state`` beside the JSON record so that a move is one compare-and-set ``UPDATE``.
+* ``chunks``: output, up to :data:`CHUNK_LINES` lines a row addressed by ``(run_id,
+  last_seq)``, as the Redis store's stream entries are. A read after seq N starts at the
+  first chunk whose ``last_seq`` > N and decodes only the chunks it returns. The newest
+  chunk of a run is filled up by later appends before a new one starts, so a run that
+  prints a line at a time still has about one row per 1,000 lines.
+* ``outputs``: per run, the last seq, the first seq still stored, and the stored bytes
+  (the byte budgets drop whole chunks, oldest first). ``writers`` counts the lines each
+  writer has given (see :meth:`~.base.Store.append_output`).
+* ``requests`` (start idempotency), ``stops``, ``sessions`` (with expiry),
+  ``tokens`` (encrypted blobs).
+
+Every ``append_output`` call is one transaction (never one per line): the capture pump
+calls it at least every flush window, so a ``kill -9`` loses nothing older than that, and
+nothing a watcher has received (delivery reads what is committed). WAL mode with
+``synchronous=NORMAL``: a commit survives the process being killed; a power cut may lose
+the last commits, never the database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import operator
+import os
+import sqlite3
+import threading
+import time
+import zlib
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from ..core.output import SYSTEM, Line, OutputSlice
+from ..core.runs import Run, RunState
+from .base import DEFAULT_RETENTION_LINES, ActiveLimitError, Store, StoreUnavailableError
+
+log = logging.getLogger(__name__)
+
+#: The database file's name in the instance folder.
+DATABASE_NAME = "flask-realtime.sqlite3"
+#: The lock file's name: held by the one server process using the instance folder.
+LOCK_NAME = "flask-realtime.lock"
+#: Lines per chunk row.
+CHUNK_LINES = 1000
+#: Default byte budget of one run's stored output (RETENTION_BYTES).
+DEFAULT_RETENTION_BYTES = 1 << 30
+#: What an interrupted run's error says after a restart.
+INTERRUPTED = "The server stopped while this run was going."
+#: Chunks are stored zlib-compressed (level 1) from this many encoded bytes: log lines
+#: shrink 10 to 30 times, and writing fewer pages made appends faster, not slower, even
+#: for the newest chunk, which each append rewrites until it is full (1 page instead
+#: of 15 for 1,000 lines of 60 characters: 2,200 appends/s instead of 1,900).
+COMPRESS_FROM_BYTES = 512
+COMPRESS_LEVEL = 1
+#: Decoded chunks kept in memory (by characters of text), newest used first: the
+#: delivery loop reads each run's newest chunk again after every append, and a
+#: chunk written is cached as it is written, so the live path never decodes.
+CACHE_CHARS = 4_000_000
+
+_JSON, _ZLIB = 0, 1
+_TEXT = operator.itemgetter(1)
+ACTIVE = (RunState.QUEUED.value, RunState.RUNNING.value, RunState.STOPPING.value)
+FINISHED = tuple(s.value for s in RunState if s.finished)
+
+#: Ordered migrations: ``MIGRATIONS[i]`` takes a database from version ``i`` to ``i + 1``.
+#: Append new scripts; never edit a released one.
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE runs (
+        n INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        user TEXT NOT NULL,
+        job TEXT NOT NULL,
+        state TEXT NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX runs_by_user ON runs (user, n);
+    CREATE INDEX runs_by_state ON runs (state, n);
+    CREATE TABLE requests (key TEXT PRIMARY KEY, run_id TEXT NOT NULL) WITHOUT ROWID;
+    CREATE INDEX requests_by_run ON requests (run_id);
+    CREATE TABLE stops (run_id TEXT PRIMARY KEY) WITHOUT ROWID;
+    CREATE TABLE outputs (
+        run_id TEXT PRIMARY KEY,
+        end_seq INTEGER NOT NULL,
+        low_seq INTEGER NOT NULL,
+        bytes INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE chunks (
+        run_id TEXT NOT NULL,
+        last_seq INTEGER NOT NULL,
+        first_seq INTEGER NOT NULL,
+        times TEXT NOT NULL,
+        packing INTEGER NOT NULL,
+        payload BLOB NOT NULL,
+        PRIMARY KEY (run_id, last_seq)
+    );
+    CREATE TABLE writers (
+        run_id TEXT NOT NULL,
+        writer TEXT NOT NULL,
+        given INTEGER NOT NULL,
+        PRIMARY KEY (run_id, writer)
+    ) WITHOUT ROWID;
+    CREATE TABLE sessions (sid TEXT PRIMARY KEY, expires REAL NOT NULL, data TEXT NOT NULL)
+        WITHOUT ROWID;
+    CREATE INDEX sessions_by_expiry ON sessions (expires);
+    CREATE TABLE tokens (user TEXT PRIMARY KEY, blob BLOB NOT NULL) WITHOUT ROWID;
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class StoreOpenError(Exception):
+    """The store cannot be opened; the message names the file and says what to do."""
+
+
+def _guarded(method: F) -> F:
+    """SQLite errors at run time (disk full, I/O error) become StoreUnavailableError: the
+    capture pump keeps output in its bounded buffer and tries again, as during a Redis
+    outage; the web tier answers 503 with the sentence."""
+
+    @wraps(method)
+    def call(self: SQLiteStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.ProgrammingError as exc:
+            if self._closed:  # a thread still at work while the app shuts down
+                raise StoreUnavailableError("The store is closed: the server is stopping."
+                                            ) from exc
+            raise
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise StoreUnavailableError(
+                f"The store ({self.path}) cannot be used right now ({exc}): free disk space "
+                "or fix the file, then try again.") from exc
+
+    return call  # type: ignore[return-value]
+
+
+def _pack(lines: list[Line]) -> tuple[int, bytes]:
+    """Lines as one JSON array of ``[stream, text, end]``, compressed unless tiny."""
+    try:
+        raw = orjson.dumps(lines)
+    except TypeError:  # text orjson refuses (a lone surrogate): the json module escapes it
+        raw = json.dumps(lines).encode()
+    if len(raw) < COMPRESS_FROM_BYTES:
+        return _JSON, raw
+    return _ZLIB, zlib.compress(raw, COMPRESS_LEVEL)
+
+
+def _unpack(packing: int, payload: bytes) -> list[Line]:
+    raw = zlib.decompress(payload) if packing == _ZLIB else payload
+    try:
+        decoded = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        decoded = json.loads(raw)
+    return list(map(tuple, decoded))
+
+
+class InstanceLock:
+    """An exclusive ``flock`` on a file holding the owner's pid, held while open.
+
+    The kernel drops the lock when the process dies however it dies, so a lock file left
+    by a killed server never blocks the next start; and when the lock is garbage
+    collected (its file closes), so an app dropped without being closed frees it too.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: Any = None
+
+    def acquire(self) -> None:
+        try:
+            file = open(self.path, "a+b")  # noqa: SIM115  (held open: that is the lock)
+        except OSError as exc:
+            raise StoreOpenError(
+                f"Cannot create the lock file {self.path} ({exc.strerror}): make the "
+                "instance folder writable, or set FLASK_REALTIME_INSTANCE_PATH to one that "
+                "is.") from exc
+        try:
+            fcntl.flock(file.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.pread(file.fileno(), 32, 0).decode(errors="replace").strip()
+            file.close()
+            who = f"process {holder}" if holder.isdigit() else "another process"
+            raise StoreOpenError(
+                f"Another Flask-Realtime server ({who}) is using the instance folder "
+                f"{self.path.parent} (it holds {self.path.name}): stop it first, or give "
+                "this one another folder with FLASK_REALTIME_INSTANCE_PATH.") from exc
+        os.ftruncate(file.fileno(), 0)
+        os.pwrite(file.fileno(), f"{os.getpid()}\n".encode(), 0)
+        self._file = file
+
+    def release(self) -> None:
+        if self._file is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._file.fileno(), 0)
+            self._file.close()  # closing the file releases the flock
+            self._file = None
+
+
+class SQLiteStore(Store):
+    """The store in one SQLite database file (WAL mode), for one process.
+
+    ``retention_lines`` caps each run's lines as the other stores do; ``retention_bytes``
+    caps each run's stored bytes, and ``disk_budget_bytes`` (None: none) all runs'
+    output: past it, the oldest finished runs' output is dropped first, with a warning.
+    Dropped lines are counted in :attr:`OutputSlice.skipped` as with ``retention_lines``.
+
+    ``lock`` (default) takes the instance lock next to the database first: a second
+    process opening it gets :class:`StoreOpenError` naming the holder's pid. Opening a
+    file that is not a database, a damaged one, or one written by a newer version also
+    raises :class:`StoreOpenError`; nothing is ever replaced.
+
+    One connection, shared by the capture pump, the delivery loop and request threads
+    under a lock (measured against a connection per thread: the same append throughput,
+    see docs/configuration.md), ``check_same_thread=False``.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], retention_lines: int = DEFAULT_RETENTION_LINES, *,
+        retention_bytes: int = DEFAULT_RETENTION_BYTES, disk_budget_bytes: int | None = None,
+        lock: bool = True, busy_timeout: float = 5.0, check: bool = True,
+    ) -> None:
+        super().__init__(retention_lines)
+        self.path = Path(path)
+        self.retention_bytes = retention_bytes
+        self.disk_budget_bytes = disk_budget_bytes
+        self._lock = threading.RLock()
+        self._instance_lock: InstanceLock | None = None
+        self._next_sweep = 0.0
+        self._closed = False
+        self._cache: OrderedDict[tuple[str, int], list[Line]] = OrderedDict()
+        self._cached_chars = 0
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreOpenError(f"Cannot create the folder {self.path.parent} for the "
+                                 f"database ({exc.strerror}): create it or set "
+                                 "FLASK_REALTIME_INSTANCE_PATH.") from exc
+        if lock:
+            self._instance_lock = InstanceLock(self.path.with_name(
+                LOCK_NAME if self.path.name == DATABASE_NAME else self.path.stem + ".lock"))
+            self._instance_lock.acquire()
+        try:
+            self._db = self._connect(busy_timeout, check)
+        except BaseException:
+            if self._instance_lock is not None:
+                self._instance_lock.release()
+            raise
+        self._total_bytes = int(self._db.execute(
+            "SELECT coalesce(sum(bytes), 0) FROM outputs").fetchone()[0])
+
+    # -- opening -----------------------------------------------------------------------
+    def _connect(self, busy_timeout: float, check: bool) -> sqlite3.Connection:
+        existed = self.path.exists() and self.path.stat().st_size > 0
+        try:
+            db = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None,
+                                 check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StoreOpenError(f"Cannot open the database {self.path} ({exc}): check the "
+                                 "folder's permissions.") from exc
+        try:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if version > SCHEMA_VERSION:
+                raise StoreOpenError(
+                    f"The database {self.path} was written by a newer version of "
+                    f"Flask-Realtime (schema version {version}; this version knows up to "
+                    f"{SCHEMA_VERSION}): upgrade Flask-Realtime, or set "
+                    "FLASK_REALTIME_INSTANCE_PATH to another folder.")
+            if existed and check:
+                problems = [row[0] for row in db.execute("PRAGMA quick_check(3)")]
+                if problems != ["ok"]:
+                    raise sqlite3.DatabaseError("; ".join(problems))
+            mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if mode != "wal":
+                log.warning("%s: journal mode is %s, not WAL (a filesystem without shared "
+                            "memory?): readers will wait for writers", self.path, mode)
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+            db.execute("PRAGMA journal_size_limit=67108864")  # the WAL shrinks back to 64 MB
+            for number in range(version, SCHEMA_VERSION):
+                self._migrate(db, number)
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise StoreOpenError(
+                f"{self.path} is not a Flask-Realtime database, or it is damaged ({exc}): "
+                "restore it from a backup, or move it away to start with an empty one "
+                "(docs/configuration.md).") from exc
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection, number: int) -> None:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in MIGRATIONS[number].split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version={number + 1}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``: no upgrade deadlock), under the lock."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _read(self, sql: str, args: Iterable[Any] = ()) -> list[Any]:
+        with self._lock:
+            return self._db.execute(sql, tuple(args)).fetchall()
+
+    # -- startup -----------------------------------------------------------------------
+    @_guarded
+    def recover_interrupted(self) -> list[str]:
+        """Fail the runs a previous process left queued, running or stopping (it died or
+        was stopped with them): their output is kept, with a last line saying so.
+        Called once at startup by the process that holds the instance lock."""
+        failed = []
+        for run in self.list_runs(states=[RunState(s) for s in ACTIVE], limit=1_000_000):
+            self.append_output(run.id, [(SYSTEM, INTERRUPTED, "\n")], int(time.time() * 1000))
+            if self.replace_run(run.moved_to(RunState.FAILED, error=INTERRUPTED), run.state):
+                failed.append(run.id)
+        if failed:
+            log.warning("%d runs were going when the server stopped: marked failed",
+                        len(failed))
+        return failed
+
+    # -- run records -------------------------------------------------------------------
+    @_guarded
+    def create_run(self, run: Run, request_key: str | None = None, *,
+                   per_user: int | None = None, total: int | None = None) -> Run:
+        with self._write() as db:  # one transaction: the limits hold against every thread
+            if request_key is not None:
+                row = db.execute("SELECT record FROM runs JOIN requests ON runs.id = "
+                                 "requests.run_id WHERE key = ?", (request_key,)).fetchone()
+                if row is not None:
+                    return Run.from_json(json.loads(row[0]))
+            if per_user is not None or total is not None:
+                marks = ",".join("?" * len(ACTIVE))
+                mine, everyone = db.execute(
+                    f"SELECT coalesce(sum(user = ?), 0), count(*) FROM runs WHERE state IN "
+                    f"({marks})", (run.user, *ACTIVE)).fetchone()
+                if per_user is not None and mine >= per_user:
+                    raise ActiveLimitError("user")
+                if total is not None and everyone >= total:
+                    raise ActiveLimitError("total")
+            if request_key is not None:
+                db.execute("INSERT OR REPLACE INTO requests VALUES (?, ?)",
+                           (request_key, run.id))
+            db.execute("INSERT INTO runs (id, user, job, state, record) VALUES (?, ?, ?, ?, ?)",
+                       (run.id, run.user, run.job, run.state.value, _record(run)))
+        return run
+
+    @_guarded
+    def run_for_request(self, request_key: str) -> Run | None:
+        rows = self._read("SELECT record FROM runs JOIN requests ON runs.id = requests.run_id "
+                          "WHERE key = ?", (request_key,))
+        return Run.from_json(json.loads(rows[0][0])) if rows else None
+
+    @_guarded
+    def get_run(self, run_id: str) -> Run | None:
+        rows = self._read("SELECT record FROM runs WHERE id = ?", (run_id,))
+        return Run.from_json(json.loads(rows[0][0])) if rows else None
+
+    @_guarded
+    def replace_run(self, run: Run, expected_state: RunState) -> bool:
+        with self._lock:
+            done = self._db.execute(
+                "UPDATE runs SET state = ?, record = ? WHERE id = ? AND state = ?",
+                (run.state.value, _record(run), run.id, expected_state.value))
+            return done.rowcount == 1
+
+    @_guarded
+    def list_runs(
+        self, user: str | None = None, *, job: str | None = None,
+        states: Iterable[RunState] | None = None, limit: int = 100,
+    ) -> list[Run]:
+        where, args = [], []
+        if user is not None:
+            where.append("user = ?")
+            args.append(user)
+        if job is not None:
+            where.append("job = ?")
+            args.append(job)
+        if states is not None:
+            wanted = [RunState(s).value for s in states]
+            where.append(f"state IN ({','.join('?' * len(wanted))})" if wanted else "0")
+            args += wanted
+        sql = "SELECT record FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
+        rows = self._read(sql + " ORDER BY n DESC LIMIT ?", [*args, max(limit, 0)])
+        return [Run.from_json(json.loads(row[0])) for row in rows]
+
+    @_guarded
+    def forget_old_runs(self, user: str, keep: int) -> list[str]:
+        with self._write() as db:
+            old = [row[0] for row in db.execute(
+                "SELECT id, state FROM runs WHERE user = ? ORDER BY n DESC LIMIT -1 OFFSET ?",
+                (user, max(keep, 0))) if row[1] in FINISHED]
+            freed = self._delete_runs(db, old)
+        self._total_bytes -= freed
+        return old
+
+    def _delete_runs(self, db: sqlite3.Connection, run_ids: list[str]) -> int:
+        """Delete runs with everything of theirs; returns the output bytes freed."""
+        if not run_ids:
+            return 0
+        ids = json.dumps(run_ids)
+        freed = int(db.execute("SELECT coalesce(sum(bytes), 0) FROM outputs WHERE run_id IN "
+                               "(SELECT value FROM json_each(?))", (ids,)).fetchone()[0])
+        for table, column in (("runs", "id"), ("chunks", "run_id"), ("outputs", "run_id"),
+                              ("writers", "run_id"), ("stops", "run_id"),
+                              ("requests", "run_id")):
+            db.execute(f"DELETE FROM {table} WHERE {column} IN "
+                       "(SELECT value FROM json_each(?))", (ids,))
+        return freed
+
+    # -- stop requests -------------------------------------------------------------------
+    @_guarded
+    def request_stop(self, run_id: str) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR IGNORE INTO stops VALUES (?)", (run_id,))
+
+    @_guarded
+    def stop_requested(self, run_id: str) -> bool:
+        return bool(self._read("SELECT 1 FROM stops WHERE run_id = ?", (run_id,)))
+
+    # -- output --------------------------------------------------------------------------
+    @_guarded
+    def append_output(self, run_id: str, lines: list[Line], epoch_ms: int, *,
+                      writer: str | None = None, offset: int = 0) -> int:
+        with self._write() as db:
+            if writer is not None:
+                row = db.execute("SELECT given FROM writers WHERE run_id = ? AND writer = ?",
+                                 (run_id, writer)).fetchone()
+                given = row[0] if row is not None else 0
+                if given > offset:
+                    lines, offset = lines[given - offset:], given
+                if lines:
+                    db.execute("INSERT OR REPLACE INTO writers VALUES (?, ?, ?)",
+                               (run_id, writer, offset + len(lines)))
+            meta = db.execute("SELECT end_seq, low_seq, bytes FROM outputs WHERE run_id = ?",
+                              (run_id,)).fetchone()
+            end, low, size = meta if meta is not None else (0, 1, 0)
+            if not lines:
+                return int(end)
+            before = size
+            written: list[tuple[int, list[Line]]] = []
+            size, end = self._add_lines(db, run_id, lines, epoch_ms, end, size, written)
+            low, size = self._trim(db, run_id, end, low, size)
+            db.execute("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?)",
+                       (run_id, end, low, size))
+        # Cached once committed: a batch rolled back must not be read back from memory.
+        with self._lock:
+            for last_seq, chunk in written:
+                self._remember(run_id, last_seq, chunk)
+        self._total_bytes += size - before
+        if self.disk_budget_bytes is not None and self._total_bytes > self.disk_budget_bytes:
+            self._enforce_disk_budget()
+        self.output_changed.set()
+        return int(end)
+
+    def _add_lines(self, db: sqlite3.Connection, run_id: str, lines: list[Line],
+                   epoch_ms: int, end: int, size: int,
+                   written: list[tuple[int, list[Line]]]) -> tuple[int, int]:
+        """Fill the run's last chunk up, then add new ones; returns (bytes, end seq) and
+        adds each chunk written to ``written``."""
+        tail = db.execute("SELECT last_seq, first_seq, times, packing, payload FROM chunks "
+                          "WHERE run_id = ? ORDER BY last_seq DESC LIMIT 1",
+                          (run_id,)).fetchone()
+        if tail is not None and tail[0] == end and end - tail[1] + 1 < CHUNK_LINES:
+            last_seq, _first, times_json, packing, payload = tail
+            held = self._chunk(run_id, last_seq, packing, payload)
+            room = CHUNK_LINES - len(held)
+            times = orjson.loads(times_json)  # [[index, ms], ...] where the time changes
+            if times[-1][1] != epoch_ms:
+                times.append([len(held), epoch_ms])
+            merged = held + lines[:room]
+            packing, packed = _pack(merged)
+            end += len(lines[:room])
+            written.append((end, merged))
+            db.execute("UPDATE chunks SET last_seq = ?, times = ?, packing = ?, payload = ? "
+                       "WHERE run_id = ? AND last_seq = ?",
+                       (end, orjson.dumps(times).decode(), packing, packed, run_id, last_seq))
+            size += len(packed) - len(payload)
+            lines = lines[room:]
+        rows = []
+        first_time = json.dumps([[0, epoch_ms]])
+        for start in range(0, len(lines), CHUNK_LINES):
+            chunk = lines[start:start + CHUNK_LINES]
+            packing, packed = _pack(chunk)
+            rows.append((run_id, end + len(chunk), end + 1, first_time, packing, packed))
+            end += len(chunk)
+            written.append((end, chunk))
+            size += len(packed)
+        db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)", rows)
+        return size, end
+
+    def _trim(self, db: sqlite3.Connection, run_id: str, end: int, low: int,
+              size: int) -> tuple[int, int]:
+        """Drop whole chunks below the line cap and past the run's byte budget (keeping
+        the newest); returns (first seq still stored, bytes)."""
+        lowest = end - self.retention_lines + 1
+        doomed = db.execute("SELECT last_seq, length(payload) FROM chunks WHERE run_id = ? "
+                            "AND last_seq < ? ORDER BY last_seq", (run_id, lowest)).fetchall()
+        if size - sum(n for _, n in doomed) > self.retention_bytes:
+            over = size - sum(n for _, n in doomed) - self.retention_bytes
+            for last_seq, n in db.execute(
+                    "SELECT last_seq, length(payload) FROM chunks WHERE run_id = ? AND "
+                    "last_seq >= ? AND last_seq < ? ORDER BY last_seq",
+                    (run_id, lowest, end)).fetchall():
+                if over <= 0:
+                    break
+                doomed.append((last_seq, n))
+                over -= n
+        if doomed:
+            db.execute("DELETE FROM chunks WHERE run_id = ? AND last_seq <= ?",
+                       (run_id, doomed[-1][0]))
+            low = max(low, doomed[-1][0] + 1)
+            size -= sum(n for _, n in doomed)
+        return low, size
+
+    def _enforce_disk_budget(self) -> None:
+        """Past DISK_BUDGET_BYTES, drop the oldest finished runs' output (records stay)."""
+        assert self.disk_budget_bytes is not None
+        with self._write() as db:
+            candidates = db.execute(
+                "SELECT outputs.run_id, outputs.end_seq, outputs.bytes FROM outputs JOIN runs "
+                "ON runs.id = outputs.run_id WHERE outputs.bytes > 0 AND runs.state IN "
+                f"({','.join('?' * len(FINISHED))}) ORDER BY runs.n", FINISHED).fetchall()
+            dropped = []
+            for run_id, end, n in candidates:
+                if self._total_bytes <= self.disk_budget_bytes:
+                    break
+                db.execute("DELETE FROM chunks WHERE run_id = ?", (run_id,))
+                db.execute("UPDATE outputs SET low_seq = ?, bytes = 0 WHERE run_id = ?",
+                           (end + 1, run_id))
+                self._total_bytes -= n
+                dropped.append(run_id)
+        if dropped:
+            log.warning("DISK_BUDGET_BYTES (%d) reached: dropped the output of %d finished "
+                        "runs, oldest first (%s)", self.disk_budget_bytes, len(dropped),
+                        ", ".join(dropped[:5]) + (" …" if len(dropped) > 5 else ""))
+
+    @_guarded
+    def read_output(
+        self, run_id: str, after: int, *, max_lines: int = 1000, max_chars: int = 65_536,
+    ) -> OutputSlice:
+        after = max(after, 0)
+        lines: list[Line] = []
+        times: list[tuple[int, int]] = []
+        total = 0
+        with self._lock:
+            meta = self._db.execute("SELECT end_seq, low_seq FROM outputs WHERE run_id = ?",
+                                    (run_id,)).fetchone()
+            if meta is None:
+                return OutputSlice(first_seq=after + 1, lines=[], end_seq=0)
+            end, low = meta
+            start = max(after + 1, low, end - self.retention_lines + 1)
+            rows = self._db.execute(
+                "SELECT first_seq, last_seq, times, packing, payload FROM chunks WHERE "
+                "run_id = ? AND last_seq >= ? ORDER BY last_seq", (run_id, start))
+            # Rows are stepped through lazily: only the chunks needed are read and decoded.
+            for first, last_seq, times_json, packing, payload in rows:
+                skip = max(start - first, 0)
+                wanted = self._chunk(run_id, last_seq, packing, payload)[skip:]
+                base = len(lines)
+                for index, ms in orjson.loads(times_json):
+                    at = base + max(index - skip, 0)
+                    if times and times[-1][0] == at:
+                        times[-1] = (at, ms)  # a later change point for the same line
+                    elif not times or times[-1][1] != ms:
+                        times.append((at, ms))
+                size = sum(map(len, map(_TEXT, wanted)))
+                if len(lines) + len(wanted) <= max_lines and total + size <= max_chars:
+                    lines += wanted  # the whole chunk fits: no loop per line
+                    total += size
+                    continue
+                for line in wanted:
+                    total += len(line[1])
+                    if len(lines) >= max_lines or (total > max_chars and lines):
+                        break
+                    lines.append(line)
+                break
+            rows.close()
+        times = [t for t in times if t[0] < len(lines)]
+        return OutputSlice(start, lines, int(end), start - (after + 1), times)
+
+    def _chunk(self, run_id: str, last_seq: int, packing: int, payload: bytes) -> list[Line]:
+        """A chunk's lines, decoded or from the cache (under ``self._lock``).
+
+        ``(run_id, last_seq)`` names one content for good: a chunk that grows gets a
+        new ``last_seq``, and run ids are never reused."""
+        key = (run_id, last_seq)
+        lines = self._cache.get(key)
+        if lines is None:
+            lines = _unpack(packing, payload)
+            self._remember(run_id, last_seq, lines)
+        else:
+            self._cache.move_to_end(key)
+        return lines
+
+    def _remember(self, run_id: str, last_seq: int, lines: list[Line]) -> None:
+        key = (run_id, last_seq)
+        if key in self._cache:
+            return
+        self._cache[key] = lines
+        self._cached_chars += sum(map(len, map(_TEXT, lines)))
+        while self._cached_chars > CACHE_CHARS and len(self._cache) > 1:
+            _, old = self._cache.popitem(last=False)
+            self._cached_chars -= sum(map(len, map(_TEXT, old)))
+
+    @_guarded
+    def output_end(self, run_id: str) -> int:
+        rows = self._read("SELECT end_seq FROM outputs WHERE run_id = ?", (run_id,))
+        return int(rows[0][0]) if rows else 0
+
+    # -- login sessions ----------------------------------------------------------------
+    @_guarded
+    def load_session(self, sid: str) -> dict[str, Any] | None:
+        rows = self._read("SELECT data FROM sessions WHERE sid = ? AND expires > ?",
+                          (sid, time.time()))
+        data = json.loads(rows[0][0]) if rows else None
+        return data if isinstance(data, dict) else None
+
+    @_guarded
+    def save_session(self, sid: str, data: dict[str, Any], ttl: int) -> None:
+        encoded = json.dumps(data)  # as the other stores: only JSON survives a save
+        now = time.time()
+        with self._write() as db:
+            db.execute("INSERT OR REPLACE INTO sessions VALUES (?, ?, ?)",
+                       (sid, now + max(ttl, 1), encoded))
+            if now >= self._next_sweep:  # expired sessions go at most a minute late
+                self._next_sweep = now + 60
+                db.execute("DELETE FROM sessions WHERE expires <= ?", (now,))
+
+    @_guarded
+    def delete_session(self, sid: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM sessions WHERE sid = ?", (sid,))
+
+    # -- Webex tokens --------------------------------------------------------------------
+    @_guarded
+    def save_tokens(self, user: str, blob: bytes) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO tokens VALUES (?, ?)", (user, bytes(blob)))
+
+    @_guarded
+    def load_tokens(self, user: str) -> bytes | None:
+        rows = self._read("SELECT blob FROM tokens WHERE user = ?", (user,))
+        return bytes(rows[0][0]) if rows else None
+
+    @_guarded
+    def delete_tokens(self, user: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM tokens WHERE user = ?", (user,))
+
+    @_guarded
+    def replace_tokens(self, user: str, expected: bytes | None, blob: bytes | None) -> bool:
+        with self._write() as db:
+            row = db.execute("SELECT blob FROM tokens WHERE user = ?", (user,)).fetchone()
+            if (bytes(row[0]) if row is not None else None) != expected:
+                return False
+            if blob is None:
+                db.execute("DELETE FROM tokens WHERE user = ?", (user,))
+            else:
+                db.execute("INSERT OR REPLACE INTO tokens VALUES (?, ?)", (user, bytes(blob)))
+            return True
+
+    @_guarded
+    def sessions_and_tokens(self, session_ids: Iterable[str],
+                            users: Iterable[str]) -> tuple[set[str], dict[str, bytes]]:
+        sids, wanted = json.dumps(list(session_ids)), json.dumps(list(users))
+        with self._lock:
+            live = {row[0] for row in self._db.execute(
+                "SELECT sid FROM sessions WHERE expires > ? AND sid IN (SELECT value FROM "
+                "json_each(?))", (time.time(), sids))}
+            blobs = {row[0]: bytes(row[1]) for row in self._db.execute(
+                "SELECT user, blob FROM tokens WHERE user IN (SELECT value FROM json_each(?))",
+                (wanted,))}
+        return live, blobs
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def healthy(self) -> bool:
+        try:
+            self._read("SELECT 1")
+        except (sqlite3.Error, StoreUnavailableError):
+            return False
+        return True
+
+    def close(self) -> None:
+        """Close the database (a checkpoint folds the WAL back in) and release the lock."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.close()
+            if self._instance_lock is not None:
+                self._instance_lock.release()
+                self._instance_lock = None
+
+
+def _record(run: Run) -> str:
+    return json.dumps(run.to_json(with_result=True))
