@@ -58,6 +58,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         logger=False,
         engineio_logger=False,
         serializer=TextPacket,
+        # Events run on guard_inbound's bounded pool, never on a thread each (web/packets.py).
+        async_handlers=False,
         # Several web processes: state events reach every process's sockets.
         message_queue=app.config.get("REDIS_URL") or None,
     )

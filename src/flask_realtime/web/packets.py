@@ -6,12 +6,25 @@ nested thousands deep, a 5,000-digit integer) and logs a traceback for each, or 
 client fire the server's own ``connect``/``disconnect`` handlers as events. Here such a
 packet closes that client's connection with a one-line warning: nothing a client sends
 can fill the server's log with tracebacks or reach a handler it should not.
+
+Events that pass are handled on a bounded pool of threads shared by all connections,
+a few of one connection's at a time, the next ones waiting in that connection's queue
+(:class:`EventDispatcher`). python-socketio would start a thread for each event: a
+burst of 3,000 frames on one websocket became thousands of threads, and other users'
+requests timed out behind them. An event that finds no room in its queue in time is
+refused with an error ack (docs/protocol.md).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -83,9 +96,96 @@ class TextPacket(socketio_packet.Packet):
         return 0
 
 
-def guard_inbound(server: socketio.Server) -> None:
-    """Close the connection of a client that sends a malformed packet (see above)."""
+#: The ack of an event refused because its connection's queue had no room in time.
+TOO_MANY_IN_FLIGHT = "Too many requests in flight on this connection: wait for the answers."
+
+
+@dataclass
+class _Connection:
+    on_pool: int = 0  # calls handed to the pool (running or about to)
+    waiting: deque[Callable[[], None]] = field(default_factory=deque)
+
+
+class EventDispatcher:
+    """Runs event handlers on one bounded pool, a few of each connection's at a time.
+
+    ``submit(key, work)`` runs ``work()`` on the pool with at most ``per_connection``
+    calls of the same ``key`` (an Engine.IO sid) there at once, and up to
+    ``max_waiting`` more in that connection's own queue. When the queue is full the
+    caller (the thread reading that connection) waits for room, up to ``wait_seconds``:
+    a client sending faster than its events are handled is slowed to their pace, and
+    costs no more than any other connection. When no room comes (the handlers are stuck,
+    say on a store that is away) ``submit`` returns False and runs nothing. Each
+    finished call hands its connection's slot to that connection's next call at the back
+    of the pool's queue, so connections take turns. The process never has more than
+    ``workers`` threads for handlers, whatever the clients send.
+    """
+
+    def __init__(self, *, workers: int = 16, per_connection: int = 2, max_waiting: int = 16,
+                 wait_seconds: float = 2.0) -> None:
+        self.per_connection = per_connection
+        self.max_waiting = max_waiting
+        self.wait_seconds = wait_seconds
+        self._pool = ThreadPoolExecutor(max_workers=workers,
+                                        thread_name_prefix="flask-realtime-event")
+        self._room = threading.Condition()
+        #: Only connections with calls on the pool or waiting are here.
+        self._connections: dict[str, _Connection] = {}
+
+    def submit(self, key: str, work: Callable[[], None]) -> bool:
+        """Run ``work()`` soon (True), or refuse it (False): see the class."""
+        deadline = time.monotonic() + self.wait_seconds
+        with self._room:
+            while True:
+                connection = self._connections.setdefault(key, _Connection())
+                if connection.on_pool < self.per_connection:
+                    connection.on_pool += 1
+                    break
+                if len(connection.waiting) < self.max_waiting:
+                    connection.waiting.append(work)
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._room.wait(left)
+        self._pool.submit(self._serve, key, work)
+        return True
+
+    def _serve(self, key: str, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except Exception:  # the handlers answer every error; this is a bug, not input
+            log.exception("a Socket.IO event handler failed")
+        finally:
+            with self._room:
+                connection = self._connections[key]
+                following = connection.waiting.popleft() if connection.waiting else None
+                if following is None:
+                    connection.on_pool -= 1
+                    if not connection.on_pool:
+                        del self._connections[key]
+                self._room.notify_all()
+            if following is not None:
+                self._pool.submit(self._serve, key, following)
+
+
+#: One pool for the process, whatever the number of apps (tests make many).
+_dispatcher = EventDispatcher()
+
+
+def guard_inbound(server: socketio.Server, dispatcher: EventDispatcher | None = None) -> None:
+    """Close the connection of a client that sends a malformed packet, and run events
+    on ``dispatcher`` (the process's by default), never on a thread each (see above).
+
+    The server must have ``async_handlers=False``: python-socketio then hands each event
+    to ``_handle_event_internal`` in the thread that read it, which queues it here.
+    """
+    if server.async_handlers:
+        raise ValueError("guard_inbound dispatches events itself: create the server with "
+                         "async_handlers=False.")
     handle = server._handle_eio_message  # what python-socketio registered for 'message'
+    run_event = server._handle_event_internal
+    events = dispatcher or _dispatcher
 
     def guarded(eio_sid: str, data: Any) -> None:
         try:
@@ -98,4 +198,16 @@ def guard_inbound(server: socketio.Server) -> None:
             log.warning("closed a Socket.IO connection that sent a malformed packet: %s", exc)
             server.eio.disconnect(eio_sid)
 
+    def queue_event(srv: socketio.Server, sid: str, eio_sid: str, data: Any,
+                    namespace: str, ack_id: int | None) -> None:
+        def work() -> None:
+            if srv.manager.is_connected(sid, namespace):  # gone while it waited: drop it
+                run_event(srv, sid, eio_sid, data, namespace, ack_id)
+
+        if not events.submit(eio_sid, work) and ack_id is not None:
+            srv._send_packet(eio_sid, srv.packet_class(
+                socketio_packet.ACK, namespace=namespace, id=ack_id,
+                data=[{"error": TOO_MANY_IN_FLIGHT}]))
+
+    server._handle_event_internal = queue_event
     server.eio.on("message", guarded)
