@@ -24,6 +24,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -39,7 +40,7 @@ from ..store.base import StoreUnavailableError
 from .capture import CapturePump
 from .jobs import JobError, JobSpec, RunContext
 from .output import SYSTEM
-from .runner import Heartbeat, StopSignal, fail_confirmed, run_job
+from .runner import Deadlines, Heartbeat, StopSignal, fail_confirmed, run_job
 from .runs import Run, RunState
 from .service import RunService
 
@@ -59,6 +60,8 @@ STOP_DEADLINES = "flask-realtime:stop-deadlines"
 #: A process that claimed a forced stop has this long before another may try again
 #: (it waits up to 30 s for the work-horse to go).
 FORCE_LEASE_SECONDS = 40.0
+#: Forced stops carried out at the same time by one web process; more wait their turn.
+FORCE_WORKERS = 4
 
 #: KEYS: deadlines. ARGV: run id, now, lease. 1 if the stop was due and is now ours:
 #: its deadline moves past the lease, so exactly one process forces it at a time.
@@ -87,6 +90,13 @@ class RQRunner:
         self.connection = Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
         self.queue = Queue(QUEUE_NAME, connection=self.connection, serializer=JSONSerializer)
         self._claim = self.connection.register_script(_CLAIM)
+        # One thread keeps every stop's deadline, a few force them: a burst of Stops
+        # costs no thread each (docs/reliability.md, 13.5).
+        self._deadlines = Deadlines("flask-realtime-stop-deadlines")
+        self._forcing = ThreadPoolExecutor(max_workers=FORCE_WORKERS,
+                                           thread_name_prefix="flask-realtime-force")
+        self._forcing_now: set[str] = set()  # run ids being forced, or waiting to be
+        self._forcing_lock = threading.Lock()
 
     def submit(self, run: Run, spec: JobSpec, params: Mapping[str, Any],
                context: RunContext) -> None:
@@ -133,29 +143,44 @@ class RQRunner:
             log.warning("run %s failed: it was dropped from the queue", run_id)
 
     def stop(self, run_id: str) -> None:
-        """Arm the forced stop: here on a timer, and in Redis for any other web process."""
-        try:  # a repeated Stop keeps the first deadline
+        """Arm the forced stop: here on the deadline thread, and in Redis for any other
+        web process. A repeated Stop keeps the first deadline, in both places."""
+        try:
             self.connection.zadd(STOP_DEADLINES, {run_id: self._now() + self.stop_grace},
                                  nx=True)
         except RedisError:
             log.warning("run %s: the stop deadline could not be kept in Redis; only this "
                         "process will force the stop", run_id)
-        timer = threading.Timer(self.stop_grace + 0.05, self._force_if_due, args=(run_id,))
-        timer.daemon = True
-        timer.start()
+        self._deadlines.at(run_id, self.stop_grace + 0.05, lambda: self._force_soon(run_id))
 
     def force_overdue_stops(self) -> list[str]:
         """Force the stops whose grace period ended, whichever process took them.
 
-        Cheap when there are none (one ``ZRANGEBYSCORE``); each due one is forced in a
-        thread of its own, since forcing waits for the work-horse to go.
+        Cheap when there are none (one ``ZRANGEBYSCORE``); the due ones are forced on
+        a pool of ``FORCE_WORKERS`` threads, since forcing waits for the work-horse to go.
         """
         found = self.connection.zrangebyscore(STOP_DEADLINES, "-inf", self._now())
         due = [r.decode() for r in cast(list[bytes], found)]
         for run_id in due:
-            threading.Thread(target=self._force_if_due, args=(run_id,), daemon=True,
-                             name=f"flask-realtime-force-{run_id}").start()
+            self._force_soon(run_id)
         return due
+
+    def _force_soon(self, run_id: str) -> None:
+        """Force ``run_id``'s stop on the pool, unless it is there already."""
+        with self._forcing_lock:
+            if run_id in self._forcing_now:
+                return
+            self._forcing_now.add(run_id)
+        self._forcing.submit(self._force_on_pool, run_id)
+
+    def _force_on_pool(self, run_id: str) -> None:
+        try:
+            self._force_if_due(run_id)
+        except Exception:  # the pool would keep it in a future nobody reads
+            log.exception("forcing the stop of run %s failed", run_id)
+        finally:
+            with self._forcing_lock:
+                self._forcing_now.discard(run_id)
 
     def _now(self) -> float:
         """Redis's clock: the same for every web process, whatever the hosts' clocks say."""

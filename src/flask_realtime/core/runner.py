@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import json
+import logging
 import threading
 import time
 import traceback
@@ -23,6 +25,8 @@ from .jobs import JobSpec, RunContext
 from .output import SYSTEM
 from .runs import Run, RunState
 from .service import RunService
+
+log = logging.getLogger(__name__)
 
 #: Results bigger than this are not kept (the output still has everything the job printed).
 MAX_RESULT_BYTES = 4 * 1024 * 1024
@@ -137,6 +141,49 @@ class Heartbeat:
                 runs = list(self._runs)
             for run_id in runs:
                 self._beat(run_id)
+
+
+class Deadlines:
+    """One thread that calls each callback once its deadline has passed.
+
+    ``at(key, delay, callback)`` calls ``callback()`` ``delay`` seconds from now, on the
+    scheduler's own thread (started at the first deadline); a key already waiting keeps
+    its first deadline, so a Stop sent 3,000 times arms one deadline, not 3,000 timers
+    (docs/reliability.md, 13.5). Callbacks must be quick: slow work is handed on.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._heap: list[tuple[float, str, Callable[[], None]]] = []
+        self._waiting: set[str] = set()
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def at(self, key: str, delay: float, callback: Callable[[], None]) -> bool:
+        """Arm ``key``'s deadline; False if it was armed already (nothing changes)."""
+        with self._changed:
+            if key in self._waiting:
+                return False
+            self._waiting.add(key)
+            heapq.heappush(self._heap, (time.monotonic() + delay, key, callback))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+                self._thread.start()
+            self._changed.notify()
+        return True
+
+    def _loop(self) -> None:
+        while True:
+            with self._changed:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    self._changed.wait(self._heap[0][0] - time.monotonic() if self._heap
+                                       else None)
+                _, key, callback = heapq.heappop(self._heap)
+                self._waiting.discard(key)
+            try:
+                callback()
+            except Exception:  # one failing deadline must not end the others'
+                log.exception("the deadline of %s failed", key)
 
 
 def reap_lost_runs(service: RunService, suspects: set[str]) -> list[str]:
