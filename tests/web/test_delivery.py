@@ -14,6 +14,10 @@ class Recorder:
     def __init__(self) -> None:
         self.sent: list[tuple[str, int, int]] = []  # (run_id, first_seq, lines)
         self.server = self
+        self.manager = self
+
+    def is_connected(self, sid: str, namespace: str) -> bool:
+        return True
 
     def emit(self, event: str, payload: dict[str, Any], **kwargs: Any) -> None:
         self.sent.append((payload["run_id"], payload["first_seq"], len(payload["lines"])))

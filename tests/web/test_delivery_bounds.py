@@ -15,8 +15,12 @@ class Sockets:
 
     def __init__(self) -> None:
         self.server = self
+        self.manager = self
         self.rooms: dict[str, set[str]] = defaultdict(set)
         self.received: dict[str, list[int]] = defaultdict(list)
+
+    def is_connected(self, sid: str, namespace: str) -> bool:
+        return True
 
     def emit(self, event: str, payload: dict[str, Any], *, to: str, **kwargs: Any) -> None:
         seqs = range(payload["first_seq"], payload["first_seq"] + len(payload["lines"]))

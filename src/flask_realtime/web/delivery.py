@@ -8,6 +8,11 @@ joins the room. Because this one thread does both, a watcher can never miss or r
 a line between the two modes. A slow client costs at most ``max_client_queue``
 queued packets: past that it is taken out of the room and catches up from the log
 when it reads again, without slowing the job or anyone else.
+
+A socket can close while its ``watch`` is still being handled, so the watch may reach
+this thread after the socket's ``forget``: a watch for a socket that is no longer
+connected is dropped, and a socket that goes away during a turn is dropped at once.
+What fails for one run never costs the other runs their turn.
 """
 
 from __future__ import annotations
@@ -111,9 +116,15 @@ class Delivery:
         self._held = False
         more = False
         ends = {run_id: self.store.output_end(run_id) for run_id in self._runs}
+        failure: Exception | None = None
         for run_id, watchers in sorted(
                 self._runs.items(), key=lambda item: ends[item[0]] - item[1].sent):
-            more |= self._deliver(run_id, watchers, ends[run_id])
+            try:
+                more |= self._deliver(run_id, watchers, ends[run_id])
+            except Exception as exc:  # this run's turn failed: the others still get theirs
+                failure = failure or exc
+        if failure is not None:
+            raise failure
         return more
 
     def _apply_requests(self) -> None:
@@ -123,12 +134,16 @@ class Delivery:
             except queue.Empty:
                 return
             if op == "forget":
-                for rid in list(self._runs):
-                    self._drop(sid, rid)
+                self._forget_now(sid)
             elif op == "unwatch" and run_id is not None:
                 self._drop(sid, run_id)
             elif op == "watch" and run_id is not None:
                 self._drop(sid, run_id)
+                if not self._connected(sid):
+                    # Closed while its watch was handled: its forget came first (the
+                    # disconnect starts before the handler calls forget), so nothing
+                    # would ever take it out again.
+                    continue
                 watchers = self._runs.get(run_id)
                 if watchers is None:
                     watchers = self._runs[run_id] = _RunWatchers(sent=self.store.output_end(run_id))
@@ -184,11 +199,33 @@ class Delivery:
                 turns += 1
             if position >= watchers.sent:
                 del watchers.behind[sid]
-                watchers.live.add(sid)
-                self.socketio.server.enter_room(sid, live_room(run_id), namespace=NAMESPACE)
+                if self._join(sid, run_id):
+                    watchers.live.add(sid)
+                else:
+                    self._forget_now(sid)
             else:
                 watchers.behind[sid] = position
         return more
+
+    def _connected(self, sid: str) -> bool:
+        """Whether ``sid`` is connected: python-socketio says no from the moment its
+        disconnect begins, before the disconnect handler calls :meth:`forget`."""
+        return bool(self.socketio.server.manager.is_connected(sid, NAMESPACE))
+
+    def _join(self, sid: str, run_id: str) -> bool:
+        """Put a caught-up watcher in the run's room; False if its socket is gone."""
+        if not self._connected(sid):
+            return False
+        try:
+            self.socketio.server.enter_room(sid, live_room(run_id), namespace=NAMESPACE)
+        except (KeyError, ValueError):  # it went away since the line above
+            return False
+        return True
+
+    def _forget_now(self, sid: str) -> None:
+        """Drop a socket found gone from every run (its forget request may follow)."""
+        for rid in list(self._runs):
+            self._drop(sid, rid)
 
     def _batch(self, run_id: str, after: int, upto: int | None = None) -> tuple[
         dict[str, Any] | None, int
