@@ -1,4 +1,7 @@
-"""Helpers shared by the benchmarks: free ports, server subprocesses, figures."""
+"""Helpers shared by the benchmarks: server subprocesses, Redis, figures.
+
+Ports and readiness polls are the tests' (tests/processes.py).
+"""
 
 from __future__ import annotations
 
@@ -8,34 +11,12 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+from tests.processes import ROOT, free_port, wait_http, wait_until
 from tests.redis_server import RedisServer
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_http(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} did not answer within {timeout}s")
-        time.sleep(0.1)
 
 
 @contextmanager
@@ -58,17 +39,9 @@ def spawn_server(args: list[str], env: dict[str, str] | None = None,
     url = f"http://127.0.0.1:{port}"
     try:
         if ready_path:
-            wait_http(url + ready_path)
-        else:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
+            wait_http(url + ready_path, proc=proc)
+        else:  # a plain websockets server: accepting connections is all there is to see
+            wait_until(lambda: accepts(port), url, proc=proc)
         yield url, proc
     finally:
         proc.terminate()
@@ -76,6 +49,15 @@ def spawn_server(args: list[str], env: dict[str, str] | None = None,
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def accepts(port: int) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:``port``."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
 
 
 def percentile(values: list[float], p: float) -> float:

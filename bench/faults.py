@@ -42,10 +42,10 @@ import socketio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.redis.conftest import Process, WebProcess
+from tests.processes import ROOT, Process, WebProcess
 from tests.redis_server import RedisServer
 
-from bench.common import ROOT, redis_server
+from bench.common import redis_server
 
 FINISHED = ("succeeded", "failed", "stopped")
 

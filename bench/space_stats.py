@@ -29,7 +29,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, free_port, wait_http
+from tests.processes import ROOT, free_port, wait_http
+
 from flask_realtime.core.jobs import RunContext
 from flask_realtime.webex.client import WebexAccess, static_token
 from flask_realtime.webex.jobs import space_stats

@@ -8,21 +8,20 @@ from __future__ import annotations
 
 import shutil
 import signal
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import redis
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.processes import free_port, wait_until
 
 
 class RedisServer:
+    """redis-server on ``port`` (a free one unless told) with its data in ``data_dir``.
+
+    :meth:`start` returns once it answers PING; :meth:`stop` and :meth:`kill` end it
+    and it can be started again on the same port and data (AOF replayed).
+    """
+
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
         if shutil.which("redis-server") is None:
             raise RuntimeError("redis-server is not installed: run scripts/bootstrap --test "
@@ -39,18 +38,16 @@ class RedisServer:
              "--dir", str(self.dir), "--save", "", "--appendonly", "yes",
              "--appendfsync", "everysec", "--protected-mode", "yes"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
-        deadline = time.monotonic() + 15
-        while True:
+
+        def pong() -> bool:
             try:
-                if client.ping():
-                    break
+                return bool(client.ping())
             except redis.RedisError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server on port {self.port} did not start")
-            time.sleep(0.02)
-        client.close()
+                return False
+
+        with redis.Redis(port=self.port, socket_connect_timeout=0.5) as client:
+            wait_until(pong, f"redis-server on port {self.port}", 15, self.proc,
+                       interval=0.02)
         return self
 
     def stop(self, sig: int = signal.SIGTERM) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import wait_for
+from tests.processes import WebProcess
 
 
 @pytest.fixture
@@ -63,29 +63,10 @@ def test_ctrl_c_stops_the_job(env: dict[str, str]) -> None:
 
 
 @pytest.fixture
-def served(env: dict[str, str]) -> Iterator[str]:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "flask_realtime.cli", "run", "--port",
-                             str(port)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(up, timeout=30)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
+def served(env: dict[str, str], tmp_path: Path) -> Iterator[str]:
+    process = WebProcess(env, tmp_path / "run.log", demo=True)
+    yield process.start().url
+    process.kill(signal.SIGTERM)
 
 
 def test_run_serves_the_console_in_demo_mode(served: str) -> None:

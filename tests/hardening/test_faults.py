@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,61 +19,22 @@ from pathlib import Path
 import httpx
 import pytest
 import socketio
-from bench.common import free_port
 
 from tests.conftest import Watcher, wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class WebProcess:
-    """``flask-realtime run`` in a subprocess, on a fixed port, as an operator runs it."""
-
-    def __init__(self, port: int, instance: Path) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self.env = {**os.environ, "PYTHONPATH": str(ROOT),
-                    "FLASK_REALTIME_INSTANCE_PATH": str(instance),
-                    "FLASK_REALTIME_LOGIN_REQUIRED": "false",
-                    "FLASK_REALTIME_WEBEX_ENV_FILE": '""',
-                    "FLASK_REALTIME_JOBS": "tests.jobs_for_tests"}
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> float:
-        """Start it; seconds until it answered /healthz."""
-        t0 = time.monotonic()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "flask_realtime.cli", "run", "--port", str(self.port)],
-            cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for(self._healthy, timeout=30, interval=0.05)
-        return time.monotonic() - t0
-
-    def _healthy(self) -> bool:
-        try:
-            return httpx.get(self.url + "/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
+from tests.processes import ROOT, WebProcess
 
 
 @pytest.fixture
 def web(tmp_path: Path) -> Iterator[WebProcess]:
-    process = WebProcess(free_port(), tmp_path / "instance")
-    process.start()
+    """``flask-realtime run`` in a subprocess, as an operator runs it (embedded store)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT),
+           "FLASK_REALTIME_INSTANCE_PATH": str(tmp_path / "instance"),
+           "FLASK_REALTIME_LOGIN_REQUIRED": "false", "FLASK_REALTIME_WEBEX_ENV_FILE": '""',
+           "FLASK_REALTIME_JOBS": "tests.jobs_for_tests"}
+    env.pop("REDIS_URL", None)
+    process = WebProcess(env, tmp_path / "web.log").start()
     yield process
-    process.stop()
+    process.kill(signal.SIGTERM)
 
 
 def test_kill_9_of_the_web_process_loses_its_runs_and_clients_recover(
@@ -93,7 +52,9 @@ def test_kill_9_of_the_web_process_loses_its_runs_and_clients_recover(
     web.kill()
     killed_at = time.monotonic()
     wait_for(lambda: not client.connected, timeout=10)
-    restart = web.start()
+    t0 = time.monotonic()
+    web.start()  # on the same port
+    restart = time.monotonic() - t0
     wait_for(lambda: client.connected, timeout=15)  # the client came back by itself
     recovered = time.monotonic() - killed_at
 

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,68 +19,8 @@ from rq import Worker
 
 from redis import Redis
 from tests.conftest import Watcher, wait_for
-from tests.redis_server import RedisServer, free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-class Process:
-    """A child process of the test, killed (if still there) at the end."""
-
-    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
-        self.args, self.env, self.log = args, env, log
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> Process:
-        out = self.log.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "flask_realtime.cli", *self.args],
-                                     env=self.env, cwd=ROOT, stdout=out, stderr=out)
-        return self
-
-    def kill(self, sig: int = signal.SIGKILL) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(15)
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def children(self) -> list[int]:
-        """Its child processes: an RQ worker's work-horse outlives a SIGKILLed worker."""
-        assert self.proc is not None
-        found = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == self.proc.pid:
-                found.append(int(stat.parent.name))
-        return found
-
-
-class WebProcess(Process):
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        super().__init__(["run", "--port", str(self.port), "--no-demo"], env, log)
-
-    def start(self) -> WebProcess:
-        super().start()
-
-        def up() -> bool:
-            try:
-                return httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                assert self.proc is not None and self.proc.poll() is None, self.output()
-                return False
-
-        wait_for(up, timeout=30, interval=0.05)
-        return self
-
-    def restart(self) -> WebProcess:
-        self.kill(signal.SIGTERM)
-        return self.start()
+from tests.processes import ROOT, Process, WebProcess, wait_until
+from tests.redis_server import RedisServer
 
 
 @pytest.fixture
@@ -130,12 +67,8 @@ def worker(stack_env: dict[str, str], processes: list[Process],
             before = Worker.count(connection=connection)
             process.start()
 
-            def registered() -> bool:
-                assert process.proc is not None and process.proc.poll() is None, \
-                    process.output()
-                return Worker.count(connection=connection) > before
-
-            wait_for(registered, timeout=30, interval=0.05)
+            wait_until(lambda: Worker.count(connection=connection) > before,
+                       "the worker registered with RQ", 30, process.proc, process.log)
         return process
 
     return start
@@ -170,4 +103,6 @@ def finished(url: str, run_id: str, timeout: float = 30) -> dict[str, Any]:
         "succeeded", "failed", "stopped") and r, timeout=timeout, interval=0.05)
 
 
-__all__ = ["RedisServer", "finished", "run_state"]
+# The process helpers live in tests/processes.py; test modules here import them from
+# this conftest too.
+__all__ = ["ROOT", "Process", "RedisServer", "WebProcess", "finished", "run_state"]
