@@ -1,15 +1,20 @@
 """The deployment topology of docker-compose.yml, natively, without a Docker engine.
 
-    python -m flask_realtime.stack start [--dir .stack] [--port 8080] [--webs 2] [--workers 2]
-    python -m flask_realtime.stack status|stop [--dir .stack]
+    scripts/stack start [--dir .stack] [--port 8080] [--webs 2] [--workers 2]
+    scripts/stack status|stop [--dir .stack]
 
-(``scripts/stack`` runs this.) Starts redis-server (AOF, ``appendfsync everysec``, data
-in DIR/redis), the Webex simulator (demo mode), N web processes (gunicorn, gthread, one
-worker each), M RQ workers (``flask-realtime worker``) and nginx on PORT with the config
-rendered from ``deploy/nginx/flask-realtime.conf.template``; nginx gets its own prefix,
-pid, logs and temp paths under DIR, so the machine's /etc/nginx is never touched. Every
-process runs in a session of its own, so the stack outlives this command;
+(``scripts/stack`` runs ``python -m scripts.stack`` from the checkout's root.) Starts
+redis-server (AOF, ``appendfsync everysec``, data in DIR/redis), the Webex simulator
+(demo mode), N web processes (gunicorn, gthread, one worker each), M RQ workers
+(``flask-realtime worker``) and nginx on PORT with the config rendered from
+``deploy/nginx/flask-realtime.conf.template``; nginx gets its own prefix, pid, logs and
+temp paths under DIR, so the machine's /etc/nginx is never touched. Every process runs
+in a session of its own, so the stack outlives this command;
 DIR/stack.json records the processes for ``status`` and ``stop``.
+
+It lives in scripts/, not in the package: it needs a source checkout (the nginx
+template in deploy/, a virtualenv made by scripts/bootstrap) and is a developer's and
+the tests' tool (tests/stack), not something an installed package runs.
 """
 
 from __future__ import annotations
@@ -21,20 +26,24 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import string
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-# The nginx template lives in the source checkout (the Compose files mount it too).
-TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "nginx" / (
-    "flask-realtime.conf.template")
-STATIC = Path(__file__).resolve().parent / "web" / "static"
+# Only ever run from a checkout, so the stack shares the tests' process helpers
+# (tests/processes.py) instead of keeping copies of its own.
+from tests.processes import NotReady, alive, free_port, session_members, wait_http, wait_until
+
+import flask_realtime
+
+ROOT = Path(__file__).resolve().parents[1]
+# The nginx template of the checkout (the Compose files mount the same file).
+TEMPLATE = ROOT / "deploy" / "nginx" / "flask-realtime.conf.template"
+# The package's static files, wherever it is installed: nginx serves them from disk.
+STATIC = Path(flask_realtime.__file__).resolve().parent / "web" / "static"
 VENV_BIN = Path(sys.executable).parent
 GUNICORN_ARGS = ["-k", "gthread", "-w", "1", "--threads", "100", "--graceful-timeout", "5"]
 
@@ -43,10 +52,9 @@ class StackError(RuntimeError):
     """The stack cannot start; the message says what to do."""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+# What ``start`` raises when it fails in a way the operator can act on: printed as
+# a sentence (and the failing process's log tail), not as a traceback.
+EXPECTED = (StackError, NotReady)
 
 
 def executable(name: str) -> str:
@@ -56,28 +64,6 @@ def executable(name: str) -> str:
             return candidate
     raise StackError(f"{name} is not installed: run scripts/bootstrap --test "
                      f"(apt-get install {'nginx-light' if name == 'nginx' else name})")
-
-
-def wait_http(url: str, timeout: float = 30, proc: subprocess.Popen[bytes] | None = None,
-              log: Path | None = None) -> None:
-    """Poll ``url`` until it answers below 500 (a 401 or 404 means it is up)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status < 500:
-                    return
-        except urllib.error.HTTPError as exc:
-            if exc.code < 500:
-                return
-        except OSError:
-            pass
-        if proc is not None and proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:] if log else ""
-            raise StackError(f"{url}: the process exited ({proc.returncode}).\n{tail}")
-        if time.monotonic() > deadline:
-            raise StackError(f"{url} did not answer within {timeout:g} s")
-        time.sleep(0.05)
 
 
 def render_nginx(directory: Path, port: int, web_ports: list[int],
@@ -218,16 +204,15 @@ class Stack:
 
         from redis import Redis
 
-        deadline = time.monotonic() + timeout
+        def registered() -> bool:
+            for n, proc in enumerate(started.values(), 1):
+                if proc.poll() is not None:
+                    log = (self.dir / "logs" / f"worker{n}.log").read_text(errors="replace")
+                    raise StackError(f"worker{n} exited ({proc.returncode}).\n{log[-2000:]}")
+            return set(started) <= {w.name for w in Worker.all(connection=connection)}
+
         with Redis.from_url(redis_url) as connection:
-            while not set(started) <= {w.name for w in Worker.all(connection=connection)}:
-                for n, proc in enumerate(started.values(), 1):
-                    if proc.poll() is not None:
-                        log = (self.dir / "logs" / f"worker{n}.log").read_text(errors="replace")
-                        raise StackError(f"worker{n} exited ({proc.returncode}).\n{log[-2000:]}")
-                if time.monotonic() > deadline:
-                    raise StackError(f"the workers did not register within {timeout:g} s")
-                time.sleep(0.05)
+            wait_until(registered, "the workers' registration with RQ", timeout)
 
     def _start_simulator(self, state: dict[str, Any], latency_ms: float,
                          listen_host: str) -> dict[str, str]:
@@ -270,35 +255,6 @@ class Stack:
         return [(p["name"], p["pid"], alive(p["pid"])) for p in self.load()["processes"]]
 
 
-def alive(pid: int) -> bool:
-    """Whether ``pid`` runs (a zombie child is reaped and counts as gone)."""
-    try:
-        waited, _ = os.waitpid(pid, os.WNOHANG)
-        if waited == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
-
-
-def session_members(sid: int) -> list[int]:
-    """The live processes of session ``sid`` (each stack process leads one)."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue  # gone meanwhile
-        if int(fields[3]) == sid and fields[0] != "Z":
-            members.append(int(stat.parent.name))
-    return members
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/stack",
                                      description=(__doc__ or "").split("\n\n")[0])
@@ -323,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
                                 listen_host=args.host)
         except BaseException as exc:
             stack.stop()  # nothing half-started is left behind
-            if isinstance(exc, StackError):
+            if isinstance(exc, EXPECTED):
                 print(f"stack: {exc}", file=sys.stderr)
                 return 1
             raise

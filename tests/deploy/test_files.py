@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-
-from flask_realtime.stack import executable, render_nginx
+from scripts.stack import executable, render_nginx
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = (ROOT / "deploy" / "nginx" / "flask-realtime.conf.template").read_text()

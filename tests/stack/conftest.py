@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from scripts.stack import Stack
 
-from flask_realtime.stack import Stack, session_members
 from tests.browser.conftest import browser, page, problems  # noqa: F401  (Chromium fixtures)
-from tests.redis_server import free_port
+from tests.processes import free_port, session_members
 
 
 @pytest.fixture(scope="module")

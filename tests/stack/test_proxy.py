@@ -15,8 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import websocket
+from scripts.stack import STATIC
 
-from flask_realtime.stack import STATIC
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.stack
