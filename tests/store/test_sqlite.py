@@ -242,3 +242,22 @@ def test_open_store_picks_sqlite_in_the_instance_folder_unless_told_memory(
         store.close()
     with pytest.raises(StoreOpenError, match="STORE is 'postgres'"):
         open_store({"STORE": "postgres"}, tmp_path)
+
+
+def test_a_backup_taken_while_the_store_is_open_holds_what_was_committed(
+        opened: list[SQLiteStore], path: Path) -> None:
+    """The README's backup command, run beside an open store (WAL: the newest writes are
+    still in the -wal file, which a plain copy of the database would miss)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("sqlite3") is None:
+        pytest.skip("the sqlite3 command is not installed")
+    store = open_at(opened, path)
+    store.create_run(a_run("r1"))
+    store.append_output("r1", numbered(1, 5000), 1)
+    backup = path.with_name("backup.sqlite3")
+    subprocess.run(["sqlite3", str(path), f".backup {backup}"], check=True, timeout=60)
+    copy = open_at(opened, backup)
+    assert copy.get_run("r1") == store.get_run("r1")
+    assert copy.read_output("r1", 4990).lines == numbered(4991, 5000)
