@@ -59,6 +59,16 @@ def test_log_says_when_lines_were_dropped(app: Flask) -> None:
     assert text.splitlines()[1].startswith("00000091")
 
 
+def test_log_names_the_byte_budget_that_dropped_lines_not_a_line_count(app: Flask) -> None:
+    store = app.extensions["flask_realtime"].store
+    store.retention_bytes = 4096  # SQLite: no line cap by default, a byte budget per run
+    run_id = start(app, "flood", lines=20_000, width=60)
+    first = app.test_client().get(f"/api/runs/{run_id}/log").get_data(as_text=True)
+    marker = first.splitlines()[0]
+    assert "earlier lines were dropped" in marker and "RETENTION_BYTES" in marker
+    assert "4 KiB" in marker and str(store.retention_lines) not in marker
+
+
 def test_lines_page_for_scroll_back(app: Flask) -> None:
     run_id = start(app, "flood", lines=50, width=20)
     page = app.test_client().get(f"/api/runs/{run_id}/lines?after=10&limit=5").json

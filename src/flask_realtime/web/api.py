@@ -10,6 +10,7 @@ from ..core.jobs import JobError, ParamError
 from ..core.output import render_text
 from ..core.runs import RunState
 from ..core.service import LimitReachedError, RequestIdError, RunNotFoundError
+from ..store import Store
 from . import openapi
 from .identity import current_user
 from .realtime import get_realtime
@@ -17,6 +18,33 @@ from .realtime import get_realtime
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 LOG_PAGE_LINES = 5_000
+#: A store's ``retention_lines`` at or above this is no cap (SQLite's default, 2**62).
+NO_LINE_CAP = 1 << 60
+
+
+def _size(n: int) -> str:
+    """``n`` bytes in binary units, as the settings are usually written: "1 GiB"."""
+    if n < 1024:
+        return f"{n} bytes"
+    value, units = n / 1024, ["KiB", "MiB", "GiB"]
+    while value >= 1024 and len(units) > 1:
+        value, units = value / 1024, units[1:]
+    return f"{value:.3g} {units[0]}"
+
+
+def _retention_words(store: Store) -> str:
+    """The limits that drop a run's oldest lines, in words with the setting's name: a
+    line cap only where one applies (SQLite has none unless RETENTION_LINES is set)."""
+    limits = []
+    if store.retention_lines < NO_LINE_CAP:
+        limits.append(f"the newest {store.retention_lines:,} lines per run, RETENTION_LINES")
+    per_run = getattr(store, "retention_bytes", None)
+    if per_run:
+        limits.append(f"{_size(per_run)} of stored output per run, RETENTION_BYTES")
+    everyone = getattr(store, "disk_budget_bytes", None)
+    if everyone:
+        limits.append(f"{_size(everyone)} for all runs' output, DISK_BUDGET_BYTES")
+    return "retention limit: " + "; or ".join(limits or ["the store's limit"])
 
 
 def _user() -> str:
@@ -138,7 +166,7 @@ def run_log(run_id: str) -> Response:
                                          max_chars=8 * 1024 * 1024)
             if piece.skipped:
                 yield (f"[flask-realtime: {piece.skipped} earlier lines were dropped "
-                       f"(retention limit {rt.store.retention_lines} lines)]\n")
+                       f"({_retention_words(rt.store)})]\n")
             if not piece.lines:
                 return
             yield "".join(render_text(piece.lines))
