@@ -234,7 +234,7 @@ class Simulator:
         kind = request.query.get("type")
         if kind not in (None, "direct", "group"):
             raise WebexError(400, "Invalid type: use direct or group.")
-        return self._paged(request, "rooms", [dump(r.to_json()) for r in self.dataset.rooms_of(
+        return self._paged(request, "rooms", [dump(r.to_json(person.id, self.dataset.people)) for r in self.dataset.rooms_of(
             person.id) if kind is None or r.type == kind])
 
     def rooms_create(self, request: Request, person: SimPerson) -> Reply:
@@ -245,11 +245,11 @@ class Simulator:
         room = SimRoom(new_id("ROOM"), title[:500], "group", person.id, now_iso(),
                        members={person.id: True})
         self.dataset.add_room(room)
-        return Reply(200, dump(room.to_json()))
+        return Reply(200, dump(room.to_json(person.id, self.dataset.people)))
 
     def rooms_get(self, request: Request, person: SimPerson) -> Reply:
         room = self._member_room(person, request.path.rsplit("/", 1)[1])
-        return Reply(200, dump(room.to_json()))
+        return Reply(200, dump(room.to_json(person.id, self.dataset.people)))
 
     def rooms_delete(self, request: Request, person: SimPerson) -> Reply:
         room = self._member_room(person, request.path.rsplit("/", 1)[1])
