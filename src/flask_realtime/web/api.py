@@ -10,7 +10,6 @@ from ..core.jobs import JobError, ParamError
 from ..core.output import render_text
 from ..core.runs import RunState
 from ..core.service import LimitReachedError, RequestIdError, RunNotFoundError
-from ..store import Store
 from . import openapi
 from .identity import current_user
 from .realtime import get_realtime
@@ -32,12 +31,14 @@ def _size(n: int) -> str:
     return f"{value:.3g} {units[0]}"
 
 
-def _retention_words(store: Store) -> str:
+def _retention_words(store: object) -> str:
     """The limits that drop a run's oldest lines, in words with the setting's name: a
-    line cap only where one applies (SQLite has none unless RETENTION_LINES is set)."""
+    line cap only where one applies (SQLite has none unless RETENTION_LINES is set).
+    Read by name: each store has the budgets its kind of storage needs."""
     limits = []
-    if store.retention_lines < NO_LINE_CAP:
-        limits.append(f"the newest {store.retention_lines:,} lines per run, RETENTION_LINES")
+    per_run_lines = getattr(store, "retention_lines", NO_LINE_CAP)
+    if per_run_lines < NO_LINE_CAP:
+        limits.append(f"the newest {per_run_lines:,} lines per run, RETENTION_LINES")
     per_run = getattr(store, "retention_bytes", None)
     if per_run:
         limits.append(f"{_size(per_run)} of stored output per run, RETENTION_BYTES")
