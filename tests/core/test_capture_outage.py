@@ -6,7 +6,7 @@ import threading
 
 from flask_realtime.core.capture import CapturePump
 from flask_realtime.core.output import Line
-from flask_realtime.store.base import StoreUnavailableError
+from flask_realtime.core.ports import StoreUnavailableError
 from flask_realtime.store.memory import MemoryStore
 from tests.conftest import wait_for
 

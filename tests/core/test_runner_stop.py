@@ -9,10 +9,10 @@ import pytest
 
 from flask_realtime.core.capture import CapturePump
 from flask_realtime.core.jobs import JobRegistry, Running, job
+from flask_realtime.core.ports import StoreUnavailableError
 from flask_realtime.core.runner import ThreadRunner
 from flask_realtime.core.runs import RunState
 from flask_realtime.core.service import RunService
-from flask_realtime.store.base import StoreUnavailableError
 from flask_realtime.store.memory import MemoryStore
 from tests.conftest import wait_for
 

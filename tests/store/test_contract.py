@@ -1,48 +1,31 @@
-"""One contract, three stores: everything here holds for SQLite, memory and Redis."""
+"""Core's contract, three stores: what core/ports.py promises holds for SQLite, memory
+and Redis (runs, stop requests, output, executor liveness). The web tier's part, sessions
+and tokens, is tests/store/test_contract_web.py; the ``store`` fixture is in conftest.py."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from flask_realtime.core.output import Line
+from flask_realtime.core.ports import ActiveLimitError, RunStore
 from flask_realtime.core.runs import Run, RunState
-from flask_realtime.store.base import ActiveLimitError, Store
-from flask_realtime.store.memory import MemoryStore
-
-
-@pytest.fixture(params=["memory", "sqlite", "redis"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "memory":
-        made: Store = MemoryStore(retention_lines=100)
-    elif request.param == "sqlite":
-        from flask_realtime.store.sqlite import SQLiteStore
-
-        made = SQLiteStore(tmp_path / "flask-realtime.sqlite3", retention_lines=100)
-    else:
-        from flask_realtime.store.redis import RedisStore
-
-        made = RedisStore(request.getfixturevalue("redis_url"), retention_lines=100)
-    yield made
-    made.close()
 
 
 def a_run(run_id: str = "r1", user: str = "alice", job: str = "countdown") -> Run:
     return Run(id=run_id, job=job, title=job, user=user, params={"n": 3})
 
 
-def test_a_run_reads_back_as_stored(store: Store) -> None:
+def test_a_run_reads_back_as_stored(store: RunStore) -> None:
     run = a_run()
     store.create_run(run)
     assert store.get_run("r1") == run
     assert store.get_run("nope") is None
 
 
-def test_the_same_request_key_creates_one_run(store: Store) -> None:
+def test_the_same_request_key_creates_one_run(store: RunStore) -> None:
     first = store.create_run(a_run("r1"), "alice\x00req-1")
     again = store.create_run(a_run("r2"), "alice\x00req-1")
     assert again.id == first.id == "r1"
@@ -51,7 +34,7 @@ def test_the_same_request_key_creates_one_run(store: Store) -> None:
     assert found is not None and found.id == "r1"
 
 
-def test_replace_is_compare_and_set(store: Store) -> None:
+def test_replace_is_compare_and_set(store: RunStore) -> None:
     run = store.create_run(a_run())
     running = run.moved_to(RunState.RUNNING)
     assert store.replace_run(running, RunState.QUEUED)
@@ -60,7 +43,7 @@ def test_replace_is_compare_and_set(store: Store) -> None:
     assert current is not None and current.state is RunState.RUNNING
 
 
-def test_only_one_of_many_concurrent_moves_wins(store: Store) -> None:
+def test_only_one_of_many_concurrent_moves_wins(store: RunStore) -> None:
     run = store.create_run(a_run())
     wins: list[bool] = []
     barrier = threading.Barrier(8)
@@ -77,7 +60,7 @@ def test_only_one_of_many_concurrent_moves_wins(store: Store) -> None:
     assert wins.count(True) == 1
 
 
-def test_list_filters_by_user_job_and_state_newest_first(store: Store) -> None:
+def test_list_filters_by_user_job_and_state_newest_first(store: RunStore) -> None:
     for i, (user, job) in enumerate([("alice", "a"), ("bob", "a"), ("alice", "b"),
                                      ("alice", "a")]):
         store.create_run(a_run(f"r{i}", user, job))
@@ -92,7 +75,7 @@ def test_list_filters_by_user_job_and_state_newest_first(store: Store) -> None:
     assert len(store.list_runs(limit=2)) == 2
 
 
-def test_old_finished_runs_are_forgotten_with_their_output(store: Store) -> None:
+def test_old_finished_runs_are_forgotten_with_their_output(store: RunStore) -> None:
     for i in range(1, 7):
         store.create_run(a_run(f"r{i}"))
     store.create_run(a_run("b1", user="bob"))
@@ -115,7 +98,7 @@ def test_old_finished_runs_are_forgotten_with_their_output(store: Store) -> None
     assert store.forget_old_runs("bob", keep=1) == []
 
 
-def test_stop_requests_are_recorded_and_idempotent(store: Store) -> None:
+def test_stop_requests_are_recorded_and_idempotent(store: RunStore) -> None:
     store.create_run(a_run())
     assert not store.stop_requested("r1")
     store.request_stop("r1")
@@ -123,7 +106,7 @@ def test_stop_requests_are_recorded_and_idempotent(store: Store) -> None:
     assert store.stop_requested("r1")
 
 
-def test_output_is_numbered_from_one_and_resumes_by_seq(store: Store) -> None:
+def test_output_is_numbered_from_one_and_resumes_by_seq(store: RunStore) -> None:
     store.create_run(a_run())
     assert store.output_end("r1") == 0
     end = store.append_output("r1", [("stdout", "one", "\n"), ("stderr", "two", "")], 1000)
@@ -138,7 +121,7 @@ def test_output_is_numbered_from_one_and_resumes_by_seq(store: Store) -> None:
     assert store.read_output("r1", 3).lines == []
 
 
-def test_text_survives_exactly(store: Store) -> None:
+def test_text_survives_exactly(store: RunStore) -> None:
     store.create_run(a_run())
     texts = ["", "tab\there", "nul\x00inside", "émoji 🚀", "<script>x</script>", "\x1b[31mred",
              "separators \x1e\x1f inside", "\x1f", "\x1e\x1e"]
@@ -146,7 +129,7 @@ def test_text_survives_exactly(store: Store) -> None:
     assert [line[1] for line in store.read_output("r1", 0).lines] == texts
 
 
-def test_reads_respect_line_and_character_limits(store: Store) -> None:
+def test_reads_respect_line_and_character_limits(store: RunStore) -> None:
     store.create_run(a_run())
     store.append_output("r1", [("stdout", "x" * 10, "\n")] * 50, 1)
     assert len(store.read_output("r1", 0, max_lines=7).lines) == 7
@@ -154,7 +137,7 @@ def test_reads_respect_line_and_character_limits(store: Store) -> None:
     assert len(store.read_output("r1", 0, max_chars=1).lines) == 1  # never zero
 
 
-def test_retention_keeps_the_newest_and_says_how_many_were_dropped(store: Store) -> None:
+def test_retention_keeps_the_newest_and_says_how_many_were_dropped(store: RunStore) -> None:
     store.create_run(a_run())
     for start in range(0, 250, 50):
         store.append_output("r1", [("stdout", str(i), "\n") for i in range(start + 1,
@@ -170,7 +153,7 @@ def numbered(first: int, last: int) -> list[Line]:
     return [("stdout", str(i), "\n") for i in range(first, last + 1)]
 
 
-def test_a_batch_sent_again_by_its_writer_is_stored_once(store: Store) -> None:
+def test_a_batch_sent_again_by_its_writer_is_stored_once(store: RunStore) -> None:
     """What a writer does when a reply is lost: it sends the batch again, with the lines
     printed since after it. The store skips what it already holds from that writer."""
     store.create_run(a_run())
@@ -182,7 +165,7 @@ def test_a_batch_sent_again_by_its_writer_is_stored_once(store: Store) -> None:
         str(i) for i in range(1, 21)]
 
 
-def test_writers_are_counted_apart_and_may_skip_numbers(store: Store) -> None:
+def test_writers_are_counted_apart_and_may_skip_numbers(store: RunStore) -> None:
     store.create_run(a_run())
     store.append_output("r1", numbered(1, 3), 1, writer="a", offset=0)
     store.append_output("r1", [("system", "b", "\n")], 1, writer="b", offset=0)  # not a repeat
@@ -193,7 +176,7 @@ def test_writers_are_counted_apart_and_may_skip_numbers(store: Store) -> None:
         "1", "2", "3", "b", "10", "11", "12", "c", "c"]
 
 
-def test_a_big_batch_sent_again_is_stored_once(store: Store) -> None:
+def test_a_big_batch_sent_again_is_stored_once(store: RunStore) -> None:
     """Batches above one script call's size go in parts; a repeat skips across them."""
     store.create_run(a_run())
     lines = numbered(1, 120_000)
@@ -202,66 +185,14 @@ def test_a_big_batch_sent_again_is_stored_once(store: Store) -> None:
     assert store.read_output("r1", 119_990).lines == lines[-10:]
 
 
-def test_appending_signals_output_changed(store: Store) -> None:
+def test_appending_signals_output_changed(store: RunStore) -> None:
     store.create_run(a_run())
     store.output_changed.clear()
     store.append_output("r1", [("stdout", "x", "\n")], 1)
     assert store.output_changed.wait(2)
 
 
-def test_sessions_expire_and_only_json_survives(store: Store) -> None:
-    store.save_session("s1", {"user": "alice", "n": 1}, ttl=60)
-    assert store.load_session("s1") == {"user": "alice", "n": 1}
-    store.delete_session("s1")
-    store.delete_session("s1")
-    assert store.load_session("s1") is None
-    store.save_session("s2", {"user": "bob"}, ttl=1)
-    from tests.conftest import wait_for
-
-    wait_for(lambda: store.load_session("s2") is None, timeout=5)
-
-
-def test_token_blobs(store: Store) -> None:
-    assert store.load_tokens("alice") is None
-    store.save_tokens("alice", b"\x00encrypted\xff")
-    assert store.load_tokens("alice") == b"\x00encrypted\xff"
-    store.delete_tokens("alice")
-    store.delete_tokens("alice")
-    assert store.load_tokens("alice") is None
-
-
-def test_tokens_are_replaced_only_while_they_are_the_ones_expected(store: Store) -> None:
-    assert store.replace_tokens("alice", None, b"first")  # None: expects none stored
-    assert not store.replace_tokens("alice", None, b"again")
-    assert store.replace_tokens("alice", b"first", b"second")
-    assert not store.replace_tokens("alice", b"first", b"stale")
-    assert store.load_tokens("alice") == b"second"
-
-
-def test_a_renewal_saved_after_a_logout_does_not_bring_the_tokens_back(store: Store) -> None:
-    store.save_tokens("alice", b"before")
-    store.delete_tokens("alice")  # the logout, while the renewal was at Webex
-    assert not store.replace_tokens("alice", b"before", b"renewed")
-    assert store.load_tokens("alice") is None
-
-
-def test_a_compare_and_set_may_delete(store: Store) -> None:
-    store.save_tokens("alice", b"mine")
-    assert not store.replace_tokens("alice", b"not mine", None)
-    assert store.replace_tokens("alice", b"mine", None)
-    assert store.load_tokens("alice") is None
-
-
-def test_sessions_and_tokens_are_read_in_one_question(store: Store) -> None:
-    store.save_session("s1", {"user": "alice"}, ttl=60)
-    store.save_tokens("alice", b"a")
-    assert store.sessions_and_tokens(["s1", "gone"], ["alice", "bob"]) == (
-        {"s1"}, {"alice": b"a"})
-    assert store.sessions_and_tokens(iter(["s1"]), iter([])) == ({"s1"}, {})
-    assert store.sessions_and_tokens([], []) == (set(), {})
-
-
-def test_a_create_past_the_users_active_limit_is_refused(store: Store) -> None:
+def test_a_create_past_the_users_active_limit_is_refused(store: RunStore) -> None:
     store.create_run(a_run("r1"), per_user=2, total=10)
     store.create_run(a_run("r2"), per_user=2, total=10)
     store.create_run(a_run("b1", user="bob"), per_user=2, total=10)  # counted apart
@@ -271,13 +202,13 @@ def test_a_create_past_the_users_active_limit_is_refused(store: Store) -> None:
     assert store.get_run("r3") is None
 
 
-def test_a_finished_run_frees_its_place(store: Store) -> None:
+def test_a_finished_run_frees_its_place(store: RunStore) -> None:
     first = store.create_run(a_run("r1"), per_user=1)
     assert store.replace_run(first.moved_to(RunState.STOPPED), RunState.QUEUED)
     assert store.create_run(a_run("r2"), per_user=1).id == "r2"
 
 
-def test_a_create_past_the_total_active_limit_is_refused(store: Store) -> None:
+def test_a_create_past_the_total_active_limit_is_refused(store: RunStore) -> None:
     store.create_run(a_run("a1"), total=2)
     store.create_run(a_run("b1", user="bob"), total=2)
     with pytest.raises(ActiveLimitError) as refused:
@@ -286,7 +217,7 @@ def test_a_create_past_the_total_active_limit_is_refused(store: Store) -> None:
     assert store.get_run("c1") is None
 
 
-def test_a_retried_create_returns_its_run_even_at_the_limit(store: Store) -> None:
+def test_a_retried_create_returns_its_run_even_at_the_limit(store: RunStore) -> None:
     store.create_run(a_run("r1"), "alice\x00req-1", per_user=1)
     assert store.create_run(a_run("r2"), "alice\x00req-1", per_user=1).id == "r1"
     with pytest.raises(ActiveLimitError):  # a refused create keeps no request key
@@ -294,7 +225,7 @@ def test_a_retried_create_returns_its_run_even_at_the_limit(store: Store) -> Non
     assert store.run_for_request("alice\x00req-2") is None
 
 
-def test_concurrent_creates_never_pass_the_limit(store: Store) -> None:
+def test_concurrent_creates_never_pass_the_limit(store: RunStore) -> None:
     barrier = threading.Barrier(16)
     made: list[str] = []
 
@@ -312,11 +243,11 @@ def test_concurrent_creates_never_pass_the_limit(store: Store) -> None:
     assert len(store.list_runs(states=[RunState.QUEUED])) == 5
 
 
-def test_healthy(store: Store) -> None:
+def test_healthy(store: RunStore) -> None:
     assert store.healthy()
 
 
-def test_a_big_append_is_numbered_and_trimmed_like_small_ones(store: Store) -> None:
+def test_a_big_append_is_numbered_and_trimmed_like_small_ones(store: RunStore) -> None:
     store.create_run(a_run())
     assert store.append_output("r1", [("stdout", str(i), "\n") for i in range(1, 2501)],
                                5) == 2500
@@ -329,14 +260,14 @@ def test_a_big_append_is_numbered_and_trimmed_like_small_ones(store: Store) -> N
     assert [line[1] for line in middle.lines] == [str(i) for i in range(2451, 2461)]
 
 
-def test_an_unknown_run_has_no_output(store: Store) -> None:
+def test_an_unknown_run_has_no_output(store: RunStore) -> None:
     assert store.output_end("nope") == 0
     piece = store.read_output("nope", 0)
     assert (piece.lines, piece.end_seq) == ([], 0)
     assert not store.stop_requested("nope")
 
 
-def test_a_beating_executor_is_alive(store: Store) -> None:
+def test_a_beating_executor_is_alive(store: RunStore) -> None:
     store.beat("r1", ttl=60)
     assert store.executor_alive("r1")
 

@@ -18,7 +18,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 import redis
-from flask_realtime.store.base import StoreUnavailableError
+from flask_realtime.core.ports import StoreUnavailableError
 from flask_realtime.store.redis import _APPEND, RedisStore
 
 

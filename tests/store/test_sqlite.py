@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from flask_realtime.core.output import Line
+from flask_realtime.core.ports import StoreUnavailableError
 from flask_realtime.core.runs import Run, RunState
 from flask_realtime.store import MemoryStore, open_store
 from flask_realtime.store import sqlite as sqlite_store
-from flask_realtime.store.base import StoreUnavailableError
 from flask_realtime.store.sqlite import INTERRUPTED, SQLiteStore, StoreOpenError
 
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from flask_realtime.core.ports import StoreUnavailableError
 from flask_realtime.core.runner import UNAVAILABLE_CHECK_SECONDS, StopSignal
-from flask_realtime.store.base import StoreUnavailableError
 from flask_realtime.store.redis import RedisStore
 from tests.conftest import wait_for
 from tests.redis_server import RedisServer

@@ -36,10 +36,10 @@ from rq.serializers import JSONSerializer
 
 from redis import Redis, RedisError
 
-from ..store.base import StoreUnavailableError
 from .capture import CapturePump
 from .jobs import JobError, JobSpec, RunContext
 from .output import SYSTEM
+from .ports import StoreUnavailableError
 from .runner import Deadlines, Heartbeat, StopSignal, fail_confirmed, run_job
 from .runs import Run, RunState
 from .service import RunService

@@ -19,10 +19,10 @@ import traceback
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from ..store.base import Store, StoreUnavailableError
 from .capture import CapturePump
 from .jobs import JobSpec, RunContext
 from .output import SYSTEM
+from .ports import ExecutorLiveness, StopRequests, StoreUnavailableError
 from .runs import Run, RunState
 from .service import RunService
 
@@ -62,7 +62,7 @@ class StopSignal:
     at most every ``UNAVAILABLE_CHECK_SECONDS`` (the job keeps running meanwhile).
     """
 
-    def __init__(self, store: Store, run_id: str, on_stop: Callable[[], None] | None = None,
+    def __init__(self, store: StopRequests, run_id: str, on_stop: Callable[[], None] | None = None,
                  check_every: float = 0.25) -> None:
         self.store = store
         self.run_id = run_id
@@ -109,7 +109,8 @@ class Heartbeat:
     executor-loss check of a web process (see :func:`reap_lost_runs`).
     """
 
-    def __init__(self, store: Store, *, interval: float = 1.0, ttl: float = 5.0) -> None:
+    def __init__(self, store: ExecutorLiveness, *, interval: float = 1.0,
+                 ttl: float = 5.0) -> None:
         self.store = store
         self.interval = interval
         self.ttl = ttl

@@ -13,9 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ..store.base import ActiveLimitError, Store, StoreUnavailableError
 from .jobs import JobRegistry, JobSpec, RunContext
 from .output import OutputSlice
+from .ports import ActiveLimitError, RunStore, StoreUnavailableError
 from .runs import TRANSITIONS, Run, RunState, new_run_id
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ RunListener = Callable[[Run], None]
 
 class RunService:
     def __init__(
-        self, store: Store, registry: JobRegistry, *, limits: Limits | None = None,
+        self, store: RunStore, registry: JobRegistry, *, limits: Limits | None = None,
     ) -> None:
         self.store = store
         self.registry = registry

@@ -1,24 +1,31 @@
-"""Where runs, output, sessions and tokens live: a SQLite file, this process, or Redis."""
+"""Where runs, output, sessions and tokens live: a SQLite file, this process, or Redis.
+
+Each store implements core's :class:`~..core.ports.RunStore` (runs, stop requests,
+output, executor liveness) and fits the web tier's
+:class:`~..web.ports.LoginStore` (sessions and tokens) without importing the web tier.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .base import DEFAULT_RETENTION_LINES, Store, StoreUnavailableError
+from ..core.ports import DEFAULT_RETENTION_LINES
 from .memory import MemoryStore
 from .sqlite import DATABASE_NAME, DEFAULT_RETENTION_BYTES, SQLiteStore, StoreOpenError
 
-__all__ = ["MemoryStore", "SQLiteStore", "Store", "StoreOpenError", "StoreUnavailableError",
-           "open_store"]
+if TYPE_CHECKING:  # imported when asked for: only a shared deployment needs Redis
+    from .redis import RedisStore
+
+__all__ = ["MemoryStore", "SQLiteStore", "StoreOpenError", "open_store"]
 
 STORES = ("sqlite", "memory")
 
 
 def open_store(config: Mapping[str, Any], instance_path: str | os.PathLike[str] | None = None,
-               ) -> Store:
+               ) -> MemoryStore | SQLiteStore | RedisStore:
     """The store the configuration asks for.
 
     Redis when ``REDIS_URL`` is set; else ``STORE``: ``"sqlite"`` (the default), a

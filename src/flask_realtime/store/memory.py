@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..core.output import Line, OutputSlice
+from ..core.ports import DEFAULT_RETENTION_LINES, ActiveLimitError, RunStore
 from ..core.runs import Run, RunState
-from .base import DEFAULT_RETENTION_LINES, ActiveLimitError, Store
 
 
 class _OutputLog:
@@ -59,9 +59,10 @@ def times_for(times: list[tuple[int, int]], first_seq: int, count: int) -> list[
     return out
 
 
-class MemoryStore(Store):
+class MemoryStore(RunStore):
     def __init__(self, retention_lines: int = DEFAULT_RETENTION_LINES) -> None:
-        super().__init__(retention_lines)
+        self.retention_lines = retention_lines
+        self.output_changed = threading.Event()
         self._lock = threading.Lock()
         self._runs: dict[str, Run] = {}
         self._active: set[str] = set()  # ids of the runs not finished, for the limits

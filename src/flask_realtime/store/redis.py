@@ -26,7 +26,7 @@ Layout (every key starts with ``fr:``):
   ``fr:tok:<user>`` encrypted token blobs, replaced by compare-and-set in a Lua
   script (a renewal never undoes a logout made meanwhile by another process).
 
-Every Redis error becomes :class:`~.base.StoreUnavailableError` with a sentence the
+Every Redis error becomes :class:`~..core.ports.StoreUnavailableError` with a sentence the
 web tier can show; redis-py reconnects with backoff on its own.
 """
 
@@ -49,8 +49,13 @@ from redis.retry import Retry
 import redis
 
 from ..core.output import Line, OutputSlice
+from ..core.ports import (
+    DEFAULT_RETENTION_LINES,
+    ActiveLimitError,
+    RunStore,
+    StoreUnavailableError,
+)
 from ..core.runs import Run, RunState
-from .base import DEFAULT_RETENTION_LINES, ActiveLimitError, Store, StoreUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -164,10 +169,11 @@ def _unpack(payload: bytes) -> list[Line]:
     return list(map(tuple, json.loads(payload)))
 
 
-class RedisStore(Store):
+class RedisStore(RunStore):
     def __init__(self, url: str, retention_lines: int = DEFAULT_RETENTION_LINES, *,
                  socket_timeout: float = 2.0, listen: bool = True) -> None:
-        super().__init__(retention_lines)
+        self.retention_lines = retention_lines
+        self.output_changed = threading.Event()
         self.url = url
         # redis-py's own annotations cannot tell bytes replies from str ones: typed Any.
         self.redis: Any = redis.Redis.from_url(

@@ -47,8 +47,13 @@ from typing import Any, TypeVar
 import orjson
 
 from ..core.output import SYSTEM, Line, OutputSlice
+from ..core.ports import (
+    DEFAULT_RETENTION_LINES,
+    ActiveLimitError,
+    RunStore,
+    StoreUnavailableError,
+)
 from ..core.runs import Run, RunState
-from .base import DEFAULT_RETENTION_LINES, ActiveLimitError, Store, StoreUnavailableError
 
 log = logging.getLogger(__name__)
 
@@ -217,7 +222,7 @@ class InstanceLock:
             self._file = None
 
 
-class SQLiteStore(Store):
+class SQLiteStore(RunStore):
     """The store in one SQLite database file (WAL mode), for one process.
 
     ``retention_lines`` caps each run's lines as the other stores do; ``retention_bytes``
@@ -240,7 +245,8 @@ class SQLiteStore(Store):
         retention_bytes: int = DEFAULT_RETENTION_BYTES, disk_budget_bytes: int | None = None,
         lock: bool = True, busy_timeout: float = 5.0, check: bool = True,
     ) -> None:
-        super().__init__(retention_lines)
+        self.retention_lines = retention_lines
+        self.output_changed = threading.Event()
         self.path = Path(path)
         self.retention_bytes = retention_bytes
         self.disk_budget_bytes = disk_budget_bytes

@@ -21,7 +21,7 @@ from werkzeug.serving import WSGIRequestHandler
 from .. import __version__, config
 from ..config import DEFAULTS
 from ..core.capture import install as install_capture
-from ..store.base import StoreUnavailableError
+from ..core.ports import StoreUnavailableError
 from . import api, auth, csrf, events, transport
 from .identity import current_user
 from .packets import TextPacket, guard_inbound

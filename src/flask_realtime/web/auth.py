@@ -38,7 +38,7 @@ from flask.sessions import SessionMixin
 from werkzeug.wrappers import Response as BaseResponse
 
 from .. import __version__
-from ..store.base import StoreUnavailableError
+from ..core.ports import StoreUnavailableError
 from .csrf import new_csrf_token
 from .realtime import Realtime, SocketLogin
 from .requestlog import redact_request_log as _redact_request_log

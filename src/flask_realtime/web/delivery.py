@@ -25,7 +25,7 @@ from typing import Any
 
 from flask_socketio import SocketIO
 
-from ..store.base import Store
+from ..core.ports import OutputLog
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class _RunWatchers:
 
 class Delivery:
     def __init__(
-        self, socketio: SocketIO, store: Store, *, max_batch_chars: int = 65_536,
+        self, socketio: SocketIO, store: OutputLog, *, max_batch_chars: int = 65_536,
         max_batch_lines: int = 2_000, max_client_queue: int = 32, batches_per_turn: int = 2,
     ) -> None:
         self.socketio = socketio

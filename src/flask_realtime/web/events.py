@@ -12,8 +12,8 @@ from flask import current_app, request
 from flask_socketio import ConnectionRefusedError, SocketIO, join_room
 
 from ..core.jobs import JobError, ParamError
+from ..core.ports import StoreUnavailableError
 from ..core.service import LimitReachedError, RunNotFoundError
-from ..store.base import StoreUnavailableError
 from .identity import current_user
 from .realtime import Realtime, SocketLogin, get_realtime
 from .sessions import ServerSession

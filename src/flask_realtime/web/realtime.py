@@ -16,12 +16,13 @@ from redis import RedisError
 from ..core.capture import CapturePump
 from ..core.jobs import JobRegistry
 from ..core.jobs import registry as default_registry
+from ..core.ports import StoreUnavailableError
 from ..core.runner import ThreadRunner, reap_lost_runs
 from ..core.runs import Run
 from ..core.service import Limits, RunService
 from ..store import open_store
-from ..store.base import Store, StoreUnavailableError
 from .delivery import Delivery
+from .ports import AppStore
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +52,12 @@ class Realtime:
     """Holds the store, the run service and the delivery loop of one app."""
 
     def __init__(self, app: Flask, socketio: SocketIO, *,
-                 registry: JobRegistry | None = None, store: Store | None = None) -> None:
+                 registry: JobRegistry | None = None, store: AppStore | None = None) -> None:
         config = app.config
         self.socketio = socketio
         # not `or`: an empty registry is falsy (it has a length) and would become the global one
         self.registry = registry if registry is not None else default_registry
-        self.store = store or open_store(config, app.instance_path)
+        self.store: AppStore = store or open_store(config, app.instance_path)
         self.service = RunService(self.store, self.registry, limits=Limits(
             per_user=config["RUNS_PER_USER"], total=config["RUNS_TOTAL"],
             history=config["HISTORY_RUNS"]))

@@ -18,7 +18,8 @@ from flask.sessions import SessionInterface, SessionMixin
 from itsdangerous import BadSignature, Signer
 from werkzeug.datastructures import CallbackDict
 
-from ..store.base import Store, StoreUnavailableError
+from ..core.ports import StoreUnavailableError
+from .ports import SessionStore
 
 #: How long a session without a login (an OAuth state, a CSRF token) is kept.
 ANONYMOUS_SESSION_SECONDS = 3600
@@ -52,14 +53,14 @@ class ServerSession(CallbackDict[str, Any], SessionMixin):
 
 
 class StoreSessionInterface(SessionInterface):
-    """Flask's session, kept in :class:`~flask_realtime.store.base.Store`.
+    """Flask's session, kept in a :class:`~.ports.SessionStore`.
 
     The cookie is HttpOnly, SameSite=Lax (unless ``SESSION_COOKIE_SAMESITE`` says
     otherwise) and Secure whenever the request came over https or
     ``SESSION_COOKIE_SECURE`` is set.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: SessionStore) -> None:
         self.store = store
 
     def open_session(self, app: Flask, request: Request) -> ServerSession:

@@ -8,7 +8,7 @@ again, never handed someone else's or a half-read token.
 
 :meth:`TokenVault.access_token` is thread-safe and needs no Flask context, so it works
 from a job's own thread and event loop. Writes other than logout are compare-and-set
-on the stored blob (:meth:`~..store.base.Store.replace_tokens`), so a renewal that
+on the stored blob (:meth:`~.ports.TokenStore.replace_tokens`), so a renewal that
 another process had in flight cannot undo a logout (docs/auth.md, "Logout is
 everywhere").
 """
@@ -30,7 +30,7 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from ..store.base import Store
+from .ports import TokenStore
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ def _derive(secret: str) -> bytes:
 class TokenVault:
     """Loads, saves and renews users' tokens through the store."""
 
-    def __init__(self, store: Store, fernet: MultiFernet, config: Mapping[str, Any]) -> None:
+    def __init__(self, store: TokenStore, fernet: MultiFernet, config: Mapping[str, Any]) -> None:
         self.store = store
         self.fernet = fernet
         self.config = config

@@ -27,7 +27,7 @@ from .hooks import install
 
 
 class LineSink(Protocol):
-    """Where assembled lines go: the store's :meth:`~..store.base.Store.append_output`.
+    """Where assembled lines go: the store's :meth:`~..ports.OutputLog.append_output`.
 
     ``writer`` and ``offset`` number the lines so that a batch sent again after a lost
     reply is not stored twice.

@@ -1,20 +1,26 @@
-"""The store interface: run records, stop requests, output logs, login sessions and
-encrypted tokens, in one place.
+"""What core needs from a store, and nothing else: core owns these interfaces.
 
-Two implementations sit behind it: :mod:`.memory` (embedded, the default) and
-:mod:`.redis` (shared by several processes). The contract tests in
-``tests/store/test_contract.py`` run against both.
+Four small interfaces, one per concern, and :class:`RunStore`, all four together, which
+the run service takes. The stores in ``flask_realtime.store`` (memory, SQLite, Redis)
+subclass :class:`RunStore`; core never imports them. Each consumer names only what it
+uses: :class:`~.runner.StopSignal` takes :class:`StopRequests`,
+:class:`~.runner.Heartbeat` takes :class:`ExecutorLiveness`, the capture pump takes
+:meth:`OutputLog.append_output` alone. Login sessions and Webex tokens are the web tier's
+concern (``web/ports.py``). The contract every store keeps is tested in
+``tests/store/test_contract.py``.
+
+Every method may raise :class:`StoreUnavailableError` when the store cannot be reached.
 """
 
 from __future__ import annotations
 
 import threading
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Literal, Protocol
 
-from ..core.output import Line, OutputSlice
-from ..core.runs import Run, RunState
+from .output import Line, OutputSlice
+from .runs import Run, RunState
 
 #: Default number of lines each run keeps; older lines are dropped (and counted).
 DEFAULT_RETENTION_LINES = 100_000
@@ -25,23 +31,17 @@ class StoreUnavailableError(Exception):
 
 
 class ActiveLimitError(Exception):
-    """:meth:`Store.create_run` refused: ``scope`` says whose active runs are at their
-    limit, the user's (``"user"``) or everyone's (``"total"``)."""
+    """:meth:`RunRecords.create_run` refused: ``scope`` says whose active runs are at
+    their limit, the user's (``"user"``) or everyone's (``"total"``)."""
 
     def __init__(self, scope: Literal["user", "total"]) -> None:
         super().__init__(f"the {scope} limit of active runs is reached")
         self.scope = scope
 
 
-class Store(ABC):
-    """Where runs and their output live."""
+class RunRecords(Protocol):
+    """The run records: created once, moved only by compare-and-set, listed, forgotten."""
 
-    def __init__(self, retention_lines: int = DEFAULT_RETENTION_LINES) -> None:
-        self.retention_lines = retention_lines
-        #: Set whenever some run's output grew; the delivery loop waits on it.
-        self.output_changed = threading.Event()
-
-    # -- run records ---------------------------------------------------------------
     @abstractmethod
     def create_run(self, run: Run, request_key: str | None = None, *,
                    per_user: int | None = None, total: int | None = None) -> Run:
@@ -58,11 +58,13 @@ class Store(ABC):
         """The run an earlier create with this ``request_key`` made, if any."""
 
     @abstractmethod
-    def get_run(self, run_id: str) -> Run | None: ...
+    def get_run(self, run_id: str) -> Run | None:
+        """The stored record, or None when there is no such run."""
 
     @abstractmethod
     def replace_run(self, run: Run, expected_state: RunState) -> bool:
-        """Save ``run`` only if the stored record is still in ``expected_state``."""
+        """Save ``run`` only if the stored record is still in ``expected_state``;
+        returns whether it did (atomically for every process sharing the store)."""
 
     @abstractmethod
     def list_runs(
@@ -76,15 +78,27 @@ class Store(ABC):
         """Delete ``user``'s finished runs older than their newest ``keep`` runs, records
         and output alike; returns their ids. Runs not finished are never deleted."""
 
-    # -- stop requests ---------------------------------------------------------------
+
+class StopRequests(Protocol):
+    """Stop requests, seen by every process: the job's ``running()`` reads them."""
+
     @abstractmethod
     def request_stop(self, run_id: str) -> None:
         """Record that the run should stop. Repeating it is harmless."""
 
     @abstractmethod
-    def stop_requested(self, run_id: str) -> bool: ...
+    def stop_requested(self, run_id: str) -> bool:
+        """Whether a stop was requested for the run (False for an unknown run)."""
 
-    # -- output ----------------------------------------------------------------------
+
+class OutputLog(Protocol):
+    """Each run's output: numbered lines, the newest ``retention_lines`` kept."""
+
+    #: Lines each run keeps; older ones are dropped and counted in ``OutputSlice.skipped``.
+    retention_lines: int
+    #: Set whenever some run's output grew; the delivery loop waits on it.
+    output_changed: threading.Event
+
     @abstractmethod
     def append_output(self, run_id: str, lines: list[Line], epoch_ms: int, *,
                       writer: str | None = None, offset: int = 0) -> int:
@@ -109,54 +123,30 @@ class Store(ABC):
     def output_end(self, run_id: str) -> int:
         """The seq of the last line (0 when there is none)."""
 
-    # -- login sessions (web/sessions.py) -----------------------------------------------
-    @abstractmethod
-    def load_session(self, sid: str) -> dict[str, Any] | None:
-        """The data saved under ``sid``, or None when there is none or it expired."""
 
-    @abstractmethod
-    def save_session(self, sid: str, data: dict[str, Any], ttl: int) -> None:
-        """Keep ``data`` (JSON-serialisable) under ``sid`` for ``ttl`` seconds from now."""
+class ExecutorLiveness(Protocol):
+    """Heartbeats of the processes executing runs, so that a killed one is noticed.
 
-    @abstractmethod
-    def delete_session(self, sid: str) -> None:
-        """Forget ``sid``. Deleting a missing session is harmless."""
+    The defaults are right for a store used by one process: the executor is this
+    process, alive whenever it is asked. Shared stores (Redis) override both.
+    """
 
-    # -- Webex tokens (web/tokens.py): opaque encrypted blobs, one per user -------------
-    @abstractmethod
-    def save_tokens(self, user: str, blob: bytes) -> None: ...
-
-    @abstractmethod
-    def load_tokens(self, user: str) -> bytes | None: ...
-
-    @abstractmethod
-    def delete_tokens(self, user: str) -> None:
-        """Forget the user's tokens. Deleting missing tokens is harmless."""
-
-    @abstractmethod
-    def replace_tokens(self, user: str, expected: bytes | None, blob: bytes | None) -> bool:
-        """Compare-and-set: store ``blob`` (None: delete) only if the stored blob is
-        still ``expected`` (None: none stored), atomically for every process; returns
-        whether it did. A renewal saved this way cannot undo a logout that came while
-        it was at Webex (the logout deleted what it expected)."""
-
-    @abstractmethod
-    def sessions_and_tokens(self, session_ids: Iterable[str],
-                            users: Iterable[str]) -> tuple[set[str], dict[str, bytes]]:
-        """Which of ``session_ids`` still exist, and the token blobs of those of
-        ``users`` who have some: one round trip however many (every web process asks
-        this about its open sockets twice a second)."""
-
-    # -- executor heartbeats (shared stores: a killed process is noticed) -------------------
-    def beat(self, run_id: str, ttl: float) -> None:  # noqa: B027  (one process: nothing to do)
+    def beat(self, run_id: str, ttl: float) -> None:
         """The process executing ``run_id`` is alive, for ``ttl`` more seconds."""
+        return None  # one process: nothing to record (an empty body would be abstract)
 
     def executor_alive(self, run_id: str) -> bool:
         """False once the run's executor stopped beating (always True in one process)."""
         return True
 
-    def close(self) -> None:  # noqa: B027  (optional hook: most stores hold nothing)
-        """Release connections and threads."""
+
+class RunStore(RunRecords, StopRequests, OutputLog, ExecutorLiveness, Protocol):
+    """Everything the run service needs: one database, opened and closed as a whole."""
+
+    def close(self) -> None:
+        """Release connections and threads (most stores hold nothing to release)."""
+        return None  # not abstract: a store holding nothing need not say so
 
     def healthy(self) -> bool:
+        """Whether the store can be reached now (for the health check)."""
         return True

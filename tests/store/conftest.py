@@ -1,0 +1,28 @@
+"""The ``store`` fixture of the contract tests: each test runs on every store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from flask_realtime.store.memory import MemoryStore
+from flask_realtime.web.ports import AppStore
+
+
+@pytest.fixture(params=["memory", "sqlite", "redis"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AppStore]:
+    """A fresh store of each kind, keeping 100 lines a run; Redis is the tests' own."""
+    if request.param == "memory":
+        made: AppStore = MemoryStore(retention_lines=100)
+    elif request.param == "sqlite":
+        from flask_realtime.store.sqlite import SQLiteStore
+
+        made = SQLiteStore(tmp_path / "flask-realtime.sqlite3", retention_lines=100)
+    else:
+        from flask_realtime.store.redis import RedisStore
+
+        made = RedisStore(request.getfixturevalue("redis_url"), retention_lines=100)
+    yield made
+    made.close()

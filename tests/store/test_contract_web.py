@@ -1,0 +1,58 @@
+"""The web tier's contract, three stores: what web/ports.py promises (login sessions,
+Webex token blobs, the one-question socket check) holds for SQLite, memory and Redis.
+Core's part is tests/store/test_contract.py; the ``store`` fixture is in conftest.py."""
+
+from __future__ import annotations
+
+from flask_realtime.web.ports import LoginStore
+from tests.conftest import wait_for
+
+
+def test_sessions_expire_and_only_json_survives(store: LoginStore) -> None:
+    store.save_session("s1", {"user": "alice", "n": 1}, ttl=60)
+    assert store.load_session("s1") == {"user": "alice", "n": 1}
+    store.delete_session("s1")
+    store.delete_session("s1")
+    assert store.load_session("s1") is None
+    store.save_session("s2", {"user": "bob"}, ttl=1)
+    wait_for(lambda: store.load_session("s2") is None, timeout=5)
+
+
+def test_token_blobs(store: LoginStore) -> None:
+    assert store.load_tokens("alice") is None
+    store.save_tokens("alice", b"\x00encrypted\xff")
+    assert store.load_tokens("alice") == b"\x00encrypted\xff"
+    store.delete_tokens("alice")
+    store.delete_tokens("alice")
+    assert store.load_tokens("alice") is None
+
+
+def test_tokens_are_replaced_only_while_they_are_the_ones_expected(store: LoginStore) -> None:
+    assert store.replace_tokens("alice", None, b"first")  # None: expects none stored
+    assert not store.replace_tokens("alice", None, b"again")
+    assert store.replace_tokens("alice", b"first", b"second")
+    assert not store.replace_tokens("alice", b"first", b"stale")
+    assert store.load_tokens("alice") == b"second"
+
+
+def test_a_renewal_saved_after_a_logout_does_not_bring_the_tokens_back(store: LoginStore) -> None:
+    store.save_tokens("alice", b"before")
+    store.delete_tokens("alice")  # the logout, while the renewal was at Webex
+    assert not store.replace_tokens("alice", b"before", b"renewed")
+    assert store.load_tokens("alice") is None
+
+
+def test_a_compare_and_set_may_delete(store: LoginStore) -> None:
+    store.save_tokens("alice", b"mine")
+    assert not store.replace_tokens("alice", b"not mine", None)
+    assert store.replace_tokens("alice", b"mine", None)
+    assert store.load_tokens("alice") is None
+
+
+def test_sessions_and_tokens_are_read_in_one_question(store: LoginStore) -> None:
+    store.save_session("s1", {"user": "alice"}, ttl=60)
+    store.save_tokens("alice", b"a")
+    assert store.sessions_and_tokens(["s1", "gone"], ["alice", "bob"]) == (
+        {"s1"}, {"alice": b"a"})
+    assert store.sessions_and_tokens(iter(["s1"]), iter([])) == ({"s1"}, {})
+    assert store.sessions_and_tokens([], []) == (set(), {})
