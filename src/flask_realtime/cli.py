@@ -165,7 +165,7 @@ def worker(burst: bool, name: str | None) -> None:
 
     from redis import Redis
 
-    from .core.rq_runner import QUEUE_NAME, WorkerContext, set_worker_context
+    from .adapters.rq import QUEUE_NAME, WorkerContext, set_worker_context
     from .web.app import create_app
 
     app = create_app()

@@ -69,7 +69,7 @@ class Realtime:
         #: from the queue (RQ; None otherwise).
         self._reap_runner: Callable[[], object] | None = None
         if config.get("RUNNER") == "rq":  # jobs execute on `flask-realtime worker`s
-            from ..core.rq_runner import RQRunner
+            from ..adapters.rq import RQRunner
 
             rq_runner = RQRunner(self.service, config["REDIS_URL"],
                                  stop_grace=config["STOP_GRACE_SECONDS"],

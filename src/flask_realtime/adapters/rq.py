@@ -2,28 +2,33 @@
 
 The web process enqueues only the run id (JSON serializer, never pickle); the worker's
 work-horse reads the run record from the store, validates its parameters again, and
-executes it with :func:`~.runner.run_job`, so capture, ``running()``, results and
+executes it with :func:`~..core.runner.run_job`, so capture, ``running()``, results and
 states behave exactly as with the thread runner. Output goes to the run's stream in
 Redis, which every web process tails.
 
-Stop is staged (RELIABILITY 5): the stop request is stored, the job's ``running()``
-sees it within 0.1 s; if the run has not ended ``stop_grace`` seconds later, the web
-process that took the Stop sends RQ's stop-job command, the worker kills the
-work-horse's process group, and the run ends ``stopped`` with its output kept and a
-line saying it was forced. The deadline is kept in Redis too (:data:`STOP_DEADLINES`),
+Stop is staged (docs/scale-out.md, "Stop"): the stop request is stored, the job's
+``running()`` sees it within 0.1 s; if the run has not ended ``stop_grace`` seconds
+later, the web process that took the Stop sends RQ's stop-job command, the worker
+kills the work-horse's process group, and the run ends ``stopped`` with its output
+kept and a line saying it was forced. The deadline is kept in Redis too (:data:`STOP_DEADLINES`),
 so when that web process dies during the grace period another one forces the stop
 (:meth:`RQRunner.force_overdue_stops`, from every web process's reaper): a job that
 ignores ``running()`` never stays ``stopping`` for good. A work-horse or worker killed
 any other way stops its heartbeat, and the executor-loss check fails the run; RQ
 never runs it again.
+
+Redis errors of the queue and of the deadlines become
+:class:`~..core.ports.StoreUnavailableError`, as the Redis store's do, so callers handle
+one error whichever part of Redis was away.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
@@ -36,13 +41,14 @@ from rq.serializers import JSONSerializer
 
 from redis import Redis, RedisError
 
-from .capture import CapturePump
-from .jobs import JobError, JobSpec, RunContext
-from .output import SYSTEM
-from .ports import StoreUnavailableError
-from .runner import Deadlines, Heartbeat, StopSignal, fail_confirmed, run_job
-from .runs import Run, RunState
-from .service import RunService
+from ..core.capture import CapturePump
+from ..core.jobs import JobError, JobSpec, RunContext
+from ..core.output import SYSTEM
+from ..core.ports import StoreUnavailableError
+from ..core.runner import Deadlines, Heartbeat, StopSignal, fail_confirmed, run_job
+from ..core.runs import Run, RunState
+from ..core.service import RunService
+from ..store.redis import UNAVAILABLE, P
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +62,7 @@ _NEVER_RUNS = {JobStatus.FAILED.value, JobStatus.STOPPED.value, JobStatus.CANCEL
 
 
 #: Runs whose Stop was asked, scored by the Redis time (s) their grace period ends.
-STOP_DEADLINES = "flask-realtime:stop-deadlines"
+STOP_DEADLINES = P + "stop-deadlines"
 #: A process that claimed a forced stop has this long before another may try again
 #: (it waits up to 30 s for the work-horse to go).
 FORCE_LEASE_SECONDS = 40.0
@@ -74,7 +80,17 @@ return 1
 
 
 def rq_job_id(run_id: str) -> str:
+    """The RQ job id of a run: one job per run, so RQ's own records can be looked up."""
     return f"flask-realtime-{run_id}"
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """Redis errors become :class:`StoreUnavailableError`, as in the Redis store."""
+    try:
+        yield
+    except RedisError as exc:
+        raise StoreUnavailableError(UNAVAILABLE) from exc
 
 
 class RQRunner:
@@ -100,10 +116,14 @@ class RQRunner:
 
     def submit(self, run: Run, spec: JobSpec, params: Mapping[str, Any],
                context: RunContext) -> None:
-        self.queue.enqueue("flask_realtime.core.rq_runner.execute", run.id,
-                           job_id=rq_job_id(run.id), job_timeout=-1,
-                           ttl=max(1, round(self.queue_ttl)), result_ttl=3600,
-                           failure_ttl=7 * 24 * 3600)
+        """Enqueue the run's id for a worker (:func:`execute`); warn in the run's output
+        when no worker is listening. Raises :class:`StoreUnavailableError` when Redis
+        cannot be reached."""
+        with _translated():
+            self.queue.enqueue("flask_realtime.adapters.rq.execute", run.id,
+                               job_id=rq_job_id(run.id), job_timeout=-1,
+                               ttl=max(1, round(self.queue_ttl)), result_ttl=3600,
+                               failure_ttl=7 * 24 * 3600)
         try:
             workers = Worker.count(queue=self.queue)
         except RedisError:
@@ -118,13 +138,14 @@ class RQRunner:
         """Fail queued runs that no worker will ever take: RQ dropped their job (it
         waited longer than the queue's TTL) or ended it without running it (a worker
         died as it took it). Checked at two calls in a row, so a run between being
-        stored and being enqueued is never taken for one."""
+        stored and being enqueued is never taken for one. Raises
+        :class:`StoreUnavailableError` when Redis cannot be reached."""
         queued = [run.id for run in self.service.store.list_runs(
             states=(RunState.QUEUED,), limit=10_000)]
         if not queued:
             self._dropped_suspects.clear()
             return []
-        with self.connection.pipeline(transaction=False) as pipe:
+        with _translated(), self.connection.pipeline(transaction=False) as pipe:
             for run_id in queued:
                 pipe.hget(Job.key_for(rq_job_id(run_id)), "status")
             statuses = pipe.execute()
@@ -158,8 +179,10 @@ class RQRunner:
 
         Cheap when there are none (one ``ZRANGEBYSCORE``); the due ones are forced on
         a pool of ``FORCE_WORKERS`` threads, since forcing waits for the work-horse to go.
+        Raises :class:`StoreUnavailableError` when Redis cannot be reached.
         """
-        found = self.connection.zrangebyscore(STOP_DEADLINES, "-inf", self._now())
+        with _translated():
+            found = self.connection.zrangebyscore(STOP_DEADLINES, "-inf", self._now())
         due = [r.decode() for r in cast(list[bytes], found)]
         for run_id in due:
             self._force_soon(run_id)
@@ -245,7 +268,7 @@ def set_worker_context(context: WorkerContext) -> None:
 def execute(run_id: str) -> None:
     """The RQ job function: run ``run_id`` in this work-horse."""
     if _context is None:
-        raise RuntimeError("flask_realtime.core.rq_runner.execute runs in `flask-realtime "
+        raise RuntimeError("flask_realtime.adapters.rq.execute runs in `flask-realtime "
                            "worker`, which prepares the app first.")
     service = _context.service
     run = service.store.get_run(run_id)
