@@ -224,10 +224,11 @@ def test_a_full_database_refuses_the_batch_whole_and_takes_it_again_later(
     store._db.execute(f"PRAGMA max_page_count = {pages}")  # as a full disk answers
     with pytest.raises(StoreUnavailableError, match=str(path)):
         store.append_output("r1", numbered(11, 200_000), 2, writer="w", offset=10)
-    assert store.output_end("r1") == 10
+    assert store.read_output("r1", 0).lines[:10] == numbered(1, 10)  # none of the batch
+    assert store.output_end("r1") == 11  # and seq 11, the warning watchers see meanwhile
     store._db.execute("PRAGMA max_page_count = 1073741823")
-    assert store.append_output("r1", numbered(11, 200_000), 3, writer="w", offset=10) == 200_000
-    assert store.read_output("r1", 199_998).lines == numbered(199_999, 200_000)
+    assert store.append_output("r1", numbered(11, 200_000), 3, writer="w", offset=10) == 200_001
+    assert store.read_output("r1", 199_999).lines == numbered(199_999, 200_000)
 
 
 def test_open_store_picks_sqlite_in_the_instance_folder_unless_told_memory(

@@ -227,7 +227,16 @@ class JobSpec:
             "description": self.description,
             "async": self.is_async,
             "params": [p.to_json() for p in self.params],
+            "group": job_group(self.func.__module__),
         }
+
+
+def job_group(module: str) -> str:
+    """Where the page lists a job defined in ``module``: "webex", "builtin" (the
+    package's own) or "user" (everything else)."""
+    if module.startswith("flask_realtime.webex"):
+        return "webex"
+    return "builtin" if module.startswith("flask_realtime.") else "user"
 
 
 def _param_from(parameter: inspect.Parameter, hint: Any) -> Param:

@@ -15,7 +15,7 @@ Layout (schema version in ``PRAGMA user_version``, upgraded by :data:`MIGRATIONS
   prints a line at a time still has about one row per 1,000 lines.
 * ``outputs``: per run, the last seq, the first seq still stored, and the stored bytes
   (the byte budgets drop whole chunks, oldest first). ``writers`` counts the lines each
-  writer has given (see :meth:`~.base.Store.append_output`).
+  writer has given (see :meth:`~..core.ports.OutputLog.append_output`).
 * ``requests`` (start idempotency), ``stops``, ``sessions`` (with expiry),
   ``tokens`` (encrypted blobs).
 
@@ -77,6 +77,14 @@ COMPRESS_LEVEL = 1
 #: delivery loop reads each run's newest chunk again after every append, and a
 #: chunk written is cached as it is written, so the live path never decodes.
 CACHE_CHARS = 4_000_000
+
+#: The line a run's watchers see while its output cannot be written (a full disk, an I/O
+#: error). It takes the next seq at once, and is stored first when writing works again.
+NOT_STORED = ("[flask-realtime: the output cannot be stored right now ({reason}); the run "
+              "goes on and its output waits in memory until it can be written]")
+#: After a write failed for lack of space, at most one checkpoint a second: folding the
+#: WAL back in and truncating it may be what frees the space.
+CHECKPOINT_AFTER_FULL_SECONDS = 1.0
 
 _JSON, _ZLIB = 0, 1
 _TEXT = operator.itemgetter(1)
@@ -153,11 +161,19 @@ def _guarded(method: F) -> F:
         except sqlite3.IntegrityError:
             raise
         except sqlite3.DatabaseError as exc:
+            if _no_room(exc):
+                self._after_no_room()
             raise StoreUnavailableError(
                 f"The store ({self.path}) cannot be used right now ({exc}): free disk space "
                 "or fix the file, then try again.") from exc
 
     return call  # type: ignore[return-value]
+
+
+def _no_room(exc: sqlite3.Error) -> bool:
+    """Whether a write failed for lack of disk (SQLITE_FULL) or an I/O error."""
+    code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+    return code in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
 
 
 def _pack(lines: list[Line]) -> tuple[int, bytes]:
@@ -256,6 +272,11 @@ class SQLiteStore(RunStore):
         self._closed = False
         self._cache: OrderedDict[tuple[str, int], list[Line]] = OrderedDict()
         self._cached_chars = 0
+        # While writes fail for lack of room: since when (0: they do not), and per run
+        # the warning line (and its time) its watchers see, stored with its next batch.
+        self._no_room_since = 0.0
+        self._next_checkpoint = 0.0
+        self._notes: dict[str, tuple[Line, int]] = {}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -341,6 +362,22 @@ class SQLiteStore(RunStore):
                     self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            self._no_room_since = 0.0
+
+    def _after_no_room(self) -> None:
+        """A write failed for lack of room: remember since when (the health check says
+        so), and fold the WAL into the database and truncate it (at most once a second),
+        which frees its space: on a small disk the WAL alone can fill it."""
+        now = time.monotonic()
+        with self._lock:
+            if not self._no_room_since:
+                self._no_room_since = now
+                log.warning("%s: a write failed for lack of disk space (or an I/O error): "
+                            "output waits in memory until there is room", self.path)
+            if now >= self._next_checkpoint:
+                self._next_checkpoint = now + CHECKPOINT_AFTER_FULL_SECONDS
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
 
     def _read(self, sql: str, args: Iterable[Any] = ()) -> list[Any]:
         with self._lock:
@@ -465,6 +502,25 @@ class SQLiteStore(RunStore):
     @_guarded
     def append_output(self, run_id: str, lines: list[Line], epoch_ms: int, *,
                       writer: str | None = None, offset: int = 0) -> int:
+        """As :meth:`~..core.ports.OutputLog.append_output`. When the write fails for lack of room
+        (or an I/O error), the run's watchers are shown a warning line at once: it takes
+        the next seq (:meth:`read_output` and :meth:`output_end` include it) and is
+        stored first, before the lines that waited, once a write works again."""
+        try:
+            return self._append(run_id, lines, epoch_ms, writer, offset)
+        except sqlite3.DatabaseError as exc:
+            if _no_room(exc):
+                with self._lock:
+                    if run_id not in self._notes:
+                        reason = str(exc) or "no room"
+                        self._notes[run_id] = (
+                            (SYSTEM, NOT_STORED.format(reason=reason), "\n"),
+                            int(time.time() * 1000))
+                self.output_changed.set()
+            raise
+
+    def _append(self, run_id: str, lines: list[Line], epoch_ms: int, writer: str | None,
+                offset: int) -> int:
         with self._write() as db:
             if writer is not None:
                 row = db.execute("SELECT given FROM writers WHERE run_id = ? AND writer = ?",
@@ -482,12 +538,18 @@ class SQLiteStore(RunStore):
                 return int(end)
             before = size
             written: list[tuple[int, list[Line]]] = []
+            note = self._notes.get(run_id)
+            if note is not None:  # the warning its watchers saw comes first, with its time
+                size, end = self._add_lines(db, run_id, [note[0]], note[1], end, size,
+                                            written)
             size, end = self._add_lines(db, run_id, lines, epoch_ms, end, size, written)
             low, size = self._trim(db, run_id, end, low, size)
             db.execute("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?)",
                        (run_id, end, low, size))
         # Cached once committed: a batch rolled back must not be read back from memory.
         with self._lock:
+            self._notes.pop(run_id, None)
+            self._no_room_since = 0.0
             for last_seq, chunk in written:
                 self._remember(run_id, last_seq, chunk)
         self._total_bytes += size - before
@@ -589,9 +651,10 @@ class SQLiteStore(RunStore):
         with self._lock:
             meta = self._db.execute("SELECT end_seq, low_seq FROM outputs WHERE run_id = ?",
                                     (run_id,)).fetchone()
-            if meta is None:
+            note = self._notes.get(run_id)
+            if meta is None and note is None:
                 return OutputSlice(first_seq=after + 1, lines=[], end_seq=0)
-            end, low = meta
+            end, low = meta if meta is not None else (0, 1)
             start = max(after + 1, low, end - self.retention_lines + 1)
             rows = self._db.execute(
                 "SELECT first_seq, last_seq, times, packing, payload FROM chunks WHERE "
@@ -619,6 +682,12 @@ class SQLiteStore(RunStore):
                     lines.append(line)
                 break
             rows.close()
+            if note is not None:
+                if start + len(lines) == end + 1 and len(lines) < max_lines:
+                    if not times or times[-1][1] != note[1]:
+                        times.append((len(lines), note[1]))
+                    lines.append(note[0])  # everything stored was read: the warning is next
+                end += 1
         times = [t for t in times if t[0] < len(lines)]
         return OutputSlice(start, lines, int(end), start - (after + 1), times)
 
@@ -648,8 +717,9 @@ class SQLiteStore(RunStore):
 
     @_guarded
     def output_end(self, run_id: str) -> int:
-        rows = self._read("SELECT end_seq FROM outputs WHERE run_id = ?", (run_id,))
-        return int(rows[0][0]) if rows else 0
+        with self._lock:
+            rows = self._read("SELECT end_seq FROM outputs WHERE run_id = ?", (run_id,))
+            return (int(rows[0][0]) if rows else 0) + (run_id in self._notes)
 
     # -- login sessions ----------------------------------------------------------------
     @_guarded
@@ -718,6 +788,9 @@ class SQLiteStore(RunStore):
 
     # -- lifecycle -----------------------------------------------------------------------
     def healthy(self) -> bool:
+        """False while writes fail for lack of room, or the database cannot be read."""
+        if self._no_room_since:
+            return False
         try:
             self._read("SELECT 1")
         except (sqlite3.Error, StoreUnavailableError):

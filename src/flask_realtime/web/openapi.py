@@ -161,6 +161,9 @@ def _schemas() -> dict[str, Any]:
         "Job": {"type": "object", "required": ["name", "title", "params"], "properties": {
             "name": {"type": "string"}, "title": {"type": "string"},
             "description": {"type": "string"}, "async": {"type": "boolean"},
+            "group": {"type": "string", "enum": ["builtin", "webex", "user"],
+                      "description": "Where the page lists the job: the package's own "
+                                     "jobs, the Webex ones, or the JOBS modules'."},
             "params": {"type": "array", "items": {"$ref": "#/components/schemas/Param"}}}},
         "Param": {"type": "object", "required": ["name", "type", "required"], "properties": {
             "name": {"type": "string"},

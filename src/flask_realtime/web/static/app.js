@@ -2,6 +2,10 @@
 //
 // Query flags (for tests and bench/render.py): `?render=0` counts output lines
 // without rendering them; `?cap=N` holds at most N lines in the page.
+//
+// The fragment names what is shown: `#run=<id>`, optionally `&line=120` or
+// `&line=120-140` (seqs). Opening a run pushes a history entry, so Back and Forward
+// move between runs; editing the fragment opens what it names.
 
 import { getJSON, newRequestId, runUrl } from "./api.js";
 import { JobForm } from "./form.js";
@@ -20,6 +24,8 @@ const RENDER = flags.get("render") !== "0";
 // Lines held per run. At 20 px a row, 1.5M rows stay under Chromium's ~33M px element height.
 const CAP = Math.min(1_500_000, Math.max(1000, Number(flags.get("cap")) || 200_000));
 const STOP_CONFIRM_MS = 10_000;
+const LINE_CONTEXT = 500; // lines fetched before a linked line, to scroll back into
+const NARROW = matchMedia("(max-width: 800px)"); // the one-column layout of app.css
 
 // For tests and bench/render.py; busyMs: main-thread time spent on output batches and drawing.
 const stats = {
@@ -29,10 +35,12 @@ const socket = io({ transports: ["websocket", "polling"], tryAllTransports: true
 const form = new JobForm($("job-form"));
 const runList = new RunHistory({
   body: $("runs-body"), jobFilter: $("filter-job"), stateFilter: $("filter-state"),
-  message: $("runs-message"), onOpen: (id) => openRun(id),
+  message: $("runs-message"), onOpen: (id) => openRun(id, { reveal: true }),
 });
 const viewer = new Viewer($("output"), {
-  onFollowChange: (on) => { $("jump-end").hidden = on; },
+  onFollowChange: () => showStatus(),
+  onStatus: () => showStatus(),
+  onLinePick: (seq, extend) => pickLine(seq, extend),
   onJumpToEnd: () => session && session.jumpToEnd(),
   onNearTop: () => session && session.fetchOlder(),
   onNearBottom: () => session && session.fetchNewer(),
@@ -52,6 +60,7 @@ const viewer = new Viewer($("output"), {
 let session = null; // the RunSession shown in the output pane
 let current = null; // its latest RunRecord
 let pendingStart = null; // a start not yet acknowledged: {job, params, request_id}
+let offline = false; // the socket is down: the shown run's state is not known
 const early = new Map(); // run_id -> output batches that came before the start's ack
 
 function announce(text) {
@@ -64,6 +73,18 @@ function setConnection(state, text, message = "") {
   $("conn-text").textContent = text;
   $("conn-message").textContent = message;
   $("conn-message").hidden = !message;
+  const wasOffline = offline;
+  offline = state !== "connected";
+  $("output-panel").classList.toggle("stale", offline);
+  if (current && wasOffline !== offline) showRunHeader();
+}
+
+// The server's refusal is already a sentence saying what to do ("You are not logged
+// in: reload the page and log in."): show it as it is, not wrapped in advice of our own.
+function refusal(err) {
+  const text = String((err && err.message) || "").trim();
+  if (!text) return "The server refused the connection. Reload the page; you may need to log in again.";
+  return /[.!?]$/.test(text) ? text : `${text}.`;
 }
 
 socket.on("connect", () => {
@@ -90,8 +111,7 @@ socket.on("disconnect", () => {
 socket.on("connect_error", (err) => {
   if (socket.active) setConnection("reconnecting", "reconnecting…");
   else {
-    setConnection("disconnected", "disconnected",
-      `Could not connect (${err.message}). Reload the page; you may need to log in again.`);
+    setConnection("disconnected", "disconnected", refusal(err));
   }
 });
 
@@ -151,7 +171,7 @@ function sendStart() {
       return;
     }
     form.remember(request.job, request.params);
-    openRun(ack.run_id, { started: true });
+    openRun(ack.run_id, { started: true, reveal: true });
     const buffered = early.get(ack.run_id) || [];
     early.clear();
     for (const ev of buffered) session.onOutput(ev);
@@ -176,7 +196,90 @@ function sendStop(runId) {
 }
 
 // --- the shown run ----------------------------------------------------------------
-async function openRun(runId, { started = false } = {}) {
+function fragment(runId, line = null) {
+  let hash = `#run=${encodeURIComponent(runId)}`;
+  if (line) hash += `&line=${line[0] === line[1] ? line[0] : `${line[0]}-${line[1]}`}`;
+  return hash;
+}
+
+// {run, line}: what the URL's fragment names; line is [from, to] or null.
+function fromFragment() {
+  const q = new URLSearchParams(location.hash.slice(1));
+  const m = /^(\d+)(?:-(\d+))?$/.exec(q.get("line") || "");
+  let line = null;
+  if (m) {
+    const a = Number(m[1]), b = Number(m[2] || m[1]);
+    line = [Math.max(1, Math.min(a, b)), Math.max(1, a, b)];
+  }
+  return { run: q.get("run") || null, line };
+}
+
+// Back, Forward, or the fragment edited: show what it names.
+function followFragment() {
+  const { run, line } = fromFragment();
+  if (!run) {
+    if (session) closeRun();
+    return;
+  }
+  if (!session || session.runId !== run) {
+    openRun(run, { line, push: false });
+  } else if (line && String(line) !== String(viewer.picked)) {
+    showLine(line);
+  } else if (!line && viewer.picked) {
+    viewer.unpick();
+  }
+}
+
+// Scroll to a line of the shown run; one the page does not hold (older than its window)
+// is fetched by opening the run again from just before it.
+function showLine(line) {
+  const held = session.lines;
+  const first = held.firstSeq();
+  if (first !== null && line[0] < first && !held.startsAtBeginning()) {
+    openRun(session.runId, { line, push: false });
+  } else {
+    viewer.reveal(line[0], line[1]);
+  }
+}
+
+function pickLine(seq, extend) {
+  if (!session) return;
+  const was = viewer.picked;
+  const line = extend && was ? [Math.min(was[0], seq), Math.max(was[1], seq)] : [seq, seq];
+  viewer.reveal(line[0], line[1], false);
+  history.replaceState(null, "", fragment(session.runId, line));
+}
+
+// No run shown (Back past the first one opened).
+function closeRun() {
+  if (session) session.close();
+  session = null;
+  current = null;
+  if (RENDER) viewer.setLines(null);
+  runList.setCurrent(null);
+  $("layout").classList.remove("has-run");
+  setVisibleText($("run-title"), "Output");
+  for (const id of ["run-state", "run-params", "run-times"]) $(id).replaceChildren();
+  $("stop-btn").disabled = true;
+  $("copy-btn").disabled = true;
+  $("download-link").hidden = true;
+  $("result").hidden = true;
+  $("run-error").hidden = true;
+  $("output-empty").hidden = false;
+  showStatus();
+}
+
+function showStatus() {
+  const n = session && viewer.lines ? viewer.lines.length : 0;
+  $("output-status").hidden = !session || !RENDER;
+  $("jump-end").hidden = viewer.follow || n === 0;
+  $("output-count").textContent = !session ? ""
+    : n ? `${n.toLocaleString("en-US")} line${n === 1 ? "" : "s"}` : "No output yet.";
+}
+
+// `reveal`: the user asked for this run (Start, a row of the list): on a phone, where
+// the pane is below the form, bring it into view.
+async function openRun(runId, { started = false, line = null, push = true, reveal = false } = {}) {
   if (session) session.close();
   session = new RunSession(runId, {
     socket, viewer: RENDER ? viewer : null, cap: CAP, stats, onRecord, onError: showRunError,
@@ -185,10 +288,18 @@ async function openRun(runId, { started = false } = {}) {
   current = null;
   if (RENDER) viewer.setLines(session.lines);
   runList.setCurrent(runId);
-  history.replaceState(null, "", `#run=${encodeURIComponent(runId)}`);
+  const hash = fragment(runId, line);
+  if (location.hash !== hash) {
+    if (push) history.pushState(null, "", hash);
+    else history.replaceState(null, "", hash);
+  }
+  if (line && RENDER) viewer.reveal(line[0], line[1]);
+  $("layout").classList.add("has-run");
+  if (reveal && NARROW.matches) $("output-panel").scrollIntoView({ block: "start" });
   $("result").hidden = true;
   $("run-error").hidden = true;
   $("output-empty").hidden = true;
+  showStatus();
   $("copy-btn").disabled = false;
   $("download-link").href = runUrl(runId, "/log");
   $("download-link").hidden = false;
@@ -211,14 +322,19 @@ async function openRun(runId, { started = false } = {}) {
     if (session !== mine) return;
   }
   if (record) onRecord(record);
-  // A run longer than the window: its newest half-window now, older lines on scroll-back.
-  session.watch(record && record.lines > CAP ? record.lines - (CAP >> 1) : 0);
+  // A run longer than the window: its newest half-window now, older lines on scroll-back;
+  // a linked line the page would not get that way: from a little before it.
+  let after = record && record.lines > CAP ? record.lines - (CAP >> 1) : 0;
+  if (line) after = Math.min(after, Math.max(0, line[0] - 1 - Math.min(LINE_CONTEXT, CAP >> 2)));
+  session.watch(after);
 }
 
 function showRunHeader() {
   const r = current;
   setVisibleText($("run-title"), r.title || r.job);
-  $("run-state").replaceChildren(stateBadge(r.state));
+  const badge = stateBadge(offline ? "unknown" : r.state);
+  if (offline) badge.title = `Last known: ${r.state}. The state shows again when the connection is back.`;
+  $("run-state").replaceChildren(badge);
   const params = paramsText(r.params);
   setVisibleText($("run-params"), params);
   $("run-params").title = visibleText(params);
@@ -238,6 +354,13 @@ async function loadResult(runId) {
     const full = await getJSON(runUrl(runId));
     if (!session || session.runId !== runId) return;
     renderResult($("result-body"), full.result);
+    // A stopped job's return value is whatever it had when it stopped: say so.
+    const stopped = full.state === "stopped";
+    $("result-heading").textContent = stopped ? "Result, returned when the run was stopped" : "Result";
+    $("result-note").textContent = stopped
+      ? "The job was stopped before it finished: this is what it returned then, not a final result."
+      : "";
+    $("result-note").hidden = !stopped;
     $("result").hidden = false;
   } catch (err) {
     showRunError(`Could not load the result: ${err.message}`);
@@ -319,14 +442,26 @@ document.addEventListener("keydown", (e) => {
   }
 });
 
+$("runs-toggle").addEventListener("click", () => {
+  const panel = $("runs-toggle").closest(".history-panel");
+  const open = panel.classList.toggle("collapsed") === false;
+  $("runs-toggle").setAttribute("aria-expanded", String(open));
+  $("runs-toggle").textContent = open ? "Hide" : "Show";
+});
+window.addEventListener("hashchange", followFragment);
+window.addEventListener("popstate", followFragment);
+
 setInterval(() => {
+  if (offline) return; // nothing ticks while the state is not known
   runList.tick();
   if (current && isActive(current)) showRunHeader();
   if (session) session.checkGap();
   if (viewer.needsRematch()) viewer.refreshMatches();
 }, 1000);
 
-window.flaskRealtime = { socket, stats, viewer, runList, openRun, get session() { return session; } };
+window.flaskRealtime = {
+  socket, stats, viewer, runList, openRun, get session() { return session; },
+};
 
 async function init() {
   $("demo-banner").hidden = data.demoMode !== "true";
@@ -339,8 +474,8 @@ async function init() {
     form.setMessage(`Could not load the jobs: ${err.message}`);
   }
   await runList.load();
-  const m = /^#run=(.+)$/.exec(location.hash);
-  if (m && !session) openRun(decodeURIComponent(m[1]));
+  const { run, line } = fromFragment();
+  if (run && !session) openRun(run, { line, push: false });
 }
 
 init();

@@ -1,11 +1,25 @@
 // The start form: a job picker and one field per job parameter, built from /api/jobs.
 //
 // Values are checked here first (the server checks again and its per-field
-// `errors` are shown the same way); the last values used for each job are kept
-// in localStorage.
+// `errors` are shown the same way); the last values used for each job, and the job
+// last picked, are kept in localStorage. Jobs are grouped by where they come from
+// (the `group` of /api/jobs) and a filter box narrows the list as one types.
+// Descriptions and help show `backticks` as inline code, built from text nodes.
 
 const STORE_PREFIX = "flask-realtime:params:";
 const LAST_JOB = "flask-realtime:job";
+const GROUPS = [["builtin", "Built-in"], ["webex", "Webex"], ["user", "Your jobs"]];
+
+// `text` into `el`, with each `code span` as a <code> element: text nodes only.
+export function setInlineCode(el, text) {
+  const parts = String(text || "").split(/`([^`]+)`/);
+  el.replaceChildren(...parts.map((part, i) => {
+    if (i % 2 === 0) return document.createTextNode(part);
+    const code = document.createElement("code");
+    code.textContent = part;
+    return code;
+  }));
+}
 
 function remembered(job) {
   try {
@@ -22,14 +36,33 @@ export class JobForm {
     this.fields = form.querySelector("#job-fields");
     this.description = form.querySelector("#job-description");
     this.message = form.querySelector("#form-message");
+    this.filter = form.querySelector("#job-filter");
+    this.filterMessage = form.querySelector("#job-filter-message");
     this.jobs = [];
     this.inputs = new Map(); // param name -> {param, input, error}
-    this.select.addEventListener("change", () => this.showJob(this.select.value));
+    this.select.addEventListener("change", () => {
+      this.showJob(this.select.value);
+      this.rememberJob(this.select.value);
+    });
+    this.filter.addEventListener("input", () => this.applyFilter());
+    this.filter.addEventListener("keydown", (e) => {
+      if (e.key !== "Enter") return;
+      e.preventDefault(); // Enter here picks the job shown, it does not start it
+      this.select.focus();
+    });
   }
 
   setJobs(jobs) {
     this.jobs = jobs;
-    this.select.replaceChildren(...jobs.map((j) => new Option(`${j.title} (${j.name})`, j.name)));
+    const groups = GROUPS.map(([key, label]) => {
+      const members = jobs.filter((j) => (j.group || "user") === key);
+      if (!members.length) return null;
+      const group = document.createElement("optgroup");
+      group.label = label;
+      group.append(...members.map((j) => new Option(`${j.title} (${j.name})`, j.name)));
+      return group;
+    });
+    this.select.replaceChildren(...groups.filter(Boolean));
     let last = null;
     try {
       last = localStorage.getItem(LAST_JOB);
@@ -47,6 +80,29 @@ export class JobForm {
     return this.jobs.find((j) => j.name === this.select.value) || null;
   }
 
+  // Hide the jobs whose name, title and description do not hold the filter's words.
+  applyFilter() {
+    const words = this.filter.value.toLowerCase().split(/\s+/).filter(Boolean);
+    let firstShown = null;
+    for (const option of this.select.options) {
+      const job = this.jobs.find((j) => j.name === option.value);
+      const text = `${job.name} ${job.title} ${job.description || ""}`.toLowerCase();
+      option.hidden = !words.every((w) => text.includes(w));
+      if (!option.hidden && firstShown === null) firstShown = option.value;
+    }
+    for (const group of this.select.querySelectorAll("optgroup")) {
+      group.hidden = [...group.children].every((o) => o.hidden);
+    }
+    this.filterMessage.hidden = firstShown !== null;
+    this.filterMessage.textContent = firstShown === null
+      ? "No job matches that filter: clear it to see them all." : "";
+    const shown = this.select.selectedOptions[0];
+    if (firstShown !== null && (!shown || shown.hidden)) {
+      this.select.value = firstShown;
+      this.showJob(firstShown);
+    }
+  }
+
   showJob(name) {
     const job = this.jobs.find((j) => j.name === name);
     this.inputs.clear();
@@ -56,7 +112,7 @@ export class JobForm {
       this.description.textContent = "";
       return;
     }
-    this.description.textContent = job.description || "";
+    setInlineCode(this.description, job.description || "");
     const saved = remembered(job.name);
     this.fields.replaceChildren(...job.params.map((p) => this.field(p, saved)));
   }
@@ -92,6 +148,19 @@ export class JobForm {
       }
       if (value !== undefined && value !== null) input.value = String(value);
     }
+    const hasDefault = !param.required && param.default !== undefined && param.default !== null;
+    let note = null;
+    if (hasDefault && input.type === "number") {
+      // An empty number field means "the job's default": show which, and say so.
+      input.placeholder = String(param.default);
+      note = document.createElement("div");
+      note.className = "field-default";
+      note.id = `${id}-default`;
+      note.textContent = `Empty: the default, ${param.default}, is used.`;
+      const update = () => { note.hidden = input.value !== "" || input.validity.badInput; };
+      input.addEventListener("input", update);
+      update();
+    }
     input.id = id;
     input.name = param.name;
     const error = document.createElement("div");
@@ -103,9 +172,13 @@ export class JobForm {
       const help = document.createElement("div");
       help.className = "field-help";
       help.id = `${id}-help`;
-      help.textContent = param.help;
+      setInlineCode(help, param.help);
       described.push(help.id);
       wrap.append(help);
+    }
+    if (note) {
+      described.push(note.id);
+      wrap.append(note);
     }
     wrap.append(error);
     input.setAttribute("aria-describedby", described.join(" "));
@@ -157,9 +230,17 @@ export class JobForm {
   remember(job, params) {
     try {
       localStorage.setItem(STORE_PREFIX + job, JSON.stringify(params));
-      localStorage.setItem(LAST_JOB, job);
     } catch {
       // storage full or disabled: nothing to remember then
+    }
+    this.rememberJob(job);
+  }
+
+  rememberJob(job) {
+    try {
+      localStorage.setItem(LAST_JOB, job);
+    } catch {
+      // storage disabled
     }
   }
 }

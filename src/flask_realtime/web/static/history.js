@@ -59,6 +59,7 @@ export class RunHistory {
     this.currentId = null;
     this.loads = 0; // load() calls made: only the latest one's answer is shown
     this.pushed = null; // records from `state` events while a load is on its way
+    this.error = ""; // why the list could not be read, shown instead of the list
     jobFilter.addEventListener("change", () => this.load());
     stateFilter.addEventListener("change", () => this.load());
   }
@@ -87,10 +88,10 @@ export class RunHistory {
         if (!listed || RANK[record.state] >= RANK[listed.state]) merged.set(record.id, record);
       }
       this.runs = [...merged.values()].filter((r) => this.matches(r)).sort(newestFirst);
-      this.message.textContent = this.runs.length ? "" : "No runs match.";
+      this.error = "";
     } catch (err) {
       if (load !== this.loads) return;
-      this.message.textContent = `Could not load the run list: ${err.message}`;
+      this.error = `Could not load the run list: ${err.message}`;
     }
     this.pushed = null;
     this.render();
@@ -111,7 +112,6 @@ export class RunHistory {
     } else {
       this.runs.push(record);
       this.runs.sort(newestFirst);
-      this.message.textContent = "";
     }
     this.render();
   }
@@ -127,6 +127,9 @@ export class RunHistory {
 
   render() {
     this.body.replaceChildren(...this.runs.map((r) => this.row(r)));
+    const filtered = Boolean(this.jobFilter.value || this.stateFilter.value);
+    this.message.textContent = this.error || (this.runs.length ? ""
+      : filtered ? "No runs match these filters." : "No runs yet: pick a job and press Start.");
   }
 
   row(record) {
@@ -139,6 +142,11 @@ export class RunHistory {
     setVisibleText(open, record.title || record.job);
     open.title = `Open run ${record.id}`;
     open.addEventListener("click", () => this.onOpen(record.id));
+    // The whole row opens the run, not only its title: a tap need not hit the link.
+    tr.addEventListener("click", (e) => {
+      if (e.target.closest("button") || String(getSelection())) return;
+      this.onOpen(record.id);
+    });
     const params = document.createElement("div");
     params.className = "params";
     const text = paramsText(record.params);

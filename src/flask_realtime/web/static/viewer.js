@@ -8,6 +8,12 @@
 //
 // Text only ever enters the DOM through text nodes and `textContent`; bidi controls
 // and zero-width characters show as markers (invisible.js).
+//
+// Line numbers are the lines' seqs, shown in a gutter by CSS (`data-n` and
+// `::before`), so selecting or copying text never takes them. A display line made of
+// several raw lines (a partial line continued, a progress bar redrawn with "\r")
+// shows the seq of its first raw line. Clicking a number picks that line (Shift
+// extends the pick): `onLinePick` hears it, `reveal` scrolls to a picked range.
 
 import { plainText, segments, styleOf } from "./ansi.js";
 import { appendVisible, hasInvisible, markBudget } from "./invisible.js";
@@ -18,12 +24,20 @@ const EDGE_ROWS = 50; // this close to either end, ask for more lines
 
 export class Viewer {
   constructor(root, {
-    onFollowChange, onNearTop, onNearBottom, onDrawn, onMatches, onJumpToEnd,
+    onFollowChange, onNearTop, onNearBottom, onDrawn, onMatches, onJumpToEnd, onStatus,
+    onLinePick,
   } = {}) {
     this.root = root;
     this.spacer = root.querySelector(".output-spacer");
     this.rowsEl = root.querySelector(".output-rows");
-    this.cb = { onFollowChange, onNearTop, onNearBottom, onDrawn, onMatches, onJumpToEnd };
+    this.cb = {
+      onFollowChange, onNearTop, onNearBottom, onDrawn, onMatches, onJumpToEnd, onStatus,
+      onLinePick,
+    };
+    this.picked = null; // [fromSeq, toSeq]: lines highlighted (a link to a line or range)
+    this.revealing = null; // a seq to scroll to as soon as its line is held
+    this.gutterDigits = 0;
+    this.statusKey = "";
     this.lines = null;
     this.follow = true;
     this.canFollow = true; // false while the window does not reach the live end
@@ -43,8 +57,9 @@ export class Viewer {
     root.addEventListener("scroll", () => this.onScroll(), { passive: true });
     root.addEventListener("wheel", (e) => {
       input();
-      if (e.deltaY < 0) this.setFollow(false);
+      if (e.deltaY < 0 && this.scrollable()) this.setFollow(false);
     }, { passive: true });
+    this.rowsEl.addEventListener("click", (e) => this.onRowClick(e));
     root.addEventListener("pointerdown", () => { input(); this.pointerDown = true; });
     window.addEventListener("pointerup", () => { this.pointerDown = false; });
     root.addEventListener("touchmove", input, { passive: true });
@@ -65,6 +80,8 @@ export class Viewer {
 
   setLines(lines) {
     this.lines = lines;
+    this.picked = null;
+    this.revealing = null;
     this.matches = [];
     this.current = -1;
     this.matchesStale = true;
@@ -82,8 +99,52 @@ export class Viewer {
   }
 
   jumpToEnd() {
+    this.revealing = null;
     this.setFollow(true);
     this.invalidate(true);
+  }
+
+  // Something to scroll: a pane with no lines, or all of them in view, has no "up".
+  scrollable() {
+    return this.root.scrollHeight > this.root.clientHeight + 1;
+  }
+
+  // Highlight lines `from`..`to` (seqs); with `scroll`, bring `from` into view, now or
+  // when it arrives.
+  reveal(from, to, scroll = true) {
+    this.picked = [from, to];
+    if (scroll) {
+      this.revealing = from;
+      this.follow = false; // quietly: the view is about to move to the line
+      if (this.cb.onFollowChange) this.cb.onFollowChange(false);
+    }
+    this.invalidate(true);
+  }
+
+  unpick() {
+    this.picked = null;
+    this.invalidate(true);
+  }
+
+  // Display index of the line holding seq `seq` (the last line starting at or before it).
+  indexOfSeq(seq) {
+    const s = this.lines.seq;
+    let lo = 0, hi = s.length - 1, at = 0;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (s[mid] <= seq) { at = mid; lo = mid + 1; } else hi = mid - 1;
+    }
+    return at;
+  }
+
+  onRowClick(e) {
+    const row = e.target.closest(".line");
+    if (!row || !row.dataset.n || !this.cb.onLinePick) return;
+    // The number is generated content: find it by where the click landed.
+    const before = getComputedStyle(row, "::before");
+    const gutter = parseFloat(before.width) + parseFloat(before.marginRight);
+    if (e.clientX - this.root.getBoundingClientRect().left > gutter) return;
+    this.cb.onLinePick(Number(row.dataset.n), e.shiftKey);
   }
 
   // The window gained (k > 0) or lost (k < 0) lines at its front: keep the same
@@ -125,7 +186,7 @@ export class Viewer {
   }
 
   onKey(e) {
-    if (["PageUp", "ArrowUp", "Home"].includes(e.key)) this.setFollow(false);
+    if (["PageUp", "ArrowUp", "Home"].includes(e.key) && this.scrollable()) this.setFollow(false);
     if (e.key === "End" && !e.shiftKey) {
       e.preventDefault();
       if (this.cb.onJumpToEnd) this.cb.onJumpToEnd();
@@ -141,12 +202,28 @@ export class Viewer {
     const total = n * this.rowH;
     if (this.spacer.style.height !== `${total}px`) this.spacer.style.height = `${total}px`;
     const r = this.root;
-    if (this.follow) r.scrollTop = r.scrollHeight;
+    if (this.revealing !== null && n && (lines.seq[n - 1] >= this.revealing
+        || lines.seq[0] > this.revealing)) {
+      // The line asked for is held (or older than anything still kept): show it a
+      // third of the way down, with what led to it above.
+      r.scrollTop = Math.max(0, this.indexOfSeq(this.revealing) * this.rowH - r.clientHeight / 3);
+      this.revealing = null;
+    } else if (this.follow) r.scrollTop = r.scrollHeight;
     this.lastTop = r.scrollTop;
+    const digits = n ? String(lines.seq[n - 1]).length : 1;
+    if (digits !== this.gutterDigits) {
+      this.gutterDigits = digits;
+      this.rowsEl.style.setProperty("--gutter", `${Math.max(3, digits)}ch`);
+    }
+    const status = `${n}:${this.follow}`;
+    if (status !== this.statusKey) {
+      this.statusKey = status;
+      if (this.cb.onStatus) this.cb.onStatus(n);
+    }
     const first = Math.min(n, Math.max(0, Math.floor(r.scrollTop / this.rowH) - OVERSCAN));
     const last = Math.max(first,
       Math.min(n, Math.ceil((r.scrollTop + r.clientHeight) / this.rowH) + OVERSCAN));
-    const key = `${first}:${last}:${this.searchVersion}:${this.showTimes}`;
+    const key = `${first}:${last}:${this.searchVersion}:${this.showTimes}:${this.picked}`;
     const changes = lines ? lines.changes : -1;
     if (changes === this.drawnChanges && key === this.drawnKey) return;
     this.drawnChanges = changes;
@@ -165,15 +242,19 @@ export class Viewer {
     const seq = lines.seq[i];
     const mark = this.query !== null && this.matchSet && this.matchSet.has(i)
       ? (this.matches[this.current] === i ? 2 : 1) : 0;
-    if (row._seq === seq && row._text === text && row._mark === mark
+    const stream = lines.stream[i];
+    const picked = this.picked !== null && stream !== MARKER
+      && seq >= this.picked[0] && seq <= this.picked[1];
+    if (row._seq === seq && row._text === text && row._mark === mark && row._picked === picked
         && row._times === this.showTimes && row._hv === this.searchVersion) return;
     row._seq = seq;
+    row._picked = picked;
     row._text = text;
     row._mark = mark;
     row._times = this.showTimes;
     row._hv = this.searchVersion;
-    const stream = lines.stream[i];
-    row.className = stream === "stdout" ? "line" : `line ${stream}`;
+    row.className = (stream === "stdout" ? "line" : `line ${stream}`) + (picked ? " picked" : "");
+    row.dataset.n = stream === MARKER ? "" : seq;
     const nodes = [];
     if (this.showTimes) {
       const ts = document.createElement("span");
