@@ -17,7 +17,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import repeat
-from typing import Any
 
 STDOUT, STDERR, LOG, SYSTEM = "stdout", "stderr", "log", "system"
 STREAMS = (STDOUT, STDERR, LOG, SYSTEM)
@@ -59,19 +58,6 @@ class OutputSlice:
     @property
     def last_seq(self) -> int:
         return self.first_seq + len(self.lines) - 1
-
-    def to_event(self, run_id: str) -> dict[str, Any]:
-        """The Socket.IO ``output`` payload (see docs/protocol.md)."""
-        lines = [
-            {"stream": s, "text": t} if e == "\n" else {"stream": s, "text": t, "end": e}
-            for s, t, e in self.lines
-        ]
-        event: dict[str, Any] = {"run_id": run_id, "first_seq": self.first_seq, "lines": lines}
-        if self.skipped:
-            event["skipped"] = self.skipped
-        if self.times:
-            event["times"] = [list(t) for t in self.times]
-        return event
 
 
 def render_text(lines: Iterable[Line]) -> Iterable[str]:

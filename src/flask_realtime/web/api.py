@@ -11,6 +11,7 @@ from ..core.output import render_text
 from ..core.runs import RunState
 from ..core.service import LimitReachedError, RequestIdError, RunNotFoundError
 from . import openapi
+from .delivery import output_event
 from .identity import current_user
 from .realtime import get_realtime
 
@@ -151,7 +152,7 @@ def lines(run_id: str) -> Response:
     piece = rt.service.read(
         _user(), run_id, _int_arg("after", 0, 0, 2**62),
         max_lines=_int_arg("limit", 1000, 1, 10_000), max_chars=4 * 1024 * 1024)
-    return jsonify(end_seq=piece.end_seq, **piece.to_event(run_id))
+    return jsonify(end_seq=piece.end_seq, **output_event(piece, run_id))
 
 
 @bp.get("/runs/<run_id>/log")

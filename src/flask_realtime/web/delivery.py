@@ -25,6 +25,7 @@ from typing import Any
 
 from flask_socketio import SocketIO
 
+from ..core.output import OutputSlice
 from ..core.ports import OutputLog
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,21 @@ HELD_POLL_SECONDS = 0.015
 
 def live_room(run_id: str) -> str:
     return f"live:{run_id}"
+
+
+def output_event(piece: OutputSlice, run_id: str) -> dict[str, Any]:
+    """The Socket.IO ``output`` payload of ``piece`` (see docs/protocol.md); the HTTP
+    output endpoint answers the same fields."""
+    lines = [
+        {"stream": s, "text": t} if e == "\n" else {"stream": s, "text": t, "end": e}
+        for s, t, e in piece.lines
+    ]
+    event: dict[str, Any] = {"run_id": run_id, "first_seq": piece.first_seq, "lines": lines}
+    if piece.skipped:
+        event["skipped"] = piece.skipped
+    if piece.times:
+        event["times"] = [list(t) for t in piece.times]
+    return event
 
 
 @dataclass
@@ -235,7 +251,7 @@ class Delivery:
             run_id, after, max_lines=limit, max_chars=self.max_batch_chars)
         if not piece.lines:
             return None, after
-        return piece.to_event(run_id), piece.last_seq
+        return output_event(piece, run_id), piece.last_seq
 
     def _backlog(self, sid: str) -> int:
         """Packets waiting to be written to this client's connection."""
