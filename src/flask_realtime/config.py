@@ -1,4 +1,5 @@
-"""Configuration: defaults here, overridden by the instance folder and the environment.
+"""Configuration: defaults here, overridden by the environment, the Webex integration's
+env file and (tests only) a test config; every value checked before the server starts.
 
 Every setting can be given as an environment variable with the ``FLASK_REALTIME_``
 prefix (``FLASK_REALTIME_RETENTION_LINES=50000``; values are parsed as JSON when they
@@ -6,15 +7,26 @@ can be). ``SECRET_KEY`` and ``REDIS_URL`` are also read without the prefix, as m
 deployment tools spell them, and so are the Webex integration's ``CLIENT_ID``,
 ``CLIENT_SECRET``, ``REDIRECT_URI`` and ``SCOPE``, which a ``webexintegration.env`` file
 may also hold (docs/auth.md). docs/configuration.md lists every key.
+
+:func:`load` records where each value came from (:func:`source`), so that a value a
+setting does not accept stops the start with one sentence naming the setting as the
+user spelled it (``FLASK_REALTIME_RETENTION_LINES is 'abc', but it must be a whole
+number of at least 1, or unset``): :class:`ConfigError`, which ``flask-realtime``
+prints without a traceback. Other ``FLASK_REALTIME_*`` variables (Flask's own
+settings, such as ``SESSION_COOKIE_SECURE``) are passed through unchecked.
+
+Nothing here imports Flask: the core raises :class:`ConfigError` too (a job module
+that cannot be loaded).
 """
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from flask import Config
+from typing import Any, Literal
 
 DEFAULTS: dict[str, Any] = {
     # Jobs: comma-separated modules whose @job functions are offered besides the built-ins.
@@ -75,6 +87,11 @@ DEFAULTS: dict[str, Any] = {
     "SWITCH_INTERVAL_SECONDS": 0.0005,
     # ... and while a run floods and other runs share the process; 0: no change.
     "FLOOD_SWITCH_INTERVAL_SECONDS": 0.0002,
+    # Production (web/wsgi.py's servers): SECRET_KEY must be given, never generated.
+    "PRODUCTION": False,
+    # The instance folder (secret key, SQLite store, webexintegration.env); None: Flask's.
+    # Read before the app exists (instance_path below).
+    "INSTANCE_PATH": None,
     # Where runs execute: "thread" (in the web process) or "rq" (on flask-realtime workers).
     "RUNNER": "thread",
     # RQ: a run no worker has taken after this many seconds is dropped from the queue
@@ -82,31 +99,278 @@ DEFAULTS: dict[str, Any] = {
     "QUEUE_TTL_SECONDS": 24 * 3600,
 }
 
+class ConfigError(ValueError):
+    """Configuration the user must fix before the server can start: a setting's value,
+    a job module, a store that cannot be opened. The message is one sentence naming
+    what to fix (a setting as the user spelled it) and what would be accepted."""
+
+
+PREFIX = "FLASK_REALTIME_"
+#: Read from the environment without the prefix as well (the prefixed name wins).
 UNPREFIXED = ("SECRET_KEY", "REDIS_URL")
+#: ``FLASK_REALTIME_*`` variables that belong to the ``flask-realtime`` command, not to
+#: the app: FLASK_REALTIME_DEBUG shows startup tracebacks and must not turn on Flask's
+#: debug mode; PORT and HOST are ``run``'s --port and --host.
+COMMAND_ONLY = ("DEBUG", "PORT", "HOST")
+#: The key of the config under which :func:`load` leaves every setting's :class:`Source`.
+SOURCES_KEY = "SETTING_SOURCES"
 
 
-def load(config: Config, test_config: dict[str, Any] | None = None) -> None:
-    """Fill ``config``: defaults, then environment, then ``test_config`` (tests only)."""
+@dataclass(frozen=True)
+class Source:
+    """Where a setting's value came from, and the setting's name as it was spelled there.
+
+    ``str()`` is how an error names the setting: ``FLASK_REALTIME_RETENTION_LINES``,
+    ``CLIENT_ID in /srv/webexintegration.env``, ``RUNS_TOTAL (test config)``.
+    """
+
+    kind: Literal["default", "environment", "file", "test config"]
+    name: str
+    path: str | None = None
+
+    def __str__(self) -> str:
+        if self.kind == "environment":
+            return self.name
+        if self.kind == "file":
+            return f"{self.name} in {self.path}"
+        return f"{self.name} ({self.kind})"
+
+    @property
+    def given(self) -> bool:
+        """Whether the user set it (anywhere), rather than leaving the default."""
+        return self.kind != "default"
+
+
+@dataclass(frozen=True)
+class Check:
+    """How a setting's value is read: ``convert`` returns the value to use or raises
+    ValueError; ``accepts`` ends the sentence "..., but it must be <accepts>." ``text``
+    settings keep an environment value as typed unless it is a JSON string, so that
+    ``CLIENT_ID=12345`` stays the string it is."""
+
+    accepts: str
+    convert: Callable[[Any], Any]
+    text: bool = False
+
+
+def _refuse(_value: Any) -> Any:
+    raise ValueError
+
+
+def whole(minimum: int = 0) -> Check:
+    """A whole number of at least ``minimum``; a float without a fraction is taken."""
+    def convert(value: Any) -> int:
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise ValueError
+        return value
+    return Check(f"a whole number of at least {minimum}", convert)
+
+
+def number(minimum: float = 0.0) -> Check:
+    """A number of at least ``minimum`` (seconds, mostly), as a float."""
+    def convert(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not (
+                minimum <= value < float("inf")):
+            raise ValueError
+        return float(value)
+    return Check(f"a number of at least {minimum:g}", convert)
+
+
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower() if isinstance(value, str | int) else None
+    if word in _TRUE or word in _FALSE:
+        return word in _TRUE
+    raise ValueError
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError
+    return value
+
+
+def _names(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return list(value)  # a copy: the default's list is shared by every app
+    raise ValueError
+
+
+BOOLEAN = Check("true or false (also yes/no, on/off, 1/0)", _boolean)
+TEXT = Check("a string", _text, text=True)
+NAMES = Check("a comma-separated list (or a JSON list of strings)", _names, text=True)
+
+
+def one_of(*choices: str) -> Check:
+    """One of ``choices``, in any case."""
+    def convert(value: Any) -> str:
+        if isinstance(value, str) and value.strip().lower() in choices:
+            return value.strip().lower()
+        raise ValueError
+    return Check(" or ".join(repr(c) for c in choices), convert, text=True)
+
+
+def optional(check: Check) -> Check:
+    """``check``, or None (unset)."""
+    return Check(f"{check.accepts}, or unset", lambda v: None if v is None else check.convert(v),
+                 text=check.text)
+
+
+def _fernet_keys(value: Any) -> str:
+    from cryptography.fernet import Fernet
+
+    keys = [key.strip() for key in _text(value).split(",") if key.strip()]
+    for key in keys:
+        Fernet(key)  # ValueError for anything that is not a key
+    if not keys:
+        raise ValueError
+    return str(value)
+
+
+#: The settings whose type their default does not tell (None, or a narrower range).
+#: Every other setting is read as its default's type: a bool as :data:`BOOLEAN`, an
+#: int as a whole number of at least 0, a float as a number of at least 0, a string
+#: as :data:`TEXT` and a list as :data:`NAMES`.
+CHECKS: dict[str, Check] = {
+    "JOBS": NAMES,
+    "STORE": one_of("sqlite", "memory"),
+    "RUNNER": one_of("thread", "rq"),
+    "RETENTION_LINES": optional(whole(1)),
+    "RETENTION_BYTES": whole(1),
+    "DISK_BUDGET_BYTES": optional(whole(1)),
+    "MAX_LINE_CHARS": whole(1),
+    "MAX_BATCH_CHARS": whole(1),
+    "MAX_BATCH_LINES": whole(1),
+    "MAX_HTTP_BUFFER_SIZE": whole(1),
+    "RUNS_PER_USER": whole(1),
+    "RUNS_TOTAL": whole(1),
+    "WEBEX_CLIENT_ID": optional(TEXT),
+    "WEBEX_CLIENT_SECRET": optional(TEXT),
+    "WEBEX_REDIRECT_URI": optional(TEXT),
+    "WEBEX_SCOPE": optional(TEXT),
+    "WEBEX_ENV_FILE": optional(TEXT),
+    "LOGIN_REQUIRED": optional(BOOLEAN),
+    "TOKEN_ENCRYPTION_KEY": optional(Check(
+        "comma-separated Fernet keys (make one with: python -c 'from cryptography.fernet "
+        "import Fernet; print(Fernet.generate_key().decode())')", _fernet_keys, text=True)),
+    "REDIS_URL": optional(TEXT),
+    "INSTANCE_PATH": optional(TEXT),
+    "SECRET_KEY": optional(TEXT),
+}
+
+
+def check_for(key: str) -> Check:
+    """How ``key`` is read: from :data:`CHECKS`, else from its default's type."""
+    if key in CHECKS:
+        return CHECKS[key]
+    default = DEFAULTS[key]
+    if isinstance(default, bool):
+        return BOOLEAN
+    if isinstance(default, int):
+        return whole(0)
+    if isinstance(default, float):
+        return number(0)
+    if isinstance(default, str):
+        return TEXT
+    if isinstance(default, list):
+        return NAMES
+    return Check("", _refuse)  # a new setting without a check: tests/auth/test_config.py
+
+
+def instance_path(test_config: Mapping[str, Any] | None = None) -> str | None:
+    """The instance folder, needed before the app (and :func:`load`) exists: the test
+    config's ``INSTANCE_PATH``, else ``FLASK_REALTIME_INSTANCE_PATH``, else None (Flask's)."""
+    if test_config and test_config.get("INSTANCE_PATH"):
+        return str(test_config["INSTANCE_PATH"])
+    return os.environ.get(PREFIX + "INSTANCE_PATH") or None
+
+
+def load(config: MutableMapping[str, Any], test_config: Mapping[str, Any] | None = None) -> None:
+    """Fill ``config``: defaults, then the environment, then ``test_config`` (tests only),
+    then the Webex integration (:func:`_load_integration`); convert every known setting
+    to its type and record where each came from (:func:`source`).
+
+    Raise :class:`ConfigError` naming the setting as the user spelled it when a value is
+    not one it accepts, or when settings contradict each other.
+    """
+    sources: dict[str, Source] = {}
+    raw: dict[str, str] = {}  # environment values as typed
     for key, value in DEFAULTS.items():
         config.setdefault(key, value)
+        sources[key] = Source("default", key)
     for key in UNPREFIXED:
         if os.environ.get(key):
-            config[key] = os.environ[key]
-    config.from_prefixed_env("FLASK_REALTIME")
-    if test_config:
-        config.update(test_config)
-    for key in ("ALLOWED_ORIGINS", "ALLOWED_HOSTS"):
-        if isinstance(config[key], str):
-            config[key] = [item.strip() for item in config[key].split(",") if item.strip()]
-    if config["RUNNER"] not in ("thread", "rq"):
-        raise ValueError(f"RUNNER is {config['RUNNER']!r}: use \"thread\" (jobs run in the "
-                         "web process) or \"rq\" (jobs run on flask-realtime workers).")
+            config[key] = raw[key] = os.environ[key]
+            sources[key] = Source("environment", key)
+    for name in sorted(os.environ):
+        key = name.removeprefix(PREFIX)
+        if key == name or key in COMMAND_ONLY:
+            continue
+        raw[key] = os.environ[name]
+        config[key] = _parse(raw[key])
+        sources[key] = Source("environment", name)
+    for key, value in (test_config or {}).items():
+        config[key] = value
+        sources[key] = Source("test config", key)
+        raw.pop(key, None)
+    for key in [*DEFAULTS, "SECRET_KEY"]:
+        if key in config:
+            config[key] = _checked(key, config[key], sources.get(key), raw.get(key))
+    config[SOURCES_KEY] = sources
     if config["RUNNER"] == "rq" and not config.get("REDIS_URL"):
-        raise ValueError("RUNNER is \"rq\" but REDIS_URL is not set: RQ workers take their "
-                         "jobs from Redis (docs/scale-out.md).")
+        raise ConfigError(f"{sources['RUNNER']} is \"rq\" but REDIS_URL is not set: RQ "
+                          "workers take their jobs from Redis (docs/scale-out.md).")
     if "*" in config["ALLOWED_ORIGINS"]:
-        raise ValueError("ALLOWED_ORIGINS must list origins; '*' would let any site connect.")
-    _load_integration(config)
+        raise ConfigError(f"{sources['ALLOWED_ORIGINS']} must list origins; '*' would let "
+                          "any site connect.")
+    _load_integration(config, sources)
+
+
+def _parse(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _checked(key: str, value: Any, origin: Source | None, typed: str | None) -> Any:
+    """``value`` converted by ``key``'s :class:`Check`, or ConfigError naming ``origin``."""
+    check = check_for(key)
+    if check.text and typed is not None and not isinstance(value, str | None):
+        value = typed  # CLIENT_ID=12345 is an id, not a number
+    try:
+        return check.convert(value)
+    except ValueError:
+        shown = typed if typed is not None and not isinstance(value, int | float) else value
+        raise ConfigError(f"{origin or key} is {shown!r}, but it must be "
+                          f"{check.accepts}.") from None
+
+
+def source(config: Mapping[str, Any], key: str) -> Source:
+    """Where ``config[key]`` came from. For a mapping :func:`load` did not fill (a test's
+    dict), the environment is asked, as :func:`load` would have."""
+    recorded = config.get(SOURCES_KEY)
+    if isinstance(recorded, Mapping) and key in recorded:
+        found: Source = recorded[key]
+        return found
+    if os.environ.get(PREFIX + key) is not None:
+        return Source("environment", PREFIX + key)
+    if key in UNPREFIXED and os.environ.get(key):
+        return Source("environment", key)
+    return Source("default", key)
+
+
+def given(config: Mapping[str, Any], key: str) -> bool:
+    """Whether the user set ``key`` (environment, file or test config), not its default."""
+    return source(config, key).given
 
 
 #: The integration's settings as the 2019 seed's webexintegration.env names them.
@@ -116,49 +380,60 @@ DEFAULT_SCOPE = "spark:all spark:kms"
 ENV_FILE_NAME = "webexintegration.env"
 
 
-def _load_integration(config: Config) -> None:
+def _load_integration(config: MutableMapping[str, Any], sources: dict[str, Source]) -> None:
     """Webex integration settings: config, then unprefixed environment, then the env file.
 
     A half-configured integration stops here, with what is missing, rather than
     failing later at the first login.
     """
-    from_file = read_env_file(_env_file(config))
+    path = _env_file(config, sources)
+    from_file = read_env_file(path)
     for short, key in INTEGRATION_KEYS.items():
-        if not config.get(key):
-            config[key] = os.environ.get(short) or from_file.get(short) or None
+        if config.get(key):
+            continue
+        if os.environ.get(short):
+            config[key], sources[key] = os.environ[short], Source("environment", short)
+        elif from_file.get(short):
+            config[key], sources[key] = from_file[short], Source("file", short, str(path))
+        else:
+            config[key] = None
     config["WEBEX_SCOPE"] = config["WEBEX_SCOPE"] or DEFAULT_SCOPE
     required = ("CLIENT_ID", "CLIENT_SECRET") if config.get("DEMO_MODE") else (
         "CLIENT_ID", "CLIENT_SECRET", "REDIRECT_URI")
-    given = [short for short in required if config.get(INTEGRATION_KEYS[short])]
-    missing = [short for short in required if short not in given]
-    if given and missing:
-        raise ValueError(
-            f"The Webex integration is only half configured: {' and '.join(given)} "
-            f"{'is' if len(given) == 1 else 'are'} set but {' and '.join(missing)} "
+    present = [short for short in required if config.get(INTEGRATION_KEYS[short])]
+    missing = [short for short in required if short not in present]
+    if present and missing:
+        raise ConfigError(
+            f"The Webex integration is only half configured: {' and '.join(present)} "
+            f"{'is' if len(present) == 1 else 'are'} set but {' and '.join(missing)} "
             f"{'is' if len(missing) == 1 else 'are'} missing. Set "
             f"{' and '.join(missing)} in {ENV_FILE_NAME} or the environment "
             "(docs/auth.md), or remove the others to run without Webex.")
     redirect_uri = config.get("WEBEX_REDIRECT_URI")
     if redirect_uri and not str(redirect_uri).rstrip("/").endswith("/redirect"):
-        raise ValueError(
-            f"REDIRECT_URI is {redirect_uri!r}, but the app answers the login callback at "
-            "/redirect: register and set a URI ending in /redirect, such as "
+        raise ConfigError(
+            f"{sources['WEBEX_REDIRECT_URI']} is {redirect_uri!r}, but the app answers the "
+            "login callback at /redirect: register and set a URI ending in /redirect, such as "
             "http://localhost:5000/redirect.")
     if config.get("LOGIN_REQUIRED") is None:
         config["LOGIN_REQUIRED"] = bool(config.get("WEBEX_CLIENT_ID") or config.get("DEMO_MODE"))
 
 
-def _env_file(config: Config) -> Path | None:
+def _env_file(config: Mapping[str, Any], sources: Mapping[str, Source]) -> Path | None:
     setting = config.get("WEBEX_ENV_FILE")
     if setting == "":
         return None
     if setting is not None:
         path = Path(setting)
         if not path.is_file():
-            raise ValueError(f"WEBEX_ENV_FILE is {setting!r}, which is not a file: create it "
-                             f"from {ENV_FILE_NAME}.template or unset WEBEX_ENV_FILE.")
+            name = sources["WEBEX_ENV_FILE"]
+            raise ConfigError(f"{name} is {setting!r}, which is not a file: create it from "
+                              f"{ENV_FILE_NAME}.template or unset {name.name}.")
         return path
-    for path in (Path.cwd() / ENV_FILE_NAME, Path(config.root_path) / ENV_FILE_NAME):
+    # A Flask config's root_path is the instance folder (instance_relative_config).
+    instance = getattr(config, "root_path", None)
+    for folder in (Path.cwd(), *([Path(instance)] if instance else [])):
+        path = folder / ENV_FILE_NAME
         if path.is_file():
             return path
     return None
@@ -175,7 +450,7 @@ def read_env_file(path: Path | None) -> dict[str, str]:
             continue
         name, sep, value = line.removeprefix("export ").partition("=")
         if not sep or not name.strip():
-            raise ValueError(f"{path}, line {number}: expected NAME=value, found {line!r}.")
+            raise ConfigError(f"{path}, line {number}: expected NAME=value, found {line!r}.")
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
             value = value[1:-1]

@@ -8,7 +8,7 @@ import os
 import secrets
 import socket
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +18,9 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import WSGIRequestHandler
 
-from .. import __version__, config
-from ..config import DEFAULTS
+from .. import __version__
+from .. import config as settings
+from ..config import DEFAULTS, ConfigError
 from ..core.capture import install as install_capture
 from ..core.ports import StoreUnavailableError
 from . import api, auth, csrf, events, transport
@@ -39,11 +40,11 @@ CONTENT_SECURITY_POLICY = (
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the app: config, store, run service, Socket.IO, HTTP routes."""
-    instance_path = os.environ.get("FLASK_REALTIME_INSTANCE_PATH")
-    app = Flask("flask_realtime", instance_path=instance_path, instance_relative_config=True,
+    app = Flask("flask_realtime", instance_path=settings.instance_path(test_config),
+                instance_relative_config=True,
                 template_folder="web/templates", static_folder="web/static")
     app.json.sort_keys = False  # type: ignore[attr-defined]  # documented field order
-    config.load(app.config, test_config)
+    settings.load(app.config, test_config)
     _ensure_secret_key(app)
     install_capture()
 
@@ -111,12 +112,11 @@ def apply_switch_interval(app: Flask) -> None:
             float(flooded) if contended else usual)
 
 
-def check_production_settings(config: Any) -> None:
+def check_production_settings(config: Mapping[str, Any]) -> None:
     """Refuse, in ``web/wsgi.py``, what works on one machine but not behind nginx: nobody
     logging in (unless asked for), demo mode without a shared simulator, several
     processes each with a secret key of its own."""
-    if config.get("REDIS_URL") and not (
-            os.environ.get("SECRET_KEY") or os.environ.get("FLASK_REALTIME_SECRET_KEY")):
+    if config.get("REDIS_URL") and not settings.given(config, "SECRET_KEY"):
         raise RuntimeError(
             "REDIS_URL is set but SECRET_KEY is not: give every web process and worker the "
             "same SECRET_KEY (a long random string), or sessions and tokens one process "
@@ -127,7 +127,7 @@ def check_production_settings(config: Any) -> None:
             "webex-sim` and set FLASK_REALTIME_WEBEX_BASE_URL to its URL (http://host:port/v1) "
             "and CLIENT_ID and CLIENT_SECRET to its --client-id and --client-secret "
             "(docs/deployment.md).")
-    if not config.get("LOGIN_REQUIRED") and "FLASK_REALTIME_LOGIN_REQUIRED" not in os.environ:
+    if not config.get("LOGIN_REQUIRED") and not settings.given(config, "LOGIN_REQUIRED"):
         raise RuntimeError(
             "No Webex integration is configured, so nobody would have to log in: set "
             "CLIENT_ID, CLIENT_SECRET and REDIRECT_URI (docs/auth.md), or demo mode "
@@ -139,8 +139,9 @@ def _ensure_secret_key(app: Flask) -> None:
     """Production needs SECRET_KEY; development keeps a generated one in the instance folder."""
     if app.config.get("SECRET_KEY"):
         return
-    if app.config.get("ENV_PRODUCTION") or os.environ.get("FLASK_REALTIME_PRODUCTION"):
-        raise RuntimeError("Set SECRET_KEY (a long random string) before running in production.")
+    if app.config["PRODUCTION"]:
+        raise ConfigError(f"{settings.source(app.config, 'PRODUCTION')} is on but SECRET_KEY "
+                          "is not set: set SECRET_KEY (a long random string).")
     path = Path(app.instance_path) / "secret_key"
     try:
         app.config["SECRET_KEY"] = path.read_text().strip()
