@@ -10,15 +10,24 @@ from __future__ import annotations
 
 import enum
 import importlib
+import importlib.util
 import inspect
+import logging
 import math
+import os
+import sys
+import traceback
 import typing
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
+
+from ..config import ConfigError
 
 __all__ = [
     "JobError",
+    "JobModuleError",
     "JobRegistry",
     "JobSpec",
     "Param",
@@ -34,9 +43,17 @@ __all__ = [
 #: ``running()``: true until the user presses Stop.
 Running = Callable[[], bool]
 
+log = logging.getLogger(__name__)
+
 
 class JobError(Exception):
     """A job could not be registered or found; the message is meant for the user."""
+
+
+class JobModuleError(JobError, ConfigError):
+    """A job module named in config cannot be loaded (not found, raised while importing,
+    or offers a job under a name another job has): configuration to fix before the
+    server can start. The message is one sentence naming the module."""
 
 
 class UnknownJobError(JobError):
@@ -315,13 +332,26 @@ class JobRegistry:
         self._jobs: dict[str, JobSpec] = {}
 
     def add(self, spec: JobSpec) -> JobSpec:
-        """Offer ``spec`` under its name; raise JobError if another job already has it."""
+        """Offer ``spec`` under its name, and return the job now offered under it.
+
+        A job of the user's (defined outside this package) replaces a built-in job of
+        the same name, with a warning in the log; a built-in never replaces the user's,
+        so the outcome does not depend on which was imported first. Raise JobError if
+        two jobs of the user's (or two built-ins) share a name.
+        """
         existing = self._jobs.get(spec.name)
         if existing is not None and existing.func is not spec.func:
-            same_place = (existing.func.__module__, existing.func.__qualname__) == (
-                spec.func.__module__, spec.func.__qualname__)
-            if not same_place:  # a module imported twice re-registers itself: harmless
-                raise JobError(f"two jobs are named {spec.name!r}; give one another name")
+            same_place = _place(existing) == _place(spec)
+            if same_place:  # a module imported twice re-registers itself: harmless
+                pass
+            elif _builtin(existing) and not _builtin(spec):
+                log.warning("Job %r from %s replaces the built-in job of that name.",
+                            spec.name, spec.func.__module__)
+            elif _builtin(spec) and not _builtin(existing):
+                return existing
+            else:
+                raise JobError(f"two jobs are named {spec.name!r} ({_place(existing)} and "
+                               f"{_place(spec)}); give one another name")
         self._jobs[spec.name] = spec
         return spec
 
@@ -338,29 +368,115 @@ class JobRegistry:
         return len(self._jobs)
 
     def load_modules(self, modules: str | list[str]) -> None:
-        """Import the job modules named in config (``pkg.mod,other.mod``) and add to this
+        """Import the job modules named in config (``pkg.mod,./other.py``) and add to this
         registry every ``@job`` function each one holds at its top level (defined there
         or imported into it).
+
+        An entry is a module name, importable as installed or from the working directory
+        (the ``flask-realtime`` script, unlike ``python -m``, does not put it on the
+        import path), or the path of a ``.py`` file (relative to the working directory),
+        imported under its file name without the suffix, its folder made importable for
+        the modules beside it. Both folders go at the end of the import path: they never
+        hide an installed module.
 
         The jobs are read from the module, not from whatever registry ``@job`` filled
         while the module was imported: a module is imported once per process, but may be
         loaded into any number of registries (an app's, a worker's, a test's), each of
-        which then gets the same JobSpecs. Raise JobError naming the module if it cannot
-        be imported, or if two of its jobs share a name.
+        which then gets the same JobSpecs. Raise :class:`JobModuleError` naming the module
+        if it cannot be found or imported (with the line that raised), or if one of its
+        jobs takes a name another job has.
         """
         names = modules.split(",") if isinstance(modules, str) else modules
         for name in (n.strip() for n in names):
             if not name:
                 continue
-            try:
-                module = importlib.import_module(name)
-            except ImportError as exc:
-                raise JobError(f"could not import job module {name!r}: {exc}") from exc
+            module = _import_job_module(name)
             for value in list(vars(module).values()):
                 # Static: a plain getattr runs proxies' __getattr__ (flask's current_app
                 # raises outside an app context).
                 for spec in inspect.getattr_static(value, _SPECS_ATTR, ()):
-                    self.add(spec)
+                    try:
+                        self.add(spec)
+                    except JobError as exc:
+                        raise JobModuleError(f"Job module {name!r}: {exc}.") from exc
+
+
+def _place(spec: JobSpec) -> str:
+    return f"{spec.func.__module__}.{spec.func.__qualname__}"
+
+
+def _builtin(spec: JobSpec) -> bool:
+    """Whether ``spec`` is one of this package's own jobs (built-in or Webex)."""
+    return job_group(spec.func.__module__) != "user"
+
+
+def _importable(folder: str) -> None:
+    """Put ``folder`` at the end of the import path, unless it is on it already."""
+    if folder not in (os.path.abspath(p or os.curdir) for p in sys.path):
+        sys.path.append(folder)
+
+
+def _import_job_module(name: str) -> Any:
+    """The module ``name`` (a module name or a ``.py`` path); JobModuleError if it cannot be."""
+    if name.endswith(".py") or os.sep in name or "/" in name:
+        return _import_file(name)
+    _importable(os.getcwd())
+    importlib.invalidate_caches()  # a module written since the folder was last looked at
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name is not None and (name == exc.name or name.startswith(exc.name + ".")):
+            raise JobModuleError(
+                f"Could not import job module {name!r}: there is no module {exc.name!r} "
+                f"installed or in the working directory ({os.getcwd()}); name an importable "
+                "module, or a file such as ./myjobs.py.") from exc
+        raise _failed(name, exc) from exc
+    except Exception as exc:  # the module's own code raised: say where
+        raise _failed(name, exc) from exc
+
+
+def _import_file(name: str) -> Any:
+    path = Path(name).expanduser().resolve()
+    if path.suffix != ".py" or not path.is_file():
+        problem = "is not a .py file" if path.suffix != ".py" else f"does not exist ({path})"
+        raise JobModuleError(f"Job module {name!r} {problem}: give a file such as "
+                             "./myjobs.py, or a module name.")
+    module_name = path.stem
+    loaded = sys.modules.get(module_name)
+    if loaded is not None:
+        where = getattr(loaded, "__file__", None)
+        if where and Path(where).resolve() == path:
+            return loaded
+        raise JobModuleError(
+            f"Job module {name!r} would be imported as {module_name!r}, but a module of "
+            f"that name is already imported from {where or 'Python itself'}: rename the "
+            "file.")
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec is not None and spec.loader is not None  # a .py path always has a loader
+    module = importlib.util.module_from_spec(spec)
+    _importable(str(path.parent))
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise _failed(name, exc) from exc
+    return module
+
+
+def _failed(name: str, exc: BaseException) -> JobModuleError:
+    """The sentence for a job module whose code raised ``exc``: what, and the line."""
+    where = ""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        where = f" ({exc.filename}, line {exc.lineno})"
+    else:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__)
+                  if "importlib" not in f.filename and not f.filename.startswith("<frozen")]
+        if frames:
+            where = f" ({frames[-1].filename}, line {frames[-1].lineno})"
+    detail = str(exc).rstrip(".") if isinstance(exc, JobError) else (
+        f"{type(exc).__name__}: {exc}")
+    return JobModuleError(f"Job module {name!r} failed to import{where}: {detail}.")
 
 
 #: The process-wide registry that :func:`job` fills unless given another. Bound to a
