@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import threading
@@ -11,18 +10,45 @@ from typing import Any
 
 import click
 
-from .core.jobs import JobError, ParamError
+from .config import ConfigError
+from .core.jobs import JobError, ParamError, UnknownJobError
 
 
-@click.group()
+class Commands(click.Group):
+    """The command group, and the one place where configuration the user must fix
+    (:class:`~flask_realtime.config.ConfigError`: a setting, a job module; or a store
+    that cannot be opened) becomes one sentence on stderr and exit status 2, whichever
+    command met it. ``--debug`` (or FLASK_REALTIME_DEBUG) lets the traceback through."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if ctx.params.get("debug") or not _user_must_fix(exc):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(2)
+
+
+def _user_must_fix(exc: BaseException) -> bool:
+    from .store import StoreOpenError  # here: the store package is slow to import
+
+    return isinstance(exc, ConfigError | StoreOpenError)
+
+
+@click.group(cls=Commands)
 @click.version_option(package_name="flask-realtime")
-def main() -> None:
+@click.option("--debug", is_flag=True, envvar="FLASK_REALTIME_DEBUG",
+              help="Show the traceback of a startup error, not only its sentence.")
+def main(debug: bool) -> None:
     """Flask-Realtime: run Python jobs and watch their output live in the browser."""
 
 
 @main.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="FLASK_REALTIME_HOST",
+              show_envvar=True, help="Address to listen on.")
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535),
+              envvar="FLASK_REALTIME_PORT", show_envvar=True)
 @click.option("--debug", is_flag=True, help="Flask debug mode (never on a public address).")
 @click.option("--demo/--no-demo", default=None,
               help="Log in against a built-in Webex simulator. Default: on when no Webex "
@@ -31,18 +57,13 @@ def run(host: str, port: int, debug: bool, demo: bool | None) -> None:
     """Serve the console with the embedded store: nothing else to install or start."""
     logging.basicConfig(level=logging.INFO, stream=sys.__stderr__,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from .store import StoreOpenError
+    from .config import given
     from .web.app import RequestHandler, apply_switch_interval, create_app
 
-    try:
-        app = create_app()
-    except StoreOpenError as exc:  # locked by another server, damaged, too new: a sentence
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
+    app = create_app()  # a store locked by another server, damaged, too new: Commands
     apply_switch_interval(app)
     if demo is None:
-        login_off = os.environ.get("FLASK_REALTIME_LOGIN_REQUIRED", "").lower() in (
-            "false", "0", "no", "off")
+        login_off = given(app.config, "LOGIN_REQUIRED") and not app.config["LOGIN_REQUIRED"]
         demo = not app.config.get("WEBEX_CLIENT_ID") and not login_off
     if demo:
         _start_demo(app, host, port)
@@ -95,8 +116,12 @@ def list_jobs() -> None:
 @main.command("exec")
 @click.argument("job")
 @click.argument("params", nargs=-1)
-def exec_job(job: str, params: tuple[str, ...]) -> None:
-    """Run JOB here, its output on this terminal; Ctrl-C stops it, a second Ctrl-C quits.
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the run record with its result as JSON on stdout (the job's "
+                   "output then goes to stderr).")
+def exec_job(job: str, params: tuple[str, ...], as_json: bool) -> None:
+    """Run JOB here, its output on this terminal, then its result as the page shows it;
+    Ctrl-C stops it, a second Ctrl-C quits.
 
     PARAMS are name=value pairs, for instance: flask-realtime exec countdown n=3 delay=0.5
     """
@@ -119,9 +144,12 @@ def exec_job(job: str, params: tuple[str, ...]) -> None:
     service = RunService(store, registry)
     done = threading.Event()
 
+    shown = [0]  # output lines, for --json's record (the store here keeps none)
+
     def show(run_id: str, lines: list[Any], epoch_ms: int, **_numbering: Any) -> None:
+        shown[0] += len(lines)
         for stream, text, end in lines:
-            target = sys.__stdout__ if stream == "stdout" else sys.__stderr__
+            target = sys.__stdout__ if stream == "stdout" and not as_json else sys.__stderr__
             assert target is not None
             target.write(text + end)
             target.flush()
@@ -133,6 +161,10 @@ def exec_job(job: str, params: tuple[str, ...]) -> None:
     except ParamError as exc:
         for name, problem in exc.errors.items():
             click.echo(f"error: {name} {problem}", err=True)
+        sys.exit(2)
+    except UnknownJobError as exc:
+        click.echo(f"error: There is no job named {exc.name!r}: `flask-realtime jobs` lists "
+                   "the jobs.", err=True)
         sys.exit(2)
     except JobError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -148,8 +180,49 @@ def exec_job(job: str, params: tuple[str, ...]) -> None:
         pass
     final = store.get_run(run.id)
     assert final is not None
-    click.echo(f"[{final.state.value}]" + (f" {final.error}" if final.error else ""), err=True)
+    _print_outcome(final, shown[0], as_json)
     sys.exit(0 if final.state.value == "succeeded" else 1)
+
+
+def _print_outcome(run: Any, lines: int, as_json: bool) -> None:
+    """The end of ``exec``: the state (and error) on stderr, then the result on stdout as
+    the page shows it (web/static/result.js): a list of objects as a table, anything
+    else as JSON; with ``--json``, the run record with the result instead."""
+    import json
+
+    if as_json:
+        click.echo(json.dumps(run.to_json(lines=lines, with_result=True), indent=2,
+                              ensure_ascii=False))
+        return
+    click.echo(f"[{run.state.value}]" + (f" {run.error}" if run.error else "")
+               + (" Result:" if run.has_result else ""), err=True)
+    if run.has_result:
+        table = _table(run.result)
+        click.echo(table if table is not None else json.dumps(run.result, indent=2,
+                                                             ensure_ascii=False))
+
+
+def _table(result: Any) -> str | None:
+    """A non-empty list of objects as aligned text: a header, a rule, a row each (the
+    columns are every key, in the order first seen); None for any other result."""
+    import json
+
+    if not (isinstance(result, list) and result and all(isinstance(r, dict) for r in result)):
+        return None
+    columns = list(dict.fromkeys(key for row in result for key in row))
+
+    def cell(value: Any) -> str:
+        if value is None:
+            return ""
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        return " ".join(text.splitlines())  # one row, one line
+
+    rows = [[str(c) for c in columns], *([cell(row.get(c)) for c in columns] for row in result)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+    lines = ["  ".join(text.ljust(width) for text, width in zip(row, widths, strict=True)).rstrip()
+             for row in rows]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    return "\n".join(lines)
 
 
 @main.command("worker")
@@ -170,8 +243,8 @@ def worker(burst: bool, name: str | None) -> None:
 
     app = create_app()
     if not app.config.get("REDIS_URL"):
-        raise click.ClickException("Set REDIS_URL: the worker takes its jobs from Redis "
-                                   "(docs/scale-out.md).")
+        raise ConfigError("Set REDIS_URL: the worker takes its jobs from Redis "
+                          "(docs/scale-out.md).")
     realtime = app.extensions["flask_realtime"]
     set_worker_context(WorkerContext(realtime.service, realtime.pump, realtime.services_for,
                                      app.config["STOP_GRACE_SECONDS"]))
