@@ -83,6 +83,9 @@ DEFAULTS: dict[str, Any] = {
     "TOKEN_ENCRYPTION_KEY": None,
     "TOKEN_REFRESH_MARGIN_SECONDS": 60,
     "REDIS_URL": None,
+    # Redis: all runs' stored (compressed) output; past it the oldest finished runs'
+    # output goes first (their records stay; a warning in the log). None: no budget.
+    "REDIS_OUTPUT_BUDGET_BYTES": None,
     # GIL switch interval of server processes (web/app.py apply_switch_interval); 0: Python's.
     "SWITCH_INTERVAL_SECONDS": 0.0005,
     # ... and while a run floods and other runs share the process; 0: no change.
@@ -262,6 +265,7 @@ CHECKS: dict[str, Check] = {
         "comma-separated Fernet keys (make one with: python -c 'from cryptography.fernet "
         "import Fernet; print(Fernet.generate_key().decode())')", _fernet_keys, text=True)),
     "REDIS_URL": optional(TEXT),
+    "REDIS_OUTPUT_BUDGET_BYTES": optional(whole(1)),
     "INSTANCE_PATH": optional(TEXT),
     "SECRET_KEY": optional(TEXT),
 }

@@ -39,7 +39,9 @@ def open_store(config: Mapping[str, Any], instance_path: str | os.PathLike[str] 
     if url:
         from .redis import RedisStore
 
-        return RedisStore(str(url), int(retention_setting or DEFAULT_RETENTION_LINES))
+        budget = config.get("REDIS_OUTPUT_BUDGET_BYTES")
+        return RedisStore(str(url), int(retention_setting or DEFAULT_RETENTION_LINES),
+                          output_budget_bytes=int(budget) if budget else None)
     kind = str(config.get("STORE") or "sqlite").lower()
     if kind not in STORES:
         raise StoreOpenError(f"STORE is {kind!r}: use \"sqlite\" (kept in the instance "

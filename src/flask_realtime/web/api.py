@@ -46,6 +46,9 @@ def _retention_words(store: object) -> str:
     everyone = getattr(store, "disk_budget_bytes", None)
     if everyone:
         limits.append(f"{_size(everyone)} for all runs' output, DISK_BUDGET_BYTES")
+    shared = getattr(store, "output_budget_bytes", None)
+    if shared:
+        limits.append(f"{_size(shared)} for all runs' output, REDIS_OUTPUT_BUDGET_BYTES")
     return "retention limit: " + "; or ".join(limits or ["the store's limit"])
 
 
