@@ -1,10 +1,11 @@
-"""A small HTTP/1.1 server on asyncio streams, run in a background thread.
+"""The simulator's HTTP layer: aiohttp's server, on an event loop in a thread of its own.
 
-Why not a WSGI server: the simulator's latency must be a wait that costs nothing
+Why asyncio: the simulator's latency must be a wait that costs nothing
 (``asyncio.sleep``), so that hundreds of connections in flight, each waiting its
-50 ms, do not need hundreds of threads; and one event loop answers them in the order
-their waits end. It speaks just what the Webex clients here send: keep-alive,
-``Content-Length`` bodies, no chunked requests (answered 411), no TLS.
+50 ms, need no thread each; and one event loop answers them in the order their waits
+end. aiohttp speaks the protocol (keep-alive, chunked bodies, limits, refusing a header
+that holds CR or LF); the simulator sees a :class:`Request` and answers a
+:class:`Reply`, plain values that its endpoints and the tests build without aiohttp.
 """
 
 from __future__ import annotations
@@ -12,23 +13,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import re
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl
 
-MAX_HEAD = 64 * 1024
+from aiohttp import web
+
+MAX_LINE = 64 * 1024  # the request line and each header (a long redirect_uri, a long link)
 MAX_BODY = 16 * 1024 * 1024
-_HEADER_BREAK = re.compile(r"[\r\n\0]")
 
 
 @dataclass
 class Request:
     method: str
-    path: str
+    path: str  # percent-decoded
     query: dict[str, str]  # the first value of each name, as Flask's ``request.args.get``
     headers: dict[str, str]  # lower-case names
     body: bytes
@@ -55,130 +55,78 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     content_type: str = "application/json;charset=UTF-8"
 
-    def encode(self, keep_alive: bool) -> bytes:
-        """The reply as written on the wire. A header name or value holding CR, LF or NUL
-        raises ValueError: written, it would end the header and start another."""
-        for name, value in self.headers.items():
-            if _HEADER_BREAK.search(name) or _HEADER_BREAK.search(value):
-                raise ValueError(f"header {name!r} holds CR, LF or NUL: not written")
-        try:
-            reason = HTTPStatus(self.status).phrase
-        except ValueError:
-            reason = "Unknown"
-        lines = [f"HTTP/1.1 {self.status} {reason}", f"Content-Length: {len(self.body)}",
-                 f"Connection: {'keep-alive' if keep_alive else 'close'}"]
+    def response(self) -> web.Response:
+        """The aiohttp response. aiohttp refuses, when it writes the head, a header name
+        or value holding CR or LF (written, it would end the header and start another)."""
+        headers = dict(self.headers)
         if self.body:
-            lines.append(f"Content-Type: {self.content_type}")
-        lines += [f"{name}: {value}" for name, value in self.headers.items()]
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", "replace")
-        return head + self.body
+            headers.setdefault("Content-Type", self.content_type)
+        return web.Response(status=self.status, body=self.body, headers=headers)
 
 
 Handler = Callable[[Request], Awaitable[Reply]]
 
 
 class HttpServer:
-    """Serves ``handler`` on ``host:port`` (0: a free port) from its own thread."""
+    """Serves ``handler`` on ``host:port`` (0: a free port) from its own thread.
+
+    ``handler`` may be replaced while it runs (a test holding one request back wraps
+    it): each request looks it up anew.
+    """
 
     def __init__(self, handler: Handler, host: str, port: int) -> None:
         self.handler = handler
         self.loop = asyncio.new_event_loop()
-        self._writers: set[asyncio.StreamWriter] = set()
         # The loop runs in its own thread from the start, and the listener is opened
         # there: the calling thread may have a running loop of its own (Playwright's
         # sync API does), and a second loop cannot run in the same thread.
         self._thread = threading.Thread(target=self.loop.run_forever, name="webex-simulator",
                                         daemon=True)
         self._thread.start()
-        self._server = asyncio.run_coroutine_threadsafe(asyncio.start_server(
-            self._serve, host, port, backlog=1024, limit=MAX_HEAD), self.loop).result(10)
-        self.host, self.port = self._server.sockets[0].getsockname()[:2]
+        self._runner = asyncio.run_coroutine_threadsafe(self._start(host, port),
+                                                        self.loop).result(10)
+        self.host, self.port = self._runner.addresses[0][:2]
+
+    async def _start(self, host: str, port: int) -> web.AppRunner:
+        app = web.Application(client_max_size=MAX_BODY)
+        app.router.add_route("*", "/{path:.*}", self._serve)
+        # No access log (a line per request would drown a benchmark), no signal
+        # handlers (this is not the main thread), and a short shutdown: stop() ends
+        # requests still waiting their latency instead of waiting for them.
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.2,
+                               max_line_size=MAX_LINE, max_field_size=MAX_LINE)
+        await runner.setup()
+        await web.TCPSite(runner, host, port, backlog=1024).start()
+        return runner
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
+        query: dict[str, str] = {}
+        for name, value in request.query.items():
+            query.setdefault(name, value)
+        simple = Request(request.method, request.path, query,
+                         {name.lower(): value for name, value in request.headers.items()},
+                         await request.read())
+        try:
+            response = (await self.handler(simple)).response()
+            # Written here, not by aiohttp after we return: a header it refuses (CR or
+            # LF) then fails this request with a 500 that says why, where aiohttp
+            # itself would drop the connection without an answer.
+            await response.prepare(request)
+        except Exception as exc:  # a simulator bug: say so, as Webex says "500"
+            return _simulator_error(exc)
+        return response
 
     def stop(self) -> None:
         """Close the listener and every connection, then end the thread."""
         if not self._thread.is_alive():
             return
-        future = asyncio.run_coroutine_threadsafe(self._close(), self.loop)
+        future = asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop)
         with contextlib.suppress(Exception):
             future.result(5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
         self.loop.close()
 
-    async def _close(self) -> None:
-        self._server.close()
-        for writer in list(self._writers):
-            writer.close()
-        current = asyncio.current_task()
-        tasks = [t for t in asyncio.all_tasks() if t is not current]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.add(writer)
-        try:
-            while True:
-                request = await _read_request(reader)
-                if request is None:
-                    return
-                if isinstance(request, Reply):  # malformed: answer and hang up
-                    writer.write(request.encode(keep_alive=False))
-                    await writer.drain()
-                    return
-                try:
-                    reply = await self.handler(request)
-                except Exception as exc:  # a simulator bug must not kill the connection
-                    reply = Reply(500, json.dumps({"message": f"simulator error: {exc!r}"})
-                                  .encode())
-                keep_alive = request.headers.get("connection", "").lower() != "close"
-                try:
-                    data = reply.encode(keep_alive)
-                except ValueError as exc:  # a header that would split: a simulator bug
-                    data = Reply(500, json.dumps({"message": f"simulator error: {exc}"})
-                                 .encode()).encode(keep_alive)
-                writer.write(data)
-                await writer.drain()
-                if not keep_alive:
-                    return
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        except asyncio.CancelledError:
-            pass  # stop(): ending normally spares asyncio's "Exception in callback" noise
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-
-
-async def _read_request(reader: asyncio.StreamReader) -> Request | Reply | None:
-    """The next request on the connection; None when the client closed it."""
-    try:
-        head = await reader.readuntil(b"\r\n\r\n")
-    except asyncio.IncompleteReadError:
-        return None
-    except asyncio.LimitOverrunError:
-        return Reply(431)
-    try:
-        request_line, *header_lines = head.decode("latin-1").split("\r\n")
-        method, target, _version = request_line.split(" ", 2)
-    except ValueError:
-        return Reply(400)
-    headers: dict[str, str] = {}
-    for line in header_lines:
-        name, sep, value = line.partition(":")
-        if sep:
-            headers[name.strip().lower()] = value.strip()
-    if "chunked" in headers.get("transfer-encoding", "").lower():
-        return Reply(411)
-    try:
-        length = int(headers.get("content-length", "0"))
-    except ValueError:
-        return Reply(400)
-    if not 0 <= length <= MAX_BODY:
-        return Reply(413)
-    body = await reader.readexactly(length) if length else b""
-    url = urlsplit(target)
-    query: dict[str, str] = {}
-    for name, value in parse_qsl(url.query, keep_blank_values=True):
-        query.setdefault(name, value)
-    return Request(method.upper(), unquote(url.path), query, headers, body)
+def _simulator_error(exc: Exception) -> web.Response:
+    return Reply(500, json.dumps({"message": f"simulator error: {exc}"}).encode()).response()
