@@ -4,11 +4,14 @@ These machines cannot reach Webex, so the tests, the benchmarks and the demo mod
 talk to this instead (``flask-realtime webex-sim``, or :func:`start_simulator` in a
 test). What it follows of Webex is in :mod:`.api` (people, rooms, messages,
 memberships) and :mod:`.oauth` (the integration's login); the data, generated from a
-seed, in :mod:`.dataset`; the HTTP server, asyncio so latency costs no thread, in
+seed, in :mod:`.dataset`, with the faults real Webex has (:class:`SimulatorConfig`);
+the HTTP server, aiohttp on an event loop of its own so latency costs no thread, in
 :mod:`.http`.
 """
 
 from __future__ import annotations
+
+from types import TracebackType
 
 from .api import DEFAULT_PAGE, MAX_PAGE, Simulator
 from .dataset import Dataset, SimulatorConfig
@@ -36,12 +39,28 @@ class SimulatorHandle:
         """Answer the next API requests with these statuses."""
         self.simulator.fail_next(*statuses)
 
+    def outage(self, seconds: float, status: int = 503) -> None:
+        """From now on, answer every request ``status`` (503 or 429) for ``seconds``."""
+        self.simulator.outage.begin(seconds, status)
+
     def stop(self) -> None:
+        """Close the listener and its connections and end the simulator's thread. Twice
+        is fine."""
         self.server.stop()
+
+    close = stop
+
+    def __enter__(self) -> SimulatorHandle:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.stop()
 
 
 def start_simulator(config: SimulatorConfig | None = None, host: str = "127.0.0.1",
                     port: int = 0) -> SimulatorHandle:
-    """Serve a simulator from a background thread (``port=0``: a free port)."""
+    """Serve a simulator from a thread of its own, with its own event loop (``port=0``:
+    a free port); the handle's ``stop()`` (or ``close()``, or leaving ``with``) ends it."""
     simulator = Simulator(config or SimulatorConfig())
     return SimulatorHandle(simulator, HttpServer(simulator.handle, host, port))

@@ -2,11 +2,14 @@
 
 Same paths and JSON as Webex for this subset: lists are ``{"items": [...]}`` in pages
 of at most ``max`` (cut to the endpoint's maximum, never refused) with a
-``Link: <…>; rel="next"`` header while more remain; messages newest first with
-``before`` and ``beforeMessage``. Errors carry Webex's body (``message``, ``errors``,
-``trackingId``) and a ``TrackingID`` header: 401 for a missing, unknown or expired
-token, 404 for a space the caller is not in, 429 with ``Retry-After`` above the
-rate limit.
+``Link: <…>; rel="next"`` header while more remain; rooms sorted by ``sortBy``
+(``lastactivity``, the default, ``created`` or ``id``) and filtered by ``type`` and
+``teamId``; messages newest first with ``before`` (an ISO 8601 time) and
+``beforeMessage``, filtered by ``parentId`` and ``mentionedPeople``. Errors carry
+Webex's body (``message``, ``errors``, ``trackingId``) and a ``TrackingID`` header:
+401 for a missing, unknown or expired token, 404 for a space the caller is not in,
+429 with ``Retry-After`` above the rate limit. The faults of :class:`SimulatorConfig`
+(403 and 404 spaces, 423, outages, odd next links) are applied here.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import uuid
 from bisect import bisect_left
 from collections import deque
 from collections.abc import Callable
-from urllib.parse import urlencode
+from datetime import UTC, timedelta
+from urllib.parse import urlencode, urlsplit
 
 from .dataset import (
     Dataset,
@@ -29,8 +33,10 @@ from .dataset import (
     SimRoom,
     SimulatorConfig,
     dump,
+    iso,
     new_id,
     now_iso,
+    parse_time,
 )
 from .http import Reply, Request
 from .oauth import TokenStore, access_token, authorize
@@ -39,6 +45,12 @@ from .oauth import TokenStore, access_token, authorize
 MAX_PAGE = {"rooms": 1000, "messages": 1000, "memberships": 1000, "people": 1000}
 DEFAULT_PAGE = {"rooms": 100, "messages": 50, "memberships": 100, "people": 100}
 NOT_FOUND = "The requested resource could not be found."
+#: Webex's answer for a space whose messages it cannot read (webexpythonsdk's tracker).
+NO_ACTIVITY = "Failed to get activity."
+LOCKED = "The requested resource is temporarily unavailable."
+UNAVAILABLE = "The service is temporarily unavailable: retry later."
+TOO_MANY = "Too many requests: retry later."
+ROOM_SORTS = ("lastactivity", "created", "id")
 
 
 class WebexError(Exception):
@@ -88,6 +100,38 @@ class RateLimiter:
 Endpoint = Callable[[Request, SimPerson], Reply]
 
 
+class Outage:
+    """A window in which every request is refused: when it starts, how long, with what."""
+
+    def __init__(self, config: SimulatorConfig) -> None:
+        self.lock = threading.Lock()
+        self.requests = 0  # every request so far, counted on arrival
+        self.status = config.outage_status
+        self.seconds = config.outage_seconds
+        self.after_requests = config.outage_after_requests
+        started = time.monotonic()
+        self.starts: float | None = None  # monotonic time; None: not yet known
+        if self.seconds > 0 and self.after_requests is None:
+            self.starts = started + (config.outage_at or 0.0)
+
+    def begin(self, seconds: float, status: int) -> None:
+        """An outage from now on (tests, :meth:`SimulatorHandle.outage`)."""
+        with self.lock:
+            self.starts, self.seconds, self.status = time.monotonic(), seconds, status
+            self.after_requests = None
+
+    def check(self) -> float:
+        """Count a request; 0 if it may go on, else the seconds the outage has left."""
+        now = time.monotonic()
+        with self.lock:
+            self.requests += 1
+            if self.after_requests is not None and self.requests > self.after_requests:
+                self.starts, self.after_requests = now, None
+            if self.starts is None or not self.starts <= now < self.starts + self.seconds:
+                return 0.0
+            return self.starts + self.seconds - now
+
+
 class Simulator:
     """State and request handling; :func:`~.start_simulator` serves it over HTTP."""
 
@@ -96,6 +140,7 @@ class Simulator:
         self.dataset = Dataset(config)
         self.tokens = TokenStore(config, self.dataset)
         self.limiter = RateLimiter(config.rate_limit)
+        self.outage = Outage(config)
         self.faults: deque[int] = deque()  # statuses to answer the next API requests with
         self._jitter = random.Random()
         self._routes: dict[tuple[str, str, bool], Endpoint] = {
@@ -107,6 +152,8 @@ class Simulator:
             ("DELETE", "rooms", True): self.rooms_delete,
             ("GET", "messages", False): self.messages_list,
             ("POST", "messages", False): self.messages_create,
+            ("GET", "messages", True): self.messages_get,
+            ("DELETE", "messages", True): self.messages_delete,
             ("GET", "memberships", False): self.memberships_list,
             ("POST", "memberships", False): self.memberships_create,
         }
@@ -118,8 +165,19 @@ class Simulator:
         """Answer the next API requests with these statuses (for retry tests)."""
         self.faults.extend(statuses)
 
+    def retry_after(self, honest: float) -> dict[str, str]:
+        """The ``Retry-After`` header: the configured value, else ``honest`` rounded up."""
+        chosen = self.config.retry_after
+        return {"Retry-After": str(max(1, math.ceil(honest)) if chosen is None else chosen)}
+
     async def handle(self, request: Request) -> Reply:
         """Check the caller on arrival (as Webex counts requests), wait, then answer."""
+        left = self.outage.check()
+        if left:
+            await self._latency()
+            return error_reply(self.outage.status,
+                               TOO_MANY if self.outage.status == 429 else UNAVAILABLE,
+                               self.retry_after(left))
         parts = request.path.strip("/").split("/")
         if parts[0] != "v1" or not 2 <= len(parts) <= 3:
             return error_reply(404, NOT_FOUND)
@@ -163,11 +221,11 @@ class Simulator:
                                   "Authorization request header.")
         wait = self.limiter.admit(token)
         if wait:
-            raise WebexError(429, "Too many requests: retry later.",
-                             {"Retry-After": str(max(1, math.ceil(wait)))})
+            raise WebexError(429, TOO_MANY, self.retry_after(wait))
         if self.faults:
-            raise WebexError(self.faults.popleft(), "The server encountered an error "
-                                                    "(simulated).")
+            status = self.faults.popleft()
+            raise WebexError(status, "The server encountered an error (simulated).",
+                             self.retry_after(1) if status in (423, 429, 503) else None)
         return self.dataset.people[person_id]
 
     # -- helpers ---------------------------------------------------------------------------
@@ -176,6 +234,35 @@ class Simulator:
         if room is None or person.id not in room.members:
             raise WebexError(404, NOT_FOUND)
         return room
+
+    def _readable_room(self, person: SimPerson, room_id: str) -> SimRoom:
+        """A room whose messages are asked for: its fault, if it has one, answers."""
+        room = self._member_room(person, room_id)
+        fault = self.dataset.faulty.get(room.id)
+        if fault == "forbidden":
+            raise WebexError(403, NO_ACTIVITY)
+        if fault == "vanishing":  # deleted by someone else since it was listed
+            self.dataset.remove_room(room.id)
+            raise WebexError(404, NOT_FOUND)
+        if fault == "locked":
+            with self.dataset.lock:
+                left = self.dataset.locks_left.get(room.id, 0)
+                if left > 0:
+                    self.dataset.locks_left[room.id] = left - 1
+            if left > 0:
+                raise WebexError(423, LOCKED, self.retry_after(1))
+        return room
+
+    def _next_link(self, request: Request, args: dict[str, str]) -> str:
+        """The ``Link`` header for the next page: absolute, unless the config asks for
+        relative references or for Webex's stray ``max=null``."""
+        if self.config.next_link_max_null and "max" in args:
+            args = {**args, "max": "null"}
+        url = f"{request.base_url}?{urlencode(args)}"
+        if self.config.relative_next_links:
+            parts = urlsplit(url)
+            url = f"{parts.path}?{parts.query}"
+        return f'<{url}>; rel="next"'
 
     @staticmethod
     def _page_size(request: Request, resource: str) -> int:
@@ -190,8 +277,7 @@ class Simulator:
             raise WebexError(400, "max must be a positive number.")
         return min(value, MAX_PAGE[resource])
 
-    @staticmethod
-    def _paged(request: Request, resource: str, items: list[bytes]) -> Reply:
+    def _paged(self, request: Request, resource: str, items: list[bytes]) -> Reply:
         """A page of already encoded items, and the link to the next one (an offset)."""
         size = Simulator._page_size(request, resource)
         try:
@@ -201,7 +287,7 @@ class Simulator:
         reply = Reply(200, b'{"items":[' + b",".join(items[cursor:cursor + size]) + b"]}")
         if cursor + size < len(items):
             args = {**request.query, "cursor": str(cursor + size), "max": str(size)}
-            reply.headers["Link"] = f'<{request.base_url}?{urlencode(args)}>; rel="next"'
+            reply.headers["Link"] = self._next_link(request, args)
         return reply
 
     @staticmethod
@@ -231,11 +317,17 @@ class Simulator:
 
     # -- rooms -----------------------------------------------------------------------------
     def rooms_list(self, request: Request, person: SimPerson) -> Reply:
-        kind = request.query.get("type")
+        kind, team = request.query.get("type"), request.query.get("teamId")
         if kind not in (None, "direct", "group"):
             raise WebexError(400, "Invalid type: use direct or group.")
-        return self._paged(request, "rooms", [dump(r.to_json(person.id, self.dataset.people)) for r in self.dataset.rooms_of(
-            person.id) if kind is None or r.type == kind])
+        sort_by = request.query.get("sortBy", "lastactivity")
+        if sort_by not in ROOM_SORTS:
+            raise WebexError(400, f"Invalid sortBy: {sort_by!r}; use id, lastactivity or "
+                                  "created.")
+        people = self.dataset.people
+        return self._paged(request, "rooms", [
+            dump(r.to_json(person.id, people)) for r in self.dataset.rooms_of(person.id, sort_by)
+            if (kind is None or r.type == kind) and (team is None or r.team_id == team)])
 
     def rooms_create(self, request: Request, person: SimPerson) -> Reply:
         title = self._body(request, "title")["title"]
@@ -258,29 +350,79 @@ class Simulator:
 
     # -- messages --------------------------------------------------------------------------
     def messages_list(self, request: Request, person: SimPerson) -> Reply:
-        room_id = request.query.get("roomId")
+        query = request.query
+        room_id = query.get("roomId")
         if not room_id:
             raise WebexError(400, "roomId is required.")
-        room = self._member_room(person, room_id)
+        room = self._readable_room(person, room_id)
         size = self._page_size(request, "messages")
         messages = room.messages
         end = len(messages)
-        before_message = request.query.get("beforeMessage")
+        before_message = query.get("beforeMessage")
         if before_message:
             found = self.dataset.message_index.get(before_message)
             if found is None or found.room_id != room.id:
                 raise WebexError(404, NOT_FOUND)
             end = room.position[before_message]
-        before = request.query.get("before")
+        before = query.get("before")
         if before:  # created times are in order, so a binary search finds the cut
-            end = min(end, bisect_left(messages, before, key=lambda m: m.created))
-        page = messages[max(end - size, 0):end][::-1]
+            cut = self._before(before)
+            end = min(end, bisect_left(messages, cut, key=lambda m: m.created))
+        parent, mentioned = query.get("parentId"), self._mentioned(query, person)
+        if parent and parent not in room.position:
+            raise WebexError(404, NOT_FOUND)
+        if parent or mentioned:  # filtered: fewer, and found by a walk
+            chosen = [m for m in messages[:end] if (not parent or m.parent_id == parent)
+                      and (not mentioned or mentioned in m.mentioned)]
+            page, more = chosen[max(len(chosen) - size, 0):][::-1], len(chosen) > size
+        else:
+            page, more = messages[max(end - size, 0):end][::-1], end - size > 0
         reply = Reply(200, b'{"items":[' + b",".join(m.encoded() for m in page) + b"]}")
-        if end - size > 0:
-            args = {k: v for k, v in request.query.items() if k != "before"}
+        if more:
+            args = {k: v for k, v in query.items() if k != "before"}
             args.update(beforeMessage=page[-1].id, max=str(size))
-            reply.headers["Link"] = f'<{request.base_url}?{urlencode(args)}>; rel="next"'
+            reply.headers["Link"] = self._next_link(request, args)
         return reply
+
+    @staticmethod
+    def _before(value: str) -> str:
+        """``before`` as Webex reads it: an ISO 8601 time (UTC if it names no zone), as
+        the ``created`` text of the first millisecond not before it."""
+        try:
+            moment = parse_time(value)
+        except ValueError:
+            raise WebexError(400, f"Invalid before: {value!r} is not an ISO 8601 date and "
+                                  "time, such as 2019-01-07T09:00:00.000Z.") from None
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        if moment.microsecond % 1000:
+            moment += timedelta(microseconds=1000 - moment.microsecond % 1000)
+        return iso(moment)
+
+    @staticmethod
+    def _mentioned(query: dict[str, str], person: SimPerson) -> str | None:
+        """``mentionedPeople``: only ``me`` or the caller's own id, as Webex allows."""
+        value = query.get("mentionedPeople")
+        if not value:
+            return None
+        if any(v not in ("me", person.id) for v in value.split(",")):
+            raise WebexError(400, "mentionedPeople: only me or the person ID of the current "
+                                  "user may be specified.")
+        return person.id
+
+    def messages_get(self, request: Request, person: SimPerson) -> Reply:
+        message = self.dataset.message_index.get(request.path.rsplit("/", 1)[1])
+        if message is None:
+            raise WebexError(404, NOT_FOUND)
+        self._readable_room(person, message.room_id)
+        return Reply(200, message.encoded())
+
+    def messages_delete(self, request: Request, person: SimPerson) -> Reply:
+        message = self.dataset.message_index.get(request.path.rsplit("/", 1)[1])
+        if message is None:
+            raise WebexError(404, NOT_FOUND)
+        self._member_room(person, message.room_id)
+        self.dataset.remove_message(message.id)
+        return Reply(204)
 
     def messages_create(self, request: Request, person: SimPerson) -> Reply:
         body = self._body(request, "roomId")
@@ -288,8 +430,11 @@ class Simulator:
         if not isinstance(text, str) or not text:
             raise WebexError(400, "text or markdown is required.")
         room = self._member_room(person, str(body["roomId"]))
+        parent = body.get("parentId")
+        if parent is not None and (not isinstance(parent, str) or parent not in room.position):
+            raise WebexError(400, "parentId must be a message of this space.")
         message = SimMessage(new_id("MESSAGE"), room.id, room.type, person.id, person.email,
-                             text[:7439], now_iso())
+                             text[:7439], now_iso(), parent_id=parent)
         if room.messages and message.created < room.messages[-1].created:
             message.created = room.messages[-1].created  # keep the order ``before`` relies on
         self.dataset.add_message(room, message)

@@ -4,12 +4,16 @@
 ``login_hint`` names (``user2`` or ``user2@example.com``), else user1, and redirects
 back with a code, to a redirect URI the integration registered
 (``SimulatorConfig.redirect_uris``) and to no other: an unregistered or malformed one
-gets Webex's error page, never a redirect (RFC 6749 section 4.1.2.1).
+gets Webex's error page, never a redirect (RFC 6749 section 4.1.2.1). A ``scope``
+naming one the integration was not registered with (``SimulatorConfig.scopes``) is
+sent back to the redirect URI as ``error=invalid_scope``, as Webex does.
 ``POST /v1/access_token`` trades that code (checking that ``redirect_uri`` is the one
 it was issued for, RFC 6749 section 4.1.3, and the PKCE verifier) or a refresh token
 for Webex's answer: ``access_token``, ``expires_in``, ``refresh_token``,
-``refresh_token_expires_in``. Lifetimes come from the config, so tests can watch
-tokens expire.
+``refresh_token_expires_in``, ``scope``. A refresh token keeps working while it is
+used: each renewal answers the same refresh token with its lifetime started again
+(Webex's refresh tokens "last forever" when used regularly). Lifetimes come from the
+config, so tests can watch tokens expire.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ class Grant:
     challenge: str | None
     method: str | None
     expires: float
+    scope: str
 
 
 class TokenStore:
@@ -46,7 +51,7 @@ class TokenStore:
         self.dataset = dataset
         self.lock = threading.Lock()
         self.access: dict[str, tuple[str, float]] = {}  # token -> (person id, expiry)
-        self.refresh: dict[str, tuple[str, float]] = {}
+        self.refresh: dict[str, tuple[str, float, str]] = {}  # -> (person id, expiry, scope)
         self.codes: dict[str, Grant] = {}
 
     def token_for(self, email: str, lifetime: float | None = None) -> str:
@@ -64,16 +69,18 @@ class TokenStore:
             entry = self.access.get(token)
         return entry[0] if entry and entry[1] >= time.time() else None
 
-    def issue(self, person_id: str) -> dict[str, Any]:
-        access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    def issue(self, person_id: str, scope: str, refresh: str | None = None) -> dict[str, Any]:
+        """New tokens; with ``refresh`` (a renewal), that refresh token again, its
+        lifetime started anew: it lasts while it is used."""
+        access, refresh = secrets.token_urlsafe(32), refresh or secrets.token_urlsafe(32)
         now, config = time.time(), self.config
         with self.lock:
             self.access[access] = (person_id, now + config.access_token_lifetime)
-            self.refresh[refresh] = (person_id, now + config.refresh_token_lifetime)
+            self.refresh[refresh] = (person_id, now + config.refresh_token_lifetime, scope)
         return {"access_token": access, "expires_in": max(int(config.access_token_lifetime), 1),
                 "refresh_token": refresh,
                 "refresh_token_expires_in": max(int(config.refresh_token_lifetime), 1),
-                "token_type": "Bearer", "scope": "spark:all spark:kms"}
+                "token_type": "Bearer", "scope": scope}
 
 
 #: Anything but printable ASCII: not in a URI (RFC 3986), and CR/LF would end the
@@ -117,6 +124,13 @@ def authorize(tokens: TokenStore, request: Request, error: Any) -> Reply:
                      "that is registered.")
     if args.get("response_type") != "code":
         return error(400, "response_type=code is required.")
+    requested = (args.get("scope") or " ".join(config.scopes)).split()
+    unknown = [scope for scope in requested if scope not in config.scopes]
+    if unknown:  # the redirect URI is registered: the error goes back to it (4.1.2.1)
+        return _redirect(redirect_uri, args, {
+            "error": "invalid_scope",
+            "error_description": f"The requested scope is invalid: {' '.join(unknown)} is not "
+                                 "one of this integration's scopes."})
     if args.get("code_challenge") and args.get("code_challenge_method", "plain") not in (
             "S256", "plain"):
         return error(400, "code_challenge_method must be S256 or plain.")
@@ -127,10 +141,15 @@ def authorize(tokens: TokenStore, request: Request, error: Any) -> Reply:
     code = secrets.token_urlsafe(24)
     with tokens.lock:
         tokens.codes[code] = Grant(person.id, redirect_uri, args.get("code_challenge"),
-                                   args.get("code_challenge_method"), time.time() + 300)
-    query = {"code": code}
+                                   args.get("code_challenge_method"), time.time() + 300,
+                                   " ".join(requested))
+    return _redirect(redirect_uri, args, {"code": code})
+
+
+def _redirect(redirect_uri: str, args: dict[str, str], query: dict[str, str]) -> Reply:
+    """Back to the (registered) redirect URI with ``query`` and the request's ``state``."""
     if "state" in args:
-        query["state"] = args["state"]
+        query = {**query, "state": args["state"]}
     separator = "&" if "?" in redirect_uri else "?"
     return Reply(302, headers={"Location": f"{redirect_uri}{separator}{urlencode(query)}"})
 
@@ -156,13 +175,14 @@ def access_token(tokens: TokenStore, request: Request) -> Reply:
             expected = digest if grant.method == "S256" else verifier
             if not secrets.compare_digest(expected, grant.challenge):
                 return _refuse("The PKCE code_verifier does not match.")
-        return Reply(200, dump(tokens.issue(grant.person_id)))
+        return Reply(200, dump(tokens.issue(grant.person_id, grant.scope)))
     if grant_type == "refresh_token":
+        refresh = form.get("refresh_token", "")
         with tokens.lock:
-            entry = tokens.refresh.get(form.get("refresh_token", ""))
+            entry = tokens.refresh.get(refresh)
         if entry is None or entry[1] < time.time():
             return _refuse("The refresh token is invalid or expired.")
-        return Reply(200, dump(tokens.issue(entry[0])))
+        return Reply(200, dump(tokens.issue(entry[0], entry[2], refresh)))
     return _oauth_error(400, "unsupported_grant_type", "Unsupported grant_type.")
 
 
