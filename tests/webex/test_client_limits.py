@@ -9,13 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
-from flask_realtime.webex.client import WebexAccess, WebexApiError, static_token
+from flask_realtime.webex.client import WebexAccess, WebexLoginError, static_token
 from flask_realtime.webex.simulator import SimulatorHandle
 
 USER = "user1@example.com"
 
 
-def test_a_refused_token_is_renewed_once_then_reported(
+def test_a_refused_token_is_renewed_once_then_ends_with_log_in_again(
         sim: SimulatorHandle, run: Callable[..., Any]) -> None:
     asked: list[bool] = []
 
@@ -31,10 +31,11 @@ def test_a_refused_token_is_renewed_once_then_reported(
         async with webex:
             await webex.me()
 
-    with pytest.raises(WebexApiError) as caught:
+    with pytest.raises(WebexLoginError) as caught:
         run(me())
-    assert caught.value.status == 401
-    assert asked == [False, True] and webex.requests_sent == 2
+    assert caught.value.status == 401 and "Log in again" in str(caught.value)
+    # The renewal gave the refused token back: sending it again would be refused too.
+    assert asked == [False, True] and webex.requests_sent == 1
 
 
 def test_each_next_page_continues_the_listing(
