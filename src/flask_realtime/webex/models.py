@@ -31,13 +31,29 @@ class Room:
     created: str
     last_activity: str | None = None
     creator_id: str | None = None
+    #: Webex's per-item ``errors`` (``{"title": {"code": "kms_failure", …}}`` when the
+    #: title could not be decrypted: then ``title`` is "" and ``has_title`` False).
+    errors: dict[str, Any] = field(default_factory=dict, compare=False)
+    has_title: bool = True
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Room:
+        errors = data.get("errors")
         return cls(id=_str(data, "id"), title=_str(data, "title"), type=_str(data, "type"),
                    created=_str(data, "created"), last_activity=_opt(data, "lastActivity"),
-                   creator_id=_opt(data, "creatorId"), raw=data)
+                   creator_id=_opt(data, "creatorId"),
+                   errors=errors if isinstance(errors, dict) else {},
+                   has_title=isinstance(data.get("title"), str), raw=data)
+
+    @property
+    def label(self) -> str:
+        """What to call it in output: its title, or why there is none."""
+        if self.has_title:
+            return self.title
+        problem = self.errors.get("title")
+        code = problem.get("code") if isinstance(problem, dict) else None
+        return f"(no title: {code})" if isinstance(code, str) else "(no title)"
 
 
 @dataclass(frozen=True)
