@@ -160,7 +160,8 @@ from flask_realtime import Running, job
 
 @job
 def countdown(running: Running) -> list[dict]:
-    return [{"name": "a", "size": 1}, {"name": "longer name", "size": 22, "note": None}]
+    return [{"name": "a", "size": 1}, {"name": "longer name", "size": 22, "note": None},
+            {"name": "名前", "size": 3, "note": {"k": 1}}]
 """
 
 
@@ -185,9 +186,10 @@ def test_exec_prints_a_table_result_as_aligned_text(env: dict[str, str],
     env["FLASK_REALTIME_JOBS"] = "myjobs"
     assert console(env, tmp_path, "exec", "countdown").stdout == (
         "name         size  note\n"
-        "-----------  ----  ----\n"
+        "-----------  ----  --------\n"
         "a            1\n"
-        "longer name  22\n")
+        "longer name  22\n"
+        "名前         3     {\"k\": 1}\n")  # display width: 名前 takes 4 columns
 
 
 def test_exec_json_prints_the_run_record_with_its_result(env: dict[str, str]) -> None:

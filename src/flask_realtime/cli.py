@@ -204,8 +204,11 @@ def _print_outcome(run: Any, lines: int, as_json: bool) -> None:
 
 def _table(result: Any) -> str | None:
     """A non-empty list of objects as aligned text: a header, a rule, a row each (the
-    columns are every key, in the order first seen); None for any other result."""
+    columns are every key, in the order first seen; widths in display columns, so wide
+    characters keep it aligned); None for any other result."""
     import json
+
+    import wcwidth
 
     if not (isinstance(result, list) and result and all(isinstance(r, dict) for r in result)):
         return None
@@ -218,8 +221,9 @@ def _table(result: Any) -> str | None:
         return " ".join(text.splitlines())  # one row, one line
 
     rows = [[str(c) for c in columns], *([cell(row.get(c)) for c in columns] for row in result)]
-    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
-    lines = ["  ".join(text.ljust(width) for text, width in zip(row, widths, strict=True)).rstrip()
+    widths = [max(wcwidth.width(row[i]) for row in rows) for i in range(len(columns))]
+    lines = ["  ".join(wcwidth.ljust(text, width) for text, width in zip(row, widths,
+                                                                          strict=True)).rstrip()
              for row in rows]
     lines.insert(1, "  ".join("-" * width for width in widths))
     return "\n".join(lines)
