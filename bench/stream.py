@@ -3,6 +3,7 @@
     .venv/bin/python bench/stream.py                 # full: 1,000,000 lines
     .venv/bin/python bench/stream.py --lines 200000  # quicker
     .venv/bin/python bench/stream.py --redis         # the same through Redis and two processes
+    .venv/bin/python bench/stream.py --store sqlite  # SQLite store against the memory store
 
 Throughput is lines/s received by a python-socketio client (websocket transport,
 websocket-client with wsaccel for UTF-8 validation) from ``flood`` on our server,
@@ -20,6 +21,7 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -43,11 +45,14 @@ SERVER_ENV = {
 
 
 @contextlib.contextmanager
-def our_server(redis_url: str | None) -> Iterator[tuple[str, str]]:
-    """(url to start runs on, url to watch from): the same process, or two with Redis."""
+def our_server(redis_url: str | None, store: str = "memory") -> Iterator[tuple[str, str]]:
+    """(url to start runs on, url to watch from): the same process, or two with Redis.
+    Embedded, ``store`` is STORE ("memory" or "sqlite", in a fresh instance folder)."""
     if redis_url is None:
-        with server_process(["-m", "flask_realtime.cli", "run", "--port", "{port}"],
-                            SERVER_ENV) as url:
+        with tempfile.TemporaryDirectory(prefix="bench-instance-") as instance, \
+                server_process(["-m", "flask_realtime.cli", "run", "--port", "{port}"], {
+                    **SERVER_ENV, "FLASK_REALTIME_STORE": store,
+                    "FLASK_REALTIME_INSTANCE_PATH": instance}) as url:
             yield url, url
         return
     env = {**SERVER_ENV, "REDIS_URL": redis_url}
@@ -218,10 +223,12 @@ def capture_overhead(lines: int, width: int, rounds: int = 5) -> tuple[float, fl
 
     sink_done = threading.Event()
     stored = [0]
+    wanted = lines  # the sink's own argument is named as LineSink's: ``lines``
 
-    def sink(run_id: str, batch: list, epoch_ms: int, **_numbering: object) -> None:
-        stored[0] += len(batch)
-        if stored[0] >= lines:
+    def sink(run_id: str, lines: list[tuple[str, str, str]], epoch_ms: int, *,
+             writer: str | None = None, offset: int = 0) -> None:
+        stored[0] += len(lines)
+        if stored[0] >= wanted:
             sink_done.set()
 
     plain, printed, captured = [], [], []
@@ -259,11 +266,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--redis", action="store_true",
                         help="REDIS_URL set: start on one web process, watch from another")
+    parser.add_argument("--store", choices=["sqlite"],
+                        help="the SQLite store against the memory store, alternately, "
+                             "--rounds times each; then latency on SQLite")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--capture-only", action="store_true",
                         help="only the capture overhead (no server, about 20 s)")
     args = parser.parse_args()
     if args.capture_only:
         print_capture_overhead(args.lines, args.width)
+        return
+    if args.store:
+        compare_stores(args)
         return
     print(f"client: python-socketio {version('python-socketio')}, websocket transport; "
           f"wsaccel={'yes' if _has_wsaccel() else 'no'}; cpus={os.cpu_count()}")
@@ -300,6 +314,31 @@ def main() -> None:
               f"max {max(samples):.1f} ms   (target p99 <= {100 if args.redis else 50} ms)")
     if not args.redis:
         print_capture_overhead(args.lines, args.width)
+
+
+def compare_stores(args: argparse.Namespace) -> None:
+    """Throughput on the SQLite store as a ratio of the memory store's, measured in
+    alternating rounds (a fresh server each), then p99 latency on SQLite."""
+    figures: dict[str, list[float]] = {"memory": [], "sqlite": []}
+    for _ in range(args.rounds):
+        for store in ("memory", "sqlite"):
+            with our_server(None, store) as (url, _):
+                figures[store].append(raw_client_throughput(url, args.lines, args.width))
+            print(f"  {store:6s} {figures[store][-1]:12,.0f} lines/s", flush=True)
+    ratios = [s / m for s, m in zip(figures["sqlite"], figures["memory"], strict=True)]
+    for store, values in figures.items():
+        print(f"{store + ' store, raw client':32s} {statistics.median(values):12,.0f} lines/s "
+              f"median of {len(values)} ({min(values):,.0f}-{max(values):,.0f}); "
+              f"{args.lines:,} lines of {args.width} B")
+    print(f"ratio sqlite/memory = {statistics.median(ratios):.0%} median of the rounds' "
+          f"ratios ({min(ratios):.0%}-{max(ratios):.0%})    (target >= 70%)")
+    for _ in range(args.rounds):
+        with our_server(None, "sqlite") as (url, _):
+            samples = latency(url, url, args.rate, args.seconds)
+        print(f"sqlite latency at {args.rate} lines/s over {args.seconds:g} s "
+              f"({len(samples)} lines): p50 {percentile(samples, 50):.1f} ms, "
+              f"p99 {percentile(samples, 99):.1f} ms, max {max(samples):.1f} ms   "
+              "(target p99 <= 50 ms)", flush=True)
 
 
 def print_capture_overhead(lines: int, width: int) -> None:
