@@ -119,11 +119,24 @@ def list_jobs() -> None:
 @click.option("--json", "as_json", is_flag=True,
               help="Print the run record with its result as JSON on stdout (the job's "
                    "output then goes to stderr).")
-def exec_job(job: str, params: tuple[str, ...], as_json: bool) -> None:
+@click.option("--token", envvar="FLASK_REALTIME_WEBEX_TOKEN", default=None, metavar="TOKEN",
+              help="A Webex access token (an integration's, or a personal one from "
+                   "developer.webex.com): the Webex jobs then act on real Webex. The "
+                   "variable FLASK_REALTIME_WEBEX_TOKEN keeps it out of the process list.")
+@click.option("--webex-url", default=None, metavar="URL",
+              help="Webex's API with --token (default https://webexapis.com/v1).")
+@click.option("--user", "demo_user", default=None, metavar="EMAIL",
+              help="Demo mode (no --token): the simulated user to act as, user1 to user3 "
+                   "(default user1@example.com).")
+def exec_job(job: str, params: tuple[str, ...], as_json: bool, token: str | None,
+             webex_url: str | None, demo_user: str | None) -> None:
     """Run JOB here, its output on this terminal, then its result as the page shows it;
     Ctrl-C stops it, a second Ctrl-C quits.
 
     PARAMS are name=value pairs, for instance: flask-realtime exec countdown n=3 delay=0.5
+
+    The Webex jobs act with --token on real Webex; without it, on a Webex simulator
+    started here, as the demo user (or --user): flask-realtime exec space_stats
     """
     from .core.capture import CapturePump
     from .core.jobs import registry
@@ -156,8 +169,9 @@ def exec_job(job: str, params: tuple[str, ...], as_json: bool) -> None:
 
     service.runner = ThreadRunner(service, CapturePump(show))
     service.subscribe(lambda run: done.set() if run.state.finished else None)
+    services = _terminal_webex(job, token, webex_url, demo_user)
     try:
-        run = service.start("terminal", job, raw)
+        run = service.start("terminal", job, raw, services=services)
     except ParamError as exc:
         for name, problem in exc.errors.items():
             click.echo(f"error: {name} {problem}", err=True)
@@ -182,6 +196,39 @@ def exec_job(job: str, params: tuple[str, ...], as_json: bool) -> None:
     assert final is not None
     _print_outcome(final, shown[0], as_json)
     sys.exit(0 if final.state.value == "succeeded" else 1)
+
+
+def _terminal_webex(job: str, token: str | None, base_url: str | None,
+                    demo_user: str | None) -> dict[str, Any]:
+    """``exec``'s ``RunContext.services``: Webex access with ``token`` on real Webex; else,
+    for the Webex jobs (or with ``--user``), a simulator in this process (as demo mode
+    starts, docs/webex.md) and a token of its user. Other jobs get none."""
+    from .core.jobs import registry
+    from .webex.client import DEFAULT_BASE_URL, WebexAccess, static_token
+
+    if token:
+        return {"webex": WebexAccess(base_url or DEFAULT_BASE_URL, static_token(token.strip()))}
+    try:
+        module = registry.get(job).func.__module__
+    except JobError:
+        return {}  # service.start says there is no such job
+    if demo_user is None and not module.startswith("flask_realtime.webex."):
+        return {}
+    from .webex.simulator import SimulatorConfig, start_simulator
+
+    config = SimulatorConfig(latency_ms=20, jitter_ms=20)
+    email = (demo_user or "user1").strip().lower()
+    if "@" not in email:
+        email = f"{email}@{config.domain}"
+    simulator = start_simulator(config)  # its thread ends with the process
+    if email not in simulator.dataset.by_email:
+        simulator.stop()
+        raise click.UsageError(f"--user {demo_user}: the simulated users are user1 to "
+                               f"user{config.users}@{config.domain}.")
+    click.echo(f"Demo mode: Webex is simulated at {simulator.base_url}, acting as {email}; "
+               "give --token for real Webex.", err=True)
+    return {"webex": WebexAccess(simulator.base_url,
+                                 static_token(simulator.token_for(email)))}
 
 
 def _print_outcome(run: Any, lines: int, as_json: bool) -> None:
