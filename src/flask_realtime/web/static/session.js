@@ -81,8 +81,19 @@ export class RunSession {
     }
     const dropped = first - this.heldEnd - 1;
     if (dropped > 0) this.lines.appendMarker(droppedMessage(dropped), first);
-    feed(this.lines, first, batch, ev.times, Math.max(0, this.heldEnd + 1 - first));
-    this.heldEnd = last;
+    const from = Math.max(0, this.heldEnd + 1 - first);
+    // A reader looking back keeps every line in view: a batch that would overfill the
+    // window is taken only up to the cap (a raw line makes at most one display line),
+    // and the window detaches there. Trimming the front would drop what they read.
+    let take = batch.length;
+    if (!this.viewer.follow) take = Math.min(take, from + Math.max(0, this.lines.cap - this.lines.length));
+    feed(this.lines, first, take < batch.length ? batch.slice(0, take) : batch, ev.times, from);
+    this.heldEnd = first + take - 1;
+    if (take < batch.length) {
+      this.setDetached(true);
+      this.viewer.invalidate();
+      return;
+    }
     const trimmed = this.lines.trimFront();
     if (trimmed) this.viewer.shifted(-trimmed);
     this.viewer.invalidate();

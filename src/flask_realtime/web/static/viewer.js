@@ -36,6 +36,9 @@ export class Viewer {
     };
     this.picked = null; // [fromSeq, toSeq]: lines highlighted (a link to a line or range)
     this.revealing = null; // a seq to scroll to as soon as its line is held
+    // After a reveal the view stays put until the reader moves it: lines arriving
+    // below a linked line must not make the bottom "reached" and follow again.
+    this.pinned = false;
     this.gutterDigits = 0;
     this.statusKey = "";
     this.lines = null;
@@ -82,6 +85,7 @@ export class Viewer {
     this.lines = lines;
     this.picked = null;
     this.revealing = null;
+    this.pinned = false;
     this.matches = [];
     this.current = -1;
     this.matchesStale = true;
@@ -100,6 +104,7 @@ export class Viewer {
 
   jumpToEnd() {
     this.revealing = null;
+    this.pinned = false;
     this.setFollow(true);
     this.invalidate(true);
   }
@@ -114,7 +119,8 @@ export class Viewer {
   reveal(from, to, scroll = true) {
     this.picked = [from, to];
     if (scroll) {
-      this.revealing = from;
+      this.revealing = [from, to];
+      this.pinned = true;
       this.follow = false; // quietly: the view is about to move to the line
       if (this.cb.onFollowChange) this.cb.onFollowChange(false);
     }
@@ -173,7 +179,8 @@ export class Viewer {
     // touch): the browser clamping the offset after the window or the pane shrank
     // must not count as the reader scrolling away.
     const byUser = this.pointerDown || performance.now() - this.inputAt < 500;
-    if (this.follow ? byUser && top < this.lastTop - 1 && !atBottom : atBottom) {
+    if (byUser) this.pinned = false;
+    if (this.follow ? byUser && top < this.lastTop - 1 && !atBottom : atBottom && !this.pinned) {
       this.setFollow(atBottom);
     }
     this.lastTop = top;
@@ -202,11 +209,14 @@ export class Viewer {
     const total = n * this.rowH;
     if (this.spacer.style.height !== `${total}px`) this.spacer.style.height = `${total}px`;
     const r = this.root;
-    if (this.revealing !== null && n && (lines.seq[n - 1] >= this.revealing
-        || lines.seq[0] > this.revealing)) {
+    const want = this.revealing;
+    if (want !== null && n && (lines.seq[n - 1] >= want[0] || lines.seq[0] > want[0])) {
       // The line asked for is held (or older than anything still kept): show it a
-      // third of the way down, with what led to it above.
-      r.scrollTop = Math.max(0, this.indexOfSeq(this.revealing) * this.rowH - r.clientHeight / 3);
+      // third of the way down, with what led to it above; a range that fits the pane
+      // comes whole into view.
+      const span = (want[1] - want[0] + 2) * this.rowH;
+      const above = Math.max(this.rowH, Math.min(r.clientHeight / 3, r.clientHeight - span));
+      r.scrollTop = Math.max(0, this.indexOfSeq(want[0]) * this.rowH - above);
       this.revealing = null;
     } else if (this.follow) r.scrollTop = r.scrollHeight;
     this.lastTop = r.scrollTop;

@@ -1,0 +1,87 @@
+"""Line numbers and links to a line or a range (issue 18): `#run=<id>&line=120-140`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .helpers import next_frame, start_job, wait_js, wait_state
+
+pytestmark = pytest.mark.browser
+
+PICKED = "[...document.querySelectorAll('#output .line.picked')].map(r => Number(r.dataset.n))"
+# The picked rows that lie inside the pane's visible box.
+PICKED_IN_VIEW = """() => { const pane = document.getElementById('output').getBoundingClientRect();
+    return [...document.querySelectorAll('#output .line.picked')].filter(r => {
+        const b = r.getBoundingClientRect(); return b.top >= pane.top && b.bottom <= pane.bottom;
+    }).map(r => Number(r.dataset.n)); }"""
+
+
+def finished_run(page: Any, n: int) -> str:
+    run_id = start_job(page, "ui_words", n=n)
+    wait_state(page, "succeeded")
+    wait_js(page, f"window.flaskRealtime.session.lastSeq >= {n}")
+    return run_id
+
+
+def test_line_numbers_are_in_a_gutter_that_copying_leaves_out(open_page: Any, page: Any) -> None:
+    open_page()
+    finished_run(page, 5)
+    next_frame(page)
+    numbers = page.eval_on_selector_all(
+        "#output .line", "rows => rows.map(r => getComputedStyle(r, '::before').content)")
+    assert numbers == ['"1"', '"2"', '"3"', '"4"', '"5"']
+    selected = page.evaluate("""() => {
+        const range = document.createRange();
+        range.selectNodeContents(document.querySelector('#output .output-rows'));
+        getSelection().removeAllRanges(); getSelection().addRange(range);
+        return getSelection().toString(); }""")
+    assert selected.split("\n")[:2] == ["line 1 hay", "line 2 hay"]
+
+
+def test_a_link_to_a_range_scrolls_there_and_highlights_it(open_page: Any, page: Any,
+                                                          live_server: Any) -> None:
+    open_page()
+    run_id = finished_run(page, 2000)
+    page.goto(f"{live_server.url}/#run={run_id}&line=1200-1210")
+    wait_js(page, f"({PICKED_IN_VIEW})().length === 11")
+    assert page.evaluate(PICKED_IN_VIEW) == list(range(1200, 1211))
+    assert page.is_hidden("#jump-end") is False  # the view left the end: it can go back
+
+
+def test_a_link_to_lines_only_the_server_has_fetches_them(open_page: Any, page: Any,
+                                                         live_server: Any) -> None:
+    open_page("?cap=1000")
+    run_id = finished_run(page, 5000)
+    # This page holds the newest 500 lines of a 5,000-line run: line 120 is not among them.
+    page.goto(f"{live_server.url}/?cap=1000#run={run_id}")
+    wait_js(page, "window.flaskRealtime.session.lines.firstSeq() > 4000")
+    page.evaluate(f"location.hash = '#run={run_id}&line=120-140'")
+    wait_js(page, f"({PICKED_IN_VIEW})().length === 21")
+    assert page.evaluate(PICKED_IN_VIEW)[0] == 120
+    assert page.evaluate("window.flaskRealtime.session.lines.firstSeq()") < 120
+    # And straight from a fresh load of the link.
+    page.goto(f"{live_server.url}/?cap=1000#run={run_id}&line=130")
+    wait_js(page, f"({PICKED_IN_VIEW})().length === 1")
+    assert page.evaluate(PICKED) == [130]
+
+
+def test_clicking_line_numbers_makes_a_link(open_page: Any, page: Any) -> None:
+    open_page()
+    run_id = finished_run(page, 30)
+    next_frame(page)
+
+    def click_number(n: int, **kwargs: Any) -> None:
+        row = page.locator(f"#output .line[data-n='{n}']")
+        row.click(position={"x": 8, "y": 5}, **kwargs)
+
+    click_number(5)
+    wait_js(page, "location.hash.endsWith('&line=5')")
+    click_number(8, modifiers=["Shift"])
+    wait_js(page, f"location.hash === '#run={run_id}&line=5-8'")
+    next_frame(page)
+    assert page.evaluate(PICKED) == [5, 6, 7, 8]
+    page.locator("#output .line[data-n='12']").click(position={"x": 200, "y": 5})
+    next_frame(page)
+    assert page.evaluate("location.hash") == f"#run={run_id}&line=5-8"  # text is not a number
