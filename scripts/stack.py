@@ -1,6 +1,7 @@
 """The deployment topology of docker-compose.yml, natively, without a Docker engine.
 
     scripts/stack start [--dir .stack] [--port 8080] [--webs 2] [--workers 2]
+                        [--tls-cert FILE --tls-key FILE | --tls-self-signed] [--http-port N]
     scripts/stack status|stop [--dir .stack]
 
 (``scripts/stack`` runs ``python -m scripts.stack`` from the checkout's root.) Starts
@@ -8,7 +9,10 @@ redis-server (AOF, ``appendfsync everysec``, data in DIR/redis), the Webex simul
 (demo mode), N web processes (gunicorn, gthread, one worker each), M RQ workers
 (``flask-realtime worker``) and nginx on PORT with the config rendered from
 ``deploy/nginx/flask-realtime.conf.template``; nginx gets its own prefix, pid, logs and
-temp paths under DIR, so the machine's /etc/nginx is never touched. Every process runs
+temp paths under DIR, so the machine's /etc/nginx is never touched. With a certificate
+(``--tls-cert``/``--tls-key``, or ``--tls-self-signed``: one made for ``--host`` with the
+``cryptography`` package, in DIR/tls) nginx serves https on PORT, with HSTS, and plain
+http on ``--http-port`` only redirects there. Every process runs
 in a session of its own, so the stack outlives this command;
 DIR/stack.json records the processes for ``status`` and ``stop``.
 
@@ -30,8 +34,13 @@ import string
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 # Only ever run from a checkout, so the stack shares the tests' process helpers
 # (tests/processes.py) instead of keeping copies of its own.
@@ -66,13 +75,60 @@ def executable(name: str) -> str:
                      f"(apt-get install {'nginx-light' if name == 'nginx' else name})")
 
 
+@dataclass(frozen=True)
+class TLS:
+    """A certificate (PEM, the chain after it) and its private key, for nginx."""
+
+    cert: Path
+    key: Path
+
+
+def self_signed_certificate(directory: Path, hosts: list[str], days: int = 30) -> TLS:
+    """A key and a self-signed certificate for ``hosts`` (names or IP addresses, the
+    first the subject) in ``directory``: for a test or a trial, never for users, whose
+    browsers rightly refuse it. The certificate is its own CA: a client that is given
+    it as the CA file verifies the connection, host name included."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hosts[0])])
+    now = datetime.now(UTC)
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=days))
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .sign(key, hashes.SHA256()))
+    directory.mkdir(parents=True, exist_ok=True)
+    tls = TLS(directory / "cert.pem", directory / "key.pem")
+    tls.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    tls.key.touch(0o600)  # created private, before the key is in it
+    tls.key.chmod(0o600)
+    tls.key.write_bytes(key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()))
+    return tls
+
+
 def render_nginx(directory: Path, port: int, web_ports: list[int],
-                 listen_host: str = "127.0.0.1") -> Path:
+                 listen_host: str = "127.0.0.1", tls: TLS | None = None,
+                 http_port: int | None = None) -> Path:
     """nginx.conf for an unprivileged nginx whose files all live under ``directory``.
 
-    The site is the template with LISTEN, UPSTREAM_SERVERS, STATIC_ROOT and ACCESS_LOG
-    filled in, as the official nginx image does from the environment in
-    docker-compose.yml.
+    The site is the template with LISTEN, TLS_SETTINGS, UPSTREAM_SERVERS, STATIC_ROOT
+    and ACCESS_LOG filled in, as the official nginx image does from the environment in
+    docker-compose.yml. With ``tls`` it serves https on ``port`` and, given
+    ``http_port``, a server there that redirects every request to https.
     """
     if not TEMPLATE.exists():
         raise StackError(f"{TEMPLATE} is missing: run the stack from a source checkout.")
@@ -85,9 +141,26 @@ def render_nginx(directory: Path, port: int, web_ports: list[int],
     # A process that failed once is left alone for 5 s: its clients move to another.
     servers = "\n    ".join(f"server 127.0.0.1:{p} max_fails=1 fail_timeout=5s;"
                            for p in web_ports)
+    access_log = conf / "logs" / "access.log"
     site = string.Template(TEMPLATE.read_text()).safe_substitute(
-        LISTEN=f"{listen_host}:{port}", UPSTREAM_SERVERS=servers, STATIC_ROOT=str(STATIC),
-        ACCESS_LOG=str(conf / "logs" / "access.log"))
+        LISTEN=f"{listen_host}:{port}{' ssl' if tls else ''}",
+        TLS_SETTINGS=(f"ssl_certificate {tls.cert.resolve()}; "
+                      f"ssl_certificate_key {tls.key.resolve()};" if tls else ""),
+        UPSTREAM_SERVERS=servers, STATIC_ROOT=str(STATIC), ACCESS_LOG=str(access_log))
+    if tls and http_port:
+        # $host is the Host header without its port (or the address): the browser
+        # comes back to the same name on the https port. 301, as certbot writes it.
+        target = "https://$host" + ("" if port == 443 else f":{port}")
+        site += f"""
+# Plain http: nothing but the way to https (scripts/stack --http-port).
+server {{
+    listen {listen_host}:{http_port};
+    server_name _;
+    access_log {access_log} flask_realtime;
+    server_tokens off;
+    return 301 {target}$request_uri;
+}}
+"""
     (conf / "flask-realtime.conf").write_text(site)
     tmp = conf / "tmp"
     mime = ("include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").exists() else
@@ -147,13 +220,28 @@ class Stack:
         return proc
 
     def start(self, *, port: int, webs: int = 2, workers: int = 2, demo: bool = True,
-              sim_latency_ms: float = 20, listen_host: str = "127.0.0.1") -> dict[str, Any]:
-        """Start everything, wait until nginx answers /healthz; the state as saved."""
+              sim_latency_ms: float = 20, listen_host: str = "127.0.0.1",
+              tls: TLS | None = None, http_port: int | None = None) -> dict[str, Any]:
+        """Start everything, wait until nginx answers /healthz; the state as saved.
+
+        With ``tls``, ``url`` is https on ``port`` and ``http_url`` the plain http port
+        (``http_port``, a free one unless told) that redirects to it.
+        """
         self.dir.mkdir(parents=True, exist_ok=True)
         if any(alive(p["pid"]) for p in self.load()["processes"]):
             raise StackError(f"a stack is already running from {self.dir}: stop it first")
         redis_server, nginx = executable("redis-server"), executable("nginx")
-        state: dict[str, Any] = {"processes": [], "port": port, "dir": str(self.dir)}
+        scheme = "https" if tls else "http"
+        state: dict[str, Any] = {"processes": [], "port": port, "dir": str(self.dir),
+                                 "url": f"{scheme}://{listen_host}:{port}"}
+        if tls:
+            for path in (tls.cert, tls.key):
+                if not path.is_file():
+                    raise StackError(f"{path} is not a file: give --tls-cert and --tls-key "
+                                     "in PEM, or --tls-self-signed for a trial.")
+            http_port = http_port or free_port()
+            state["http_url"] = f"http://{listen_host}:{http_port}"
+            state["tls"] = {"cert": str(tls.cert.resolve()), "key": str(tls.key.resolve())}
         secret_file = self.dir / "secret_key"
         if not secret_file.exists():
             secret_file.write_text(secrets.token_urlsafe(48))
@@ -188,12 +276,13 @@ class Stack:
             started[name] = self.spawn(state, f"worker{n}", [
                 str(VENV_BIN / "flask-realtime"), "worker", "--name", name], env)
         self._wait_workers(env["REDIS_URL"], started)
-        nginx_conf = render_nginx(self.dir, port, web_ports, listen_host)
+        nginx_conf = render_nginx(self.dir, port, web_ports, listen_host, tls, http_port)
         proxy = self.spawn(state, "nginx", [nginx, "-p", str(self.dir / "nginx"),
                                             "-c", str(nginx_conf)], port=port)
-        state["url"] = f"http://{listen_host}:{port}"
-        self.save(state)
-        wait_http(f"{state['url']}/healthz", proc=proxy, log=self.dir / "logs" / "nginx.log")
+        # Not verified: whether nginx is up, not whether its certificate names this
+        # address (a real one names the public host, not 127.0.0.1).
+        wait_until(lambda: _answers(f"{state['url']}/healthz"), f"{state['url']}/healthz",
+                   proc=proxy, log=self.dir / "logs" / "nginx.log")
         return state
 
     def _wait_workers(self, redis_url: str, started: dict[str, subprocess.Popen[bytes]],
@@ -221,8 +310,10 @@ class Stack:
         It sends login codes only to nginx's ``/redirect``, as the browser reaches it."""
         sim_port = free_port()
         client_secret = secrets.token_urlsafe(16)
+        scheme = state["url"].split(":", 1)[0]  # https behind TLS: the browser's URL
         callbacks = [arg for name in dict.fromkeys((listen_host, "127.0.0.1", "localhost"))
-                     for arg in ("--redirect-uri", f"http://{name}:{state['port']}/redirect")]
+                     for arg in ("--redirect-uri",
+                                 f"{scheme}://{name}:{state['port']}/redirect")]
         sim = self.spawn(state, "webex-sim", [
             str(VENV_BIN / "flask-realtime"), "webex-sim", "--port", str(sim_port),
             "--latency-ms", str(latency_ms), "--jitter-ms", "20",
@@ -255,6 +346,14 @@ class Stack:
         return [(p["name"], p["pid"], alive(p["pid"])) for p in self.load()["processes"]]
 
 
+def _answers(url: str) -> bool:
+    """Whether ``url`` answers below 500, certificate not checked (see ``start``)."""
+    try:
+        return httpx.get(url, timeout=2, verify=False).status_code < 500
+    except httpx.HTTPError:
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/stack",
                                      description=(__doc__ or "").split("\n\n")[0])
@@ -270,13 +369,29 @@ def main(argv: list[str] | None = None) -> int:
                         help="demo mode: the simulated Webex's latency per request")
     parser.add_argument("--no-demo", action="store_true",
                         help="use the Webex integration of webexintegration.env instead")
+    parser.add_argument("--tls-cert", type=Path, metavar="FILE",
+                        help="https on --port with this certificate (PEM, chain included)")
+    parser.add_argument("--tls-key", type=Path, metavar="FILE",
+                        help="the private key of --tls-cert (PEM)")
+    parser.add_argument("--tls-self-signed", action="store_true",
+                        help="https with a self-signed certificate for --host, made in "
+                             "DIR/tls (a trial: browsers warn about it)")
+    parser.add_argument("--http-port", type=int,
+                        help="with https: the plain http port that redirects to it "
+                             "(default: a free one)")
     args = parser.parse_args(argv)
+    if bool(args.tls_cert) != bool(args.tls_key) or (args.tls_cert and args.tls_self_signed):
+        parser.error("give --tls-cert with --tls-key, or --tls-self-signed alone")
     stack = Stack(args.dir)
     if args.command == "start":
+        tls = TLS(args.tls_cert, args.tls_key) if args.tls_cert else None
+        if args.tls_self_signed:
+            tls = self_signed_certificate(
+                args.dir / "tls", list(dict.fromkeys([args.host, "127.0.0.1", "localhost"])))
         try:
             state = stack.start(port=args.port, webs=args.webs, workers=args.workers,
                                 demo=not args.no_demo, sim_latency_ms=args.sim_latency_ms,
-                                listen_host=args.host)
+                                listen_host=args.host, tls=tls, http_port=args.http_port)
         except BaseException as exc:
             stack.stop()  # nothing half-started is left behind
             if isinstance(exc, EXPECTED):
@@ -285,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"Flask-Realtime stack on {state['url']}/  (logs in {stack.dir}/logs; "
               f"scripts/stack stop --dir {args.dir})")
+        if "http_url" in state:
+            print(f"  {state['http_url']}/ redirects there")
     elif args.command == "stop":
         stack.stop()
         print("stopped")

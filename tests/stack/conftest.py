@@ -3,13 +3,33 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
-from scripts.stack import Stack
+from scripts.stack import Stack, self_signed_certificate
 
 from tests.browser.conftest import browser, page, problems  # noqa: F401  (Chromium fixtures)
 from tests.processes import free_port, session_members
+
+
+def running_stack(directory: Path, **options: Any) -> Iterator[dict[str, Any]]:
+    """A started stack's state (``stack``: the :class:`Stack`), stopped at the end with
+    nothing left behind, RQ work-horses (groups of their own) included."""
+    running = Stack(directory)
+    try:
+        with pytest.MonkeyPatch.context() as env:  # the web processes inherit it
+            # test_proxy.py's public name; the app answers to no other (DNS rebinding).
+            env.setenv("FLASK_REALTIME_ALLOWED_HOSTS", "console.example")
+            state = running.start(port=free_port(), demo=True, **options)
+    except BaseException:
+        running.stop()
+        raise
+    state["stack"] = running
+    yield state
+    sessions = [p["pid"] for p in running.load()["processes"]]
+    running.stop()
+    assert not [pid for sid in sessions for pid in session_members(sid)]
 
 
 @pytest.fixture(scope="module")
@@ -19,19 +39,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     The simulator answers slowly (150 ms a request) so that space_stats runs long
     enough to be reloaded mid-run.
     """
-    running = Stack(tmp_path_factory.mktemp("stack"))
-    try:
-        with pytest.MonkeyPatch.context() as env:  # the web processes inherit it
-            # test_proxy.py's public name; the app answers to no other (DNS rebinding).
-            env.setenv("FLASK_REALTIME_ALLOWED_HOSTS", "console.example")
-            state = running.start(port=free_port(), webs=2, workers=2, demo=True,
-                                  sim_latency_ms=150)
-    except BaseException:
-        running.stop()
-        raise
-    state["stack"] = running
-    yield state
-    sessions = [p["pid"] for p in running.load()["processes"]]
-    running.stop()
-    # Nothing outlives the stack, RQ work-horses (groups of their own) included.
-    assert not [pid for sid in sessions for pid in session_members(sid)]
+    yield from running_stack(tmp_path_factory.mktemp("stack"), webs=2, workers=2,
+                             sim_latency_ms=150)
+
+
+@pytest.fixture(scope="module")
+def tls_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The stack behind https, with a self-signed certificate for 127.0.0.1 made here
+    (``state["tls"]["cert"]`` is the CA file a client verifies it with); plain http on
+    ``state["http_url"]``. One web process and one worker: TLS is the point."""
+    directory = tmp_path_factory.mktemp("tls-stack")
+    tls = self_signed_certificate(directory / "tls", ["127.0.0.1", "localhost"])
+    yield from running_stack(directory, webs=1, workers=1, tls=tls)
