@@ -107,7 +107,7 @@ def test_redis_keeps_its_data_with_aof_on_a_volume() -> None:
 
 def test_every_process_shares_redis_and_the_secret_key() -> None:
     services = compose("docker-compose.yml")["services"]
-    apps = {n: s for n, s in services.items() if n.startswith(("web", "worker"))}
+    apps = {n: s for n, s in services.items() if re.fullmatch(r"(web|worker)\d+", n)}
     assert len(apps) == 4
     for service in apps.values():
         env = service["environment"]
