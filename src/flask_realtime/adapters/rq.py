@@ -25,6 +25,7 @@ one error whichever part of Redis was away.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import logging
 import threading
 import time
@@ -113,6 +114,7 @@ class RQRunner:
                                            thread_name_prefix="flask-realtime-force")
         self._forcing_now: set[str] = set()  # run ids being forced, or waiting to be
         self._forcing_lock = threading.Lock()
+        self._closing = threading.Event()  # set by close: forced stops give up their wait
 
     def submit(self, run: Run, spec: JobSpec, params: Mapping[str, Any],
                context: RunContext) -> None:
@@ -158,10 +160,25 @@ class RQRunner:
                  "it ended before starting it. Start it again.")
 
     def reap(self) -> None:
-        """The web process's periodic checks for RQ runs (see Realtime._reap)."""
-        self.force_overdue_stops()
-        for run_id in self.fail_dropped_runs():
-            log.warning("run %s failed: it was dropped from the queue", run_id)
+        """The web process's periodic checks for RQ runs, called by the System's
+        reaper (core/system.py). Raises :class:`StoreUnavailableError` when Redis
+        cannot be reached."""
+        with _translated():
+            self.force_overdue_stops()
+            for run_id in self.fail_dropped_runs():
+                log.warning("run %s failed: it was dropped from the queue", run_id)
+
+    def close(self, wait: float = 5.0) -> None:
+        """End the deadline thread and the forced-stop pool, then drop the connection.
+
+        A stop whose grace has not ended is left to Redis's deadline (another web
+        process forces it); a forced stop still waiting for its work-horse gives up
+        the wait without marking the run, and its lease lets another process finish it.
+        """
+        self._closing.set()
+        self._deadlines.close(wait)
+        self._forcing.shutdown(wait=True, cancel_futures=True)
+        self.connection.close()
 
     def stop(self, run_id: str) -> None:
         """Arm the forced stop: here on the deadline thread, and in Redis for any other
@@ -215,23 +232,27 @@ class RQRunner:
             if not self._claim(keys=[STOP_DEADLINES],
                                args=[run_id, self._now(), FORCE_LEASE_SECONDS]):
                 return  # not due, already forced, or another process is at it
-            self._force_stop(run_id)
-            self.connection.zrem(STOP_DEADLINES, run_id)
+            if self._force_stop(run_id):
+                self.connection.zrem(STOP_DEADLINES, run_id)
         except (RedisError, StoreUnavailableError):
             log.warning("could not force the stop of run %s now (Redis unavailable): "
                         "another try follows when the lease ends", run_id)
 
-    def _force_stop(self, run_id: str) -> None:
+    def _force_stop(self, run_id: str) -> bool:
+        """Kill the run's work-horse and mark the run stopped; False if :meth:`close`
+        came first (the stop is left to another process)."""
         run = self.service.store.get_run(run_id)
         if run is None or run.state.finished:
-            return
+            return True
         try:
             send_stop_job_command(self.connection, rq_job_id(run_id),
                                   serializer=JSONSerializer)
         except (InvalidJobOperation, NoSuchJobError):
-            return  # not executing (any more): it ends by itself
+            return True  # not executing (any more): it ends by itself
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:  # wait until the work-horse is gone
+            if self._closing.is_set():
+                return False
             try:
                 status = Job.fetch(rq_job_id(run_id), connection=self.connection,
                                    serializer=JSONSerializer).get_status()
@@ -245,11 +266,21 @@ class RQRunner:
             SYSTEM, f"The job did not return within {self.stop_grace:g} s of Stop: its "
                     "process was ended.", "\n")], int(time.time() * 1000))
         self.service.transition(run_id, RunState.STOPPED)
+        return True
+
+
+def rq_runner(service: RunService, pump: CapturePump, config: Mapping[str, Any]) -> RQRunner:
+    """The RQ :data:`~..core.system.RunnerFactory`: the System's runner enqueues, and
+    its reaper forces overdue stops and fails dropped runs."""
+    return RQRunner(service, str(config["REDIS_URL"]),
+                    stop_grace=float(config["STOP_GRACE_SECONDS"]),
+                    queue_ttl=float(config["QUEUE_TTL_SECONDS"]))
 
 
 @dataclass
 class WorkerContext:
-    """What a work-horse needs; set once by ``flask-realtime worker`` before it forks."""
+    """What a work-horse needs: the parts of the worker's System (core/system.py), and
+    how long a stopped async job has before it is cancelled."""
 
     service: RunService
     pump: CapturePump
@@ -257,20 +288,35 @@ class WorkerContext:
     stop_grace: float = 2.0
 
 
-_context: WorkerContext | None = None
+#: The context of the job :class:`RunWorker` is performing (RQ calls :func:`execute`
+#: by name, with the run id only).
+_context: contextvars.ContextVar[WorkerContext | None] = contextvars.ContextVar(
+    "flask_realtime_worker_context", default=None)
 
 
-def set_worker_context(context: WorkerContext) -> None:
-    global _context
-    _context = context
+class RunWorker(Worker):
+    """RQ's worker, performing each job with ``context``: ``flask-realtime worker``
+    makes one from its System. The work-horse (a fork of the worker) inherits it."""
+
+    def __init__(self, *args: Any, context: WorkerContext, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.context = context
+
+    def perform_job(self, *args: Any, **kwargs: Any) -> bool:
+        token = _context.set(self.context)
+        try:
+            return super().perform_job(*args, **kwargs)
+        finally:
+            _context.reset(token)
 
 
 def execute(run_id: str) -> None:
     """The RQ job function: run ``run_id`` in this work-horse."""
-    if _context is None:
+    context = _context.get()
+    if context is None:
         raise RuntimeError("flask_realtime.adapters.rq.execute runs in `flask-realtime "
-                           "worker`, which prepares the app first.")
-    service = _context.service
+                           "worker` (a RunWorker), which prepares the run service first.")
+    service = context.service
     run = service.store.get_run(run_id)
     if run is None or run.state is not RunState.QUEUED:
         return  # stopped while queued, or already taken
@@ -285,7 +331,7 @@ def execute(run_id: str) -> None:
             int(time.time() * 1000))
         service.transition(run_id, RunState.FAILED, error=f"worker: {exc}"[:2000])
         return
-    services = dict(_context.services_for(run.user))
+    services = dict(context.services_for(run.user))
     heartbeat = Heartbeat(service.store)
     heartbeat.add(run_id)
     try:
@@ -293,7 +339,7 @@ def execute(run_id: str) -> None:
         if moved is None:
             return
         signal = StopSignal(service.store, run_id, check_every=0.1)
-        run_job(service, _context.pump, moved, spec, values,
-                RunContext(run_id, run.user, services), signal, _context.stop_grace)
+        run_job(service, context.pump, moved, spec, values,
+                RunContext(run_id, run.user, services), signal, context.stop_grace)
     finally:
-        heartbeat.remove(run_id)
+        heartbeat.close()

@@ -106,7 +106,8 @@ class Heartbeat:
     """Tells the store, every ``interval`` seconds, that this process still runs its runs.
 
     A run whose heartbeat stops (the process was killed) is marked failed by the
-    executor-loss check of a web process (see :func:`reap_lost_runs`).
+    executor-loss check of a web process (see :func:`reap_lost_runs`). The thread starts
+    with the first run; :meth:`close` ends it (a run added later starts a new one).
     """
 
     def __init__(self, store: ExecutorLiveness, *, interval: float = 1.0,
@@ -117,14 +118,16 @@ class Heartbeat:
         self._runs: set[str] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
+        self._ending = threading.Event()  # the running thread's: set by close
 
     def add(self, run_id: str) -> None:
         self._beat(run_id)
         with self._lock:
             self._runs.add(run_id)
             if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, daemon=True,
-                                                name="flask-realtime-heartbeat")
+                self._ending = threading.Event()
+                self._thread = threading.Thread(target=self._loop, args=(self._ending,),
+                                                daemon=True, name="flask-realtime-heartbeat")
                 self._thread.start()
 
     def remove(self, run_id: str) -> None:
@@ -135,9 +138,16 @@ class Heartbeat:
         with contextlib.suppress(StoreUnavailableError):
             self.store.beat(run_id, self.ttl)
 
-    def _loop(self) -> None:
-        while True:
-            time.sleep(self.interval)
+    def close(self, wait: float = 5.0) -> None:
+        """Stop beating and end the thread (waiting up to ``wait`` seconds for it)."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            self._ending.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(wait)
+
+    def _loop(self, ending: threading.Event) -> None:
+        while not ending.wait(self.interval):
             with self._lock:
                 runs = list(self._runs)
             for run_id in runs:
@@ -151,6 +161,7 @@ class Deadlines:
     scheduler's own thread (started at the first deadline); a key already waiting keeps
     its first deadline, so a Stop sent 3,000 times arms one deadline, not 3,000 timers
     (docs/reliability.md, 13.5). Callbacks must be quick: slow work is handed on.
+    :meth:`close` ends the thread; the deadlines still waiting are dropped.
     """
 
     def __init__(self, name: str) -> None:
@@ -159,11 +170,12 @@ class Deadlines:
         self._waiting: set[str] = set()
         self._changed = threading.Condition()
         self._thread: threading.Thread | None = None
+        self._closed = False
 
     def at(self, key: str, delay: float, callback: Callable[[], None]) -> bool:
         """Arm ``key``'s deadline; False if it was armed already (nothing changes)."""
         with self._changed:
-            if key in self._waiting:
+            if key in self._waiting or self._closed:
                 return False
             self._waiting.add(key)
             heapq.heappush(self._heap, (time.monotonic() + delay, key, callback))
@@ -173,12 +185,26 @@ class Deadlines:
             self._changed.notify()
         return True
 
+    def close(self, wait: float = 5.0) -> None:
+        """End the thread, dropping the deadlines still waiting; :meth:`at` arms no more."""
+        with self._changed:
+            self._closed = True
+            self._heap.clear()
+            self._waiting.clear()
+            thread, self._thread = self._thread, None
+            self._changed.notify()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(wait)
+
     def _loop(self) -> None:
         while True:
             with self._changed:
-                while not self._heap or self._heap[0][0] > time.monotonic():
+                while not self._closed and (
+                        not self._heap or self._heap[0][0] > time.monotonic()):
                     self._changed.wait(self._heap[0][0] - time.monotonic() if self._heap
                                        else None)
+                if self._closed:
+                    return
                 _, key, callback = heapq.heappop(self._heap)
                 self._waiting.discard(key)
             try:
@@ -299,6 +325,12 @@ class ThreadRunner:
     def active(self) -> int:
         with self._lock:
             return len(self._signals)
+
+    def close(self) -> None:
+        """End the heartbeat's thread. Runs still executing are not waited for (their
+        threads end with the process); in a store shared with other processes they
+        are then seen as lost."""
+        self.heartbeat.close()
 
     def _execute(self, run: Run, spec: JobSpec, params: Mapping[str, Any],
                  context: RunContext) -> None:

@@ -129,6 +129,7 @@ class CapturePump:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._ending = threading.Event()  # set by shutdown: the thread's loop ends
 
     def open(self, run_id: str) -> RunCapture:
         """A new buffer for ``run_id``, drained by the pump until :meth:`close`.
@@ -141,10 +142,25 @@ class CapturePump:
         with self._lock:
             self._outboxes[capture] = _Outbox(capture)
             if self._thread is None:
-                self._thread = threading.Thread(
-                    target=self._loop, name="flask-realtime-capture", daemon=True)
+                self._ending = threading.Event()
+                self._thread = threading.Thread(target=self._loop, args=(self._ending,),
+                                                name="flask-realtime-capture", daemon=True)
                 self._thread.start()
         return capture
+
+    def shutdown(self, wait: float = 5.0) -> None:
+        """End the pump's thread, after one last drain of every open run.
+
+        Runs still open keep their buffers: :meth:`close` stores each one's rest when it
+        ends, and an :meth:`open` after this starts a new thread. Waits up to ``wait``
+        seconds for the thread (a store that hangs holds it in a delivery).
+        """
+        with self._lock:
+            thread, self._thread = self._thread, None
+            self._ending.set()
+        self._wake.set()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(wait)
 
     def close(self, capture: RunCapture, wait: float = 120.0) -> bool:
         """Store everything the run wrote, partial lines included; then forget it.
@@ -212,18 +228,21 @@ class CapturePump:
                 outbox.lost = 0
         return written
 
-    def _loop(self) -> None:
+    def _loop(self, ending: threading.Event) -> None:
         last = 0.0
         while True:
+            finishing = ending.is_set()  # read first: the round below still drains
             with self._lock:
                 outboxes = list(self._outboxes.values())
             # The writer's lock-free "wake if the list was empty" can lose a wake-up
             # against a drain in progress, so open runs are also drained on a timer
             # (FLUSH_WINDOW_SECONDS: the longest a line waits before it is stored).
-            self._wake.wait(min(self.partial_delay, FLUSH_WINDOW_SECONDS) if outboxes else 1.0)
-            pause = self.interval - (time.monotonic() - last)
-            if pause > 0:
-                time.sleep(pause)  # rate limit under load; a quiet run never waits here
+            if not finishing:
+                self._wake.wait(min(self.partial_delay, FLUSH_WINDOW_SECONDS) if outboxes
+                                else 1.0)
+                pause = self.interval - (time.monotonic() - last)
+                if pause > 0:
+                    time.sleep(pause)  # rate limit under load; a quiet run never waits here
             self._wake.clear()
             now = time.monotonic()
             last = now
@@ -241,3 +260,5 @@ class CapturePump:
                 self._contended = contended
                 if self.on_contention is not None:
                     self.on_contention(contended)
+            if finishing:
+                return

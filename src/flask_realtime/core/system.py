@@ -1,0 +1,204 @@
+"""One process's core, assembled in one place, with every background loop it starts.
+
+:class:`System` holds the parts every process that runs jobs needs (the store, the job
+registry, the run service, the capture pump, the runner, and the executor-loss reaper)
+and owns their threads: :meth:`System.start` starts the reaper, the other loops start
+when first needed, and :meth:`System.close` ends every one of them and closes the store.
+
+:func:`build` assembles a System from a configuration, a plain mapping (keys it lacks
+take :data:`flask_realtime.config.DEFAULTS`). Core names no store, queue nor job module
+(tests/test_imports.py), so what must be picked by name is given to it: the store, and
+the runner when it is not the thread runner. ``flask_realtime.assembly.build`` makes
+those choices from the configuration, without Flask, for the web app, ``flask-realtime
+exec`` and ``flask-realtime worker`` alike (docs/architecture.md, "Assembly").
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, Generic, TypeVar
+
+from ..config import DEFAULTS
+from .capture import CapturePump, LineSink
+from .jobs import JobRegistry
+from .jobs import registry as default_registry
+from .ports import RunStore, StoreUnavailableError
+from .runner import ThreadRunner, reap_lost_runs
+from .service import Limits, Runner, RunService
+
+log = logging.getLogger(__name__)
+
+#: How often a process sharing its store looks for runs whose executor died (the
+#: heartbeat's TTL is 5 s).
+REAP_INTERVAL_SECONDS = 2.0
+#: How long :meth:`System.close` waits for each background thread to end.
+CLOSE_WAIT_SECONDS = 5.0
+
+#: Given a user id, the services that user's runs may use (``RunContext.services``).
+ServiceProvider = Callable[[str], Mapping[str, Any]]
+#: Makes the runner of a System from its service, its pump and the configuration.
+RunnerFactory = Callable[[RunService, CapturePump, Mapping[str, Any]], Runner]
+#: The store's own type, kept for those who need more of it than core's ports (the web
+#: tier's logins).
+StoreT = TypeVar("StoreT", bound=RunStore, covariant=True)
+S = TypeVar("S", bound=RunStore)
+
+
+class Reaper:
+    """A thread that, every ``interval`` seconds, fails the runs whose executor (a web
+    process or a worker) stopped beating, then calls each of ``checks`` (the RQ
+    runner's: overdue forced stops, runs dropped from the queue).
+
+    A store that is away skips a round quietly; any other error is logged and the
+    next round comes all the same. :meth:`close` ends the thread within one round's
+    work, whatever the interval.
+    """
+
+    def __init__(self, service: RunService, checks: list[Callable[[], object]], *,
+                 interval: float = REAP_INTERVAL_SECONDS) -> None:
+        self.service = service
+        self.checks = checks
+        self.interval = interval
+        self._suspects: set[str] = set()  # runs missing their heartbeat at the last round
+        self._closing = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the thread; starting twice, or after :meth:`close`, does nothing."""
+        if self._thread is None and not self._closing.is_set():
+            self._thread = threading.Thread(target=self._loop, name="flask-realtime-reaper",
+                                            daemon=True)
+            self._thread.start()
+
+    def check(self) -> None:
+        """One round, in the calling thread."""
+        try:
+            for run_id in reap_lost_runs(self.service, self._suspects):
+                log.warning("run %s failed: its executor was lost", run_id)
+            for check in self.checks:
+                check()
+        except StoreUnavailableError:
+            pass  # the next round tries again
+        except Exception:
+            log.exception("executor-loss check failed")
+
+    def close(self, wait: float = CLOSE_WAIT_SECONDS) -> None:
+        """End the thread (waiting up to ``wait`` seconds for a round in progress)."""
+        self._closing.set()
+        if self._thread is not None:
+            self._thread.join(wait)
+
+    def _loop(self) -> None:
+        while not self._closing.wait(self.interval):
+            self.check()
+
+
+class System(Generic[StoreT]):
+    """The core of one process: what :func:`build` made, and the loops it runs.
+
+    ``store``, ``registry``, ``service``, ``pump`` and ``runner`` are the parts;
+    ``reaper`` is None when no other process shares the store (nobody else's
+    executor can die holding its runs). ``service_providers`` give each run the
+    services of its user (the web tier adds the Webex access of a login; a worker
+    the same, from the store): :meth:`services_for` merges them.
+
+    :meth:`close` ends, in order, the reaper, the runner's threads (its heartbeat;
+    with RQ the stop deadlines and forced stops), the pump's thread and the store.
+    Runs still executing in this process are not waited for: Python cannot end a
+    thread, and a run's thread is a daemon that ends with the process.
+    """
+
+    def __init__(self, store: StoreT, registry: JobRegistry, service: RunService,
+                 pump: CapturePump, runner: Runner, reaper: Reaper | None) -> None:
+        self.store = store
+        self.registry = registry
+        self.service = service
+        self.pump = pump
+        self.runner = runner
+        self.reaper = reaper
+        self.service_providers: list[ServiceProvider] = []
+        self._closed = False
+
+    def services_for(self, user: str) -> dict[str, Any]:
+        """``RunContext.services`` for a run of ``user``: every provider's, merged."""
+        services: dict[str, Any] = {}
+        for provide in self.service_providers:
+            services.update(provide(user))
+        return services
+
+    def start(self) -> System[StoreT]:
+        """Start the background checks (the reaper); returns the System."""
+        if self.reaper is not None:
+            self.reaper.start()
+        return self
+
+    def close(self) -> None:
+        """End every background loop the System started, then close the store.
+        Closing twice does nothing more."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.reaper is not None:
+            self.reaper.close()
+        close_runner = getattr(self.runner, "close", None)
+        if callable(close_runner):
+            close_runner()
+        self.pump.shutdown()
+        self.store.close()
+
+    def __enter__(self) -> System[StoreT]:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def thread_runner(service: RunService, pump: CapturePump,
+                  config: Mapping[str, Any]) -> ThreadRunner:
+    """The default :data:`RunnerFactory`: runs in threads of this process."""
+    return ThreadRunner(service, pump, stop_grace=float(config["STOP_GRACE_SECONDS"]))
+
+
+def build(config: Mapping[str, Any], *, store: S | Callable[[], S],
+          registry: JobRegistry | None = None, sink: LineSink | None = None,
+          runner: RunnerFactory = thread_runner, shared: bool = False) -> System[S]:
+    """Assemble a :class:`System` on ``store`` from ``config`` (a plain mapping; missing
+    keys take their defaults). Nothing runs yet: call :meth:`System.start`.
+
+    ``registry`` is the process-wide one unless given; the ``JOBS`` modules of the
+    configuration are loaded into it first (:class:`~.jobs.JobModuleError` if one
+    cannot be). ``store`` is the store, or a function that opens it, called only once
+    the jobs are loaded: a job module that fails never opens (nor locks) a database.
+    The pump stores output through ``sink``, the store's ``append_output`` unless
+    given (``flask-realtime exec`` prints instead). ``runner`` makes the runner; one
+    with a ``reap()`` method has it called by the reaper, one with a ``close()``
+    method is closed by :meth:`System.close`. ``shared``: other processes use the
+    store too, so a reaper watches for their executors dying.
+    """
+    settings = {**DEFAULTS, **config}
+    # not `or`: an empty registry is falsy (it has a length) and would become the global one
+    jobs = registry if registry is not None else default_registry
+    jobs.load_modules(settings["JOBS"])
+    opened: S = store() if callable(store) else store  # a store is not callable
+    try:
+        return _assemble(settings, opened, jobs, sink, runner, shared)
+    except BaseException:
+        opened.close()
+        raise
+
+
+def _assemble(settings: Mapping[str, Any], store: S, jobs: JobRegistry,
+              sink: LineSink | None, runner: RunnerFactory, shared: bool) -> System[S]:
+    service = RunService(store, jobs, limits=Limits(
+        per_user=settings["RUNS_PER_USER"], total=settings["RUNS_TOTAL"],
+        history=settings["HISTORY_RUNS"]))
+    pump = CapturePump(
+        sink or store.append_output, interval=settings["BATCH_INTERVAL_SECONDS"],
+        partial_delay=settings["PARTIAL_FLUSH_SECONDS"],
+        max_line_chars=settings["MAX_LINE_CHARS"], give_way=settings["FLOOD_GIVE_WAY_SECONDS"])
+    service.runner = runner(service, pump, settings)
+    reap = getattr(service.runner, "reap", None)
+    reaper = Reaper(service, [reap] if callable(reap) else []) if shared else None
+    return System(store, jobs, service, pump, service.runner, reaper)
