@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 import threading
@@ -12,6 +11,7 @@ import click
 
 from .config import ConfigError
 from .core.jobs import JobError, ParamError, UnknownJobError
+from .logs import setup as setup_logging
 
 
 class Commands(click.Group):
@@ -55,8 +55,7 @@ def main(debug: bool) -> None:
                    "integration is configured and login is not switched off.")
 def run(host: str, port: int, debug: bool, demo: bool | None) -> None:
     """Serve the console with the embedded store: nothing else to install or start."""
-    logging.basicConfig(level=logging.INFO, stream=sys.__stderr__,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging()  # text or JSON lines on stderr (LOG_FORMAT), before the app logs
     from .config import given
     from .web.app import RequestHandler, apply_switch_interval, create_app
 
@@ -282,8 +281,7 @@ def _table(result: Any) -> str | None:
 def worker(burst: bool, name: str | None) -> None:
     """Execute runs from Redis (REDIS_URL) as an RQ worker: jobs run here, output flows
     to the web processes through Redis."""
-    logging.basicConfig(level=logging.INFO, stream=sys.__stderr__,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging()  # text or JSON lines on stderr (LOG_FORMAT), before the app logs
     from rq import Worker
     from rq.serializers import JSONSerializer
 

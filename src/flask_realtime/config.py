@@ -100,6 +100,12 @@ DEFAULTS: dict[str, Any] = {
     # RQ: a run no worker has taken after this many seconds is dropped from the queue
     # and fails.
     "QUEUE_TTL_SECONDS": 24 * 3600,
+    # Operations (docs/deployment.md): /metrics in Prometheus's format, answered only
+    # to "Authorization: Bearer <METRICS_TOKEN>" (required when METRICS is on); the
+    # server's log as plain text or one JSON object per line.
+    "METRICS": False,
+    "METRICS_TOKEN": None,
+    "LOG_FORMAT": "text",
 }
 
 class ConfigError(ValueError):
@@ -264,6 +270,8 @@ CHECKS: dict[str, Check] = {
     "REDIS_OUTPUT_BUDGET_BYTES": optional(whole(1)),
     "INSTANCE_PATH": optional(TEXT),
     "SECRET_KEY": optional(TEXT),
+    "METRICS_TOKEN": optional(TEXT),
+    "LOG_FORMAT": one_of("text", "json"),
 }
 
 
@@ -330,6 +338,10 @@ def load(config: MutableMapping[str, Any], test_config: Mapping[str, Any] | None
     if config["RUNNER"] == "rq" and not config.get("REDIS_URL"):
         raise ConfigError(f"{sources['RUNNER']} is \"rq\" but REDIS_URL is not set: RQ "
                           "workers take their jobs from Redis (docs/scale-out.md).")
+    if config["METRICS"] and not config["METRICS_TOKEN"]:
+        raise ConfigError(f"{sources['METRICS']} is on but METRICS_TOKEN is not set: set "
+                          "FLASK_REALTIME_METRICS_TOKEN to a long random string, the bearer "
+                          "token Prometheus sends (docs/deployment.md, Metrics).")
     if "*" in config["ALLOWED_ORIGINS"]:
         raise ConfigError(f"{sources['ALLOWED_ORIGINS']} must list origins; '*' would let "
                           "any site connect.")

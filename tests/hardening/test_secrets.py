@@ -4,9 +4,10 @@ With a known SECRET_KEY and a user logged in through the Webex simulator, this g
 everything an outsider or an operator can see for the secret key, the token encryption
 key derived from it, the integration's client secret, the user's access and refresh
 tokens, the session cookie's value and the login's one-time code: the server's log
-(every record, tracebacks included, and whatever reached stderr), error pages (400,
-401, 403, 404, 405, 500 and the login's own error page), the page, every API answer,
-and the Socket.IO traffic of a run that used the tokens.
+(every record, tracebacks included, as text and as LOG_FORMAT=json writes it, and
+whatever reached stderr), error pages (400, 401, 403, 404, 405, 500 and the login's own
+error page), the page, every API answer, and the Socket.IO traffic of a run that used
+the tokens.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import httpx
 import pytest
 from flask import Flask
 
+from flask_realtime.logs import JsonFormatter
 from flask_realtime.web.app import create_app
 from flask_realtime.web.auth import configure_demo, get_auth
 from flask_realtime.web.tokens import _derive
@@ -111,6 +113,8 @@ def test_no_secret_in_logs_pages_api_or_socket_traffic(
     assert {"200", "302", "400", "401", "403", "404", "405", "500"} <= codes
 
     seen["server log"] = server_problems.text()
+    json_log = JsonFormatter()  # LOG_FORMAT=json: the same records, one object a line
+    seen["server log (JSON)"] = "\n".join(json_log.format(r) for r in server_problems.all)
     captured = capfd.readouterr()
     seen["server stdout/stderr"] = captured.out + captured.err
     assert "an unexpected fault in a handler" in seen["server log"]  # the 500 was logged
@@ -118,6 +122,7 @@ def test_no_secret_in_logs_pages_api_or_socket_traffic(
     assert {label: names for label, names in found.items() if names} == {}
     # The login's callback was logged, without its one-time code and state.
     assert "GET /redirect?code=[redacted]&state=[redacted]" in seen["server log"]
+    assert "GET /redirect?code=[redacted]&state=[redacted]" in seen["server log (JSON)"]
     request_log = [line for line in seen["server log"].splitlines() if " werkzeug: " in line]
     assert not [line for line in request_log
                 if re.search(r"[?&](code|state)=(?!\[redacted\])", line)]

@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, cast
 
-from rq import Queue, Worker
+from rq import Queue, Worker, get_current_job
 from rq.command import send_stop_job_command
 from rq.exceptions import InvalidJobOperation, NoSuchJobError
 from rq.job import Job, JobStatus
@@ -49,6 +49,7 @@ from ..core.ports import StoreUnavailableError
 from ..core.runner import Deadlines, Heartbeat, StopSignal, fail_confirmed, run_job
 from ..core.runs import Run, RunState
 from ..core.service import RunService
+from ..logs import bind, current_request_id
 from ..store.redis import UNAVAILABLE, P
 
 log = logging.getLogger(__name__)
@@ -125,7 +126,9 @@ class RQRunner:
             self.queue.enqueue("flask_realtime.adapters.rq.execute", run.id,
                                job_id=rq_job_id(run.id), job_timeout=-1,
                                ttl=max(1, round(self.queue_ttl)), result_ttl=3600,
-                               failure_ttl=7 * 24 * 3600)
+                               failure_ttl=7 * 24 * 3600,
+                               # The worker's log lines for the run carry it (logs.py).
+                               meta={"request_id": current_request_id()})
         try:
             workers = Worker.count(queue=self.queue)
         except RedisError:
@@ -311,7 +314,14 @@ class RunWorker(Worker):
 
 
 def execute(run_id: str) -> None:
-    """The RQ job function: run ``run_id`` in this work-horse."""
+    """The RQ job function: run ``run_id`` in this work-horse; its log records name the
+    run and the request that started it."""
+    job = get_current_job()
+    with bind(run_id=run_id, request_id=job.meta.get("request_id") if job else None):
+        _execute(run_id)
+
+
+def _execute(run_id: str) -> None:
     context = _context.get()
     if context is None:
         raise RuntimeError("flask_realtime.adapters.rq.execute runs in `flask-realtime "

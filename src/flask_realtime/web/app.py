@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.serving import WSGIRequestHandler
 
-from .. import __version__
+from .. import __version__, logs
 from .. import config as settings
 from ..config import DEFAULTS, ConfigError
 from ..core.capture import install as install_capture
@@ -74,6 +74,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     events.register(socketio)
     app.register_blueprint(api.bp)
+    logs.init_app(app)
     _register_pages(app)
     # Outermost first: proxy headers are applied (when trusted) before the Host
     # allow-list, the Engine.IO guards and the origin check.

@@ -13,8 +13,10 @@ process and worker must see the same one, so demo mode here means a
 
 from __future__ import annotations
 
+from ..logs import setup as setup_logging
 from .app import apply_switch_interval, check_production_settings, create_app
 
+setup_logging()  # text or JSON lines on stderr (LOG_FORMAT), before the app logs
 app = create_app()
 check_production_settings(app.config)
 apply_switch_interval(app)
