@@ -75,6 +75,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     events.register(socketio)
     app.register_blueprint(api.bp)
     logs.init_app(app)
+    if app.config["METRICS"]:
+        from . import metrics  # prometheus_client only when asked for
+
+        metrics.init_app(app, realtime)
     _register_pages(app)
     # Outermost first: proxy headers are applied (when trusted) before the Host
     # allow-list, the Engine.IO guards and the origin check.

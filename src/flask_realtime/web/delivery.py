@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,6 +80,17 @@ class Delivery:
         self._stopping = False
         self._held = False  # a watcher waits for its connection to drain: poll soon
         self._start_lock = threading.Lock()
+        #: Called after each batch is emitted, with its payload, the number of sockets
+        #: it went to and whether it went to the live room (web/metrics.py sets it).
+        self.on_sent: Callable[[dict[str, Any], int, bool], None] | None = None
+
+    def watcher_count(self) -> int:
+        """Sockets watching a run in this process, live or catching up (approximate:
+        read without stopping the delivery thread)."""
+        try:
+            return sum(len(w.live) + len(w.behind) for w in list(self._runs.values()))
+        except RuntimeError:  # a set changed size while counted: count again next time
+            return 0
 
     # -- called from Socket.IO handler threads -----------------------------------------
     def watch(self, sid: str, run_id: str, after: int) -> None:
@@ -192,8 +204,11 @@ class Delivery:
                 payload, watchers.sent = self._batch(run_id, watchers.sent)
                 if payload is None:
                     break
+                # ignore_queue: this process's sockets only (see the module's docstring).
                 self.socketio.emit("output", payload, to=live_room(run_id), namespace=NAMESPACE,
                                    ignore_queue=True)
+                if self.on_sent is not None:
+                    self.on_sent(payload, len(watchers.live), True)
                 turns += 1
         if not watchers.live:
             watchers.sent = end  # nobody is in the room: nothing to send it
@@ -211,7 +226,9 @@ class Delivery:
                     position = watchers.sent
                     break
                 self.socketio.emit("output", payload, to=sid, namespace=NAMESPACE,
-                                   ignore_queue=True)
+                                   ignore_queue=True)  # a socket of this process
+                if self.on_sent is not None:
+                    self.on_sent(payload, 1, False)
                 turns += 1
             if position >= watchers.sent:
                 del watchers.behind[sid]

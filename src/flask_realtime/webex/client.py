@@ -73,6 +73,9 @@ LOG_EVERY = 1000
 _IN_CLIENT: contextvars.ContextVar[bool] = contextvars.ContextVar("webex_in_client",
                                                                   default=False)
 
+#: Called with the HTTP status of every answer from Webex (web/metrics.py sets it).
+on_answer: Callable[[int], None] | None = None
+
 
 class _QuietInClient(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
@@ -270,6 +273,8 @@ class WebexAccess:
                 finally:
                     _IN_CLIENT.reset(quiet)
                 status = response.status_code
+                if on_answer is not None:
+                    on_answer(status)
                 if status < 400:
                     self._note_success(sent_at, token)
                     return response
