@@ -58,6 +58,10 @@ class Realtime:
         # not `or`: an empty registry is falsy (it has a length) and would become the global one
         self.registry = registry if registry is not None else default_registry
         self.store: AppStore = store or open_store(config, app.instance_path)
+        if config.get("METRICS"):  # timed from here on, for every caller (web/metrics.py)
+            from .metrics import observe_store
+
+            self.store = observe_store(self.store)
         self.service = RunService(self.store, self.registry, limits=Limits(
             per_user=config["RUNS_PER_USER"], total=config["RUNS_TOTAL"],
             history=config["HISTORY_RUNS"]))
