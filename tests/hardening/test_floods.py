@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from flask_realtime.web.socketio_internals import backlog
 from tests.conftest import LiveServer, Watcher, wait_for
 from tests.hardening.conftest import ServerProblems
 from tests.hardening.rawclient import RawClient
@@ -66,12 +67,11 @@ def test_a_client_that_stops_reading_blocks_nobody_and_catches_up(
     # From here on the slow client reads nothing: its socket buffers fill, then the
     # server's queue for it, and the delivery thread takes it out of the run's room.
     queue_sizes: list[int] = []
-    server = live_server.app.extensions["socketio_server"].server
-    eio_sid = server.manager.eio_sid_from_sid(_sid_of(live_server, exclude=fast), "/")
+    server = live_server.app.extensions["socketio"].server
+    slow_sid = _sid_of(live_server, exclude=fast)
 
     def finished() -> bool:
-        socket = server.eio.sockets.get(eio_sid)
-        queue_sizes.append(socket.queue.qsize() if socket is not None else 0)
+        queue_sizes.append(backlog(server, slow_sid, "/"))
         return fast.state_of(run_id) == "succeeded"
 
     wait_for(finished, timeout=total / rate + 10, interval=0.02)

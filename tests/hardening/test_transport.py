@@ -17,6 +17,7 @@ import httpx
 import pytest
 import websocket
 
+from flask_realtime.web import socketio_internals
 from flask_realtime.web.transport import LogBudget
 from tests.auth import conftest as auth
 from tests.conftest import LiveServer, wait_for
@@ -40,7 +41,7 @@ def handshake(http: httpx.Client, headers: dict[str, str] | None = None) -> str:
 
 
 def engineio_sockets(server: LiveServer) -> dict[str, Any]:
-    return server.app.extensions["socketio_server"].server.eio.sockets  # type: ignore[no-any-return]
+    return socketio_internals.engineio_sockets(server.app.extensions["socketio"].server.eio)
 
 
 @pytest.fixture

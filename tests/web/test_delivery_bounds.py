@@ -6,7 +6,8 @@ from collections import defaultdict
 from typing import Any
 
 from flask_realtime.store.memory import MemoryStore
-from flask_realtime.web.delivery import Delivery, live_room
+from flask_realtime.web.delivery import Delivery
+from flask_realtime.web.rooms import live_room
 
 
 class Sockets:

@@ -13,6 +13,15 @@ A socket can close while its ``watch`` is still being handled, so the watch may 
 this thread after the socket's ``forget``: a watch for a socket that is no longer
 connected is dropped, and a socket that goes away during a turn is dropped at once.
 What fails for one run never costs the other runs their turn.
+
+Every batch is emitted with ``ignore_queue=True``: straight to this process's own
+sockets, never through the message queue (Redis) to the other web processes.
+python-socketio documents that flag as right for a single process only, because an
+emit that skips the queue reaches no socket of another process. It is right here with
+any number of processes: each process's delivery thread reads every line from the
+store and sends it to the sockets connected to that process, and its rooms
+(``live:<run_id>``, web/rooms.py) only ever hold them. Through the queue, each batch
+would cross Redis once per process and reach every watcher once per process.
 """
 
 from __future__ import annotations
@@ -28,6 +37,8 @@ from flask_socketio import SocketIO
 
 from ..core.output import OutputSlice
 from ..core.ports import OutputLog
+from .rooms import live_room
+from .socketio_internals import backlog, is_connected
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +46,6 @@ NAMESPACE = "/"
 
 #: How often a watcher held back by its own full connection is looked at again.
 HELD_POLL_SECONDS = 0.015
-
-
-def live_room(run_id: str) -> str:
-    return f"live:{run_id}"
 
 
 def output_event(piece: OutputSlice, run_id: str) -> dict[str, Any]:
@@ -243,7 +250,7 @@ class Delivery:
     def _connected(self, sid: str) -> bool:
         """Whether ``sid`` is connected: python-socketio says no from the moment its
         disconnect begins, before the disconnect handler calls :meth:`forget`."""
-        return bool(self.socketio.server.manager.is_connected(sid, NAMESPACE))
+        return is_connected(self.socketio.server, sid, NAMESPACE)
 
     def _join(self, sid: str, run_id: str) -> bool:
         """Put a caught-up watcher in the run's room; False if its socket is gone."""
@@ -272,10 +279,4 @@ class Delivery:
 
     def _backlog(self, sid: str) -> int:
         """Packets waiting to be written to this client's connection."""
-        server = self.socketio.server
-        try:
-            eio_sid = server.manager.eio_sid_from_sid(sid, NAMESPACE)
-            socket = server.eio.sockets.get(eio_sid) if eio_sid else None
-            return socket.queue.qsize() if socket is not None else 0
-        except Exception:
-            return 0
+        return backlog(self.socketio.server, sid, NAMESPACE)

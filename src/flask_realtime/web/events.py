@@ -16,14 +16,11 @@ from ..core.ports import StoreUnavailableError
 from ..core.service import LimitReachedError, RunNotFoundError
 from .identity import current_user
 from .realtime import Realtime, SocketLogin, get_realtime
+from .rooms import user_room
 from .sessions import ServerSession
 from .sessions import _store_key as session_store_key
 
 MAX_ID_LENGTH = 100
-
-
-def user_room(user: str) -> str:
-    return f"user:{user}"
 
 
 def _run_id(data: Any) -> str:

@@ -13,6 +13,9 @@ a few of one connection's at a time, the next ones waiting in that connection's 
 burst of 3,000 frames on one websocket became thousands of threads, and other users'
 requests timed out behind them. An event that finds no room in its queue in time is
 refused with an error ack (docs/protocol.md).
+
+The hooks into python-socketio these rules need (its message handler, its event
+dispatch, its packet class) are in web/socketio_internals.py.
 """
 
 from __future__ import annotations
@@ -31,15 +34,22 @@ import orjson
 import socketio
 from socketio import packet as socketio_packet
 
+from .socketio_internals import (
+    InboundEvent,
+    MalformedPacketError,
+    MessageHandler,
+    PacketBase,
+    intercept_events,
+    intercept_messages,
+    is_connected,
+    send_ack,
+)
+
 log = logging.getLogger(__name__)
 
 #: Event names a client may not send: python-socketio would call the server's own
 #: connection handlers with them.
 RESERVED_EVENTS = frozenset({"connect", "disconnect", "connect_error"})
-
-
-class MalformedPacketError(ValueError):
-    pass
 
 
 class _FastJSON:
@@ -62,26 +72,18 @@ class _FastJSON:
     loads = staticmethod(json.loads)
 
 
-class TextPacket(socketio_packet.Packet):
+class TextPacket(PacketBase):
     """Socket.IO packets that are never binary, and inbound ones that make sense.
 
     python-socketio walks every element of every payload to look for ``bytes`` before
     sending it; with output batches of 2,000 line objects that walk was the largest
-    single cost of delivery (bench/stream.py under py-spy). Nothing here sends binary,
-    and nothing here accepts it.
+    single cost of delivery (bench/stream.py under py-spy). Nothing here sends binary
+    (:class:`PacketBase` skips the walk), and nothing here accepts it (:meth:`check`).
     """
 
     json = _FastJSON
 
-    @classmethod
-    def data_is_binary(cls, data: Any) -> bool:
-        return isinstance(data, bytes | bytearray)
-
-    def decode(self, encoded_packet: Any) -> int:
-        try:
-            attachments: int = super().decode(encoded_packet)
-        except (ValueError, TypeError, IndexError, RecursionError) as exc:
-            raise MalformedPacketError(f"undecodable ({type(exc).__name__})") from exc
+    def check(self, attachments: int) -> None:
         kind = self.packet_type
         if kind in (socketio_packet.BINARY_EVENT, socketio_packet.BINARY_ACK) or attachments:
             raise MalformedPacketError("a binary packet")
@@ -93,7 +95,6 @@ class TextPacket(socketio_packet.Packet):
             if not (isinstance(data, list) and data and isinstance(data[0], str)
                     and data[0] not in RESERVED_EVENTS):
                 raise MalformedPacketError("an event without a usable name")
-        return 0
 
 
 #: The ack of an event refused because its connection's queue had no room in time.
@@ -177,17 +178,12 @@ def guard_inbound(server: socketio.Server, dispatcher: EventDispatcher | None = 
     """Close the connection of a client that sends a malformed packet, and run events
     on ``dispatcher`` (the process's by default), never on a thread each (see above).
 
-    The server must have ``async_handlers=False``: python-socketio then hands each event
-    to ``_handle_event_internal`` in the thread that read it, which queues it here.
+    The server must have ``async_handlers=False`` (ValueError otherwise): python-socketio
+    then hands each event over in the thread that read it, which queues it here.
     """
-    if server.async_handlers:
-        raise ValueError("guard_inbound dispatches events itself: create the server with "
-                         "async_handlers=False.")
-    handle = server._handle_eio_message  # what python-socketio registered for 'message'
-    run_event = server._handle_event_internal
     events = dispatcher or _dispatcher
 
-    def guarded(eio_sid: str, data: Any) -> None:
+    def guarded(handle: MessageHandler, eio_sid: str, data: Any) -> None:
         try:
             if not isinstance(data, str) or not data:
                 # python-socketio would treat "" as an event without data, bytes as an
@@ -198,16 +194,14 @@ def guard_inbound(server: socketio.Server, dispatcher: EventDispatcher | None = 
             log.warning("closed a Socket.IO connection that sent a malformed packet: %s", exc)
             server.eio.disconnect(eio_sid)
 
-    def queue_event(srv: socketio.Server, sid: str, eio_sid: str, data: Any,
-                    namespace: str, ack_id: int | None) -> None:
+    def queue_event(event: InboundEvent) -> None:
         def work() -> None:
-            if srv.manager.is_connected(sid, namespace):  # gone while it waited: drop it
-                run_event(srv, sid, eio_sid, data, namespace, ack_id)
+            if is_connected(server, event.sid, event.namespace):  # gone while it waited
+                event.run()
 
-        if not events.submit(eio_sid, work) and ack_id is not None:
-            srv._send_packet(eio_sid, srv.packet_class(
-                socketio_packet.ACK, namespace=namespace, id=ack_id,
-                data=[{"error": TOO_MANY_IN_FLIGHT}]))
+        if not events.submit(event.eio_sid, work) and event.ack_id is not None:
+            send_ack(server, event.eio_sid, event.namespace, event.ack_id,
+                     [{"error": TOO_MANY_IN_FLIGHT}])
 
-    server._handle_event_internal = queue_event
-    server.eio.on("message", guarded)
+    intercept_events(server, queue_event)
+    intercept_messages(server, guarded)

@@ -23,6 +23,7 @@ from ..core.service import Limits, RunService
 from ..store import open_store
 from .delivery import Delivery
 from .ports import AppStore
+from .rooms import user_room
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +128,11 @@ class Realtime:
         return run.to_json(lines=self.store.output_end(run.id), with_result=with_result)
 
     def _announce(self, run: Run) -> None:
-        """Every socket of the run's user hears of its state changes (all tabs, all devices)."""
-        from .events import user_room
+        """Every socket of the run's user hears of its state changes (all tabs, all devices).
 
+        Through the message queue when there is one (no ``ignore_queue``, unlike
+        web/delivery.py): the run may have changed in another process than the one
+        holding the user's sockets."""
         self.socketio.emit("state", {"run_id": run.id, **self.run_json(run)},
                            to=user_room(run.user), namespace="/")
 

@@ -16,7 +16,8 @@ see the public Host), and a guard on Engine.IO's websocket frames
 * :func:`guard_websocket_frames`: the same for websocket frames.
 
 Such warnings come from anyone, logged in or not, so they are rate-limited
-(:class:`LogBudget`).
+(:class:`LogBudget`). What these guards reach into in python-engineio (its sockets, its
+connect handler, its websocket class) is in web/socketio_internals.py.
 """
 
 from __future__ import annotations
@@ -39,6 +40,16 @@ from werkzeug.exceptions import SecurityError
 from werkzeug.http import parse_cookie
 from werkzeug.sansio.utils import host_is_trusted
 from werkzeug.wsgi import get_host
+
+from .socketio_internals import (
+    close_without_waiting,
+    engineio_socket,
+    filter_websocket_frames,
+    max_decode_packets,
+    max_http_buffer_size,
+    on_engineio_connect,
+    socket_closed,
+)
 
 log = logging.getLogger(__name__)
 
@@ -173,15 +184,10 @@ class SocketGuard:
         self.wsgi_app, self.app, self.eio, self.budget = wsgi_app, app, eio, budget
         #: Engine.IO socket -> digest of the session cookie that opened it (gone with it).
         self.opened_by: weakref.WeakKeyDictionary[Any, bytes] = weakref.WeakKeyDictionary()
-        previous = eio.handlers.get("connect")  # python-socketio's
+        on_engineio_connect(eio, self._opened)
 
-        def connect(sid: str, environ: dict[str, Any]) -> Any:
-            socket = eio.sockets.get(sid)
-            if socket is not None:
-                self.opened_by[socket] = _session_cookie_digest(environ, self.cookie_name)
-            return previous(sid, environ) if previous is not None else None
-
-        eio.on("connect", connect)
+    def _opened(self, socket: Any, environ: dict[str, Any]) -> None:
+        self.opened_by[socket] = _session_cookie_digest(environ, self.cookie_name)
 
     @property
     def cookie_name(self) -> str:
@@ -208,8 +214,8 @@ class SocketGuard:
         if "sid" not in query:
             return None  # a handshake: python-engineio checks Origin and opens it
         sid = query["sid"][0]
-        socket = self.eio.sockets.get(sid)
-        if socket is None or socket.closed:
+        socket = engineio_socket(self.eio, sid)
+        if socket is None or socket_closed(socket):
             # What python-engineio answers too, without its ERROR line holding the sid.
             return _json_error("400 BAD REQUEST", "This Socket.IO session is closed or "
                                "unknown here: the client opens a new one.")
@@ -225,7 +231,7 @@ class SocketGuard:
                                     environ.get("REMOTE_ADDR", "?"), problem)
                 # Not eio.disconnect(sid): that waits until a poll has taken the close
                 # packet, and this client may have no poll open. Its next one gets it.
-                socket.close(wait=False, reason=self.eio.reason.SERVER_DISCONNECT)
+                close_without_waiting(self.eio, socket)
                 return _json_error("400 BAD REQUEST", "The Socket.IO payload could not be "
                                    "read: this connection is closed.")
         return None
@@ -237,7 +243,7 @@ class SocketGuard:
         if not raw_length.isdigit():
             return "an unreadable Content-Length"
         length = int(raw_length)
-        if length > self.eio.max_http_buffer_size:
+        if length > max_http_buffer_size(self.eio):
             return None  # python-engineio refuses it, quietly
         body = environ["wsgi.input"].read(length)
         environ["wsgi.input"] = io.BytesIO(body)
@@ -248,18 +254,11 @@ class SocketGuard:
         if not text:
             return None
         packets = text.split("\x1e")
-        if len(packets) > payload_packet_limit():
+        if len(packets) > max_decode_packets():
             return f"a payload of {len(packets)} packets"
         if not all(_is_text_packet(p) for p in packets):
             return "an undecodable packet"
         return None
-
-
-def payload_packet_limit() -> int:
-    """How many packets python-engineio decodes in one polling payload."""
-    from engineio import payload
-
-    return int(payload.Payload.max_decode_packets)
 
 
 def _is_text_packet(packet: str) -> bool:
@@ -273,27 +272,16 @@ def guard_websocket_frames(eio: Any, budget: LogBudget) -> None:
     """Close, with a rate-limited warning, a websocket that sends a text frame
     python-engineio cannot decode (empty, or not starting with a packet type): its
     handler would raise out of the connection and the server log a traceback."""
-    base = eio._async["websocket"]  # the async mode's websocket class (simple-websocket)
-    if base is None:
-        return
 
-    class GuardedWebSocket(base):  # type: ignore[misc, valid-type]
-        remote = "?"
+    def refuse(frame: str, remote: str) -> bool:
+        if _is_text_packet(frame):
+            return False
+        budget.warning("closed an Engine.IO connection from %s that sent %s", remote,
+                       "an empty websocket frame" if not frame
+                       else "an undecodable websocket frame")
+        return True
 
-        def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
-            self.remote = environ.get("REMOTE_ADDR", "?")
-            return super().__call__(environ, start_response)
-
-        def wait(self) -> Any:
-            frame = super().wait()
-            if isinstance(frame, str) and not _is_text_packet(frame):
-                budget.warning("closed an Engine.IO connection from %s that sent %s",
-                               self.remote, "an empty websocket frame" if not frame
-                               else "an undecodable websocket frame")
-                return None  # what the client closing looks like: the socket is closed
-            return frame
-
-    eio._async = {**eio._async, "websocket": GuardedWebSocket}
+    filter_websocket_frames(eio, refuse)
 
 
 def install(app: Flask, eio: Any) -> None:

@@ -1,0 +1,347 @@
+"""What this server reaches into in python-socketio and python-engineio, and why.
+
+Everything below uses something those libraries do not offer as their API: a method
+with an underscore, an attribute their documentation does not list, the way they wire
+their own handlers. It is all in this one module so that an upgrade that changes one
+of them breaks this file and no other: each use says the version it was written
+against and what breaks if it changes, and :func:`require_internals` (run when the app
+is built, and by tests/web/test_socketio_internals.py) names what is gone in a
+sentence instead of an ``AttributeError`` in the middle of a request.
+
+Written against python-socketio 5.18.1, python-engineio 4.15.1 with its ``threading``
+async mode (simple-websocket 1.1.0) and Flask-SocketIO 5.7.0 (``pyproject.toml``
+allows python-socketio >= 5.16.2, python-engineio >= 4.13.2). The policies these hooks
+serve live beside their reasons: web/packets.py (which packets and events are
+accepted, the bounded event pool), web/transport.py (the Engine.IO request and frame
+guards), web/delivery.py (backpressure on slow clients).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import engineio
+import socketio
+from engineio import payload as engineio_payload
+from engineio import socket as engineio_socket_module
+from socketio import packet as socketio_packet
+
+#: The libraries' versions this module was written and tested against.
+WRITTEN_AGAINST = {"python-socketio": "5.18.1", "python-engineio": "4.15.1"}
+
+
+class MalformedPacketError(ValueError):
+    """A Socket.IO packet from a client that this server does not handle: the
+    connection that sent it is closed (web/packets.py)."""
+
+
+# --- Packets ---------------------------------------------------------------------------
+
+class PacketBase(socketio_packet.Packet):
+    """python-socketio's packet class, as the ``serializer=`` option takes it (a
+    subclass of ``socketio.packet.Packet`` with its own ``decode``), never binary.
+
+    5.18.1: ``Packet.__init__`` asks ``data_is_binary(data)`` of every outgoing
+    payload (it walks the whole payload looking for ``bytes``) unless
+    ``uses_binary_events`` is false; ``decode`` returns the number of binary
+    attachments and sets ``packet_type`` and ``data``; ``json`` is the module packets
+    are encoded with (what the ``json=`` option sets). If ``data_is_binary`` stops
+    being called, delivery is only slower; if ``decode`` raises other exceptions than
+    these, a malformed packet logs a traceback again (tests/hardening/test_fuzz_socket.py).
+    """
+
+    @classmethod
+    def data_is_binary(cls, data: Any) -> bool:
+        # Only a payload that is bytes itself: nothing here sends binary in a structure.
+        return isinstance(data, bytes | bytearray)
+
+    def decode(self, encoded_packet: Any) -> int:
+        """Decode, with python-socketio's own errors as :class:`MalformedPacketError`;
+        returns the attachment count (0: :meth:`check` refuses binary packets)."""
+        try:
+            attachments: int = super().decode(encoded_packet) or 0
+        except (ValueError, TypeError, IndexError, RecursionError) as exc:
+            raise MalformedPacketError(f"undecodable ({type(exc).__name__})") from exc
+        self.check(attachments)
+        return 0
+
+    def check(self, attachments: int) -> None:
+        """Raise :class:`MalformedPacketError` for a decoded packet not to handle."""
+
+
+# --- Inbound messages and events -------------------------------------------------------
+
+#: python-socketio's handler of one Engine.IO message: ``handle(eio_sid, data)``.
+MessageHandler = Callable[[str, Any], None]
+
+
+class InboundEvent(NamedTuple):  # a tuple: one is made for every event a client sends
+    """An event python-socketio has decoded and found connected, not yet handled.
+
+    ``run()`` does what python-socketio would have: calls the app's handler and sends
+    its return value as the ack (when the client asked for one, ``ack_id``)."""
+
+    sid: str
+    eio_sid: str
+    namespace: str
+    ack_id: int | None
+    run: Callable[[], None]
+
+
+def intercept_messages(server: socketio.Server,
+                       guard: Callable[[MessageHandler, str, Any], None]) -> None:
+    """Hand every Engine.IO message of ``server`` to ``guard(handle, eio_sid, data)``
+    instead of python-socketio, ``handle`` being python-socketio's own dispatcher.
+
+    5.18.1: python-socketio registers ``Server._handle_eio_message`` as the Engine.IO
+    server's ``"message"`` handler (``eio.on``, one handler per event: ours replaces
+    it). If the method is renamed, :func:`require_internals` stops the app at startup
+    (:func:`intercept_events` runs it);
+    if python-socketio registers its handler later than the server's construction,
+    the guard is bypassed and malformed packets log tracebacks again
+    (tests/hardening/test_fuzz_socket.py fails).
+    """
+    handle: MessageHandler = server._handle_eio_message
+
+    def guarded(eio_sid: str, data: Any) -> None:
+        guard(handle, eio_sid, data)
+
+    server.eio.on("message", guarded)
+
+
+def intercept_events(server: socketio.Server, queue: Callable[[InboundEvent], None]) -> None:
+    """Hand each decoded event of ``server`` to ``queue`` in the thread that read it,
+    instead of python-socketio starting a thread for it or handling it there.
+
+    5.18.1: with ``async_handlers=False``, ``Server._handle_event`` calls
+    ``self._handle_event_internal(server, sid, eio_sid, data, namespace, id)`` in the
+    reading thread; that method calls the handler and sends the ack. If the signature
+    changes, every event fails with a TypeError (tests/web/test_socket.py fails); if
+    ``_handle_event`` stops calling it, events run unbounded in the reading thread
+    again (tests/hardening/test_bursts.py fails). Runs :func:`require_internals` first.
+    """
+    require_internals(server)
+    if server.async_handlers:
+        raise ValueError("Events are dispatched by this server itself: create the "
+                         "Socket.IO server with async_handlers=False.")
+    run_event = server._handle_event_internal
+
+    def queue_event(srv: socketio.Server, sid: str, eio_sid: str, data: Any,
+                    namespace: str, ack_id: int | None) -> None:
+        queue(InboundEvent(sid, eio_sid, namespace, ack_id,
+                           lambda: run_event(srv, sid, eio_sid, data, namespace, ack_id)))
+
+    server._handle_event_internal = queue_event
+
+
+def send_ack(server: socketio.Server, eio_sid: str, namespace: str, ack_id: int,
+             data: list[Any]) -> None:
+    """Answer an event's ack without running its handler.
+
+    5.18.1: ``Server._send_packet(eio_sid, packet)`` and ``server.packet_class`` (the
+    ``serializer=`` class) are what ``_handle_event_internal`` itself acks with; there
+    is no public way to ack an event outside its handler. If they change, a refused
+    event is not answered (tests/hardening/test_bursts.py fails).
+    """
+    server._send_packet(eio_sid, server.packet_class(
+        socketio_packet.ACK, namespace=namespace, id=ack_id, data=data))
+
+
+def is_connected(server: Any, sid: str, namespace: str) -> bool:
+    """Whether the Socket.IO ``sid`` is connected to ``namespace``: no from the moment
+    its disconnect begins, before the app's disconnect handler runs.
+
+    5.18.1: ``server.manager`` (the client manager, ``BaseManager.is_connected``);
+    the same call python-socketio makes before it dispatches an event. If it goes,
+    :func:`require_internals` stops the app at startup.
+    """
+    return bool(server.manager.is_connected(sid, namespace))
+
+
+def backlog(server: Any, sid: str, namespace: str) -> int:
+    """Packets waiting to be written to the Socket.IO ``sid``'s connection (0 when it
+    is gone, or when this cannot be read).
+
+    python-engineio 4.15.1: each Engine.IO socket (``eio.sockets[eio_sid]``, mapped
+    from the Socket.IO sid by ``manager.eio_sid_from_sid``) holds its outgoing packets
+    in ``socket.queue``, a ``queue.Queue`` in the threading mode. Nothing public says
+    how far behind a client is. If this changes it reads 0: a slow client is never
+    taken out of its run's room and its queue grows without bound
+    (tests/hardening/test_floods.py fails).
+    """
+    try:
+        eio_sid = server.manager.eio_sid_from_sid(sid, namespace)
+        socket = engineio_socket(server.eio, eio_sid) if eio_sid else None
+        return socket.queue.qsize() if socket is not None else 0
+    except Exception:
+        return 0
+
+
+# --- Engine.IO sockets and transports --------------------------------------------------
+
+def engineio_sockets(eio: engineio.Server) -> dict[str, Any]:
+    """The open Engine.IO sockets by sid.
+
+    4.15.1: ``Server.sockets``, the server's own dict (read it, never change it). If
+    it goes, :func:`require_internals` stops the app at startup.
+    """
+    sockets: dict[str, Any] = eio.sockets
+    return sockets
+
+
+def engineio_socket(eio: engineio.Server, sid: str) -> Any | None:
+    """The Engine.IO socket ``sid``, or None. It is hashable and weakly referable
+    (web/transport.py keys a ``WeakKeyDictionary`` on it)."""
+    return engineio_sockets(eio).get(sid)
+
+
+def socket_closed(socket: Any) -> bool:
+    """Whether an Engine.IO socket is closed (4.15.1: ``Socket.closed``)."""
+    return bool(socket.closed)
+
+
+def close_without_waiting(eio: engineio.Server, socket: Any) -> None:
+    """Close an Engine.IO socket now, without waiting for a poll to take the close
+    packet (the client may have none open: its next poll gets it).
+
+    4.15.1: ``Socket.close(wait=False, reason=...)``; ``eio.disconnect(sid)`` would
+    wait (``queue.join()``). If ``wait`` goes, the request that closes it hangs
+    (tests/hardening/test_transport.py fails).
+    """
+    socket.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
+
+
+def on_engineio_connect(eio: engineio.Server, listener: Callable[[Any, dict[str, Any]], None],
+                        ) -> None:
+    """Call ``listener(socket, environ)`` for each new Engine.IO socket, before
+    python-socketio's own connect handler.
+
+    4.15.1: ``Server.handlers`` holds one handler per event (``eio.on`` replaces it),
+    and python-socketio registered its ``"connect"`` one when it was created; the
+    socket is in ``eio.sockets`` by the time it runs. If either changes, no polling
+    request is accepted after the handshake (tests/hardening/test_transport.py fails),
+    and not the other way round: a changed library refuses, it never lets a sid through.
+    """
+    previous = eio.handlers.get("connect")
+
+    def connect(sid: str, environ: dict[str, Any]) -> Any:
+        socket = engineio_socket(eio, sid)
+        if socket is not None:
+            listener(socket, environ)
+        return previous(sid, environ) if previous is not None else None
+
+    eio.on("connect", connect)
+
+
+def max_decode_packets() -> int:
+    """How many packets python-engineio decodes in one polling payload (4.15.1:
+    ``engineio.payload.Payload.max_decode_packets``, a class attribute; it raises on
+    more). If it goes, :func:`require_internals` stops the app at startup."""
+    return int(engineio_payload.Payload.max_decode_packets)
+
+
+def max_http_buffer_size(eio: engineio.Server) -> int:
+    """The largest message python-engineio accepts (the ``max_http_buffer_size=`` it
+    was created with; 4.15.1 keeps it in the attribute of that name and refuses a
+    larger polling body without a traceback). If it goes, :func:`require_internals`
+    stops the app at startup."""
+    return int(eio.max_http_buffer_size)
+
+
+def filter_websocket_frames(eio: engineio.Server,
+                            refuse: Callable[[str, str], bool]) -> None:
+    """Close a websocket whose text frame ``refuse(frame, remote_address)`` refuses,
+    before python-engineio decodes it.
+
+    4.15.1: in the threading mode ``eio._async["websocket"]`` is the class python-engineio
+    wraps each websocket in (``SimpleWebSocketWSGI``: ``__call__(environ, start_response)``
+    opens it, ``wait()`` returns the next frame or None once it is closed). If it
+    changes, undecodable frames log tracebacks again (tests/hardening/test_transport.py
+    fails); an async mode without websockets (``None``) gets no filter.
+    """
+    base = eio._async["websocket"]
+    if base is None:
+        return
+
+    class FilteredWebSocket(base):  # type: ignore[misc, valid-type]
+        remote = "?"
+
+        def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+            self.remote = environ.get("REMOTE_ADDR", "?")
+            return super().__call__(environ, start_response)
+
+        def wait(self) -> Any:
+            frame = super().wait()
+            if isinstance(frame, str) and refuse(frame, self.remote):
+                return None  # what the client closing looks like: the socket is closed
+            return frame
+
+    # A copy: the dict is the async mode module's own, shared by every server.
+    eio._async = {**eio._async, "websocket": FilteredWebSocket}
+
+
+# --- The check -------------------------------------------------------------------------
+
+def _probe_socket(eio: engineio.Server) -> Any:
+    """An Engine.IO socket that is never registered (its constructor has no effect)."""
+    return engineio_socket_module.Socket(eio, "flask-realtime-probe")
+
+
+def missing_internals(server: socketio.Server) -> list[str]:
+    """What this module uses that ``server``'s libraries no longer have (empty: all)."""
+    eio: Any = getattr(server, "eio", None)
+    cls = type(server)  # the class's methods: the hooks below replace the instance's
+    checks: list[tuple[str, Callable[[], bool]]] = [
+        ("socketio.Server._handle_eio_message", lambda: callable(cls._handle_eio_message)),
+        ("socketio.Server._handle_event_internal(server, sid, eio_sid, data, namespace, id)",
+         lambda: list(inspect.signature(cls._handle_event_internal).parameters) == [
+             "self", "server", "sid", "eio_sid", "data", "namespace", "id"]),
+        ("socketio.Server._send_packet", lambda: callable(cls._send_packet)),
+        ("socketio.Server.packet_class",
+         lambda: issubclass(server.packet_class, socketio_packet.Packet)),
+        ("socketio.Server.async_handlers", lambda: hasattr(server, "async_handlers")),
+        ("socketio.Server.manager.is_connected", lambda: callable(server.manager.is_connected)),
+        ("socketio.Server.manager.eio_sid_from_sid",
+         lambda: callable(server.manager.eio_sid_from_sid)),
+        ("socketio.packet.Packet.data_is_binary",
+         lambda: callable(socketio_packet.Packet.data_is_binary)),
+        ("socketio.Server.eio", lambda: isinstance(eio, engineio.Server)),
+        ("engineio.Server.sockets", lambda: isinstance(eio.sockets, dict)),
+        ("engineio.Server.handlers with python-socketio's 'message' and 'connect'",
+         lambda: {"message", "connect"} <= set(eio.handlers)),
+        ("engineio.Server._async['websocket']", lambda: "websocket" in eio._async),
+        ("engineio.Server.reason.SERVER_DISCONNECT",
+         lambda: bool(eio.reason.SERVER_DISCONNECT)),
+        ("engineio.Server.max_http_buffer_size", lambda: max_http_buffer_size(eio) > 0),
+        ("engineio.payload.Payload.max_decode_packets", lambda: max_decode_packets() > 0),
+        ("engineio.socket.Socket.queue and .closed",
+         lambda: (lambda probe: hasattr(probe.queue, "qsize") and probe.closed is False)(
+             _probe_socket(eio))),
+        ("engineio.socket.Socket.close(wait=..., reason=...)",
+         lambda: {"wait", "reason"} <= set(inspect.signature(
+             engineio_socket_module.Socket.close).parameters)),
+    ]
+    missing = []
+    for name, present in checks:
+        try:
+            ok = present()
+        except Exception:  # an attribute gone, a signature that cannot be read: missing
+            ok = False
+        if not ok:
+            missing.append(name)
+    return missing
+
+
+def require_internals(server: socketio.Server) -> None:
+    """Raise a RuntimeError naming this module when :func:`missing_internals` is not
+    empty: the installed python-socketio/python-engineio changed what it relies on."""
+    missing = missing_internals(server)
+    if missing:
+        raise RuntimeError(
+            "The installed python-socketio/python-engineio lack what "
+            f"flask_realtime/web/socketio_internals.py uses ({', '.join(missing)}); it was "
+            f"written against python-socketio {WRITTEN_AGAINST['python-socketio']} and "
+            f"python-engineio {WRITTEN_AGAINST['python-engineio']}: install those "
+            "versions, or update that module for the new ones.")
