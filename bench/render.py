@@ -57,7 +57,7 @@ def serve(port: int) -> None:
     if not (Path(app.root_path) / str(app.template_folder) / "index.html").exists():
         app.template_folder = str(web / "templates")  # the page's files live in web/
         app.static_folder = str(web / "static")
-    app.extensions["socketio_server"].run(
+    app.extensions["socketio"].run(
         app, host="127.0.0.1", port=port, use_reloader=False, allow_unsafe_werkzeug=True,
         log_output=False)
 

@@ -66,7 +66,7 @@ def run(host: str, port: int, debug: bool, demo: bool | None) -> None:
         demo = not app.config.get("WEBEX_CLIENT_ID") and not login_off
     if demo:
         _start_demo(app, host, port)
-    socketio = app.extensions["socketio_server"]
+    socketio = app.extensions["socketio"]  # Flask-SocketIO registers itself there
     click.echo(f"Flask-Realtime on http://{host}:{port}/  (Ctrl-C to quit)", err=True)
     socketio.run(app, host=host, port=port, debug=debug, use_reloader=False,
                  allow_unsafe_werkzeug=True, log_output=debug, request_handler=RequestHandler)

@@ -67,7 +67,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     guard_inbound(socketio.server)
     realtime = Realtime(app, socketio)
     realtime.registry.load_modules(app.config["JOBS"])
-    app.extensions["socketio_server"] = socketio
     app.session_interface = StoreSessionInterface(realtime.store)
     auth.init_app(app, realtime)
     csrf.init_app(app)
