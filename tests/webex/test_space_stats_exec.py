@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 from flask_realtime.webex.simulator import SimulatorHandle
-
 from tests.processes import ROOT
 
 
