@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
 import threading
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .config import ConfigError
-from .core.jobs import JobError, ParamError, UnknownJobError
+from .core.jobs import JobError, JobRegistry, ParamError, UnknownJobError
+
+if TYPE_CHECKING:  # the commands import what they use when they run: startup stays quick
+    from .assembly import Store
+    from .core.capture import LineSink
+    from .core.system import System
+    from .web.ports import TokenStore
 from .logs import setup as setup_logging
 
 
@@ -95,18 +103,45 @@ def _start_demo(app: Any, host: str, port: int) -> Any:
     return simulator
 
 
-#: ``jobs`` and ``exec`` build the app only for its job registry: with the memory store,
-#: so that they never open (nor wait for the lock of) a server's database or its Redis.
+#: ``jobs`` and ``exec`` run on the memory store, so that they never open (nor wait for
+#: the lock of) a server's database or its Redis, and in threads of their own.
 TERMINAL_CONFIG: dict[str, Any] = {"STORE": "memory", "REDIS_URL": None, "RUNNER": "thread"}
+
+
+class _Settings(dict[str, Any]):
+    """The configuration as :func:`~.config.load` fills it for a command without the
+    app. ``root_path`` is the instance folder, where the load looks for the Webex
+    integration's env file after the working directory, as in the app's config."""
+
+    root_path: str | None = None
+
+
+def _settings(test_config: dict[str, Any] | None = None) -> _Settings:
+    """The configuration: defaults, environment, ``test_config``; :class:`ConfigError`
+    for a value a setting does not accept."""
+    from . import config
+
+    loaded = _Settings()
+    loaded.root_path = config.instance_path(test_config)
+    config.load(loaded, test_config)
+    return loaded
+
+
+def _terminal_system(sink: LineSink | None = None) -> System[Store]:
+    """The core for ``jobs`` and ``exec``: the memory store, every job the configuration
+    names (:class:`~.core.jobs.JobModuleError` if one cannot load), output to ``sink``."""
+    from .assembly import build
+    from .store.memory import MemoryStore
+
+    return build(_settings(TERMINAL_CONFIG), store=MemoryStore(), sink=sink, reap=False)
 
 
 @main.command("jobs")
 def list_jobs() -> None:
     """List the jobs this server offers, with their parameters."""
-    from .web.app import create_app
-
-    app = create_app(TERMINAL_CONFIG)
-    for spec in app.extensions["flask_realtime"].registry:
+    system = _terminal_system()
+    system.close()
+    for spec in system.registry:
         params = ", ".join(
             p.name + ("" if p.required else f"={p.to_json()['default']!r}") for p in spec.params)
         click.echo(f"{spec.name}({params})  {spec.description}")
@@ -137,25 +172,7 @@ def exec_job(job: str, params: tuple[str, ...], as_json: bool, token: str | None
     The Webex jobs act with --token on real Webex; without it, on a Webex simulator
     started here, as the demo user (or --user): flask-realtime exec space_stats
     """
-    from .core.capture import CapturePump
-    from .core.jobs import registry
-    from .core.runner import ThreadRunner
-    from .core.service import RunService
-    from .jobs import builtin  # noqa: F401
-    from .store.memory import MemoryStore
-    from .web.app import create_app
-
-    create_app(TERMINAL_CONFIG)  # loads configured job modules
-    raw: dict[str, Any] = {}
-    for pair in params:
-        name, sep, value = pair.partition("=")
-        if not sep:
-            raise click.UsageError(f"{pair!r} is not name=value")
-        raw[name] = value
-    store = MemoryStore()
-    service = RunService(store, registry)
     done = threading.Event()
-
     shown = [0]  # output lines, for --json's record (the store here keeps none)
 
     def show(run_id: str, lines: list[Any], epoch_ms: int, **_numbering: Any) -> None:
@@ -166,9 +183,28 @@ def exec_job(job: str, params: tuple[str, ...], as_json: bool, token: str | None
             target.write(text + end)
             target.flush()
 
-    service.runner = ThreadRunner(service, CapturePump(show))
+    system = _terminal_system(sink=show)  # the output is shown, not stored
+    try:
+        _exec_on(system, job, params, as_json, token, webex_url, demo_user, done, shown)
+    finally:
+        system.close()
+
+
+def _exec_on(system: System[Store], job: str, params: tuple[str, ...], as_json: bool,
+             token: str | None, webex_url: str | None, demo_user: str | None,
+             done: threading.Event, shown: list[int]) -> None:
+    """``exec``'s run on ``system``; ``done`` is set when it has ended and ``shown``
+    counts the lines its sink printed. Exits the process with the run's status."""
+    raw: dict[str, Any] = {}
+    for pair in params:
+        name, sep, value = pair.partition("=")
+        if not sep:
+            raise click.UsageError(f"{pair!r} is not name=value")
+        raw[name] = value
+    store, service = system.store, system.service
     service.subscribe(lambda run: done.set() if run.state.finished else None)
-    services = _terminal_webex(job, token, webex_url, demo_user)
+    services = _terminal_webex(system.registry, job, token, webex_url, demo_user)
+    system.start()
     try:
         run = service.start("terminal", job, raw, services=services)
     except ParamError as exc:
@@ -197,12 +233,11 @@ def exec_job(job: str, params: tuple[str, ...], as_json: bool, token: str | None
     sys.exit(0 if final.state.value == "succeeded" else 1)
 
 
-def _terminal_webex(job: str, token: str | None, base_url: str | None,
+def _terminal_webex(registry: JobRegistry, job: str, token: str | None, base_url: str | None,
                     demo_user: str | None) -> dict[str, Any]:
     """``exec``'s ``RunContext.services``: Webex access with ``token`` on real Webex; else,
-    for the Webex jobs (or with ``--user``), a simulator in this process (as demo mode
-    starts, docs/webex.md) and a token of its user. Other jobs get none."""
-    from .core.jobs import registry
+    for the Webex jobs of ``registry`` (or with ``--user``), a simulator in this process
+    (as demo mode starts, docs/webex.md) and a token of its user. Other jobs get none."""
     from .webex.client import DEFAULT_BASE_URL, WebexAccess, static_token
 
     if token:
@@ -282,26 +317,68 @@ def worker(burst: bool, name: str | None) -> None:
     """Execute runs from Redis (REDIS_URL) as an RQ worker: jobs run here, output flows
     to the web processes through Redis."""
     setup_logging()  # text or JSON lines on stderr (LOG_FORMAT), before the app logs
-    from rq import Worker
     from rq.serializers import JSONSerializer
 
     from redis import Redis
 
-    from .adapters.rq import QUEUE_NAME, WorkerContext, set_worker_context
-    from .web.app import create_app
+    from .adapters.rq import QUEUE_NAME, RunWorker, WorkerContext
+    from .assembly import build
+    from .store import open_store
+    from .web.states import QueueAnnouncer
 
-    app = create_app()
-    if not app.config.get("REDIS_URL"):
-        raise ConfigError("Set REDIS_URL: the worker takes its jobs from Redis "
-                          "(docs/scale-out.md).")
-    realtime = app.extensions["flask_realtime"]
-    set_worker_context(WorkerContext(realtime.service, realtime.pump, realtime.services_for,
-                                     app.config["STOP_GRACE_SECONDS"]))
-    queue_worker = Worker([QUEUE_NAME], connection=Redis.from_url(app.config["REDIS_URL"]),
-                          serializer=JSONSerializer, name=name)
-    click.echo(f"Flask-Realtime worker on queue {QUEUE_NAME!r} ({app.config['REDIS_URL']})",
-               err=True)
-    queue_worker.work(burst=burst, with_scheduler=False)
+    config = _settings()
+
+    def redis_store() -> Store:  # called once the job modules have loaded
+        if not config.get("REDIS_URL"):
+            raise ConfigError("Set REDIS_URL: the worker takes its jobs from Redis "
+                              "(docs/scale-out.md).")
+        return open_store(config)
+
+    # No Flask, no Socket.IO, no reaper (the web processes watch for lost executors).
+    system = build(config, store=redis_store, reap=False)
+    try:
+        system.service_providers.append(_worker_webex(config, system.store))
+        # The runs this worker moves are announced to their users' sockets, whichever
+        # web process holds them, as a web process announces its own.
+        system.service.subscribe(QueueAnnouncer(system.store, config["REDIS_URL"]))
+        queue_worker = RunWorker(
+            [QUEUE_NAME], connection=Redis.from_url(config["REDIS_URL"]),
+            serializer=JSONSerializer, name=name, context=WorkerContext(
+                system.service, system.pump, system.services_for,
+                float(config["STOP_GRACE_SECONDS"])))
+        click.echo(f"Flask-Realtime worker on queue {QUEUE_NAME!r} ({config['REDIS_URL']})",
+                   err=True)
+        queue_worker.work(burst=burst, with_scheduler=False)
+    finally:
+        system.close()
+
+
+def _worker_webex(settings: _Settings, store: TokenStore) -> Callable[[str], dict[str, Any]]:
+    """The worker's share of ``RunContext.services``, as the web tier's ``Auth.services``
+    gives it (web/auth.py): with login on, Webex access with the user's tokens, read
+    and renewed through the store (web/tokens.py, no Flask). With login off, none."""
+    if not settings.get("LOGIN_REQUIRED"):
+        return lambda user: {}
+    from .web.tokens import TokenVault, encryption
+    from .webex.client import WebexAccess
+
+    config: Mapping[str, Any] = settings
+    if not settings.get("SECRET_KEY") and not settings.get("TOKEN_ENCRYPTION_KEY"):
+        config = {**settings, "SECRET_KEY": _instance_secret_key(settings)}
+    vault = TokenVault(store, encryption(config), config)
+    return lambda user: {"webex": WebexAccess(config["WEBEX_BASE_URL"], vault.provider(user))}
+
+
+def _instance_secret_key(config: _Settings) -> str:
+    """The key a web process generated in the instance folder (web/app.py), when the
+    worker shares that folder (FLASK_REALTIME_INSTANCE_PATH); else ConfigError."""
+    from pathlib import Path
+
+    if config.root_path:
+        with contextlib.suppress(OSError):
+            return (Path(config.root_path) / "secret_key").read_text().strip()
+    raise ConfigError("Set SECRET_KEY to the web processes' own: the worker reads the users' "
+                      "Webex tokens with it (docs/scale-out.md).")
 
 
 from .webex.cli import webex_sim  # noqa: E402  (a command of this group)

@@ -20,6 +20,7 @@ from werkzeug.serving import WSGIRequestHandler
 
 from .. import __version__, logs
 from .. import config as settings
+from ..assembly import Store, build
 from ..config import DEFAULTS, ConfigError
 from ..core.capture import install as install_capture
 from ..core.ports import StoreUnavailableError
@@ -65,8 +66,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         message_queue=app.config.get("REDIS_URL") or None,
     )
     guard_inbound(socketio.server)
-    realtime = Realtime(app, socketio)
-    realtime.registry.load_modules(app.config["JOBS"])
+    # The core's parts, as `flask-realtime exec` and `worker` get them (flask_realtime/assembly.py).
+    realtime = Realtime(app, socketio, build(app.config, instance_path=app.instance_path,
+                                             store=_store_opener(app)).start())
     app.session_interface = StoreSessionInterface(realtime.store)
     auth.init_app(app, realtime)
     csrf.init_app(app)
@@ -88,6 +90,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_port=count)
     return app
+
+
+def _store_opener(app: Flask) -> Callable[[], Store] | None:
+    """With METRICS, the configured store timed (web/metrics.py) before the pump and the
+    run service take its methods; else None: the configured store as it is."""
+    if not app.config.get("METRICS"):
+        return None
+    from ..store import open_store
+    from .metrics import observe_store
+
+    return lambda: observe_store(open_store(app.config, app.instance_path))
 
 
 def apply_switch_interval(app: Flask) -> None:

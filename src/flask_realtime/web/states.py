@@ -1,0 +1,48 @@
+"""Run state changes as the page hears them: the ``state`` event and its payload, and
+their sending from a process that has no Socket.IO server (an RQ worker). No Flask.
+
+A web process emits state changes itself (web/realtime.py ``Realtime._announce``),
+through the message queue, so that every process's sockets of the user hear them. A
+worker moves runs too (running, succeeded, ...): :class:`QueueAnnouncer` publishes
+those on the same queue, with python-socketio's write-only manager, its documented way
+of emitting from an external process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..core.ports import OutputLog
+from ..core.runs import Run
+from .rooms import user_room
+
+#: The message queue's channel: Flask-SocketIO's default (``SocketIO(channel=...)``),
+#: which every web process listens on.
+CHANNEL = "flask-socketio"
+
+
+def run_json(store: OutputLog, run: Run, *, with_result: bool = False) -> dict[str, Any]:
+    """The run as the API and the page show it, with the number of its stored lines."""
+    return run.to_json(lines=store.output_end(run.id), with_result=with_result)
+
+
+def state_event(store: OutputLog, run: Run) -> dict[str, Any]:
+    """The payload of the ``state`` event for ``run``, sent to :func:`~.rooms.user_room`."""
+    return {"run_id": run.id, **run_json(store, run)}
+
+
+class QueueAnnouncer:
+    """A run listener (``RunService.subscribe``) that publishes each state change to the
+    sockets of the run's user, whichever web process holds them, through the Redis at
+    ``redis_url``. Publishing needs no thread; a Redis that is away loses the event
+    (python-socketio logs it), and the page reads the state again when it reconnects."""
+
+    def __init__(self, store: OutputLog, redis_url: str) -> None:
+        import socketio  # python-socketio alone: no Flask, no server
+
+        self.store = store
+        self.queue = socketio.RedisManager(redis_url, channel=CHANNEL, write_only=True)
+
+    def __call__(self, run: Run) -> None:
+        self.queue.emit("state", state_event(self.store, run), namespace="/",
+                        to=user_room(run.user))
