@@ -1,4 +1,5 @@
-"""A run service wired like the app's, without Flask: the core knows nothing of the web."""
+"""The core as every process builds it (core/system.py ``build``), without Flask: the
+core knows nothing of the web."""
 
 from __future__ import annotations
 
@@ -7,11 +8,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from flask_realtime.core.capture import CapturePump
 from flask_realtime.core.jobs import JobRegistry
-from flask_realtime.core.runner import ThreadRunner
 from flask_realtime.core.runs import Run
 from flask_realtime.core.service import RunService
+from flask_realtime.core.system import build
 from flask_realtime.store.memory import MemoryStore
 from tests.conftest import wait_for
 
@@ -33,8 +33,6 @@ class Core:
 
 @pytest.fixture
 def core() -> Iterator[Core]:
-    registry = JobRegistry()
-    store = MemoryStore()
-    service = RunService(store, registry)
-    service.runner = ThreadRunner(service, CapturePump(store.append_output), stop_grace=0.3)
-    yield Core(registry, store, service)
+    system = build({"STOP_GRACE_SECONDS": 0.3}, store=MemoryStore(), registry=JobRegistry())
+    with system:
+        yield Core(system.registry, system.store, system.service)

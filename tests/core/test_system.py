@@ -48,7 +48,7 @@ def test_closing_an_rq_system_ends_its_reapers_and_forced_stops(redis_url: str) 
     before = set(threading.enumerate())
     system = assemble({"REDIS_URL": redis_url, "RUNNER": "rq", "STOP_GRACE_SECONDS": 0.01,
                        "JOBS": ""}).start()
-    system.service.runner.stop("no-such-run")  # arms a deadline, then a forced stop
+    system.runner.stop("no-such-run")  # arms a deadline, then a forced stop
     wait_for(lambda: {"flask-realtime-stop-deadlines", "flask-realtime-reaper"}
              <= set(threads_left(before))
              and any(n.startswith("flask-realtime-force") for n in threads_left(before)))
