@@ -176,8 +176,11 @@ def test_single_line_appends_share_chunks(opened: list[SQLiteStore], path: Path)
     store = open_at(opened, path)
     for i in range(1, 2501):
         store.append_output("r1", numbered(i, i), i // 100)
-    with sqlite3.connect(path) as db:
-        assert db.execute("SELECT count(*) FROM chunks").fetchone()[0] == 3
+    with sqlite3.connect(path) as db:  # whole chunks, then the open one's small rows
+        assert db.execute("SELECT first_seq, last_seq FROM chunks WHERE last_seq <= 2000"
+                          ).fetchall() == [(1, 1000), (1001, 2000)]
+        assert db.execute("SELECT min(first_seq), count(*) FROM chunks WHERE last_seq > 2000"
+                          ).fetchone() == (2001, 500)
     piece = store.read_output("r1", 950, max_lines=100)
     assert piece.lines == numbered(951, 1050)
     assert piece.times == [(0, 9), (49, 10)]  # line 1000 was appended at 10

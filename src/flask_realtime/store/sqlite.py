@@ -8,11 +8,15 @@ Layout (schema version in ``PRAGMA user_version``, upgraded by :data:`MIGRATIONS
 
 * ``runs``: one row per run, numbered ``n`` in creation order (the history's order), with
   ``state`` beside the JSON record so that a move is one compare-and-set ``UPDATE``.
-* ``chunks``: output, up to :data:`CHUNK_LINES` lines a row addressed by ``(run_id,
-  last_seq)``, as the Redis store's stream entries are. A read after seq N starts at the
-  first chunk whose ``last_seq`` > N and decodes only the chunks it returns. The newest
-  chunk of a run is filled up by later appends before a new one starts, so a run that
-  prints a line at a time still has about one row per 1,000 lines.
+* ``chunks``: output in rows addressed by ``(run_id, last_seq)``, as the Redis store's
+  stream entries are: whole chunks of :data:`CHUNK_LINES` lines, then the run's open
+  chunk as small rows, one per append (only the new lines are written). When the open
+  chunk fills, its rows become one whole chunk, built from memory; so a run that prints
+  a line at a time has about one row per 1,000 lines, and each line is encoded about
+  twice. A read after seq N starts at the first chunk whose ``last_seq`` > N and decodes
+  only the chunks it returns; the open chunk is kept in memory (:class:`_Tail`, as
+  committed), so a watcher that is caught up reads without touching the database or
+  waiting for a write in progress (issue 15: latency at 1,000 lines/s).
 * ``outputs``: per run, the last seq, the first seq still stored, and the stored bytes
   (the byte budgets drop whole chunks, oldest first). ``writers`` counts the lines each
   writer has given (see :meth:`~..core.ports.OutputLog.append_output`).
@@ -54,6 +58,7 @@ from ..core.ports import (
     StoreUnavailableError,
 )
 from ..core.runs import Run, RunState
+from .memory import times_for
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +72,18 @@ CHUNK_LINES = 1000
 DEFAULT_RETENTION_BYTES = 1 << 30
 #: What an interrupted run's error says after a restart.
 INTERRUPTED = "The server stopped while this run was going."
-#: Chunks are stored zlib-compressed (level 1) from this many encoded bytes: log lines
-#: shrink 10 to 30 times, and writing fewer pages made appends faster, not slower, even
-#: for the newest chunk, which each append rewrites until it is full (1 page instead
-#: of 15 for 1,000 lines of 60 characters: 2,200 appends/s instead of 1,900).
+#: Rows are stored zlib-compressed (level 1) from this many encoded bytes: log lines
+#: shrink 10 to 30 times (1 page instead of 15 for 1,000 lines of 60 characters). The
+#: small rows of an open chunk (a few lines each) mostly stay plain JSON.
 COMPRESS_FROM_BYTES = 512
 COMPRESS_LEVEL = 1
-#: Decoded chunks kept in memory (by characters of text), newest used first: the
-#: delivery loop reads each run's newest chunk again after every append, and a
-#: chunk written is cached as it is written, so the live path never decodes.
+#: Decoded whole chunks kept in memory (by characters of text), newest used first: a
+#: chunk is cached as it is written, so a watcher a little behind never decodes.
 CACHE_CHARS = 4_000_000
+#: Open chunks kept in memory (by characters of text, all runs), least recently used
+#: dropped first (read from the database again when next needed): appends to them
+#: and live reads of them touch no stored row.
+TAIL_CHARS = 8_000_000
 
 #: The line a run's watchers see while its output cannot be written (a full disk, an I/O
 #: error). It takes the next seq at once, and is stored first when writing works again.
@@ -196,6 +203,67 @@ def _unpack(packing: int, payload: bytes) -> list[Line]:
     return list(map(tuple, decoded))
 
 
+def _add_time(times: list[tuple[int, int]], at: int, ms: int) -> None:
+    """Note in ``times`` (``(position, epoch_ms)`` where the time changes) that lines
+    from ``at`` on have time ``ms``."""
+    if times and times[-1][0] == at:
+        times[-1] = (at, ms)  # a later change point for the same line
+    elif not times or times[-1][1] != ms:
+        times.append((at, ms))
+
+
+class _Tail:
+    """One run's output state in memory, as committed: the ``outputs`` row (``end``,
+    ``low``, ``size``), the writers' counts seen so far, and its open chunk: the lines
+    of seqs ``first`` to ``end`` (fewer than CHUNK_LINES), stored as the open rows
+    ``rows`` (``(last_seq, bytes)``), with ``times`` (``(seq, epoch_ms)`` where the time
+    changes, the first at ``first``).
+
+    Never changed once made (an append makes the next one), so a reader that took one
+    under the store's ``_mem`` lock reads it without any lock."""
+
+    __slots__ = ("chars", "end", "first", "lines", "low", "rows", "size", "times", "writers")
+
+    def __init__(self, end: int, low: int, size: int, first: int, lines: list[Line],
+                 times: list[tuple[int, int]], rows: list[tuple[int, int]],
+                 chars: int | None = None) -> None:
+        self.end, self.low, self.size = end, low, size
+        self.first, self.lines, self.times, self.rows = first, lines, times, rows
+        self.writers: dict[str, int] = {}
+        self.chars = sum(map(len, map(_TEXT, lines))) if chars is None else chars
+
+
+def _finish(tail: _Tail, note: tuple[Line, int] | None, after: int, start: int,
+            lines: list[Line], times: list[tuple[int, int]], total: int, max_lines: int,
+            max_chars: int) -> OutputSlice:
+    """The slice from seq ``start``: ``lines`` (with ``times`` and ``total``
+    characters) read from whole chunks, then the open chunk's from ``tail``, then the
+    warning line ``note`` once everything stored was read."""
+    at = start + len(lines)
+    room = max_lines - len(lines)
+    if room > 0 and tail.first <= at <= tail.end:
+        wanted = tail.lines[at - tail.first:at - tail.first + room]
+        count = 0
+        for line in wanted:
+            total += len(line[1])
+            if total > max_chars and (lines or count):
+                break
+            count += 1
+        base = len(lines)
+        for index, ms in times_for(tail.times, at, count):
+            _add_time(times, base + index, ms)
+        lines += wanted[:count]
+    end = tail.end
+    if note is not None:
+        if start + len(lines) == end + 1 and len(lines) < max_lines:
+            if not times or times[-1][1] != note[1]:
+                times.append((len(lines), note[1]))
+            lines.append(note[0])  # everything stored was read: the warning is next
+        end += 1
+    return OutputSlice(start, lines, end, start - (after + 1),
+                       [t for t in times if t[0] < len(lines)])
+
+
 class InstanceLock:
     """An exclusive ``flock`` on a file holding the owner's pid, held while open.
 
@@ -272,6 +340,11 @@ class SQLiteStore(RunStore):
         self._closed = False
         self._cache: OrderedDict[tuple[str, int], list[Line]] = OrderedDict()
         self._cached_chars = 0
+        # Per run, what appends and live reads need (see _Tail), least recently used
+        # first; guarded by ``_mem``, never held while waiting for ``_lock``.
+        self._mem = threading.Lock()
+        self._tails: OrderedDict[str, _Tail] = OrderedDict()
+        self._tail_chars = 0
         # While writes fail for lack of room: since when (0: they do not), and per run
         # the warning line (and its time) its watchers see, stored with its next batch.
         self._no_room_since = 0.0
@@ -486,6 +559,7 @@ class SQLiteStore(RunStore):
                               ("requests", "run_id")):
             db.execute(f"DELETE FROM {table} WHERE {column} IN "
                        "(SELECT value FROM json_each(?))", (ids,))
+        self._forget_tails(run_ids)
         return freed
 
     # -- stop requests -------------------------------------------------------------------
@@ -510,7 +584,7 @@ class SQLiteStore(RunStore):
             return self._append(run_id, lines, epoch_ms, writer, offset)
         except sqlite3.DatabaseError as exc:
             if _no_room(exc):
-                with self._lock:
+                with self._mem:
                     if run_id not in self._notes:
                         reason = str(exc) or "no room"
                         self._notes[run_id] = (
@@ -521,84 +595,111 @@ class SQLiteStore(RunStore):
 
     def _append(self, run_id: str, lines: list[Line], epoch_ms: int, writer: str | None,
                 offset: int) -> int:
-        with self._write() as db:
-            if writer is not None:
-                row = db.execute("SELECT given FROM writers WHERE run_id = ? AND writer = ?",
-                                 (run_id, writer)).fetchone()
-                given = row[0] if row is not None else 0
-                if given > offset:
-                    lines, offset = lines[given - offset:], given
-                if lines:
-                    db.execute("INSERT OR REPLACE INTO writers VALUES (?, ?, ?)",
-                               (run_id, writer, offset + len(lines)))
-            meta = db.execute("SELECT end_seq, low_seq, bytes FROM outputs WHERE run_id = ?",
-                              (run_id,)).fetchone()
-            end, low, size = meta if meta is not None else (0, 1, 0)
-            if not lines:
-                return int(end)
-            before = size
-            written: list[tuple[int, list[Line]]] = []
-            note = self._notes.get(run_id)
-            if note is not None:  # the warning its watchers saw comes first, with its time
-                size, end = self._add_lines(db, run_id, [note[0]], note[1], end, size,
-                                            written)
-            size, end = self._add_lines(db, run_id, lines, epoch_ms, end, size, written)
-            low, size = self._trim(db, run_id, end, low, size)
-            db.execute("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?)",
-                       (run_id, end, low, size))
-        # Cached once committed: a batch rolled back must not be read back from memory.
-        with self._lock:
-            self._notes.pop(run_id, None)
-            self._no_room_since = 0.0
+        with self._lock:  # held until the new tail is in memory: appends see it in order
+            with self._write() as db:
+                tail = self._tail(run_id, create=True)
+                assert tail is not None
+                writers = tail.writers
+                if writer is not None:
+                    given = writers.get(writer)
+                    if given is None:
+                        row = db.execute("SELECT given FROM writers WHERE run_id = ? AND "
+                                         "writer = ?", (run_id, writer)).fetchone()
+                        given = row[0] if row is not None else 0
+                    if given > offset:
+                        lines, offset = lines[given - offset:], given
+                    if lines:
+                        db.execute("INSERT OR REPLACE INTO writers VALUES (?, ?, ?)",
+                                   (run_id, writer, offset + len(lines)))
+                        writers = {**writers, writer: offset + len(lines)}
+                if not lines:
+                    return tail.end
+                with self._mem:
+                    note = self._notes.get(run_id)
+                segments = [([note[0]], note[1])] if note is not None else []
+                segments.append((lines, epoch_ms))  # the warning its watchers saw comes first
+                after, written = self._add_lines(db, run_id, tail, segments)
+                after.writers = writers
+                db.execute("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?)",
+                           (run_id, after.end, after.low, after.size))
+            # Committed: only now may readers see it (a batch rolled back must not be read
+            # back from memory, and nothing a watcher got may be lost at a kill -9).
+            with self._mem:
+                self._install(run_id, after)
+                self._notes.pop(run_id, None)
             for last_seq, chunk in written:
                 self._remember(run_id, last_seq, chunk)
-        self._total_bytes += size - before
+        self._total_bytes += after.size - tail.size
         if self.disk_budget_bytes is not None and self._total_bytes > self.disk_budget_bytes:
             self._enforce_disk_budget()
         self.output_changed.set()
-        return int(end)
+        return after.end
 
-    def _add_lines(self, db: sqlite3.Connection, run_id: str, lines: list[Line],
-                   epoch_ms: int, end: int, size: int,
-                   written: list[tuple[int, list[Line]]]) -> tuple[int, int]:
-        """Fill the run's last chunk up, then add new ones; returns (bytes, end seq) and
-        adds each chunk written to ``written``."""
-        tail = db.execute("SELECT last_seq, first_seq, times, packing, payload FROM chunks "
-                          "WHERE run_id = ? ORDER BY last_seq DESC LIMIT 1",
-                          (run_id,)).fetchone()
-        if tail is not None and tail[0] == end and end - tail[1] + 1 < CHUNK_LINES:
-            last_seq, _first, times_json, packing, payload = tail
-            held = self._chunk(run_id, last_seq, packing, payload)
-            room = CHUNK_LINES - len(held)
-            times = orjson.loads(times_json)  # [[index, ms], ...] where the time changes
-            if times[-1][1] != epoch_ms:
-                times.append([len(held), epoch_ms])
-            merged = held + lines[:room]
-            packing, packed = _pack(merged)
-            end += len(lines[:room])
-            written.append((end, merged))
-            db.execute("UPDATE chunks SET last_seq = ?, times = ?, packing = ?, payload = ? "
-                       "WHERE run_id = ? AND last_seq = ?",
-                       (end, orjson.dumps(times).decode(), packing, packed, run_id, last_seq))
-            size += len(packed) - len(payload)
-            lines = lines[room:]
-        rows = []
-        first_time = json.dumps([[0, epoch_ms]])
-        for start in range(0, len(lines), CHUNK_LINES):
-            chunk = lines[start:start + CHUNK_LINES]
-            packing, packed = _pack(chunk)
-            rows.append((run_id, end + len(chunk), end + 1, first_time, packing, packed))
-            end += len(chunk)
-            written.append((end, chunk))
+    def _add_lines(self, db: sqlite3.Connection, run_id: str, tail: _Tail,
+                   segments: list[tuple[list[Line], int]],
+                   ) -> tuple[_Tail, list[tuple[int, list[Line]]]]:
+        """Write ``segments`` (lines, epoch ms) after the run's ``tail``; returns the tail
+        once committed, and the whole chunks written (``(last_seq, lines)``).
+
+        While the open chunk has room, the new lines are one more small row: nothing
+        already stored is read, decoded or encoded again. When it fills, its rows become
+        one row of CHUNK_LINES lines (from the lines in memory), and the rest whole chunks
+        plus a new open row: each line is encoded about twice, whatever the batch sizes."""
+        end = tail.end
+        times = list(tail.times)
+        new: list[Line] = []
+        for lines, ms in segments:
+            _add_time(times, end + 1, ms)
+            new += lines
+            end += len(lines)
+        size = tail.size
+        written: list[tuple[int, list[Line]]] = []
+        if len(tail.lines) + len(new) < CHUNK_LINES:
+            packing, packed = _pack(new)
+            db.execute("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
+                       (run_id, end, tail.end + 1,
+                        orjson.dumps(times_for(times, tail.end + 1, len(new))).decode(),
+                        packing, packed))
             size += len(packed)
-        db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)", rows)
-        return size, end
+            first, held, rows = tail.first, tail.lines + new, [*tail.rows, (end, len(packed))]
+            chars: int | None = tail.chars + sum(map(len, map(_TEXT, new)))
+        else:
+            if tail.rows:
+                db.execute("DELETE FROM chunks WHERE run_id = ? AND last_seq >= ?",
+                           (run_id, tail.first))
+                size -= sum(n for _, n in tail.rows)
+            pending = tail.lines + new
+            seq, first, held, rows, chars = tail.first, end + 1, [], [], None
+            inserts = []
+            for start in range(0, len(pending), CHUNK_LINES):
+                chunk = pending[start:start + CHUNK_LINES]
+                packing, packed = _pack(chunk)
+                last = seq + len(chunk) - 1
+                inserts.append((run_id, last, seq,
+                                orjson.dumps(times_for(times, seq, len(chunk))).decode(),
+                                packing, packed))
+                size += len(packed)
+                if len(chunk) == CHUNK_LINES:
+                    written.append((last, chunk))
+                else:  # the rest: the new open chunk
+                    first, held, rows = seq, chunk, [(last, len(packed))]
+                seq = last + 1
+            db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)", inserts)
+        low, size = self._trim(db, run_id, end, tail.low, size)
+        if low > first:  # the byte budget took open rows too
+            held, first, chars = held[low - first:], low, None
+            rows = [row for row in rows if row[0] >= low]
+        times = [(first + index, ms) for index, ms in times_for(times, first, len(held))
+                 ] if held else []
+        return _Tail(end, low, size, first, held, times, rows, chars), written
 
     def _trim(self, db: sqlite3.Connection, run_id: str, end: int, low: int,
               size: int) -> tuple[int, int]:
         """Drop whole chunks below the line cap and past the run's byte budget (keeping
         the newest); returns (first seq still stored, bytes)."""
         lowest = end - self.retention_lines + 1
+        if lowest <= low and size <= self.retention_bytes:
+            return low, size  # nothing to drop: no query
         doomed = db.execute("SELECT last_seq, length(payload) FROM chunks WHERE run_id = ? "
                             "AND last_seq < ? ORDER BY last_seq", (run_id, lowest)).fetchall()
         if size - sum(n for _, n in doomed) > self.retention_bytes:
@@ -635,6 +736,7 @@ class SQLiteStore(RunStore):
                            (end + 1, run_id))
                 self._total_bytes -= n
                 dropped.append(run_id)
+            self._forget_tails(dropped)  # read again from the database when next needed
         if dropped:
             log.warning("DISK_BUDGET_BYTES (%d) reached: dropped the output of %d finished "
                         "runs, oldest first (%s)", self.disk_budget_bytes, len(dropped),
@@ -645,31 +747,55 @@ class SQLiteStore(RunStore):
         self, run_id: str, after: int, *, max_lines: int = 1000, max_chars: int = 65_536,
     ) -> OutputSlice:
         after = max(after, 0)
-        lines: list[Line] = []
-        times: list[tuple[int, int]] = []
-        total = 0
-        with self._lock:
-            meta = self._db.execute("SELECT end_seq, low_seq FROM outputs WHERE run_id = ?",
-                                    (run_id,)).fetchone()
+        with self._mem:
+            tail = self._tails.get(run_id)
             note = self._notes.get(run_id)
-            if meta is None and note is None:
-                return OutputSlice(first_seq=after + 1, lines=[], end_seq=0)
-            end, low = meta if meta is not None else (0, 1)
-            start = max(after + 1, low, end - self.retention_lines + 1)
-            rows = self._db.execute(
-                "SELECT first_seq, last_seq, times, packing, payload FROM chunks WHERE "
-                "run_id = ? AND last_seq >= ? ORDER BY last_seq", (run_id, start))
+        if tail is not None:
+            start = max(after + 1, tail.low, tail.end - self.retention_lines + 1)
+            if start >= tail.first:
+                # The live path (a watcher that is caught up): the open chunk, committed,
+                # from memory; it never waits behind a write holding the database.
+                return _finish(tail, note, after, start, [], [], 0, max_lines, max_chars)
+        with self._lock:
+            tail = self._tail(run_id, create=False)
+            with self._mem:
+                note = self._notes.get(run_id)
+            if tail is None:
+                if note is None:
+                    return OutputSlice(first_seq=after + 1, lines=[], end_seq=0)
+                tail = _Tail(0, 1, 0, 1, [], [], [])  # nothing stored yet but the warning
+            start = max(after + 1, tail.low, tail.end - self.retention_lines + 1)
+            lines: list[Line] = []
+            times: list[tuple[int, int]] = []
+            total, done = 0, False
+            if start < tail.first:
+                total, done = self._read_chunks(run_id, start, tail.first, lines, times,
+                                                max_lines, max_chars)
+        if done:
+            times = [t for t in times if t[0] < len(lines)]
+            return OutputSlice(start, lines, tail.end + (note is not None),
+                               start - (after + 1), times)
+        return _finish(tail, note, after, start, lines, times, total, max_lines, max_chars)
+
+    def _read_chunks(self, run_id: str, start: int, stop: int, lines: list[Line],
+                     times: list[tuple[int, int]], max_lines: int, max_chars: int,
+                     ) -> tuple[int, bool]:
+        """Add the whole chunks' lines from seq ``start`` up to the open chunk (``stop``)
+        to ``lines`` and ``times`` (under ``self._lock``); returns (characters read,
+        whether a limit was reached)."""
+        total = 0
+        rows = self._db.execute(
+            "SELECT first_seq, last_seq, times, packing, payload FROM chunks WHERE "
+            "run_id = ? AND last_seq >= ? AND last_seq < ? ORDER BY last_seq",
+            (run_id, start, stop))
+        try:
             # Rows are stepped through lazily: only the chunks needed are read and decoded.
             for first, last_seq, times_json, packing, payload in rows:
                 skip = max(start - first, 0)
                 wanted = self._chunk(run_id, last_seq, packing, payload)[skip:]
                 base = len(lines)
                 for index, ms in orjson.loads(times_json):
-                    at = base + max(index - skip, 0)
-                    if times and times[-1][0] == at:
-                        times[-1] = (at, ms)  # a later change point for the same line
-                    elif not times or times[-1][1] != ms:
-                        times.append((at, ms))
+                    _add_time(times, base + max(index - skip, 0), ms)
                 size = sum(map(len, map(_TEXT, wanted)))
                 if len(lines) + len(wanted) <= max_lines and total + size <= max_chars:
                     lines += wanted  # the whole chunk fits: no loop per line
@@ -680,22 +806,70 @@ class SQLiteStore(RunStore):
                     if len(lines) >= max_lines or (total > max_chars and lines):
                         break
                     lines.append(line)
-                break
+                return total, True
+        finally:
             rows.close()
-            if note is not None:
-                if start + len(lines) == end + 1 and len(lines) < max_lines:
-                    if not times or times[-1][1] != note[1]:
-                        times.append((len(lines), note[1]))
-                    lines.append(note[0])  # everything stored was read: the warning is next
-                end += 1
-        times = [t for t in times if t[0] < len(lines)]
-        return OutputSlice(start, lines, int(end), start - (after + 1), times)
+        return total, False
+
+    def _tail(self, run_id: str, *, create: bool) -> _Tail | None:
+        """The run's :class:`_Tail`, read from the database unless it is in memory (under
+        ``self._lock``); None if the run has no output and ``create`` is false."""
+        with self._mem:
+            tail = self._tails.get(run_id)
+            if tail is not None:
+                self._tails.move_to_end(run_id)
+                return tail
+        meta = self._db.execute("SELECT end_seq, low_seq, bytes FROM outputs WHERE run_id = ?",
+                                (run_id,)).fetchone()
+        if meta is None and not create:
+            return None
+        end, low, size = (int(v) for v in meta) if meta is not None else (0, 1, 0)
+        # The open rows: the newest ones with fewer than CHUNK_LINES lines (a database of
+        # earlier today has at most one, grown in place; it is read the same way).
+        found = []
+        rows = self._db.execute("SELECT first_seq, last_seq, times, packing, payload FROM "
+                                "chunks WHERE run_id = ? ORDER BY last_seq DESC", (run_id,))
+        try:
+            for row in rows:
+                if row[1] - row[0] + 1 >= CHUNK_LINES:
+                    break
+                found.append(row)
+        finally:
+            rows.close()
+        held: list[Line] = []
+        times: list[tuple[int, int]] = []
+        for first, _last, times_json, packing, payload in reversed(found):
+            for index, ms in orjson.loads(times_json):
+                _add_time(times, first + index, ms)
+            held += _unpack(packing, payload)
+        tail = _Tail(end, low, size, found[-1][0] if found else end + 1, held, times,
+                     [(row[1], len(row[4])) for row in reversed(found)])
+        with self._mem:
+            self._install(run_id, tail)
+        return tail
+
+    def _install(self, run_id: str, tail: _Tail) -> None:
+        """Make ``tail`` the run's (under ``self._mem``); the least recently used go past
+        TAIL_CHARS (they are read from the database again when needed)."""
+        old = self._tails.pop(run_id, None)
+        self._tail_chars += tail.chars - (old.chars if old is not None else 0)
+        self._tails[run_id] = tail
+        while self._tail_chars > TAIL_CHARS and len(self._tails) > 1:
+            _, gone = self._tails.popitem(last=False)
+            self._tail_chars -= gone.chars
+
+    def _forget_tails(self, run_ids: Iterable[str]) -> None:
+        with self._mem:
+            for run_id in run_ids:
+                gone = self._tails.pop(run_id, None)
+                if gone is not None:
+                    self._tail_chars -= gone.chars
 
     def _chunk(self, run_id: str, last_seq: int, packing: int, payload: bytes) -> list[Line]:
-        """A chunk's lines, decoded or from the cache (under ``self._lock``).
+        """A whole chunk's lines, decoded or from the cache (under ``self._lock``).
 
-        ``(run_id, last_seq)`` names one content for good: a chunk that grows gets a
-        new ``last_seq``, and run ids are never reused."""
+        ``(run_id, last_seq)`` names one content for good: whole chunks never change,
+        and run ids are never reused."""
         key = (run_id, last_seq)
         lines = self._cache.get(key)
         if lines is None:
@@ -717,9 +891,13 @@ class SQLiteStore(RunStore):
 
     @_guarded
     def output_end(self, run_id: str) -> int:
-        with self._lock:
-            rows = self._read("SELECT end_seq FROM outputs WHERE run_id = ?", (run_id,))
-            return (int(rows[0][0]) if rows else 0) + (run_id in self._notes)
+        with self._mem:
+            tail = self._tails.get(run_id)
+            noted = run_id in self._notes
+        if tail is None:
+            with self._lock:
+                tail = self._tail(run_id, create=False)
+        return (tail.end if tail is not None else 0) + noted
 
     # -- login sessions ----------------------------------------------------------------
     @_guarded

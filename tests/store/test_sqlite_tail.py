@@ -1,0 +1,133 @@
+"""The SQLite store's open chunk: a run that prints a line at a time (issue 15's latency).
+
+Appends write only their new lines (the open chunk is not rewritten each time), and the
+newest lines a watcher asks for are read from memory, without waiting for a write that
+holds the database.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from flask_realtime.core.output import Line
+from flask_realtime.store import sqlite as sqlite_store
+from flask_realtime.store.sqlite import CHUNK_LINES, SQLiteStore
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "flask-realtime.sqlite3"
+
+
+@pytest.fixture
+def opened() -> Iterator[list[SQLiteStore]]:
+    stores: list[SQLiteStore] = []
+    yield stores
+    for store in stores:
+        store.close()
+
+
+def open_at(opened: list[SQLiteStore], path: Path) -> SQLiteStore:
+    store = SQLiteStore(path)
+    opened.append(store)
+    return store
+
+
+def numbered(first: int, last: int) -> list[Line]:
+    return [("stdout", f"line {i}", "\n") for i in range(first, last + 1)]
+
+
+def read_all(store: SQLiteStore, run_id: str) -> list[Line]:
+    lines: list[Line] = []
+    while piece := store.read_output(run_id, len(lines), max_lines=700).lines:
+        lines += piece
+    return lines
+
+
+def test_a_line_at_a_time_encodes_each_line_a_bounded_number_of_times(
+        opened: list[SQLiteStore], path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = open_at(opened, path)
+    encoded = [0]
+    pack = sqlite_store._pack
+
+    def counting(lines: list[Line]) -> tuple[int, bytes]:
+        encoded[0] += len(lines)
+        return pack(lines)
+
+    monkeypatch.setattr(sqlite_store, "_pack", counting)
+    for i in range(1, 2501):
+        store.append_output("r1", numbered(i, i), i)
+    # Once as its own small row, once more when its chunk fills (not once per append).
+    assert encoded[0] <= 2 * 2500
+    assert read_all(store, "r1") == numbered(1, 2500)
+
+
+def test_reading_a_live_runs_newest_lines_does_not_wait_for_a_write_in_progress(
+        opened: list[SQLiteStore], path: Path) -> None:
+    store = open_at(opened, path)
+    store.append_output("r1", numbered(1, 10), 1)
+    store.read_output("r1", 0)
+    held, release = threading.Event(), threading.Event()
+
+    def writer_holding_the_database() -> None:  # as a commit waiting for the disk does
+        with store._lock:
+            held.set()
+            release.wait(30)
+
+    threading.Thread(target=writer_holding_the_database, daemon=True).start()
+    assert held.wait(10)
+    seen: list[object] = []
+    reader = threading.Thread(target=lambda: seen.extend(
+        [store.output_end("r1"), store.read_output("r1", 5).lines]), daemon=True)
+    reader.start()
+    reader.join(10)
+    finished = not reader.is_alive()
+    release.set()
+    assert finished
+    assert seen == [10, numbered(6, 10)]
+
+
+def test_a_line_at_a_time_run_goes_on_after_reopening_and_fills_whole_chunks(
+        opened: list[SQLiteStore], path: Path) -> None:
+    store = open_at(opened, path)
+    for i in range(1, 1501):
+        store.append_output("r1", numbered(i, i), i // 100)
+    store.close()
+    store = open_at(opened, path)
+    assert store.read_output("r1", 1495).lines == numbered(1496, 1500)
+    for i in range(1501, 2101):
+        store.append_output("r1", numbered(i, i), i // 100)
+    assert read_all(store, "r1") == numbered(1, 2100)
+    piece = store.read_output("r1", 1950, max_lines=100)
+    assert piece.times == [(0, 19), (49, 20)]  # line 2000 was appended at 20
+    with sqlite3.connect(path) as db:
+        full = db.execute("SELECT first_seq, last_seq FROM chunks WHERE last_seq <= 2000 "
+                          "ORDER BY last_seq").fetchall()
+    assert full == [(1, 1000), (1001, 2000)]
+
+
+def test_a_database_whose_newest_chunk_grew_in_place_opens_and_goes_on(
+        opened: list[SQLiteStore], path: Path) -> None:
+    """Earlier today the open chunk was one row rewritten by every append: such a
+    database opens, and its chunk fills up with the new lines."""
+    open_at(opened, path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO chunks VALUES ('r1', 500, 1, '[[0, 7], [250, 8]]', 0, ?)",
+                   (orjson.dumps(numbered(1, 500)),))
+        db.execute("INSERT INTO outputs VALUES ('r1', 500, 1, ?)",
+                   (len(orjson.dumps(numbered(1, 500))),))
+    store = open_at(opened, path)
+    for i in range(501, 1201):
+        store.append_output("r1", numbered(i, i), 9)
+    assert read_all(store, "r1") == numbered(1, 1200)
+    assert store.read_output("r1", 0, max_lines=CHUNK_LINES).times == [(0, 7), (250, 8),
+                                                                       (500, 9)]
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT first_seq, last_seq FROM chunks ORDER BY last_seq"
+                          ).fetchall()[0] == (1, 1000)
