@@ -75,6 +75,9 @@ def run(host: str, port: int, debug: bool, demo: bool | None) -> None:
     if demo:
         _start_demo(app, host, port)
     socketio = app.extensions["socketio"]  # Flask-SocketIO registers itself there
+    database = getattr(app.extensions["flask_realtime"].store, "path", None)
+    if database is not None:  # the embedded store: say where the state is kept
+        click.echo(f"State kept in {database}", err=True)
     click.echo(f"Flask-Realtime on http://{host}:{port}/  (Ctrl-C to quit)", err=True)
     socketio.run(app, host=host, port=port, debug=debug, use_reloader=False,
                  allow_unsafe_werkzeug=True, log_output=debug, request_handler=RequestHandler)
