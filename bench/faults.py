@@ -2,7 +2,7 @@
 how long until every run's state was right again?
 
     .venv/bin/python bench/faults.py              # all five scenarios, about a minute
-    .venv/bin/python bench/faults.py --outage 20  # Redis away for 20 s (RELIABILITY 13)
+    .venv/bin/python bench/faults.py --outage 20  # Redis away 20 s (docs/reliability.md, req. 13)
 
 Every process is real and of the benchmark's own: redis-server (AOF ``everysec``),
 ``flask-realtime run`` web processes, ``flask-realtime worker`` RQ workers. Each run is

@@ -1,5 +1,5 @@
-"""Two users, over HTTP and Socket.IO: nothing crosses (RELIABILITY 6), and one user's
-tabs all see the same runs live."""
+"""Two users, over HTTP and Socket.IO: nothing crosses (docs/reliability.md,
+requirement 6), and one user's tabs all see the same runs live."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The OAuth flow against the simulator: state, PKCE, session rotation, logout (RELIABILITY 9)."""
+"""The OAuth flow against the simulator: state, PKCE, session rotation, logout
+(docs/reliability.md, requirement 9)."""
 
 from __future__ import annotations
 

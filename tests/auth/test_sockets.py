@@ -1,4 +1,5 @@
-"""Socket.IO with a login: who may connect, from where, and logout (RELIABILITY 7, 8)."""
+"""Socket.IO with a login: who may connect, from where, and logout
+(docs/reliability.md, requirements 7 and 8)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Tokens through the real flow, with two-second access tokens: renewal (also inside a
-running job), failing closed, and nothing readable in the store (RELIABILITY 10)."""
+running job), failing closed, and nothing readable in the store (docs/reliability.md,
+requirement 10)."""
 
 from __future__ import annotations
 

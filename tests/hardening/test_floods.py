@@ -1,4 +1,4 @@
-"""Floods and slow consumers (docs/protocol.md, "Batching"; RELIABILITY.md item 2).
+"""Floods and slow consumers (docs/protocol.md, "Batching"; docs/reliability.md, requirement 2).
 
 A flood keeps only RETENTION_LINES lines; a client that stops reading blocks neither
 the job nor another watcher, costs at most MAX_CLIENT_QUEUE queued packets, and when it

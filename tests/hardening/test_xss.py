@@ -1,4 +1,4 @@
-"""Output, titles and results cannot run script in the page (RELIABILITY.md item 11).
+"""Output, titles and results cannot run script in the page (docs/reliability.md, requirement 11).
 
 A job prints markup and terminal escape tricks and returns a table of markup; the
 browser shows all of it as text. "No script ran" is shown three ways: a window flag

@@ -1,4 +1,5 @@
-"""Logout on one web process ends the user's sockets on every process (RELIABILITY 8)."""
+"""Logout on one web process ends the user's sockets on every process
+(docs/reliability.md, requirement 8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Redis itself goes away: killed, restarted, stopped for a while (RELIABILITY 13, 14)."""
+"""Redis itself goes away: killed, restarted, stopped for a while
+(docs/reliability.md, requirements 13 and 14)."""
 
 from __future__ import annotations
 

@@ -54,7 +54,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     socketio = SocketIO(
         app,
-        async_mode="threading",  # never eventlet (deprecated) nor gevent: see MEASURED.md
+        # Explicit: Flask-SocketIO picks eventlet (deprecated) when it is importable, and gevent
+        # with simple-websocket corrupts frames (docs/deployment.md).
+        async_mode="threading",
         cors_allowed_origins=_origin_check(app.config["ALLOWED_ORIGINS"]),
         max_http_buffer_size=app.config["MAX_HTTP_BUFFER_SIZE"],
         logger=False,

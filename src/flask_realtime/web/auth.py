@@ -49,7 +49,8 @@ log = logging.getLogger(__name__)
 
 EXTENSION = "flask_realtime_auth"
 #: With several web processes: how often each checks that its sockets' users are still
-#: logged in (a logout on another process deleted their tokens). RELIABILITY 8: < 1 s.
+#: logged in (a logout on another process deleted their tokens): within 1 s, as
+#: docs/reliability.md, requirement 8 asks.
 LOGOUT_CHECK_SECONDS = 0.5
 MAX_LOGIN_HINT = 200
 #: OAuth states (and their PKCE verifiers) a session keeps for logins started and not
