@@ -105,7 +105,6 @@ class Param:
     kind: str  # "int" | "float" | "str" | "bool" | "choice"
     default: Any = _MISSING
     choices: tuple[Any, ...] = ()
-    enum_type: type[enum.Enum] | None = None
     help: str = ""
     range: Range | None = None
 
@@ -271,7 +270,7 @@ def _param_from(parameter: inspect.Parameter, hint: Any) -> Param:
     if typing.get_origin(hint) is Literal:
         return Param(kind="choice", choices=typing.get_args(hint), **common)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
-        return Param(kind="choice", choices=tuple(hint), enum_type=hint, **common)
+        return Param(kind="choice", choices=tuple(hint), **common)
     if hint is _MISSING and default is not _MISSING:
         hint = type(default)
     kind = _KINDS.get(hint) if isinstance(hint, type) else None

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from itertools import repeat
 
 STDOUT, STDERR, LOG, SYSTEM = "stdout", "stderr", "log", "system"
-STREAMS = (STDOUT, STDERR, LOG, SYSTEM)
 
 #: Lines longer than this many characters are cut (the rest of the line is dropped).
 DEFAULT_MAX_LINE_CHARS = 16_384

@@ -322,10 +322,6 @@ class ThreadRunner:
         if signal is not None:
             signal.stop()
 
-    def active(self) -> int:
-        with self._lock:
-            return len(self._signals)
-
     def close(self) -> None:
         """End the heartbeat's thread. Runs still executing are not waited for (their
         threads end with the process); in a store shared with other processes they
