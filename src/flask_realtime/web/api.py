@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request
 
 from ..core.jobs import JobError, ParamError
 from ..core.output import render_text
-from ..core.runs import RunState
+from ..core.runs import Run, RunState
 from ..core.service import LimitReachedError, RequestIdError, RunNotFoundError
 from . import openapi
 from .delivery import output_event
@@ -99,18 +100,23 @@ def _limit(exc: LimitReachedError) -> tuple[Response, int]:
 
 @bp.get("/openapi.json")
 def openapi_document() -> Response:
+    """``GET /api/openapi.json``: the OpenAPI 3.1 description of this API; 401 without a
+    login."""
     _user()
     return jsonify(openapi.document())
 
 
 @bp.get("/jobs")
 def jobs() -> Response:
+    """``GET /api/jobs``: every registered job with its parameters; 401 without a login."""
     _user()
     return jsonify(jobs=[spec.to_json() for spec in get_realtime().registry])
 
 
 @bp.get("/runs")
 def runs() -> Response:
+    """``GET /api/runs``: the user's runs, newest first, filtered by ``job`` and ``state``,
+    at most ``limit`` (1 to 1000); 400 for a bad filter."""
     user = _user()
     rt = get_realtime()
     state = request.args.get("state") or None
@@ -121,19 +127,46 @@ def runs() -> Response:
     return jsonify(runs=[rt.run_json(r) for r in found])
 
 
+def _json_body(shape: str, *, optional: bool = False) -> dict[str, Any]:
+    """The request's JSON object (``shape`` shows one in the error sentences); with
+    ``optional``, no body at all is an empty object."""
+    if optional and not request.get_data(cache=True):
+        return {}
+    try:
+        data = request.get_json(silent=True)
+    except RecursionError:  # json.loads raises it, not ValueError, past ~1,000 levels
+        abort(400, f"The JSON is nested too deeply: send {shape}.")
+    if not isinstance(data, dict):
+        abort(400, f"Send a JSON object: {shape}.")
+    return data
+
+
+def _started(run: Run) -> tuple[Response, int, dict[str, str]]:
+    return (jsonify(get_realtime().run_json(run)), 201,
+            {"Location": f"{bp.url_prefix}/runs/{run.id}"})
+
+
 @bp.post("/runs")
 def start_run() -> tuple[Response, int, dict[str, str]]:
     """Start a job, as the socket's ``start`` event does (without watching it)."""
     user = _user()
-    try:
-        data = request.get_json(silent=True)
-    except RecursionError:  # json.loads raises it, not ValueError, past ~1,000 levels
-        abort(400, 'The JSON is nested too deeply: send {"job": name, "params": {...}}.')
-    if not isinstance(data, dict):
-        abort(400, 'Send a JSON object: {"job": name, "params": {...}}.')
+    data = _json_body('{"job": name, "params": {...}}')
     rt = get_realtime()  # the run service checks request_id, for HTTP and Socket.IO alike
-    run = rt.start(user, data.get("job"), data.get("params"), request_id=data.get("request_id"))
-    return jsonify(rt.run_json(run)), 201, {"Location": f"{bp.url_prefix}/runs/{run.id}"}
+    return _started(rt.start(user, data.get("job"), data.get("params"),
+                             request_id=data.get("request_id")))
+
+
+@bp.post("/runs/<run_id>/rerun")
+def rerun(run_id: str) -> tuple[Response, int, dict[str, str]]:
+    """Start the job of one of the user's runs again with that run's parameters, in any
+    state. Validated as a new start is: a job no longer offered, or parameters it no
+    longer accepts, are a 400 with the usual sentences. The body is optional,
+    ``{"request_id": ...}``, and shares its ids with ``POST /runs``."""
+    user = _user()
+    data = _json_body('{"request_id": "..."} or nothing', optional=True)
+    rt = get_realtime()
+    old = rt.service.get(user, run_id)
+    return _started(rt.start(user, old.job, old.params, request_id=data.get("request_id")))
 
 
 @bp.post("/runs/<run_id>/stop")
@@ -145,12 +178,17 @@ def stop_run(run_id: str) -> Response:
 
 @bp.get("/runs/<run_id>")
 def run(run_id: str) -> Response:
+    """``GET /api/runs/<id>``: one of the user's runs, with its result; 404 for a run that
+    is not theirs."""
     rt = get_realtime()
     return jsonify(rt.run_json(rt.service.get(_user(), run_id), with_result=True))
 
 
 @bp.get("/runs/<run_id>/lines")
 def lines(run_id: str) -> Response:
+    """``GET /api/runs/<id>/lines``: output after seq ``after``, at most ``limit`` lines, as
+    the Socket.IO ``output`` event has them, with ``end_seq``; 404 for a run that is not
+    the user's."""
     rt = get_realtime()
     piece = rt.service.read(
         _user(), run_id, _int_arg("after", 0, 0, 2**62),

@@ -34,6 +34,8 @@ def _errors(*codes: int) -> dict[str, Any]:
 
 @cache
 def document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``/api`` (served by ``GET /api/openapi.json``), made
+    once and cached: callers must not change it."""
     run_ref = {"$ref": "#/components/schemas/Run"}
     return {
         "openapi": "3.1.0",
@@ -99,6 +101,24 @@ def document() -> dict[str, Any]:
                 "security": _STATE_CHANGING, "parameters": [_RUN_ID],
                 "responses": {"200": _json({"$ref": "#/components/schemas/Ok"}, "Asked."),
                               **_errors(401, 403, 404)}}},
+            "/api/runs/{run_id}/rerun": {"post": {
+                "summary": "Start a run's job again with its parameters",
+                "operationId": "rerunRun",
+                "description": (
+                    "Your run only, in any state. Checked as a new start is: a job no "
+                    "longer offered or parameters it no longer accepts are a 400. The "
+                    "body is optional; its request_id shares the ids of POST /api/runs."),
+                "security": _STATE_CHANGING, "parameters": [_RUN_ID],
+                "requestBody": {"required": False, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/RerunRequest"}}}},
+                "responses": {
+                    "201": {**_json(run_ref, "The new run (or, for a repeated "
+                                             "request_id, the run it started)."),
+                            "headers": {"Location": {"schema": {"type": "string"}}}},
+                    "400": _json({"$ref": "#/components/schemas/ParamErrors"},
+                                 "The job is no longer offered, or its parameters are "
+                                 "no longer valid."),
+                    **_errors(401, 403, 404, 429)}}},
             "/api/runs/{run_id}/lines": {"get": {
                 "summary": "A page of output lines after a seq (for scrolling back)",
                 "operationId": "getLines",
@@ -146,6 +166,9 @@ def _schemas() -> dict[str, Any]:
             "params": {"type": "object", "description": "Parameter name to value."},
             "request_id": {"type": "string", "maxLength": 100, "description":
                            "Repeating a start with the same id returns the first run."}}},
+        "RerunRequest": {"type": "object", "properties": {
+            "request_id": {"type": "string", "maxLength": 100, "description":
+                           "Repeating a re-run with the same id returns the first run."}}},
         "Run": {"type": "object", "required": [
             "id", "job", "title", "user", "params", "state", "created_at", "lines"],
             "properties": {

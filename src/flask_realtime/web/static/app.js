@@ -195,6 +195,42 @@ function sendStop(runId) {
   });
 }
 
+// Re-run: the same job and parameters, checked again by the server (a job no longer
+// offered, or parameters it no longer takes, come back as a sentence).
+let rerunning = false;
+async function rerun() {
+  if (!current || rerunning || RANK[current.state] !== 3) return;
+  rerunning = true;
+  $("rerun-btn").disabled = true;
+  try {
+    const record = await getJSON(runUrl(current.id, "/rerun"), {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ request_id: newRequestId() }),
+    });
+    runList.upsert(record);
+    announce("Run started again.");
+    openRun(record.id, { reveal: true });
+  } catch (err) {
+    showRunError(`Could not re-run: ${err.message}`);
+  } finally {
+    rerunning = false;
+    $("rerun-btn").disabled = false;
+  }
+}
+
+// Edit and run: the form gets the shown run's job and values; the user starts it.
+function editRun() {
+  if (!current) return;
+  if (!form.fill(current.job, current.params)) {
+    form.setMessage(`The job ${current.job} is not offered any more: pick another.`);
+  }
+  $("job-form").scrollIntoView({ block: "nearest" });
+  const first = $("job-fields").querySelector("input, select");
+  (first || $("job-select")).focus();
+  announce("The form holds this run's job and parameters.");
+}
+
 // --- the shown run ----------------------------------------------------------------
 function fragment(runId, line = null) {
   let hash = `#run=${encodeURIComponent(runId)}`;
@@ -261,6 +297,8 @@ function closeRun() {
   setVisibleText($("run-title"), "Output");
   for (const id of ["run-state", "run-params", "run-times"]) $(id).replaceChildren();
   $("stop-btn").disabled = true;
+  $("rerun-btn").hidden = true;
+  $("edit-run-btn").hidden = true;
   $("copy-btn").disabled = true;
   $("download-link").hidden = true;
   $("result").hidden = true;
@@ -286,6 +324,8 @@ async function openRun(runId, { started = false, line = null, push = true, revea
   });
   const mine = session;
   current = null;
+  $("rerun-btn").hidden = true;
+  $("edit-run-btn").hidden = true;
   if (RENDER) viewer.setLines(session.lines);
   runList.setCurrent(runId);
   const hash = fragment(runId, line);
@@ -341,6 +381,8 @@ function showRunHeader() {
   const started = r.started_at ? `started ${formatStart(r.started_at)}` : "";
   $("run-times").textContent = [started, formatDuration(r)].filter(Boolean).join(" · ");
   $("stop-btn").disabled = !(r.state === "queued" || r.state === "running");
+  $("rerun-btn").hidden = RANK[r.state] !== 3;
+  $("edit-run-btn").hidden = false;
   if (r.error) showRunError(r.error);
 }
 
@@ -391,6 +433,8 @@ $("search-prev").addEventListener("click", () => viewer.step(-1));
 $("show-times").addEventListener("change", (e) => viewer.setShowTimes(e.target.checked));
 $("jump-end").addEventListener("click", () => session && session.jumpToEnd());
 $("stop-btn").addEventListener("click", requestStop);
+$("rerun-btn").addEventListener("click", rerun);
+$("edit-run-btn").addEventListener("click", editRun);
 $("stop-dialog").addEventListener("close", () => {
   if ($("stop-dialog").returnValue === "stop" && current) sendStop(current.id);
 });

@@ -103,7 +103,21 @@ export class JobForm {
     }
   }
 
-  showJob(name) {
+  // Pick `name` and fill its fields with `values` (a run's params), for "Edit and
+  // run"; false if the job is not offered any more.
+  fill(name, values) {
+    const job = this.jobs.find((j) => j.name === name);
+    if (!job) return false;
+    if (this.filter.value) {
+      this.filter.value = "";
+      this.applyFilter();
+    }
+    this.select.value = name;
+    this.showJob(name, values || {});
+    return true;
+  }
+
+  showJob(name, values = null) {
     const job = this.jobs.find((j) => j.name === name);
     this.inputs.clear();
     this.setMessage("");
@@ -113,7 +127,7 @@ export class JobForm {
       return;
     }
     setInlineCode(this.description, job.description || "");
-    const saved = remembered(job.name);
+    const saved = values || remembered(job.name);
     this.fields.replaceChildren(...job.params.map((p) => this.field(p, saved)));
   }
 
