@@ -306,6 +306,8 @@ class RunWorker(Worker):
         self.context = context
 
     def perform_job(self, *args: Any, **kwargs: Any) -> bool:
+        """Perform the job as RQ does, with this worker's :class:`WorkerContext` set for
+        :func:`execute` for the job's duration."""
         token = _context.set(self.context)
         try:
             return super().perform_job(*args, **kwargs)

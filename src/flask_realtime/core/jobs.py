@@ -57,6 +57,9 @@ class JobModuleError(JobError, ConfigError):
 
 
 class UnknownJobError(JobError):
+    """No job is registered under ``name``; the message tells the user where the jobs are
+    listed."""
+
     def __init__(self, name: str) -> None:
         super().__init__(f"There is no job named {name!r}. GET /api/jobs lists the jobs.")
         self.name = name
@@ -113,6 +116,8 @@ class Param:
         return self.default is _MISSING
 
     def to_json(self) -> dict[str, Any]:
+        """This parameter as the API describes it (``GET /api/jobs``): enum defaults and
+        choices by value, optional keys only when set."""
         out: dict[str, Any] = {"name": self.name, "type": self.kind, "required": self.required}
         if not self.required:
             out["default"] = self.default.value if isinstance(self.default, enum.Enum) else (
@@ -237,6 +242,8 @@ class JobSpec:
         return {k: v.value if isinstance(v, enum.Enum) else v for k, v in params.items()}
 
     def to_json(self) -> dict[str, Any]:
+        """The job as ``GET /api/jobs`` lists it: name, title, description, whether it is
+        async, its parameters and its group (from the module)."""
         return {
             "name": self.name,
             "title": self.title,

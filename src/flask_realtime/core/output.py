@@ -37,6 +37,8 @@ Line = tuple[str, str, str]
 
 
 def line(stream: str, text: str, end: str = "\n") -> Line:
+    """A :data:`Line` tuple; ``end`` is ``"\n"`` for a whole line, ``""`` for a cut or
+    unfinished one."""
     return (stream, text, end)
 
 

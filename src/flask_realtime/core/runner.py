@@ -46,6 +46,11 @@ def checked_result(value: Any) -> tuple[Any, bool, str | None]:
     return value, True, None
 
 
+#: The error of a run this process ended because it was shutting down.
+SHUTDOWN_ERROR = "The server was shut down."
+#: The line a run's output gets when its job is asked to stop for a shutdown.
+SHUTDOWN_STOP_LINE = "Shutting down: the job was asked to stop (running() is now False)."
+
 #: How long the end of a run is retried while the store is unavailable.
 FINISH_WAIT_SECONDS = 300.0
 #: After a stop check found the store unavailable, how long until the next one: the
@@ -60,6 +65,11 @@ class StopSignal:
     web process, with Redis) is seen in the store, which is read at most every
     ``check_every`` seconds however often the job polls, and while the store is away
     at most every ``UNAVAILABLE_CHECK_SECONDS`` (the job keeps running meanwhile).
+
+    :meth:`shut_down` stops it because the process is going away: ``reason`` is then
+    the run's error, and the run ends ``failed`` however the job returns. Setting
+    ``reason`` alone (what a signal handler may do: it must not take a lock the
+    interrupted thread holds) has the next ``running()`` carry the stop out.
     """
 
     def __init__(self, store: StopRequests, run_id: str, on_stop: Callable[[], None] | None = None,
@@ -71,8 +81,16 @@ class StopSignal:
         self.check_every = check_every
         self._next_check = time.monotonic() + check_every
         self._lock = threading.Lock()
+        self.reason: str | None = None
+
+    def shut_down(self, reason: str = SHUTDOWN_ERROR) -> None:
+        """Stop the job for a shutdown: the run ends failed with ``reason``."""
+        self.reason = reason
+        self.stop()
 
     def stop(self) -> None:
+        """Stop the run: ``running()`` is False from now on. ``on_stop`` is called once,
+        before the job can see the stop; later calls do nothing. Thread-safe."""
         with self._lock:
             if not self.event.is_set():
                 if self.on_stop is not None:
@@ -89,6 +107,9 @@ class StopSignal:
 
     def __call__(self) -> bool:
         if self.event.is_set():
+            return False
+        if self.reason is not None:  # set by a signal handler: the stop is done here
+            self.stop()
             return False
         now = time.monotonic()
         if now >= self._next_check:
@@ -121,6 +142,8 @@ class Heartbeat:
         self._ending = threading.Event()  # the running thread's: set by close
 
     def add(self, run_id: str) -> None:
+        """Beat for ``run_id`` now, then every ``interval`` until :meth:`remove`; starts the
+        thread if none runs. A store that is away is skipped, not raised. Thread-safe."""
         self._beat(run_id)
         with self._lock:
             self._runs.add(run_id)
@@ -131,6 +154,8 @@ class Heartbeat:
                 self._thread.start()
 
     def remove(self, run_id: str) -> None:
+        """Stop beating for ``run_id`` (its key then expires after ``ttl``); unknown ids are
+        ignored. Thread-safe."""
         with self._lock:
             self._runs.discard(run_id)
 
@@ -250,7 +275,8 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
             stop_grace: float) -> None:
     """Execute one run in the calling thread, from ``running`` to its final state."""
     capture = pump.open(run.id)
-    running.when_stopped(lambda: capture.system("Stop requested."))
+    running.when_stopped(lambda: capture.system(
+        SHUTDOWN_STOP_LINE if running.reason is not None else "Stop requested."))
     previous = pump.attach(capture)
     error: str | None = None
     stopped = False
@@ -263,6 +289,8 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
     except BaseException as exc:  # the server survives whatever a job raises
         traceback.print_exc()  # into the run's stderr: this thread is captured
         error = f"{type(exc).__name__}: {exc}"[:2000]
+    if running.reason is not None and error is None:  # cut short by a shutdown
+        error, value = running.reason, None
     result, has_result, problem = checked_result(value)
     if problem:
         capture.system(problem)
@@ -299,6 +327,14 @@ async def _supervise(job: Awaitable[Any], running: StopSignal, stop_grace: float
 
 
 class ThreadRunner:
+    """Executes each run on a daemon thread of this process, with :func:`run_job`.
+
+    While a run executes, its heartbeat is kept (``heartbeat``) and its :class:`StopSignal`
+    is held, so :meth:`stop` reaches the job at once. Stop is cooperative: an ``async``
+    job's task is cancelled ``stop_grace`` seconds after it, a sync job that ignores
+    ``running()`` stays ``stopping`` until it returns (a thread cannot be killed).
+    Thread-safe."""
+
     def __init__(self, service: RunService, pump: CapturePump, *, stop_grace: float = 2.0) -> None:
         self.service = service
         self.pump = pump
@@ -306,9 +342,13 @@ class ThreadRunner:
         self.heartbeat = Heartbeat(service.store)
         self._signals: dict[str, StopSignal] = {}
         self._lock = threading.Lock()
+        self._ended = threading.Condition(self._lock)  # notified as each run's thread ends
+        self._shutting_down = False
 
     def submit(self, run: Run, spec: JobSpec, params: Mapping[str, Any],
                context: RunContext) -> None:
+        """Start executing ``run`` on a new thread and return at once. A run stopped while
+        still queued is not executed."""
         with self._lock:
             self._signals[run.id] = StopSignal(self.service.store, run.id)
         thread = threading.Thread(
@@ -317,10 +357,49 @@ class ThreadRunner:
         thread.start()
 
     def stop(self, run_id: str) -> None:
+        """Signal Stop to the run if it executes in this process (nothing otherwise: a stop
+        in another process is seen through the store). Never blocks."""
         with self._lock:
             signal = self._signals.get(run_id)
         if signal is not None:
             signal.stop()
+
+    def shutdown(self, grace: float) -> list[str]:
+        """End this process's runs for a shutdown (docs/deployment.md, "Graceful
+        shutdown"): each has ``grace`` seconds to end as it would; then those still
+        going are asked to stop (``running()`` turns False) and end ``failed`` with
+        :data:`SHUTDOWN_ERROR`; ``stop_grace`` seconds later, those whose job still
+        has not returned are failed here with a line saying so (their output so far
+        is kept). A run submitted after this call is failed without starting.
+        Returns the runs failed here, the last kind."""
+        with self._ended:
+            self._shutting_down = True
+            self._wait_for_runs(time.monotonic() + grace)
+            going = list(self._signals.values())
+        for signal in going:
+            signal.shut_down(SHUTDOWN_ERROR)
+        with self._ended:
+            self._wait_for_runs(time.monotonic() + self.stop_grace)
+            left = list(self._signals)
+        failed: list[str] = []
+        for run_id in left:
+            try:
+                self.service.store.append_output(run_id, [(
+                    SYSTEM, f"The job did not return within {self.stop_grace:g} s of the "
+                            "shutdown: the run failed; the output above is what it printed.",
+                    "\n")], int(time.time() * 1000))
+                if self.service.transition(run_id, RunState.FAILED,
+                                           error=SHUTDOWN_ERROR) is not None:
+                    failed.append(run_id)
+            except StoreUnavailableError:
+                log.warning("run %s: could not be failed at shutdown (store unavailable)",
+                            run_id)
+        return failed
+
+    def _wait_for_runs(self, deadline: float) -> None:
+        """Wait (holding ``_ended``) until no run is left or ``deadline`` has passed."""
+        while self._signals and (left := deadline - time.monotonic()) > 0:
+            self._ended.wait(left)
 
     def close(self) -> None:
         """End the heartbeat's thread. Runs still executing are not waited for (their
@@ -334,11 +413,15 @@ class ThreadRunner:
             signal = self._signals[run.id]
         self.heartbeat.add(run.id)
         try:
+            if self._shutting_down:  # submitted as the process began to shut down
+                self.service.transition(run.id, RunState.FAILED, error=SHUTDOWN_ERROR)
+                return
             if self.service.transition(run.id, RunState.RUNNING) is None:
                 return  # stopped while queued
             run_job(self.service, self.pump, run, spec, params, context, signal,
                     self.stop_grace)
         finally:
             self.heartbeat.remove(run.id)
-            with self._lock:
+            with self._ended:
                 self._signals.pop(run.id, None)
+                self._ended.notify_all()

@@ -10,6 +10,9 @@ from typing import Any
 
 
 class RunState(enum.StrEnum):
+    """Where a run is in its life; :data:`TRANSITIONS` says which moves are allowed. The
+    values are the API's ``state`` strings."""
+
     QUEUED = "queued"
     RUNNING = "running"
     STOPPING = "stopping"
@@ -37,10 +40,14 @@ TRANSITIONS: dict[RunState, frozenset[RunState]] = {
 
 
 class InvalidTransitionError(Exception):
+    """A move that :data:`TRANSITIONS` forbids was asked of :meth:`Run.moved_to`."""
+
     pass
 
 
 def now_iso() -> str:
+    """The current UTC time as ISO 8601 with milliseconds and ``Z``, the format of every
+    time in a run record."""
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
@@ -77,6 +84,8 @@ class Run:
         return replace(self, state=state, **changes)
 
     def to_json(self, *, lines: int = 0, with_result: bool = False) -> dict[str, Any]:
+        """The record as plain JSON values, with ``lines`` (the output's length) added;
+        ``result`` only when ``with_result``."""
         data = asdict(self)
         data["state"] = self.state.value
         data["lines"] = lines
@@ -86,6 +95,8 @@ class Run:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Run:
+        """A run from :meth:`to_json`'s output; keys it does not know are ignored (records
+        written by a newer version still load)."""
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         known["state"] = RunState(known.get("state", "queued"))
         return cls(**known)

@@ -34,6 +34,12 @@ class LimitReachedError(Exception):
     """A start refused by :class:`Limits`; the message says what to do next."""
 
 
+class ShuttingDownError(StoreUnavailableError):
+    """:meth:`RunService.start` refused: this process is shutting down (``closing``).
+    A store error's kind: the web tier answers 503 with the sentence, as for a store
+    that is away, and the user starts again in a moment, on another process."""
+
+
 class RequestIdError(ValueError):
     """A start's ``request_id`` is not what :func:`check_request_id` accepts."""
 
@@ -54,6 +60,9 @@ def check_request_id(value: Any) -> str | None:
 
 @dataclass(frozen=True)
 class Limits:
+    """How many runs may go at once, per user and in total (checked atomically by the store
+    at create), and how many each user keeps."""
+
     per_user: int = 5
     total: int = 50
     #: Runs kept per user, the newest; older finished ones are deleted (0: keep all).
@@ -64,15 +73,26 @@ class Runner(Protocol):
     """Executes runs: in threads of this process, or on RQ workers."""
 
     def submit(self, run: Run, spec: JobSpec, params: Mapping[str, Any],
-               context: RunContext) -> None: ...
+               context: RunContext) -> None:
+        """Start executing ``run`` (validated ``params``) and return without waiting for
+        it; the runner moves it through :meth:`RunService.transition`."""
 
-    def stop(self, run_id: str) -> None: ...
+    def stop(self, run_id: str) -> None:
+        """Ask the run's job to stop if this runner executes it; must not block, and does
+        nothing for a run it does not know."""
 
 
 RunListener = Callable[[Run], None]
 
 
 class RunService:
+    """What users and runners do with runs: start, stop, list and read them, and move them
+    through :data:`TRANSITIONS` by compare-and-set on the store.
+
+    Every method is safe to call from any thread and, with a shared store, from any process.
+    Each method may raise :class:`StoreUnavailableError`. ``runner`` is set by the assembly
+    (``core/system.py``) before the first start."""
+
     def __init__(
         self, store: RunStore, registry: JobRegistry, *, limits: Limits | None = None,
     ) -> None:
@@ -80,6 +100,9 @@ class RunService:
         self.registry = registry
         self.limits = limits or Limits()
         self.runner: Runner | None = None
+        #: Set at shutdown (core/system.py ``System.shutdown``): the sentence a start
+        #: is then refused with (:class:`ShuttingDownError`).
+        self.closing: str | None = None
         self._listeners: list[RunListener] = []
 
     def subscribe(self, listener: RunListener) -> None:
@@ -98,6 +121,8 @@ class RunService:
         the store counts and creates in one atomic step, so this holds however many
         web processes start runs at once."""
         assert self.runner is not None, "RunService.runner must be set before starting runs"
+        if self.closing is not None:
+            raise ShuttingDownError(self.closing)
         request_id = check_request_id(request_id)
         spec = self.registry.get(job)
         values = spec.validate(params)
@@ -134,6 +159,8 @@ class RunService:
         return moved or self.store.get_run(run.id) or run
 
     def get(self, user: str, run_id: Any) -> Run:
+        """``user``'s run ``run_id``; raises :class:`RunNotFoundError` when there is none or
+        it is another user's (the two are not told apart)."""
         run = self.store.get_run(run_id) if isinstance(run_id, str) else None
         if run is None or run.user != user:
             raise RunNotFoundError(str(run_id))
@@ -141,10 +168,14 @@ class RunService:
 
     def list(self, user: str, *, job: str | None = None, state: str | None = None,
              limit: int = 100) -> list[Run]:
+        """``user``'s runs, newest first, at most ``limit``, optionally of one ``job`` or in
+        one ``state`` (a :class:`RunState` value)."""
         states = [RunState(state)] if state else None
         return self.store.list_runs(user, job=job, states=states, limit=limit)
 
     def read(self, user: str, run_id: Any, after: int, **limits: int) -> OutputSlice:
+        """Output lines of ``user``'s run after seq ``after``, within the store's
+        ``read_output`` limits; raises :class:`RunNotFoundError` as :meth:`get` does."""
         run = self.get(user, run_id)
         return self.store.read_output(run.id, after, **limits)
 

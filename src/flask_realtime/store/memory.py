@@ -60,6 +60,13 @@ def times_for(times: list[tuple[int, int]], first_seq: int, count: int) -> list[
 
 
 class MemoryStore(RunStore):
+    """Everything in this process's memory, gone when it ends: for one process, the CLI and
+    the tests.
+
+    One lock guards every method, so it is safe from any thread and every compare-and-set is
+    atomic; ``output_changed`` is set after every append. It never raises
+    :class:`StoreUnavailableError`."""
+
     def __init__(self, retention_lines: int = DEFAULT_RETENTION_LINES) -> None:
         self.retention_lines = retention_lines
         self.output_changed = threading.Event()

@@ -201,6 +201,9 @@ class RequestHandler(WSGIRequestHandler):
     """
 
     def run_wsgi(self) -> None:
+        """Serve the request as Werkzeug does, then close the connection if it was a
+        websocket, so that no thread waits on it and its closing frame is not read as a
+        request."""
         super().run_wsgi()
         if self.headers.get("Upgrade", "").lower() == "websocket":
             self.close_connection = True

@@ -192,6 +192,8 @@ class Auth:
 
 
 def init_app(app: Flask, realtime: Realtime) -> Auth:
+    """Set up login on ``app`` (the :class:`Auth` of its ``realtime``, and the login routes)
+    and return the :class:`Auth`."""
     auth = Auth(app, realtime)
     app.register_blueprint(bp)
     return auth
@@ -208,11 +210,15 @@ def configure_demo(app: Flask, simulator: Any) -> None:
 
 
 def get_auth() -> Auth:
+    """The current app's :class:`Auth`; only inside an app context of an app set up by
+    :func:`init_app`."""
     auth: Auth = current_app.extensions[EXTENSION]
     return auth
 
 
 def login_page(error: str | None = None) -> str:
+    """The login page, with ``error`` (a sentence saying what to do) when the last attempt
+    failed."""
     return render_template("login.html", error=error, logged_out=request.args.get(
         "logged_out") == "1", demo_mode=current_app.config.get("DEMO_MODE", False),
         version=__version__)
@@ -220,6 +226,8 @@ def login_page(error: str | None = None) -> str:
 
 @bp.get("/login")
 def login() -> BaseResponse:
+    """``GET /login``: redirect to Webex's authorize URL with a fresh ``state`` and PKCE
+    challenge (to the console when login is off)."""
     auth = get_auth()
     if not auth.enabled:
         return redirect(url_for("index"))
@@ -252,6 +260,9 @@ def _drop_old_login_states(client: Any, keep: int) -> None:
 
 @bp.get("/redirect")
 def callback() -> BaseResponse | tuple[str, int]:
+    """``GET /redirect``, where Webex sends the browser back: finish the OAuth flow; on
+    success store the tokens, start a new session (new id and CSRF token) and go to the
+    console, else show the login page with a sentence (400 or 502)."""
     auth = get_auth()
     if not auth.enabled:
         abort(404)
@@ -287,6 +298,9 @@ def callback() -> BaseResponse | tuple[str, int]:
 
 @bp.post("/logout")
 def logout() -> BaseResponse:
+    """``POST /logout`` (CSRF-checked like every POST): end the session and delete the
+    user's tokens, which voids their sessions in every process, and close their sockets
+    here."""
     user = session.get("user")
     session.clear()
     if isinstance(user, str):

@@ -28,11 +28,15 @@ def csrf_token() -> str:
 
 
 def new_csrf_token() -> str:
+    """Replace the session's token with a new one (at login, so a token seen before it is
+    worthless) and return it."""
     session.pop("csrf", None)
     return csrf_token()
 
 
 def check_csrf() -> None:
+    """Abort with 400 unless a state-changing request carries the session's token (header,
+    or form field for plain forms); safe methods pass. Compared in constant time."""
     if request.method in SAFE_METHODS:
         return
     sent = request.headers.get(HEADER)
@@ -46,4 +50,5 @@ def check_csrf() -> None:
 
 
 def init_app(app: Flask) -> None:
+    """Check every request of ``app`` with :func:`check_csrf` before its view runs."""
     app.before_request(check_csrf)

@@ -71,6 +71,13 @@ class _RunWatchers:
 
 
 class Delivery:
+    """Sends each run's new lines to the sockets of this process that watch it, from one
+    thread (see the module's docstring).
+
+    :meth:`watch`, :meth:`unwatch` and :meth:`forget` may be called from any thread: they
+    queue a request for the delivery thread (started by the first one) and return at once. A
+    batch holds at most ``max_batch_lines`` lines and ``max_batch_chars`` characters."""
+
     def __init__(
         self, socketio: SocketIO, store: OutputLog, *, max_batch_chars: int = 65_536,
         max_batch_lines: int = 2_000, max_client_queue: int = 32, batches_per_turn: int = 2,
@@ -101,12 +108,18 @@ class Delivery:
 
     # -- called from Socket.IO handler threads -----------------------------------------
     def watch(self, sid: str, run_id: str, after: int) -> None:
+        """Send ``sid`` every line of ``run_id`` after seq ``after``, then each new one,
+        until :meth:`unwatch` or :meth:`forget`. Does not check who may watch: the caller
+        has."""
         self._request("watch", sid, run_id, after)
 
     def unwatch(self, sid: str, run_id: str) -> None:
+        """Stop sending ``run_id``'s lines to ``sid``; nothing happens if it was not
+        watching."""
         self._request("unwatch", sid, run_id, 0)
 
     def forget(self, sid: str) -> None:
+        """``sid`` disconnected: stop sending it anything, for every run."""
         self._request("forget", sid, None, 0)
 
     def _request(self, op: str, sid: str, run_id: str | None, after: int) -> None:
@@ -122,6 +135,7 @@ class Delivery:
                 self._thread.start()
 
     def close(self) -> None:
+        """Ask the delivery thread to end after its current turn; does not wait for it."""
         self._stopping = True
         self.store.output_changed.set()
 

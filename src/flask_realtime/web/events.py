@@ -31,6 +31,9 @@ def _run_id(data: Any) -> str:
 
 
 def register(socketio: SocketIO) -> None:
+    """Register the Socket.IO events on ``socketio`` (``connect``, ``disconnect``,
+    ``start``, ``stop``, ``watch``, ``unwatch`` and an answer for any other;
+    docs/protocol.md). A connection without a login is refused with a sentence."""
     @socketio.on("connect")
     def connect(auth: Any = None) -> bool:
         user = current_user()

@@ -93,10 +93,6 @@ STORE_METHODS = (
 )
 
 
-def enabled(config: Any) -> bool:
-    return bool(config.get("METRICS"))
-
-
 def observe_store(store: Any) -> Any:
     """``store`` with each of :data:`STORE_METHODS` timed (and ``append_output``'s lines
     counted): the methods are replaced on the instance, which keeps its class, so the

@@ -84,6 +84,9 @@ class TextPacket(PacketBase):
     json = _FastJSON
 
     def check(self, attachments: int) -> None:
+        """Raise :class:`MalformedPacketError` unless this inbound packet is a text connect,
+        disconnect, event or ack, and an event is a list starting with a name that is not
+        reserved."""
         kind = self.packet_type
         if kind in (socketio_packet.BINARY_EVENT, socketio_packet.BINARY_ACK) or attachments:
             raise MalformedPacketError("a binary packet")

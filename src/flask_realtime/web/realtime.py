@@ -85,6 +85,8 @@ class Realtime:
         return self.system.services_for(user)
 
     def start(self, user: str, job: Any, params: Any, *, request_id: str | None = None) -> Run:
+        """Start ``job`` for ``user`` with the services of their login, as
+        :meth:`RunService.start` does (same errors)."""
         return self.service.start(user, job, params, request_id=request_id,
                                   services=self.services_for(user))
 
@@ -110,4 +112,6 @@ class Realtime:
 
 
 def get_realtime() -> Realtime:
+    """The current app's :class:`Realtime`; only inside an app context of an app made by
+    ``create_app``."""
     return current_app.extensions["flask_realtime"]

@@ -57,6 +57,8 @@ class RedactRequestSecrets(logging.Filter):
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Let every record through, with the secret query parameters in its message and
+        string arguments redacted (:func:`redact`)."""
         if isinstance(record.args, tuple):
             record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
         if isinstance(record.msg, str):

@@ -28,6 +28,7 @@ ANONYMOUS_SESSION_SECONDS = 3600
 log = logging.getLogger(__name__)
 
 def new_session_id() -> str:
+    """A new unguessable session id (256 bits)."""
     return secrets.token_urlsafe(32)
 
 
@@ -64,6 +65,9 @@ class StoreSessionInterface(SessionInterface):
         self.store = store
 
     def open_session(self, app: Flask, request: Request) -> ServerSession:
+        """The session the signed cookie names, or a new empty one when there is no valid
+        cookie, no such session, or the store is away (pages still load; actions then say
+        what is wrong)."""
         cookie = request.cookies.get(self.get_cookie_name(app))
         if cookie:
             try:
@@ -80,6 +84,8 @@ class StoreSessionInterface(SessionInterface):
         return ServerSession()
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
+        """Save the session and set, refresh or delete its cookie; a store that is away is
+        logged as a warning, never raised into the response."""
         try:
             self._save(app, session, response)
         except StoreUnavailableError:

@@ -54,7 +54,8 @@ class PacketBase(socketio_packet.Packet):
 
     @classmethod
     def data_is_binary(cls, data: Any) -> bool:
-        # Only a payload that is bytes itself: nothing here sends binary in a structure.
+        """Whether python-socketio should send ``data`` as binary: only when it is ``bytes``
+        itself, so no payload is walked element by element."""
         return isinstance(data, bytes | bytearray)
 
     def decode(self, encoded_packet: Any) -> int:

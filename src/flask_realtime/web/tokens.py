@@ -54,6 +54,9 @@ class LoginRequiredError(TokenError):
 
 @dataclass(frozen=True)
 class TokenSet:
+    """One user's Webex tokens and their lifetimes (epoch seconds), stored encrypted as one
+    blob; ``valid_since`` voids older logins."""
+
     user: str
     access_token: str
     refresh_token: str | None
@@ -114,6 +117,8 @@ class TokenVault:
         self._locks_lock = threading.Lock()
 
     def load(self, user: str) -> TokenSet | None:
+        """``user``'s tokens as stored, not renewed; None when there are none or they cannot
+        be decrypted (the key changed). May raise :class:`StoreUnavailableError`."""
         return self._read(user)[1]
 
     def decode(self, user: str, blob: bytes) -> TokenSet | None:
@@ -129,6 +134,8 @@ class TokenVault:
         return tokens if tokens.user == user else None
 
     def save(self, tokens: TokenSet) -> None:
+        """Store ``tokens`` encrypted, over whatever the user had. May raise
+        :class:`StoreUnavailableError`."""
         self.store.save_tokens(tokens.user, self._encode(tokens))
 
     def delete(self, user: str) -> None:

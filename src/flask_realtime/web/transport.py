@@ -77,6 +77,8 @@ class LogBudget:
         self._logged = self._dropped = 0
 
     def warning(self, message: str, *args: Any) -> None:
+        """Log ``message`` as a warning if the period's budget allows, else count it for the
+        next period's first warning. Thread-safe."""
         with self._lock:
             now = self.clock()
             dropped = 0
