@@ -268,7 +268,7 @@ def main() -> None:
                         help="REDIS_URL set: start on one web process, watch from another")
     parser.add_argument("--store", choices=["sqlite"],
                         help="the SQLite store against the memory store, alternately, "
-                             "--rounds times each; then latency on SQLite")
+                             "--rounds times each: throughput, then latency")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--capture-only", action="store_true",
                         help="only the capture overhead (no server, about 20 s)")
@@ -317,8 +317,10 @@ def main() -> None:
 
 
 def compare_stores(args: argparse.Namespace) -> None:
-    """Throughput on the SQLite store as a ratio of the memory store's, measured in
-    alternating rounds (a fresh server each), then p99 latency on SQLite."""
+    """Throughput on the SQLite store as a ratio of the memory store's, then latency on
+    both, each measured in alternating rounds (a fresh server each), with the load
+    average before and after: on a shared machine the load moves both stores' figures."""
+    print(f"loadavg at start: {_loadavg()}", flush=True)
     figures: dict[str, list[float]] = {"memory": [], "sqlite": []}
     for _ in range(args.rounds):
         for store in ("memory", "sqlite"):
@@ -332,13 +334,26 @@ def compare_stores(args: argparse.Namespace) -> None:
               f"{args.lines:,} lines of {args.width} B")
     print(f"ratio sqlite/memory = {statistics.median(ratios):.0%} median of the rounds' "
           f"ratios ({min(ratios):.0%}-{max(ratios):.0%})    (target >= 70%)")
+    print(f"loadavg after throughput: {_loadavg()}", flush=True)
+    p99s: dict[str, list[float]] = {"memory": [], "sqlite": []}
     for _ in range(args.rounds):
-        with our_server(None, "sqlite") as (url, _):
-            samples = latency(url, url, args.rate, args.seconds)
-        print(f"sqlite latency at {args.rate} lines/s over {args.seconds:g} s "
-              f"({len(samples)} lines): p50 {percentile(samples, 50):.1f} ms, "
-              f"p99 {percentile(samples, 99):.1f} ms, max {max(samples):.1f} ms   "
-              "(target p99 <= 50 ms)", flush=True)
+        for store in ("memory", "sqlite"):
+            with our_server(None, store) as (url, _):
+                samples = latency(url, url, args.rate, args.seconds)
+            p99s[store].append(percentile(samples, 99))
+            print(f"  {store:6s} latency at {args.rate} lines/s over {args.seconds:g} s "
+                  f"({len(samples)} lines): p50 {percentile(samples, 50):.1f} ms, "
+                  f"p99 {p99s[store][-1]:.1f} ms, max {max(samples):.1f} ms", flush=True)
+    for store, values in p99s.items():
+        print(f"{store + ' store, p99 latency':32s} {statistics.median(values):9.1f} ms "
+              f"median of {len(values)} ({min(values):.1f}-{max(values):.1f})"
+              + ("    (target p99 <= 50 ms)" if store == "sqlite" else ""))
+    print(f"loadavg at end: {_loadavg()}")
+
+
+def _loadavg() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
 
 
 def print_capture_overhead(lines: int, width: int) -> None:
