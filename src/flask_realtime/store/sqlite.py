@@ -277,6 +277,8 @@ class InstanceLock:
         self._file: Any = None
 
     def acquire(self) -> None:
+        """Take the lock and write this process's pid in the file; raises
+        :class:`StoreOpenError` naming the holder if another process has it."""
         try:
             file = open(self.path, "a+b")  # noqa: SIM115  (held open: that is the lock)
         except OSError as exc:
@@ -299,6 +301,7 @@ class InstanceLock:
         self._file = file
 
     def release(self) -> None:
+        """Empty the file and let the lock go (nothing if it is not held)."""
         if self._file is not None:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._file.fileno(), 0)
