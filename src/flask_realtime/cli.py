@@ -62,10 +62,16 @@ def main(debug: bool) -> None:
               help="Log in against a built-in Webex simulator. Default: on when no Webex "
                    "integration is configured and login is not switched off.")
 def run(host: str, port: int, debug: bool, demo: bool | None) -> None:
-    """Serve the console with the embedded store: nothing else to install or start."""
+    """Serve the console with the embedded store: nothing else to install or start.
+
+    SIGTERM (or Ctrl-C) shuts it down gracefully: no new connections, then
+    ``web.app.shutdown`` (docs/deployment.md, "Graceful shutdown"); a second one
+    quits at once."""
     setup_logging()  # text or JSON lines on stderr (LOG_FORMAT), before the app logs
+    from werkzeug.serving import make_server
+
     from .config import given
-    from .web.app import RequestHandler, apply_switch_interval, create_app
+    from .web.app import RequestHandler, apply_switch_interval, create_app, shutdown
 
     app = create_app()  # a store locked by another server, damaged, too new: Commands
     apply_switch_interval(app)
@@ -74,13 +80,31 @@ def run(host: str, port: int, debug: bool, demo: bool | None) -> None:
         demo = not app.config.get("WEBEX_CLIENT_ID") and not login_off
     if demo:
         _start_demo(app, host, port)
-    socketio = app.extensions["socketio"]  # Flask-SocketIO registers itself there
     database = getattr(app.extensions["flask_realtime"].store, "path", None)
     if database is not None:  # the embedded store: say where the state is kept
         click.echo(f"State kept in {database}", err=True)
+    app.debug = debug
+    # Werkzeug's server, as Flask-SocketIO's run() starts it in threading mode, but held
+    # here: a shutdown first stops it taking connections, then ends the app.
+    server = make_server(host, port, app, threaded=True, request_handler=RequestHandler)
+
+    def stop_serving(signum: int, frame: Any) -> None:
+        # A second signal ends the process at once (runs left `running` are failed at
+        # the next start on SQLite, or by another process's executor check on Redis).
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        click.echo("Shutting down… (again to quit at once)", err=True)
+        # shutdown() waits for serve_forever, which runs in this (the main) thread
+        threading.Thread(target=server.shutdown, name="flask-realtime-shutdown").start()
+
+    signal.signal(signal.SIGTERM, stop_serving)
+    signal.signal(signal.SIGINT, stop_serving)
     click.echo(f"Flask-Realtime on http://{host}:{port}/  (Ctrl-C to quit)", err=True)
-    socketio.run(app, host=host, port=port, debug=debug, use_reloader=False,
-                 allow_unsafe_werkzeug=True, log_output=debug, request_handler=RequestHandler)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()  # no new connections from here on
+        shutdown(app)
 
 
 def _start_demo(app: Any, host: str, port: int) -> Any:

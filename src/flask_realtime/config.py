@@ -53,6 +53,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CLIENT_QUEUE": 32,
     # Runs
     "STOP_GRACE_SECONDS": 2.0,
+    # SIGTERM: how long a web process's runs, or an RQ worker's current run, may take to
+    # end before they are asked to stop and then failed; keep it (plus STOP_GRACE_SECONDS)
+    # below the time the process manager waits before SIGKILL (docs/deployment.md).
+    "SHUTDOWN_GRACE_SECONDS": 8.0,
     "RUNS_PER_USER": 5,
     "RUNS_TOTAL": 50,
     # Runs kept per user (the newest); older finished runs and their output are deleted.

@@ -36,6 +36,10 @@ REAP_INTERVAL_SECONDS = 2.0
 #: How long :meth:`System.close` waits for each background thread to end.
 CLOSE_WAIT_SECONDS = 5.0
 
+#: What a start is refused with once :meth:`System.shutdown` has begun.
+SHUTTING_DOWN = ("This server is shutting down and takes no new runs: start the job again "
+                 "in a moment (another server, or this one once it is back, takes it).")
+
 #: Given a user id, the services that user's runs may use (``RunContext.services``).
 ServiceProvider = Callable[[str], Mapping[str, Any]]
 #: Makes the runner of a System from its service, its pump and the configuration.
@@ -133,6 +137,18 @@ class System(Generic[StoreT]):
         if self.reaper is not None:
             self.reaper.start()
         return self
+
+    def shutdown(self, grace: float, sentence: str = SHUTTING_DOWN) -> None:
+        """A graceful end (SIGTERM; docs/deployment.md, "Graceful shutdown"): starts are
+        refused with ``sentence`` from now on, the runner's runs get ``grace`` seconds
+        to end and the rest end ``failed`` (a runner with a ``shutdown(grace)``
+        method: the thread runner; RQ's runs belong to their workers), then
+        :meth:`close`."""
+        self.service.closing = sentence
+        shutdown_runner = getattr(self.runner, "shutdown", None)
+        if callable(shutdown_runner) and not self._closed:
+            shutdown_runner(grace)
+        self.close()
 
     def close(self) -> None:
         """End every background loop the System started, then close the store.

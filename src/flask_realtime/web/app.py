@@ -8,6 +8,7 @@ import os
 import secrets
 import socket
 import sys
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from ..assembly import Store, build
 from ..config import DEFAULTS, ConfigError
 from ..core.capture import install as install_capture
 from ..core.ports import StoreUnavailableError
+from ..core.system import SHUTTING_DOWN
 from . import api, auth, csrf, events, transport
 from .identity import current_user
 from .packets import TextPacket, guard_inbound
@@ -87,10 +89,53 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # allow-list, the Engine.IO guards and the origin check.
     transport.install(app, socketio.server.eio)
     app.wsgi_app = _nodelay(app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = _no_new_sockets_when_closing(  # type: ignore[method-assign]
+        app.wsgi_app, realtime)
     if app.config["PROXY_COUNT"]:
         count = int(app.config["PROXY_COUNT"])
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_port=count)
+    return app
+
+
+_shutting_down = threading.Lock()
+
+
+def shutdown(app: Flask, grace: float | None = None) -> None:
+    """End this web process gracefully (SIGTERM; docs/deployment.md, "Graceful
+    shutdown"); the caller has stopped taking new connections first.
+
+    Starts are refused from now on (503 and a sentence; a socket's start gets the
+    sentence), every socket is closed at the Engine.IO level, so that the page
+    reconnects by itself (through another process behind nginx) and resumes by seq,
+    the thread runner's runs get ``grace`` seconds (SHUTDOWN_GRACE_SECONDS) to end,
+    the rest end ``failed`` with "The server was shut down." and their output, then
+    everything closes. Called again (atexit after the signal), it waits for the first
+    call and does nothing more."""
+    realtime: Realtime = app.extensions["flask_realtime"]
+    with _shutting_down:
+        if realtime.closing.is_set():
+            return
+        realtime.service.closing = SHUTTING_DOWN
+        app.extensions["socketio"].server.eio.disconnect()  # every client, this process's
+        realtime.system.shutdown(float(app.config["SHUTDOWN_GRACE_SECONDS"]
+                                       if grace is None else grace))
+        realtime.close()
+
+
+def _no_new_sockets_when_closing(wsgi_app: Any, realtime: Realtime) -> Any:
+    """While shutting down, a new Socket.IO connection gets 503 (nginx then tries another
+    process; the page retries); the sockets open are closed by :func:`shutdown`."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        if (realtime.service.closing is not None
+                and environ.get("PATH_INFO", "").startswith("/socket.io")
+                and "sid=" not in environ.get("QUERY_STRING", "")):
+            start_response("503 Service Unavailable", [
+                ("Content-Type", "text/plain; charset=utf-8"), ("Retry-After", "1")])
+            return [b"This server is shutting down: connect again (another server takes it)."]
+        return wsgi_app(environ, start_response)
+
     return app
 
 
