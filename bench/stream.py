@@ -96,7 +96,7 @@ def raw_client_throughput(start_url: str, lines: int, width: int,
                           watch_url: str | None = None) -> float:
     """The same run read by a minimal Engine.IO/Socket.IO client on ``websockets``: it
     does not spawn a thread per message as python-socketio's client does, so it shows
-    what the server delivers (MEASURED.md pitfalls 7 and 10). With ``watch_url``, the
+    what the server delivers (docs/performance.md, "Streaming"). With ``watch_url``, the
     run is started on one process and read from another."""
 
     async def connect(url: str) -> Any:
