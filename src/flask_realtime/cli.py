@@ -372,7 +372,7 @@ def worker(burst: bool, name: str | None) -> None:
             [QUEUE_NAME], connection=Redis.from_url(config["REDIS_URL"]),
             serializer=JSONSerializer, name=name, context=WorkerContext(
                 system.service, system.pump, system.services_for,
-                float(config["STOP_GRACE_SECONDS"])))
+                float(config["STOP_GRACE_SECONDS"]), float(config["SHUTDOWN_GRACE_SECONDS"])))
         click.echo(f"Flask-Realtime worker on queue {QUEUE_NAME!r} ({config['REDIS_URL']})",
                    err=True)
         queue_worker.work(burst=burst, with_scheduler=False)

@@ -27,6 +27,8 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import logging
+import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -289,6 +291,14 @@ class WorkerContext:
     pump: CapturePump
     services_for: Callable[[str], Mapping[str, Any]]
     stop_grace: float = 2.0
+    #: SIGTERM: how long the current run has to end (SHUTDOWN_GRACE_SECONDS).
+    shutdown_grace: float = 8.0
+
+
+#: The error of a run whose worker was shut down before it ended.
+WORKER_SHUTDOWN_ERROR = "The worker was shut down."
+#: The work-horse's current run's ``running()``: its SIGTERM handler asks it to stop.
+_current_signal: StopSignal | None = None
 
 
 #: The context of the job :class:`RunWorker` is performing (RQ calls :func:`execute`
@@ -299,11 +309,80 @@ _context: contextvars.ContextVar[WorkerContext | None] = contextvars.ContextVar(
 
 class RunWorker(Worker):
     """RQ's worker, performing each job with ``context``: ``flask-realtime worker``
-    makes one from its System. The work-horse (a fork of the worker) inherits it."""
+    makes one from its System. The work-horse (a fork of the worker) inherits it.
+
+    SIGTERM is RQ's warm shutdown (no new job; the current one may finish) with a
+    deadline (docs/deployment.md, "Graceful shutdown"): after ``shutdown_grace``
+    seconds the work-horse gets SIGTERM, which asks its job to stop (``running()``
+    turns False; the run ends ``failed`` with :data:`WORKER_SHUTDOWN_ERROR`, its
+    output kept); ``stop_grace`` seconds later a horse still there is killed and the
+    run failed here. A second SIGTERM is RQ's cold shutdown: the horse is killed at
+    once, and the run failed here too, never left ``running``.
+    """
 
     def __init__(self, *args: Any, context: WorkerContext, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.context = context
+
+    def handle_warm_shutdown_request(self) -> None:
+        """RQ's warm shutdown, and a thread that ends the current run at the deadline."""
+        super().handle_warm_shutdown_request()
+        job_id = self.get_current_job_id()
+        if self.horse_pid and job_id:  # called in the signal handler: the wait is a thread's
+            threading.Thread(target=self._end_current, args=(self.horse_pid, job_id),
+                             name="flask-realtime-shutdown", daemon=True).start()
+
+    def request_force_stop(self, signum: int, frame: Any) -> None:
+        """RQ's cold shutdown (the horse killed), the current run failed with a line."""
+        job_id = self.get_current_job_id() if self.horse_pid else None
+        try:
+            super().request_force_stop(signum, frame)
+        except SystemExit:
+            if job_id:
+                self._fail_run(job_id, "The worker was shut down at once (a second SIGTERM) "
+                                       "before the job ended: the run failed; the output "
+                                       "above is what it printed.")
+            raise
+
+    def setup_work_horse_signals(self) -> None:
+        """RQ's, and SIGTERM asks the horse's job to stop (:func:`_horse_shutdown`)."""
+        super().setup_work_horse_signals()
+        signal.signal(signal.SIGTERM, _horse_shutdown)
+
+    def _end_current(self, horse: int, job_id: str) -> None:
+        """The deadline of a warm shutdown: ask, then end, the horse still running."""
+        if self._horse_gone(horse, self.context.shutdown_grace):
+            return
+        with contextlib.suppress(OSError):
+            os.kill(horse, signal.SIGTERM)
+        if self._horse_gone(horse, self.context.stop_grace + 1.0):
+            return
+        self.kill_horse()
+        self._fail_run(job_id, f"The job did not return within {self.context.stop_grace:g} s "
+                               "of the worker's shutdown: its process was ended and the run "
+                               "failed; the output above is what it printed.")
+
+    def _horse_gone(self, horse: int, within: float) -> bool:
+        deadline = time.monotonic() + within
+        while self.horse_pid == horse:  # RQ's main thread sets it to 0 once it has exited
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+    def _fail_run(self, job_id: str, line: str) -> None:
+        run_id = job_id.removeprefix(rq_job_id(""))
+        service = self.context.service
+        try:
+            run = service.store.get_run(run_id)
+            if run is None or run.state.finished:
+                return
+            service.store.append_output(run_id, [(SYSTEM, line, "\n")],
+                                        int(time.time() * 1000))
+            service.transition(run_id, RunState.FAILED, error=WORKER_SHUTDOWN_ERROR)
+        except StoreUnavailableError:
+            log.warning("run %s: could not be failed at the worker's shutdown (Redis "
+                        "unavailable); the executor check fails it", run_id)
 
     def perform_job(self, *args: Any, **kwargs: Any) -> bool:
         """Perform the job as RQ does, with this worker's :class:`WorkerContext` set for
@@ -313,6 +392,13 @@ class RunWorker(Worker):
             return super().perform_job(*args, **kwargs)
         finally:
             _context.reset(token)
+
+
+def _horse_shutdown(signum: int, frame: Any) -> None:
+    """The work-horse's SIGTERM: its run's ``running()`` turns False at the next call
+    (a flag only: a signal handler must take no lock), and the run ends failed."""
+    if _current_signal is not None:
+        _current_signal.reason = WORKER_SHUTDOWN_ERROR
 
 
 def execute(run_id: str) -> None:
@@ -350,8 +436,10 @@ def _execute(run_id: str) -> None:
         moved = service.transition(run_id, RunState.RUNNING)
         if moved is None:
             return
-        signal = StopSignal(service.store, run_id, check_every=0.1)
+        global _current_signal
+        _current_signal = running = StopSignal(service.store, run_id, check_every=0.1)
         run_job(service, context.pump, moved, spec, values,
-                RunContext(run_id, run.user, services), signal, context.stop_grace)
+                RunContext(run_id, run.user, services), running, context.stop_grace)
     finally:
+        _current_signal = None
         heartbeat.close()
