@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/space_stats.py                    # 200 spaces, 40,000 messages, 50 ms
     .venv/bin/python bench/space_stats.py --rate-limit 100   # also: never above the limit
+    .venv/bin/python bench/space_stats.py --faults --skip-sdk  # also: a bad day at Webex
 
 The simulator runs in its own process (``flask-realtime webex-sim``) with 50 ms of
 latency per request. Three figures, in the same run:
@@ -11,6 +12,14 @@ latency per request. Three figures, in the same run:
   one request after another (``rooms.list``, then ``messages.list`` per space);
 * the lower bound: the longest chain of requests that must follow one another
   (the room list's pages, then the largest space's message pages) times the latency.
+
+With ``--faults``, ``space_stats`` also runs (``--repeat`` times, a fresh simulator
+each) against the same data on a bad day: one space answering 403 "Failed to get
+activity", an outage of ``--outage-seconds`` (503 with an honest Retry-After for every
+request) starting after ``--outage-after`` requests, and a rate limit of
+``--faults-rate-limit`` requests per second: time, requests, 429s, retries and pause
+lines against the fault-free run, and a check that every other space's row is the
+fault-free one.
 """
 
 from __future__ import annotations
@@ -41,11 +50,12 @@ from flask_realtime.webex.simulator import (
 
 
 @contextlib.contextmanager
-def simulator_process(args: argparse.Namespace, rate_limit: float | None = None) -> Any:
+def simulator_process(args: argparse.Namespace, rate_limit: float | None = None,
+                      extra: tuple[str, ...] = ()) -> Any:
     port = free_port()
     command = [sys.executable, "-m", "flask_realtime.cli", "webex-sim", "--port", str(port),
                "--spaces", str(args.spaces), "--messages", str(args.messages),
-               "--latency-ms", str(args.latency_ms), "--seed", str(args.seed)]
+               "--latency-ms", str(args.latency_ms), "--seed", str(args.seed), *extra]
     if rate_limit:
         command += ["--rate-limit", str(rate_limit)]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
@@ -64,13 +74,16 @@ def simulator_process(args: argparse.Namespace, rate_limit: float | None = None)
         proc.wait(10)
 
 
-def run_ours(base: str, token: str, concurrency: int
+def run_ours(base: str, token: str, concurrency: int, output: list[str] | None = None
              ) -> tuple[float, list[dict[str, Any]], WebexAccess]:
     webex = WebexAccess(base, static_token(token))
     context = RunContext("bench", "user1@example.com", {"webex": webex})
+    printed = io.StringIO()
     started = time.perf_counter()
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(printed):
         result = asyncio.run(space_stats(lambda: True, context, concurrency=concurrency))
+    if output is not None:
+        output += printed.getvalue().splitlines()
     return time.perf_counter() - started, result, webex
 
 
@@ -113,6 +126,44 @@ def rate_limited_round(args: argparse.Namespace) -> None:
         sim.stop()
 
 
+def faults_round(args: argparse.Namespace, clean: list[dict[str, Any]], clean_time: float,
+                 clean_requests: int) -> None:
+    """``space_stats`` on a bad day, each run on a fresh simulator (the outage is counted
+    from its start); the same data as the fault-free run."""
+    extra = ("--forbidden-spaces", "1", "--outage-seconds", str(args.outage_seconds),
+             "--outage-after-requests", str(args.outage_after))
+    runs = []
+    for _ in range(max(args.repeat, 1)):
+        with simulator_process(args, args.faults_rate_limit, extra) as (base, token):
+            lines: list[str] = []
+            elapsed, result, webex = run_ours(base, token, args.concurrency, lines)
+            runs.append((elapsed, result, webex, lines))
+    times = sorted(r[0] for r in runs)
+    median = statistics.median(times)
+    want = {r["id"]: r for r in clean}
+    for _, result, _, _ in runs:
+        unreadable = [r for r in result if r["error"]]
+        assert len(unreadable) == 1 and unreadable[0]["error"].startswith(
+            "403 Failed to get activity"), unreadable
+        assert all({k: v for k, v in r.items() if k != "error"} == want[r["id"]]
+                   for r in result if not r["error"]), "a readable space differs"
+        assert len(result) == len(clean)
+    sent = [r[2].requests_sent for r in runs]
+    limited = [r[2].rate_limited for r in runs]
+    retried = [r[2].retried for r in runs]
+    pauses = [sum(line.startswith(("Webex asked us", "Webex answered", "Could not reach"))
+                  for line in r[3]) for r in runs]
+    print(f"with --faults (1 space answering 403, a {args.outage_seconds:g} s outage of 503 "
+          f"after {args.outage_after} requests, {args.faults_rate_limit:g} requests/s): "
+          f"{median:.2f} s median of {len(times)} ({times[0]:.2f} to {times[-1]:.2f}); "
+          f"{median - clean_time:+.2f} s against the fault-free {clean_time:.2f} s "
+          f"(the outage alone is {args.outage_seconds:g} s)")
+    print(f"  requests {min(sent)} to {max(sent)} (fault-free {clean_requests}); 429 "
+          f"answers {min(limited)} to {max(limited)}; retried {min(retried)} to "
+          f"{max(retried)}; pause lines printed {min(pauses)} to {max(pauses)}; every run: "
+          f"the 403 space reported, the {len(clean) - 1} others as without faults")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--spaces", type=int, default=200)
@@ -124,6 +175,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5,
                         help="runs of ours; the median counts (this machine is shared)")
     parser.add_argument("--skip-sdk", action="store_true", help="the SDK takes about a minute")
+    parser.add_argument("--faults", action="store_true",
+                        help="also a run on a bad day (a 403 space, an outage, a rate limit)")
+    parser.add_argument("--outage-seconds", type=float, default=30)
+    parser.add_argument("--outage-after", type=int, default=60,
+                        help="requests before the outage starts (mid-scan)")
+    parser.add_argument("--faults-rate-limit", type=float, default=100)
     args = parser.parse_args()
     with simulator_process(args) as (base, token):
         runs = [run_ours(base, token, args.concurrency) for _ in range(max(args.repeat, 1))]
@@ -147,6 +204,8 @@ def main() -> None:
                   f"   (target >= 20x); same answer: {'yes' if same else 'NO'}")
     if args.rate_limit:
         rate_limited_round(args)
+    if args.faults:
+        faults_round(args, result, ours, webex.requests_sent)
 
 
 if __name__ == "__main__":
