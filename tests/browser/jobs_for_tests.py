@@ -81,3 +81,27 @@ def words(running: Running, n: Annotated[int, Range(1, 100_000)] = 200) -> None:
     """Lines with a searchable word on every 50th."""
     for i in range(1, n + 1):
         print(f"line {i} needle" if i % 50 == 0 else f"line {i} hay")
+
+
+@job(name="ui_groups", title="Groups")
+def groups(running: Running, fail: bool = False, items: Annotated[int, Range(1, 1000)] = 30,
+           pause: Annotated[float, Range(0, 5)] = 0.3) -> None:
+    """Two groups made with `group()`, one of them nested, and one a command job would
+    print; with `fail`, the job raises inside the second group."""
+    from flask_realtime import group
+
+    print("before the groups")
+    with group("Fetching rooms"):
+        for i in range(items):
+            print(f"room {i}")
+        with group("Inner page"):
+            print("inner line")
+        time.sleep(pause)  # the group's duration: at least this
+    with group("Deleting rooms"):
+        print("deleting")
+        if fail:
+            raise RuntimeError("could not delete a room")
+    print("::group::Printed by a command")
+    print("command output")
+    print("::endgroup::")
+    print("after the groups")

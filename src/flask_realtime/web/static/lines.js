@@ -9,6 +9,11 @@
 import { DEFAULT_STATE, advance, hasControls } from "./ansi.js";
 
 export const MARKER = "marker";
+// Group marker lines (core/groups.py, the GitHub Actions convention): a line that is
+// exactly `::group::Title` opens a group, `::endgroup::` closes the innermost open one
+// (`::endgroup::failed`: its block raised). Groups nest to any depth.
+const GROUP_START = "::group::";
+const GROUP_END = "::endgroup::";
 // A partial line continued past this many characters goes on in a new row (a job
 // writing dots without a newline for hours must not grow one row without bound).
 const MAX_ROW_CHARS = 65_536;
@@ -28,6 +33,39 @@ export class LineWindow {
     this.open = new Map(); // stream -> {index, mode}: a line the next raw line continues
     this.sgrEnd = new Map(); // stream -> SGR state after its last line
     this.changes = 0; // bumped on every change, so views know when to redraw
+    // {seq, endSeq, title, depth, t0, t1, failed}, in order of their first line; seqs,
+    // not indexes, so that lines dropped or added at the front do not move them.
+    this.groups = [];
+    this.groupStack = []; // the groups still open, innermost last
+  }
+
+  // Note a group marker at display line `i` (the caller saw it begin with ":").
+  noteMarker(i) {
+    const text = this.text[i];
+    if (text.startsWith(GROUP_START)) {
+      const group = {
+        seq: this.seq[i], endSeq: null, title: text.slice(GROUP_START.length).trim() || "Group",
+        depth: this.groupStack.length, t0: this.time[i], t1: 0, failed: false,
+      };
+      this.groups.push(group);
+      this.groupStack.push(group);
+    } else if (text.startsWith(GROUP_END) && this.groupStack.length) {
+      const group = this.groupStack.pop();
+      group.endSeq = this.seq[i];
+      group.t1 = this.time[i];
+      group.failed = text.slice(GROUP_END.length).trim() === "failed";
+    }
+  }
+
+  // Groups again from the lines held (after lines went or came at the front): a group
+  // whose first line is not held any more is not one.
+  rescanGroups() {
+    this.groups = [];
+    this.groupStack = [];
+    const { text, stream } = this;
+    for (let i = 0; i < text.length; i++) {
+      if (text[i].charCodeAt(0) === 58 && stream[i] !== MARKER) this.noteMarker(i);
+    }
   }
 
   get length() {
@@ -61,6 +99,7 @@ export class LineWindow {
       this.time.push(time);
       this.sgr.push(start);
       if (hasControls(text)) this.sgrEnd.set(stream, advance(start, text));
+      if (text.charCodeAt(0) === 58) this.noteMarker(i); // ":": perhaps a group marker
     }
     if (end === undefined || end === "\n") this.open.delete(stream);
     else if (open !== undefined) open.mode = end;
@@ -103,6 +142,7 @@ export class LineWindow {
       open.index -= count;
       if (open.index < 0) this.open.delete(stream);
     }
+    if (this.groups.length) this.rescanGroups();
     this.changes++;
     return count;
   }
@@ -114,6 +154,7 @@ export class LineWindow {
       column.length = count;
     }
     this.open.clear(); // how the last kept raw line ended is not known any more
+    if (this.groups.length) this.rescanGroups();
     this.changes++;
   }
 
@@ -139,6 +180,7 @@ export class LineWindow {
     this.time = pick(older.time).concat(this.time);
     this.sgr = pick(older.sgr).concat(this.sgr);
     for (const open of this.open.values()) open.index += keep.length;
+    if (this.groups.length || older.groups.length) this.rescanGroups();
     this.changes++;
     return keep.length;
   }

@@ -14,6 +14,13 @@
 // several raw lines (a partial line continued, a progress bar redrawn with "\r")
 // shows the seq of its first raw line. Clicking a number picks that line (Shift
 // extends the pick): `onLinePick` hears it, `reveal` scrolls to a picked range.
+//
+// Groups (`::group::Title` .. `::endgroup::`, lines.js) fold: the pane's rows are
+// then the display lines outside folded groups, mapped to line indexes through the
+// few hidden ranges (see Fold), so the cost is the number of groups, never the number
+// of lines. A group is folded unless it is still open (no end line yet: live output,
+// or the run ended inside it) or its block failed; what the reader toggles wins.
+// Search and links open the groups around the line they go to.
 
 import { plainText, segments, styleOf } from "./ansi.js";
 import { appendVisible, hasInvisible, markBudget } from "./invisible.js";
@@ -40,6 +47,12 @@ export class Viewer {
     // below a linked line must not make the bottom "reached" and follow again.
     this.pinned = false;
     this.gutterDigits = 0;
+    this.toggled = new Map(); // group seq -> open (true) or folded (false), as the reader chose
+    this.fold = null; // the Fold of the held lines, or null when they hold no group
+    this.foldKey = "";
+    this.foldVersion = 0;
+    this.focusGroup = null; // a group seq whose toggle regains focus after drawing
+    this.topAnchor = null; // [seq, offset]: the line at the top of the view, when drawn
     this.statusKey = "";
     this.lines = null;
     this.follow = true;
@@ -83,6 +96,10 @@ export class Viewer {
 
   setLines(lines) {
     this.lines = lines;
+    this.toggled.clear();
+    this.fold = null;
+    this.foldKey = "";
+    this.topAnchor = null;
     this.picked = null;
     this.revealing = null;
     this.pinned = false;
@@ -143,7 +160,74 @@ export class Viewer {
     return at;
   }
 
+  // --- groups -------------------------------------------------------------------
+  groupOpen(group) {
+    const chosen = this.toggled.get(group.seq);
+    return chosen !== undefined ? chosen : group.endSeq === null || group.failed;
+  }
+
+  // The Fold of the lines as they are now (rebuilt when lines or toggles changed).
+  currentFold() {
+    const lines = this.lines;
+    if (!lines || !lines.groups || !lines.groups.length) {
+      this.fold = null;
+      return null;
+    }
+    const key = `${lines.changes}:${this.foldVersion}`;
+    if (key !== this.foldKey) {
+      this.foldKey = key;
+      this.fold = new Fold(this, lines);
+    }
+    return this.fold;
+  }
+
+  rowCount() {
+    const fold = this.currentFold();
+    return fold ? fold.rows : (this.lines ? this.lines.length : 0);
+  }
+
+  rowToIndex(r) {
+    return this.fold ? this.fold.index(r) : r;
+  }
+
+  // The row showing line `i`; a folded line gives its group's row.
+  indexToRow(i) {
+    return this.fold ? this.fold.row(i) : i;
+  }
+
+  toggleGroup(seq) {
+    const group = this.lines && this.lines.groups.find((g) => g.seq === seq);
+    if (!group) return;
+    this.toggled.set(seq, !this.groupOpen(group));
+    this.foldVersion++;
+    this.focusGroup = seq;
+    this.invalidate(true);
+  }
+
+  // Unfold every group around line `i`; true if one was folded.
+  openAround(i) {
+    const fold = this.currentFold();
+    if (!fold) return false;
+    let changed = false;
+    for (const g of fold.spans) {
+      if (g.start < i && i <= g.end && !this.groupOpen(g.group)) {
+        this.toggled.set(g.group.seq, true);
+        changed = true;
+      }
+    }
+    if (changed) {
+      this.foldVersion++;
+      this.currentFold();
+    }
+    return changed;
+  }
+
   onRowClick(e) {
+    const toggle = e.target.closest(".group-toggle");
+    if (toggle) {
+      this.toggleGroup(Number(toggle.closest(".line").dataset.n));
+      return;
+    }
     const row = e.target.closest(".line");
     if (!row || !row.dataset.n || !this.cb.onLinePick) return;
     // The number is generated content: find it by where the click landed.
@@ -158,6 +242,16 @@ export class Viewer {
   shifted(k) {
     this.matchesStale = true;
     if (this.follow || !this.lines) return;
+    if (this.currentFold() && this.topAnchor) {
+      // Folded rows: keep the line that was at the top there (k counts lines, not rows).
+      const [seq, offset] = this.topAnchor || [this.lines.seq[0], 0];
+      const rows = this.rowCount();
+      this.spacer.style.height = `${rows * this.rowH}px`;
+      this.root.scrollTop = this.indexToRow(this.indexOfSeq(seq)) * this.rowH + offset;
+      this.lastTop = this.root.scrollTop;
+      this.invalidate();
+      return;
+    }
     this.spacer.style.height = `${this.lines.length * this.rowH}px`;
     this.root.scrollTop += k * this.rowH;
     this.lastTop = this.root.scrollTop;
@@ -206,17 +300,22 @@ export class Viewer {
     this.pending = false;
     const lines = this.lines;
     const n = lines ? lines.length : 0;
-    const total = n * this.rowH;
+    const want = this.revealing;
+    if (want !== null && n && (lines.seq[n - 1] >= want[0] || lines.seq[0] > want[0])) {
+      this.openAround(this.indexOfSeq(want[0]));
+    }
+    const fold = this.currentFold();
+    const rowsN = fold ? fold.rows : n;
+    const total = rowsN * this.rowH;
     if (this.spacer.style.height !== `${total}px`) this.spacer.style.height = `${total}px`;
     const r = this.root;
-    const want = this.revealing;
     if (want !== null && n && (lines.seq[n - 1] >= want[0] || lines.seq[0] > want[0])) {
       // The line asked for is held (or older than anything still kept): show it a
       // third of the way down, with what led to it above; a range that fits the pane
       // comes whole into view.
       const span = (want[1] - want[0] + 2) * this.rowH;
       const above = Math.max(this.rowH, Math.min(r.clientHeight / 3, r.clientHeight - span));
-      r.scrollTop = Math.max(0, this.indexOfSeq(want[0]) * this.rowH - above);
+      r.scrollTop = Math.max(0, this.indexToRow(this.indexOfSeq(want[0])) * this.rowH - above);
       this.revealing = null;
     } else if (this.follow) r.scrollTop = r.scrollHeight;
     this.lastTop = r.scrollTop;
@@ -230,10 +329,16 @@ export class Viewer {
       this.statusKey = status;
       if (this.cb.onStatus) this.cb.onStatus(n);
     }
-    const first = Math.min(n, Math.max(0, Math.floor(r.scrollTop / this.rowH) - OVERSCAN));
+    const first = Math.min(rowsN, Math.max(0, Math.floor(r.scrollTop / this.rowH) - OVERSCAN));
     const last = Math.max(first,
-      Math.min(n, Math.ceil((r.scrollTop + r.clientHeight) / this.rowH) + OVERSCAN));
-    const key = `${first}:${last}:${this.searchVersion}:${this.showTimes}:${this.picked}`;
+      Math.min(rowsN, Math.ceil((r.scrollTop + r.clientHeight) / this.rowH) + OVERSCAN));
+    if (fold) {
+      const top = Math.min(rowsN - 1, Math.floor(r.scrollTop / this.rowH));
+      this.topAnchor = top >= 0
+        ? [lines.seq[fold.index(top)], r.scrollTop - top * this.rowH] : null;
+    }
+    const key = `${first}:${last}:${this.searchVersion}:${this.showTimes}:${this.picked}`
+      + `:${this.foldKey}`;
     const changes = lines ? lines.changes : -1;
     if (changes === this.drawnChanges && key === this.drawnKey) return;
     this.drawnChanges = changes;
@@ -242,14 +347,33 @@ export class Viewer {
     const rows = this.rowsEl.children;
     while (rows.length > last - first) this.rowsEl.lastChild.remove();
     while (rows.length < last - first) this.rowsEl.appendChild(document.createElement("div"));
-    for (let i = first; i < last; i++) this.drawRow(rows[i - first], i);
+    if (fold) {
+      for (let k = first; k < last; k++) this.drawRow(rows[k - first], fold.index(k), fold);
+    } else {
+      for (let i = first; i < last; i++) this.drawRow(rows[i - first], i);
+    }
+    if (this.focusGroup !== null) {
+      const seq = this.focusGroup;
+      this.focusGroup = null;
+      const row = [...rows].find((el) => el._seq === seq && el._head);
+      if (row) row.querySelector(".group-toggle").focus({ preventScroll: true });
+    }
     if (this.cb.onDrawn) this.cb.onDrawn(performance.now() - started);
   }
 
-  drawRow(row, i) {
+  drawRow(row, i, fold = null) {
     const lines = this.lines;
     const text = lines.text[i];
     const seq = lines.seq[i];
+    const group = fold ? fold.heads.get(i) : undefined;
+    if (group !== undefined) {
+      this.drawHead(row, group, seq, i);
+      return;
+    }
+    if (row._head) {
+      row._head = null;
+      row._seq = undefined; // drawn as a group's row: draw it again whatever it holds
+    }
     const mark = this.query !== null && this.matchSet && this.matchSet.has(i)
       ? (this.matches[this.current] === i ? 2 : 1) : 0;
     const stream = lines.stream[i];
@@ -294,6 +418,48 @@ export class Viewer {
     row.replaceChildren(...nodes);
   }
 
+  // A group's row: its toggle (a real button: Tab reaches it, Enter and Space work)
+  // and how long the group took, or has taken so far.
+  drawHead(row, group, seq, i) {
+    const lines = this.lines;
+    const open = this.groupOpen(group);
+    const end = group.endSeq !== null ? group.t1 : lines.time[lines.length - 1];
+    const took = group.t0 && end ? formatSpan(end - group.t0) : "";
+    const mark = this.query !== null && this.matchSet && this.matchSet.has(i)
+      ? (this.matches[this.current] === i ? 2 : 1) : 0;
+    const picked = this.picked !== null && seq >= this.picked[0] && seq <= this.picked[1];
+    const key = `${open}:${took}:${group.failed}:${group.endSeq === null}:${mark}:${picked}`
+      + `:${this.showTimes}:${group.title}:${group.depth}`;
+    if (row._seq === seq && row._head === key) return;
+    row._seq = seq;
+    row._head = key;
+    row._text = null;
+    row.className = "line group-head" + (group.failed ? " group-failed" : "")
+      + (picked ? " picked" : "") + (mark === 2 ? " group-match current" : mark ? " group-match" : "");
+    row.dataset.n = seq;
+    row.style.setProperty("--depth", String(group.depth));
+    const nodes = [];
+    if (this.showTimes) {
+      const ts = document.createElement("span");
+      ts.className = "ts";
+      ts.textContent = formatTime(group.t0);
+      nodes.push(ts);
+    }
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "group-toggle";
+    button.setAttribute("aria-expanded", String(open));
+    const title = plainText(group.title);
+    button.appendChild(styled(title, null, hasInvisible(title) ? markBudget() : null));
+    nodes.push(button);
+    const time = document.createElement("span");
+    time.className = "group-time";
+    time.textContent = [group.failed ? "failed" : group.endSeq === null ? "not ended" : "", took]
+      .filter(Boolean).join(" · ");
+    nodes.push(time);
+    row.replaceChildren(...nodes);
+  }
+
   setShowTimes(on) {
     this.showTimes = on;
     this.invalidate(true);
@@ -317,8 +483,13 @@ export class Viewer {
     this.searchVersion++;
     if (this.query !== null && this.lines) {
       const { text, stream } = this.lines;
+      // A group's end line is never shown: not a match either.
+      const fold = this.currentFold();
+      const ends = fold ? new Set(fold.spans.filter((g) => g.group.endSeq !== null)
+        .map((g) => g.end)) : null;
       for (let i = 0; i < text.length; i++) {
-        if (stream[i] !== MARKER && this.query.test(plainText(text[i]))) this.matches.push(i);
+        if (stream[i] !== MARKER && this.query.test(plainText(text[i]))
+            && !(ends && ends.has(i))) this.matches.push(i);
       }
       this.matchSet = new Set(this.matches);
       if (keepSeq !== null) {
@@ -342,7 +513,7 @@ export class Viewer {
     if (!m.length) return;
     if (this.current < 0) {
       // From the view's top; from the first line while following the live end.
-      const top = this.follow ? 0 : Math.floor(this.root.scrollTop / this.rowH);
+      const top = this.follow ? 0 : this.rowToIndex(Math.floor(this.root.scrollTop / this.rowH));
       const after = m.findIndex((i) => i >= top);
       this.current = dir > 0 ? (after < 0 ? 0 : after) : (after <= 0 ? m.length - 1 : after - 1);
     } else {
@@ -350,8 +521,9 @@ export class Viewer {
     }
     this.setFollow(false);
     const line = m[this.current];
+    this.openAround(line); // a match in a folded group: unfold it
     this.draw();
-    this.root.scrollTop = line * this.rowH - this.root.clientHeight / 2;
+    this.root.scrollTop = this.indexToRow(line) * this.rowH - this.root.clientHeight / 2;
     this.searchVersion++;
     this.reportMatches();
     this.invalidate(true);
@@ -369,6 +541,80 @@ export class Viewer {
     if (!this.lines) return "";
     return this.lines.text.map(plainText).join("\n");
   }
+}
+
+// Which of the held lines the pane shows when groups fold: a few hidden ranges of
+// line indexes (the inside of each folded group, and every group's end line), merged
+// and sorted, with the count hidden before each, so that row -> line and line -> row
+// are binary searches over the ranges.
+class Fold {
+  constructor(viewer, lines) {
+    const n = lines.length;
+    this.heads = new Map(); // line index -> group, for the groups whose first line is held
+    this.spans = []; // {group, start, end}: its first line and its last (end line) index
+    const hidden = [];
+    for (const group of lines.groups) {
+      const start = viewer.indexOfSeq(group.seq);
+      if (lines.seq[start] !== group.seq) continue;
+      const end = group.endSeq === null ? n - 1 : viewer.indexOfSeq(group.endSeq);
+      this.heads.set(start, group);
+      this.spans.push({ group, start, end });
+      if (!viewer.groupOpen(group)) {
+        if (end > start) hidden.push([start + 1, end]);
+      } else if (group.endSeq !== null) {
+        hidden.push([end, end]);
+      }
+    }
+    hidden.sort((a, b) => a[0] - b[0]);
+    this.starts = [];
+    this.ends = [];
+    for (const [a, b] of hidden) {
+      const k = this.ends.length - 1;
+      if (k >= 0 && a <= this.ends[k] + 1) this.ends[k] = Math.max(this.ends[k], b);
+      else {
+        this.starts.push(a);
+        this.ends.push(b);
+      }
+    }
+    this.before = [0]; // before[k]: lines hidden by the ranges ahead of range k
+    this.rowStarts = []; // the row at which range k would begin
+    for (let k = 0; k < this.starts.length; k++) {
+      this.rowStarts.push(this.starts[k] - this.before[k]);
+      this.before.push(this.before[k] + this.ends[k] - this.starts[k] + 1);
+    }
+    this.rows = n - this.before[this.starts.length];
+  }
+
+  // The line index shown at row `r`.
+  index(r) {
+    let lo = 0, hi = this.rowStarts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.rowStarts[mid] <= r) lo = mid + 1; else hi = mid;
+    }
+    return r + this.before[lo];
+  }
+
+  // The row showing line `i`, or for a hidden line the row just above its range.
+  row(i) {
+    let lo = 0, hi = this.starts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.starts[mid] <= i) lo = mid + 1; else hi = mid;
+    }
+    if (lo > 0 && i <= this.ends[lo - 1]) return Math.max(0, this.starts[lo - 1] - 1 - this.before[lo - 1]);
+    return i - this.before[lo];
+  }
+}
+
+// "0.4 s", "12 s", "3 min 05 s", "1 h 02 min".
+function formatSpan(ms) {
+  const s = Math.max(0, ms / 1000);
+  if (s < 10) return `${s.toFixed(1)} s`;
+  if (s < 60) return `${Math.round(s)} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${String(Math.round(s % 60)).padStart(2, "0")} s`;
+  return `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
 }
 
 // A node showing `text` in `style`; with a `budget`, `text` may hold controls to mark.
