@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +23,7 @@ from tests.auth.conftest import Browser
 from flask_realtime.web.app import shutdown
 from tests import jobs_for_tests
 from tests.conftest import LiveServer, wait_for
-from tests.processes import ROOT, WebProcess
+from tests.processes import ROOT, WebProcess, wait_http
 
 SHUTDOWN_ERROR = "The server was shut down."
 STOP_GRACE = 0.5
@@ -167,3 +169,34 @@ def test_sockets_are_closed_at_sigterm_before_the_runs_end(
         assert server.proc.poll() is None
     finally:
         client.disconnect()
+
+
+def test_gunicorn_with_our_config_fails_a_run_still_going_after_the_grace(
+        web: Callable[..., WebProcess], tmp_path: Path) -> None:
+    reader = web(grace=1)  # the same instance folder, started again below to read the run
+    reader.kill(signal.SIGTERM)
+    assert reader.proc is not None
+    env = {**reader.env, "FLASK_REALTIME_PRODUCTION": "false"}
+    url = f"http://127.0.0.1:{reader.port}"
+    log = tmp_path / "gunicorn.log"
+    with log.open("ab") as out:
+        gunicorn = subprocess.Popen(
+            [str(Path(sys.executable).parent / "gunicorn"), "-c",
+             "python:flask_realtime.web.gunicorn_conf", "-k", "gthread", "-w", "1",
+             "--threads", "20", "-b", f"127.0.0.1:{reader.port}",
+             "flask_realtime.web.wsgi:app"], env=env, cwd=ROOT, stdout=out, stderr=out)
+    try:
+        wait_http(f"{url}/healthz", proc=gunicorn, log=log)
+        run_id = start_run(url, "gate")
+        running(url, run_id, "waiting at the gate")
+        t0 = time.monotonic()
+        gunicorn.send_signal(signal.SIGTERM)
+        gunicorn.wait(60)
+        assert time.monotonic() - t0 < 1 + STOP_GRACE + 5
+    finally:
+        if gunicorn.poll() is None:
+            gunicorn.kill()
+    reader.start()
+    run = run_of(reader.url, run_id)
+    assert (run["state"], run["error"]) == ("failed", SHUTDOWN_ERROR)
+    assert "waiting at the gate" in texts(reader.url, run_id)

@@ -13,10 +13,15 @@ process and worker must see the same one, so demo mode here means a
 
 from __future__ import annotations
 
+import atexit
+
 from ..logs import setup as setup_logging
-from .app import apply_switch_interval, check_production_settings, create_app
+from .app import apply_switch_interval, check_production_settings, create_app, shutdown
 
 setup_logging()  # text or JSON lines on stderr (LOG_FORMAT), before the app logs
 app = create_app()
 check_production_settings(app.config)
 apply_switch_interval(app)
+# A server without our gunicorn hooks (web/gunicorn_conf.py) still ends its runs as
+# failed, never `running`, as the process exits; with them this does nothing more.
+atexit.register(shutdown, app)
