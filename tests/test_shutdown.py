@@ -19,9 +19,9 @@ import httpx
 import pytest
 import socketio
 
-from tests.auth.conftest import Browser
 from flask_realtime.web.app import shutdown
 from tests import jobs_for_tests
+from tests.auth.conftest import Browser
 from tests.conftest import LiveServer, wait_for
 from tests.processes import ROOT, WebProcess, wait_http
 
