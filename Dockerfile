@@ -18,5 +18,5 @@ EXPOSE 5000
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s \
     CMD python -c "import urllib.request, sys; sys.exit(urllib.request.urlopen('http://127.0.0.1:5000/healthz', timeout=4).status != 200)"
 # One gunicorn worker per container (Flask-SocketIO threading mode); scale with replicas.
-CMD ["gunicorn", "-k", "gthread", "-w", "1", "--threads", "100", "-b", "0.0.0.0:5000", \
-     "--graceful-timeout", "5", "flask_realtime.web.wsgi:app"]
+CMD ["gunicorn", "-c", "python:flask_realtime.web.gunicorn_conf", "-k", "gthread", "-w", "1", \
+     "--threads", "100", "-b", "0.0.0.0:5000", "flask_realtime.web.wsgi:app"]

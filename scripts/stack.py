@@ -54,7 +54,10 @@ TEMPLATE = ROOT / "deploy" / "nginx" / "flask-realtime.conf.template"
 # The package's static files, wherever it is installed: nginx serves them from disk.
 STATIC = Path(flask_realtime.__file__).resolve().parent / "web" / "static"
 VENV_BIN = Path(sys.executable).parent
-GUNICORN_ARGS = ["-k", "gthread", "-w", "1", "--threads", "100", "--graceful-timeout", "5"]
+#: Our gunicorn settings module gives SIGTERM the app's graceful shutdown and sets
+#: graceful_timeout above its grace (docs/deployment.md, "Graceful shutdown").
+GUNICORN_ARGS = ["-c", "python:flask_realtime.web.gunicorn_conf", "-k", "gthread", "-w", "1",
+                 "--threads", "100"]
 
 
 class StackError(RuntimeError):
