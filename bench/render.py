@@ -16,21 +16,40 @@ own ceiling, without the job's production rate in the way.
 
 The server keeps every line (FLASK_REALTIME_RETENTION_LINES=3000000), so all of
 them reach the page; Chromium is Debian's /usr/bin/chromium, headless.
+
+``--store sqlite|memory|both`` measures only the replay, per store, of a finished
+``flood(lines, width=60)`` run (issue 15): to the python-socketio client (websocket
+transport; ``watch`` from seq 0, timed from the call to the last line's arrival) and
+in Chromium (arrive only, and arrive + render). The SQLite replay is "after a
+restart": the server that produced the run is stopped, and every measure is served by
+a new server process on the same instance folder, so nothing of the run is in its
+memory (the OS page cache still holds the file: dropping it needs root). The memory
+store cannot survive a restart, so its replays come from the server that produced the
+run. Stores alternate inside each round; the figure is the median, over rounds, of
+the SQLite/memory ratio (target <= 1.5x).
+
+    .venv/bin/python bench/render.py --store both --rounds 3
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import statistics
 import sys
+import tempfile
+import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import server_process
+from bench.rss import run_to_end
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -146,6 +165,110 @@ def replay_round(browser: Any, base: str, run_id: str, lines: int, render: bool)
         page.close()
 
 
+def sio_replay(url: str, run_id: str, lines: int) -> float:
+    """Seconds for a python-socketio client to receive a finished run of ``lines`` lines
+    from its start (``watch`` after seq 0), from the call to the last line's arrival."""
+    import socketio
+
+    client = socketio.Client(reconnection=False)
+    client.connect(url, transports=["websocket"], wait_timeout=20)
+    done = threading.Event()
+    last = [0]
+
+    def on_output(batch: dict[str, Any]) -> None:
+        if batch["run_id"] == run_id:
+            last[0] = batch["first_seq"] + len(batch["lines"]) - 1
+            if last[0] >= lines:
+                done.set()
+
+    client.on("output", on_output)
+    try:
+        t0 = time.perf_counter()
+        client.call("watch", {"run_id": run_id, "after": 0}, timeout=30)
+        if not done.wait(600):
+            raise RuntimeError(f"replay: got up to seq {last[0]} of {lines}")
+        return time.perf_counter() - t0
+    finally:
+        client.disconnect()
+
+
+def _loadavg() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def store_env(store: str, instance: str) -> dict[str, str]:
+    return {**SERVER_ENV, "FLASK_REALTIME_STORE": store, "FLASK_REALTIME_INSTANCE_PATH": instance}
+
+
+SERVE = ["bench/render.py", "--serve", "{port}"]
+CLIENTS = ("python-socketio", "chromium count", "chromium render")
+
+
+def compare_stores(args: argparse.Namespace) -> None:
+    """The replay of a finished run per store (module docstring), printed with the load
+    average at the start and the end."""
+    from playwright.sync_api import sync_playwright
+
+    stores = ["memory", "sqlite"] if args.store == "both" else [args.store]
+    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; loadavg at start: {_loadavg()}; "
+          f"cpus={os.cpu_count()}", flush=True)
+    with contextlib.ExitStack() as stack:
+        urls: dict[str, str] = {}
+        instances: dict[str, str] = {}
+        run_ids: dict[str, str] = {}
+        for store in stores:
+            instances[store] = stack.enter_context(
+                tempfile.TemporaryDirectory(prefix=f"bench-replay-{store}-"))
+            with contextlib.ExitStack() as server:
+                url = server.enter_context(
+                    server_process(SERVE, store_env(store, instances[store])))
+                t0 = time.monotonic()
+                record = run_to_end(url, {"lines": args.lines, "width": 60})
+                assert record["state"] == "succeeded", record
+                run_ids[store] = record["id"]
+                print(f"  {store}: flood of {args.lines:,} lines finished in "
+                      f"{time.monotonic() - t0:.0f} s", flush=True)
+                if store == "memory":  # it cannot restart: it serves its own replays
+                    urls[store] = url
+                    stack.enter_context(server.pop_all())
+            # sqlite: the producing server is stopped here
+        pw = stack.enter_context(sync_playwright())
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        times: dict[tuple[str, str], list[float]] = {}
+        for n in range(args.rounds):
+            for client in CLIENTS:
+                for store in stores:
+                    with contextlib.ExitStack() as server:
+                        url = urls.get(store) or server.enter_context(
+                            server_process(SERVE, store_env(store, instances[store])))
+                        if client == "python-socketio":
+                            seconds = sio_replay(url, run_ids[store], args.lines)
+                        else:
+                            seconds = replay_round(browser, url, run_ids[store], args.lines,
+                                                   render=client == "chromium render")
+                    times.setdefault((client, store), []).append(seconds)
+                    print(f"  round {n + 1} {client:15s} {store:6s} {seconds:6.2f} s", flush=True)
+        browser.close()
+    print(f"loadavg at end: {_loadavg()}")
+    print(f"replay of a finished {args.lines:,}-line flood(width=60) run, "
+          f"{args.rounds} rounds (SQLite: a new server process per measure):")
+    for client in CLIENTS:
+        for store in stores:
+            values = times[(client, store)]
+            print(f"  {client:15s} {store:6s} median {statistics.median(values):6.2f} s "
+                  f"({min(values):.2f}-{max(values):.2f}), "
+                  f"{args.lines / statistics.median(values):>9,.0f} lines/s")
+        if len(stores) == 2:
+            ratios = [s / m for s, m in zip(times[(client, "sqlite")], times[(client, "memory")],
+                                            strict=True)]
+            print(f"  {client:15s} ratio sqlite/memory {statistics.median(ratios):.2f}x median "
+                  f"of the rounds' ratios ({min(ratios):.2f}-{max(ratios):.2f}x)"
+                  f"    (target <= 1.5x)")
+    if args.json:
+        print(json.dumps({f"{c} {s}": v for (c, s), v in times.items()}, indent=2))
+
+
 def _job_seconds(record: dict[str, Any]) -> float | None:
     from datetime import datetime
 
@@ -169,10 +292,17 @@ def main() -> None:
     parser.add_argument(
         "--client-queue", type=int, default=None,
         help="the server's MAX_CLIENT_QUEUE (packets queued before a client counts as slow)")
+    parser.add_argument(
+        "--store", choices=["sqlite", "memory", "both"],
+        help="only the replay of a finished run on this store (SQLite: after a restart), "
+             "to python-socketio and Chromium; both: SQLite against memory, alternately")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         serve(args.serve)
+        return
+    if args.store:
+        compare_stores(args)
         return
 
     from playwright.sync_api import sync_playwright

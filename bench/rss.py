@@ -3,20 +3,26 @@ the same run (issue 15: RSS must not grow with output size).
 
     .venv/bin/python bench/rss.py                       # 1,000,000 lines, then 1 GB
     .venv/bin/python bench/rss.py --gb 0 --rounds 3     # only the 1,000,000-line flood
+    .venv/bin/python bench/rss.py --rounds 3 --gb-rounds 2
 
 Each measure starts a fresh ``flask-realtime run`` (fresh instance folder), reads its
 RSS once it answers and one small run went through (warm), runs ``flood`` with no
 watcher until the run has finished and its output is stored, and reads the RSS again.
 The memory store keeps RETENTION_LINES (100,000) lines a run; the SQLite store keeps
-everything on disk (RETENTION_BYTES 1 GiB a run).
+everything on disk (RETENTION_BYTES 1 GiB a run). Stores alternate inside each
+round; the summary gives each store's median growth and its spread, and the load
+average at the start and the end (a shared machine moves the figures).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -68,17 +74,32 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=1_000_000)
     parser.add_argument("--gb", type=float, default=1.0, help="the big flood (0: none)")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--gb-rounds", type=int, help="rounds of the big flood (default --rounds)")
     args = parser.parse_args()
-    floods = [(args.lines, 60, f"{args.lines:,} lines of 60 B")]
+    floods = [(args.lines, 60, f"{args.lines:,} lines of 60 B", args.rounds)]
     if args.gb:
         big = int(args.gb * 1e9 / 100)
-        floods.append((big, 100, f"{args.gb:g} GB ({big:,} lines of 100 B)"))
-    for lines, width, label in floods:
-        for n in range(args.rounds):
+        floods.append((big, 100, f"{args.gb:g} GB ({big:,} lines of 100 B)",
+                       args.gb_rounds or args.rounds))
+    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; loadavg at start: {_loadavg()}; "
+          f"cpus={os.cpu_count()}", flush=True)
+    growth: dict[tuple[str, str], list[float]] = {}
+    for lines, width, label, rounds in floods:
+        for n in range(rounds):
             for store in ("memory", "sqlite"):
                 before, after, seconds = measure(store, lines, width)
+                growth.setdefault((label, store), []).append(after - before)
                 print(f"{label}, round {n + 1}, {store:6s}: RSS {before:6.1f} -> {after:6.1f} MB "
                       f"({after - before:+6.1f} MB; flood took {seconds:.0f} s)", flush=True)
+    print(f"loadavg at end: {_loadavg()}")
+    for (label, store), values in growth.items():
+        print(f"{label}, {store:6s}: growth median {statistics.median(values):+.1f} MB "
+              f"({min(values):+.1f} to {max(values):+.1f}, {len(values)} rounds)")
+
+
+def _loadavg() -> str:
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
 
 
 if __name__ == "__main__":
