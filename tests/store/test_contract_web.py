@@ -1,10 +1,16 @@
 """The web tier's contract, three stores: what web/ports.py promises (login sessions,
-Webex token blobs, the one-question socket check) holds for SQLite, memory and Redis.
+Webex token blobs, the one-question socket check, share links) holds for SQLite, memory and Redis.
 Core's part is tests/store/test_contract.py; the ``store`` fixture is in conftest.py."""
 
 from __future__ import annotations
 
-from flask_realtime.web.ports import LoginStore
+import contextlib
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from flask_realtime.web.ports import LoginStore, ShareStore
 from tests.conftest import wait_for
 
 
@@ -56,3 +62,51 @@ def test_sessions_and_tokens_are_read_in_one_question(store: LoginStore) -> None
         {"s1"}, {"alice": b"a"})
     assert store.sessions_and_tokens(iter(["s1"]), iter([])) == ({"s1"}, {})
     assert store.sessions_and_tokens([], []) == (set(), {})
+
+
+def _share(share_id: str, run_id: str = "r1", expires_in: float = 60) -> dict[str, Any]:
+    return {"id": share_id, "token_hash": "h-" + share_id, "run_id": run_id,
+            "owner": "alice", "expires_at": time.time() + expires_in}
+
+
+def test_shares_are_found_by_token_hash_and_listed_per_run(store: ShareStore) -> None:
+    later, sooner = _share("s1", expires_in=120), _share("s2", expires_in=60)
+    store.create_share(later)
+    store.create_share(sooner)
+    store.create_share(_share("s3", run_id="other"))
+    assert store.get_share("h-s1") == later
+    assert store.get_share("unknown") is None
+    assert store.list_shares("r1") == [sooner, later]
+    assert store.list_shares("none") == []
+
+
+def test_a_deleted_share_is_gone(store: ShareStore) -> None:
+    store.create_share(_share("s1"))
+    store.delete_share("s1")
+    store.delete_share("s1")
+    assert store.get_share("h-s1") is None
+    assert store.list_shares("r1") == []
+
+
+def test_an_expired_share_is_gone(store: ShareStore) -> None:
+    store.create_share(_share("s1", expires_in=1))
+    wait_for(lambda: store.get_share("h-s1") is None, timeout=5)
+    assert store.list_shares("r1") == []
+
+
+def test_a_sqlite_database_from_before_shares_opens_with_them(tmp_path: Path) -> None:
+    from flask_realtime.store.sqlite import MIGRATIONS, SQLiteStore
+
+    path = tmp_path / "old.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.executescript(MIGRATIONS[0] + "PRAGMA user_version=1;")
+        db.execute("INSERT INTO tokens VALUES ('alice', x'01')")
+        db.commit()
+    store = SQLiteStore(path)
+    try:
+        assert store.load_tokens("alice") == b"\x01"
+        store.create_share(_share("s1"))
+        found = store.get_share("h-s1")
+        assert found is not None and found["run_id"] == "r1"
+    finally:
+        store.close()

@@ -79,6 +79,7 @@ class MemoryStore(RunStore):
         self._sessions: dict[str, tuple[float, str]] = {}  # sid -> (expiry, JSON data)
         self._next_sweep = 0.0
         self._tokens: dict[str, bytes] = {}
+        self._shares: dict[str, dict[str, Any]] = {}  # share id -> share
 
     def create_run(self, run: Run, request_key: str | None = None, *,
                    per_user: int | None = None, total: int | None = None) -> Run:
@@ -243,3 +244,24 @@ class MemoryStore(RunStore):
                 if (entry := self._sessions.get(sid)) is not None and entry[0] > now}
         return live, {user: blob for user in users
                       if (blob := self._tokens.get(user)) is not None}
+
+    def create_share(self, share: dict[str, Any]) -> None:
+        with self._lock:
+            self._shares[share["id"]] = dict(share)
+
+    def get_share(self, token_hash: str) -> dict[str, Any] | None:
+        now = time.time()
+        with self._lock:
+            return next((dict(s) for s in self._shares.values()
+                         if s["token_hash"] == token_hash and s["expires_at"] > now), None)
+
+    def list_shares(self, run_id: str) -> list[dict[str, Any]]:
+        now = time.time()
+        with self._lock:
+            found = [dict(s) for s in self._shares.values()
+                     if s["run_id"] == run_id and s["expires_at"] > now]
+        return sorted(found, key=lambda s: s["expires_at"])
+
+    def delete_share(self, share_id: str) -> None:
+        with self._lock:
+            self._shares.pop(share_id, None)

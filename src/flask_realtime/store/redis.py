@@ -553,6 +553,58 @@ class RedisStore(RunStore):
             users, found[len(session_ids):], strict=True) if blob is not None}
         return live, blobs
 
+    # -- share links: a hash per share (by its token's hash) and the id pointing at it,
+    # both expiring with the share; a set of ids per run, kept while any share lives.
+    @_guarded
+    def create_share(self, share: dict[str, Any]) -> None:
+        at = max(int(share["expires_at"]) + 1, 1)
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(P + "share:" + share["token_hash"], mapping={
+                k: str(v) for k, v in share.items()})
+            pipe.expireat(P + "share:" + share["token_hash"], at)
+            pipe.set(P + "shareid:" + share["id"], share["token_hash"], exat=at)
+            pipe.sadd(P + "shares:" + share["run_id"], share["id"])
+            pipe.expireat(P + "shares:" + share["run_id"], at, gt=True)
+            pipe.expireat(P + "shares:" + share["run_id"], at, nx=True)
+            pipe.execute()
+
+    def _share(self, raw: dict[bytes, bytes]) -> dict[str, Any] | None:
+        if not raw:
+            return None
+        share: dict[str, Any] = {k.decode(): v.decode() for k, v in raw.items()}
+        share["expires_at"] = float(share["expires_at"])
+        return share if share["expires_at"] > time.time() else None
+
+    @_guarded
+    def get_share(self, token_hash: str) -> dict[str, Any] | None:
+        return self._share(self.redis.hgetall(P + "share:" + token_hash))
+
+    @_guarded
+    def list_shares(self, run_id: str) -> list[dict[str, Any]]:
+        ids = [i.decode() for i in self.redis.smembers(P + "shares:" + run_id)]
+        hashes = self.redis.mget([P + "shareid:" + i for i in ids]) if ids else []
+        with self.redis.pipeline(transaction=False) as pipe:
+            for token_hash in hashes:
+                pipe.hgetall(P + "share:" + (token_hash or b"").decode())
+            found = [self._share(raw) for raw in pipe.execute()]
+        gone = [i for i, hashed in zip(ids, hashes, strict=True) if hashed is None]
+        if gone:  # expired: their ids leave the run's set
+            self.redis.srem(P + "shares:" + run_id, *gone)
+        return sorted((s for s in found if s is not None and s["run_id"] == run_id),
+                      key=lambda s: s["expires_at"])
+
+    @_guarded
+    def delete_share(self, share_id: str) -> None:
+        token_hash = self.redis.get(P + "shareid:" + share_id)
+        if token_hash is None:
+            return
+        share = self.redis.hgetall(P + "share:" + token_hash.decode())
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(P + "share:" + token_hash.decode(), P + "shareid:" + share_id)
+            if share.get(b"run_id"):
+                pipe.srem(P + "shares:" + share[b"run_id"].decode(), share_id)
+            pipe.execute()
+
     # -- lifecycle ---------------------------------------------------------------------------
     def healthy(self) -> bool:
         try:

@@ -21,7 +21,8 @@ Layout (schema version in ``PRAGMA user_version``, upgraded by :data:`MIGRATIONS
   (the byte budgets drop whole chunks, oldest first). ``writers`` counts the lines each
   writer has given (see :meth:`~..core.ports.OutputLog.append_output`).
 * ``requests`` (start idempotency), ``stops``, ``sessions`` (with expiry),
-  ``tokens`` (encrypted blobs).
+  ``tokens`` (encrypted blobs), ``shares`` (read-only links: the tokens' hashes only;
+  migration 2).
 
 Every ``append_output`` call is one transaction (never one per line): the capture pump
 calls it at least every flush window, so a ``kill -9`` loses nothing older than that, and
@@ -140,6 +141,16 @@ MIGRATIONS: list[str] = [
         WITHOUT ROWID;
     CREATE INDEX sessions_by_expiry ON sessions (expires);
     CREATE TABLE tokens (user TEXT PRIMARY KEY, blob BLOB NOT NULL) WITHOUT ROWID;
+    """,
+    """
+    CREATE TABLE shares (
+        id TEXT PRIMARY KEY,
+        token_hash TEXT NOT NULL UNIQUE,
+        run_id TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        expires_at REAL NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX shares_by_run ON shares (run_id, expires_at);
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -966,6 +977,33 @@ class SQLiteStore(RunStore):
                 "SELECT user, blob FROM tokens WHERE user IN (SELECT value FROM json_each(?))",
                 (wanted,))}
         return live, blobs
+
+    # -- share links ---------------------------------------------------------------------
+    _SHARE_COLUMNS = ("id", "token_hash", "run_id", "owner", "expires_at")
+
+    @_guarded
+    def create_share(self, share: dict[str, Any]) -> None:
+        with self._lock:
+            self._db.execute("INSERT INTO shares VALUES (?, ?, ?, ?, ?)",
+                             tuple(share[c] for c in self._SHARE_COLUMNS))
+
+    @_guarded
+    def get_share(self, token_hash: str) -> dict[str, Any] | None:
+        rows = self._read("SELECT id, token_hash, run_id, owner, expires_at FROM shares "
+                          "WHERE token_hash = ? AND expires_at > ?", (token_hash, time.time()))
+        return dict(zip(self._SHARE_COLUMNS, rows[0], strict=True)) if rows else None
+
+    @_guarded
+    def list_shares(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self._read("SELECT id, token_hash, run_id, owner, expires_at FROM shares "
+                          "WHERE run_id = ? AND expires_at > ? ORDER BY expires_at",
+                          (run_id, time.time()))
+        return [dict(zip(self._SHARE_COLUMNS, row, strict=True)) for row in rows]
+
+    @_guarded
+    def delete_share(self, share_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM shares WHERE id = ?", (share_id,))
 
     # -- lifecycle -----------------------------------------------------------------------
     def healthy(self) -> bool:

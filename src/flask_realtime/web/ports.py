@@ -71,5 +71,31 @@ class LoginStore(SessionStore, TokenStore, Protocol):
         this about its open sockets twice a second)."""
 
 
-class AppStore(RunStore, LoginStore, Protocol):
-    """The one store a web app runs on: core's runs and output, the web tier's logins."""
+class ShareStore(Protocol):
+    """Read-only share links of runs, each kept until it expires or is deleted.
+
+    A share is a JSON object (stores know nothing of the web tier): ``id``, ``token_hash``
+    (the SHA-256 hex digest of the link's token: the token itself is never stored),
+    ``run_id``, ``owner`` and ``expires_at`` (epoch seconds)."""
+
+    @abstractmethod
+    def create_share(self, share: dict[str, Any]) -> None:
+        """Keep ``share`` until its ``expires_at``."""
+
+    @abstractmethod
+    def get_share(self, token_hash: str) -> dict[str, Any] | None:
+        """The share whose token hashes to ``token_hash``; None when there is none, it
+        expired or it was deleted."""
+
+    @abstractmethod
+    def list_shares(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's shares that have not expired, soonest to expire first."""
+
+    @abstractmethod
+    def delete_share(self, share_id: str) -> None:
+        """Forget the share ``share_id``. Deleting a missing share is harmless."""
+
+
+class AppStore(RunStore, LoginStore, ShareStore, Protocol):
+    """The one store a web app runs on: core's runs and output, the web tier's logins
+    and share links."""
