@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Blueprint, Response, abort, jsonify, request
@@ -13,12 +17,17 @@ from ..core.runs import Run, RunState
 from ..core.service import LimitReachedError, RequestIdError, RunNotFoundError
 from . import openapi
 from .delivery import output_event
+from .events import end_shared_watches
 from .identity import current_user
 from .realtime import get_realtime
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
 LOG_PAGE_LINES = 5_000
+SHARE_DEFAULT_SECONDS = 7 * 86_400
+SHARE_MAX_SECONDS = 30 * 86_400
+SHARE_GONE = ("This share link has expired or was revoked: ask the run's owner for a "
+              "new one.")
 #: A store's ``retention_lines`` at or above this is no cap (SQLite's default, 2**62).
 NO_LINE_CAP = 1 << 60
 
@@ -199,8 +208,13 @@ def lines(run_id: str) -> Response:
 @bp.get("/runs/<run_id>/log")
 def run_log(run_id: str) -> Response:
     """The whole retained log as plain text, streamed page by page."""
+    return _log_response(get_realtime().service.get(_user(), run_id))
+
+
+def _log_response(run: Run) -> Response:
+    """``run``'s retained log as plain text, streamed page by page; a download unless
+    ``download=0``."""
     rt = get_realtime()
-    run = rt.service.get(_user(), run_id)
 
     def generate() -> Iterator[str]:
         after = 0
@@ -220,3 +234,103 @@ def run_log(run_id: str) -> Response:
         headers = {}
     return Response(generate(), mimetype="text/plain", headers=headers)
 
+
+# -- read-only share links (docs/ui.md, "Sharing a run") ------------------------------
+
+def hash_token(token: str) -> str:
+    """The SHA-256 hex digest a share link's token is stored as."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
+
+
+def _share_json(share: dict[str, Any]) -> dict[str, Any]:
+    """A share as its owner's list shows it: never the token (it is not stored)."""
+    return {"id": share["id"], "expires_at": _iso(share["expires_at"])}
+
+
+def shared_run(token: Any) -> tuple[Run, dict[str, Any]]:
+    """The run a share link's token opens and the share; RunNotFoundError (a 404 with a
+    sentence) for a token unknown, expired or revoked, or a run since deleted."""
+    rt = get_realtime()
+    if not isinstance(token, str) or not 0 < len(token) <= 200:
+        raise RunNotFoundError(SHARE_GONE)
+    share = rt.store.get_share(hash_token(token))
+    run = rt.store.get_run(share["run_id"]) if share is not None else None
+    if share is None or run is None or run.user != share["owner"]:
+        raise RunNotFoundError(SHARE_GONE)
+    return run, share
+
+
+@bp.post("/runs/<run_id>/shares")
+def create_share(run_id: str) -> tuple[Response, int]:
+    """Make a read-only link to one of the user's runs, valid ``expires_in`` seconds
+    (default 7 days, at most 30); the token is in the answer's ``url`` only: the store
+    keeps its hash."""
+    user = _user()
+    data = _json_body('{"expires_in": seconds} or nothing', optional=True)
+    expires_in = data.get("expires_in", SHARE_DEFAULT_SECONDS)
+    if (isinstance(expires_in, bool) or not isinstance(expires_in, int)
+            or not 1 <= expires_in <= SHARE_MAX_SECONDS):
+        abort(400, f"expires_in must be a whole number of seconds from 1 to "
+                   f"{SHARE_MAX_SECONDS} (30 days).")
+    rt = get_realtime()
+    run = rt.service.get(user, run_id)
+    token = secrets.token_urlsafe(32)
+    share = {"id": secrets.token_hex(8), "token_hash": hash_token(token), "run_id": run.id,
+             "owner": user, "expires_at": time.time() + expires_in}
+    rt.store.create_share(share)
+    return jsonify(url=f"{request.host_url}#share={token}", **_share_json(share)), 201
+
+
+@bp.get("/runs/<run_id>/shares")
+def list_shares(run_id: str) -> Response:
+    """The share links of one of the user's runs that have not expired: ids and expiry,
+    never the tokens."""
+    rt = get_realtime()
+    run = rt.service.get(_user(), run_id)
+    return jsonify(shares=[_share_json(s) for s in rt.store.list_shares(run.id)])
+
+
+@bp.delete("/runs/<run_id>/shares/<share_id>")
+def revoke_share(run_id: str, share_id: str) -> Response | tuple[Response, int]:
+    """Revoke one of the run's share links: it opens nothing from now on, and no new
+    live watch starts with it."""
+    rt = get_realtime()
+    run = rt.service.get(_user(), run_id)
+    if share_id not in {s["id"] for s in rt.store.list_shares(run.id)}:
+        return jsonify(error="This run has no such share link: list them with GET "
+                             f"/api/runs/{run.id}/shares."), 404
+    rt.store.delete_share(share_id)
+    end_shared_watches(share_id)
+    return jsonify(ok=True)
+
+
+@bp.get("/shared/<token>")
+def shared(token: str) -> Response:
+    """A run shared with a link, for any logged-in user: the record with its result and
+    ``shared_by``; 404 with a sentence once the link expired or was revoked."""
+    _user()
+    run, share = shared_run(token)
+    return jsonify({**get_realtime().run_json(run, with_result=True),
+                    "shared_by": share["owner"]})
+
+
+@bp.get("/shared/<token>/lines")
+def shared_lines(token: str) -> Response:
+    """``GET /api/shared/<token>/lines``: as ``/runs/<id>/lines``, through a share link."""
+    _user()
+    run, _share = shared_run(token)
+    piece = get_realtime().store.read_output(
+        run.id, _int_arg("after", 0, 0, 2**62), max_lines=_int_arg("limit", 1000, 1, 10_000),
+        max_chars=4 * 1024 * 1024)
+    return jsonify(end_seq=piece.end_seq, **output_event(piece, run.id))
+
+
+@bp.get("/shared/<token>/log")
+def shared_log(token: str) -> Response:
+    """A shared run's whole retained log as plain text."""
+    _user()
+    return _log_response(shared_run(token)[0])

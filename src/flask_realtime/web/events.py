@@ -6,6 +6,7 @@ a result or ``{"error": sentence}``; a bad payload never raises into the server.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from flask import current_app, request
@@ -21,6 +22,24 @@ from .sessions import ServerSession
 from .sessions import _store_key as session_store_key
 
 MAX_ID_LENGTH = 100
+_SHARED_WATCHES = "flask_realtime_shared_watches"  # app.extensions: share id -> {(sid, run)}
+_shared_lock = threading.Lock()
+
+
+def _shared_watches() -> dict[str, set[tuple[str, str]]]:
+    watches: dict[str, set[tuple[str, str]]] = current_app.extensions.setdefault(
+        _SHARED_WATCHES, {})
+    return watches
+
+
+def end_shared_watches(share_id: str) -> None:
+    """Share ``share_id`` was revoked: stop the live output of the sockets of this
+    process that watch through it (at the delivery's next turn). Sockets of other
+    processes keep theirs until they leave or reconnect; no new watch starts anywhere."""
+    with _shared_lock:
+        gone = _shared_watches().pop(share_id, set())
+    for sid, run_id in gone:
+        get_realtime().delivery.unwatch(sid, run_id)
 
 
 def _run_id(data: Any) -> str:
@@ -30,9 +49,16 @@ def _run_id(data: Any) -> str:
     return run_id
 
 
+def _after(data: dict[str, Any]) -> int:
+    after = data.get("after", 0)
+    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+        raise ValueError("\"after\" must be the last seq you have seen (0 for none).")
+    return after
+
+
 def register(socketio: SocketIO) -> None:
     """Register the Socket.IO events on ``socketio`` (``connect``, ``disconnect``,
-    ``start``, ``stop``, ``watch``, ``unwatch`` and an answer for any other;
+    ``start``, ``stop``, ``watch``, ``watch_shared``, ``unwatch`` and an answer for any other;
     docs/protocol.md). A connection without a login is refused with a sentence."""
     @socketio.on("connect")
     def connect(auth: Any = None) -> bool:
@@ -48,6 +74,10 @@ def register(socketio: SocketIO) -> None:
         realtime = get_realtime()
         realtime.sockets.pop(request.sid, None)  # type: ignore[attr-defined]
         realtime.delivery.forget(request.sid)  # type: ignore[attr-defined]
+        sid: str = request.sid  # type: ignore[attr-defined]
+        with _shared_lock:
+            for watches in _shared_watches().values():
+                watches.difference_update({w for w in watches if w[0] == sid})
 
     @socketio.on("start")
     def start(data: Any = None, *_extra: Any) -> dict[str, Any]:
@@ -64,11 +94,25 @@ def register(socketio: SocketIO) -> None:
     def watch(data: Any = None, *_extra: Any) -> dict[str, Any]:
         def act(rt: Realtime, user: str) -> dict[str, Any]:
             run = rt.service.get(user, _run_id(data))
-            after = data.get("after", 0)
-            if isinstance(after, bool) or not isinstance(after, int) or after < 0:
-                raise ValueError("\"after\" must be the last seq you have seen (0 for none).")
-            rt.delivery.watch(request.sid, run.id, after)  # type: ignore[attr-defined]
+            rt.delivery.watch(request.sid, run.id, _after(data))  # type: ignore[attr-defined]
             return {"ok": True, "run": rt.run_json(run)}
+        return _handle(act)
+
+    @socketio.on("watch_shared")
+    def watch_shared(data: Any = None, *_extra: Any) -> dict[str, Any]:
+        """Watch a run through a share link ``{"token", "after"}``: its output only, as
+        ``watch`` sends it; stop, re-run and the run's state events stay its owner's."""
+        def act(rt: Realtime, user: str) -> dict[str, Any]:
+            from .api import shared_run  # the HTTP routes' check, one place for both
+
+            token = data.get("token") if isinstance(data, dict) else None
+            run, share = shared_run(token)
+            after = _after(data)
+            sid: str = request.sid  # type: ignore[attr-defined]
+            with _shared_lock:
+                _shared_watches().setdefault(share["id"], set()).add((sid, run.id))
+            rt.delivery.watch(sid, run.id, after)
+            return {"ok": True, "run": rt.run_json(run), "shared_by": share["owner"]}
         return _handle(act)
 
     @socketio.on("unwatch")
@@ -81,8 +125,8 @@ def register(socketio: SocketIO) -> None:
     @socketio.on("*")
     def unknown(event: str, *_data: Any) -> dict[str, Any]:
         """Any other event: answered, so a client's call does not wait for nothing."""
-        return {"error": f"There is no event {event[:64]!r}: send start, stop, watch or "
-                         "unwatch (docs/protocol.md)."}
+        return {"error": f"There is no event {event[:64]!r}: send start, stop, watch, "
+                         "watch_shared or unwatch (docs/protocol.md)."}
 
 
 def _start(rt: Realtime, user: str, data: Any) -> dict[str, Any]:

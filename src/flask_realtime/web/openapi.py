@@ -14,11 +14,16 @@ from ..core.runs import RunState
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
 _RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": "string"}}
+_TOKEN = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"},
+          "description": "The token after #share= in a share link."}
 _STATE_CHANGING: list[dict[str, list[str]]] = [{"session": [], "csrf": []}]
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_SHARE_GONE = _json(_ERROR, "The link expired or was revoked, or its run was deleted.")
 
 
 def _errors(*codes: int) -> dict[str, Any]:
@@ -138,6 +143,66 @@ def document() -> dict[str, Any]:
                     "schema": {"type": "string", "enum": ["0", "1"]}}],
                 "responses": {"200": {"description": "The log.", "content": {
                     "text/plain": {"schema": {"type": "string"}}}}, **_errors(401, 404)}}},
+            "/api/runs/{run_id}/shares": {
+                "post": {
+                    "summary": "Make a read-only link to your run", "operationId": "createShare",
+                    "description": (
+                        "Any logged-in user with the link can read the run, its log and "
+                        "its live output; nobody but you can stop or re-run it. The token "
+                        "is shown once, in url: only its SHA-256 hash is stored."),
+                    "security": _STATE_CHANGING, "parameters": [_RUN_ID],
+                    "requestBody": {"required": False, "content": {"application/json": {
+                        "schema": {"type": "object", "properties": {"expires_in": {
+                            "type": "integer", "minimum": 1, "maximum": 30 * 86_400,
+                            "default": 7 * 86_400}}}}}},
+                    "responses": {
+                        "201": _json({"type": "object", "required": ["id", "url", "expires_at"],
+                                      "properties": {
+                                          "id": {"type": "string"}, "url": {"type": "string"},
+                                          "expires_at": {"type": "string"}}}, "The link."),
+                        **_errors(400, 401, 403, 404)}},
+                "get": {
+                    "summary": "Your run's share links that have not expired",
+                    "operationId": "listShares", "parameters": [_RUN_ID],
+                    "responses": {
+                        "200": _json({"type": "object", "required": ["shares"], "properties": {
+                            "shares": {"type": "array", "items": {
+                                "$ref": "#/components/schemas/Share"}}}},
+                            "Ids and expiry only, never the tokens."),
+                        **_errors(401, 404)}}},
+            "/api/runs/{run_id}/shares/{share_id}": {"delete": {
+                "summary": "Revoke a share link", "operationId": "revokeShare",
+                "security": _STATE_CHANGING, "parameters": [_RUN_ID, {
+                    "name": "share_id", "in": "path", "required": True,
+                    "schema": {"type": "string"}}],
+                "responses": {"200": _json({"$ref": "#/components/schemas/Ok"}, "Revoked."),
+                              **_errors(401, 403, 404)}}},
+            "/api/shared/{token}": {"get": {
+                "summary": "A run shared with a link (read-only)", "operationId": "getShared",
+                "parameters": [_TOKEN],
+                "responses": {"200": _json(run_ref, "The run, with shared_by: its owner."),
+                              "401": _errors(401)["401"], "404": _SHARE_GONE}}},
+            "/api/shared/{token}/lines": {"get": {
+                "summary": "A page of a shared run's output lines after a seq",
+                "operationId": "getSharedLines",
+                "parameters": [
+                    _TOKEN,
+                    {"name": "after", "in": "query", "schema": {
+                        "type": "integer", "minimum": 0, "maximum": 2**62, "default": 0}},
+                    {"name": "limit", "in": "query", "schema": {
+                        "type": "integer", "minimum": 1, "maximum": 10000, "default": 1000}},
+                ],
+                "responses": {"200": _json({"$ref": "#/components/schemas/Lines"}, "The lines."),
+                              **_errors(400, 401), "404": _SHARE_GONE}}},
+            "/api/shared/{token}/log": {"get": {
+                "summary": "A shared run's retained output as plain text",
+                "operationId": "getSharedLog",
+                "parameters": [_TOKEN, {
+                    "name": "download", "in": "query", "description": "0: show inline",
+                    "schema": {"type": "string", "enum": ["0", "1"]}}],
+                "responses": {"200": {"description": "The log.", "content": {
+                    "text/plain": {"schema": {"type": "string"}}}},
+                    "401": _errors(401)["401"], "404": _SHARE_GONE}}},
         },
         "components": {
             "securitySchemes": {
@@ -160,6 +225,8 @@ def _schemas() -> dict[str, Any]:
             "error": {"type": "string"},
             "errors": {"type": "object", "additionalProperties": {"type": "string"},
                        "description": "Why each parameter was rejected."}}},
+        "Share": {"type": "object", "required": ["id", "expires_at"], "properties": {
+            "id": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}}},
         "Ok": {"type": "object", "required": ["ok"], "properties": {"ok": {"const": True}}},
         "StartRequest": {"type": "object", "required": ["job"], "properties": {
             "job": {"type": "string"},

@@ -32,3 +32,7 @@ export function newRequestId() {
 export function runUrl(runId, suffix = "") {
   return `/api/runs/${encodeURIComponent(runId)}${suffix}`;
 }
+
+export function sharedUrl(token, suffix = "") {
+  return `/api/shared/${encodeURIComponent(token)}${suffix}`;
+}

@@ -5,9 +5,10 @@
 //
 // The fragment names what is shown: `#run=<id>`, optionally `&line=120` or
 // `&line=120-140` (seqs). Opening a run pushes a history entry, so Back and Forward
-// move between runs; editing the fragment opens what it names.
+// move between runs; editing the fragment opens what it names. `#share=<token>` shows
+// a run another user shared, read-only (no Stop, Re-run or Share).
 
-import { getJSON, newRequestId, runUrl } from "./api.js";
+import { getJSON, newRequestId, runUrl, sharedUrl } from "./api.js";
 import { JobForm } from "./form.js";
 import {
   RANK, RunHistory, formatDuration, formatStart, isActive, paramsText, stateBadge,
@@ -61,6 +62,7 @@ let session = null; // the RunSession shown in the output pane
 let current = null; // its latest RunRecord
 let pendingStart = null; // a start not yet acknowledged: {job, params, request_id}
 let offline = false; // the socket is down: the shown run's state is not known
+let shared = null; // {token, owner}: the shown run is another user's, through a share link
 const early = new Map(); // run_id -> output batches that came before the start's ack
 
 function announce(text) {
@@ -131,7 +133,7 @@ socket.on("state", (record) => onRecord(record));
 
 function onRecord(record) {
   if (!record || !record.id) return;
-  runList.upsert(record);
+  if (!shared) runList.upsert(record); // a shared run is not in the viewer's own list
   if (!session || record.id !== session.runId) return;
   const before = current;
   if (before && RANK[record.state] < RANK[before.state]) return; // an older answer
@@ -247,12 +249,17 @@ function fromFragment() {
     const a = Number(m[1]), b = Number(m[2] || m[1]);
     line = [Math.max(1, Math.min(a, b)), Math.max(1, a, b)];
   }
-  return { run: q.get("run") || null, line };
+  return { run: q.get("run") || null, line, share: q.get("share") || null };
 }
 
 // Back, Forward, or the fragment edited: show what it names.
 function followFragment() {
-  const { run, line } = fromFragment();
+  const { run, line, share } = fromFragment();
+  if (share || shared) {
+    // Into or out of a shared view: the page starts again as the fragment says.
+    if (!shared || share !== shared.token) location.reload();
+    return;
+  }
   if (!run) {
     if (session) closeRun();
     return;
@@ -283,7 +290,7 @@ function pickLine(seq, extend) {
   const was = viewer.picked;
   const line = extend && was ? [Math.min(was[0], seq), Math.max(was[1], seq)] : [seq, seq];
   viewer.reveal(line[0], line[1], false);
-  history.replaceState(null, "", fragment(session.runId, line));
+  if (!shared) history.replaceState(null, "", fragment(session.runId, line));
 }
 
 // No run shown (Back past the first one opened).
@@ -299,6 +306,8 @@ function closeRun() {
   $("stop-btn").disabled = true;
   $("rerun-btn").hidden = true;
   $("edit-run-btn").hidden = true;
+  $("share-btn").hidden = true;
+  $("share-panel").hidden = true;
   $("copy-btn").disabled = true;
   $("download-link").hidden = true;
   $("result").hidden = true;
@@ -318,6 +327,10 @@ function showStatus() {
 // `reveal`: the user asked for this run (Start, a row of the list): on a phone, where
 // the pane is below the form, bring it into view.
 async function openRun(runId, { started = false, line = null, push = true, reveal = false } = {}) {
+  if (shared) { // leave the shared view: the page starts again with the user's own run
+    location.hash = fragment(runId, line);
+    return;
+  }
   if (session) session.close();
   session = new RunSession(runId, {
     socket, viewer: RENDER ? viewer : null, cap: CAP, stats, onRecord, onError: showRunError,
@@ -326,6 +339,8 @@ async function openRun(runId, { started = false, line = null, push = true, revea
   current = null;
   $("rerun-btn").hidden = true;
   $("edit-run-btn").hidden = true;
+  $("share-btn").hidden = true;
+  $("share-panel").hidden = true;
   if (RENDER) viewer.setLines(session.lines);
   runList.setCurrent(runId);
   const hash = fragment(runId, line);
@@ -369,6 +384,106 @@ async function openRun(runId, { started = false, line = null, push = true, revea
   session.watch(after);
 }
 
+// --- sharing (docs/ui.md, "Sharing a run") --------------------------------------------
+// A run another user shared: read-only. Its state events go to its owner only, so
+// while it runs the page asks for the record every 2 s (the output comes live).
+let sharedTicks = 0;
+async function openShared(token) {
+  let record;
+  try {
+    record = await getJSON(sharedUrl(token));
+  } catch (err) {
+    $("output-empty").hidden = true;
+    showRunError(err.message);
+    return;
+  }
+  shared = { token, owner: record.shared_by };
+  document.body.classList.add("shared-view");
+  setVisibleText($("share-banner"), `Shared by ${record.shared_by} — read-only`);
+  $("share-banner").hidden = false;
+  session = new RunSession(record.id, {
+    socket, viewer: RENDER ? viewer : null, cap: CAP, stats, onRecord, onError: showRunError,
+    shareToken: token,
+  });
+  if (RENDER) viewer.setLines(session.lines);
+  $("layout").classList.add("has-run");
+  $("output-empty").hidden = true;
+  $("copy-btn").disabled = false;
+  $("download-link").href = sharedUrl(token, "/log");
+  $("download-link").hidden = false;
+  onRecord(record);
+  showStatus();
+  session.watch(record.lines > CAP ? record.lines - (CAP >> 1) : 0);
+}
+
+async function refreshShared() {
+  try {
+    onRecord(await getJSON(sharedUrl(shared.token)));
+  } catch (err) {
+    showRunError(err.message); // revoked or expired: say so
+  }
+}
+
+async function createShare() {
+  if (!current || shared) return;
+  const runId = current.id;
+  $("share-btn").disabled = true;
+  $("share-panel").hidden = false;
+  try {
+    const link = await getJSON(runUrl(runId, "/shares"), {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: "{}",
+    });
+    if (!current || current.id !== runId) return;
+    $("share-url").value = link.url;
+    $("share-expiry").textContent = `Expires ${formatStart(link.expires_at)}.`;
+    $("share-new").hidden = false;
+    $("share-message").textContent = "Anyone logged in here who has this link can read the run; nobody else can stop or re-run it.";
+    $("share-url").select();
+    await loadShares(runId);
+  } catch (err) {
+    $("share-message").textContent = `Could not make a link: ${err.message}`;
+  } finally {
+    $("share-btn").disabled = false;
+  }
+}
+
+async function copyShareLink() {
+  const url = $("share-url").value;
+  try {
+    await navigator.clipboard.writeText(url);
+    $("share-message").textContent = "Link copied.";
+  } catch {
+    $("share-url").select(); // no clipboard (plain http): the user copies the selection
+    $("share-message").textContent = "Copy the selected link with Ctrl+C.";
+  }
+}
+
+async function loadShares(runId) {
+  const { shares } = await getJSON(runUrl(runId, "/shares"));
+  if (!current || current.id !== runId) return;
+  const rows = shares.map((s) => {
+    const li = document.createElement("li");
+    const text = document.createElement("span");
+    text.textContent = `Link ${s.id}, expires ${formatStart(s.expires_at)}`;
+    const revoke = document.createElement("button");
+    revoke.type = "button";
+    revoke.textContent = "Revoke";
+    revoke.addEventListener("click", async () => {
+      try {
+        await getJSON(runUrl(runId, `/shares/${encodeURIComponent(s.id)}`), { method: "DELETE" });
+        $("share-message").textContent = "Link revoked: it opens nothing now.";
+        $("share-new").hidden = true;
+        await loadShares(runId);
+      } catch (err) {
+        $("share-message").textContent = `Could not revoke the link: ${err.message}`;
+      }
+    });
+    li.append(text, " ", revoke);
+    return li;
+  });
+  $("share-list").replaceChildren(...rows);
+}
+
 function showRunHeader() {
   const r = current;
   setVisibleText($("run-title"), r.title || r.job);
@@ -383,6 +498,10 @@ function showRunHeader() {
   $("stop-btn").disabled = !(r.state === "queued" || r.state === "running");
   $("rerun-btn").hidden = RANK[r.state] !== 3;
   $("edit-run-btn").hidden = false;
+  $("share-btn").hidden = false;
+  if (shared) {
+    for (const id of ["stop-btn", "rerun-btn", "edit-run-btn", "share-btn"]) $(id).hidden = true;
+  }
   if (r.error) showRunError(r.error);
 }
 
@@ -393,7 +512,7 @@ function showRunError(text) {
 
 async function loadResult(runId) {
   try {
-    const full = await getJSON(runUrl(runId));
+    const full = await getJSON(shared ? sharedUrl(shared.token) : runUrl(runId));
     if (!session || session.runId !== runId) return;
     renderResult($("result-body"), full.result);
     // A stopped job's return value is whatever it had when it stopped: say so.
@@ -434,6 +553,8 @@ $("show-times").addEventListener("change", (e) => viewer.setShowTimes(e.target.c
 $("jump-end").addEventListener("click", () => session && session.jumpToEnd());
 $("stop-btn").addEventListener("click", requestStop);
 $("rerun-btn").addEventListener("click", rerun);
+$("share-btn").addEventListener("click", createShare);
+$("share-copy").addEventListener("click", copyShareLink);
 $("edit-run-btn").addEventListener("click", editRun);
 $("stop-dialog").addEventListener("close", () => {
   if ($("stop-dialog").returnValue === "stop" && current) sendStop(current.id);
@@ -499,6 +620,7 @@ setInterval(() => {
   if (offline) return; // nothing ticks while the state is not known
   runList.tick();
   if (current && isActive(current)) showRunHeader();
+  if (shared && current && isActive(current) && ++sharedTicks % 2 === 0) refreshShared();
   if (session) session.checkGap();
   if (viewer.needsRematch()) viewer.refreshMatches();
 }, 1000);
@@ -518,8 +640,9 @@ async function init() {
     form.setMessage(`Could not load the jobs: ${err.message}`);
   }
   await runList.load();
-  const { run, line } = fromFragment();
-  if (run && !session) openRun(run, { line, push: false });
+  const { run, line, share } = fromFragment();
+  if (share) openShared(share);
+  else if (run && !session) openRun(run, { line, push: false });
 }
 
 init();

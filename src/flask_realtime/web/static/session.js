@@ -9,15 +9,17 @@
 //   window may stop at an earlier seq ("detached"): live lines then only move
 //   `lastSeq`, and scrolling down fetches the gap over HTTP until both meet.
 
-import { getJSON, runUrl } from "./api.js";
+import { getJSON, runUrl, sharedUrl } from "./api.js";
 import { LineWindow, droppedMessage, feed } from "./lines.js";
 
 const PAGE = 5000; // lines per HTTP page when scrolling back
 const GAP_PATIENCE_MS = 1500; // a gap this old means a lost batch: re-watch
 
 export class RunSession {
-  constructor(runId, { socket, viewer, cap, onRecord, onError, stats }) {
+  // `shareToken`: watch and page through a read-only share link, not as the run's owner.
+  constructor(runId, { socket, viewer, cap, onRecord, onError, stats, shareToken = null }) {
     this.runId = runId;
+    this.shareToken = shareToken;
     this.socket = socket;
     this.viewer = viewer;
     this.onRecord = onRecord;
@@ -45,7 +47,10 @@ export class RunSession {
     if (this.lines.length === 0) this.heldEnd = after;
     this.lastSeq = after;
     if (!this.socket.connected) return; // the connect handler watches again
-    this.socket.emit("watch", { run_id: this.runId, after }, (ack) => {
+    const [event, ask] = this.shareToken
+      ? ["watch_shared", { token: this.shareToken, after }]
+      : ["watch", { run_id: this.runId, after }];
+    this.socket.emit(event, ask, (ack) => {
       if (this.closed) return;
       if (!ack || ack.error) this.onError((ack && ack.error) || "The server did not answer.");
       else this.onRecord(ack.run);
@@ -127,7 +132,9 @@ export class RunSession {
   }
 
   async page(after, limit) {
-    return getJSON(runUrl(this.runId, `/lines?after=${after}&limit=${limit}`));
+    const query = `/lines?after=${after}&limit=${limit}`;
+    if (this.shareToken) return getJSON(sharedUrl(this.shareToken, query));
+    return getJSON(runUrl(this.runId, query));
   }
 
   // Scroll-back: fetch the lines just before the window and put them in front.
