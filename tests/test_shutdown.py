@@ -130,6 +130,7 @@ def app_config() -> dict[str, Any]:
 
 def test_a_start_during_the_grace_gets_503_with_a_sentence(live_server: LiveServer) -> None:
     """In this process (the signal's part, closing the listener, is the tests above')."""
+    jobs_for_tests.gate_open.clear()  # other modules' tests leave the gate open
     run_id = start_run(live_server.url, "gate")
     running(live_server.url, run_id, "waiting at the gate")
     service = live_server.app.extensions["flask_realtime"].service
