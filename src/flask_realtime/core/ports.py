@@ -30,6 +30,11 @@ class StoreUnavailableError(Exception):
     """The store cannot be reached; the message says what to do."""
 
 
+class StoreClosedError(StoreUnavailableError):
+    """The store was closed by its own process (the server is stopping): unlike an
+    outage it will not come back, so waiting for it is pointless."""
+
+
 class ActiveLimitError(Exception):
     """:meth:`RunRecords.create_run` refused: ``scope`` says whose active runs are at
     their limit, the user's (``"user"``) or everyone's (``"total"``)."""

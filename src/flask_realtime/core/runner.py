@@ -22,7 +22,7 @@ from typing import Any
 from .capture import CapturePump
 from .jobs import JobSpec, RunContext
 from .output import SYSTEM
-from .ports import ExecutorLiveness, StopRequests, StoreUnavailableError
+from .ports import ExecutorLiveness, StopRequests, StoreClosedError, StoreUnavailableError
 from .runs import Run, RunState
 from .service import RunService
 
@@ -304,9 +304,12 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
             service.finish(run.id, error=error, stopped=stopped, result=result,
                            has_result=has_result)
             return
-        except StoreUnavailableError:
-            if time.monotonic() > deadline:
-                raise
+        except StoreUnavailableError as exc:
+            if isinstance(exc, StoreClosedError) or time.monotonic() > deadline:
+                # Nothing left to tell: the next start (SQLite) or the executor-loss
+                # check (Redis) ends the run as interrupted, its output kept.
+                log.warning("run %s ended, but its end could not be stored: %s", run.id, exc)
+                return
             time.sleep(0.5)
 
 

@@ -56,6 +56,7 @@ from ..core.ports import (
     DEFAULT_RETENTION_LINES,
     ActiveLimitError,
     RunStore,
+    StoreClosedError,
     StoreUnavailableError,
 )
 from ..core.runs import Run, RunState
@@ -173,8 +174,8 @@ def _guarded(method: F) -> F:
             return method(self, *args, **kwargs)
         except sqlite3.ProgrammingError as exc:
             if self._closed:  # a thread still at work while the app shuts down
-                raise StoreUnavailableError("The store is closed: the server is stopping."
-                                            ) from exc
+                raise StoreClosedError("The store is closed: the server is stopping."
+                                       ) from exc
             raise
         except sqlite3.IntegrityError:
             raise
