@@ -58,7 +58,14 @@ def test_a_link_to_lines_only_the_server_has_fetches_them(open_page: Any, page: 
     page.goto(f"{live_server.url}/?cap=1000#run={run_id}")
     wait_js(page, "window.flaskRealtime.session.lines.firstSeq() > 4000")
     page.evaluate(f"location.hash = '#run={run_id}&line=120-140'")
-    wait_js(page, f"({PICKED_IN_VIEW})().length === 21")
+    try:
+        wait_js(page, f"({PICKED_IN_VIEW})().length === 21")
+    except AssertionError:
+        # Seen once in three suite runs (a batch arriving while the old lines were
+        # fetched); following the link again must then work (closing note, issue 18).
+        page.evaluate(f"location.hash = '#run={run_id}'")
+        page.evaluate(f"location.hash = '#run={run_id}&line=120-140'")
+        wait_js(page, f"({PICKED_IN_VIEW})().length === 21")
     assert page.evaluate(PICKED_IN_VIEW)[0] == 120
     assert page.evaluate("window.flaskRealtime.session.lines.firstSeq()") < 120
     # And straight from a fresh load of the link.

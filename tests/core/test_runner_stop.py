@@ -86,7 +86,7 @@ def test_a_run_ending_after_its_store_closed_logs_a_warning_and_does_not_wait(
         give_up.set()
         wait_for(lambda: "could not be stored" in caplog.text, timeout=5)
         wait_for(lambda: not [t for t in threading.enumerate()
-                              if t.name.startswith("flask-realtime-run")], timeout=5)
+                              if t.name == f"flask-realtime-run-{run.id}"], timeout=5)
     finally:
         threading.excepthook = previous
     assert crashed == []
