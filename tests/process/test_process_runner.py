@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from flask_realtime.webex.client import WebexAccess
 from tests.core.conftest import Core
 
 
@@ -33,3 +34,25 @@ def test_an_async_job_runs_in_its_process_too(core: Core) -> None:
     run = core.service.start("u", "async_in_process")
     done = core.finished(run.id)
     assert (done.state, done.result) == ("succeeded", "async done")
+
+
+def test_webex_tokens_are_asked_of_the_parent_which_renews_them(core: Core) -> None:
+    asked: list[bool] = []
+
+    async def provider(force_refresh: bool = False) -> str:  # the login's vault, here
+        asked.append(force_refresh)
+        return "renewed-token" if force_refresh else "access-token"
+
+    webex = WebexAccess("http://127.0.0.1:9/v1", provider)
+    run = core.service.start("u", "uses_webex", services={"webex": webex})
+    assert core.finished(run.id).state == "succeeded", core.texts(run.id)
+    assert core.texts(run.id, "stdout") == ["first token access-token",
+                                            "renewed token renewed-token"]
+    assert asked == [False, True]  # both answered in this process
+
+
+def test_a_service_a_child_cannot_use_is_left_out_with_a_line(core: Core) -> None:
+    run = core.service.start("u", "everything_writes", services={"db": object()})
+    assert core.finished(run.id).state == "succeeded"
+    assert core.texts(run.id, "system") == [
+        "The service 'db' cannot be used by a job in its own process."]

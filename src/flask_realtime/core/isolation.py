@@ -44,7 +44,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -309,9 +309,7 @@ def _supervise_child(child: Any, control: _Control, running: StopSignal, stop_gr
             continue
         if deadline is not None and now >= deadline and running.event.is_set() is False:
             outcome.why = "timeout"
-            running.expire(f"The job ran longer than its timeout of {limits.timeout:g} s.",
-                           f"The job ran longer than its timeout of {limits.timeout:g} s: "
-                           "it was asked to stop (running() is now False).")
+            running.expire(*timeout_message(limits.timeout or 0))
         if not told and not running():
             told = True
             if outcome.why is None:
@@ -373,6 +371,30 @@ def _verdict(returncode: int | None, lost: bool, outcome: _Outcome, running: Sto
     return running.reason or error, False, None, False
 
 
+def timeout_message(seconds: float) -> tuple[str, str]:
+    """(the run's error, the line its output gets) when ``seconds`` of timeout are up."""
+    return (f"The job ran longer than its timeout of {seconds:g} s.",
+            f"The job ran longer than its timeout of {seconds:g} s: it was asked to stop "
+            "(running() is now False).")
+
+
+@contextlib.contextmanager
+def timeout_timer(running: StopSignal, limits: JobLimits) -> Iterator[None]:
+    """A thread job's timeout: while the block runs, ``running()`` turns False at the
+    deadline and the run is to fail (:meth:`~.runner.StopSignal.expire`)."""
+    if not limits.timeout:
+        yield
+        return
+    timer = threading.Timer(limits.timeout, running.expire,
+                            args=timeout_message(limits.timeout))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
 class IsolatingRunner(ThreadRunner):
     """The :class:`~.runner.ThreadRunner`, which runs each process job with
     :func:`run_job_in_process` (a job's ``isolation``, else ``default``) and applies
@@ -395,7 +417,7 @@ class IsolatingRunner(ThreadRunner):
     @property
     def starter(self) -> Zygote:
         """The zygote this runner forks through (the process's, unless given)."""
-        if self._starter is None:
+        if self._starter is None or self._starter.owner != os.getpid():
             self._starter = zygote(_job_modules(self.service))
         return self._starter
 
@@ -417,21 +439,9 @@ class IsolatingRunner(ThreadRunner):
                                self.stop_grace, limits=limits, starter=self.starter,
                                live=self._live)
             return
-        timer = None
-        if limits.timeout:
-            seconds = limits.timeout
-            timer = threading.Timer(seconds, signal_.expire, args=(
-                f"The job ran longer than its timeout of {seconds:g} s.",
-                f"The job ran longer than its timeout of {seconds:g} s: it was asked to "
-                "stop (running() is now False)."))
-            timer.daemon = True
-            timer.start()
-        try:
+        with timeout_timer(signal_, limits):
             run_job(self.service, self.pump, run, spec, params, context, signal_,
                     self.stop_grace)
-        finally:
-            if timer is not None:
-                timer.cancel()
 
 
     def close(self) -> None:

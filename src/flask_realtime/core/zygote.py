@@ -78,6 +78,9 @@ class Zygote:
 
     def __init__(self, preload: Sequence[str] = ()) -> None:
         self.preload = list(preload)
+        #: The process this zygote serves: a fork of it (an RQ work-horse, a gunicorn
+        #: worker of a preloaded app) gets a zygote of its own from :func:`zygote`.
+        self.owner = os.getpid()
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._process: subprocess.Popen[bytes] | None = None
@@ -191,11 +194,11 @@ _zygote_lock = threading.Lock()
 
 
 def zygote(preload: Sequence[str] = ()) -> Zygote:
-    """This process's zygote (made on first call, with ``preload``; later calls add to
-    what a zygote started afterwards preloads)."""
+    """This process's zygote (made on first call in this process, with ``preload``;
+    later calls add to what a zygote started afterwards preloads)."""
     global _zygote
     with _zygote_lock:
-        if _zygote is None:
+        if _zygote is None or _zygote.owner != os.getpid():
             _zygote = Zygote(preload)
         else:
             _zygote.preload.extend(m for m in preload if m not in _zygote.preload)
