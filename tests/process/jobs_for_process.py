@@ -148,3 +148,19 @@ async def async_in_process(running: Running) -> str:
     print("async start")
     await asyncio.sleep(0)
     return "async done"
+
+
+@job(registry=registry, isolation="process")
+def environment(running: Running) -> list[str]:
+    """The names of its environment variables."""
+    return sorted(os.environ)
+
+
+@job(registry=registry, isolation="process")
+def tells_its_pid(running: Running) -> None:
+    """Prints its pid, then ignores running() and SIGTERM."""
+    import signal
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    print(os.getpid(), flush=True)
+    while True:
+        time.sleep(0.01)

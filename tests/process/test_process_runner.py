@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
+from flask_realtime.core.zygote import zygote
 from flask_realtime.webex.client import WebexAccess
 from tests.core.conftest import Core
 
@@ -56,3 +59,18 @@ def test_a_service_a_child_cannot_use_is_left_out_with_a_line(core: Core) -> Non
     assert core.finished(run.id).state == "succeeded"
     assert core.texts(run.id, "system") == [
         "The service 'db' cannot be used by a job in its own process."]
+
+
+def test_the_servers_secrets_are_not_in_a_process_jobs_environment(
+        core: Core, monkeypatch: pytest.MonkeyPatch) -> None:
+    zygote().close()  # the next fork starts one with this environment
+    monkeypatch.setenv("SECRET_KEY", "s3cret")
+    monkeypatch.setenv("FLASK_REALTIME_WEBEX_CLIENT_SECRET", "s3cret")
+    monkeypatch.setenv("JOB_SETTING", "for the job")
+    try:
+        run = core.service.start("u", "environment")
+        names = core.finished(run.id).result
+    finally:
+        zygote().close()
+    assert "JOB_SETTING" in names
+    assert "SECRET_KEY" not in names and "FLASK_REALTIME_WEBEX_CLIENT_SECRET" not in names

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
+from flask_realtime.core.runner import SHUTDOWN_ERROR
+from flask_realtime.core.system import build, isolating_runner
+from flask_realtime.store.memory import MemoryStore
 from tests.conftest import wait_for
 from tests.core.conftest import Core
+
+from . import jobs_for_process
 
 
 def started(core: Core, job: str, first_line: str) -> str:
@@ -42,3 +49,27 @@ def test_a_stop_asked_through_the_store_reaches_the_process(core: Core) -> None:
     run_id = started(core, "obeys_stop", "waiting")
     core.store.request_stop(run_id)  # as another web process does, with Redis
     assert core.finished(run_id).state == "stopped"
+
+
+def test_a_shutdown_fails_a_process_run_and_leaves_no_process_behind() -> None:
+    system = build({"STOP_GRACE_SECONDS": 0.3}, store=MemoryStore(),
+                   registry=jobs_for_process.registry, runner=isolating_runner)
+    store = system.store
+    run = system.service.start("u", "tells_its_pid")
+    pid = int(wait_for(lambda: [t for t in texts(store, run.id) if t.isdigit()])[0])
+    system.shutdown(0)
+    done = store.get_run(run.id)
+    assert done is not None and (done.state, done.error) == ("failed", SHUTDOWN_ERROR)
+    wait_for(lambda: not alive(pid))  # its group was killed as the runner closed
+
+
+def texts(store: MemoryStore, run_id: str) -> list[str]:
+    return [t for _s, t, _e in store.read_output(run_id, 0).lines]
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

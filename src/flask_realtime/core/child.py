@@ -20,9 +20,11 @@ and one control connection, on which the parent sends the :class:`ChildStart`; i
   control connection closes), the child ends its whole group at once.
 
 Messages, child to parent: ``("log", text)``, ``("call", id, service, method, args)``,
-``("done", error, stopped, result, has_result, problem)``. Parent to child: ``("stop",)``,
-``("reply", id, ok, value)``. Only the standard library and core: the forkserver
-preloads this module, so it must import fast.
+``("done", error, stopped, result, has_result, problem)``, each as JSON (the parent
+unpickles nothing a job's code could shape). Parent to child (pickled: the parent is
+trusted): the :class:`ChildStart`, then ``("stop",)`` and ``("reply", id, ok, value)``.
+Only the standard library and core: the zygote preloads this module, so it must import
+fast.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import asyncio
 import contextlib
 import io
 import itertools
+import json
 import logging
 import os
 import resource
@@ -82,9 +85,11 @@ class Control:
         self._replies: dict[int, tuple[threading.Event, list[Any]]] = {}
 
     def send(self, message: tuple[Any, ...]) -> None:
-        """Send one message to the parent (thread-safe)."""
+        """Send one message to the parent (thread-safe), as JSON: the parent never
+        unpickles what a job's process says."""
+        data = json.dumps(message).encode()
         with self._lock:
-            self.conn.send(message)
+            self.conn.send_bytes(data)
 
     def call(self, service: str, method: str, *args: Any) -> Any:
         """Ask the parent to call ``method`` of ``service`` and wait for its answer;

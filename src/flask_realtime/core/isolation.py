@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import json
 import logging
 import os
 import selectors
@@ -64,6 +65,8 @@ log = logging.getLogger(__name__)
 #: Takes ownership of the write end of the child's stdin pipe (an fd): feeds the run's
 #: input into it and closes it at the end. The default closes it at once.
 StdinFeed = Callable[[int], None]
+#: The largest message a child may send (a result is at most 4 MiB of JSON).
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 #: How often the supervisor looks at the child, the stop signal and the deadlines.
 SUPERVISE_SECONDS = 0.05
 
@@ -169,7 +172,7 @@ class _Control:
     def _loop(self) -> None:
         try:
             while True:
-                message = self.conn.recv()
+                message = json.loads(self.conn.recv_bytes(MAX_MESSAGE_BYTES))
                 kind = message[0]
                 if kind == "log":
                     text = str(message[1])
@@ -180,13 +183,13 @@ class _Control:
                     threading.Thread(target=self._answer, args=message[1:], daemon=True,
                                      name="flask-realtime-child-call").start()
                 elif kind == "done":
-                    self.outcome.done = message
+                    self.outcome.done = tuple(message)
         except (EOFError, OSError, ValueError):
             return  # the child is gone
         except Exception:  # a message that cannot be read: the child is not trusted
             log.exception("a job's process sent a message that could not be read")
 
-    def _answer(self, number: int, service: str, method: str, args: tuple[Any, ...]) -> None:
+    def _answer(self, number: int, service: str, method: str, args: list[Any]) -> None:
         handler = self.handlers.get(service, {}).get(method)
         if handler is None:
             self.send(("reply", number, False, f"{service}.{method} is not offered to "

@@ -42,6 +42,20 @@ from collections.abc import Sequence
 
 log = logging.getLogger(__name__)
 
+#: The server's secrets (as environment variables, docs/configuration.md): kept out of
+#: the zygote's environment, so a job's process (and what it starts) never sees them.
+SECRET_SETTINGS = ("SECRET_KEY", "CLIENT_SECRET", "WEBEX_CLIENT_SECRET",
+                   "TOKEN_ENCRYPTION_KEY", "METRICS_TOKEN")
+
+
+def job_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
+    """``environ`` (the process's) without the server's secrets: each of
+    :data:`SECRET_SETTINGS` with and without the ``FLASK_REALTIME_`` prefix."""
+    names = {*SECRET_SETTINGS, *(f"FLASK_REALTIME_{n}" for n in SECRET_SETTINGS)}
+    return {k: v for k, v in (os.environ if environ is None else environ).items()
+            if k not in names}
+
+
 #: Waits at most this long for the zygote's answer to a fork.
 FORK_WAIT_SECONDS = 30.0
 
@@ -134,7 +148,8 @@ class Zygote:
             self._process = subprocess.Popen(
                 [sys.executable, "-m", "flask_realtime.core.zygote", str(theirs.fileno()),
                  json.dumps(sys.path), json.dumps(self.preload)],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True)
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True,
+                env=job_environment())
         except OSError as exc:
             ours.close()
             raise ZygoteError(f"Could not start the process that starts jobs: {exc}.") \
