@@ -6,6 +6,7 @@ import os
 
 import pytest
 
+from flask_realtime.core.jobs import Running, job
 from flask_realtime.core.zygote import zygote
 from flask_realtime.webex.client import WebexAccess
 from tests.core.conftest import Core
@@ -74,3 +75,17 @@ def test_the_servers_secrets_are_not_in_a_process_jobs_environment(
         zygote().close()
     assert "JOB_SETTING" in names
     assert "SECRET_KEY" not in names and "FLASK_REALTIME_WEBEX_CLIENT_SECRET" not in names
+
+
+def test_a_process_job_defined_in_a_function_fails_saying_where_it_must_be(
+        core: Core) -> None:
+    @job(registry=core.registry, isolation="process")
+    def local(running: Running) -> None:
+        print("never")
+
+    run = core.service.start("u", "local")
+    done = core.finished(run.id)
+    assert done.state == "failed"
+    assert done.error is not None and done.error.startswith(
+        "The job's process could not be started: its function")
+    assert "top level of its module" in done.error

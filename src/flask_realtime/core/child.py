@@ -36,6 +36,7 @@ import itertools
 import json
 import logging
 import os
+import pickle
 import resource
 import signal
 import sys
@@ -178,7 +179,7 @@ def child_main(stdin: int, stdout: int, stderr: int, conn: Any) -> None:
     :class:`ChildStart`. Never returns: the process exits once the outcome is sent."""
     os.setsid()
     _own_fds(stdin, stdout, stderr)
-    start: ChildStart = conn.recv()
+    start: ChildStart = pickle.loads(conn.recv_bytes())
     control = Control(conn)
     threading.Thread(target=control.listen, name="flask-realtime-control", daemon=True).start()
     root = logging.getLogger()

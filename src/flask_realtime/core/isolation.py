@@ -39,6 +39,7 @@ import contextlib
 import json
 import logging
 import os
+import pickle
 import selectors
 import signal
 import socket
@@ -74,6 +75,10 @@ SUPERVISE_SECONDS = 0.05
 def _no_input(fd: int) -> None:
     """The default :data:`StdinFeed`: the job reads end-of-file."""
     os.close(fd)
+
+
+class ChildStartError(Exception):
+    """What a process job needs cannot be sent to its process; the message says why."""
 
 
 class _Outcome:
@@ -165,9 +170,13 @@ class _Control:
         self.thread.start()
 
     def send(self, message: Any) -> None:
-        """Send ``message`` to the child; nothing if it is gone."""
+        """Send ``message`` (pickled) to the child; nothing if it is gone."""
+        self.send_bytes(pickle.dumps(message))
+
+    def send_bytes(self, data: bytes) -> None:
+        """Send ``data`` to the child as one message; nothing if it is gone."""
         with self._lock, contextlib.suppress(OSError, ValueError):
-            self.conn.send(message)
+            self.conn.send_bytes(data)
 
     def _loop(self) -> None:
         try:
@@ -243,7 +252,7 @@ def run_job_in_process(service: RunService, pump: CapturePump, run: Run, spec: J
         child, reader, control = _start(capture, run, spec, params, context, stop_grace,
                                         limits, factories, handlers, outcome,
                                         starter or zygote(), stdin)
-    except (ZygoteError, OSError) as exc:
+    except (ZygoteError, ChildStartError, OSError) as exc:
         error = f"The job's process could not be started: {exc}"
         capture.system(error)
     else:
@@ -271,6 +280,16 @@ def _start(capture: RunCapture, run: Run, spec: JobSpec, params: Mapping[str, An
            outcome: _Outcome, starter: Zygote,
            stdin: StdinFeed) -> tuple[Any, _Reader, _Control]:
     """Fork the child, send it its :class:`~.child.ChildStart`, start reading it."""
+    try:  # before anything starts: a job that cannot be sent fails with a sentence
+        start = pickle.dumps(ChildStart(
+            run_id=run.id, user=context.user, spec=spec, params=dict(params),
+            stop_grace=stop_grace, sys_path=list(sys.path), cwd=os.getcwd(),
+            services=factories, memory_mb=limits.memory_mb or None,
+            cpu_seconds=limits.cpu_seconds or None))
+    except Exception as exc:
+        raise ChildStartError(
+            f"its function (or a parameter, or a service) cannot be sent to a process: "
+            f"{exc}. A process job must be defined at the top level of its module.") from exc
     in_r, in_w = os.pipe()
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
@@ -289,10 +308,7 @@ def _start(capture: RunCapture, run: Run, spec: JobSpec, params: Mapping[str, An
     conn = Connection(ours.detach())
     reader = _Reader(capture, {out_r: STDOUT, err_r: STDERR}, limits.output_bytes, outcome)
     control = _Control(conn, capture, reader, handlers, outcome)
-    control.send(ChildStart(
-        run_id=run.id, user=context.user, spec=spec, params=dict(params),
-        stop_grace=stop_grace, sys_path=list(sys.path), cwd=os.getcwd(), services=factories,
-        memory_mb=limits.memory_mb or None, cpu_seconds=limits.cpu_seconds or None))
+    control.send_bytes(start)
     stdin(in_w)  # the hook for per-run input: it owns the write end from here
     return child, reader, control
 
