@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .jobs import JobSpec, RunContext
+from .runner import _supervise, checked_result
 
 #: Rebuilds a service in the child from a function that asks the parent:
 #: ``factory(call)``, where ``call(method, *args)`` returns the parent's answer.
@@ -194,7 +195,6 @@ def child_main(stdin: int, stdout: int, stderr: int, conn: Any) -> None:
     error: str | None = None
     stopped = False
     value: Any = None
-    from .runner import _supervise, checked_result  # not at the top: runner imports a lot
 
     def running() -> bool:
         return not control.stopped.is_set()

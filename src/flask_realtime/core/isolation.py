@@ -142,8 +142,14 @@ class _Reader:
                     if self.outcome.over_output.is_set():
                         continue  # read and dropped: the child must not block on a full pipe
                     allowed = self.allow(len(data))
-                    if allowed:
-                        capture.write(key.data, decoder.decode(data[:allowed]))
+                    if not allowed:
+                        continue
+                    if capture.give_way and not capture.chunks:
+                        # A flood gives way once per drain cycle while other runs share
+                        # this process, as a thread job's printing does (the pipe fills,
+                        # and the job's process waits on it meanwhile).
+                        time.sleep(capture.give_way)
+                    capture.write(key.data, decoder.decode(data[:allowed]))
         finally:
             for key in list(selector.get_map().values()):
                 selector.unregister(key.fd)
