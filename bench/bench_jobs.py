@@ -20,3 +20,31 @@ def ticker(running: Running, rate: int = 1000, seconds: float = 10.0) -> None:
         if delay > 0:
             time.sleep(delay)
         print(f"{time.time():.6f} {i}")
+
+
+# -- process isolation (bench/stream.py --isolation process) ------------------------------
+
+@job(isolation="process")
+def flood_in_process(running: Running, lines: int = 100_000, width: int = 60) -> int:
+    """The built-in ``flood``, in a process of its own."""
+    pad = "x" * max(width - 9, 0)
+    printed = 0
+    for start in range(1, lines + 1, 1000):
+        if not running():
+            break
+        for i in range(start, min(start + 1000, lines + 1)):
+            print(f"{i:08d} {pad}")
+        printed = min(start + 999, lines)
+    return printed
+
+
+@job(isolation="thread")
+def first_line_thread(running: Running) -> None:
+    """One line at once, in a thread: the time from Start to the first line."""
+    print("first")
+
+
+@job(isolation="process")
+def first_line_process(running: Running) -> None:
+    """One line at once, in a process of its own."""
+    print("first")

@@ -29,6 +29,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import httpx
 import socketio
 import websockets
 
@@ -93,7 +94,7 @@ def ours_throughput(start_url: str, watch_url: str, lines: int, width: int) -> f
 
 
 def raw_client_throughput(start_url: str, lines: int, width: int,
-                          watch_url: str | None = None) -> float:
+                          watch_url: str | None = None, job: str = "flood") -> float:
     """The same run read by a minimal Engine.IO/Socket.IO client on ``websockets``: it
     does not spawn a thread per message as python-socketio's client does, so it shows
     what the server delivers (docs/performance.md, "Streaming"). With ``watch_url``, the
@@ -119,7 +120,7 @@ def raw_client_throughput(start_url: str, lines: int, width: int,
     async def run() -> float:
         starter = await connect(start_url)
         reader = await connect(watch_url) if watch_url else starter
-        params = {"job": "flood", "params": {"lines": lines, "width": width}}
+        params = {"job": job, "params": {"lines": lines, "width": width}}
         t0 = time.perf_counter()
         await starter.send("421" + json.dumps(["start", params]))
         if watch_url:
@@ -272,7 +273,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--capture-only", action="store_true",
                         help="only the capture overhead (no server, about 20 s)")
+    parser.add_argument("--isolation", choices=["process"],
+                        help="process jobs against thread jobs on one server, --rounds "
+                             "times: flood throughput, Start to first line, another "
+                             "run's latency during a flood")
     args = parser.parse_args()
+    if args.isolation:
+        compare_isolation(args)
+        return
     if args.capture_only:
         print_capture_overhead(args.lines, args.width)
         return
@@ -349,6 +357,94 @@ def compare_stores(args: argparse.Namespace) -> None:
               f"median of {len(values)} ({min(values):.1f}-{max(values):.1f})"
               + ("    (target p99 <= 50 ms)" if store == "sqlite" else ""))
     print(f"loadavg at end: {_loadavg()}")
+
+
+def first_line_ms(url: str, job: str, samples: int) -> list[float]:
+    """Milliseconds from sending Start to receiving the run's first line, ``samples``
+    times (one run at a time, each waited for)."""
+    client = connect(url)
+    got = threading.Event()
+    client.on("output", lambda batch: got.set())
+    times: list[float] = []
+    for _ in range(samples):
+        got.clear()
+        t0 = time.perf_counter()
+        client.call("start", {"job": job})
+        if not got.wait(30):
+            raise RuntimeError(f"{job}: no first line within 30 s")
+        times.append((time.perf_counter() - t0) * 1000)
+        time.sleep(0.05)  # its end announced before the next Start
+    client.disconnect()
+    return times
+
+
+def latency_during(url: str, flood_job: str | None, rate: int, seconds: float) -> list[float]:
+    """The ticker's print->receipt latencies while ``flood_job`` floods (watched by
+    a client of its own), or with no flood (None)."""
+    if flood_job is None:
+        return latency(url, url, rate, seconds)
+    flooder = connect(url)
+    flooder.on("output", lambda batch: None)
+    run_id = flooder.call("start", {"job": flood_job, "params": {
+        "lines": 100_000_000, "width": 60}})["run_id"]
+    time.sleep(0.5)  # the flood under way
+    try:
+        return latency(url, url, rate, seconds)
+    finally:
+        flooder.call("stop", {"run_id": run_id})
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and httpx.get(
+                f"{url}/api/runs/{run_id}", timeout=10).json()["state"] not in (
+                    "stopped", "failed", "succeeded"):
+            time.sleep(0.1)
+        flooder.disconnect()
+
+
+def compare_isolation(args: argparse.Namespace) -> None:
+    """Process jobs against thread jobs, on one server, in alternating rounds, with
+    the load average before and after: throughput of a flood as a ratio, the time
+    from Start to the first line, and a ticker's p99 latency during a flood in a
+    thread job and in a process job against no flood."""
+    print(f"loadavg at start: {_loadavg()}", flush=True)
+    ratios: list[float] = []
+    first: dict[str, list[float]] = {"thread": [], "process": []}
+    p99s: dict[str, list[float]] = {"quiet": [], "thread": [], "process": []}
+    with our_server(None) as (url, _):
+        first_line_ms(url, "first_line_process", 3)  # the zygote started, modules warm
+        for round_ in range(1, args.rounds + 1):
+            thread = raw_client_throughput(url, args.lines, args.width, job="flood")
+            process = raw_client_throughput(url, args.lines, args.width,
+                                            job="flood_in_process")
+            ratios.append(process / thread)
+            print(f"  round {round_}: flood thread {thread:,.0f} lines/s, process "
+                  f"{process:,.0f} lines/s, ratio {process / thread:.0%}", flush=True)
+            for kind in ("thread", "process"):
+                times = first_line_ms(url, f"first_line_{kind}", 20)
+                first[kind].extend(times)
+                print(f"  round {round_}: Start to first line, {kind} job: median "
+                      f"{statistics.median(times):.1f} ms ({min(times):.1f}-{max(times):.1f})",
+                      flush=True)
+            for kind, flood_job in (("quiet", None), ("thread", "flood"),
+                                    ("process", "flood_in_process")):
+                samples = latency_during(url, flood_job, args.rate, args.seconds)
+                p99s[kind].append(percentile(samples, 99))
+                print(f"  round {round_}: ticker p99 with {kind} flood: "
+                      f"{p99s[kind][-1]:.1f} ms ({len(samples)} lines)", flush=True)
+    print(f"loadavg at end: {_loadavg()}")
+    print(f"flood throughput process/thread = {statistics.median(ratios):.0%} median of "
+          f"{len(ratios)} rounds ({min(ratios):.0%}-{max(ratios):.0%})    (target >= 80%); "
+          f"{args.lines:,} lines of {args.width} B")
+    for kind, times in first.items():
+        print(f"Start to first line, {kind} job: median {statistics.median(times):.1f} ms, "
+              f"p90 {percentile(times, 90):.1f} ms of {len(times)}"
+              + ("    (target median <= 150 ms)" if kind == "process" else ""))
+    quiet = statistics.median(p99s["quiet"])
+    for kind, values in p99s.items():
+        print(f"ticker p99, {kind + (' flood' if kind != 'quiet' else ''):14s} "
+              f"{statistics.median(values):7.1f} ms median of {len(values)} "
+              f"({min(values):.1f}-{max(values):.1f}); {statistics.median(values) / quiet:.1f}x "
+              "quiet" + ("    (target process flood within 1.5x of quiet)"
+                         if kind == "process" else ""))
 
 
 def _loadavg() -> str:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .core.capture import LineSink
-from .core.system import RunnerFactory, System, thread_runner
+from .core.system import RunnerFactory, System, isolating_runner
 from .core.system import build as build_core
 from .store import open_store
 from .store.memory import MemoryStore
@@ -57,4 +57,4 @@ def _runner(config: Mapping[str, Any]) -> RunnerFactory:
         from .adapters.rq import rq_runner
 
         return rq_runner
-    return thread_runner
+    return isolating_runner

@@ -350,6 +350,7 @@ def worker(burst: bool, name: str | None) -> None:
 
     from .adapters.rq import QUEUE_NAME, RunWorker, WorkerContext
     from .assembly import build
+    from .core.system import job_limits
     from .store import open_store
     from .web.states import QueueAnnouncer
 
@@ -372,7 +373,8 @@ def worker(burst: bool, name: str | None) -> None:
             [QUEUE_NAME], connection=Redis.from_url(config["REDIS_URL"]),
             serializer=JSONSerializer, name=name, context=WorkerContext(
                 system.service, system.pump, system.services_for,
-                float(config["STOP_GRACE_SECONDS"]), float(config["SHUTDOWN_GRACE_SECONDS"])))
+                float(config["STOP_GRACE_SECONDS"]), float(config["SHUTDOWN_GRACE_SECONDS"]),
+                isolation=str(config["ISOLATION"]), limits=job_limits(config)))
         click.echo(f"Flask-Realtime worker on queue {QUEUE_NAME!r} ({config['REDIS_URL']})",
                    err=True)
         queue_worker.work(burst=burst, with_scheduler=False)

@@ -110,6 +110,15 @@ DEFAULTS: dict[str, Any] = {
     "METRICS": False,
     "METRICS_TOKEN": None,
     "LOG_FORMAT": "text",
+    # Jobs in their own process (docs/jobs.md, "Isolation and limits"): where a job runs
+    # unless it says (@job(isolation=...)): "thread" (in the server process) or "process".
+    "ISOLATION": "thread",
+    # Each run's limits unless its job sets its own; 0: none. Memory (MiB of address
+    # space) and CPU seconds apply to process jobs only.
+    "JOB_TIMEOUT_SECONDS": 0.0,
+    "JOB_MEMORY_MB": 0,
+    "JOB_CPU_SECONDS": 0,
+    "JOB_OUTPUT_BYTES": 0,
 }
 
 class ConfigError(ValueError):
@@ -276,6 +285,7 @@ CHECKS: dict[str, Check] = {
     "SECRET_KEY": optional(TEXT),
     "METRICS_TOKEN": optional(TEXT),
     "LOG_FORMAT": one_of("text", "json"),
+    "ISOLATION": one_of("thread", "process"),
 }
 
 

@@ -33,7 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from rq import Queue, Worker, get_current_job
@@ -45,7 +45,8 @@ from rq.serializers import JSONSerializer
 from redis import Redis, RedisError
 
 from ..core.capture import CapturePump
-from ..core.jobs import JobError, JobSpec, RunContext
+from ..core.isolation import run_job_in_process, timeout_timer
+from ..core.jobs import JobError, JobLimits, JobSpec, RunContext
 from ..core.output import SYSTEM
 from ..core.ports import StoreUnavailableError
 from ..core.runner import Deadlines, Heartbeat, StopSignal, fail_confirmed, run_job
@@ -293,6 +294,11 @@ class WorkerContext:
     stop_grace: float = 2.0
     #: SIGTERM: how long the current run has to end (SHUTDOWN_GRACE_SECONDS).
     shutdown_grace: float = 8.0
+    #: Where a job runs unless it says (ISOLATION): "thread" (in the work-horse) or
+    #: "process" (a process of its own, as in a web process: core/isolation.py).
+    isolation: str = "thread"
+    #: The runs' limits unless the job sets its own (the JOB_* settings).
+    limits: JobLimits = field(default_factory=JobLimits)
 
 
 #: The error of a run whose worker was shut down before it ended.
@@ -438,8 +444,17 @@ def _execute(run_id: str) -> None:
             return
         global _current_signal
         _current_signal = running = StopSignal(service.store, run_id, check_every=0.1)
-        run_job(service, context.pump, moved, spec, values,
-                RunContext(run_id, run.user, services), running, context.stop_grace)
+        limits = spec.limits.over(context.limits)
+        run_context = RunContext(run_id, run.user, services)
+        if (spec.isolation or context.isolation) == "process":
+            # The same path as a web process's: stop forced with stop_group after the
+            # grace, crashes and limits; the child ends itself if this horse is killed.
+            run_job_in_process(service, context.pump, moved, spec, values, run_context,
+                               running, context.stop_grace, limits=limits)
+        else:
+            with timeout_timer(running, limits):
+                run_job(service, context.pump, moved, spec, values, run_context, running,
+                        context.stop_grace)
     finally:
         _current_signal = None
         heartbeat.close()

@@ -26,7 +26,9 @@ from typing import Any, Literal
 from ..config import ConfigError
 
 __all__ = [
+    "ISOLATIONS",
     "JobError",
+    "JobLimits",
     "JobModuleError",
     "JobRegistry",
     "JobSpec",
@@ -191,6 +193,44 @@ class Param:
         return value
 
 
+#: Where a job can run (docs/jobs.md, "Isolation and limits"): a thread of the server
+#: process, or a process of its own.
+ISOLATIONS = ("thread", "process")
+
+
+@dataclass(frozen=True)
+class JobLimits:
+    """A run's limits (docs/jobs.md, "Isolation and limits"); None: the server's default
+    (``JOB_*`` settings), 0: none. ``timeout``: wall-clock seconds, then the run is
+    stopped (forced for a process job) and fails; ``memory_mb``: the process's address
+    space (``RLIMIT_AS``) and ``cpu_seconds``: its CPU time (``RLIMIT_CPU``), process
+    jobs only; ``output_bytes``: what the job may write (stdout, stderr and log)."""
+
+    timeout: float | None = None
+    memory_mb: int | None = None
+    cpu_seconds: int | None = None
+    output_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("timeout", "memory_mb", "cpu_seconds", "output_bytes"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(
+                    value, int | float) or not 0 <= value < float("inf")
+                    or (name != "timeout" and not float(value).is_integer())):
+                raise JobError(f"the limit {name}= must be a number of at least 0 (0: none), "
+                               f"{'' if name == 'timeout' else 'a whole one, '}not {value!r}")
+
+    def over(self, defaults: JobLimits) -> JobLimits:
+        """These limits, each one unset taken from ``defaults``."""
+        def pick(mine: Any, theirs: Any) -> Any:
+            return mine if mine is not None else theirs
+
+        return JobLimits(pick(self.timeout, defaults.timeout),
+                         pick(self.memory_mb, defaults.memory_mb),
+                         pick(self.cpu_seconds, defaults.cpu_seconds),
+                         pick(self.output_bytes, defaults.output_bytes))
+
+
 @dataclass(frozen=True)
 class JobSpec:
     """A registered job: the function and what the page needs to offer it."""
@@ -202,6 +242,9 @@ class JobSpec:
     params: tuple[Param, ...]
     is_async: bool
     context_arg: str | None = None
+    #: "thread", "process", or None: the server's ``ISOLATION``.
+    isolation: str | None = None
+    limits: JobLimits = field(default_factory=JobLimits)
 
     def validate(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
         """Return converted keyword arguments, or raise ParamError listing every problem."""
@@ -291,9 +334,13 @@ def _param_from(parameter: inspect.Parameter, hint: Any) -> Param:
 
 def describe(
     func: Callable[..., Any], *, name: str | None = None, title: str | None = None,
-    description: str | None = None,
+    description: str | None = None, isolation: str | None = None,
+    limits: JobLimits | None = None,
 ) -> JobSpec:
     """Build a JobSpec from a function's signature; raise JobError if it cannot be a job."""
+    if isolation is not None and isolation not in ISOLATIONS:
+        raise JobError(f"job {func.__name__!r}: isolation= must be \"thread\" or "
+                       f"\"process\", not {isolation!r}")
     signature = inspect.signature(func)
     hints = typing.get_type_hints(func, include_extras=True)
     parameters = list(signature.parameters.values())
@@ -318,6 +365,8 @@ def describe(
         params=tuple(params),
         is_async=inspect.iscoroutinefunction(func),
         context_arg=context_arg,
+        isolation=isolation,
+        limits=limits or JobLimits(),
     )
 
 
@@ -493,17 +542,25 @@ registry = _process_registry = JobRegistry()
 def job(
     func: Callable[..., Any] | None = None, *, name: str | None = None,
     title: str | None = None, description: str | None = None,
-    registry: JobRegistry | None = None,
+    registry: JobRegistry | None = None, isolation: str | None = None,
+    timeout: float | None = None, memory_mb: int | None = None,
+    cpu_seconds: int | None = None, output_bytes: int | None = None,
 ) -> Any:
     """Register a function as a job. Usable bare (``@job``) or with options (``@job(name=…)``).
 
-    The job is added to ``registry`` (the process-wide one if None) and its JobSpec
-    recorded on the function, which :meth:`JobRegistry.load_modules` reads. The function
-    is returned unchanged otherwise. Raise JobError if it cannot be a job.
+    ``isolation`` ("thread" or "process"; None: the server's ``ISOLATION``) and the
+    limits ``timeout``, ``memory_mb``, ``cpu_seconds``, ``output_bytes`` (see
+    :class:`JobLimits`; None: the server's ``JOB_*`` defaults) are docs/jobs.md's
+    "Isolation and limits". The job is added to ``registry`` (the process-wide one if
+    None) and its JobSpec recorded on the function, which
+    :meth:`JobRegistry.load_modules` reads. The function is returned unchanged
+    otherwise. Raise JobError if it cannot be a job.
     """
 
     def register(f: Callable[..., Any]) -> Callable[..., Any]:
-        spec = describe(f, name=name, title=title, description=description)
+        spec = describe(f, name=name, title=title, description=description,
+                        isolation=isolation, limits=JobLimits(
+                            timeout, memory_mb, cpu_seconds, output_bytes))
         (registry if registry is not None else _process_registry).add(spec)
         setattr(f, _SPECS_ATTR, (*getattr(f, _SPECS_ATTR, ()), spec))
         return f

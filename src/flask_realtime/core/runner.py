@@ -82,6 +82,17 @@ class StopSignal:
         self._next_check = time.monotonic() + check_every
         self._lock = threading.Lock()
         self.reason: str | None = None
+        #: The line the run's output gets at the stop, when not the usual one.
+        self.stop_line: str | None = None
+
+    def expire(self, reason: str, line: str) -> None:
+        """Stop the job because it reached a limit (its timeout): ``line`` goes into the
+        output, and the run ends failed with ``reason``. Nothing if stopped already."""
+        with self._lock:
+            if self.event.is_set():
+                return
+            self.reason, self.stop_line = reason, line
+        self.stop()
 
     def shut_down(self, reason: str = SHUTDOWN_ERROR) -> None:
         """Stop the job for a shutdown: the run ends failed with ``reason``."""
@@ -275,8 +286,8 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
             stop_grace: float) -> None:
     """Execute one run in the calling thread, from ``running`` to its final state."""
     capture = pump.open(run.id)
-    running.when_stopped(lambda: capture.system(
-        SHUTDOWN_STOP_LINE if running.reason is not None else "Stop requested."))
+    running.when_stopped(lambda: capture.system(running.stop_line or (
+        SHUTDOWN_STOP_LINE if running.reason is not None else "Stop requested.")))
     previous = pump.attach(capture)
     error: str | None = None
     stopped = False
@@ -298,22 +309,30 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
     pump.close(capture)  # every line is stored before the run is seen to end
     # A stop asked elsewhere is in the store, and finish() reads it there.
     stopped = stopped or running.event.is_set()
+    finish_run(service, run.id, error=error, stopped=stopped, result=result,
+               has_result=has_result)
+
+
+def finish_run(service: RunService, run_id: str, *, error: str | None, stopped: bool,
+               result: Any, has_result: bool) -> None:
+    """:meth:`RunService.finish`, retried for :data:`FINISH_WAIT_SECONDS` while the
+    store is unavailable: the end of a run must not be lost."""
     deadline = time.monotonic() + FINISH_WAIT_SECONDS
-    while True:  # the store may be away for a while: the end of the run must not be lost
+    while True:
         try:
-            service.finish(run.id, error=error, stopped=stopped, result=result,
+            service.finish(run_id, error=error, stopped=stopped, result=result,
                            has_result=has_result)
             return
         except StoreUnavailableError as exc:
             if isinstance(exc, StoreClosedError) or time.monotonic() > deadline:
                 # Nothing left to tell: the next start (SQLite) or the executor-loss
                 # check (Redis) ends the run as interrupted, its output kept.
-                log.warning("run %s ended, but its end could not be stored: %s", run.id, exc)
+                log.warning("run %s ended, but its end could not be stored: %s", run_id, exc)
                 return
             time.sleep(0.5)
 
 
-async def _supervise(job: Awaitable[Any], running: StopSignal, stop_grace: float) -> Any:
+async def _supervise(job: Awaitable[Any], running: Callable[[], bool], stop_grace: float) -> Any:
     """Await the job; once Stop is older than the grace period, cancel it."""
     task = asyncio.ensure_future(job)
     loop = asyncio.get_running_loop()
@@ -410,6 +429,11 @@ class ThreadRunner:
         are then seen as lost."""
         self.heartbeat.close()
 
+    def _run(self, run: Run, spec: JobSpec, params: Mapping[str, Any], context: RunContext,
+             signal: StopSignal) -> None:
+        """Execute the run, now ``running``, in this thread: :func:`run_job`."""
+        run_job(self.service, self.pump, run, spec, params, context, signal, self.stop_grace)
+
     def _execute(self, run: Run, spec: JobSpec, params: Mapping[str, Any],
                  context: RunContext) -> None:
         with self._lock:
@@ -421,8 +445,7 @@ class ThreadRunner:
                 return
             if self.service.transition(run.id, RunState.RUNNING) is None:
                 return  # stopped while queued
-            run_job(self.service, self.pump, run, spec, params, context, signal,
-                    self.stop_grace)
+            self._run(run, spec, params, context, signal)
         finally:
             self.heartbeat.remove(run.id)
             with self._ended:

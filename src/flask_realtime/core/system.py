@@ -22,7 +22,8 @@ from typing import Any, Generic, TypeVar
 
 from ..config import DEFAULTS
 from .capture import CapturePump, LineSink
-from .jobs import JobRegistry
+from .isolation import IsolatingRunner
+from .jobs import JobLimits, JobRegistry
 from .jobs import registry as default_registry
 from .ports import RunStore, StoreUnavailableError
 from .runner import ThreadRunner, reap_lost_runs
@@ -175,6 +176,24 @@ def thread_runner(service: RunService, pump: CapturePump,
                   config: Mapping[str, Any]) -> ThreadRunner:
     """The default :data:`RunnerFactory`: runs in threads of this process."""
     return ThreadRunner(service, pump, stop_grace=float(config["STOP_GRACE_SECONDS"]))
+
+
+def isolating_runner(service: RunService, pump: CapturePump,
+                     config: Mapping[str, Any]) -> IsolatingRunner:
+    """The :data:`RunnerFactory` of a server: runs in threads of this process, or each
+    in a process of its own (the job's ``isolation``, else ``ISOLATION``), with the
+    ``JOB_*`` limits as defaults (docs/jobs.md, "Isolation and limits")."""
+    return IsolatingRunner(
+        service, pump, stop_grace=float(config["STOP_GRACE_SECONDS"]),
+        default=str(config["ISOLATION"]), defaults=job_limits(config))
+
+
+def job_limits(config: Mapping[str, Any]) -> JobLimits:
+    """The server's default :class:`~.jobs.JobLimits` from the ``JOB_*`` settings."""
+    return JobLimits(timeout=float(config["JOB_TIMEOUT_SECONDS"]),
+                     memory_mb=int(config["JOB_MEMORY_MB"]),
+                     cpu_seconds=int(config["JOB_CPU_SECONDS"]),
+                     output_bytes=int(config["JOB_OUTPUT_BYTES"]))
 
 
 def build(config: Mapping[str, Any], *, store: S | Callable[[], S],

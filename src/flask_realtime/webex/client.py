@@ -205,6 +205,28 @@ class WebexAccess:
         self.rate_limited = 0
         self.retried = 0
 
+    # -- in a job's own process (core/isolation.py) ----------------------------------------
+    def for_child(self) -> tuple[Callable[[Callable[..., Any]], WebexAccess],
+                                 dict[str, Callable[..., Any]]]:
+        """This access split for a job in its own process: a factory the child calls
+        with its ``call`` to this process, and the handler that answers it. The child's
+        client asks this one's token provider for each token (``call("token",
+        force_refresh)``), so renewals happen here and the child never holds a refresh
+        token. A test transport stays here: the child's client uses HTTP."""
+        provider = self.token_provider
+
+        async def ask(force_refresh: bool) -> str:
+            return await provider(force_refresh)
+
+        def token(force_refresh: bool = False) -> str:
+            return str(asyncio.run(ask(bool(force_refresh))))
+
+        options = {"concurrency": self.concurrency, "timeout": self.timeout,
+                   "retry_for": self.retry_for, "max_retry_after": self.max_retry_after,
+                   "backoff": self.backoff, "max_backoff": self.max_backoff,
+                   "token_ttl": self.token_ttl}
+        return functools.partial(access_in_child, self.base_url, options), {"token": token}
+
     # -- lifecycle ---------------------------------------------------------------------
     async def __aenter__(self) -> WebexAccess:
         return self
@@ -552,6 +574,17 @@ def _json(response: httpx.Response) -> Any:
         return orjson.loads(response.content)
     except orjson.JSONDecodeError:
         return response.json()
+
+
+def access_in_child(base_url: str, options: dict[str, Any],
+                    call: Callable[..., Any]) -> WebexAccess:
+    """A job process's :class:`WebexAccess` (see :meth:`WebexAccess.for_child`): its
+    tokens come from the parent through ``call``."""
+
+    async def provide(force_refresh: bool = False) -> str:
+        return str(await asyncio.to_thread(call, "token", bool(force_refresh)))
+
+    return WebexAccess(base_url, provide, **options)
 
 
 def _clean(params: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,485 @@
+"""The process runner: a run whose job asks for it executes in a process of its own.
+
+Contract: :func:`run_job_in_process` executes one run as :func:`~.runner.run_job` does
+(same states, same capture, same result and error rules), but the job runs in a child
+process forked by the zygote (``core/zygote.py``; the child's side is
+``core/child.py``). The calling thread supervises it:
+
+* **Output.** The child's fds 1 and 2 are pipes this process reads, so everything the
+  job and its children write reaches the run's ``stdout`` and ``stderr`` through the
+  same :class:`~.capture.RunCapture` and pump as a thread job's; ``logging`` records
+  arrive over the control connection into the ``log`` stream. fd 0 is a pipe too: its
+  write end is handed to ``stdin`` (:data:`StdinFeed`), by default closed at once (the
+  job reads end-of-file); per-run input plugs in there.
+* **Stop.** ``running()`` in the child turns False when the run's
+  :class:`~.runner.StopSignal` does (a Stop here or, through the store, anywhere);
+  ``stop_grace`` seconds later the child's process group is ended with
+  :func:`~.processes.stop_group` (SIGTERM, then SIGKILL) and the run ends ``stopped``
+  with a line saying which signal it took.
+* **Crashes.** A child that dies (a signal, ``os._exit``, the OOM killer) ends only its
+  run: ``failed``, with :func:`~.processes.exit_sentence` as the error and a line, its
+  output kept.
+* **Limits** (:class:`~.jobs.JobLimits`): the timeout is a Stop with a reason (forced
+  after ``stop_grace``), memory and CPU are ``RLIMIT_AS`` / ``RLIMIT_CPU`` in the child,
+  output bytes are counted here; going over one fails the run with a sentence naming it.
+* **Services.** A service offers itself to a child with ``for_child()``, returning
+  ``(factory, handlers)``: ``factory(call)`` runs in the child (pickled), ``handlers``
+  (method name -> function) answer its ``call(method, *args)`` here, so secrets stay
+  in this process. Services without ``for_child`` are not given to process jobs.
+
+:class:`IsolatingRunner` is the :class:`~.runner.ThreadRunner` that picks, per run, a
+thread or a process (the job's ``isolation``, else the server's ``ISOLATION``), and
+applies the limits to both (a thread job's timeout is a cooperative stop).
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import json
+import logging
+import os
+import pickle
+import selectors
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from multiprocessing.connection import Connection
+from typing import Any
+
+from .capture import CapturePump, RunCapture
+from .capture.hooks import SUBPROCESS_DRAIN_SECONDS
+from .child import ChildStart
+from .jobs import JobLimits, JobSpec, RunContext
+from .output import LOG, STDERR, STDOUT
+from .processes import exit_sentence, signal_name, stop_group
+from .runner import StopSignal, ThreadRunner, finish_run, run_job
+from .runs import Run
+from .service import RunService
+from .zygote import Zygote, ZygoteError, zygote
+
+log = logging.getLogger(__name__)
+
+#: Takes ownership of the write end of the child's stdin pipe (an fd): feeds the run's
+#: input into it and closes it at the end. The default closes it at once.
+StdinFeed = Callable[[int], None]
+#: The largest message a child may send (a result is at most 4 MiB of JSON).
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+#: How often the supervisor looks at the child, the stop signal and the deadlines.
+SUPERVISE_SECONDS = 0.05
+
+
+def _no_input(fd: int) -> None:
+    """The default :data:`StdinFeed`: the job reads end-of-file."""
+    os.close(fd)
+
+
+class ChildStartError(Exception):
+    """What a process job needs cannot be sent to its process; the message says why."""
+
+
+class _Outcome:
+    """What the supervisor learnt, from the child and from itself."""
+
+    def __init__(self) -> None:
+        self.done: tuple[Any, ...] | None = None  # the child's ("done", ...) message
+        self.forced: str | None = None  # the signal stop_group took
+        self.why: str | None = None  # "stop", "timeout", "output", "shutdown"
+        self.over_output = threading.Event()
+
+
+class _Reader:
+    """One thread that reads the child's stdout and stderr pipes into the run, counting
+    bytes against the output limit, until both are at their end (or :meth:`close`)."""
+
+    def __init__(self, capture: RunCapture, fds: dict[int, str], limit: int | None,
+                 outcome: _Outcome) -> None:
+        self.capture = capture
+        self.limit = limit or None
+        self.outcome = outcome
+        self.written = 0
+        self._selector = selectors.DefaultSelector()
+        self._decoders = {fd: codecs.getincrementaldecoder("utf-8")("replace")
+                          for fd in fds}
+        for fd, stream in fds.items():
+            self._selector.register(fd, selectors.EVENT_READ, stream)
+        self._closing = threading.Event()
+        self.thread = threading.Thread(target=self._loop, name="flask-realtime-child-output",
+                                       daemon=True)
+        self.thread.start()
+
+    def allow(self, size: int) -> int:
+        """Count ``size`` bytes written; how many of them are within the output limit
+        (all of them without one). Passing the limit sets ``over_output``."""
+        self.written += size
+        if self.limit is None or self.written <= self.limit:
+            return size
+        self.outcome.over_output.set()
+        return max(0, size - (self.written - self.limit))
+
+    def close(self, wait: float) -> None:
+        """Wait up to ``wait`` seconds for the ends of the pipes, then stop reading."""
+        self.thread.join(wait)
+        self._closing.set()
+        self.thread.join()
+
+    def _loop(self) -> None:
+        capture, selector = self.capture, self._selector
+        try:
+            while selector.get_map() and not self._closing.is_set():
+                for key, _ in selector.select(0.1):
+                    fd = int(key.fd)
+                    data = os.read(fd, 65_536)
+                    decoder = self._decoders[fd]
+                    if not data:
+                        if tail := decoder.decode(b"", final=True):
+                            capture.write(key.data, tail)
+                        selector.unregister(fd)
+                        continue
+                    if self.outcome.over_output.is_set():
+                        continue  # read and dropped: the child must not block on a full pipe
+                    allowed = self.allow(len(data))
+                    if not allowed:
+                        continue
+                    if capture.give_way and not capture.chunks:
+                        # A flood gives way once per drain cycle while other runs share
+                        # this process, as a thread job's printing does (the pipe fills,
+                        # and the job's process waits on it meanwhile).
+                        time.sleep(capture.give_way)
+                    capture.write(key.data, decoder.decode(data[:allowed]))
+        finally:
+            for key in list(selector.get_map().values()):
+                selector.unregister(key.fd)
+            for fd in self._decoders:
+                os.close(fd)
+            selector.close()
+
+
+class _Control:
+    """This process's end of a child's control connection: logs into the run, answers
+    service calls, keeps the outcome; :meth:`send` is thread-safe."""
+
+    def __init__(self, conn: Connection, capture: RunCapture, reader: _Reader,
+                 handlers: Mapping[str, Mapping[str, Callable[..., Any]]],
+                 outcome: _Outcome) -> None:
+        self.conn = conn
+        self.capture = capture
+        self.reader = reader
+        self.handlers = handlers
+        self.outcome = outcome
+        self._lock = threading.Lock()
+        self.thread = threading.Thread(target=self._loop, name="flask-realtime-child-control",
+                                       daemon=True)
+        self.thread.start()
+
+    def send(self, message: Any) -> None:
+        """Send ``message`` (pickled) to the child; nothing if it is gone."""
+        self.send_bytes(pickle.dumps(message))
+
+    def send_bytes(self, data: bytes) -> None:
+        """Send ``data`` to the child as one message; nothing if it is gone."""
+        with self._lock, contextlib.suppress(OSError, ValueError):
+            self.conn.send_bytes(data)
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                message = json.loads(self.conn.recv_bytes(MAX_MESSAGE_BYTES))
+                kind = message[0]
+                if kind == "log":
+                    text = str(message[1])
+                    if not self.outcome.over_output.is_set() and self.reader.allow(
+                            len(text.encode("utf-8", "replace"))):
+                        self.capture.write(LOG, text)
+                elif kind == "call":
+                    threading.Thread(target=self._answer, args=message[1:], daemon=True,
+                                     name="flask-realtime-child-call").start()
+                elif kind == "done":
+                    self.outcome.done = tuple(message)
+        except (EOFError, OSError, ValueError):
+            return  # the child is gone
+        except Exception:  # a message that cannot be read: the child is not trusted
+            log.exception("a job's process sent a message that could not be read")
+
+    def _answer(self, number: int, service: str, method: str, args: list[Any]) -> None:
+        handler = self.handlers.get(service, {}).get(method)
+        if handler is None:
+            self.send(("reply", number, False, f"{service}.{method} is not offered to "
+                                               "a job's process"))
+            return
+        try:
+            value = handler(*args)
+        except Exception as exc:
+            self.send(("reply", number, False, str(exc) or type(exc).__name__))
+        else:
+            self.send(("reply", number, True, value))
+
+
+def child_services(services: Mapping[str, Any]) -> tuple[
+        dict[str, Any], dict[str, Mapping[str, Callable[..., Any]]], list[str]]:
+    """(factories for the child, handlers for this process, names not offered) from a
+    run's services: each service with ``for_child()`` is split in two."""
+    factories: dict[str, Any] = {}
+    handlers: dict[str, Mapping[str, Callable[..., Any]]] = {}
+    missing: list[str] = []
+    for name, service in services.items():
+        offer = getattr(service, "for_child", None)
+        if not callable(offer):
+            missing.append(name)
+            continue
+        factories[name], handlers[name] = offer()
+    return factories, handlers, missing
+
+
+def run_job_in_process(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
+                       params: Mapping[str, Any], context: RunContext, running: StopSignal,
+                       stop_grace: float, *, limits: JobLimits | None = None,
+                       starter: Zygote | None = None, stdin: StdinFeed = _no_input,
+                       live: dict[str, int] | None = None) -> None:
+    """Execute one run in a child process, supervised from the calling thread, from
+    ``running`` to its final state (see the module's docstring). ``live``, if given,
+    holds the run's id -> the child's pid (its process group) while the child runs."""
+    limits = limits or JobLimits()
+    capture = pump.open(run.id)
+    running.when_stopped(lambda: capture.system(
+        running.stop_line or "Stop requested."))
+    factories, handlers, missing = child_services(context.services)
+    for name in missing:
+        capture.system(f"The service {name!r} cannot be used by a job in its own process.")
+    outcome = _Outcome()
+    error: str | None = None
+    stopped = False
+    result: Any = None
+    has_result = False
+    try:
+        child, reader, control = _start(capture, run, spec, params, context, stop_grace,
+                                        limits, factories, handlers, outcome,
+                                        starter or zygote(), stdin)
+    except (ZygoteError, ChildStartError, OSError) as exc:
+        error = f"The job's process could not be started: {exc}"
+        capture.system(error)
+    else:
+        if live is not None:
+            live[run.id] = child.pid
+        try:
+            _supervise_child(child, control, running, stop_grace, limits, outcome, capture)
+        finally:
+            if live is not None:
+                live.pop(run.id, None)
+        reader.close(SUBPROCESS_DRAIN_SECONDS)
+        control.thread.join(SUBPROCESS_DRAIN_SECONDS)
+        with contextlib.suppress(OSError):
+            control.conn.close()
+        error, stopped, result, has_result = _verdict(
+            child.returncode, child.lost, outcome, running, limits, stop_grace, capture)
+    pump.close(capture)
+    finish_run(service, run.id, error=error, stopped=stopped, result=result,
+               has_result=has_result)
+
+
+def _start(capture: RunCapture, run: Run, spec: JobSpec, params: Mapping[str, Any],
+           context: RunContext, stop_grace: float, limits: JobLimits,
+           factories: dict[str, Any], handlers: Mapping[str, Mapping[str, Callable[..., Any]]],
+           outcome: _Outcome, starter: Zygote,
+           stdin: StdinFeed) -> tuple[Any, _Reader, _Control]:
+    """Fork the child, send it its :class:`~.child.ChildStart`, start reading it."""
+    try:  # before anything starts: a job that cannot be sent fails with a sentence
+        start = pickle.dumps(ChildStart(
+            run_id=run.id, user=context.user, spec=spec, params=dict(params),
+            stop_grace=stop_grace, sys_path=list(sys.path), cwd=os.getcwd(),
+            services=factories, memory_mb=limits.memory_mb or None,
+            cpu_seconds=limits.cpu_seconds or None))
+    except Exception as exc:
+        raise ChildStartError(
+            f"its function (or a parameter, or a service) cannot be sent to a process: "
+            f"{exc}. A process job must be defined at the top level of its module.") from exc
+    in_r, in_w = os.pipe()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        child = starter.fork([in_r, out_w, err_w, theirs.fileno()])
+    except BaseException:
+        for fd in (in_w, out_r, err_r):
+            os.close(fd)
+        ours.close()
+        raise
+    finally:
+        for fd in (in_r, out_w, err_w):
+            os.close(fd)
+        theirs.close()
+    conn = Connection(ours.detach())
+    reader = _Reader(capture, {out_r: STDOUT, err_r: STDERR}, limits.output_bytes, outcome)
+    control = _Control(conn, capture, reader, handlers, outcome)
+    control.send_bytes(start)
+    stdin(in_w)  # the hook for per-run input: it owns the write end from here
+    return child, reader, control
+
+
+def _supervise_child(child: Any, control: _Control, running: StopSignal, stop_grace: float,
+                     limits: JobLimits, outcome: _Outcome, capture: RunCapture) -> None:
+    """Wait for the child to end, passing on Stop and forcing it when a grace, the
+    timeout or the output limit says so."""
+    deadline = time.monotonic() + limits.timeout if limits.timeout else None
+    force_at: float | None = None
+    told = False
+    while not child.wait(SUPERVISE_SECONDS):
+        now = time.monotonic()
+        if outcome.over_output.is_set() and outcome.forced is None:
+            outcome.why = "output"
+            outcome.forced = stop_group(child.pid, child.wait) or "none"
+            continue
+        if deadline is not None and now >= deadline and running.event.is_set() is False:
+            outcome.why = "timeout"
+            running.expire(*timeout_message(limits.timeout or 0))
+        if not told and not running():
+            told = True
+            if outcome.why is None:
+                outcome.why = "shutdown" if running.reason is not None else "stop"
+            control.send(("stop",))
+            force_at = now + stop_grace
+        if force_at is not None and now >= force_at and outcome.forced is None:
+            outcome.forced = stop_group(child.pid, child.wait) or "none"
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signal.SIGKILL)  # what the job left behind ends with it
+
+
+def _verdict(returncode: int | None, lost: bool, outcome: _Outcome, running: StopSignal,
+             limits: JobLimits, stop_grace: float,
+             capture: RunCapture) -> tuple[str | None, bool, Any, bool]:
+    """(error, stopped, result, has_result) of a run whose child has ended; writes the
+    system line that says how, when it did not end by itself."""
+    forced = outcome.forced if outcome.forced not in (None, "none") else None
+    how = f": its process group was ended with {forced}" if forced else ""
+    if outcome.over_output.is_set():  # perhaps seen only as the last output was read
+        error = f"The job wrote more than its output limit of {limits.output_bytes} bytes."
+        capture.system(f"{error[:-1]}{how or ': it was ended'}; the output above is what "
+                       "it printed within the limit.")
+        return error, False, None, False
+    if forced and outcome.why == "timeout":
+        capture.system(f"The job did not return within {stop_grace:g} s of its timeout{how}.")
+        return running.reason, False, None, False
+    if forced and outcome.why == "stop":
+        capture.system(f"The job did not return within {stop_grace:g} s of Stop{how}.")
+        return None, True, None, False
+    if forced:  # a shutdown
+        capture.system(f"The job did not return within {stop_grace:g} s of the "
+                       f"shutdown{how}.")
+        return running.reason, False, None, False
+    if outcome.done is not None:
+        _, error, stopped, result, has_result, problem = outcome.done
+        if problem:
+            capture.system(str(problem))
+        if error and error.startswith("MemoryError") and limits.memory_mb:
+            error = (f"The job went over its memory limit of {limits.memory_mb} MiB "
+                     f"({error}).")
+            capture.system(error)
+        if running.reason is not None and not error:
+            return running.reason, False, None, False
+        return error, bool(stopped), result, bool(has_result)
+    if lost or returncode is None:
+        error = "the job's process was lost (the process that starts jobs ended)"
+    elif limits.cpu_seconds and returncode in (-signal.SIGXCPU, -signal.SIGKILL):
+        error = (f"The job used more than its CPU limit of {limits.cpu_seconds} s "
+                 f"({signal_name(-returncode)}).")
+    else:
+        error = exit_sentence(returncode)
+        if returncode == -signal.SIGKILL:
+            error += " (killed: the out-of-memory killer, or another process)"
+        elif returncode == 0:
+            error += " before the job returned"
+    capture.system(f"{error[0].upper()}{error[1:].rstrip('.')}: the run failed; the output "
+                   "above is what it printed.")
+    return running.reason or error, False, None, False
+
+
+def timeout_message(seconds: float) -> tuple[str, str]:
+    """(the run's error, the line its output gets) when ``seconds`` of timeout are up."""
+    return (f"The job ran longer than its timeout of {seconds:g} s.",
+            f"The job ran longer than its timeout of {seconds:g} s: it was asked to stop "
+            "(running() is now False).")
+
+
+@contextlib.contextmanager
+def timeout_timer(running: StopSignal, limits: JobLimits) -> Iterator[None]:
+    """A thread job's timeout: while the block runs, ``running()`` turns False at the
+    deadline and the run is to fail (:meth:`~.runner.StopSignal.expire`)."""
+    if not limits.timeout:
+        yield
+        return
+    timer = threading.Timer(limits.timeout, running.expire,
+                            args=timeout_message(limits.timeout))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+
+
+class IsolatingRunner(ThreadRunner):
+    """The :class:`~.runner.ThreadRunner`, which runs each process job with
+    :func:`run_job_in_process` (a job's ``isolation``, else ``default``) and applies
+    each run's limits (the job's, else ``defaults``): a thread job's timeout turns
+    ``running()`` False at the deadline and fails the run.
+    :meth:`close` also ends the process groups of process runs still going."""
+
+    def __init__(self, service: RunService, pump: CapturePump, *, stop_grace: float = 2.0,
+                 default: str = "thread", defaults: JobLimits | None = None,
+                 starter: Zygote | None = None) -> None:
+        super().__init__(service, pump, stop_grace=stop_grace)
+        self.default = default
+        self.defaults = defaults or JobLimits()
+        self._starter = starter
+        self._live: dict[str, int] = {}  # process runs going: run id -> process group
+        if default == "process" or any(s.isolation == "process" for s in service.registry):
+            threading.Thread(target=self._warm, name="flask-realtime-zygote-start",
+                             daemon=True).start()
+
+    @property
+    def starter(self) -> Zygote:
+        """The zygote this runner forks through (the process's, unless given)."""
+        if self._starter is None or self._starter.owner != os.getpid():
+            self._starter = zygote(_job_modules(self.service))
+        return self._starter
+
+    def _warm(self) -> None:
+        try:
+            self.starter.start()
+        except ZygoteError:
+            log.exception("the process that starts jobs could not be started")
+
+    def isolation_of(self, spec: JobSpec) -> str:
+        """Where ``spec``'s runs execute: its own choice, else the server's."""
+        return spec.isolation or self.default
+
+    def _run(self, run: Run, spec: JobSpec, params: Mapping[str, Any], context: RunContext,
+             signal_: StopSignal) -> None:
+        limits = spec.limits.over(self.defaults)
+        if self.isolation_of(spec) == "process":
+            run_job_in_process(self.service, self.pump, run, spec, params, context, signal_,
+                               self.stop_grace, limits=limits, starter=self.starter,
+                               live=self._live)
+            return
+        with timeout_timer(signal_, limits):
+            run_job(self.service, self.pump, run, spec, params, context, signal_,
+                    self.stop_grace)
+
+
+    def close(self) -> None:
+        """End the heartbeat, and the process groups of the process runs still going
+        (SIGKILL: the process is going away; their runs are seen as lost, or were failed
+        by :meth:`shutdown`)."""
+        for pgid in list(self._live.values()):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+        super().close()
+
+
+def _job_modules(service: RunService) -> list[str]:
+    """The modules of the registered jobs: what the zygote preloads."""
+    return sorted({s.func.__module__ for s in service.registry
+                   if s.func.__module__ != "__main__"})

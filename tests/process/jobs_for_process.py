@@ -1,0 +1,166 @@
+"""Jobs the process runner's tests run, at module level: a process job's function is
+found again in its process by module and name."""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import subprocess
+import sys
+import time
+
+from flask_realtime.core.jobs import JobRegistry, RunContext, Running, job
+
+#: The tests' registry (tests/process/conftest.py builds the core on it).
+registry = JobRegistry()
+log = logging.getLogger("tests.process.jobs")
+
+
+@job(registry=registry, isolation="process")
+def everything_writes(running: Running) -> dict[str, object]:
+    """Python, the shell, C and a grandchild write to fds 1 and 2, in order."""
+    print("from print")
+    os.system("echo from os.system")
+    ctypes.CDLL(None).write(1, b"from C\n", 7)
+    subprocess.run(["sh", "-c", "echo from a grandchild; echo grandchild error >&2"],
+                   check=True)
+    print("to stderr", file=sys.stderr)
+    log.info("a log record")
+    return {"pid": os.getpid(), "rows": [1, 2, 3]}
+
+
+@job(registry=registry, isolation="process")
+def raises(running: Running) -> None:
+    """Fails with a traceback."""
+    print("before the error")
+    raise ValueError("bad value")
+
+
+@job(registry=registry, isolation="process")
+def obeys_stop(running: Running) -> str:
+    """Waits for Stop, then returns."""
+    print("waiting", flush=True)
+    while running():
+        time.sleep(0.01)
+    print("saw the stop")
+    return "stopped politely"
+
+
+@job(registry=registry, isolation="process")
+def ignores_stop(running: Running) -> None:
+    """Never looks at running()."""
+    print("busy", flush=True)
+    while True:
+        time.sleep(0.01)
+
+
+@job(registry=registry, isolation="process")
+def ignores_sigterm(running: Running) -> None:
+    """Ignores running() and SIGTERM too: only SIGKILL ends it."""
+    import signal
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    print("stubborn", flush=True)
+    while True:
+        time.sleep(0.01)
+
+
+@job(registry=registry, isolation="process")
+def segfaults(running: Running) -> None:
+    """Reads address 0."""
+    print("about to crash", flush=True)
+    ctypes.string_at(0)
+
+
+@job(registry=registry, isolation="process")
+def exits(running: Running, status: int = 3) -> None:
+    """Leaves the process at once, no outcome sent."""
+    print("leaving", flush=True)
+    os._exit(status)
+
+
+@job(registry=registry, isolation="process", memory_mb=200)
+def eats_memory(running: Running) -> None:
+    """Asks for more than its memory limit."""
+    print("eating", flush=True)
+    hoard = bytearray(400 * 1024 * 1024)
+    print("never here", len(hoard))
+
+
+@job(registry=registry, isolation="process", cpu_seconds=1)
+def spins(running: Running) -> None:
+    """Burns CPU past its limit (and ignores running())."""
+    print("spinning", flush=True)
+    while True:
+        pass
+
+
+@job(registry=registry, isolation="process", timeout=0.5)
+def overstays(running: Running) -> None:
+    """Runs past its timeout, ignoring running()."""
+    print("overstaying", flush=True)
+    while True:
+        time.sleep(0.01)
+
+
+@job(registry=registry, isolation="process", output_bytes=10_000)
+def floods(running: Running) -> None:
+    """Writes past its output limit, from the shell."""
+    os.system("yes 0123456789 | head -c 1000000")
+    print("done flooding")
+
+
+@job(registry=registry, isolation="thread", timeout=0.5)
+def thread_overstays(running: Running) -> str:
+    """A thread job past its timeout: it sees running() turn False."""
+    while running():
+        time.sleep(0.01)
+    return "noticed"
+
+
+@job(registry=registry, isolation="process")
+def uses_webex(running: Running, context: RunContext) -> str:
+    """Asks its Webex service for a token twice, the second time forcing a renewal."""
+    import asyncio
+
+    webex = context.services["webex"]
+
+    async def tokens() -> list[str]:
+        return [await webex._current_token(), await webex.token_provider(True)]
+
+    first, renewed = asyncio.run(tokens())
+    print("first token", first)
+    print("renewed token", renewed)
+    return "ok"
+
+
+@job(registry=registry)
+def default_isolation(running: Running) -> int:
+    """Runs wherever the server's ISOLATION says."""
+    os.system("echo from the shell")
+    return os.getpid()
+
+
+@job(registry=registry, isolation="process")
+async def async_in_process(running: Running) -> str:
+    """An async job in its own process."""
+    import asyncio
+    print("async start")
+    await asyncio.sleep(0)
+    return "async done"
+
+
+@job(registry=registry, isolation="process")
+def environment(running: Running) -> list[str]:
+    """The names of its environment variables."""
+    return sorted(os.environ)
+
+
+@job(registry=registry, isolation="process")
+def tells_its_pid(running: Running) -> None:
+    """Prints its pid, then ignores running() and SIGTERM."""
+    import signal
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    print(os.getpid(), flush=True)
+    while True:
+        time.sleep(0.01)
