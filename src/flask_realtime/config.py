@@ -110,6 +110,14 @@ DEFAULTS: dict[str, Any] = {
     "METRICS": False,
     "METRICS_TOKEN": None,
     "LOG_FORMAT": "text",
+    # Input (docs/jobs.md, "Input"): the most UTF-8 bytes one send may hold (HTTP or
+    # Socket.IO; a Socket.IO packet is bounded by MAX_HTTP_BUFFER_SIZE as well), and the
+    # most a run may hold unread.
+    "INPUT_MAX_BYTES": 16 * 1024,
+    "INPUT_MAX_QUEUED_BYTES": 1 << 20,
+    # Command jobs (docs/jobs.md, "Command jobs"): a TOML file of executables offered as
+    # jobs, relative to the working directory; "" for none.
+    "COMMANDS": "",
 }
 
 class ConfigError(ValueError):
@@ -276,6 +284,8 @@ CHECKS: dict[str, Check] = {
     "SECRET_KEY": optional(TEXT),
     "METRICS_TOKEN": optional(TEXT),
     "LOG_FORMAT": one_of("text", "json"),
+    "INPUT_MAX_BYTES": whole(1),
+    "INPUT_MAX_QUEUED_BYTES": whole(1),
 }
 
 

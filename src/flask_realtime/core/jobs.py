@@ -392,6 +392,9 @@ class JobRegistry:
         if it cannot be found or imported (with the line that raised), or if one of its
         jobs takes a name another job has.
         """
+        from .capture.hooks import install_input_hooks
+
+        install_input_hooks()  # before the modules bind getpass (docs/jobs.md, "Input")
         names = modules.split(",") if isinstance(modules, str) else modules
         for name in (n.strip() for n in names):
             if not name:

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from .capture import CapturePump
+from .capture.stdin import RunStdin
 from .jobs import JobSpec, RunContext
 from .output import SYSTEM
 from .ports import ExecutorLiveness, StopRequests, StoreClosedError, StoreUnavailableError
@@ -82,6 +83,9 @@ class StopSignal:
         self._next_check = time.monotonic() + check_every
         self._lock = threading.Lock()
         self.reason: str | None = None
+        #: Seconds a job has after Stop before it is forced (set by :func:`run_job` to
+        #: the runner's ``stop_grace``): a command job's process group is killed then.
+        self.grace = 2.0
 
     def shut_down(self, reason: str = SHUTDOWN_ERROR) -> None:
         """Stop the job for a shutdown: the run ends failed with ``reason``."""
@@ -277,6 +281,10 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
     capture = pump.open(run.id)
     running.when_stopped(lambda: capture.system(
         SHUTDOWN_STOP_LINE if running.reason is not None else "Stop requested."))
+    running.grace = stop_grace
+    capture.stdin = RunStdin(service.store, run.id, capture, running,
+                             on_wait=lambda prompt, secret: service.waiting_for_input(
+                                 run.id, prompt, secret))
     previous = pump.attach(capture)
     error: str | None = None
     stopped = False
@@ -296,6 +304,8 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
         capture.system(problem)
     pump.detach(previous)
     pump.close(capture)  # every line is stored before the run is seen to end
+    with contextlib.suppress(StoreUnavailableError):
+        service.store.close_input(run.id)  # unread input (a password, say) goes now
     # A stop asked elsewhere is in the store, and finish() reads it there.
     stopped = stopped or running.event.is_set()
     deadline = time.monotonic() + FINISH_WAIT_SECONDS

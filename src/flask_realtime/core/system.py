@@ -210,6 +210,8 @@ def _assemble(settings: Mapping[str, Any], store: S, jobs: JobRegistry,
     service = RunService(store, jobs, limits=Limits(
         per_user=settings["RUNS_PER_USER"], total=settings["RUNS_TOTAL"],
         history=settings["HISTORY_RUNS"]))
+    service.input_max_bytes = settings["INPUT_MAX_BYTES"]
+    service.input_max_queued = settings["INPUT_MAX_QUEUED_BYTES"]
     pump = CapturePump(
         sink or store.append_output, interval=settings["BATCH_INTERVAL_SECONDS"],
         partial_delay=settings["PARTIAL_FLUSH_SECONDS"],
