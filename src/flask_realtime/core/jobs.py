@@ -27,6 +27,7 @@ from ..config import ConfigError
 
 __all__ = [
     "JobError",
+    "JobFailure",
     "JobModuleError",
     "JobRegistry",
     "JobSpec",
@@ -48,6 +49,11 @@ log = logging.getLogger(__name__)
 
 class JobError(Exception):
     """A job could not be registered or found; the message is meant for the user."""
+
+
+class JobFailure(Exception):
+    """Raised by a job to fail its run with this message as the error and a line in the
+    output, without a traceback (a command job's exit status, say)."""
 
 
 class JobModuleError(JobError, ConfigError):

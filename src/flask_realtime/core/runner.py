@@ -21,7 +21,7 @@ from typing import Any
 
 from .capture import CapturePump
 from .capture.stdin import RunStdin
-from .jobs import JobSpec, RunContext
+from .jobs import JobFailure, JobSpec, RunContext
 from .output import SYSTEM
 from .ports import ExecutorLiveness, StopRequests, StoreClosedError, StoreUnavailableError
 from .runs import Run, RunState
@@ -294,6 +294,9 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
         value = asyncio.run(_supervise(call(), running, stop_grace)) if spec.is_async else call()
     except asyncio.CancelledError:
         stopped = True
+    except JobFailure as exc:  # a failure the job states itself: no traceback
+        error = str(exc)[:2000]
+        capture.system(f"Failed: {error}.")
     except BaseException as exc:  # the server survives whatever a job raises
         traceback.print_exc()  # into the run's stderr: this thread is captured
         error = f"{type(exc).__name__}: {exc}"[:2000]
