@@ -45,6 +45,10 @@ class InputError(ValueError):
     do."""
 
 
+class InputTooLargeError(InputError):
+    """Input refused because one send holds more than ``input_max_bytes``."""
+
+
 #: The most UTF-8 bytes one send of input may hold, unless configured (INPUT_MAX_BYTES).
 DEFAULT_INPUT_MAX_BYTES = 16 * 1024
 #: A prompt longer than this is cut in the run record (the output has all of it).
@@ -186,7 +190,7 @@ class RunService:
                                  '"\\n" for a line), or {"eof": true} to end the input.')
             size = len(text.encode("utf-8", "surrogatepass"))
             if size > self.input_max_bytes:
-                raise InputError(
+                raise InputTooLargeError(
                     f"The input is {size} bytes, more than the {self.input_max_bytes} one "
                     "send may hold (INPUT_MAX_BYTES): send it in parts.")
             try:
