@@ -133,6 +133,7 @@ class RunStdin:
                 self._tell(None, False)
         if item == "":
             self._eof = True
+            self.capture.write(STDIN, "")  # nothing typed, but it ends the prompt's line
             self.capture.system(EOF_LINE)
             return False
         self._buffer += item
