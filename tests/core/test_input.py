@@ -202,3 +202,27 @@ def test_input_after_end_of_file_is_refused(core: Core) -> None:
 def test_threads_of_no_run_read_the_real_stdin() -> None:
     proxy = _StdinProxy(io.StringIO("the server's own line\n"))
     assert proxy.readline() == "the server's own line\n"
+
+
+def test_a_child_process_of_a_job_never_reads_the_servers_stdin(core: Core) -> None:
+    import os
+    import subprocess
+
+    @job(registry=core.registry)
+    def child(running: Running) -> str:
+        done = subprocess.run([sys.executable, "-c", "import sys; print(repr(sys.stdin.read()))"],
+                              stdout=subprocess.PIPE, text=True, timeout=30)
+        return done.stdout.strip()
+
+    read_end, write_end = os.pipe()  # the server's fd 0, with something on it
+    os.write(write_end, b"the server's terminal\n")
+    os.close(write_end)
+    saved = os.dup(0)
+    os.dup2(read_end, 0)
+    try:
+        run = core.service.start("alice", "child")
+        assert core.finished(run.id).result == "''"  # end-of-file, not the server's text
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+        os.close(read_end)

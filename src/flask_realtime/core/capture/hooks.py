@@ -183,7 +183,8 @@ def _read_child_output(capture: RunCapture, stream: str, fd: int) -> None:
 
 def _patch_subprocess() -> None:
     """A child process started in a run, with stdout or stderr left to the parent's,
-    writes to the run instead of the server's terminal.
+    writes to the run instead of the server's terminal; with its stdin left to the
+    parent's, it reads end-of-file (``/dev/null``), never the server's stdin.
 
     File descriptors 1 and 2 belong to the whole process, so they cannot be told apart
     by run: in a run's threads, ``Popen`` gives such a child a pipe of its own for
@@ -197,6 +198,9 @@ def _patch_subprocess() -> None:
     def __init__(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
         capture = current_capture()
         pipes: list[tuple[str, int, int]] = []
+        if capture is not None and len(rest) < 3 and kwargs.get("stdin") is None:
+            # fd 0 is the server's (its terminal): a run's child reads end-of-file instead
+            kwargs["stdin"] = subprocess.DEVNULL
         if capture is not None and len(rest) < 4:  # stdout and stderr not given by position
             for name, stream in (("stdout", STDOUT), ("stderr", STDERR)):
                 if kwargs.get(name) is None:
