@@ -307,3 +307,9 @@ def test_a_command_job_in_a_jobs_module_is_found_like_a_job(tmp_path: Path,
     registry = JobRegistry()
     registry.load_modules(str(module))
     assert registry.get("listing").to_json()["group"] == "user"
+
+
+def test_a_parameter_cannot_be_named_running(core: Core) -> None:
+    with pytest.raises(JobError, match="not running"):
+        command_job("bad", ["/bin/echo", "{running}"], params=[Param("running", "str")],
+                    registry=core.registry)

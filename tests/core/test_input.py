@@ -226,3 +226,14 @@ def test_a_child_process_of_a_job_never_reads_the_servers_stdin(core: Core) -> N
         os.dup2(saved, 0)
         os.close(saved)
         os.close(read_end)
+
+
+def test_stdin_buffer_in_a_job_is_the_runs_input_as_bytes(core: Core) -> None:
+    @job(registry=core.registry)
+    def raw(running: Running) -> str:
+        return sys.stdin.buffer.readline().decode()
+
+    run = core.service.start("alice", "raw")
+    waiting(core, run.id)
+    core.service.send_input("alice", run.id, "é bytes\n")
+    assert core.finished(run.id).result == "é bytes\n"

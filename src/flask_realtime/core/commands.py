@@ -139,9 +139,9 @@ def param_from_table(name: Any, table: Any) -> Param:
     ``choices``, ``min``, ``max``), checked as a Python job's would be; CommandError
     (its key below the parameter) otherwise."""
     key = f"params.{name}"
-    if not isinstance(name, str) or not NAME.match(name):
+    if not isinstance(name, str) or not NAME.match(name) or name == "running":
         raise CommandError(key, f"parameter name {name!r} must be letters, digits and _, "
-                                "starting with a letter")
+                                "starting with a letter, and not running")
     if not isinstance(table, Mapping):
         raise CommandError(key, f'params.{name} must be a table: {{ type = "str" }}')
     for unknown in table.keys() - set(PARAM_KEYS):
@@ -244,6 +244,11 @@ def make_command_job(name: Any, argv: Any, *, title: Any = None, description: An
         declared = [param_from_table(n, t) for n, t in params.items()]
     elif isinstance(params, list | tuple) and all(isinstance(p, Param) for p in params):
         declared = list(params)
+        for param in declared:
+            if not NAME.match(param.name) or param.name == "running":
+                raise CommandError(f"params.{param.name}", (
+                    f"parameter name {param.name!r} must be letters, digits and _, "
+                    "starting with a letter, and not running"))
     else:
         raise CommandError("params", "params must be a table of parameters (or, in Python, "
                                      "a list of Param)")

@@ -154,6 +154,13 @@ class _StdinProxy(io.TextIOBase):
     def __init__(self, real: Any) -> None:
         self._real = real
 
+    @property
+    def buffer(self) -> Any:
+        """``sys.stdin.buffer``: the run's input as UTF-8 bytes in a run's thread (never
+        the server's stdin), the real stream's buffer elsewhere."""
+        stdin = self._run_stdin()
+        return self._real.buffer if stdin is None else _StdinBytes(stdin)
+
     def _run_stdin(self) -> Any:
         capture = _local.capture
         return None if capture is None else (capture.stdin or _NO_INPUT)
@@ -211,6 +218,28 @@ class _StdinProxy(io.TextIOBase):
         if name == "_real":
             raise AttributeError(name)
         return getattr(self._real, name)
+
+
+class _StdinBytes:
+    """``sys.stdin.buffer`` in a run's thread: the run's stdin, encoded as UTF-8."""
+
+    def __init__(self, stdin: Any) -> None:
+        self._stdin = stdin
+
+    def read(self, size: int | None = -1) -> bytes:
+        return str(self._stdin.read(size)).encode()
+
+    def read1(self, size: int | None = -1) -> bytes:
+        return self.read(size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return str(self._stdin.readline(size)).encode()
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        return [line.encode() for line in self._stdin.readlines(hint)]
+
+    def __iter__(self) -> Any:
+        return (line.encode() for line in self._stdin)
 
 
 class _NoInput:
