@@ -124,7 +124,8 @@ class RunService:
         self._listeners: list[RunListener] = []
 
     def subscribe(self, listener: RunListener) -> None:
-        """Call ``listener(run)`` after every state change (from the changing thread)."""
+        """Call ``listener(run)`` after every state change, and when a run starts or
+        stops waiting for input (:meth:`waiting_for_input`), from the changing thread."""
         self._listeners.append(listener)
 
     # -- what users do ---------------------------------------------------------------
