@@ -1,7 +1,9 @@
 """Flask-Realtime: run registered Python jobs and stream their output to the browser, live."""
 
+from .core.commands import command_job
 from .core.groups import group
-from .core.jobs import Range, RunContext, Running, job
+from .core.jobs import JobFailure, Param, Range, RunContext, Running, job
 
-__all__ = ["Range", "RunContext", "Running", "group", "job"]
+__all__ = ["JobFailure", "Param", "Range", "RunContext", "Running", "command_job", "group",
+           "job"]
 __version__ = "0.1.0"

@@ -192,7 +192,9 @@ def list_jobs() -> None:
 def exec_job(job: str, params: tuple[str, ...], as_json: bool, token: str | None,
              webex_url: str | None, demo_user: str | None) -> None:
     """Run JOB here, its output on this terminal, then its result as the page shows it;
-    Ctrl-C stops it, a second Ctrl-C quits.
+    Ctrl-C stops it, a second Ctrl-C quits. What the job reads (input(), sys.stdin,
+    getpass, a command's stdin) comes from this terminal's stdin, a line each time the
+    job asks; Ctrl-D (or the end of piped input) is end-of-file.
 
     PARAMS are name=value pairs, for instance: flask-realtime exec countdown n=3 delay=0.5
 
@@ -202,10 +204,17 @@ def exec_job(job: str, params: tuple[str, ...], as_json: bool, token: str | None
     done = threading.Event()
     shown = [0]  # output lines, for --json's record (the store here keeps none)
 
+    terminal = _stdin_is_a_terminal()
+
     def show(run_id: str, lines: list[Any], epoch_ms: int, **_numbering: Any) -> None:
         shown[0] += len(lines)
-        for stream, text, end in lines:
-            target = sys.__stdout__ if stream == "stdout" and not as_json else sys.__stderr__
+        for index, (stream, text, end) in enumerate(lines):
+            if terminal and (stream == "stdin" or (
+                    (stream, text, end) == ("stdout", "", "\n") and index + 1 < len(lines)
+                    and lines[index + 1][0] == "stdin")):
+                continue  # the terminal echoed what was typed, and its Enter, already
+            target = (sys.__stdout__ if stream in ("stdout", "stdin") and not as_json
+                      else sys.__stderr__)
             assert target is not None
             target.write(text + end)
             target.flush()
@@ -230,6 +239,8 @@ def _exec_on(system: System[Store], job: str, params: tuple[str, ...], as_json: 
         raw[name] = value
     store, service = system.store, system.service
     service.subscribe(lambda run: done.set() if run.state.finished else None)
+    waits = _Waits()
+    service.subscribe(waits.update)
     services = _terminal_webex(system.registry, job, token, webex_url, demo_user)
     system.start()
     try:
@@ -252,12 +263,74 @@ def _exec_on(system: System[Store], job: str, params: tuple[str, ...], as_json: 
         service.stop("terminal", run.id)
 
     signal.signal(signal.SIGINT, interrupt)
+    threading.Thread(target=_forward_stdin, args=(service, run.id, waits),
+                     name="flask-realtime-exec-stdin", daemon=True).start()
     while not done.wait(0.2):
         pass
     final = store.get_run(run.id)
     assert final is not None
     _print_outcome(final, shown[0], as_json)
     sys.exit(0 if final.state.value == "succeeded" else 1)
+
+
+def _stdin_is_a_terminal() -> bool:
+    real = sys.__stdin__
+    return bool(real is not None and not real.closed and real.isatty())
+
+
+class _Waits:
+    """The run's waits for input, as its state changes announce them (``exec`` has one
+    run): each new wait is numbered, so that one line is read for each."""
+
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        self.number = 0
+        self.wait: dict[str, Any] | None = None
+        self.over = False
+
+    def update(self, run: Any) -> None:
+        with self.changed:
+            if run.waiting_input and not self.wait:
+                self.number += 1
+            self.wait = run.waiting_input
+            self.over = run.state.finished
+            self.changed.notify_all()
+
+    def next(self, after: int) -> tuple[int, dict[str, Any]] | None:
+        """The wait after number ``after`` once it comes; None once the run is over."""
+        with self.changed:
+            self.changed.wait_for(lambda: self.over or (self.wait and self.number > after))
+            if self.over or self.wait is None:
+                return None
+            return self.number, self.wait
+
+
+def _forward_stdin(service: Any, run_id: str, waits: _Waits) -> None:
+    """``exec``: each time the run waits for input, read one line of this process's
+    stdin and send it (a secret one, on a terminal, without echo); at end-of-file send
+    end-of-file and stop."""
+    import getpass
+
+    from .core.service import InputError
+
+    handled = 0
+    while (found := waits.next(handled)) is not None:
+        handled, wait = found
+        try:
+            if wait.get("secret") and _stdin_is_a_terminal():
+                line = getpass.getpass("") + "\n"  # the job printed the prompt already
+            else:
+                line = sys.stdin.readline()  # this thread is no run's: the real stdin
+        except EOFError:
+            line = ""
+        except (OSError, ValueError):  # stdin closed
+            line = ""
+        try:
+            service.send_input("terminal", run_id, line or None, eof=not line)
+        except InputError:
+            return  # the run ended meanwhile, or its input did
+        if not line:
+            return
 
 
 def _terminal_webex(registry: JobRegistry, job: str, token: str | None, base_url: str | None,

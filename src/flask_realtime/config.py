@@ -119,6 +119,14 @@ DEFAULTS: dict[str, Any] = {
     "JOB_MEMORY_MB": 0,
     "JOB_CPU_SECONDS": 0,
     "JOB_OUTPUT_BYTES": 0,
+    # Input (docs/jobs.md, "Input"): the most UTF-8 bytes one send may hold (HTTP or
+    # Socket.IO; a Socket.IO packet is bounded by MAX_HTTP_BUFFER_SIZE as well), and the
+    # most a run may hold unread.
+    "INPUT_MAX_BYTES": 16 * 1024,
+    "INPUT_MAX_QUEUED_BYTES": 1 << 20,
+    # Command jobs (docs/jobs.md, "Command jobs"): a TOML file of executables offered as
+    # jobs, relative to the working directory; "" for none.
+    "COMMANDS": "",
 }
 
 class ConfigError(ValueError):
@@ -286,6 +294,8 @@ CHECKS: dict[str, Check] = {
     "METRICS_TOKEN": optional(TEXT),
     "LOG_FORMAT": one_of("text", "json"),
     "ISOLATION": one_of("thread", "process"),
+    "INPUT_MAX_BYTES": whole(1),
+    "INPUT_MAX_QUEUED_BYTES": whole(1),
 }
 
 

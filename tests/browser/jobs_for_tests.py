@@ -105,3 +105,13 @@ def groups(running: Running, fail: bool = False, items: Annotated[int, Range(1, 
     print("command output")
     print("::endgroup::")
     print("after the groups")
+
+
+@job(name="ui_secret", title="Secret")
+def secret(running: Running) -> int:
+    """Read a password with getpass and say only its length."""
+    import getpass
+
+    word = getpass.getpass("Password: ")
+    print(f"{len(word)} characters")
+    return len(word)

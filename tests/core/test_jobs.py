@@ -132,14 +132,15 @@ def test_two_jobs_cannot_share_a_name(registry: JobRegistry) -> None:
 def test_job_modules_from_config_are_loaded_into_that_registry() -> None:
     registry = JobRegistry()
     registry.load_modules(" flask_realtime.jobs.builtin, ")
-    assert [spec.name for spec in registry] == ["countdown", "fail", "flood", "progress"]
+    assert [spec.name for spec in registry] == [
+        "countdown", "fail", "flood", "greet", "progress"]
 
 
 def test_a_module_loads_into_every_registry_that_asks() -> None:
     first, second = JobRegistry(), JobRegistry()
     first.load_modules(["flask_realtime.jobs.builtin"])
     second.load_modules(["flask_realtime.jobs.builtin"])  # already imported: nothing re-runs
-    assert len(second) == len(first) == 4
+    assert len(second) == len(first) == 5
     assert second.get("countdown") is first.get("countdown")
 
 
@@ -279,7 +280,7 @@ def test_a_user_job_replaces_the_built_in_of_its_name(
     registry.load_modules(str(user_countdown(tmp_path)))
     assert registry.get("countdown").func.__module__ == "my_countdown"
     assert "Job 'countdown' from my_countdown replaces the built-in job" in caplog.text
-    assert len(registry) == 4
+    assert len(registry) == 5
 
 
 def test_a_built_in_never_replaces_a_user_job(tmp_path: Path, import_path: None) -> None:

@@ -265,3 +265,18 @@ def test_a_backup_taken_while_the_store_is_open_holds_what_was_committed(
     copy = open_at(opened, backup)
     assert copy.get_run("r1") == store.get_run("r1")
     assert copy.read_output("r1", 4990).lines == numbered(4991, 5000)
+
+
+def test_a_database_from_before_input_is_upgraded_with_its_runs_kept(
+        opened: list[SQLiteStore], path: Path) -> None:
+    with sqlite3.connect(path) as db:  # as the version with share links left it
+        for number, script in enumerate(sqlite_store.MIGRATIONS[:2]):
+            db.executescript(script)
+            db.execute(f"PRAGMA user_version = {number + 1}")
+        db.execute("INSERT INTO runs (id, user, job, state, record) VALUES (?, ?, ?, ?, ?)",
+                   ("old", "alice", "countdown", "succeeded", '{"id": "old", "job": '
+                    '"countdown", "title": "c", "user": "alice", "state": "succeeded"}'))
+    store = open_at(opened, path)
+    assert store.get_run("old") is not None
+    assert store.send_input("r1", "hi\n") == "sent"
+    assert store.take_input("r1", 0) == "hi\n"

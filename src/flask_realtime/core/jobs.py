@@ -28,6 +28,7 @@ from ..config import ConfigError
 __all__ = [
     "ISOLATIONS",
     "JobError",
+    "JobFailure",
     "JobLimits",
     "JobModuleError",
     "JobRegistry",
@@ -50,6 +51,11 @@ log = logging.getLogger(__name__)
 
 class JobError(Exception):
     """A job could not be registered or found; the message is meant for the user."""
+
+
+class JobFailure(Exception):
+    """Raised by a job to fail its run with this message as the error and a line in the
+    output, without a traceback (a command job's exit status, say)."""
 
 
 class JobModuleError(JobError, ConfigError):
@@ -441,6 +447,9 @@ class JobRegistry:
         if it cannot be found or imported (with the line that raised), or if one of its
         jobs takes a name another job has.
         """
+        from .capture.hooks import install_input_hooks
+
+        install_input_hooks()  # before the modules bind getpass (docs/jobs.md, "Input")
         names = modules.split(",") if isinstance(modules, str) else modules
         for name in (n.strip() for n in names):
             if not name:

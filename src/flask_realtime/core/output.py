@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from itertools import repeat
 
 STDOUT, STDERR, LOG, SYSTEM = "stdout", "stderr", "log", "system"
+#: What the user typed for the run, echoed as the job read it (``***`` for a secret).
+STDIN = "stdin"
 
 #: Lines longer than this many characters are cut (the rest of the line is dropped).
 DEFAULT_MAX_LINE_CHARS = 16_384
@@ -187,6 +189,12 @@ class LineAssembler:
         self._open = False
         self.pending_since = None
         return True
+
+    def end_line(self, now: float, out: list[Line]) -> None:
+        """End the line being written, if one is: what the newline a terminal echoes
+        after typed input does to a prompt (``input("Name: ")``)."""
+        if self.pending or self._open:
+            self.feed("\n", now, out)
 
     def flush_partial(self, now: float, delay: float, out: list[Line], force: bool = False) -> None:
         """Publish a tail that has waited ``delay`` seconds (or at once with ``force``)."""

@@ -1,6 +1,6 @@
 """What core needs from a store, and nothing else: core owns these interfaces.
 
-Four small interfaces, one per concern, and :class:`RunStore`, all four together, which
+Five small interfaces, one per concern, and :class:`RunStore`, all five together, which
 the run service takes. The stores in ``flask_realtime.store`` (memory, SQLite, Redis)
 subclass :class:`RunStore`; core never imports them. Each consumer names only what it
 uses: :class:`~.runner.StopSignal` takes :class:`StopRequests`,
@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from abc import abstractmethod
 from collections.abc import Iterable
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TypeAlias
 
 from .output import Line, OutputSlice
 from .runs import Run, RunState
@@ -129,6 +129,57 @@ class OutputLog(Protocol):
         """The seq of the last line (0 when there is none)."""
 
 
+#: What :meth:`RunInput.send_input` did: queued it, or refused it because the run's
+#: input has ended (end-of-file was sent, or the run ended) or holds too much unread.
+InputOutcome: TypeAlias = Literal["sent", "closed", "full"]
+#: Unread input a run may hold, in UTF-8 bytes, unless the caller says otherwise.
+DEFAULT_MAX_QUEUED_INPUT = 1 << 20
+
+
+class RunInput(Protocol):
+    """Each run's standard input: what its user typed, queued in the store until the
+    process executing the run reads it (a web process, an RQ worker on another machine,
+    or a job's child process fed by its parent).
+
+    The contract, for every store and every reader:
+
+    * Input is a queue of *items* per run, in the order sent: a non-empty text chunk
+      (usually one line with its ``"\n"``; a terminal forwarded by ``flask-realtime
+      exec`` may send pieces), or end-of-file, which is the last item ever queued.
+    * :meth:`take_input` hands each item to exactly one reader, once, and deletes it
+      from the store (a password typed for ``getpass`` is not kept after it is read).
+      There is one reader per run: the process executing it.
+    * After end-of-file, or after :meth:`close_input` (the run ended), sends are
+      refused with ``"closed"`` and nothing more is queued; what was unread is dropped
+      by :meth:`close_input`.
+    * A reader waits for input with a timeout, so it can look at ``running()`` in
+      between: a Stop must end a wait for input (the readers treat it as end-of-file).
+
+    A process-isolated runner connects its child's file descriptor 0 to this port: a
+    pipe whose parent end gets each text item written (UTF-8) as it is taken, and is
+    closed at end-of-file; the record's ``waiting_input`` is then kept by the parent.
+    """
+
+    @abstractmethod
+    def send_input(self, run_id: str, text: str | None, *,
+                   max_queued: int = DEFAULT_MAX_QUEUED_INPUT) -> InputOutcome:
+        """Queue ``text`` (non-empty) for the run, or end-of-file when ``text`` is None.
+
+        ``"closed"`` (nothing queued) once end-of-file was queued or the input closed;
+        ``"full"`` (nothing queued) when the run's unread text would pass ``max_queued``
+        UTF-8 bytes. Atomic for every process sharing the store."""
+
+    @abstractmethod
+    def take_input(self, run_id: str, timeout: float) -> str | None:
+        """Remove and return the run's oldest item: its text, or ``""`` for end-of-file;
+        None when nothing came within ``timeout`` seconds (0: do not wait)."""
+
+    @abstractmethod
+    def close_input(self, run_id: str) -> None:
+        """The run's input is over (the run ended): drop what is unread, refuse sends
+        from now on. Repeating it is harmless."""
+
+
 class ExecutorLiveness(Protocol):
     """Heartbeats of the processes executing runs, so that a killed one is noticed.
 
@@ -145,7 +196,8 @@ class ExecutorLiveness(Protocol):
         return True
 
 
-class RunStore(RunRecords, StopRequests, OutputLog, ExecutorLiveness, Protocol):
+class RunStore(RunRecords, StopRequests, OutputLog, RunInput, ExecutorLiveness,
+               Protocol):
     """Everything the run service needs: one database, opened and closed as a whole."""
 
     def close(self) -> None:

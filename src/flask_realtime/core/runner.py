@@ -20,7 +20,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from .capture import CapturePump
-from .jobs import JobSpec, RunContext
+from .capture.stdin import RunStdin
+from .jobs import JobFailure, JobSpec, RunContext
 from .output import SYSTEM
 from .ports import ExecutorLiveness, StopRequests, StoreClosedError, StoreUnavailableError
 from .runs import Run, RunState
@@ -93,6 +94,9 @@ class StopSignal:
                 return
             self.reason, self.stop_line = reason, line
         self.stop()
+        #: Seconds a job has after Stop before it is forced (set by :func:`run_job` to
+        #: the runner's ``stop_grace``): a command job's process group is killed then.
+        self.grace = 2.0
 
     def shut_down(self, reason: str = SHUTDOWN_ERROR) -> None:
         """Stop the job for a shutdown: the run ends failed with ``reason``."""
@@ -288,6 +292,10 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
     capture = pump.open(run.id)
     running.when_stopped(lambda: capture.system(running.stop_line or (
         SHUTDOWN_STOP_LINE if running.reason is not None else "Stop requested.")))
+    running.grace = stop_grace
+    capture.stdin = RunStdin(service.store, run.id, capture, running,
+                             on_wait=lambda prompt, secret: service.waiting_for_input(
+                                 run.id, prompt, secret))
     previous = pump.attach(capture)
     error: str | None = None
     stopped = False
@@ -297,6 +305,9 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
         value = asyncio.run(_supervise(call(), running, stop_grace)) if spec.is_async else call()
     except asyncio.CancelledError:
         stopped = True
+    except JobFailure as exc:  # a failure the job states itself: no traceback
+        error = str(exc)[:2000]
+        capture.system(f"Failed: {error}.")
     except BaseException as exc:  # the server survives whatever a job raises
         traceback.print_exc()  # into the run's stderr: this thread is captured
         error = f"{type(exc).__name__}: {exc}"[:2000]
@@ -307,6 +318,8 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
         capture.system(problem)
     pump.detach(previous)
     pump.close(capture)  # every line is stored before the run is seen to end
+    with contextlib.suppress(StoreUnavailableError):
+        service.store.close_input(run.id)  # unread input (a password, say) goes now
     # A stop asked elsewhere is in the store, and finish() reads it there.
     stopped = stopped or running.event.is_set()
     finish_run(service, run.id, error=error, stopped=stopped, result=result,

@@ -72,6 +72,9 @@ class Run:
     error: str | None = None
     result: Any = None
     has_result: bool = False
+    #: While the job waits for input: ``{"prompt": text, "secret": bool}`` (the page
+    #: shows an input line); None otherwise, and always once the run has ended.
+    waiting_input: dict[str, Any] | None = None
 
     def moved_to(self, state: RunState, **changes: Any) -> Run:
         """This run in ``state``; raises InvalidTransitionError for a move TRANSITIONS forbids."""
@@ -81,6 +84,7 @@ class Run:
             changes.setdefault("started_at", now_iso())
         if state.finished:
             changes.setdefault("ended_at", now_iso())
+            changes.setdefault("waiting_input", None)
         return replace(self, state=state, **changes)
 
     def to_json(self, *, lines: int = 0, with_result: bool = False) -> dict[str, Any]:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from .jobs import JobRegistry, JobSpec, RunContext
 from .output import OutputSlice
-from .ports import ActiveLimitError, RunStore, StoreUnavailableError
+from .ports import DEFAULT_MAX_QUEUED_INPUT, ActiveLimitError, RunStore, StoreUnavailableError
 from .runs import TRANSITIONS, Run, RunState, new_run_id
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,21 @@ class ShuttingDownError(StoreUnavailableError):
     """:meth:`RunService.start` refused: this process is shutting down (``closing``).
     A store error's kind: the web tier answers 503 with the sentence, as for a store
     that is away, and the user starts again in a moment, on another process."""
+
+
+class InputError(ValueError):
+    """Input refused by :meth:`RunService.send_input`; the message says why and what to
+    do."""
+
+
+class InputTooLargeError(InputError):
+    """Input refused because one send holds more than ``input_max_bytes``."""
+
+
+#: The most UTF-8 bytes one send of input may hold, unless configured (INPUT_MAX_BYTES).
+DEFAULT_INPUT_MAX_BYTES = 16 * 1024
+#: A prompt longer than this is cut in the run record (the output has all of it).
+MAX_PROMPT_CHARS = 500
 
 
 class RequestIdError(ValueError):
@@ -100,13 +115,17 @@ class RunService:
         self.registry = registry
         self.limits = limits or Limits()
         self.runner: Runner | None = None
+        #: The most UTF-8 bytes one :meth:`send_input` may hold, and a run unread.
+        self.input_max_bytes = DEFAULT_INPUT_MAX_BYTES
+        self.input_max_queued = DEFAULT_MAX_QUEUED_INPUT
         #: Set at shutdown (core/system.py ``System.shutdown``): the sentence a start
         #: is then refused with (:class:`ShuttingDownError`).
         self.closing: str | None = None
         self._listeners: list[RunListener] = []
 
     def subscribe(self, listener: RunListener) -> None:
-        """Call ``listener(run)`` after every state change (from the changing thread)."""
+        """Call ``listener(run)`` after every state change, and when a run starts or
+        stops waiting for input (:meth:`waiting_for_input`), from the changing thread."""
         self._listeners.append(listener)
 
     # -- what users do ---------------------------------------------------------------
@@ -157,6 +176,60 @@ class RunService:
         if self.runner is not None:
             self.runner.stop(run.id)
         return moved or self.store.get_run(run.id) or run
+
+    def send_input(self, user: str, run_id: Any, text: Any, *, eof: bool = False) -> Run:
+        """Send ``text`` (a string, sent exactly: end it with ``"\\n"`` to end a line) to
+        the stdin of ``user``'s run, or end-of-file with ``eof``. Raises
+        :class:`RunNotFoundError` as :meth:`get` does, and :class:`InputError` for text
+        that is not a string, is empty or longer than ``input_max_bytes``, for a run
+        that has ended or whose input has, and for a run holding ``input_max_queued``
+        bytes it has not read."""
+        run = self.get(user, run_id)
+        if not eof:
+            if not isinstance(text, str) or not text:
+                raise InputError('Send {"text": "..."} with the text to type (end it with '
+                                 '"\\n" for a line), or {"eof": true} to end the input.')
+            size = len(text.encode("utf-8", "surrogatepass"))
+            if size > self.input_max_bytes:
+                raise InputTooLargeError(
+                    f"The input is {size} bytes, more than the {self.input_max_bytes} one "
+                    "send may hold (INPUT_MAX_BYTES): send it in parts.")
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise InputError("The input holds characters that are not text (lone "
+                                 "surrogates): send valid text.") from None
+        if run.state.finished:
+            raise InputError(f"This run has ended ({run.state.value}): it reads no more "
+                             "input.")
+        outcome = self.store.send_input(run.id, None if eof else text,
+                                        max_queued=self.input_max_queued)
+        if outcome == "closed":
+            raise InputError("This run's input has ended (end-of-file was sent): it reads "
+                             "no more.")
+        if outcome == "full":
+            raise InputError(
+                f"This run has not read the {self.input_max_queued} bytes of input it holds "
+                "(INPUT_MAX_QUEUED_BYTES): wait until it reads some, then send again.")
+        return run
+
+    def waiting_for_input(self, run_id: str, prompt: str | None, secret: bool = False,
+                          ) -> Run | None:
+        """Record that the run waits for input with ``prompt`` (None: it no longer does)
+        and announce it as a change of the run; None for a run gone or ended."""
+        value = None if prompt is None else {
+            "prompt": " ".join(prompt.splitlines())[:MAX_PROMPT_CHARS], "secret": secret}
+        for _ in range(20):  # compare-and-set on the state, as transition() does
+            current = self.store.get_run(run_id)
+            if current is None or current.state.finished:
+                return None
+            if current.waiting_input == value:
+                return current
+            moved = replace(current, waiting_input=value)
+            if self.store.replace_run(moved, current.state):
+                self._announce(moved)
+                return moved
+        return None
 
     def get(self, user: str, run_id: Any) -> Run:
         """``user``'s run ``run_id``; raises :class:`RunNotFoundError` when there is none or

@@ -22,6 +22,7 @@ from typing import Any, Generic, TypeVar
 
 from ..config import DEFAULTS
 from .capture import CapturePump, LineSink
+from .commands import load_commands
 from .isolation import IsolatingRunner
 from .jobs import JobLimits, JobRegistry
 from .jobs import registry as default_registry
@@ -204,7 +205,9 @@ def build(config: Mapping[str, Any], *, store: S | Callable[[], S],
 
     ``registry`` is the process-wide one unless given; the ``JOBS`` modules of the
     configuration are loaded into it first (:class:`~.jobs.JobModuleError` if one
-    cannot be). ``store`` is the store, or a function that opens it, called only once
+    cannot be), then the command jobs of the ``COMMANDS`` file (a
+    :class:`~flask_realtime.config.ConfigError` naming file, line and key for bad
+    input). ``store`` is the store, or a function that opens it, called only once
     the jobs are loaded: a job module that fails never opens (nor locks) a database.
     The pump stores output through ``sink``, the store's ``append_output`` unless
     given (``flask-realtime exec`` prints instead). ``runner`` makes the runner; one
@@ -216,6 +219,8 @@ def build(config: Mapping[str, Any], *, store: S | Callable[[], S],
     # not `or`: an empty registry is falsy (it has a length) and would become the global one
     jobs = registry if registry is not None else default_registry
     jobs.load_modules(settings["JOBS"])
+    if settings["COMMANDS"]:  # the command jobs of a jobs file (docs/jobs.md)
+        load_commands(settings["COMMANDS"], jobs)
     opened: S = store() if callable(store) else store  # a store is not callable
     try:
         return _assemble(settings, opened, jobs, sink, runner, shared)
@@ -229,6 +234,8 @@ def _assemble(settings: Mapping[str, Any], store: S, jobs: JobRegistry,
     service = RunService(store, jobs, limits=Limits(
         per_user=settings["RUNS_PER_USER"], total=settings["RUNS_TOTAL"],
         history=settings["HISTORY_RUNS"]))
+    service.input_max_bytes = settings["INPUT_MAX_BYTES"]
+    service.input_max_queued = settings["INPUT_MAX_QUEUED_BYTES"]
     pump = CapturePump(
         sink or store.append_output, interval=settings["BATCH_INTERVAL_SECONDS"],
         partial_delay=settings["PARTIAL_FLUSH_SECONDS"],

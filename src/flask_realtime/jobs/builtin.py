@@ -66,3 +66,15 @@ def fail(running: Running, message: str = "this job fails on purpose") -> None:
     """Raise an exception after a line of output: shows how a failed run looks."""
     print("About to fail…")
     raise RuntimeError(message)
+
+
+@job(title="Greet")
+def greet(running: Running) -> str | None:
+    """Ask for your name (type it in the input line under the output), then greet you."""
+    try:
+        name = input("Your name: ")
+    except EOFError:  # end-of-file, or Stop while it waited
+        print("No name given.")
+        return None
+    print(f"Hello, {name}!")
+    return name

@@ -14,7 +14,13 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..core.output import Line, OutputSlice
-from ..core.ports import DEFAULT_RETENTION_LINES, ActiveLimitError, RunStore
+from ..core.ports import (
+    DEFAULT_MAX_QUEUED_INPUT,
+    DEFAULT_RETENTION_LINES,
+    ActiveLimitError,
+    InputOutcome,
+    RunStore,
+)
 from ..core.runs import Run, RunState
 
 
@@ -80,6 +86,10 @@ class MemoryStore(RunStore):
         self._next_sweep = 0.0
         self._tokens: dict[str, bytes] = {}
         self._shares: dict[str, dict[str, Any]] = {}  # share id -> share
+        # Per run, its unread input items (None: end-of-file) and whether it is closed.
+        self._inputs: dict[str, list[str | None]] = {}
+        self._inputs_closed: set[str] = set()
+        self._input_sent = threading.Condition(self._lock)
 
     def create_run(self, run: Run, request_key: str | None = None, *,
                    per_user: int | None = None, total: int | None = None) -> Run:
@@ -140,6 +150,8 @@ class MemoryStore(RunStore):
                 del self._runs[run_id]
                 self._logs.pop(run_id, None)
                 self._stops.discard(run_id)
+                self._inputs.pop(run_id, None)
+                self._inputs_closed.discard(run_id)
             if old:
                 gone = set(old)
                 self._requests = {k: v for k, v in self._requests.items() if v not in gone}
@@ -150,6 +162,36 @@ class MemoryStore(RunStore):
 
     def stop_requested(self, run_id: str) -> bool:
         return run_id in self._stops
+
+    def send_input(self, run_id: str, text: str | None, *,
+                   max_queued: int = DEFAULT_MAX_QUEUED_INPUT) -> InputOutcome:
+        with self._lock:
+            if run_id in self._inputs_closed:
+                return "closed"
+            queue = self._inputs.setdefault(run_id, [])
+            if text is None:
+                self._inputs_closed.add(run_id)
+            elif sum(len(t.encode()) for t in queue if t) + len(text.encode()) > max_queued:
+                return "full"
+            queue.append(text)
+            self._input_sent.notify_all()
+            return "sent"
+
+    def take_input(self, run_id: str, timeout: float) -> str | None:
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            while not self._inputs.get(run_id):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self._input_sent.wait(left)
+            item = self._inputs[run_id].pop(0)
+            return "" if item is None else item
+
+    def close_input(self, run_id: str) -> None:
+        with self._lock:
+            self._inputs_closed.add(run_id)
+            self._inputs.pop(run_id, None)
 
     def append_output(self, run_id: str, lines: list[Line], epoch_ms: int, *,
                       writer: str | None = None, offset: int = 0) -> int:

@@ -28,6 +28,11 @@ Layout (every key starts with ``fr:``):
   grew (at most once; the stream is the record, a missed wake-up costs one poll).
 * A user's finished runs beyond their newest ``HISTORY_RUNS`` are deleted, every key
   of theirs (:meth:`forget_old_runs`).
+* ``fr:in:<id>`` a list of the run's unread input items (``t`` + text, or ``e`` for
+  end-of-file), taken with ``BLPOP`` by the process executing the run, wherever it is;
+  ``fr:inb:<id>`` the unread text's bytes; ``fr:inx:<id>`` set once the input is over
+  (see :class:`~..core.ports.RunInput`). A send is one Lua script. Each key lives 7
+  days after the last send, as stop requests do.
 * ``fr:stop:<id>`` stop requests; ``fr:hb:<id>`` the executor's heartbeat (TTL);
   ``fr:req:<key>`` start idempotency; ``fr:sess:<sid>`` sessions (TTL);
   ``fr:tok:<user>`` encrypted token blobs, replaced by compare-and-set in a Lua
@@ -58,8 +63,10 @@ import redis
 
 from ..core.output import Line, OutputSlice
 from ..core.ports import (
+    DEFAULT_MAX_QUEUED_INPUT,
     DEFAULT_RETENTION_LINES,
     ActiveLimitError,
+    InputOutcome,
     RunStore,
     StoreUnavailableError,
 )
@@ -177,6 +184,27 @@ if size ~= 0 then redis.call('DECRBY', KEYS[5], size) end
 return size
 """
 
+#: KEYS: input list, closed flag, unread bytes. ARGV: the item ('e' for end-of-file,
+#: 't' .. text), its text's bytes, the most unread bytes allowed, the keys' TTL.
+_SEND_INPUT = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 'closed' end
+if ARGV[1] == 'e' then
+  redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
+else
+  local queued = tonumber(redis.call('GET', KEYS[3]) or '0')
+  if queued + tonumber(ARGV[2]) > tonumber(ARGV[3]) then return 'full' end
+  redis.call('INCRBY', KEYS[3], ARGV[2])
+  redis.call('EXPIRE', KEYS[3], ARGV[4])
+end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 'sent'
+"""
+#: How long the input keys of a run live after its last send.
+INPUT_TTL_SECONDS = 7 * 86_400
+#: The longest single BLPOP: below the client's socket timeout (2 s).
+INPUT_WAIT_SLICE = 1.0
+
 #: Lines per stream entry.
 CHUNK_LINES = 1000
 _TEXT = operator.itemgetter(1)
@@ -250,6 +278,7 @@ class RedisStore(RunStore):
         self._create = self.redis.register_script(_CREATE)
         self._replace_tokens = self.redis.register_script(_REPLACE_TOKENS)
         self._drop_output = self.redis.register_script(_DROP_OUTPUT)
+        self._send_input = self.redis.register_script(_SEND_INPUT)
         self._closing = threading.Event()
         self._listener: threading.Thread | None = None
         if listen:
@@ -341,7 +370,8 @@ class RedisStore(RunStore):
             with self.redis.pipeline(transaction=False) as pipe:
                 for run_id in old:
                     pipe.delete(*(P + kind + run_id for kind in (
-                        "run:", "out:", "end:", "wr:", "stop:", "hb:", "low:")))
+                        "run:", "out:", "end:", "wr:", "stop:", "hb:", "low:", "in:",
+                        "inb:", "inx:")))
                 pipe.zrem(P + "runs", *old)
                 pipe.zrem(P + "runs:" + user, *old)
                 pipe.execute()
@@ -371,6 +401,45 @@ class RedisStore(RunStore):
     @_guarded
     def executor_alive(self, run_id: str) -> bool:
         return bool(self.redis.exists(P + "hb:" + run_id))
+
+    # -- input -------------------------------------------------------------------------------
+    @_guarded
+    def send_input(self, run_id: str, text: str | None, *,
+                   max_queued: int = DEFAULT_MAX_QUEUED_INPUT) -> InputOutcome:
+        item = "e" if text is None else "t" + text
+        size = 0 if text is None else len(text.encode())
+        reply = self._send_input(
+            keys=[P + "in:" + run_id, P + "inx:" + run_id, P + "inb:" + run_id],
+            args=[item, size, max_queued, INPUT_TTL_SECONDS])
+        outcome: InputOutcome = reply.decode()
+        return outcome
+
+    @_guarded
+    def take_input(self, run_id: str, timeout: float) -> str | None:
+        key = P + "in:" + run_id
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raw = self.redis.lpop(key)
+            else:  # BLPOP's timeout 0 would wait for ever: always a positive slice
+                popped = self.redis.blpop([key], timeout=max(min(left, INPUT_WAIT_SLICE),
+                                                             0.01))
+                raw = popped[1] if popped else None
+            if raw is not None:
+                if raw[:1] == b"e":
+                    return ""
+                self.redis.decrby(P + "inb:" + run_id, len(raw) - 1)
+                return bytes(raw[1:]).decode()
+            if left <= INPUT_WAIT_SLICE:
+                return None
+
+    @_guarded
+    def close_input(self, run_id: str) -> None:
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.set(P + "inx:" + run_id, 1, ex=INPUT_TTL_SECONDS)
+            pipe.delete(P + "in:" + run_id, P + "inb:" + run_id)
+            pipe.execute()
 
     # -- output ------------------------------------------------------------------------------
     @_guarded

@@ -53,8 +53,10 @@ import orjson
 
 from ..core.output import SYSTEM, Line, OutputSlice
 from ..core.ports import (
+    DEFAULT_MAX_QUEUED_INPUT,
     DEFAULT_RETENTION_LINES,
     ActiveLimitError,
+    InputOutcome,
     RunStore,
     StoreClosedError,
     StoreUnavailableError,
@@ -152,6 +154,11 @@ MIGRATIONS: list[str] = [
         expires_at REAL NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX shares_by_run ON shares (run_id, expires_at);
+    """,
+    """
+    CREATE TABLE inputs (n INTEGER PRIMARY KEY, run_id TEXT NOT NULL, data TEXT);
+    CREATE INDEX inputs_by_run ON inputs (run_id, n);
+    CREATE TABLE inputs_closed (run_id TEXT PRIMARY KEY) WITHOUT ROWID;
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -365,6 +372,10 @@ class SQLiteStore(RunStore):
         self._no_room_since = 0.0
         self._next_checkpoint = 0.0
         self._notes: dict[str, tuple[Line, int]] = {}
+        # Notified at each send_input: one process owns the database, so a reader
+        # waiting for input needs no polling to hear of it.
+        self._input_sent = threading.Condition(threading.Lock())
+        self._inputs_sent = 0  # counted under _input_sent: a send never goes unheard
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -571,7 +582,8 @@ class SQLiteStore(RunStore):
                                "(SELECT value FROM json_each(?))", (ids,)).fetchone()[0])
         for table, column in (("runs", "id"), ("chunks", "run_id"), ("outputs", "run_id"),
                               ("writers", "run_id"), ("stops", "run_id"),
-                              ("requests", "run_id")):
+                              ("requests", "run_id"), ("inputs", "run_id"),
+                              ("inputs_closed", "run_id")):
             db.execute(f"DELETE FROM {table} WHERE {column} IN "
                        "(SELECT value FROM json_each(?))", (ids,))
         self._forget_tails(run_ids)
@@ -586,6 +598,52 @@ class SQLiteStore(RunStore):
     @_guarded
     def stop_requested(self, run_id: str) -> bool:
         return bool(self._read("SELECT 1 FROM stops WHERE run_id = ?", (run_id,)))
+
+    # -- input ---------------------------------------------------------------------------
+    @_guarded
+    def send_input(self, run_id: str, text: str | None, *,
+                   max_queued: int = DEFAULT_MAX_QUEUED_INPUT) -> InputOutcome:
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM inputs_closed WHERE run_id = ?",
+                          (run_id,)).fetchone():
+                return "closed"
+            if text is None:
+                db.execute("INSERT INTO inputs_closed VALUES (?)", (run_id,))
+            else:
+                queued = db.execute("SELECT coalesce(sum(length(CAST(data AS BLOB))), 0) "
+                                    "FROM inputs WHERE run_id = ?", (run_id,)).fetchone()[0]
+                if queued + len(text.encode()) > max_queued:
+                    return "full"
+            db.execute("INSERT INTO inputs (run_id, data) VALUES (?, ?)", (run_id, text))
+        with self._input_sent:
+            self._inputs_sent += 1
+            self._input_sent.notify_all()
+        return "sent"
+
+    @_guarded
+    def take_input(self, run_id: str, timeout: float) -> str | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._input_sent:
+                seen = self._inputs_sent
+            with self._write() as db:
+                row = db.execute("SELECT n, data FROM inputs WHERE run_id = ? ORDER BY n "
+                                 "LIMIT 1", (run_id,)).fetchone()
+                if row is not None:
+                    db.execute("DELETE FROM inputs WHERE n = ?", (row[0],))
+                    return "" if row[1] is None else str(row[1])
+            with self._input_sent:
+                while self._inputs_sent == seen:  # nothing sent since the read above
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        return None
+                    self._input_sent.wait(left)
+
+    @_guarded
+    def close_input(self, run_id: str) -> None:
+        with self._write() as db:
+            db.execute("INSERT OR IGNORE INTO inputs_closed VALUES (?)", (run_id,))
+            db.execute("DELETE FROM inputs WHERE run_id = ?", (run_id,))
 
     # -- output --------------------------------------------------------------------------
     @_guarded

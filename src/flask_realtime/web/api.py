@@ -14,7 +14,13 @@ from flask import Blueprint, Response, abort, jsonify, request
 from ..core.jobs import JobError, ParamError
 from ..core.output import render_text
 from ..core.runs import Run, RunState
-from ..core.service import LimitReachedError, RequestIdError, RunNotFoundError
+from ..core.service import (
+    InputError,
+    InputTooLargeError,
+    LimitReachedError,
+    RequestIdError,
+    RunNotFoundError,
+)
 from . import openapi
 from .delivery import output_event
 from .events import end_shared_watches
@@ -107,6 +113,11 @@ def _limit(exc: LimitReachedError) -> tuple[Response, int]:
     return jsonify(error=str(exc)), 429
 
 
+@bp.errorhandler(InputError)
+def _bad_input(exc: InputError) -> tuple[Response, int]:
+    return jsonify(error=str(exc)), 413 if isinstance(exc, InputTooLargeError) else 400
+
+
 @bp.get("/openapi.json")
 def openapi_document() -> Response:
     """``GET /api/openapi.json``: the OpenAPI 3.1 description of this API; 401 without a
@@ -182,6 +193,29 @@ def rerun(run_id: str) -> tuple[Response, int, dict[str, str]]:
 def stop_run(run_id: str) -> Response:
     """Ask a run to stop; stopping twice, or a finished run, is harmless."""
     get_realtime().service.stop(_user(), run_id)
+    return jsonify(ok=True)
+
+
+@bp.post("/runs/<run_id>/input")
+def send_input(run_id: str) -> Response:
+    """Type into one of the user's runs: ``{"text": "Ada\\n"}`` is sent exactly (end it
+    with a newline for a line), ``{"eof": true}`` ends its input. 413 past
+    ``INPUT_MAX_BYTES``, 400 for a run that has ended or whose input has; 404 for a run
+    that is not the user's (docs/jobs.md, "Input")."""
+    user = _user()
+    rt = get_realtime()
+    # Escaped JSON may take 6 characters a byte (\u0000); the body is bounded before
+    # it is read, so a huge one costs nothing.
+    limit = 6 * rt.service.input_max_bytes + 1024
+    request.max_content_length = limit
+    if request.content_length is not None and request.content_length > limit:
+        abort(413, f"The input is larger than the {rt.service.input_max_bytes} bytes one "
+                   "send may hold (INPUT_MAX_BYTES): send it in parts.")
+    data = _json_body('{"text": "a line\\n"} or {"eof": true}')
+    eof = data.get("eof", False)
+    if not isinstance(eof, bool) or (eof and "text" in data):
+        abort(400, 'Send {"text": "..."} or {"eof": true}, not both; eof is true or false.')
+    rt.service.send_input(user, run_id, data.get("text"), eof=eof)
     return jsonify(ok=True)
 
 

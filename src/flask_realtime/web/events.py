@@ -58,7 +58,8 @@ def _after(data: dict[str, Any]) -> int:
 
 def register(socketio: SocketIO) -> None:
     """Register the Socket.IO events on ``socketio`` (``connect``, ``disconnect``,
-    ``start``, ``stop``, ``watch``, ``watch_shared``, ``unwatch`` and an answer for any other;
+    ``start``, ``stop``, ``input``, ``watch``, ``watch_shared``, ``unwatch`` and an answer
+    for any other;
     docs/protocol.md). A connection without a login is refused with a sentence."""
     @socketio.on("connect")
     def connect(auth: Any = None) -> bool:
@@ -87,6 +88,20 @@ def register(socketio: SocketIO) -> None:
     def stop(data: Any = None, *_extra: Any) -> dict[str, Any]:
         def act(rt: Realtime, user: str) -> dict[str, Any]:
             rt.service.stop(user, _run_id(data))
+            return {"ok": True}
+        return _handle(act)
+
+    @socketio.on("input")
+    def input_(data: Any = None, *_extra: Any) -> dict[str, Any]:
+        """Type into one of the user's runs, as ``POST /api/runs/<id>/input`` does:
+        ``{"run_id", "text"}`` or ``{"run_id", "eof": true}``."""
+        def act(rt: Realtime, user: str) -> dict[str, Any]:
+            run_id = _run_id(data)
+            eof = data.get("eof", False)
+            if not isinstance(eof, bool) or (eof and "text" in data):
+                raise ValueError('Send {"run_id", "text"} or {"run_id", "eof": true}, not '
+                                 "both; eof is true or false.")
+            rt.service.send_input(user, run_id, data.get("text"), eof=eof)
             return {"ok": True}
         return _handle(act)
 
@@ -125,8 +140,8 @@ def register(socketio: SocketIO) -> None:
     @socketio.on("*")
     def unknown(event: str, *_data: Any) -> dict[str, Any]:
         """Any other event: answered, so a client's call does not wait for nothing."""
-        return {"error": f"There is no event {event[:64]!r}: send start, stop, watch, "
-                         "watch_shared or unwatch (docs/protocol.md)."}
+        return {"error": f"There is no event {event[:64]!r}: send start, stop, input, "
+                         "watch, watch_shared or unwatch (docs/protocol.md)."}
 
 
 def _start(rt: Realtime, user: str, data: Any) -> dict[str, Any]:

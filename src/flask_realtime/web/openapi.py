@@ -32,6 +32,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "Not logged in: open the start page and log in.",
         403: "The X-CSRF-Token header is missing or wrong.",
         404: "No such run for this user (another user's run looks the same as none).",
+        413: "The input is larger than INPUT_MAX_BYTES allows one send to hold.",
         429: "A limit on concurrent runs is reached; the sentence says which.",
     }
     return {str(c): _json(_ERROR, sentences[c]) for c in codes}
@@ -106,6 +107,21 @@ def document() -> dict[str, Any]:
                 "security": _STATE_CHANGING, "parameters": [_RUN_ID],
                 "responses": {"200": _json({"$ref": "#/components/schemas/Ok"}, "Asked."),
                               **_errors(401, 403, 404)}}},
+            "/api/runs/{run_id}/input": {"post": {
+                "summary": "Type into a run: a line, or end-of-file", "operationId": "sendInput",
+                "description": (
+                    "Your run only, while it has not ended. text is sent exactly (end it with "
+                    "a newline for a line); eof ends the run's input. The job reads it with "
+                    "input(), sys.stdin or getpass (a command job: its stdin). The run's "
+                    "waiting_input says when it waits, and for what prompt."),
+                "security": _STATE_CHANGING, "parameters": [_RUN_ID],
+                "requestBody": {"required": True, "content": {"application/json": {
+                    "schema": {"$ref": "#/components/schemas/InputRequest"}}}},
+                "responses": {
+                    "200": _json({"$ref": "#/components/schemas/Ok"}, "Sent."),
+                    "400": _json(_ERROR, "Malformed, or the run has ended, its input has "
+                                         "ended, or it holds too much unread input."),
+                    **_errors(401, 403, 404, 413)}}},
             "/api/runs/{run_id}/rerun": {"post": {
                 "summary": "Start a run's job again with its parameters",
                 "operationId": "rerunRun",
@@ -236,6 +252,10 @@ def _schemas() -> dict[str, Any]:
         "RerunRequest": {"type": "object", "properties": {
             "request_id": {"type": "string", "maxLength": 100, "description":
                            "Repeating a re-run with the same id returns the first run."}}},
+        "InputRequest": {"type": "object", "properties": {
+            "text": {"type": "string", "minLength": 1, "description":
+                     "Sent exactly; at most INPUT_MAX_BYTES bytes of UTF-8."},
+            "eof": {"type": "boolean", "description": "true: end the run's input."}}},
         "Run": {"type": "object", "required": [
             "id", "job", "title", "user", "params", "state", "created_at", "lines"],
             "properties": {
@@ -246,6 +266,12 @@ def _schemas() -> dict[str, Any]:
                 "created_at": {"type": "string", "format": "date-time"},
                 "started_at": nullable_str, "ended_at": nullable_str, "error": nullable_str,
                 "has_result": {"type": "boolean"},
+                "waiting_input": {
+                    "type": ["object", "null"], "description":
+                    "While the job waits for input: its prompt, and whether it is secret "
+                    "(getpass; what is typed then shows as *** in the output).",
+                    "properties": {"prompt": {"type": "string"},
+                                   "secret": {"type": "boolean"}}},
                 "result": {"description": "Only in GET /api/runs/{run_id}."},
                 "lines": {"type": "integer", "description": "The seq of the last line."}}},
         "Job": {"type": "object", "required": ["name", "title", "params"], "properties": {
@@ -262,7 +288,8 @@ def _schemas() -> dict[str, Any]:
             "help": {"type": "string"}, "min": {"type": ["number", "null"]},
             "max": {"type": ["number", "null"]}}},
         "Line": {"type": "object", "required": ["stream", "text"], "properties": {
-            "stream": {"type": "string", "enum": ["stdout", "stderr", "log", "system"]},
+            "stream": {"type": "string",
+                       "enum": ["stdout", "stderr", "log", "system", "stdin"]},
             "text": {"type": "string"},
             "end": {"type": "string", "description": "Absent for a newline."}}},
         "Lines": {"type": "object", "required": ["run_id", "first_seq", "lines", "end_seq"],

@@ -17,6 +17,8 @@ The package, one concept a module (each states its contract):
   into lines; the write path, the hot path, lives here.
 - :mod:`.pump`: :class:`CapturePump`, the thread that drains the buffers, times the
   batches, stores them through a :class:`LineSink` and keeps what the store refused.
+- :mod:`.stdin`: :class:`RunStdin`, one run's standard input, read from the store
+  (what ``sys.stdin``, ``input()`` and ``getpass`` read in a run's threads).
 
 Everything public is imported here: ``from flask_realtime.core.capture import ...``
 is the way in, the modules are the layout.
@@ -24,7 +26,7 @@ is the way in, the modules are the layout.
 
 from .buffer import RunCapture
 from .context import current_capture
-from .hooks import SUBPROCESS_DRAIN_SECONDS, install
+from .hooks import SUBPROCESS_DRAIN_SECONDS, install, install_input_hooks
 from .pump import (
     DEFAULT_GIVE_WAY_SECONDS,
     DEFAULT_MAX_UNSENT,
@@ -34,6 +36,7 @@ from .pump import (
     CapturePump,
     LineSink,
 )
+from .stdin import RunStdin
 
 __all__ = [
     "DEFAULT_GIVE_WAY_SECONDS",
@@ -45,6 +48,8 @@ __all__ = [
     "CapturePump",
     "LineSink",
     "RunCapture",
+    "RunStdin",
     "current_capture",
     "install",
+    "install_input_hooks",
 ]

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..output import LOG, STDERR, STDOUT, SYSTEM, Line, LineAssembler
+from ..output import LOG, STDERR, STDIN, STDOUT, SYSTEM, Line, LineAssembler
 
 
 def _stdout_writer(chunks: list[Any], first_write: Callable[[], None]) -> Callable[[str], int]:
@@ -60,6 +60,7 @@ class RunCapture:
         "chunks",
         "give_way",
         "run_id",
+        "stdin",
         "wake",
         "write_stdout",
     )
@@ -70,7 +71,11 @@ class RunCapture:
         self.wake = wake
         self.write_stdout = _stdout_writer(self.chunks, self._first_write)
         self.give_way = 0.0
-        self.assemblers = {s: LineAssembler(s, max_line_chars) for s in (STDOUT, STDERR, LOG)}
+        self.assemblers = {s: LineAssembler(s, max_line_chars)
+                           for s in (STDOUT, STDERR, LOG, STDIN)}
+        #: The run's stdin (a :class:`~.stdin.RunStdin`), set by the runner; None: the
+        #: run reads end-of-file.
+        self.stdin: Any = None
         self._decoders: dict[str, codecs.IncrementalDecoder] = {}
         self._lock = threading.Lock()
 
@@ -82,7 +87,8 @@ class RunCapture:
         self.wake()
 
     def write(self, stream: str, text: str) -> None:
-        """Append ``text`` to ``stream`` (stdout, stderr, log or system) of this run."""
+        """Append ``text`` to ``stream`` (stdout, stderr, log, stdin or system) of this
+        run."""
         chunks = self.chunks
         if not chunks:
             self.wake()
@@ -161,6 +167,8 @@ class RunCapture:
                         assembler.flush_partial(now, 0, out, force=True)
                     out.extend((SYSTEM, t, "\n") for t in text.split("\n"))
                 else:
+                    if stream == STDIN:  # typed input ends the prompt's line
+                        stdout.end_line(now, out)
                     self.assemblers[stream].feed(text, now, out)
             if run:
                 stdout.feed("".join(run), now, out)

@@ -15,12 +15,22 @@ The standard library gives no hook for "a thread or a work item inherits a conte
 1 and 2 are one per process), so ``Thread.start``, ``ThreadPoolExecutor.submit``,
 ``Popen.__init__`` and ``Popen.wait`` are wrapped; each wrapper calls the original
 and changes nothing for a thread of no run.
+
+Input goes the same way (see :mod:`.stdin`): in a run's threads ``sys.stdin`` reads
+the run's input, never the server's; ``input(prompt)`` and ``getpass.getpass(prompt)``
+are wrapped so that the run record can show the prompt while it waits, and
+``getpass`` reads the run's input (masked in the output) instead of the server's
+terminal (``/dev/tty``). :func:`install_input_hooks` puts those two in place; the job
+registry calls it before it imports job modules, so that a module's ``from getpass
+import getpass`` binds the wrapper.
 """
 
 from __future__ import annotations
 
+import builtins
 import codecs
 import concurrent.futures
+import getpass
 import logging
 import os
 import subprocess
@@ -32,7 +42,7 @@ from typing import Any
 from ..output import LOG, STDERR, STDOUT
 from .buffer import RunCapture
 from .context import _local, _set_capture, current_capture
-from .streams import _ProxyBase, _StdoutProxy, _StreamProxy
+from .streams import _ProxyBase, _StdinProxy, _StdoutProxy, _StreamProxy
 
 
 class _RunLogHandler(logging.Handler):
@@ -74,9 +84,12 @@ def install(log_level: int = logging.INFO) -> None:
             sys.stdout = _StdoutProxy(sys.stdout, STDOUT)
         if not isinstance(sys.stderr, _ProxyBase):
             sys.stderr = _StreamProxy(sys.stderr, STDERR)
+        if not isinstance(sys.stdin, _StdinProxy):
+            sys.stdin = _StdinProxy(sys.stdin)
         if _installed:
             return
         _installed = True
+        install_input_hooks()
         _patch_threads()
         _patch_subprocess()
         root = logging.getLogger()
@@ -95,6 +108,60 @@ def install(log_level: int = logging.INFO) -> None:
         root.addHandler(run_handler)
         if root.level > log_level:
             root.setLevel(log_level)
+
+
+_input_hooked = False
+_input_lock = threading.Lock()
+
+
+def install_input_hooks() -> None:
+    """Wrap ``builtins.input`` and ``getpass.getpass``, once per process: in a thread
+    of no run they are the originals; in a run's thread ``input(prompt)`` records the
+    prompt for the run's wait (the original then writes it to ``sys.stdout`` and reads
+    ``sys.stdin``), and ``getpass(prompt)`` writes the prompt to the run's stdout and
+    reads one line of the run's input as a secret (echoed ``***``), raising EOFError at
+    end-of-file as ``input`` does. Idempotent."""
+    global _input_hooked
+    with _input_lock:
+        if _input_hooked:
+            return
+        _input_hooked = True
+        original_input = builtins.input
+        original_getpass = getpass.getpass
+
+        def input(prompt: object = "") -> str:
+            capture = _local.capture
+            stdin = capture.stdin if capture is not None else None
+            if stdin is None:
+                return original_input(prompt)
+            stdin.prompt = str(prompt)
+            try:
+                return original_input(prompt)
+            finally:
+                stdin.prompt = ""
+
+        def getpass_(prompt: str = "Password: ", stream: Any = None) -> str:
+            capture = _local.capture
+            stdin = capture.stdin if capture is not None else None
+            if stdin is None:
+                if capture is not None:  # a run without input: never the server's tty
+                    raise EOFError("this run has no input")
+                return original_getpass(prompt, stream)
+            sys.stdout.write(prompt)
+            stdin.prompt, stdin.secret = str(prompt), True
+            try:
+                line = stdin.readline()
+            finally:
+                stdin.prompt, stdin.secret = "", False
+            if not line:
+                raise EOFError("end of the run's input")
+            return str(line).removesuffix("\n")
+
+        input.__wrapped__ = original_input  # type: ignore[attr-defined]
+        getpass_.__wrapped__ = original_getpass  # type: ignore[attr-defined]
+        getpass_.__name__ = getpass_.__qualname__ = "getpass"
+        builtins.input = input
+        getpass.getpass = getpass_
 
 
 #: How long ``Popen.wait`` waits, once the child has exited, for the rest of its output
@@ -116,7 +183,8 @@ def _read_child_output(capture: RunCapture, stream: str, fd: int) -> None:
 
 def _patch_subprocess() -> None:
     """A child process started in a run, with stdout or stderr left to the parent's,
-    writes to the run instead of the server's terminal.
+    writes to the run instead of the server's terminal; with its stdin left to the
+    parent's, it reads end-of-file (``/dev/null``), never the server's stdin.
 
     File descriptors 1 and 2 belong to the whole process, so they cannot be told apart
     by run: in a run's threads, ``Popen`` gives such a child a pipe of its own for
@@ -130,6 +198,9 @@ def _patch_subprocess() -> None:
     def __init__(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
         capture = current_capture()
         pipes: list[tuple[str, int, int]] = []
+        if capture is not None and len(rest) < 3 and kwargs.get("stdin") is None:
+            # fd 0 is the server's (its terminal): a run's child reads end-of-file instead
+            kwargs["stdin"] = subprocess.DEVNULL
         if capture is not None and len(rest) < 4:  # stdout and stderr not given by position
             for name, stream in (("stdout", STDOUT), ("stderr", STDERR)):
                 if kwargs.get(name) is None:

@@ -142,3 +142,120 @@ class _BufferProxy:
     def flush(self) -> None:
         if _local.capture is None:
             self._owner._real.buffer.flush()
+
+
+class _StdinProxy(io.TextIOBase):
+    """sys.stdin: in a run's thread, the run's :class:`~.stdin.RunStdin` (end-of-file
+    at once for a run without one), never the server's own stdin; in every other thread
+    the real stream. ``fileno()`` raises in a run's thread, which makes ``input()``
+    write its prompt to ``sys.stdout`` and read ``sys.stdin.readline()`` rather than
+    use the server's terminal."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    @property
+    def buffer(self) -> Any:
+        """``sys.stdin.buffer``: the run's input as UTF-8 bytes in a run's thread (never
+        the server's stdin), the real stream's buffer elsewhere."""
+        stdin = self._run_stdin()
+        return self._real.buffer if stdin is None else _StdinBytes(stdin)
+
+    def _run_stdin(self) -> Any:
+        capture = _local.capture
+        return None if capture is None else (capture.stdin or _NO_INPUT)
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        stdin = self._run_stdin()
+        if stdin is None:
+            return str(self._real.readline(-1 if size is None else size))
+        return str(stdin.readline(size))
+
+    def read(self, size: int | None = -1) -> str:
+        stdin = self._run_stdin()
+        if stdin is None:
+            return str(self._real.read(-1 if size is None else size))
+        return str(stdin.read(size))
+
+    def readlines(self, hint: int = -1) -> list[str]:  # type: ignore[override]
+        stdin = self._run_stdin()
+        return list((self._real if stdin is None else stdin).readlines(hint))
+
+    def __iter__(self) -> Any:
+        stdin = self._run_stdin()
+        return iter(self._real if stdin is None else stdin)
+
+    def __next__(self) -> str:  # type: ignore[override]
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    def fileno(self) -> int:
+        if _local.capture is not None:
+            raise io.UnsupportedOperation("a run's stdin has no file descriptor")
+        return int(self._real.fileno())
+
+    def isatty(self) -> bool:
+        return False if _local.capture is not None else bool(self._real.isatty())
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        """A job cannot close the server's stdin: closing it does nothing."""
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return "utf-8" if _local.capture is not None else str(
+            getattr(self._real, "encoding", "utf-8"))
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "_real":
+            raise AttributeError(name)
+        return getattr(self._real, name)
+
+
+class _StdinBytes:
+    """``sys.stdin.buffer`` in a run's thread: the run's stdin, encoded as UTF-8."""
+
+    def __init__(self, stdin: Any) -> None:
+        self._stdin = stdin
+
+    def read(self, size: int | None = -1) -> bytes:
+        return str(self._stdin.read(size)).encode()
+
+    def read1(self, size: int | None = -1) -> bytes:
+        return self.read(size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return str(self._stdin.readline(size)).encode()
+
+    def readlines(self, hint: int = -1) -> list[bytes]:
+        return [line.encode() for line in self._stdin.readlines(hint)]
+
+    def __iter__(self) -> Any:
+        return (line.encode() for line in self._stdin)
+
+
+class _NoInput:
+    """The stdin of a run that has none: end-of-file at once."""
+
+    def readline(self, size: int | None = -1) -> str:
+        return ""
+
+    def read(self, size: int | None = -1) -> str:
+        return ""
+
+    def readlines(self, hint: int = -1) -> list[str]:
+        return []
+
+    def __iter__(self) -> Any:
+        return iter(())
+
+
+_NO_INPUT = _NoInput()

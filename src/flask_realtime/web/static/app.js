@@ -313,6 +313,7 @@ function closeRun() {
   $("result").hidden = true;
   $("run-error").hidden = true;
   $("output-empty").hidden = false;
+  $("input-line").hidden = true;
   showStatus();
 }
 
@@ -503,7 +504,51 @@ function showRunHeader() {
     for (const id of ["stop-btn", "rerun-btn", "edit-run-btn", "share-btn"]) $(id).hidden = true;
   }
   if (r.error) showRunError(r.error);
+  showInput();
 }
+
+// --- input: the line under the output while the run waits for it (docs/ui.md) --------
+function showInput() {
+  const wait = current && !shared && RANK[current.state] !== 3 ? current.waiting_input : null;
+  const line = $("input-line");
+  const was = !line.hidden;
+  line.hidden = !wait;
+  if (!wait) {
+    $("input-message").textContent = "";
+    return;
+  }
+  setVisibleText($("input-prompt"), wait.prompt || "Input");
+  $("input-text").type = wait.secret ? "password" : "text";
+  for (const id of ["input-text", "input-send", "input-eof"]) $(id).disabled = offline;
+  // Bring the cursor to it, unless the user is typing somewhere else.
+  if (!was && !typing(document.activeElement)) $("input-text").focus({ preventScroll: true });
+}
+
+function sendInput(payload) {
+  if (!current) return;
+  const runId = current.id;
+  socket.emit("input", { run_id: runId, ...payload }, (ack) => {
+    if (!ack || ack.error) {
+      $("input-message").textContent = (ack && ack.error) || "The server did not answer.";
+      return;
+    }
+    $("input-message").textContent = payload.eof ? "Input ended." : "";
+  });
+}
+
+$("input-line").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const text = $("input-text").value;
+  $("input-text").value = "";
+  sendInput({ text: `${text}\n` });
+});
+$("input-eof").addEventListener("click", () => sendInput({ eof: true }));
+$("input-text").addEventListener("keydown", (e) => {
+  if (e.key === "d" && e.ctrlKey && !$("input-text").value) {
+    e.preventDefault();
+    sendInput({ eof: true });
+  }
+});
 
 function showRunError(text) {
   setVisibleText($("run-error"), text);
