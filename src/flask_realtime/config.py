@@ -110,6 +110,15 @@ DEFAULTS: dict[str, Any] = {
     "METRICS": False,
     "METRICS_TOKEN": None,
     "LOG_FORMAT": "text",
+    # Schedules (docs/schedules.md): whether web processes fire them; schedules a user may
+    # have; the shortest interval; the longest the scheduler sleeps; a fire later than
+    # SCHEDULE_LATE_SECONDS counts as missed; threads starting the runs of one round.
+    "SCHEDULER": True,
+    "SCHEDULES_PER_USER": 50,
+    "SCHEDULE_MIN_INTERVAL_SECONDS": 60,
+    "SCHEDULE_TICK_SECONDS": 1.0,
+    "SCHEDULE_LATE_SECONDS": 60.0,
+    "SCHEDULE_WORKERS": 4,
 }
 
 class ConfigError(ValueError):
@@ -276,6 +285,10 @@ CHECKS: dict[str, Check] = {
     "SECRET_KEY": optional(TEXT),
     "METRICS_TOKEN": optional(TEXT),
     "LOG_FORMAT": one_of("text", "json"),
+    "SCHEDULES_PER_USER": whole(1),
+    "SCHEDULE_MIN_INTERVAL_SECONDS": whole(1),
+    "SCHEDULE_WORKERS": whole(1),
+    "SCHEDULE_TICK_SECONDS": number(0.01),
 }
 
 

@@ -72,6 +72,10 @@ class Run:
     error: str | None = None
     result: Any = None
     has_result: bool = False
+    #: The schedule that made this run (core/schedules.py), and its name then; None for
+    #: a run a user started.
+    schedule_id: str | None = None
+    schedule_name: str | None = None
 
     def moved_to(self, state: RunState, **changes: Any) -> Run:
         """This run in ``state``; raises InvalidTransitionError for a move TRANSITIONS forbids."""

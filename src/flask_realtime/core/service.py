@@ -112,9 +112,10 @@ class RunService:
     # -- what users do ---------------------------------------------------------------
     def start(
         self, user: str, job: Any, params: Any = None, *, request_id: str | None = None,
-        services: Mapping[str, Any] | None = None,
+        services: Mapping[str, Any] | None = None, schedule: tuple[str, str] | None = None,
     ) -> Run:
         """Validate and start a run; a repeated ``request_id`` returns the first run.
+        ``schedule`` is the ``(id, name)`` of the schedule starting it, kept on the run.
 
         Raises :class:`RequestIdError`, the job's errors, or :class:`LimitReachedError`
         when the user (or everyone) has as many runs going as :class:`Limits` allows:
@@ -128,7 +129,9 @@ class RunService:
         values = spec.validate(params)
         key = f"{user}\x00{request_id}" if request_id else None
         new = Run(id=new_run_id(), job=spec.name, title=spec.title, user=user,
-                  params=spec.params_json(values))
+                  params=spec.params_json(values),
+                  schedule_id=schedule[0] if schedule else None,
+                  schedule_name=schedule[1] if schedule else None)
         try:
             run = self.store.create_run(new, key, per_user=self.limits.per_user,
                                         total=self.limits.total)
