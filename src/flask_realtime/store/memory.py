@@ -285,7 +285,8 @@ class MemoryStore(RunStore, ScheduleStore):
 
     def list_schedules(self, user: str) -> list[Schedule]:
         with self._lock:
-            return [s for s in self._schedules.values() if s.user == user]
+            mine = [s for s in self._schedules.values() if s.user == user]
+        return sorted(mine, key=lambda s: (s.created_at, s.id))
 
     def replace_schedule(self, schedule: Schedule, expected_version: int) -> bool:
         with self._lock:
