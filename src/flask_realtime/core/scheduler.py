@@ -333,6 +333,7 @@ class Scheduler:
         except (LimitReachedError, JobError, ParamError) as exc:
             self._change(schedule.id, **_error(f"Not started: {exc}"))
             return
+        log.info("schedule %s fired %s: run %s", schedule.id, key.split(":", 1)[1], run.id)
         self._change(schedule.id, last_run_id=run.id, last_error=None, last_error_at=None)
 
     def _login_problem(self, user: str, spec: JobSpec) -> str | None:
