@@ -52,3 +52,31 @@ def test_a_schedule_made_in_the_page_runs_and_pauses(open_page: Any, page: Any) 
     # Paused: a few intervals later no run was added (the list is live: runs show at once).
     page.wait_for_timeout(2500)
     assert page.locator(SCHEDULED_ROWS).count() == paused_at
+
+
+def test_a_schedule_that_paused_itself_shows_a_banner_until_resumed(
+        open_page: Any, page: Any, app: Any) -> None:
+    scheduler = app.extensions["flask_realtime"].system.scheduler
+    logged_out = {"yes": True}
+    scheduler.login_checks.append(lambda user, spec: (
+        "your Webex login has expired or you logged out, and this job needs it."
+        if logged_out["yes"] else None))
+    open_page()
+    page.select_option("#job-select", "ui_numbers")
+    page.fill("#param-n", "1")
+    page.click("#schedule-new")
+    page.fill("#schedule-name", "<b>needs a login</b>")
+    page.check('input[name="schedule-kind"][value="interval"]')
+    page.fill("#schedule-interval", "1")
+    page.wait_for_selector("#schedule-fires li >> nth=4")
+    page.click("#schedule-save")
+    banner = page.locator("#schedule-banner")
+    banner.wait_for()
+    assert "Schedule <b>needs a login</b>: Paused: the run due at" in banner.text_content()
+    assert "Log in again, then resume the schedule." in banner.text_content()
+    assert page.locator("#schedule-banner b").count() == 0  # text, never HTML
+    assert page.locator(SCHEDULED_ROWS).count() == 0
+    logged_out["yes"] = False
+    page.locator("#schedule-list button", has_text="Resume").click()
+    banner.wait_for(state="hidden")
+    page.wait_for_selector(SCHEDULED_ROWS)

@@ -268,3 +268,39 @@ def test_the_loop_fires_on_its_own_and_close_ends_it() -> None:
     system.close()
     assert not any(t.name == "flask-realtime-scheduler" and t.is_alive()
                    for t in threading.enumerate())
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_a_schedule_survives_a_restart_and_fires_after_it(
+        kind: str, tmp_path: Any, request: pytest.FixtureRequest) -> None:
+    from flask_realtime.store.redis import RedisStore
+    from flask_realtime.store.sqlite import SQLiteStore
+
+    def open_store() -> Any:
+        if kind == "sqlite":
+            return SQLiteStore(tmp_path / "flask-realtime.sqlite3")
+        return RedisStore(request.getfixturevalue("redis_url"))
+
+    def server() -> System[Any]:
+        system = build({"SCHEDULE_MIN_INTERVAL_SECONDS": 1}, store=open_store(), registry=jobs,
+                       schedules=True)
+        assert system.scheduler is not None
+        system.scheduler.clock = Clock()
+        return system
+
+    first = server()
+    assert first.scheduler is not None
+    made = first.scheduler.create("alice", {"name": "hourly", "job": "quick",
+                                            "interval": 3600, "missed": "run"})
+    first.close()
+    again = server()  # a new process: nothing but the store is shared
+    try:
+        assert again.scheduler is not None
+        assert again.scheduler.list_schedules("alice") == [made]
+        again.scheduler.clock.now = T0 + 3600 + 30  # type: ignore[attr-defined]
+        again.scheduler.tick()
+        runs = again.store.list_runs("alice")
+        assert [r.schedule_id for r in runs] == [made.id]
+        wait_for(lambda: (r := again.store.get_run(runs[0].id)) and r.state.finished)
+    finally:
+        again.close()
