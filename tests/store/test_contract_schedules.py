@@ -123,6 +123,19 @@ def test_a_fire_is_claimed_once_until_its_claim_expires(store: ScheduleStore) ->
     assert not store.claim_fire("short", ttl=60)
 
 
+def test_claims_and_saves_in_batches_keep_each_ones_answer(store: ScheduleStore) -> None:
+    store.claim_fire("s1:60", ttl=60)
+    assert store.claim_fires(["s1:60", "s2:60", "s2:60"], ttl=60) == [False, True, False]
+    assert store.claim_fires([], ttl=60) == []
+    for schedule_id in ("s1", "s2"):
+        store.create_schedule(a_schedule(schedule_id))
+    one, two = a_schedule("s1"), a_schedule("s2")
+    assert store.replace_schedules([(one.saved(name="a"), 0), (two.saved(name="b"), 5)]) == [
+        True, False]
+    assert [s.name for s in store.list_schedules("alice")] == ["a", "nightly s2"]
+    assert store.replace_schedules([]) == []
+
+
 def test_sqlite_keeps_schedules_across_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "flask-realtime.sqlite3"
     first = SQLiteStore(path)

@@ -204,3 +204,13 @@ class ScheduleStore(Protocol):
         """Claim ``key`` (a schedule id and a due time) for ``ttl`` seconds: True for
         the first caller only, in every process sharing the store. A claim is never
         compared with a clock: it is a key that exists or not."""
+
+    def claim_fires(self, keys: list[str], ttl: float) -> list[bool]:
+        """:meth:`claim_fire` for each of ``keys``, in order (a shared store makes it one
+        request)."""
+        return [self.claim_fire(key, ttl) for key in keys]
+
+    def replace_schedules(self, saves: list[tuple[Schedule, int]]) -> list[bool]:
+        """:meth:`replace_schedule` for each ``(schedule, expected_version)``, in order,
+        each its own compare-and-set (a shared store makes it one request)."""
+        return [self.replace_schedule(schedule, version) for schedule, version in saves]

@@ -29,16 +29,18 @@ shows it as a banner, and :attr:`Scheduler.notify_owner` is called once.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from .jobs import JobError, JobSpec, ParamError
 from .ports import ScheduleStore, StoreUnavailableError
-from .runs import Run, now_iso
+from .runs import Run, new_run_id, now_iso
 from .schedules import (
     Schedule,
     ScheduleError,
@@ -61,6 +63,8 @@ TICK_SECONDS = 1.0
 #: A fire later than this (the server was down) is *missed*: ``missed: skip`` drops it.
 LATE_SECONDS = 60.0
 CLOSE_WAIT_SECONDS = 5.0
+#: Due schedules handled together: one request claims their fires, one saves them.
+CHUNK = 64
 
 #: ``(user, job)`` -> a sentence when the user's login cannot start that job now (None:
 #: it can). The web tier adds one that checks the Webex login (web/auth.py).
@@ -243,69 +247,97 @@ class Scheduler:
     def tick(self, now: float | None = None) -> int:
         """One round, in the calling thread (its fires on the pool once started): every
         due schedule fires or is skipped as its policies say. Returns how many
-        schedules were due."""
+        schedules were due.
+
+        The due schedules are taken in an order of this process's own (shuffled), in
+        chunks of :data:`CHUNK`: each chunk's claims are one request to the store, and
+        so are its saves, and several processes split the work instead of all
+        claiming the same schedules first."""
         at = self.clock() if now is None else now
         due = self.store.due_schedules(at, limit=10_000)
-        if self._pool is None or len(due) < 2:
-            for schedule in due:
-                self._fire_safely(schedule, at)
+        random.shuffle(due)
+        chunks = [due[i:i + CHUNK] for i in range(0, len(due), CHUNK)]
+        if self._pool is None or len(chunks) < 2:
+            for chunk in chunks:
+                self._round_safely(chunk, at)
         else:
-            list(self._pool.map(lambda s: self._fire_safely(s, at), due))
+            list(self._pool.map(lambda chunk: self._round_safely(chunk, at), chunks))
         return len(due)
 
-    def _fire_safely(self, schedule: Schedule, now: float) -> None:
+    def _round_safely(self, chunk: list[Schedule], now: float) -> None:
         try:
-            if schedule.queued_due is not None:
-                schedule = self._fire_queued(schedule)
+            self._round(chunk, now)
+        except StoreUnavailableError:
+            pass  # the schedules are still due: the next round tries again
+        except Exception:
+            log.exception("a round of %d schedules failed", len(chunk))
+
+    def _round(self, chunk: list[Schedule], now: float) -> None:
+        """Claim the chunk's due fires at once, decide each (:meth:`_plan`), save the
+        decisions at once (compare-and-set each), then start the runs."""
+        current = [self._fire_queued(s) if s.queued_due is not None else s for s in chunk]
+        fires = []
+        for schedule in current:
             if schedule.enabled and schedule.next_fire is not None \
                     and schedule.next_fire <= now:
-                self._fire(schedule, now)
-        except StoreUnavailableError:
-            pass  # the schedule is still due: the next round tries again
-        except Exception:
-            log.exception("schedule %s: its fire failed", schedule.id)
+                due, following = latest_due(schedule, now)
+                fires.append((schedule, due, following, f"{schedule.id}:{_epoch_key(due)}"))
+        if not fires:
+            return
+        won = self.store.claim_fires([key for *_rest, key in fires], CLAIM_TTL_SECONDS)
+        plans = [self._plan(schedule, due, following, key, now)
+                 for (schedule, due, following, key), mine in zip(fires, won, strict=True)
+                 if mine]  # the others are another process's to fire
+        saved = self.store.replace_schedules(
+            [(plan.schedule.saved(**plan.changes), plan.schedule.version) for plan in plans])
+        for plan, done in zip(plans, saved, strict=True):
+            record: Schedule | None = plan.schedule.saved(**plan.changes)
+            if done:
+                assert record is not None
+                self._announce(record)
+            else:  # its owner changed it meanwhile: the fire applies if it still awaits it
+                record = self._save_fire(plan.schedule, **plan.changes)
+            if record is None:
+                continue
+            if plan.notice is not None:
+                self._tell_owner(record, plan.notice)
+            if plan.run_id is not None:
+                self._start(record, plan.key, plan.run_id, plan.schedule.last_run_id)
 
-    def _fire(self, schedule: Schedule, now: float) -> None:
-        due, following = latest_due(schedule, now)
-        key = f"{schedule.id}:{_epoch_key(due)}"
-        if not self.store.claim_fire(key, CLAIM_TTL_SECONDS):
-            return  # another process fires it
+    def _plan(self, schedule: Schedule, due: float, following: float | None, key: str,
+              now: float) -> _Plan:
+        """What the fire of ``schedule`` due at ``due`` (claimed by this process) does:
+        the changes to save, and whether it starts a run (its id chosen now, so that one
+        save records it) or tells the owner something."""
         advance: dict[str, Any] = {"next_fire": following, "last_due": due}
         at = when(due, schedule.timezone)
         allowed = schedule.grace_seconds if schedule.missed == "run" else self.late
         if now - due > allowed:
-            self._save_fire(schedule, **advance, **_error(
+            return _Plan(schedule, key, {**advance, **_error(
                 f"The fire due at {at} was missed (no server was running then) and "
-                f"skipped, as missed: {schedule.missed} says."))
-            return
+                f"skipped, as missed: {schedule.missed} says.")})
         try:
             spec = self.service.registry.get(schedule.job)
         except JobError as exc:
-            self._save_fire(schedule, **advance, **_error(f"Not started: {exc}"))
-            return
+            return _Plan(schedule, key, {**advance, **_error(f"Not started: {exc}")})
         problem = self._login_problem(schedule.user, spec)
         if problem is not None:
             sentence = (f"Paused: the run due at {at} was not started, because {problem} "
                         "Log in again, then resume the schedule.")
-            saved = self._save_fire(schedule, **advance, enabled=False, queued_due=None,
-                                    paused_reason=sentence, **_error(sentence))
-            if saved is not None:
-                self._tell_owner(saved, sentence)
-            return
-        previous = self.service.store.get_run(schedule.last_run_id) \
-            if schedule.last_run_id else None
-        if previous is not None and not previous.state.finished \
-                and schedule.overlap != "allow":
-            if schedule.overlap == "queue" and schedule.queued_due is None:
-                self._save_fire(schedule, **advance, queued_due=due)
-            else:
-                self._save_fire(schedule, **advance, **_error(
+            return _Plan(schedule, key, {**advance, "enabled": False, "queued_due": None,
+                                         "paused_reason": sentence, **_error(sentence)},
+                         notice=sentence)
+        if schedule.overlap != "allow" and schedule.last_run_id:
+            previous = self.service.store.get_run(schedule.last_run_id)
+            if previous is not None and not previous.state.finished:
+                if schedule.overlap == "queue" and schedule.queued_due is None:
+                    return _Plan(schedule, key, {**advance, "queued_due": due})
+                return _Plan(schedule, key, {**advance, **_error(
                     f"The fire due at {at} was skipped: the previous run is still going "
-                    f"(overlap: {schedule.overlap})."))
-            return
-        saved = self._save_fire(schedule, **advance)
-        if saved is not None:
-            self._start(saved, key)
+                    f"(overlap: {schedule.overlap}).")})
+        run_id = new_run_id()
+        return _Plan(schedule, key, {**advance, "last_run_id": run_id, "last_error": None,
+                                     "last_error_at": None}, run_id=run_id)
 
     def _fire_queued(self, schedule: Schedule) -> Schedule:
         """A fire waiting for the previous run (overlap ``queue``): started once that run
@@ -318,23 +350,29 @@ class Scheduler:
         key = f"{schedule.id}:{_epoch_key(schedule.queued_due)}:queued"
         if not self.store.claim_fire(key, CLAIM_TTL_SECONDS):
             return schedule
-        saved = self._save_fire(schedule, queued_due=None)
+        run_id = new_run_id()
+        saved = self._save_fire(schedule, queued_due=None, last_run_id=run_id,
+                                last_error=None, last_error_at=None)
         if saved is None:
             return schedule
-        self._start(saved, key)
+        self._start(saved, key, run_id, schedule.last_run_id)
         return self.store.get_schedule(saved.id) or saved
 
-    def _start(self, schedule: Schedule, key: str) -> None:
+    def _start(self, schedule: Schedule, key: str, run_id: str,
+               previous_run_id: str | None) -> None:
+        """Start the run ``run_id`` the schedule's saved fire names; a start refused (a
+        limit, a job or parameters no longer accepted) is kept as ``last_error``, and
+        ``last_run_id`` goes back to the run before."""
         try:
             run = self.service.start(
-                schedule.user, schedule.job, schedule.params,
+                schedule.user, schedule.job, schedule.params, run_id=run_id,
                 request_id=f"schedule {key}", services=self.services_for(schedule.user),
                 schedule=(schedule.id, schedule.name))
         except (LimitReachedError, JobError, ParamError) as exc:
-            self._change(schedule.id, **_error(f"Not started: {exc}"))
+            self._change(schedule.id, last_run_id=previous_run_id,
+                         **_error(f"Not started: {exc}"))
             return
         log.info("schedule %s fired %s: run %s", schedule.id, key.split(":", 1)[1], run.id)
-        self._change(schedule.id, last_run_id=run.id, last_error=None, last_error_at=None)
 
     def _login_problem(self, user: str, spec: JobSpec) -> str | None:
         for check in self.login_checks:
@@ -386,6 +424,17 @@ class Scheduler:
                 listener(schedule, deleted)
             except Exception:
                 log.exception("schedule listener failed for schedule %s", schedule.id)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one claimed fire does (see :meth:`Scheduler._plan`)."""
+
+    schedule: Schedule
+    key: str
+    changes: dict[str, Any]
+    run_id: str | None = None
+    notice: str | None = None
 
 
 def _epoch_key(epoch: float) -> str:

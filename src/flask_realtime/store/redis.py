@@ -674,6 +674,19 @@ class RedisStore(RunStore, ScheduleStore):
                   expected_version, "" if wake is None else repr(wake)]))
 
     @_guarded
+    def replace_schedules(self, saves: list[tuple[Schedule, int]]) -> list[bool]:
+        if not saves:
+            return []
+        with self.redis.pipeline(transaction=False) as pipe:
+            for schedule, expected in saves:
+                wake = schedule.wake_at
+                self._replace_schedule(
+                    keys=[P + "schedule:" + schedule.id, P + "sched-due"],
+                    args=[schedule.id, json.dumps(schedule.to_json()), schedule.version,
+                          expected, "" if wake is None else repr(wake)], client=pipe)
+            return [bool(done) for done in pipe.execute()]
+
+    @_guarded
     def delete_schedule(self, schedule_id: str) -> bool:
         user = self.redis.hget(P + "schedule:" + schedule_id, "user")
         with self.redis.pipeline(transaction=True) as pipe:
@@ -698,6 +711,15 @@ class RedisStore(RunStore, ScheduleStore):
     def claim_fire(self, key: str, ttl: float) -> bool:
         return bool(self.redis.set(P + "sched:" + key, b"1", nx=True,
                                    px=max(int(ttl * 1000), 1)))
+
+    @_guarded
+    def claim_fires(self, keys: list[str], ttl: float) -> list[bool]:
+        if not keys:
+            return []
+        with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.set(P + "sched:" + key, b"1", nx=True, px=max(int(ttl * 1000), 1))
+            return [bool(done) for done in pipe.execute()]
 
     # -- lifecycle ---------------------------------------------------------------------------
     def healthy(self) -> bool:

@@ -50,11 +50,17 @@ def _user() -> str:
     return user
 
 
-def schedule_json(rt: Realtime, schedule: Schedule) -> dict[str, Any]:
+def schedule_json(rt: Realtime, schedule: Schedule, *, with_run: bool = True
+                  ) -> dict[str, Any]:
     """The schedule as the API and the ``schedule`` event show it: the record, its due
     times also in ISO 8601, and ``last_run`` (id, state and times of the newest run it
-    made, None when it made none or that run was since deleted)."""
+    made, None when it made none or that run was since deleted). Without ``with_run``
+    (the ``schedule`` event, sent at every fire) ``last_run`` is ``{"id"}`` only: the
+    run's ``state`` events tell its state."""
     data = schedule.public_json()
+    if not with_run:
+        data["last_run"] = {"id": schedule.last_run_id} if schedule.last_run_id else None
+        return data
     run = rt.store.get_run(schedule.last_run_id) if schedule.last_run_id else None
     data["last_run"] = None if run is None or run.user != schedule.user else {
         "id": run.id, "state": run.state.value, "created_at": run.created_at,
@@ -263,7 +269,7 @@ def init_app(app: Flask, socketio: SocketIO, realtime: Realtime) -> None:
         return
 
     def announce(schedule: Schedule, deleted: bool) -> None:
-        data = {**schedule_json(realtime, schedule), "deleted": deleted}
+        data = {**schedule_json(realtime, schedule, with_run=False), "deleted": deleted}
         socketio.emit("schedule", data, to=user_room(schedule.user), namespace="/")
 
     scheduler.subscribe(announce)

@@ -221,6 +221,12 @@ export class Schedules {
     if (schedule.deleted) {
       this.items.delete(schedule.id);
     } else if (!known || schedule.version >= known.version) {
+      // An event names its last run only ({id}): its state comes from the run's own
+      // `state` events, so what is known of that run stays.
+      const run = schedule.last_run;
+      if (run && !run.state && known && known.last_run && known.last_run.id === run.id) {
+        schedule.last_run = known.last_run;
+      }
       this.items.set(schedule.id, schedule);
     }
     this.render();
@@ -285,7 +291,9 @@ export class Schedules {
       s.enabled && s.next_fire_at ? `Next run: ${formatStart(s.next_fire_at)}`
         : s.enabled ? "No more runs: its end has passed." : "Paused: no next run.");
     const last = el("div", "schedule-last");
-    if (s.last_run) {
+    if (s.last_run && !s.last_run.state) {
+      last.textContent = "Last run: starting…";
+    } else if (s.last_run) {
       const open = button(`Last run: ${formatStart(s.last_run.started_at || s.last_run.created_at)}`,
         `Open run ${s.last_run.id}`, () => this.onOpenRun(s.last_run.id));
       open.className = "link";
