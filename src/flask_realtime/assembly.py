@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 from .core.capture import LineSink
+from .core.scheduler import NotifyOwner
 from .core.system import RunnerFactory, System, isolating_runner
 from .core.system import build as build_core
 from .store import open_store
@@ -31,7 +32,8 @@ Store: TypeAlias = "MemoryStore | SQLiteStore | RedisStore"
 
 def build(config: Mapping[str, Any], *, instance_path: str | os.PathLike[str] | None = None,
           store: Store | Callable[[], Store] | None = None, sink: LineSink | None = None,
-          reap: bool | None = None) -> System[Store]:
+          reap: bool | None = None, schedules: bool = False,
+          notify_owner: NotifyOwner | None = None) -> System[Store]:
     """A :class:`~.core.system.System` as ``config`` (a plain mapping, or Flask's
     config) describes it; call ``start()`` on it, and ``close()`` at the end.
 
@@ -41,7 +43,9 @@ def build(config: Mapping[str, Any], *, instance_path: str | os.PathLike[str] | 
     modules that cannot be loaded raise first (:class:`~.core.jobs.JobModuleError`).
     ``RUNNER="rq"`` puts runs on RQ workers. ``reap``: whether this process
     watches for runs whose executor died, by default whenever the store is shared
-    (``REDIS_URL``); a worker passes False (the web processes watch).
+    (``REDIS_URL``); a worker passes False (the web processes watch). ``schedules``:
+    this process fires schedules (the web app, with ``SCHEDULER``), telling owners of
+    trouble through ``notify_owner`` (core/scheduler.py ``NotifyOwner``).
     """
     from .jobs import builtin  # noqa: F401  (registers the built-in jobs)
     from .webex import jobs as webex_jobs  # noqa: F401  (and the Webex jobs)
@@ -49,7 +53,8 @@ def build(config: Mapping[str, Any], *, instance_path: str | os.PathLike[str] | 
     return build_core(
         config, store=store if store is not None else lambda: open_store(config, instance_path),
         sink=sink, runner=_runner(config),
-        shared=bool(config.get("REDIS_URL")) if reap is None else reap)
+        shared=bool(config.get("REDIS_URL")) if reap is None else reap,
+        schedules=schedules, notify_owner=notify_owner)
 
 
 def _runner(config: Mapping[str, Any]) -> RunnerFactory:

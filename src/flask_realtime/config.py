@@ -127,6 +127,15 @@ DEFAULTS: dict[str, Any] = {
     # Command jobs (docs/jobs.md, "Command jobs"): a TOML file of executables offered as
     # jobs, relative to the working directory; "" for none.
     "COMMANDS": "",
+    # Schedules (docs/schedules.md): whether web processes fire them; schedules a user may
+    # have; the shortest interval; the longest the scheduler sleeps; a fire later than
+    # SCHEDULE_LATE_SECONDS counts as missed; threads starting the runs of one round.
+    "SCHEDULER": True,
+    "SCHEDULES_PER_USER": 50,
+    "SCHEDULE_MIN_INTERVAL_SECONDS": 60,
+    "SCHEDULE_TICK_SECONDS": 1.0,
+    "SCHEDULE_LATE_SECONDS": 60.0,
+    "SCHEDULE_WORKERS": 4,
 }
 
 class ConfigError(ValueError):
@@ -296,6 +305,10 @@ CHECKS: dict[str, Check] = {
     "ISOLATION": one_of("thread", "process"),
     "INPUT_MAX_BYTES": whole(1),
     "INPUT_MAX_QUEUED_BYTES": whole(1),
+    "SCHEDULES_PER_USER": whole(1),
+    "SCHEDULE_MIN_INTERVAL_SECONDS": whole(1),
+    "SCHEDULE_WORKERS": whole(1),
+    "SCHEDULE_TICK_SECONDS": number(0.01),
 }
 
 

@@ -56,13 +56,21 @@ def payloads(draw: st.DrawFn, real_run_id: str) -> Any:
         "params": st.dictionaries(st.sampled_from(["text", "n", "x"]), ANY) | ANY,
         "request_id": st.text(max_size=120) | ANY})
     target = st.fixed_dictionaries({}, optional={"run_id": run_id, "after": AFTER})
-    payload = draw(start | target | ANY)
+    schedule = st.fixed_dictionaries({}, optional={  # the schedule_* events (web/schedules.py)
+        "schedule_id": st.text(max_size=120) | ANY,
+        "schedule": st.fixed_dictionaries({"job": JOB}, optional={
+            "name": st.text(max_size=120), "cron": st.text(max_size=40) | ANY,
+            "interval": st.integers() | ANY, "timezone": st.text(max_size=40) | ANY,
+            "end_at": st.text(max_size=40) | ANY}) | ANY})
+    payload = draw(start | target | schedule | ANY)
     if draw(st.integers(0, 9)) == 0:  # more than one argument
         return (payload, draw(ANY))
     return payload
 
 
-EVENTS = st.sampled_from(["start", "stop", "watch", "unwatch"]) | st.text(
+EVENTS = st.sampled_from(["start", "stop", "watch", "unwatch", "schedules", "schedule_create",
+                          "schedule_update", "schedule_preview", "schedule_pause",
+                          "schedule_resume", "schedule_delete", "schedule_run_now"]) | st.text(
     min_size=1, max_size=30).filter(lambda e: e not in ("connect", "disconnect",
                                                         "connect_error"))
 
@@ -72,7 +80,9 @@ def is_answer(ack: Any) -> bool:
         return False
     if "error" in ack:
         return isinstance(ack["error"], str) and len(ack["error"]) > 10
-    return isinstance(ack.get("run_id"), str) or ack.get("ok") is True
+    return (isinstance(ack.get("run_id"), str) or ack.get("ok") is True
+            or isinstance(ack.get("schedules"), list) or isinstance(ack.get("schedule"), dict)
+            or isinstance(ack.get("fires"), list))
 
 
 @settings(max_examples=250, deadline=None, database=None,

@@ -21,6 +21,7 @@ from typing import Literal, Protocol, TypeAlias
 
 from .output import Line, OutputSlice
 from .runs import Run, RunState
+from .schedules import Schedule
 
 #: Default number of lines each run keeps; older lines are dropped (and counted).
 DEFAULT_RETENTION_LINES = 100_000
@@ -207,3 +208,61 @@ class RunStore(RunRecords, StopRequests, OutputLog, RunInput, ExecutorLiveness,
     def healthy(self) -> bool:
         """Whether the store can be reached now (for the health check)."""
         return True
+
+
+class ScheduleStore(Protocol):
+    """Schedules (``core/schedules.py``), and the claims that make each due time fire
+    once however many processes share the store (``core/scheduler.py``).
+
+    A schedule is saved only by compare-and-set on its ``version``, and found by its
+    ``wake_at`` (``due_schedules``). Every store keeps them; the memory store loses
+    them at exit like everything else, SQLite and Redis keep them across restarts.
+    The contract is tested in ``tests/store/test_contract_schedules.py``."""
+
+    @abstractmethod
+    def create_schedule(self, schedule: Schedule, *, per_user: int | None = None) -> bool:
+        """Store a new schedule; False (nothing stored) when ``schedule.user`` already
+        has ``per_user`` schedules. The count and the create are one atomic step."""
+
+    @abstractmethod
+    def get_schedule(self, schedule_id: str) -> Schedule | None:
+        """The stored schedule, or None."""
+
+    @abstractmethod
+    def list_schedules(self, user: str) -> list[Schedule]:
+        """``user``'s schedules, oldest first."""
+
+    @abstractmethod
+    def replace_schedule(self, schedule: Schedule, expected_version: int) -> bool:
+        """Save ``schedule`` only if the stored one still has ``expected_version``;
+        returns whether it did (atomically for every process sharing the store)."""
+
+    @abstractmethod
+    def delete_schedule(self, schedule_id: str) -> bool:
+        """Forget the schedule; returns whether there was one."""
+
+    @abstractmethod
+    def due_schedules(self, now: float, limit: int = 1000) -> list[Schedule]:
+        """Schedules whose ``wake_at`` is at or before epoch ``now``, soonest first, at
+        most ``limit``."""
+
+    @abstractmethod
+    def next_wake(self) -> float | None:
+        """The smallest ``wake_at`` of all schedules (None when none is enabled): the
+        scheduler sleeps until then, at most a tick."""
+
+    @abstractmethod
+    def claim_fire(self, key: str, ttl: float) -> bool:
+        """Claim ``key`` (a schedule id and a due time) for ``ttl`` seconds: True for
+        the first caller only, in every process sharing the store. A claim is never
+        compared with a clock: it is a key that exists or not."""
+
+    def claim_fires(self, keys: list[str], ttl: float) -> list[bool]:
+        """:meth:`claim_fire` for each of ``keys``, in order (a shared store makes it one
+        request)."""
+        return [self.claim_fire(key, ttl) for key in keys]
+
+    def replace_schedules(self, saves: list[tuple[Schedule, int]]) -> list[bool]:
+        """:meth:`replace_schedule` for each ``(schedule, expected_version)``, in order,
+        each its own compare-and-set (a shared store makes it one request)."""
+        return [self.replace_schedule(schedule, version) for schedule, version in saves]

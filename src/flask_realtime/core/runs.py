@@ -75,6 +75,10 @@ class Run:
     #: While the job waits for input: ``{"prompt": text, "secret": bool}`` (the page
     #: shows an input line); None otherwise, and always once the run has ended.
     waiting_input: dict[str, Any] | None = None
+    #: The schedule that made this run (core/schedules.py), and its name then; None for
+    #: a run a user started.
+    schedule_id: str | None = None
+    schedule_name: str | None = None
 
     def moved_to(self, state: RunState, **changes: Any) -> Run:
         """This run in ``state``; raises InvalidTransitionError for a move TRANSITIONS forbids."""

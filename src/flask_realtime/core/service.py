@@ -131,9 +131,13 @@ class RunService:
     # -- what users do ---------------------------------------------------------------
     def start(
         self, user: str, job: Any, params: Any = None, *, request_id: str | None = None,
-        services: Mapping[str, Any] | None = None,
+        services: Mapping[str, Any] | None = None, schedule: tuple[str, str] | None = None,
+        run_id: str | None = None,
     ) -> Run:
         """Validate and start a run; a repeated ``request_id`` returns the first run.
+        ``schedule`` is the ``(id, name)`` of the schedule starting it, kept on the run;
+        ``run_id`` the new run's id when the caller chose it (the scheduler saves it
+        on the schedule first), else a new one.
 
         Raises :class:`RequestIdError`, the job's errors, or :class:`LimitReachedError`
         when the user (or everyone) has as many runs going as :class:`Limits` allows:
@@ -146,8 +150,10 @@ class RunService:
         spec = self.registry.get(job)
         values = spec.validate(params)
         key = f"{user}\x00{request_id}" if request_id else None
-        new = Run(id=new_run_id(), job=spec.name, title=spec.title, user=user,
-                  params=spec.params_json(values))
+        new = Run(id=run_id or new_run_id(), job=spec.name, title=spec.title, user=user,
+                  params=spec.params_json(values),
+                  schedule_id=schedule[0] if schedule else None,
+                  schedule_name=schedule[1] if schedule else None)
         try:
             run = self.store.create_run(new, key, per_user=self.limits.per_user,
                                         total=self.limits.total)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from ..config import DEFAULTS
 from .capture import CapturePump, LineSink
@@ -26,8 +26,9 @@ from .commands import load_commands
 from .isolation import IsolatingRunner
 from .jobs import JobLimits, JobRegistry
 from .jobs import registry as default_registry
-from .ports import RunStore, StoreUnavailableError
+from .ports import RunStore, ScheduleStore, StoreUnavailableError
 from .runner import ThreadRunner, reap_lost_runs
+from .scheduler import NotifyOwner, Scheduler, log_owner_notice
 from .service import Limits, Runner, RunService
 
 log = logging.getLogger(__name__)
@@ -110,22 +111,29 @@ class System(Generic[StoreT]):
     services of its user (the web tier adds the Webex access of a login; a worker
     the same, from the store): :meth:`services_for` merges them.
 
-    :meth:`close` ends, in order, the reaper, the runner's threads (its heartbeat;
+    ``scheduler`` (``core/scheduler.py``, when built with ``schedules=True``: the web
+    processes) fires schedules in a thread of its own, started by :meth:`start`.
+
+    :meth:`close` ends, in order, the scheduler, the reaper, the runner's threads (its heartbeat;
     with RQ the stop deadlines and forced stops), the pump's thread and the store.
     Runs still executing in this process are not waited for: Python cannot end a
     thread, and a run's thread is a daemon that ends with the process.
     """
 
     def __init__(self, store: StoreT, registry: JobRegistry, service: RunService,
-                 pump: CapturePump, runner: Runner, reaper: Reaper | None) -> None:
+                 pump: CapturePump, runner: Runner, reaper: Reaper | None,
+                 scheduler: Scheduler | None = None) -> None:
         self.store = store
         self.registry = registry
         self.service = service
         self.pump = pump
         self.runner = runner
         self.reaper = reaper
+        self.scheduler = scheduler
         self.service_providers: list[ServiceProvider] = []
         self._closed = False
+        if scheduler is not None:
+            scheduler.services_for = self.services_for
 
     def services_for(self, user: str) -> dict[str, Any]:
         """``RunContext.services`` for a run of ``user``: every provider's, merged."""
@@ -135,9 +143,12 @@ class System(Generic[StoreT]):
         return services
 
     def start(self) -> System[StoreT]:
-        """Start the background checks (the reaper); returns the System."""
+        """Start the background checks (the reaper) and the scheduler; returns the
+        System."""
         if self.reaper is not None:
             self.reaper.start()
+        if self.scheduler is not None:
+            self.scheduler.start()
         return self
 
     def shutdown(self, grace: float, sentence: str = SHUTTING_DOWN) -> None:
@@ -158,6 +169,8 @@ class System(Generic[StoreT]):
         if self._closed:
             return
         self._closed = True
+        if self.scheduler is not None:
+            self.scheduler.close()
         if self.reaper is not None:
             self.reaper.close()
         close_runner = getattr(self.runner, "close", None)
@@ -199,7 +212,8 @@ def job_limits(config: Mapping[str, Any]) -> JobLimits:
 
 def build(config: Mapping[str, Any], *, store: S | Callable[[], S],
           registry: JobRegistry | None = None, sink: LineSink | None = None,
-          runner: RunnerFactory = thread_runner, shared: bool = False) -> System[S]:
+          runner: RunnerFactory = thread_runner, shared: bool = False,
+          schedules: bool = False, notify_owner: NotifyOwner | None = None) -> System[S]:
     """Assemble a :class:`System` on ``store`` from ``config`` (a plain mapping; missing
     keys take their defaults). Nothing runs yet: call :meth:`System.start`.
 
@@ -213,7 +227,10 @@ def build(config: Mapping[str, Any], *, store: S | Callable[[], S],
     given (``flask-realtime exec`` prints instead). ``runner`` makes the runner; one
     with a ``reap()`` method has it called by the reaper, one with a ``close()``
     method is closed by :meth:`System.close`. ``shared``: other processes use the
-    store too, so a reaper watches for their executors dying.
+    store too, so a reaper watches for their executors dying. ``schedules``: this
+    process fires schedules (a :class:`~.scheduler.Scheduler`; the store must implement
+    ``ScheduleStore``, as every store in ``store/`` does), telling owners of trouble
+    through ``notify_owner`` (default: the log, :func:`~.scheduler.log_owner_notice`).
     """
     settings = {**DEFAULTS, **config}
     # not `or`: an empty registry is falsy (it has a length) and would become the global one
@@ -223,7 +240,17 @@ def build(config: Mapping[str, Any], *, store: S | Callable[[], S],
         load_commands(settings["COMMANDS"], jobs)
     opened: S = store() if callable(store) else store  # a store is not callable
     try:
-        return _assemble(settings, opened, jobs, sink, runner, shared)
+        system = _assemble(settings, opened, jobs, sink, runner, shared)
+        if schedules:
+            system.scheduler = Scheduler(
+                cast(ScheduleStore, opened), system.service, services_for=system.services_for,
+                notify_owner=notify_owner or log_owner_notice,
+                per_user=int(settings["SCHEDULES_PER_USER"]),
+                min_interval=int(settings["SCHEDULE_MIN_INTERVAL_SECONDS"]),
+                tick=float(settings["SCHEDULE_TICK_SECONDS"]),
+                late=float(settings["SCHEDULE_LATE_SECONDS"]),
+                workers=int(settings["SCHEDULE_WORKERS"]))
+        return system
     except BaseException:
         opened.close()
         raise

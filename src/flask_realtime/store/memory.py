@@ -1,7 +1,9 @@
 """The embedded store: everything in this process's memory. Nothing to install.
 
-Runs and output are lost when the process exits; set ``REDIS_URL`` for a store that
-survives restarts and is shared by several processes.
+Runs, output and schedules are lost when the process exits (a schedule made on a
+memory store is gone after a restart: docs/schedules.md); the SQLite store (the
+default) keeps them, and ``REDIS_URL`` gives a store that survives restarts and is
+shared by several processes.
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ from ..core.ports import (
     ActiveLimitError,
     InputOutcome,
     RunStore,
+    ScheduleStore,
 )
 from ..core.runs import Run, RunState
+from ..core.schedules import Schedule
 
 
 class _OutputLog:
@@ -65,7 +69,7 @@ def times_for(times: list[tuple[int, int]], first_seq: int, count: int) -> list[
     return out
 
 
-class MemoryStore(RunStore):
+class MemoryStore(RunStore, ScheduleStore):
     """Everything in this process's memory, gone when it ends: for one process, the CLI and
     the tests.
 
@@ -90,6 +94,8 @@ class MemoryStore(RunStore):
         self._inputs: dict[str, list[str | None]] = {}
         self._inputs_closed: set[str] = set()
         self._input_sent = threading.Condition(self._lock)
+        self._schedules: dict[str, Schedule] = {}  # in creation order
+        self._claims: dict[str, float] = {}  # claim key -> monotonic expiry
 
     def create_run(self, run: Run, request_key: str | None = None, *,
                    per_user: int | None = None, total: int | None = None) -> Run:
@@ -307,3 +313,53 @@ class MemoryStore(RunStore):
     def delete_share(self, share_id: str) -> None:
         with self._lock:
             self._shares.pop(share_id, None)
+
+    # -- schedules (lost at exit, as everything here) --------------------------------------
+    def create_schedule(self, schedule: Schedule, *, per_user: int | None = None) -> bool:
+        with self._lock:
+            mine = sum(1 for s in self._schedules.values() if s.user == schedule.user)
+            if per_user is not None and mine >= per_user:
+                return False
+            self._schedules[schedule.id] = schedule
+            return True
+
+    def get_schedule(self, schedule_id: str) -> Schedule | None:
+        return self._schedules.get(schedule_id)
+
+    def list_schedules(self, user: str) -> list[Schedule]:
+        with self._lock:
+            mine = [s for s in self._schedules.values() if s.user == user]
+        return sorted(mine, key=lambda s: (s.created_at, s.id))
+
+    def replace_schedule(self, schedule: Schedule, expected_version: int) -> bool:
+        with self._lock:
+            current = self._schedules.get(schedule.id)
+            if current is None or current.version != expected_version:
+                return False
+            self._schedules[schedule.id] = schedule
+            return True
+
+    def delete_schedule(self, schedule_id: str) -> bool:
+        with self._lock:
+            return self._schedules.pop(schedule_id, None) is not None
+
+    def due_schedules(self, now: float, limit: int = 1000) -> list[Schedule]:
+        with self._lock:
+            due = [s for s in self._schedules.values()
+                   if s.wake_at is not None and s.wake_at <= now]
+        return sorted(due, key=lambda s: s.wake_at or 0.0)[:limit]
+
+    def next_wake(self) -> float | None:
+        with self._lock:
+            wakes = [s.wake_at for s in self._schedules.values() if s.wake_at is not None]
+        return min(wakes, default=None)
+
+    def claim_fire(self, key: str, ttl: float) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if self._claims.get(key, 0.0) > now:
+                return False
+            if len(self._claims) > 10_000:  # expired claims go once there are many
+                self._claims = {k: t for k, t in self._claims.items() if t > now}
+            self._claims[key] = now + ttl
+            return True

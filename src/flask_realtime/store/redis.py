@@ -37,6 +37,12 @@ Layout (every key starts with ``fr:``):
   ``fr:req:<key>`` start idempotency; ``fr:sess:<sid>`` sessions (TTL);
   ``fr:tok:<user>`` encrypted token blobs, replaced by compare-and-set in a Lua
   script (a renewal never undoes a logout made meanwhile by another process).
+* ``fr:schedule:<id>`` hash: ``json``, ``version`` and ``user`` of a schedule, saved by
+  compare-and-set on ``version`` in a Lua script that also keeps ``fr:sched-due`` (a
+  sorted set of the enabled schedules by ``wake_at``) and ``fr:scheds:<user>`` (the
+  user's schedule ids; a create checks ``SCHEDULES_PER_USER`` against it in the same
+  script). ``fr:sched:<id>:<due-epoch>`` is a fire's claim (``SET NX`` with expiry):
+  the one process whose ``SET`` made the key starts that fire's run.
 
 Every Redis error becomes :class:`~..core.ports.StoreUnavailableError` with a sentence the
 web tier can show; redis-py reconnects with backoff on its own.
@@ -68,9 +74,11 @@ from ..core.ports import (
     ActiveLimitError,
     InputOutcome,
     RunStore,
+    ScheduleStore,
     StoreUnavailableError,
 )
 from ..core.runs import Run, RunState
+from ..core.schedules import Schedule
 
 log = logging.getLogger(__name__)
 
@@ -204,6 +212,26 @@ return 'sent'
 INPUT_TTL_SECONDS = 7 * 86_400
 #: The longest single BLPOP: below the client's socket timeout (2 s).
 INPUT_WAIT_SLICE = 1.0
+#: KEYS: schedule hash, user's schedules, due set. ARGV: id, json, version, user,
+#: wake_at ('' for none), per-user limit (-1: none). Returns 1, or 0 at the limit.
+_CREATE_SCHEDULE = """
+local limit = tonumber(ARGV[6])
+if limit >= 0 and redis.call('SCARD', KEYS[2]) >= limit then return 0 end
+redis.call('HSET', KEYS[1], 'json', ARGV[2], 'version', ARGV[3], 'user', ARGV[4])
+redis.call('SADD', KEYS[2], ARGV[1])
+if ARGV[5] ~= '' then redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1]) end
+return 1
+"""
+
+#: KEYS: schedule hash, due set. ARGV: id, json, new version, expected version,
+#: wake_at ('' for none). Returns 1 when saved, 0 when the version moved (or it is gone).
+_REPLACE_SCHEDULE = """
+if redis.call('HGET', KEYS[1], 'version') ~= ARGV[4] then return 0 end
+redis.call('HSET', KEYS[1], 'json', ARGV[2], 'version', ARGV[3])
+if ARGV[5] == '' then redis.call('ZREM', KEYS[2], ARGV[1])
+else redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1]) end
+return 1
+"""
 
 #: Lines per stream entry.
 CHUNK_LINES = 1000
@@ -243,7 +271,7 @@ def _unpack(payload: bytes) -> list[Line]:
     return list(map(tuple, json.loads(payload.decode("utf-8", "surrogatepass"))))
 
 
-class RedisStore(RunStore):
+class RedisStore(RunStore, ScheduleStore):
     """The store on Redis, shared by every process of a deployment.
 
     ``output_budget_bytes`` (None: none) bounds all runs' stored (compressed) output:
@@ -279,6 +307,8 @@ class RedisStore(RunStore):
         self._replace_tokens = self.redis.register_script(_REPLACE_TOKENS)
         self._drop_output = self.redis.register_script(_DROP_OUTPUT)
         self._send_input = self.redis.register_script(_SEND_INPUT)
+        self._create_schedule = self.redis.register_script(_CREATE_SCHEDULE)
+        self._replace_schedule = self.redis.register_script(_REPLACE_SCHEDULE)
         self._closing = threading.Event()
         self._listener: threading.Thread | None = None
         if listen:
@@ -673,6 +703,91 @@ class RedisStore(RunStore):
             if share.get(b"run_id"):
                 pipe.srem(P + "shares:" + share[b"run_id"].decode(), share_id)
             pipe.execute()
+
+    # -- schedules -------------------------------------------------------------------------
+    @_guarded
+    def create_schedule(self, schedule: Schedule, *, per_user: int | None = None) -> bool:
+        wake = schedule.wake_at
+        return bool(self._create_schedule(keys=[
+            P + "schedule:" + schedule.id, P + "scheds:" + schedule.user, P + "sched-due"],
+            args=[schedule.id, json.dumps(schedule.to_json()), schedule.version,
+                  schedule.user, "" if wake is None else repr(wake),
+                  -1 if per_user is None else per_user]))
+
+    @_guarded
+    def get_schedule(self, schedule_id: str) -> Schedule | None:
+        raw = self.redis.hget(P + "schedule:" + schedule_id, "json")
+        return Schedule.from_json(json.loads(raw)) if raw else None
+
+    def _schedules(self, ids: list[str]) -> list[Schedule]:
+        if not ids:
+            return []
+        with self.redis.pipeline(transaction=False) as pipe:
+            for schedule_id in ids:
+                pipe.hget(P + "schedule:" + schedule_id, "json")
+            return [Schedule.from_json(json.loads(raw)) for raw in pipe.execute() if raw]
+
+    @_guarded
+    def list_schedules(self, user: str) -> list[Schedule]:
+        ids = [i.decode() for i in self.redis.smembers(P + "scheds:" + user)]
+        return sorted((s for s in self._schedules(ids) if s.user == user),
+                      key=lambda s: (s.created_at, s.id))
+
+    @_guarded
+    def replace_schedule(self, schedule: Schedule, expected_version: int) -> bool:
+        wake = schedule.wake_at
+        return bool(self._replace_schedule(
+            keys=[P + "schedule:" + schedule.id, P + "sched-due"],
+            args=[schedule.id, json.dumps(schedule.to_json()), schedule.version,
+                  expected_version, "" if wake is None else repr(wake)]))
+
+    @_guarded
+    def replace_schedules(self, saves: list[tuple[Schedule, int]]) -> list[bool]:
+        if not saves:
+            return []
+        with self.redis.pipeline(transaction=False) as pipe:
+            for schedule, expected in saves:
+                wake = schedule.wake_at
+                self._replace_schedule(
+                    keys=[P + "schedule:" + schedule.id, P + "sched-due"],
+                    args=[schedule.id, json.dumps(schedule.to_json()), schedule.version,
+                          expected, "" if wake is None else repr(wake)], client=pipe)
+            return [bool(done) for done in pipe.execute()]
+
+    @_guarded
+    def delete_schedule(self, schedule_id: str) -> bool:
+        user = self.redis.hget(P + "schedule:" + schedule_id, "user")
+        with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(P + "schedule:" + schedule_id)
+            pipe.zrem(P + "sched-due", schedule_id)
+            if user is not None:
+                pipe.srem(P + "scheds:" + user.decode(), schedule_id)
+            return bool(pipe.execute()[0])
+
+    @_guarded
+    def due_schedules(self, now: float, limit: int = 1000) -> list[Schedule]:
+        ids = [i.decode() for i in self.redis.zrangebyscore(
+            P + "sched-due", "-inf", now, start=0, num=max(limit, 1))]
+        return self._schedules(ids)
+
+    @_guarded
+    def next_wake(self) -> float | None:
+        first = self.redis.zrange(P + "sched-due", 0, 0, withscores=True)
+        return float(first[0][1]) if first else None
+
+    @_guarded
+    def claim_fire(self, key: str, ttl: float) -> bool:
+        return bool(self.redis.set(P + "sched:" + key, b"1", nx=True,
+                                   px=max(int(ttl * 1000), 1)))
+
+    @_guarded
+    def claim_fires(self, keys: list[str], ttl: float) -> list[bool]:
+        if not keys:
+            return []
+        with self.redis.pipeline(transaction=False) as pipe:
+            for key in keys:
+                pipe.set(P + "sched:" + key, b"1", nx=True, px=max(int(ttl * 1000), 1))
+            return [bool(done) for done in pipe.execute()]
 
     # -- lifecycle ---------------------------------------------------------------------------
     def healthy(self) -> bool:

@@ -23,6 +23,9 @@ Layout (schema version in ``PRAGMA user_version``, upgraded by :data:`MIGRATIONS
 * ``requests`` (start idempotency), ``stops``, ``sessions`` (with expiry),
   ``tokens`` (encrypted blobs), ``shares`` (read-only links: the tokens' hashes only;
   migration 2).
+* ``schedules`` (migration 3): one row per schedule, its JSON record beside ``user``,
+  ``version`` (saves are compare-and-set on it) and ``wake_at`` (indexed: the scheduler
+  asks for the due ones). Fire claims are kept in memory: one process owns the database.
 
 Every ``append_output`` call is one transaction (never one per line): the capture pump
 calls it at least every flush window, so a ``kill -9`` loses nothing older than that, and
@@ -58,10 +61,12 @@ from ..core.ports import (
     ActiveLimitError,
     InputOutcome,
     RunStore,
+    ScheduleStore,
     StoreClosedError,
     StoreUnavailableError,
 )
 from ..core.runs import Run, RunState
+from ..core.schedules import Schedule
 from .memory import times_for
 
 log = logging.getLogger(__name__)
@@ -159,6 +164,17 @@ MIGRATIONS: list[str] = [
     CREATE TABLE inputs (n INTEGER PRIMARY KEY, run_id TEXT NOT NULL, data TEXT);
     CREATE INDEX inputs_by_run ON inputs (run_id, n);
     CREATE TABLE inputs_closed (run_id TEXT PRIMARY KEY) WITHOUT ROWID;
+    """,
+    """
+    CREATE TABLE schedules (
+        id TEXT PRIMARY KEY,
+        user TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        wake_at REAL,
+        record TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX schedules_by_user ON schedules (user);
+    CREATE INDEX schedules_by_wake ON schedules (wake_at) WHERE wake_at IS NOT NULL;
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -328,7 +344,7 @@ class InstanceLock:
             self._file = None
 
 
-class SQLiteStore(RunStore):
+class SQLiteStore(RunStore, ScheduleStore):
     """The store in one SQLite database file (WAL mode), for one process.
 
     ``retention_lines`` caps each run's lines as the other stores do; ``retention_bytes``
@@ -376,6 +392,7 @@ class SQLiteStore(RunStore):
         # waiting for input needs no polling to hear of it.
         self._input_sent = threading.Condition(threading.Lock())
         self._inputs_sent = 0  # counted under _input_sent: a send never goes unheard
+        self._claims: dict[str, float] = {}  # fire claim key -> monotonic expiry
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -1063,6 +1080,67 @@ class SQLiteStore(RunStore):
     def delete_share(self, share_id: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM shares WHERE id = ?", (share_id,))
+
+    # -- schedules -----------------------------------------------------------------------
+    @_guarded
+    def create_schedule(self, schedule: Schedule, *, per_user: int | None = None) -> bool:
+        with self._write() as db:
+            if per_user is not None and db.execute(
+                    "SELECT count(*) FROM schedules WHERE user = ?",
+                    (schedule.user,)).fetchone()[0] >= per_user:
+                return False
+            db.execute("INSERT INTO schedules VALUES (?, ?, ?, ?, ?)", (
+                schedule.id, schedule.user, schedule.version, schedule.wake_at,
+                json.dumps(schedule.to_json())))
+        return True
+
+    @_guarded
+    def get_schedule(self, schedule_id: str) -> Schedule | None:
+        rows = self._read("SELECT record FROM schedules WHERE id = ?", (schedule_id,))
+        return Schedule.from_json(json.loads(rows[0][0])) if rows else None
+
+    @_guarded
+    def list_schedules(self, user: str) -> list[Schedule]:
+        rows = self._read("SELECT record FROM schedules WHERE user = ?", (user,))
+        found = [Schedule.from_json(json.loads(row[0])) for row in rows]
+        return sorted(found, key=lambda s: (s.created_at, s.id))
+
+    @_guarded
+    def replace_schedule(self, schedule: Schedule, expected_version: int) -> bool:
+        with self._lock:
+            done = self._db.execute(
+                "UPDATE schedules SET version = ?, wake_at = ?, record = ? "
+                "WHERE id = ? AND version = ?",
+                (schedule.version, schedule.wake_at, json.dumps(schedule.to_json()),
+                 schedule.id, expected_version))
+            return done.rowcount == 1
+
+    @_guarded
+    def delete_schedule(self, schedule_id: str) -> bool:
+        with self._lock:
+            return self._db.execute("DELETE FROM schedules WHERE id = ?",
+                                    (schedule_id,)).rowcount == 1
+
+    @_guarded
+    def due_schedules(self, now: float, limit: int = 1000) -> list[Schedule]:
+        rows = self._read("SELECT record FROM schedules WHERE wake_at IS NOT NULL AND "
+                          "wake_at <= ? ORDER BY wake_at LIMIT ?", (now, max(limit, 0)))
+        return [Schedule.from_json(json.loads(row[0])) for row in rows]
+
+    @_guarded
+    def next_wake(self) -> float | None:
+        rows = self._read("SELECT min(wake_at) FROM schedules WHERE wake_at IS NOT NULL")
+        return rows[0][0] if rows and rows[0][0] is not None else None
+
+    def claim_fire(self, key: str, ttl: float) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            if self._claims.get(key, 0.0) > now:
+                return False
+            if len(self._claims) > 10_000:
+                self._claims = {k: t for k, t in self._claims.items() if t > now}
+            self._claims[key] = now + ttl
+            return True
 
     # -- lifecycle -----------------------------------------------------------------------
     def healthy(self) -> bool:

@@ -26,7 +26,7 @@ from ..config import DEFAULTS, ConfigError
 from ..core.capture import install as install_capture
 from ..core.ports import StoreUnavailableError
 from ..core.system import SHUTTING_DOWN
-from . import api, auth, csrf, events, transport
+from . import api, auth, csrf, events, schedules, transport
 from .identity import current_user
 from .packets import TextPacket, guard_inbound
 from .realtime import Realtime
@@ -71,14 +71,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     guard_inbound(socketio.server)
     # The core's parts, as `flask-realtime exec` and `worker` get them (flask_realtime/assembly.py).
-    realtime = Realtime(app, socketio, build(app.config, instance_path=app.instance_path,
-                                             store=_store_opener(app)).start())
+    system = build(app.config, instance_path=app.instance_path, store=_store_opener(app),
+                   schedules=bool(app.config["SCHEDULER"]))
+    realtime = Realtime(app, socketio, system)
     app.session_interface = StoreSessionInterface(realtime.store)
     auth.init_app(app, realtime)
     csrf.init_app(app)
+    system.start()  # after the login's services and checks: scheduled runs use them
 
     events.register(socketio)
     app.register_blueprint(api.bp)
+    schedules.init_app(app, socketio, realtime)
     logs.init_app(app)
     if app.config["METRICS"]:
         from . import metrics  # prometheus_client only when asked for

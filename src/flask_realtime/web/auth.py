@@ -38,12 +38,13 @@ from flask.sessions import SessionMixin
 from werkzeug.wrappers import Response as BaseResponse
 
 from .. import __version__
+from ..core.jobs import JobSpec
 from ..core.ports import StoreUnavailableError
 from .csrf import new_csrf_token
 from .realtime import Realtime, SocketLogin
 from .requestlog import redact_request_log as _redact_request_log
 from .sessions import ServerSession
-from .tokens import TokenVault, encryption
+from .tokens import LoginRequiredError, TokenError, TokenVault, encryption
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +99,8 @@ class Auth:
         self.vault = TokenVault(realtime.store, encryption(app.config), app.config)
         self._client: tuple[tuple[Any, ...], Any] | None = None
         realtime.service_providers.append(self.services)
+        if realtime.system.scheduler is not None:
+            realtime.system.scheduler.login_checks.append(self.login_problem)
         app.extensions[EXTENSION] = self
         _redact_request_log()
         if app.config.get("REDIS_URL"):
@@ -142,6 +145,23 @@ class Auth:
 
         return {"webex": WebexAccess(self.app.config["WEBEX_BASE_URL"],
                                      self.vault.provider(user))}
+
+    def login_problem(self, user: str, spec: JobSpec) -> str | None:
+        """Why ``user``'s Webex login cannot start ``spec`` now, in words that finish
+        "…was not started, because ", or None when it can: the scheduler's check
+        before it starts a run of an absent user (core/scheduler.py). Only jobs that
+        take a ``RunContext`` (the Webex access) need the login; a renewal that fails
+        for a moment (Webex unreachable) is no reason to pause a schedule."""
+        if not self.enabled or spec.context_arg is None:
+            return None
+        try:
+            self.vault.access_token(user)
+        except LoginRequiredError:
+            return ("your Webex login has expired or you logged out, and this job needs "
+                    "it.")
+        except TokenError:
+            return None
+        return None
 
     def end_sockets(self, user: str) -> None:
         """Disconnect every socket of ``user`` in this process."""

@@ -219,6 +219,7 @@ def document() -> dict[str, Any]:
                 "responses": {"200": {"description": "The log.", "content": {
                     "text/plain": {"schema": {"type": "string"}}}},
                     "401": _errors(401)["401"], "404": _SHARE_GONE}}},
+            **_schedule_paths(),
         },
         "components": {
             "securitySchemes": {
@@ -227,7 +228,7 @@ def document() -> dict[str, Any]:
                 "csrf": {"type": "apiKey", "in": "header", "name": "X-CSRF-Token",
                          "description": "The page's <body data-csrf-token>."},
             },
-            "schemas": _schemas(),
+            "schemas": {**_schemas(), **_schedule_schemas()},
         },
     }
 
@@ -272,6 +273,7 @@ def _schemas() -> dict[str, Any]:
                     "(getpass; what is typed then shows as *** in the output).",
                     "properties": {"prompt": {"type": "string"},
                                    "secret": {"type": "boolean"}}},
+                "schedule_id": nullable_str, "schedule_name": nullable_str,
                 "result": {"description": "Only in GET /api/runs/{run_id}."},
                 "lines": {"type": "integer", "description": "The seq of the last line."}}},
         "Job": {"type": "object", "required": ["name", "title", "params"], "properties": {
@@ -301,4 +303,136 @@ def _schemas() -> dict[str, Any]:
                       "times": {"type": "array", "items": {
                           "type": "array", "prefixItems": [{"type": "integer"},
                                                            {"type": "integer"}]}}}},
+    }
+
+
+# -- schedules (web/schedules.py, docs/schedules.md) -------------------------------------
+
+_SCHEDULE_ID = {"name": "schedule_id", "in": "path", "required": True,
+                "schema": {"type": "string"}}
+
+
+def _schedule_errors(*codes: int) -> dict[str, Any]:
+    sentences = {
+        400: "Not a schedule (or a job or parameters it cannot run): one sentence says why.",
+        401: "Not logged in: open the start page and log in.",
+        403: "The X-CSRF-Token header is missing or wrong.",
+        404: "No such schedule for this user (another user's looks the same as none).",
+        429: "A limit is reached (schedules per user, or runs going); the sentence says which.",
+        503: "Schedules are off on this server (SCHEDULER=false).",
+    }
+    return {str(c): _json(_ERROR, sentences[c]) for c in codes}
+
+
+def _schedule_paths() -> dict[str, Any]:
+    one = {"$ref": "#/components/schemas/Schedule"}
+    body = {"required": True, "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/ScheduleRequest"}}}}
+    ok = _json(one, "The schedule as saved.")
+
+    def action(summary: str, operation: str, description: str) -> dict[str, Any]:
+        return {"post": {
+            "summary": summary, "operationId": operation, "description": description,
+            "security": _STATE_CHANGING, "parameters": [_SCHEDULE_ID],
+            "responses": {"200": ok, **_schedule_errors(401, 403, 404, 503)}}}
+
+    return {
+        "/api/schedules": {
+            "get": {"summary": "Your schedules, oldest first", "operationId": "listSchedules",
+                    "responses": {"200": _json({
+                        "type": "object", "required": ["schedules"], "properties": {
+                            "schedules": {"type": "array", "items": one}}}, "Yours only."),
+                        **_schedule_errors(401, 503)}},
+            "post": {"summary": "Make a schedule", "operationId": "createSchedule",
+                     "security": _STATE_CHANGING, "requestBody": body,
+                     "responses": {
+                         "201": {**_json(one, "The new schedule."),
+                                 "headers": {"Location": {"schema": {"type": "string"}}}},
+                         **_schedule_errors(400, 401, 403, 429, 503)}}},
+        "/api/schedules/preview": {"post": {
+            "summary": "The next five due times of a schedule, before saving it",
+            "operationId": "previewSchedule", "security": _STATE_CHANGING,
+            "requestBody": body,
+            "responses": {"200": _json({"$ref": "#/components/schemas/Fires"},
+                                       "Nothing is saved."),
+                          **_schedule_errors(400, 401, 403, 503)}}},
+        "/api/schedules/{schedule_id}": {
+            "get": {"summary": "One of your schedules", "operationId": "getSchedule",
+                    "parameters": [_SCHEDULE_ID],
+                    "responses": {"200": ok, **_schedule_errors(401, 404, 503)}},
+            "patch": {"summary": "Change a schedule's settings (only those sent)",
+                      "operationId": "updateSchedule", "security": _STATE_CHANGING,
+                      "parameters": [_SCHEDULE_ID], "requestBody": body,
+                      "responses": {"200": ok, **_schedule_errors(400, 401, 403, 404, 503)}},
+            "delete": {"summary": "Delete a schedule (its runs stay)",
+                       "operationId": "deleteSchedule", "security": _STATE_CHANGING,
+                       "parameters": [_SCHEDULE_ID],
+                       "responses": {"200": _json({"$ref": "#/components/schemas/Ok"},
+                                                  "Deleted."),
+                                     **_schedule_errors(401, 403, 404, 503)}}},
+        "/api/schedules/{schedule_id}/pause": action(
+            "Pause a schedule", "pauseSchedule", "It fires no more until resumed."),
+        "/api/schedules/{schedule_id}/resume": action(
+            "Resume a schedule", "resumeSchedule",
+            "It fires again from its next due time after now; clears paused_reason."),
+        "/api/schedules/{schedule_id}/run": {"post": {
+            "summary": "Run a schedule's job now", "operationId": "runScheduleNow",
+            "description": "Its due times stay as they are; the run limits apply.",
+            "security": _STATE_CHANGING, "parameters": [_SCHEDULE_ID],
+            "responses": {
+                "201": {**_json({"$ref": "#/components/schemas/Run"}, "The run."),
+                        "headers": {"Location": {"schema": {"type": "string"}}}},
+                **_schedule_errors(400, 401, 403, 404, 429, 503)}}},
+    }
+
+
+def _schedule_schemas() -> dict[str, Any]:
+    nullable_str = {"type": ["string", "null"]}
+    nullable_num = {"type": ["number", "null"]}
+    settings = {
+        "name": {"type": "string", "minLength": 1, "maxLength": 100},
+        "job": {"type": "string"},
+        "params": {"type": "object", "description": "Parameter name to value."},
+        "cron": {"type": ["string", "null"], "description":
+                 "Five fields (minute hour day-of-month month day-of-week) or @hourly, "
+                 "@daily, @weekly, @monthly, @yearly; give cron or interval."},
+        "interval": {"type": ["integer", "null"], "description":
+                     "Seconds between fires (at least SCHEDULE_MIN_INTERVAL_SECONDS)."},
+        "timezone": {"type": "string", "default": "UTC",
+                     "description": "An IANA time zone name."},
+        "end_at": {"type": ["string", "null"], "format": "date-time",
+                   "description": "No fire after this time (with its UTC offset)."},
+        "enabled": {"type": "boolean", "default": True},
+        "overlap": {"type": "string", "enum": ["skip", "allow", "queue"], "default": "skip"},
+        "missed": {"type": "string", "enum": ["skip", "run"], "default": "skip"},
+        "grace_seconds": {"type": "integer", "minimum": 0, "maximum": 7 * 86_400,
+                          "default": 3600},
+        "notify": {"type": "string", "enum": ["none", "always", "failure"],
+                   "default": "none"},
+    }
+    return {
+        "ScheduleRequest": {"type": "object", "properties": settings,
+                            "additionalProperties": False},
+        "Schedule": {"type": "object", "required": [
+            "id", "user", "name", "job", "params", "timezone", "enabled", "next_fire_at"],
+            "properties": {
+                **settings, "id": {"type": "string"}, "user": {"type": "string"},
+                "created_at": {"type": "string"}, "next_fire": nullable_num,
+                "next_fire_at": nullable_str, "last_due": nullable_num,
+                "last_due_at": nullable_str, "queued_due": nullable_num,
+                "queued_due_at": nullable_str, "last_run_id": nullable_str,
+                "last_error": nullable_str, "last_error_at": nullable_str,
+                "paused_reason": {"type": ["string", "null"], "description":
+                                  "Why the scheduler paused it (an expired login); "
+                                  "the page shows it as a banner."},
+                "anchor": {"type": "number"}, "version": {"type": "integer"},
+                "last_run": {"type": ["object", "null"], "description":
+                             "The newest run it made: id, state and times."}}},
+        "Fires": {"type": "object", "required": ["timezone", "fires"], "properties": {
+            "timezone": {"type": "string"},
+            "fires": {"type": "array", "items": {
+                "type": "object", "required": ["at", "local"], "properties": {
+                    "at": {"type": "string", "format": "date-time"},
+                    "local": {"type": "string",
+                              "description": "The wall time in the schedule's zone."}}}}}},
     }

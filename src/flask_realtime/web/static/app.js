@@ -15,6 +15,7 @@ import {
 } from "./history.js";
 import { setVisibleText, visibleText } from "./invisible.js";
 import { renderResult } from "./result.js";
+import { Schedules } from "./schedules.js";
 import { RunSession } from "./session.js";
 import { Viewer } from "./viewer.js";
 
@@ -37,6 +38,9 @@ const form = new JobForm($("job-form"));
 const runList = new RunHistory({
   body: $("runs-body"), jobFilter: $("filter-job"), stateFilter: $("filter-state"),
   message: $("runs-message"), onOpen: (id) => openRun(id, { reveal: true }),
+});
+const schedules = new Schedules({
+  $, form, onOpenRun: (id) => openRun(id, { reveal: true }), announce: (text) => announce(text),
 });
 const viewer = new Viewer($("output"), {
   onFollowChange: () => showStatus(),
@@ -96,6 +100,7 @@ socket.on("connect", () => {
   if (stats.connects++) {
     announce("Reconnected.");
     runList.load();
+    schedules.load();
   }
 });
 
@@ -130,10 +135,12 @@ socket.on("output", (ev) => {
 });
 
 socket.on("state", (record) => onRecord(record));
+socket.on("schedule", (schedule) => schedules.upsert(schedule));
 
 function onRecord(record) {
   if (!record || !record.id) return;
   if (!shared) runList.upsert(record); // a shared run is not in the viewer's own list
+  if (!shared) schedules.onRun(record);
   if (!session || record.id !== session.runId) return;
   const before = current;
   if (before && RANK[record.state] < RANK[before.state]) return; // an older answer
@@ -671,7 +678,7 @@ setInterval(() => {
 }, 1000);
 
 window.flaskRealtime = {
-  socket, stats, viewer, runList, openRun, get session() { return session; },
+  socket, stats, viewer, runList, schedules, openRun, get session() { return session; },
 };
 
 async function init() {
@@ -685,6 +692,7 @@ async function init() {
     form.setMessage(`Could not load the jobs: ${err.message}`);
   }
   await runList.load();
+  schedules.load();
   const { run, line, share } = fromFragment();
   if (share) openShared(share);
   else if (run && !session) openRun(run, { line, push: false });

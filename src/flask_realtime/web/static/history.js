@@ -152,8 +152,15 @@ export class RunHistory {
     const text = paramsText(record.params);
     setVisibleText(params, text);
     params.title = visibleText(text);
+    const made = [open, params];
+    if (record.schedule_name) { // a run a schedule started says which one
+      const by = document.createElement("div");
+      by.className = "params run-schedule";
+      by.textContent = `Scheduled: ${record.schedule_name}`;
+      made.push(by);
+    }
     const cells = [
-      [open, params],
+      made,
       [stateBadge(record.state)],
       [formatStart(record.started_at || record.created_at)],
       [formatDuration(record)],

@@ -1,0 +1,447 @@
+"""The scheduler: what users do with schedules, and the thread that fires them.
+
+:class:`Scheduler` is both the façade the web tier calls (create, edit, pause,
+resume, delete, run now, preview: owner-only, as runs are) and the loop that starts
+runs when schedules are due. Every web process runs one (``core/system.py`` starts it
+with the System and :meth:`Scheduler.close` ends it).
+
+**Exactly once.** With several processes on one store, each one looks at the due
+schedules. A fire of schedule ``S`` due at ``T`` starts a run only in the process
+that (1) claims the key ``S:T`` first (``ScheduleStore.claim_fire``: ``SET NX`` with
+expiry on Redis), and (2) then saves the schedule's next due time by compare-and-set
+on the version it read. The run's start request id is ``schedule S:T`` besides, so
+even a store that lost the claim creates one run for it. Due times come from the
+schedule (its cron expression, or its anchor plus a whole number of intervals),
+never from comparing the clocks of two machines: a process whose clock is a little
+behind only fires a little later, and a claim is a key that exists or not. A process
+killed between its claim and its save leaves the fire to the claim's expiry
+(:data:`CLAIM_TTL_SECONDS`): the fire is late then, never doubled. One killed after
+its save and before the run's start loses that one fire (at most once, by design).
+
+**Policies** (core/schedules.py): overlap ``skip``/``allow``/``queue``; missed fires
+``skip`` or ``run`` (once, within the schedule's grace); the run service's per-user
+limits, whose refusal is kept on the schedule as ``last_error``. A schedule whose job
+needs its owner's login (it takes a ``RunContext``) and whose owner has none that
+works (logged out, or expired) pauses itself: ``paused_reason`` says why, the page
+shows it as a banner, and :attr:`Scheduler.notify_owner` is called once.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .jobs import JobError, JobSpec, ParamError
+from .ports import ScheduleStore, StoreUnavailableError
+from .runs import Run, new_run_id, now_iso
+from .schedules import (
+    Schedule,
+    ScheduleError,
+    ScheduleLimitError,
+    ScheduleNotFoundError,
+    latest_due,
+    parse_schedule,
+    preview,
+)
+from .service import LimitReachedError, RunService
+
+log = logging.getLogger(__name__)
+
+#: How long a claim on one fire lives: longer than any process takes from its claim
+#: to its save, so a slow process never claims a fire another one already made.
+CLAIM_TTL_SECONDS = 120.0
+#: The longest the loop sleeps: a schedule made or changed by another process is seen
+#: within this (one made here wakes the loop at once).
+TICK_SECONDS = 1.0
+#: A fire later than this (the server was down) is *missed*: ``missed: skip`` drops it.
+LATE_SECONDS = 60.0
+CLOSE_WAIT_SECONDS = 5.0
+#: Due schedules handled together: one request claims their fires, one saves them.
+CHUNK = 64
+
+#: ``(user, job)`` -> a sentence when the user's login cannot start that job now (None:
+#: it can). The web tier adds one that checks the Webex login (web/auth.py).
+LoginCheck = Callable[[str, JobSpec], "str | None"]
+#: ``(user, schedule, sentence)``: tell the owner something went wrong with their
+#: schedule (paused for an expired login). The notifications wire their channels here.
+NotifyOwner = Callable[[str, Schedule, str], None]
+#: ``(schedule, deleted)``: called after every save (and delete) made in this process.
+ScheduleListener = Callable[[Schedule, bool], None]
+
+
+def when(epoch: float, timezone: str) -> str:
+    """``epoch`` as the schedule's owner reads it: ``2026-03-29 03:00 Europe/Berlin``."""
+    from zoneinfo import ZoneInfo
+
+    return datetime.fromtimestamp(epoch, ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M:%S ") \
+        + timezone
+
+
+def log_owner_notice(user: str, schedule: Schedule, sentence: str) -> None:
+    """The default :data:`NotifyOwner`: a line in the server's log. The schedule itself
+    keeps the sentence too (``paused_reason``, the page's banner)."""
+    log.warning("schedule %s of %s: %s", schedule.id, user, sentence)
+
+
+class Scheduler:
+    """Schedules for their owners, and the loop that fires them (see the module).
+
+    ``services_for(user)`` gives a scheduled run its owner's services, as a start from
+    the page gets them; ``login_checks`` say when the owner's login cannot serve a
+    job; ``notify_owner`` is called when a schedule pauses itself. ``clock`` is the
+    time in epoch seconds (tests give a fixed one and call :meth:`tick`).
+    """
+
+    def __init__(
+        self, store: ScheduleStore, service: RunService, *,
+        services_for: Callable[[str], Mapping[str, Any]] = lambda user: {},
+        notify_owner: NotifyOwner = log_owner_notice, per_user: int = 50,
+        min_interval: int = 60, tick: float = TICK_SECONDS, late: float = LATE_SECONDS,
+        workers: int = 4, clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.service = service
+        self.services_for = services_for
+        self.notify_owner = notify_owner
+        self.login_checks: list[LoginCheck] = []
+        self.per_user = per_user
+        self.min_interval = min_interval
+        self.tick_seconds = tick
+        self.late = late
+        self.workers = max(workers, 1)
+        self.clock = clock
+        self._listeners: list[ScheduleListener] = []
+        self._closing = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        service.subscribe(self._run_changed)
+
+    def subscribe(self, listener: ScheduleListener) -> None:
+        """Call ``listener(schedule, deleted)`` after every save made in this process
+        (``deleted`` True, with its last record, after a delete)."""
+        self._listeners.append(listener)
+
+    def _run_changed(self, run: Run) -> None:
+        if run.schedule_id is not None and run.state.finished:
+            self._wake.set()  # a fire queued behind this run may start now
+
+    # -- what users do ---------------------------------------------------------------
+    def list_schedules(self, user: str) -> list[Schedule]:
+        """``user``'s schedules, oldest first."""
+        return self.store.list_schedules(user)
+
+    def get(self, user: str, schedule_id: Any) -> Schedule:
+        """``user``'s schedule; :class:`ScheduleNotFoundError` for none or another's."""
+        found = (self.store.get_schedule(schedule_id)
+                 if isinstance(schedule_id, str) and 0 < len(schedule_id) <= 100 else None)
+        if found is None or found.user != user:
+            raise ScheduleNotFoundError(schedule_id)
+        return found
+
+    def _parsed(self, user: str, data: Any, existing: Schedule | None = None) -> Schedule:
+        draft = parse_schedule(data, user=user, now=self.clock(),
+                               min_interval=self.min_interval, existing=existing)
+        spec = self.service.registry.get(draft.job)  # JobError: no such job
+        spec.validate(draft.params)  # ParamError: every problem, as a start says them
+        return draft
+
+    def preview(self, user: str, data: Any) -> tuple[Schedule, list[float]]:
+        """The schedule ``data`` describes (not saved) and its next five due times;
+        the errors of :meth:`create`."""
+        draft = self._parsed(user, data)
+        return draft, preview(draft, self.clock())
+
+    def create(self, user: str, data: Any) -> Schedule:
+        """Make a schedule of ``user`` from ``data``; raises :class:`ScheduleError`,
+        the job's errors (:class:`JobError`, :class:`ParamError`) or
+        :class:`ScheduleLimitError`."""
+        schedule = self._parsed(user, data)
+        if not self.store.create_schedule(schedule, per_user=self.per_user):
+            raise ScheduleLimitError(
+                f"You already have {self.per_user} schedules: delete one before making "
+                "another.")
+        self._announce(schedule)
+        return schedule
+
+    def update(self, user: str, schedule_id: Any, data: Any) -> Schedule:
+        """Change the keys ``data`` gives of one of ``user``'s schedules (as
+        :meth:`create` checks them); a new timing starts from now."""
+        for _ in range(10):
+            current = self.get(user, schedule_id)
+            edited = self._parsed(user, data, current).saved()
+            if self.store.replace_schedule(edited, current.version):
+                self._announce(edited)
+                return edited
+        raise ScheduleError("This schedule keeps changing: try again in a moment.")
+
+    def pause(self, user: str, schedule_id: Any) -> Schedule:
+        """Stop firing (a queued fire is dropped); pausing twice changes nothing."""
+        return self.update(user, schedule_id, {"enabled": False})
+
+    def resume(self, user: str, schedule_id: Any) -> Schedule:
+        """Fire again from the next due time after now (fires missed while paused are
+        not made up); clears ``paused_reason``."""
+        return self.update(user, schedule_id, {"enabled": True})
+
+    def delete(self, user: str, schedule_id: Any) -> Schedule:
+        """Forget one of ``user``'s schedules (its runs stay); returns its last record."""
+        schedule = self.get(user, schedule_id)
+        self.store.delete_schedule(schedule.id)
+        self._announce(schedule, deleted=True)
+        return schedule
+
+    def run_now(self, user: str, schedule_id: Any) -> Run:
+        """Start the schedule's job now, as its next fire would, without changing its
+        due times; the run service's errors (limits) are raised to the caller."""
+        schedule = self.get(user, schedule_id)
+        run = self.service.start(user, schedule.job, schedule.params,
+                                 services=self.services_for(user),
+                                 schedule=(schedule.id, schedule.name))
+        self._change(schedule.id, last_run_id=run.id, last_error=None)
+        return run
+
+    # -- the loop ---------------------------------------------------------------------
+    def start(self) -> None:
+        """Start the thread; starting twice, or after :meth:`close`, does nothing."""
+        if self._thread is None and not self._closing.is_set():
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="flask-realtime-fire")
+            self._thread = threading.Thread(target=self._loop, name="flask-realtime-scheduler",
+                                            daemon=True)
+            self._thread.start()
+
+    def close(self, wait: float = CLOSE_WAIT_SECONDS) -> None:
+        """End the thread (waiting up to ``wait`` seconds for a round in progress)."""
+        self._closing.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(wait)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _loop(self) -> None:
+        while not self._closing.is_set():
+            try:
+                self.tick()
+                wake = self.store.next_wake()
+            except StoreUnavailableError:
+                wake = None  # the next round tries again
+            except Exception:
+                log.exception("the scheduler's round failed")
+                wake = None
+            # A wake time already past is a fire another process claimed (it saves in a
+            # moment) or a queued one waiting for its run: looked at again next tick.
+            pause = self.tick_seconds
+            if wake is not None and wake > (now := self.clock()):
+                pause = min(pause, wake - now)
+            self._wake.wait(pause)
+            self._wake.clear()
+
+    def tick(self, now: float | None = None) -> int:
+        """One round, in the calling thread (its fires on the pool once started): every
+        due schedule fires or is skipped as its policies say. Returns how many
+        schedules were due.
+
+        The due schedules are taken in an order of this process's own (shuffled), in
+        chunks of :data:`CHUNK`: each chunk's claims are one request to the store, and
+        so are its saves, and several processes split the work instead of all
+        claiming the same schedules first."""
+        at = self.clock() if now is None else now
+        due = self.store.due_schedules(at, limit=10_000)
+        random.shuffle(due)
+        chunks = [due[i:i + CHUNK] for i in range(0, len(due), CHUNK)]
+        if self._pool is None or len(chunks) < 2:
+            for chunk in chunks:
+                self._round_safely(chunk, at)
+        else:
+            list(self._pool.map(lambda chunk: self._round_safely(chunk, at), chunks))
+        return len(due)
+
+    def _round_safely(self, chunk: list[Schedule], now: float) -> None:
+        try:
+            self._round(chunk, now)
+        except StoreUnavailableError:
+            pass  # the schedules are still due: the next round tries again
+        except Exception:
+            log.exception("a round of %d schedules failed", len(chunk))
+
+    def _round(self, chunk: list[Schedule], now: float) -> None:
+        """Claim the chunk's due fires at once, decide each (:meth:`_plan`), save the
+        decisions at once (compare-and-set each), then start the runs."""
+        current = [self._fire_queued(s) if s.queued_due is not None else s for s in chunk]
+        fires = []
+        for schedule in current:
+            if schedule.enabled and schedule.next_fire is not None \
+                    and schedule.next_fire <= now:
+                due, following = latest_due(schedule, now)
+                fires.append((schedule, due, following, f"{schedule.id}:{_epoch_key(due)}"))
+        if not fires:
+            return
+        won = self.store.claim_fires([key for *_rest, key in fires], CLAIM_TTL_SECONDS)
+        plans = [self._plan(schedule, due, following, key, now)
+                 for (schedule, due, following, key), mine in zip(fires, won, strict=True)
+                 if mine]  # the others are another process's to fire
+        saved = self.store.replace_schedules(
+            [(plan.schedule.saved(**plan.changes), plan.schedule.version) for plan in plans])
+        for plan, done in zip(plans, saved, strict=True):
+            record: Schedule | None = plan.schedule.saved(**plan.changes)
+            if done:
+                assert record is not None
+                self._announce(record)
+            else:  # its owner changed it meanwhile: the fire applies if it still awaits it
+                record = self._save_fire(plan.schedule, **plan.changes)
+            if record is None:
+                continue
+            if plan.notice is not None:
+                self._tell_owner(record, plan.notice)
+            if plan.run_id is not None:
+                self._start(record, plan.key, plan.run_id, plan.schedule.last_run_id)
+
+    def _plan(self, schedule: Schedule, due: float, following: float | None, key: str,
+              now: float) -> _Plan:
+        """What the fire of ``schedule`` due at ``due`` (claimed by this process) does:
+        the changes to save, and whether it starts a run (its id chosen now, so that one
+        save records it) or tells the owner something."""
+        advance: dict[str, Any] = {"next_fire": following, "last_due": due}
+        at = when(due, schedule.timezone)
+        allowed = schedule.grace_seconds if schedule.missed == "run" else self.late
+        if now - due > allowed:
+            return _Plan(schedule, key, {**advance, **_error(
+                f"The fire due at {at} was missed (no server was running then) and "
+                f"skipped, as missed: {schedule.missed} says.")})
+        try:
+            spec = self.service.registry.get(schedule.job)
+        except JobError as exc:
+            return _Plan(schedule, key, {**advance, **_error(f"Not started: {exc}")})
+        problem = self._login_problem(schedule.user, spec)
+        if problem is not None:
+            sentence = (f"Paused: the run due at {at} was not started, because {problem} "
+                        "Log in again, then resume the schedule.")
+            return _Plan(schedule, key, {**advance, "enabled": False, "queued_due": None,
+                                         "paused_reason": sentence, **_error(sentence)},
+                         notice=sentence)
+        if schedule.overlap != "allow" and schedule.last_run_id:
+            previous = self.service.store.get_run(schedule.last_run_id)
+            if previous is not None and not previous.state.finished:
+                if schedule.overlap == "queue" and schedule.queued_due is None:
+                    return _Plan(schedule, key, {**advance, "queued_due": due})
+                return _Plan(schedule, key, {**advance, **_error(
+                    f"The fire due at {at} was skipped: the previous run is still going "
+                    f"(overlap: {schedule.overlap}).")})
+        run_id = new_run_id()
+        return _Plan(schedule, key, {**advance, "last_run_id": run_id, "last_error": None,
+                                     "last_error_at": None}, run_id=run_id)
+
+    def _fire_queued(self, schedule: Schedule) -> Schedule:
+        """A fire waiting for the previous run (overlap ``queue``): started once that run
+        has ended. Returns the schedule as it is now."""
+        assert schedule.queued_due is not None
+        previous = self.service.store.get_run(schedule.last_run_id) \
+            if schedule.last_run_id else None
+        if previous is not None and not previous.state.finished:
+            return schedule
+        key = f"{schedule.id}:{_epoch_key(schedule.queued_due)}:queued"
+        if not self.store.claim_fire(key, CLAIM_TTL_SECONDS):
+            return schedule
+        run_id = new_run_id()
+        saved = self._save_fire(schedule, queued_due=None, last_run_id=run_id,
+                                last_error=None, last_error_at=None)
+        if saved is None:
+            return schedule
+        self._start(saved, key, run_id, schedule.last_run_id)
+        return self.store.get_schedule(saved.id) or saved
+
+    def _start(self, schedule: Schedule, key: str, run_id: str,
+               previous_run_id: str | None) -> None:
+        """Start the run ``run_id`` the schedule's saved fire names; a start refused (a
+        limit, a job or parameters no longer accepted) is kept as ``last_error``, and
+        ``last_run_id`` goes back to the run before."""
+        try:
+            run = self.service.start(
+                schedule.user, schedule.job, schedule.params, run_id=run_id,
+                request_id=f"schedule {key}", services=self.services_for(schedule.user),
+                schedule=(schedule.id, schedule.name))
+        except (LimitReachedError, JobError, ParamError) as exc:
+            self._change(schedule.id, last_run_id=previous_run_id,
+                         **_error(f"Not started: {exc}"))
+            return
+        log.info("schedule %s fired %s: run %s", schedule.id, key.split(":", 1)[1], run.id)
+
+    def _login_problem(self, user: str, spec: JobSpec) -> str | None:
+        for check in self.login_checks:
+            problem = check(user, spec)
+            if problem:
+                return problem
+        return None
+
+    def _tell_owner(self, schedule: Schedule, sentence: str) -> None:
+        try:
+            self.notify_owner(schedule.user, schedule, sentence)
+        except Exception:
+            log.exception("schedule %s: telling its owner failed", schedule.id)
+
+    def _save_fire(self, read: Schedule, **changes: Any) -> Schedule | None:
+        """Save a fire's changes over ``read`` by compare-and-set. When the record moved
+        meanwhile (its owner edited it), the fire still applies only if the record still
+        awaits the same due time and is enabled; else None (nothing to start)."""
+        current = read
+        for _ in range(10):
+            saved = current.saved(**changes)
+            if self.store.replace_schedule(saved, current.version):
+                self._announce(saved)
+                return saved
+            fresh = self.store.get_schedule(read.id)
+            if fresh is None or not fresh.enabled or fresh.next_fire != read.next_fire \
+                    or fresh.queued_due != read.queued_due:
+                return None
+            current = fresh
+        return None
+
+    def _change(self, schedule_id: str, **changes: Any) -> Schedule | None:
+        """Save ``changes`` over the stored schedule, whatever else changed meanwhile."""
+        for _ in range(10):
+            current = self.store.get_schedule(schedule_id)
+            if current is None:
+                return None
+            saved = current.saved(**changes)
+            if self.store.replace_schedule(saved, current.version):
+                self._announce(saved)
+                return saved
+        log.error("schedule %s: could not be saved: the record keeps changing", schedule_id)
+        return None
+
+    def _announce(self, schedule: Schedule, deleted: bool = False) -> None:
+        self._wake.set()
+        for listener in self._listeners:
+            try:
+                listener(schedule, deleted)
+            except Exception:
+                log.exception("schedule listener failed for schedule %s", schedule.id)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What one claimed fire does (see :meth:`Scheduler._plan`)."""
+
+    schedule: Schedule
+    key: str
+    changes: dict[str, Any]
+    run_id: str | None = None
+    notice: str | None = None
+
+
+def _epoch_key(epoch: float) -> str:
+    """A due time in a claim key: whole seconds when it is one, else milliseconds."""
+    return str(int(epoch)) if float(epoch).is_integer() else f"{epoch:.3f}"
+
+
+def _error(sentence: str) -> dict[str, Any]:
+    return {"last_error": sentence, "last_error_at": now_iso()}
+

@@ -1,0 +1,306 @@
+"""The scheduler (core/scheduler.py) with a fixed clock: each round (``tick``) fires what
+is due as the schedule's policies say, and what made no run is kept on the schedule."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from flask_realtime.core.jobs import JobRegistry, RunContext, Running, job
+from flask_realtime.core.runs import Run
+from flask_realtime.core.scheduler import Scheduler
+from flask_realtime.core.schedules import Schedule, ScheduleNotFoundError
+from flask_realtime.core.service import LimitReachedError
+from flask_realtime.core.system import System, build
+from flask_realtime.store.memory import MemoryStore
+from tests.conftest import wait_for
+
+jobs = JobRegistry()
+release = threading.Event()
+
+
+@job(registry=jobs)
+def quick(running: Running, word: str = "hi") -> None:
+    print(word)
+
+
+@job(registry=jobs)
+def held(running: Running) -> None:
+    while running() and not release.wait(0.01):
+        pass
+
+
+@job(registry=jobs)
+def with_login(running: Running, context: RunContext) -> str:
+    return str(context.services.get("token"))
+
+
+T0 = 1_800_000_000.0  # a whole minute: 2027-01-15 08:00 UTC
+
+
+@dataclass
+class Clock:
+    now: float = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Sched:
+    system: System[MemoryStore]
+    scheduler: Scheduler
+    clock: Clock
+    told: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def make(self, user: str = "alice", **fields: Any) -> Schedule:
+        body = {"name": "every minute", "job": "quick", "interval": 60, **fields}
+        return self.scheduler.create(user, body)
+
+    def at(self, seconds: float) -> int:
+        """Move the clock to T0 + seconds and run one round, once the quick runs made so
+        far have ended (so that overlap and limits see only the held ones)."""
+        wait_for(lambda: all(r.state.finished for r in self.system.store.list_runs()
+                             if r.job == "quick"))
+        self.clock.now = T0 + seconds
+        return self.scheduler.tick()
+
+    def runs(self, user: str = "alice") -> list[Run]:
+        return list(reversed(self.system.store.list_runs(user)))
+
+    def get(self, schedule: Schedule) -> Schedule:
+        found = self.system.store.get_schedule(schedule.id)
+        assert found is not None
+        return found
+
+    def all_finished(self) -> None:
+        wait_for(lambda: all(r.state.finished for r in self.system.store.list_runs()))
+
+
+@pytest.fixture
+def sched() -> Iterator[Sched]:
+    release.clear()
+    system = build({"STOP_GRACE_SECONDS": 0.3, "SCHEDULE_MIN_INTERVAL_SECONDS": 1,
+                    "RUNS_PER_USER": 2}, store=MemoryStore(), registry=jobs, schedules=True)
+    assert system.scheduler is not None
+    clock = Clock()
+    system.scheduler.clock = clock
+    made = Sched(system, system.scheduler, clock)
+    system.scheduler.notify_owner = lambda user, s, sentence: made.told.append(
+        (user, s.id, sentence))
+    yield made
+    release.set()
+    system.close()
+
+
+def test_each_due_time_makes_one_run_marked_with_its_schedule(sched: Sched) -> None:
+    schedule = sched.make(params={"word": "tick"})
+    assert sched.at(59) == 0
+    assert sched.at(60) == 1
+    assert sched.at(61) == 0  # already fired: next due at 120
+    sched.at(120)
+    runs = sched.runs()
+    assert [(r.job, r.params, r.schedule_id, r.schedule_name) for r in runs] == [
+        ("quick", {"word": "tick"}, schedule.id, "every minute")] * 2
+    after = sched.get(schedule)
+    assert (after.last_due, after.next_fire, after.last_run_id) == (
+        T0 + 120, T0 + 180, runs[-1].id)
+
+
+def test_overlap_skip_leaves_a_fire_out_while_the_previous_run_goes(sched: Sched) -> None:
+    schedule = sched.make(job="held")
+    sched.at(60)
+    sched.at(120)
+    assert len(sched.runs()) == 1
+    assert "skipped: the previous run is still going (overlap: skip)" in (
+        sched.get(schedule).last_error or "")
+    release.set()
+    sched.all_finished()
+    sched.at(180)
+    assert len(sched.runs()) == 2
+    assert sched.get(schedule).last_error is None
+
+
+def test_overlap_allow_starts_a_second_run(sched: Sched) -> None:
+    sched.make(job="held", overlap="allow")
+    sched.at(60)
+    sched.at(120)
+    assert len(sched.runs()) == 2
+
+
+def test_overlap_queue_keeps_one_fire_for_when_the_run_ends(sched: Sched) -> None:
+    schedule = sched.make(job="held", overlap="queue")
+    sched.at(60)
+    sched.at(120)  # queued
+    sched.at(180)  # one is queued already: skipped
+    assert len(sched.runs()) == 1
+    assert sched.get(schedule).queued_due == T0 + 120
+    sched.at(181)
+    assert len(sched.runs()) == 1  # the first run still goes
+    release.set()
+    sched.all_finished()
+    sched.at(182)
+    assert len(sched.runs()) == 2
+    assert sched.get(schedule).queued_due is None
+
+
+def test_a_fire_missed_while_no_server_ran_is_skipped(sched: Sched) -> None:
+    schedule = sched.make(interval=3600)
+    sched.at(3 * 3600 + 120)  # no server from before the first fire: the last one 120 s ago
+    assert sched.runs() == []
+    after = sched.get(schedule)
+    assert "was missed (no server was running then) and skipped" in (after.last_error or "")
+    assert after.next_fire == T0 + 4 * 3600
+    sched.at(4 * 3600 + 1)  # on time again
+    assert len(sched.runs()) == 1
+
+
+def test_missed_run_makes_one_run_within_the_grace(sched: Sched) -> None:
+    schedule = sched.make(interval=3600, missed="run", grace_seconds=1800)
+    sched.at(3 * 3600 + 600)  # three fires missed, the latest by 600 s
+    assert len(sched.runs()) == 1
+    assert sched.get(schedule).last_due == T0 + 3 * 3600
+    sched.at(6 * 3600 + 2000)  # missed again, by more than the grace: skipped
+    assert len(sched.runs()) == 1
+
+
+def test_a_start_refused_at_the_run_limit_is_kept_on_the_schedule(sched: Sched) -> None:
+    sched.system.service.start("alice", "held", {})
+    sched.system.service.start("alice", "held", {})  # RUNS_PER_USER is 2
+    schedule = sched.make()
+    sched.at(60)
+    assert len(sched.runs()) == 2
+    assert sched.get(schedule).last_error == (
+        "Not started: You already have 2 runs going: stop one or wait for one to finish, "
+        "then start again.")
+
+
+def test_a_job_that_needs_a_login_the_owner_lost_pauses_its_schedule(sched: Sched) -> None:
+    logged_in = {"alice": False}
+    sched.scheduler.login_checks.append(
+        lambda user, spec: None if logged_in[user] or spec.context_arg is None
+        else "your Webex login has expired or you logged out, and this job needs it.")
+    schedule = sched.make(job="with_login")
+    sched.at(60)
+    assert sched.runs() == []
+    paused = sched.get(schedule)
+    assert not paused.enabled and paused.wake_at is None
+    assert paused.paused_reason is not None
+    assert "was not started, because your Webex login has expired" in paused.paused_reason
+    assert sched.told == [("alice", schedule.id, paused.paused_reason)]
+    sched.at(120)
+    assert sched.runs() == []
+    logged_in["alice"] = True
+    resumed = sched.scheduler.resume("alice", schedule.id)
+    assert resumed.enabled and resumed.paused_reason is None
+    assert resumed.next_fire == T0 + 180  # from now on: the paused fires are not made up
+    sched.at(180)
+    assert len(sched.runs()) == 1
+
+
+def test_scheduled_runs_get_the_owners_services(sched: Sched) -> None:
+    sched.system.service_providers.append(lambda user: {"token": f"token of {user}"})
+    sched.make(job="with_login")
+    sched.at(60)
+    sched.all_finished()
+    assert sched.runs()[0].result == "token of alice"
+
+
+def test_a_paused_schedule_does_not_fire_and_an_ended_one_stops(sched: Sched) -> None:
+    paused = sched.make(enabled=False)
+    ending = sched.make(name="twice", end_at="2027-01-15T08:02:00Z")
+    for minute in range(1, 6):
+        sched.at(60 * minute)
+    assert [r.schedule_id for r in sched.runs()] == [ending.id, ending.id]
+    assert sched.get(ending).next_fire is None and sched.get(ending).wake_at is None
+    assert sched.get(paused).last_run_id is None
+
+
+def test_run_now_starts_at_once_and_keeps_the_due_times(sched: Sched) -> None:
+    schedule = sched.make()
+    run = sched.scheduler.run_now("alice", schedule.id)
+    assert run.schedule_id == schedule.id
+    assert sched.get(schedule).next_fire == schedule.next_fire
+    assert sched.get(schedule).last_run_id == run.id
+    sched.all_finished()
+    sched.system.service.start("alice", "held", {})
+    sched.system.service.start("alice", "held", {})
+    with pytest.raises(LimitReachedError):
+        sched.scheduler.run_now("alice", schedule.id)
+
+
+def test_another_users_schedule_is_as_good_as_none(sched: Sched) -> None:
+    schedule = sched.make()
+    for act in (sched.scheduler.pause, sched.scheduler.resume, sched.scheduler.delete,
+                sched.scheduler.run_now, sched.scheduler.get):
+        with pytest.raises(ScheduleNotFoundError):
+            act("mallory", schedule.id)
+    with pytest.raises(ScheduleNotFoundError):
+        sched.scheduler.update("mallory", schedule.id, {"name": "mine now"})
+    assert sched.scheduler.list_schedules("mallory") == []
+    assert sched.get(schedule).name == "every minute"
+
+
+def test_two_schedulers_on_one_store_fire_each_due_time_once(sched: Sched) -> None:
+    other = Scheduler(sched.system.store, sched.system.service, clock=sched.clock)
+    sched.make(job="quick", overlap="allow")
+    for minute in range(1, 4):
+        sched.all_finished()
+        sched.clock.now = T0 + 60 * minute
+        both = [threading.Thread(target=s.tick) for s in (sched.scheduler, other)]
+        for thread in both:
+            thread.start()
+        for thread in both:
+            thread.join()
+    assert len(sched.runs()) == 3
+
+
+def test_the_loop_fires_on_its_own_and_close_ends_it() -> None:
+    system = build({"SCHEDULE_MIN_INTERVAL_SECONDS": 1, "SCHEDULE_TICK_SECONDS": 0.05},
+                   store=MemoryStore(), registry=jobs, schedules=True).start()
+    assert system.scheduler is not None
+    system.scheduler.create("alice", {"name": "fast", "job": "quick", "interval": 1})
+    wait_for(lambda: len(system.store.list_runs("alice")) >= 2)
+    system.close()
+    assert not any(t.name == "flask-realtime-scheduler" and t.is_alive()
+                   for t in threading.enumerate())
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "redis"])
+def test_a_schedule_survives_a_restart_and_fires_after_it(
+        kind: str, tmp_path: Any, request: pytest.FixtureRequest) -> None:
+    from flask_realtime.store.redis import RedisStore
+    from flask_realtime.store.sqlite import SQLiteStore
+
+    def open_store() -> Any:
+        if kind == "sqlite":
+            return SQLiteStore(tmp_path / "flask-realtime.sqlite3")
+        return RedisStore(request.getfixturevalue("redis_url"))
+
+    def server() -> System[Any]:
+        system = build({"SCHEDULE_MIN_INTERVAL_SECONDS": 1}, store=open_store(), registry=jobs,
+                       schedules=True)
+        assert system.scheduler is not None
+        system.scheduler.clock = Clock()
+        return system
+
+    first = server()
+    assert first.scheduler is not None
+    made = first.scheduler.create("alice", {"name": "hourly", "job": "quick",
+                                            "interval": 3600, "missed": "run"})
+    first.close()
+    again = server()  # a new process: nothing but the store is shared
+    try:
+        assert again.scheduler is not None
+        assert again.scheduler.list_schedules("alice") == [made]
+        again.scheduler.clock.now = T0 + 3600 + 30  # type: ignore[attr-defined]
+        again.scheduler.tick()
+        runs = again.store.list_runs("alice")
+        assert [r.schedule_id for r in runs] == [made.id]
+        wait_for(lambda: (r := again.store.get_run(runs[0].id)) and r.state.finished)
+    finally:
+        again.close()
