@@ -109,7 +109,8 @@ class System(Generic[StoreT]):
     the same, from the store): :meth:`services_for` merges them.
 
     :meth:`close` ends, in order, the reaper, the runner's threads (its heartbeat;
-    with RQ the stop deadlines and forced stops), the pump's thread and the store.
+    with RQ the stop deadlines and forced stops), the pump's thread, what was added
+    to ``closers`` (the notifier's queue, docs/notifications.md), and the store.
     Runs still executing in this process are not waited for: Python cannot end a
     thread, and a run's thread is a daemon that ends with the process.
     """
@@ -123,6 +124,9 @@ class System(Generic[StoreT]):
         self.runner = runner
         self.reaper = reaper
         self.service_providers: list[ServiceProvider] = []
+        #: Called by :meth:`close` after the pump and before the store closes, in the
+        #: order added: the loops others attached to this System (the notifier's).
+        self.closers: list[Callable[[], object]] = []
         self._closed = False
 
     def services_for(self, user: str) -> dict[str, Any]:
@@ -162,6 +166,11 @@ class System(Generic[StoreT]):
         if callable(close_runner):
             close_runner()
         self.pump.shutdown()
+        for close in self.closers:
+            try:
+                close()
+            except Exception:
+                log.exception("closing %r failed", close)
         self.store.close()
 
     def __enter__(self) -> System[StoreT]:
