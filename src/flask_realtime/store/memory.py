@@ -80,6 +80,7 @@ class MemoryStore(RunStore):
         self._next_sweep = 0.0
         self._tokens: dict[str, bytes] = {}
         self._shares: dict[str, dict[str, Any]] = {}  # share id -> share
+        self._preferences: dict[str, str] = {}  # user -> JSON (docs/notifications.md)
 
     def create_run(self, run: Run, request_key: str | None = None, *,
                    per_user: int | None = None, total: int | None = None) -> Run:
@@ -265,3 +266,13 @@ class MemoryStore(RunStore):
     def delete_share(self, share_id: str) -> None:
         with self._lock:
             self._shares.pop(share_id, None)
+
+    # -- a user's notification preferences (docs/notifications.md) -------------------------
+    def load_preferences(self, user: str) -> dict[str, Any] | None:
+        """The preferences ``user`` saved (a JSON object), or None."""
+        raw = self._preferences.get(user)
+        return json.loads(raw) if raw is not None else None
+
+    def save_preferences(self, user: str, data: dict[str, Any]) -> None:
+        """Keep ``data`` (JSON-serialisable) as ``user``'s preferences, over what was there."""
+        self._preferences[user] = json.dumps(data)

@@ -32,6 +32,7 @@ Layout (every key starts with ``fr:``):
   ``fr:req:<key>`` start idempotency; ``fr:sess:<sid>`` sessions (TTL);
   ``fr:tok:<user>`` encrypted token blobs, replaced by compare-and-set in a Lua
   script (a renewal never undoes a logout made meanwhile by another process).
+* ``fr:pref:<user>`` the user's notification preferences as JSON (docs/notifications.md).
 
 Every Redis error becomes :class:`~..core.ports.StoreUnavailableError` with a sentence the
 web tier can show; redis-py reconnects with backoff on its own.
@@ -604,6 +605,19 @@ class RedisStore(RunStore):
             if share.get(b"run_id"):
                 pipe.srem(P + "shares:" + share[b"run_id"].decode(), share_id)
             pipe.execute()
+
+    # -- notification preferences (docs/notifications.md) ----------------------------------
+    @_guarded
+    def load_preferences(self, user: str) -> dict[str, Any] | None:
+        """The preferences ``user`` saved (a JSON object), or None."""
+        raw = self.redis.get(P + "pref:" + user)
+        found: dict[str, Any] | None = json.loads(raw) if raw is not None else None
+        return found
+
+    @_guarded
+    def save_preferences(self, user: str, data: dict[str, Any]) -> None:
+        """Keep ``data`` (JSON-serialisable) as ``user``'s preferences, over what was there."""
+        self.redis.set(P + "pref:" + user, json.dumps(data))
 
     # -- lifecycle ---------------------------------------------------------------------------
     def healthy(self) -> bool:

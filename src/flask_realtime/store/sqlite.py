@@ -22,7 +22,7 @@ Layout (schema version in ``PRAGMA user_version``, upgraded by :data:`MIGRATIONS
   writer has given (see :meth:`~..core.ports.OutputLog.append_output`).
 * ``requests`` (start idempotency), ``stops``, ``sessions`` (with expiry),
   ``tokens`` (encrypted blobs), ``shares`` (read-only links: the tokens' hashes only;
-  migration 2).
+  migration 2), ``preferences`` (each user's notification preferences as JSON).
 
 Every ``append_output`` call is one transaction (never one per line): the capture pump
 calls it at least every flush window, so a ``kill -9`` loses nothing older than that, and
@@ -152,6 +152,12 @@ MIGRATIONS: list[str] = [
         expires_at REAL NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX shares_by_run ON shares (run_id, expires_at);
+    """,
+    # IF NOT EXISTS: safe whichever place this script takes among migrations that other
+    # branches append at the same time.
+    """
+    CREATE TABLE IF NOT EXISTS preferences (user TEXT PRIMARY KEY, data TEXT NOT NULL)
+        WITHOUT ROWID;
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -1005,6 +1011,21 @@ class SQLiteStore(RunStore):
     def delete_share(self, share_id: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM shares WHERE id = ?", (share_id,))
+
+    # -- notification preferences (docs/notifications.md) -------------------------------
+    @_guarded
+    def load_preferences(self, user: str) -> dict[str, Any] | None:
+        """The preferences ``user`` saved (a JSON object), or None."""
+        rows = self._read("SELECT data FROM preferences WHERE user = ?", (user,))
+        found: dict[str, Any] | None = json.loads(rows[0][0]) if rows else None
+        return found
+
+    @_guarded
+    def save_preferences(self, user: str, data: dict[str, Any]) -> None:
+        """Keep ``data`` (JSON-serialisable) as ``user``'s preferences, over what was there."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO preferences VALUES (?, ?)",
+                             (user, json.dumps(data)))
 
     # -- lifecycle -----------------------------------------------------------------------
     def healthy(self) -> bool:
