@@ -46,7 +46,7 @@ def receiver(**options: object) -> Iterator[Receiver]:
     state = Receiver(**options)  # type: ignore[arg-type]
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             with state.arrived:
                 state.received.append(Received(self.path, {k.lower(): v for k, v in

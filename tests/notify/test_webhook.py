@@ -184,7 +184,7 @@ def test_a_name_resolving_to_loopback_is_refused_whatever_it_is_called(
         return real(host, *args, **kwargs)
 
     monkeypatch.setattr(socket, "getaddrinfo", resolve)
-    with pytest.raises(WebhookURLError, match="'hooks.example.com' is a private, loopback"):
+    with pytest.raises(WebhookURLError, match=r"'hooks\.example\.com' is a private, loopback"):
         check_url("https://hooks.example.com/hook")
 
 
