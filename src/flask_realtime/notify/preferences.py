@@ -108,7 +108,10 @@ def updated(current: Preferences, change: Any, *, fernet: MultiFernet,
                               f"{', '.join(FIELDS)}.")
     prefs = current
     if "notify" in change:
-        when = check_notify(change["notify"]) if change["notify"] is not None else None
+        try:
+            when = check_notify(change["notify"])
+        except ValueError:
+            when = None
         if when is None:
             raise PreferenceError('"notify" must be "finish", "failure" or "off".')
         prefs = replace(prefs, notify=when.value)

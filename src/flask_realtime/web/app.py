@@ -26,7 +26,7 @@ from ..config import DEFAULTS, ConfigError
 from ..core.capture import install as install_capture
 from ..core.ports import StoreUnavailableError
 from ..core.system import SHUTTING_DOWN
-from . import api, auth, csrf, events, transport
+from . import api, auth, csrf, events, preferences, transport
 from .identity import current_user
 from .packets import TextPacket, guard_inbound
 from .realtime import Realtime
@@ -74,11 +74,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     realtime = Realtime(app, socketio, build(app.config, instance_path=app.instance_path,
                                              store=_store_opener(app)).start())
     app.session_interface = StoreSessionInterface(realtime.store)
-    auth.init_app(app, realtime)
+    login = auth.init_app(app, realtime)
     csrf.init_app(app)
+    _install_notifier(app, realtime, login)
 
     events.register(socketio)
     app.register_blueprint(api.bp)
+    app.register_blueprint(preferences.bp)
     logs.init_app(app)
     if app.config["METRICS"]:
         from . import metrics  # prometheus_client only when asked for
@@ -96,6 +98,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_port=count)
     return app
+
+
+def _install_notifier(app: Flask, realtime: Realtime, login: auth.Auth) -> None:
+    """The notifier of the runs this process ends (docs/notifications.md): messages
+    into a user's space use their login's token, webhook secrets the tokens' key."""
+    from ..notify import install
+    from .tokens import encryption
+
+    notifier = install(realtime.system, app.config, fernet=encryption(app.config),
+                       user_token=lambda user: login.vault.access_token(user))
+    app.extensions["flask_realtime_notifier"] = notifier
 
 
 _shutting_down = threading.Lock()
