@@ -14,6 +14,10 @@ state (``RunService.transition``) is the only one whose listeners hear that move
 the thread runner it is the web process executing the run; with RQ, the worker that
 executed it (or the web process whose stop or executor-loss check ended it). No process
 is asked to watch other processes' runs, and no two can both believe they finished it.
+An RQ worker executes each run in a work-horse, a fork that exits when the job returns:
+there the notifier only plans (the ``pending`` record, in the run's thread, a few
+store round trips), and the worker itself delivers once the horse has exited
+(:meth:`Notifier.deliver_pending`, called by ``RunWorker.execute_job``).
 
 At least once: every try carries the de-duplication key ``<run id>:<channel>``
 (the webhook's ``X-Flask-Realtime-Delivery`` header and ``delivery`` field); a try
@@ -40,9 +44,11 @@ import heapq
 import itertools
 import json
 import logging
+import os
 import secrets
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -119,6 +125,24 @@ class Notifier:
         self._threads: list[threading.Thread] = []
         self._record_lock = threading.Lock()  # one read-modify-write of a run at a time
         self._busy = 0
+        #: In a fork of the process that made this notifier (an RQ work-horse): plan
+        #: only, in the calling thread; the parent delivers (:meth:`deliver_pending`).
+        self._forked = False
+        me = weakref.ref(self)  # the hook must not keep a closed notifier alive
+
+        def forked() -> None:
+            notifier = me()
+            if notifier is not None:
+                notifier._after_fork()
+
+        os.register_at_fork(after_in_child=forked)
+
+    def _after_fork(self) -> None:
+        """A fork has none of its parent's threads: start afresh, planning only."""
+        self._forked = True
+        self._heap, self._threads, self._busy = [], [], 0
+        self._cond = threading.Condition()
+        self._record_lock = threading.Lock()
 
     # -- the interface ---------------------------------------------------------------------
     def attach(self, system: Any) -> Notifier:
@@ -137,7 +161,13 @@ class Notifier:
 
     def run_finished(self, run: Run) -> None:
         """Tell ``run``'s owner that it ended, as its ``notify`` (or their default)
-        asks; returns at once."""
+        asks; returns at once (in a work-horse, once the plan is recorded)."""
+        if self._forked:
+            try:
+                self._plan(run.id, deliver=False)
+            except Exception:
+                log.exception("run %s: its notifications could not be planned", run.id)
+            return
         if not self._put(_Task(time.monotonic(), next(self._seq), "plan", run.id)):
             log.warning("run %s: the notification queue is full: its owner is not told",
                         run.id)
@@ -152,6 +182,17 @@ class Notifier:
             if not self._put(_Task(time.monotonic(), next(self._seq), "notice",
                                    channel=channel, notice=(user, subject, text, key))):
                 log.warning("notice %s: the notification queue is full", key)
+
+    def deliver_pending(self, run_id: str) -> int:
+        """Queue the run's deliveries still ``pending`` (planned by a work-horse that has
+        exited); returns how many."""
+        run = self.service.store.get_run(run_id)
+        count = 0
+        for channel, entry in (run.notifications.items() if run is not None else ()):
+            if channel in CHANNELS and entry.get("status") == "pending":
+                count += self._put(_Task(time.monotonic(), next(self._seq), "deliver",
+                                         run_id, channel, int(entry.get("attempts") or 0)))
+        return count
 
     def close(self, wait: float = CLOSE_WAIT_SECONDS) -> None:
         """End the threads (a try in progress may take its timeout); what is still
@@ -262,7 +303,7 @@ class Notifier:
         elif task.kind == "recover":
             self.recover()
 
-    def _plan(self, run_id: str) -> None:
+    def _plan(self, run_id: str, *, deliver: bool = True) -> None:
         run = self.service.store.get_run(run_id)
         if run is None or not run.state.finished or run.notifications:
             return
@@ -284,7 +325,7 @@ class Notifier:
 
         with self._record_lock:
             planned = self.service.annotate(run.id, plan)
-        if planned is not None:
+        if planned is not None and deliver:
             for channel in channels:
                 self._put(_Task(time.monotonic(), next(self._seq), "deliver", run.id, channel))
 
