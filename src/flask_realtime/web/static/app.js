@@ -14,6 +14,7 @@ import {
   RANK, RunHistory, formatDuration, formatStart, isActive, paramsText, stateBadge,
 } from "./history.js";
 import { setVisibleText, visibleText } from "./invisible.js";
+import { Notifications } from "./notify.js";
 import { renderResult } from "./result.js";
 import { RunSession } from "./session.js";
 import { Viewer } from "./viewer.js";
@@ -38,6 +39,7 @@ const runList = new RunHistory({
   body: $("runs-body"), jobFilter: $("filter-job"), stateFilter: $("filter-state"),
   message: $("runs-message"), onOpen: (id) => openRun(id, { reveal: true }),
 });
+const notifications = new Notifications({ onOpen: (id) => openRun(id, { reveal: true }) });
 const viewer = new Viewer($("output"), {
   onFollowChange: () => showStatus(),
   onStatus: () => showStatus(),
@@ -133,6 +135,7 @@ socket.on("state", (record) => onRecord(record));
 
 function onRecord(record) {
   if (!record || !record.id) return;
+  if (!shared) notifications.onRecord(record); // a desktop notification when it ends
   if (!shared) runList.upsert(record); // a shared run is not in the viewer's own list
   if (!session || record.id !== session.runId) return;
   const before = current;
@@ -152,7 +155,9 @@ function start() {
   const { params, ok } = form.read();
   if (!ok) return;
   form.setMessage("");
-  pendingStart = { job: job.name, params, request_id: newRequestId() };
+  pendingStart = {
+    job: job.name, params, request_id: newRequestId(), notify: notifications.startChoice(),
+  };
   $("start-btn").disabled = true;
   $("start-btn").textContent = "Starting…";
   sendStart();
@@ -640,6 +645,7 @@ async function init() {
     form.setMessage(`Could not load the jobs: ${err.message}`);
   }
   await runList.load();
+  notifications.load();
   const { run, line, share } = fromFragment();
   if (share) openShared(share);
   else if (run && !session) openRun(run, { line, push: false });
