@@ -437,13 +437,12 @@ class Notifier:
             return Outcome(False, str(exc))
         data = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
         try:
-            response = webhook.post(self.client, target, data, secret=secret, key=key,
-                                    timeout=float(self.config.get("NOTIFY_TIMEOUT_SECONDS",
-                                                                  10.0)))
+            status, wait = webhook.post(self.client, target, data, secret=secret, key=key,
+                                        timeout=float(self.config.get(
+                                            "NOTIFY_TIMEOUT_SECONDS", 10.0)))
         except httpx.HTTPError as exc:
             return Outcome(False, f"The webhook could not be reached ({type(exc).__name__}).",
                            retry=True)
-        status = response.status_code
         if 200 <= status < 300:
             return Outcome(True)
         if 300 <= status < 400:
@@ -451,5 +450,5 @@ class Notifier:
                                   "followed: give the address it redirects to.")
         if status in (408, 425, 429) or status >= 500:
             return Outcome(False, f"The webhook answered {status}.", retry=True,
-                           retry_after=webex.retry_after(response))
+                           retry_after=wait)
         return Outcome(False, f"The webhook answered {status}.")

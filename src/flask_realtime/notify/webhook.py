@@ -160,13 +160,23 @@ def check_url(url: object, allowed: Iterable[IPNetwork] = ()) -> Target:
 
 
 def post(client: httpx.Client, target: Target, body: bytes, *, secret: str, key: str,
-         timeout: float, now: float | None = None) -> httpx.Response:
+         timeout: float, now: float | None = None) -> tuple[int, float | None]:
     """POST ``body`` (JSON) to ``target``'s checked address, signed with ``secret``,
-    without following redirects. Raises httpx's errors for a try that got no answer."""
+    without following redirects; returns the answer's status and its ``Retry-After``
+    (seconds, if it gave one). The answer's body is not
+    read (a receiver cannot make this process hold a large one). Raises httpx's errors
+    for a try that got no answer."""
     timestamp = str(int(time.time() if now is None else now))
     headers = {"Host": target.host_header, "Content-Type": "application/json",
                "User-Agent": "flask-realtime-notifier", TIMESTAMP_HEADER: timestamp,
                SIGNATURE_HEADER: sign(secret, timestamp, body), DELIVERY_HEADER: key}
     extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
-    return client.post(target.pinned_url, content=body, headers=headers, timeout=timeout,
-                       follow_redirects=False, extensions=extensions)
+    request = client.build_request("POST", target.pinned_url, content=body, headers=headers,
+                                   timeout=timeout, extensions=extensions)
+    response = client.send(request, stream=True, follow_redirects=False)
+    response.close()
+    try:
+        wait: float | None = float(response.headers.get("Retry-After", ""))
+    except ValueError:
+        wait = None
+    return response.status_code, wait
