@@ -27,6 +27,8 @@ FORBIDDEN = {
     "core": (*WEB_TIER, "redis", "rq", "flask_realtime.store", "flask_realtime.adapters"),
     "store": (*WEB_TIER, "rq", "flask_realtime.adapters"),
     "adapters": WEB_TIER,
+    # The notifier runs in web processes and workers alike (docs/notifications.md).
+    "notify": (*WEB_TIER, "redis", "rq", "flask_realtime.store", "flask_realtime.adapters"),
     # It imports the Webex job module (webex/jobs.py) so the built-in jobs exist.
     "assembly.py": FRAMEWORK,
 }

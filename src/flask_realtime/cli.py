@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the commands import what they use when they run: startup st
     from .assembly import Store
     from .core.capture import LineSink
     from .core.system import System
+    from .notify import Notifier
     from .web.ports import TokenStore
 from .logs import setup as setup_logging
 
@@ -439,6 +440,7 @@ def worker(burst: bool, name: str | None) -> None:
     system = build(config, store=redis_store, reap=False)
     try:
         system.service_providers.append(_worker_webex(config, system.store))
+        notifier = _worker_notifier(config, system)
         # The runs this worker moves are announced to their users' sockets, whichever
         # web process holds them, as a web process announces its own.
         system.service.subscribe(QueueAnnouncer(system.store, config["REDIS_URL"]))
@@ -447,7 +449,8 @@ def worker(burst: bool, name: str | None) -> None:
             serializer=JSONSerializer, name=name, context=WorkerContext(
                 system.service, system.pump, system.services_for,
                 float(config["STOP_GRACE_SECONDS"]), float(config["SHUTDOWN_GRACE_SECONDS"]),
-                isolation=str(config["ISOLATION"]), limits=job_limits(config)))
+                isolation=str(config["ISOLATION"]), limits=job_limits(config),
+                after_run=notifier.deliver_pending))
         click.echo(f"Flask-Realtime worker on queue {QUEUE_NAME!r} ({config['REDIS_URL']})",
                    err=True)
         queue_worker.work(burst=burst, with_scheduler=False)
@@ -469,6 +472,26 @@ def _worker_webex(settings: _Settings, store: TokenStore) -> Callable[[str], dic
         config = {**settings, "SECRET_KEY": _instance_secret_key(settings)}
     vault = TokenVault(store, encryption(config), config)
     return lambda user: {"webex": WebexAccess(config["WEBEX_BASE_URL"], vault.provider(user))}
+
+
+def _worker_notifier(settings: _Settings, system: System[Store]) -> Notifier:
+    """The notifier of the runs this worker ends (docs/notifications.md: the process
+    that finishes a run tells its owner), with the web processes' keys and tokens."""
+    from .notify import install
+    from .web.tokens import TokenVault, encryption
+
+    config: Mapping[str, Any] = settings
+    if not settings.get("SECRET_KEY") and not settings.get("TOKEN_ENCRYPTION_KEY"):
+        try:
+            config = {**settings, "SECRET_KEY": _instance_secret_key(settings)}
+        except ConfigError:
+            import secrets
+
+            # No key to read the users' webhook secrets and tokens with: those channels
+            # fail with a sentence on the run; login off needs no key otherwise.
+            config = {**settings, "SECRET_KEY": secrets.token_urlsafe(32)}
+    vault = TokenVault(system.store, encryption(config), config)
+    return install(system, config, fernet=encryption(config), user_token=vault.access_token)
 
 
 def _instance_secret_key(config: _Settings) -> str:

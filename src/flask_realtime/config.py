@@ -136,6 +136,24 @@ DEFAULTS: dict[str, Any] = {
     "SCHEDULE_TICK_SECONDS": 1.0,
     "SCHEDULE_LATE_SECONDS": 60.0,
     "SCHEDULE_WORKERS": 4,
+    # Notifications (docs/notifications.md). The Webex bot that sends each user a direct
+    # message (also read as WEBEX_BOT_TOKEN); without it, messages go into a space the
+    # user picks, with their own login.
+    "WEBEX_BOT_TOKEN": None,
+    # The server's address as users reach it (https://realtime.example.com): the base of
+    # the links to runs in messages; None: the origin of REDIRECT_URI, else no link.
+    "PUBLIC_URL": None,
+    # Networks (CIDR) a webhook may reach although they are private, loopback or
+    # link-local (refused by default: SSRF).
+    "NOTIFY_WEBHOOK_ALLOWED_NETWORKS": [],
+    # Tries of one delivery (the first included), the wait before the second (doubled
+    # each time, at most 5 minutes), each try's HTTP timeout.
+    "NOTIFY_ATTEMPTS": 5,
+    "NOTIFY_BACKOFF_SECONDS": 2.0,
+    "NOTIFY_TIMEOUT_SECONDS": 10.0,
+    # Deliveries waiting at most (more are recorded failed), and the threads sending them.
+    "NOTIFY_QUEUE_SIZE": 1000,
+    "NOTIFY_WORKERS": 2,
 }
 
 class ConfigError(ValueError):
@@ -146,7 +164,7 @@ class ConfigError(ValueError):
 
 PREFIX = "FLASK_REALTIME_"
 #: Read from the environment without the prefix as well (the prefixed name wins).
-UNPREFIXED = ("SECRET_KEY", "REDIS_URL")
+UNPREFIXED = ("SECRET_KEY", "REDIS_URL", "WEBEX_BOT_TOKEN")
 #: ``FLASK_REALTIME_*`` variables that belong to the ``flask-realtime`` command, not to
 #: the app: FLASK_REALTIME_DEBUG shows startup tracebacks and must not turn on Flask's
 #: debug mode; PORT and HOST are ``run``'s --port and --host.
@@ -309,7 +327,34 @@ CHECKS: dict[str, Check] = {
     "SCHEDULE_MIN_INTERVAL_SECONDS": whole(1),
     "SCHEDULE_WORKERS": whole(1),
     "SCHEDULE_TICK_SECONDS": number(0.01),
+    "WEBEX_BOT_TOKEN": optional(TEXT),
+    "PUBLIC_URL": optional(Check("an http:// or https:// URL", lambda v: _public_url(v),
+                                 text=True)),
+    "NOTIFY_WEBHOOK_ALLOWED_NETWORKS": Check(
+        "a comma-separated list of networks such as 10.1.0.0/16 or ::1/128",
+        lambda v: _networks(v), text=True),
+    "NOTIFY_ATTEMPTS": whole(1),
+    "NOTIFY_QUEUE_SIZE": whole(1),
+    "NOTIFY_WORKERS": whole(1),
 }
+
+
+def _public_url(value: Any) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(_text(value))
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError
+    return value.rstrip("/")
+
+
+def _networks(value: Any) -> list[str]:
+    import ipaddress
+
+    names = _names(value)
+    for name in names:
+        ipaddress.ip_network(name, strict=False)  # ValueError for anything else
+    return names
 
 
 def check_for(key: str) -> Check:

@@ -1,5 +1,6 @@
 """The web tier's contract, three stores: what web/ports.py promises (login sessions,
-Webex token blobs, the one-question socket check, share links) holds for SQLite, memory and Redis.
+Webex token blobs, the one-question socket check, share links, notification preferences)
+holds for SQLite, memory and Redis.
 Core's part is tests/store/test_contract.py; the ``store`` fixture is in conftest.py."""
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flask_realtime.web.ports import LoginStore, ShareStore
+from flask_realtime.notify.preferences import PreferenceStore
+from flask_realtime.web.ports import AppStore, LoginStore, ShareStore
 from tests.conftest import wait_for
 
 
@@ -108,5 +110,53 @@ def test_a_sqlite_database_from_before_shares_opens_with_them(tmp_path: Path) ->
         store.create_share(_share("s1"))
         found = store.get_share("h-s1")
         assert found is not None and found["run_id"] == "r1"
+    finally:
+        store.close()
+
+
+# -- notification preferences (docs/notifications.md) ------------------------------------
+
+def test_preferences_are_kept_per_user_as_json(store: PreferenceStore) -> None:
+    assert store.load_preferences("alice") is None
+    store.save_preferences("alice", {"notify": "failure", "webex": True, "webex_room": None})
+    store.save_preferences("bob", {"notify": "finish"})
+    assert store.load_preferences("alice") == {"notify": "failure", "webex": True,
+                                               "webex_room": None}
+    store.save_preferences("alice", {"notify": "off"})  # over what was there
+    assert store.load_preferences("alice") == {"notify": "off"}
+    assert store.load_preferences("bob") == {"notify": "finish"}
+
+
+def test_a_run_keeps_its_notify_choice_and_notifications(store: AppStore) -> None:
+    from dataclasses import replace
+
+    from flask_realtime.core.runs import Run, RunState
+
+    run = store.create_run(Run(id="n1", job="j", title="t", user="alice", notify="failure"))
+    ended = run.moved_to(RunState.RUNNING).moved_to(RunState.FAILED, error="boom")
+    assert store.replace_run(ended, RunState.QUEUED)
+    noted = replace(ended, notifications={"webhook": {"status": "failed", "reason": "x"}})
+    assert store.replace_run(noted, RunState.FAILED)  # a note: the state does not move
+    found = store.get_run("n1")
+    assert found is not None and found.notify == "failure" and found.state is RunState.FAILED
+    assert found.notifications == {"webhook": {"status": "failed", "reason": "x"}}
+
+
+def test_a_sqlite_database_from_before_preferences_opens_with_them(tmp_path: Path) -> None:
+    from flask_realtime.store.sqlite import MIGRATIONS, SQLiteStore
+
+    path = tmp_path / "old.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.executescript(MIGRATIONS[0] + MIGRATIONS[1] + "PRAGMA user_version=2;")
+        db.commit()
+    store = SQLiteStore(path)
+    try:
+        store.save_preferences("alice", {"notify": "finish"})
+        assert store.load_preferences("alice") == {"notify": "finish"}
+    finally:
+        store.close()
+    store = SQLiteStore(path)  # and they survive a restart
+    try:
+        assert store.load_preferences("alice") == {"notify": "finish"}
     finally:
         store.close()

@@ -299,6 +299,9 @@ class WorkerContext:
     isolation: str = "thread"
     #: The runs' limits unless the job sets its own (the JOB_* settings).
     limits: JobLimits = field(default_factory=JobLimits)
+    #: Called in the worker with the run id once the work-horse has exited (the
+    #: notifier delivers what the horse planned, docs/notifications.md).
+    after_run: Callable[[str], object] | None = None
 
 
 #: The error of a run whose worker was shut down before it ended.
@@ -389,6 +392,18 @@ class RunWorker(Worker):
         except StoreUnavailableError:
             log.warning("run %s: could not be failed at the worker's shutdown (Redis "
                         "unavailable); the executor check fails it", run_id)
+
+    def execute_job(self, job: Any, queue: Any) -> None:
+        """RQ's: fork a work-horse for ``job`` and wait for it; then, in this process,
+        ``context.after_run`` with the run's id."""
+        try:
+            super().execute_job(job, queue)
+        finally:
+            if self.context.after_run is not None:
+                try:
+                    self.context.after_run(str(job.id).removeprefix(rq_job_id("")))
+                except Exception:
+                    log.exception("after the run of job %s", job.id)
 
     def perform_job(self, *args: Any, **kwargs: Any) -> bool:
         """Perform the job as RQ does, with this worker's :class:`WorkerContext` set for

@@ -45,6 +45,40 @@ class InvalidTransitionError(Exception):
     pass
 
 
+class Notify(enum.StrEnum):
+    """When the owner is told that a run has ended (docs/notifications.md): on every
+    end (``finish``: succeeded, failed or stopped), only when it failed (``failure``),
+    or never (``off``). The values are the API's ``notify`` strings."""
+
+    FINISH = "finish"
+    FAILURE = "failure"
+    OFF = "off"
+
+    def wants(self, state: RunState) -> bool:
+        """Whether a run that ended in ``state`` is to be told about."""
+        return state.finished and (self is Notify.FINISH
+                                   or (self is Notify.FAILURE and state is RunState.FAILED))
+
+
+class NotifyError(ValueError):
+    """A ``notify`` choice that :func:`check_notify` does not accept."""
+
+
+def check_notify(value: object) -> Notify | None:
+    """A start's (or a preference's) ``notify``: None or empty for "the user's
+    default", else one of :class:`Notify`'s values. Raises :class:`NotifyError` with
+    one sentence."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        try:
+            return Notify(value)
+        except ValueError:
+            pass
+    raise NotifyError('"notify" must be "finish", "failure" or "off" (or left out for '
+                      "your default).")
+
+
 def now_iso() -> str:
     """The current UTC time as ISO 8601 with milliseconds and ``Z``, the format of every
     time in a run record."""
@@ -79,6 +113,13 @@ class Run:
     #: a run a user started.
     schedule_id: str | None = None
     schedule_name: str | None = None
+    #: When the owner is told of the end (a :class:`Notify` value); None: the owner's
+    #: default at the end (docs/notifications.md).
+    notify: str | None = None
+    #: Per channel (``webex``, ``webhook``), how telling the owner went:
+    #: ``{"status": "pending" | "sent" | "failed", "reason", "attempts", "at", "key"}``.
+    #: Written by the notifier after the run ended, never by a state move.
+    notifications: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def moved_to(self, state: RunState, **changes: Any) -> Run:
         """This run in ``state``; raises InvalidTransitionError for a move TRANSITIONS forbids."""

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from .jobs import JobRegistry, JobSpec, RunContext
 from .output import OutputSlice
 from .ports import DEFAULT_MAX_QUEUED_INPUT, ActiveLimitError, RunStore, StoreUnavailableError
-from .runs import TRANSITIONS, Run, RunState, new_run_id
+from .runs import TRANSITIONS, Run, RunState, check_notify, new_run_id
 
 log = logging.getLogger(__name__)
 
@@ -132,14 +132,18 @@ class RunService:
     def start(
         self, user: str, job: Any, params: Any = None, *, request_id: str | None = None,
         services: Mapping[str, Any] | None = None, schedule: tuple[str, str] | None = None,
-        run_id: str | None = None,
+        run_id: str | None = None, notify: Any = None,
     ) -> Run:
         """Validate and start a run; a repeated ``request_id`` returns the first run.
         ``schedule`` is the ``(id, name)`` of the schedule starting it, kept on the run;
         ``run_id`` the new run's id when the caller chose it (the scheduler saves it
         on the schedule first), else a new one.
 
-        Raises :class:`RequestIdError`, the job's errors, or :class:`LimitReachedError`
+        ``notify`` is when the owner is told of the run's end (a
+        :class:`~.runs.Notify` value; None: their default then), kept on the record.
+
+        Raises :class:`RequestIdError`, :class:`~.runs.NotifyError`, the job's errors,
+        or :class:`LimitReachedError`
         when the user (or everyone) has as many runs going as :class:`Limits` allows:
         the store counts and creates in one atomic step, so this holds however many
         web processes start runs at once."""
@@ -147,13 +151,15 @@ class RunService:
         if self.closing is not None:
             raise ShuttingDownError(self.closing)
         request_id = check_request_id(request_id)
+        when = check_notify(notify)
         spec = self.registry.get(job)
         values = spec.validate(params)
         key = f"{user}\x00{request_id}" if request_id else None
         new = Run(id=run_id or new_run_id(), job=spec.name, title=spec.title, user=user,
                   params=spec.params_json(values),
                   schedule_id=schedule[0] if schedule else None,
-                  schedule_name=schedule[1] if schedule else None)
+                  schedule_name=schedule[1] if schedule else None,
+                  notify=when.value if when else None)
         try:
             run = self.store.create_run(new, key, per_user=self.limits.per_user,
                                         total=self.limits.total)
@@ -272,6 +278,24 @@ class RunService:
                     self._forget_old_runs(moved.user)
                 return moved
         log.error("run %s: could not move to %s: the record keeps changing", run_id, state)
+        return None
+
+    def annotate(self, run_id: str, change: Callable[[Run], Run | None]) -> Run | None:
+        """Save ``change(run)`` over the stored run without moving it (the notifier's
+        record of what it sent, on a finished run), by compare-and-set on its state,
+        and announce it as a state change is announced. ``change`` returns None to
+        leave the run as it is; None is returned then, and for a run gone."""
+        for _ in range(20):
+            current = self.store.get_run(run_id)
+            changed = change(current) if current is not None else None
+            if current is None or changed is None:
+                return None
+            if changed.state is not current.state or changed.id != current.id:
+                raise ValueError("annotate may not move a run: use transition")
+            if self.store.replace_run(changed, current.state):
+                self._announce(changed)
+                return changed
+        log.error("run %s: could not save a note: the record keeps changing", run_id)
         return None
 
     def finish(self, run_id: str, *, error: str | None = None, stopped: bool = False,

@@ -114,8 +114,9 @@ class System(Generic[StoreT]):
     ``scheduler`` (``core/scheduler.py``, when built with ``schedules=True``: the web
     processes) fires schedules in a thread of its own, started by :meth:`start`.
 
-    :meth:`close` ends, in order, the scheduler, the reaper, the runner's threads (its heartbeat;
-    with RQ the stop deadlines and forced stops), the pump's thread and the store.
+    :meth:`close` ends, in order, the scheduler, the reaper, the runner's threads (its
+    heartbeat; with RQ the stop deadlines and forced stops), the pump's thread, what was
+    added to ``closers`` (the notifier's queue, docs/notifications.md), and the store.
     Runs still executing in this process are not waited for: Python cannot end a
     thread, and a run's thread is a daemon that ends with the process.
     """
@@ -131,6 +132,9 @@ class System(Generic[StoreT]):
         self.reaper = reaper
         self.scheduler = scheduler
         self.service_providers: list[ServiceProvider] = []
+        #: Called by :meth:`close` after the pump and before the store closes, in the
+        #: order added: the loops others attached to this System (the notifier's).
+        self.closers: list[Callable[[], object]] = []
         self._closed = False
         if scheduler is not None:
             scheduler.services_for = self.services_for
@@ -177,6 +181,11 @@ class System(Generic[StoreT]):
         if callable(close_runner):
             close_runner()
         self.pump.shutdown()
+        for close in self.closers:
+            try:
+                close()
+            except Exception:
+                log.exception("closing %r failed", close)
         self.store.close()
 
     def __enter__(self) -> System[StoreT]:

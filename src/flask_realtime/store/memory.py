@@ -96,6 +96,7 @@ class MemoryStore(RunStore, ScheduleStore):
         self._input_sent = threading.Condition(self._lock)
         self._schedules: dict[str, Schedule] = {}  # in creation order
         self._claims: dict[str, float] = {}  # claim key -> monotonic expiry
+        self._preferences: dict[str, str] = {}  # user -> JSON (docs/notifications.md)
 
     def create_run(self, run: Run, request_key: str | None = None, *,
                    per_user: int | None = None, total: int | None = None) -> Run:
@@ -363,3 +364,12 @@ class MemoryStore(RunStore, ScheduleStore):
                 self._claims = {k: t for k, t in self._claims.items() if t > now}
             self._claims[key] = now + ttl
             return True
+    # -- a user's notification preferences (docs/notifications.md) -------------------------
+    def load_preferences(self, user: str) -> dict[str, Any] | None:
+        """The preferences ``user`` saved (a JSON object), or None."""
+        raw = self._preferences.get(user)
+        return json.loads(raw) if raw is not None else None
+
+    def save_preferences(self, user: str, data: dict[str, Any]) -> None:
+        """Keep ``data`` (JSON-serialisable) as ``user``'s preferences, over what was there."""
+        self._preferences[user] = json.dumps(data)

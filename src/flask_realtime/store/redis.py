@@ -43,6 +43,7 @@ Layout (every key starts with ``fr:``):
   user's schedule ids; a create checks ``SCHEDULES_PER_USER`` against it in the same
   script). ``fr:sched:<id>:<due-epoch>`` is a fire's claim (``SET NX`` with expiry):
   the one process whose ``SET`` made the key starts that fire's run.
+* ``fr:pref:<user>`` the user's notification preferences as JSON (docs/notifications.md).
 
 Every Redis error becomes :class:`~..core.ports.StoreUnavailableError` with a sentence the
 web tier can show; redis-py reconnects with backoff on its own.
@@ -788,6 +789,18 @@ class RedisStore(RunStore, ScheduleStore):
             for key in keys:
                 pipe.set(P + "sched:" + key, b"1", nx=True, px=max(int(ttl * 1000), 1))
             return [bool(done) for done in pipe.execute()]
+    # -- notification preferences (docs/notifications.md) ----------------------------------
+    @_guarded
+    def load_preferences(self, user: str) -> dict[str, Any] | None:
+        """The preferences ``user`` saved (a JSON object), or None."""
+        raw = self.redis.get(P + "pref:" + user)
+        found: dict[str, Any] | None = json.loads(raw) if raw is not None else None
+        return found
+
+    @_guarded
+    def save_preferences(self, user: str, data: dict[str, Any]) -> None:
+        """Keep ``data`` (JSON-serialisable) as ``user``'s preferences, over what was there."""
+        self.redis.set(P + "pref:" + user, json.dumps(data))
 
     # -- lifecycle ---------------------------------------------------------------------------
     def healthy(self) -> bool:

@@ -22,8 +22,9 @@ Layout (schema version in ``PRAGMA user_version``, upgraded by :data:`MIGRATIONS
   writer has given (see :meth:`~..core.ports.OutputLog.append_output`).
 * ``requests`` (start idempotency), ``stops``, ``sessions`` (with expiry),
   ``tokens`` (encrypted blobs), ``shares`` (read-only links: the tokens' hashes only;
-  migration 2).
-* ``schedules`` (migration 3): one row per schedule, its JSON record beside ``user``,
+  migration 2), ``preferences`` (each user's notification preferences as JSON).
+* ``inputs`` and ``inputs_closed``: each run's unread standard input (docs/jobs.md, "Input").
+* ``schedules``: one row per schedule, its JSON record beside ``user``,
   ``version`` (saves are compare-and-set on it) and ``wake_at`` (indexed: the scheduler
   asks for the due ones). Fire claims are kept in memory: one process owns the database.
 
@@ -175,6 +176,12 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     CREATE INDEX schedules_by_user ON schedules (user);
     CREATE INDEX schedules_by_wake ON schedules (wake_at) WHERE wake_at IS NOT NULL;
+    """,
+    # IF NOT EXISTS: safe whichever place this script takes among migrations that other
+    # branches append at the same time.
+    """
+    CREATE TABLE IF NOT EXISTS preferences (user TEXT PRIMARY KEY, data TEXT NOT NULL)
+        WITHOUT ROWID;
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -1141,6 +1148,20 @@ class SQLiteStore(RunStore, ScheduleStore):
                 self._claims = {k: t for k, t in self._claims.items() if t > now}
             self._claims[key] = now + ttl
             return True
+    # -- notification preferences (docs/notifications.md) -------------------------------
+    @_guarded
+    def load_preferences(self, user: str) -> dict[str, Any] | None:
+        """The preferences ``user`` saved (a JSON object), or None."""
+        rows = self._read("SELECT data FROM preferences WHERE user = ?", (user,))
+        found: dict[str, Any] | None = json.loads(rows[0][0]) if rows else None
+        return found
+
+    @_guarded
+    def save_preferences(self, user: str, data: dict[str, Any]) -> None:
+        """Keep ``data`` (JSON-serialisable) as ``user``'s preferences, over what was there."""
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO preferences VALUES (?, ?)",
+                             (user, json.dumps(data)))
 
     # -- lifecycle -----------------------------------------------------------------------
     def healthy(self) -> bool:

@@ -13,7 +13,7 @@ from flask import Blueprint, Response, abort, jsonify, request
 
 from ..core.jobs import JobError, ParamError
 from ..core.output import render_text
-from ..core.runs import Run, RunState
+from ..core.runs import NotifyError, Run, RunState
 from ..core.service import (
     InputError,
     InputTooLargeError,
@@ -108,6 +108,11 @@ def _bad_request_id(exc: RequestIdError) -> tuple[Response, int]:
     return jsonify(error=str(exc)), 400
 
 
+@bp.errorhandler(NotifyError)
+def _bad_notify(exc: NotifyError) -> tuple[Response, int]:
+    return jsonify(error=str(exc)), 400
+
+
 @bp.errorhandler(LimitReachedError)
 def _limit(exc: LimitReachedError) -> tuple[Response, int]:
     return jsonify(error=str(exc)), 429
@@ -173,7 +178,7 @@ def start_run() -> tuple[Response, int, dict[str, str]]:
     data = _json_body('{"job": name, "params": {...}}')
     rt = get_realtime()  # the run service checks request_id, for HTTP and Socket.IO alike
     return _started(rt.start(user, data.get("job"), data.get("params"),
-                             request_id=data.get("request_id")))
+                             request_id=data.get("request_id"), notify=data.get("notify")))
 
 
 @bp.post("/runs/<run_id>/rerun")
@@ -186,7 +191,8 @@ def rerun(run_id: str) -> tuple[Response, int, dict[str, str]]:
     data = _json_body('{"request_id": "..."} or nothing', optional=True)
     rt = get_realtime()
     old = rt.service.get(user, run_id)
-    return _started(rt.start(user, old.job, old.params, request_id=data.get("request_id")))
+    return _started(rt.start(user, old.job, old.params, request_id=data.get("request_id"),
+                             notify=data.get("notify")))
 
 
 @bp.post("/runs/<run_id>/stop")

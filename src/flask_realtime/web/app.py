@@ -26,7 +26,7 @@ from ..config import DEFAULTS, ConfigError
 from ..core.capture import install as install_capture
 from ..core.ports import StoreUnavailableError
 from ..core.system import SHUTTING_DOWN
-from . import api, auth, csrf, events, schedules, transport
+from . import api, auth, csrf, events, preferences, schedules, transport
 from .identity import current_user
 from .packets import TextPacket, guard_inbound
 from .realtime import Realtime
@@ -75,12 +75,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
                    schedules=bool(app.config["SCHEDULER"]))
     realtime = Realtime(app, socketio, system)
     app.session_interface = StoreSessionInterface(realtime.store)
-    auth.init_app(app, realtime)
+    login = auth.init_app(app, realtime)
     csrf.init_app(app)
+    _install_notifier(app, realtime, login)
     system.start()  # after the login's services and checks: scheduled runs use them
 
     events.register(socketio)
     app.register_blueprint(api.bp)
+    app.register_blueprint(preferences.bp)
     schedules.init_app(app, socketio, realtime)
     logs.init_app(app)
     if app.config["METRICS"]:
@@ -99,6 +101,17 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_port=count)
     return app
+
+
+def _install_notifier(app: Flask, realtime: Realtime, login: auth.Auth) -> None:
+    """The notifier of the runs this process ends (docs/notifications.md): messages
+    into a user's space use their login's token, webhook secrets the tokens' key."""
+    from ..notify import install
+    from .tokens import encryption
+
+    notifier = install(realtime.system, app.config, fernet=encryption(app.config),
+                       user_token=lambda user: login.vault.access_token(user))
+    app.extensions["flask_realtime_notifier"] = notifier
 
 
 _shutting_down = threading.Lock()

@@ -227,6 +227,9 @@ def configure_demo(app: Flask, simulator: Any) -> None:
         WEBEX_CLIENT_ID=getattr(sim_config, "client_id", "demo-client"),
         WEBEX_CLIENT_SECRET=getattr(sim_config, "client_secret", "demo-secret"),
         DEMO_MODE=True, LOGIN_REQUIRED=True)
+    bot = getattr(sim_config, "bot_token", None)
+    if not app.config.get("WEBEX_BOT_TOKEN") and bot:
+        app.config["WEBEX_BOT_TOKEN"] = bot  # the simulator's bot
 
 
 def get_auth() -> Auth:

@@ -148,7 +148,7 @@ def _start(rt: Realtime, user: str, data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("Send {\"job\": name, \"params\": {...}} to start a job.")
     run = rt.start(user, data.get("job"), data.get("params"),  # request_id: checked there
-                   request_id=data.get("request_id"))
+                   request_id=data.get("request_id"), notify=data.get("notify"))
     rt.delivery.watch(request.sid, run.id, 0)  # type: ignore[attr-defined]
     return {"run_id": run.id}
 

@@ -57,6 +57,7 @@ def document() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "security": [{"session": []}],
         "paths": {
+            **_notification_paths(),
             "/api/openapi.json": {"get": {
                 "summary": "This document", "operationId": "openapi",
                 "responses": {"200": _json({"type": "object"}, "The OpenAPI document."),
@@ -233,6 +234,46 @@ def document() -> dict[str, Any]:
     }
 
 
+_NOTIFY = {"type": "string", "enum": ["finish", "failure", "off"], "description": (
+    "When the owner is told of the end; left out: their default (docs/notifications.md).")}
+
+
+def _notification_paths() -> dict[str, Any]:
+    """``/api/preferences`` (web/preferences.py)."""
+    prefs = {"type": "object", "properties": {
+        "notify": {"type": "string", "enum": ["finish", "failure", "off"]},
+        "webex": {"type": "boolean"}, "webex_room": {"type": ["string", "null"]},
+        "webhook_url": {"type": ["string", "null"]},
+        "webhook_secret_set": {"type": "boolean"}, "webex_bot": {"type": "boolean"}}}
+    change = {"type": "object", "additionalProperties": False, "properties": {
+        "notify": {"type": "string", "enum": ["finish", "failure", "off"]},
+        "webex": {"type": "boolean"}, "webex_room": {"type": ["string", "null"]},
+        "webhook_url": {"type": ["string", "null"], "description": (
+            "http(s) to a public address only (SSRF); empty removes it.")},
+        "webhook_secret": {"type": ["string", "null"], "minLength": 16, "maxLength": 200,
+                           "description": "Write-only: never sent back."}}}
+    return {
+        "/api/preferences": {
+            "get": {"summary": "Your notification preferences",
+                    "operationId": "getPreferences",
+                    "responses": {"200": _json(prefs, "Yours."), **_errors(401)}},
+            "put": {"summary": "Change some of your notification preferences",
+                    "operationId": "putPreferences", "security": _STATE_CHANGING,
+                    "requestBody": {"required": True, "content": {"application/json": {
+                        "schema": change}}},
+                    "responses": {"200": _json(prefs, "Saved."),
+                                  **_errors(400, 401, 403)}}},
+        "/api/preferences/rooms": {"get": {
+            "summary": "Your Webex group spaces, for the space messages go to",
+            "operationId": "listPreferenceRooms",
+            "responses": {"200": _json({"type": "object", "properties": {"rooms": {
+                "type": "array", "items": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "title": {"type": "string"}}}}}},
+                "Your group spaces."), **_errors(400, 401),
+                "502": _json(_ERROR, "Webex could not be asked.")}}},
+    }
+
+
 def _schemas() -> dict[str, Any]:
     nullable_str = {"type": ["string", "null"]}
     return {
@@ -249,10 +290,12 @@ def _schemas() -> dict[str, Any]:
             "job": {"type": "string"},
             "params": {"type": "object", "description": "Parameter name to value."},
             "request_id": {"type": "string", "maxLength": 100, "description":
-                           "Repeating a start with the same id returns the first run."}}},
+                           "Repeating a start with the same id returns the first run."},
+            "notify": _NOTIFY}},
         "RerunRequest": {"type": "object", "properties": {
             "request_id": {"type": "string", "maxLength": 100, "description":
-                           "Repeating a re-run with the same id returns the first run."}}},
+                           "Repeating a re-run with the same id returns the first run."},
+            "notify": _NOTIFY}},
         "InputRequest": {"type": "object", "properties": {
             "text": {"type": "string", "minLength": 1, "description":
                      "Sent exactly; at most INPUT_MAX_BYTES bytes of UTF-8."},
@@ -275,7 +318,12 @@ def _schemas() -> dict[str, Any]:
                                    "secret": {"type": "boolean"}}},
                 "schedule_id": nullable_str, "schedule_name": nullable_str,
                 "result": {"description": "Only in GET /api/runs/{run_id}."},
-                "lines": {"type": "integer", "description": "The seq of the last line."}}},
+                "lines": {"type": "integer", "description": "The seq of the last line."},
+                "notify": {**_NOTIFY, "type": ["string", "null"]},
+                "notifications": {"type": "object", "description": (
+                    "Per channel (webex, webhook): status (pending, sent, failed), "
+                    "reason, attempts, at, key (docs/notifications.md)."),
+                    "additionalProperties": {"type": "object"}}}},
         "Job": {"type": "object", "required": ["name", "title", "params"], "properties": {
             "name": {"type": "string"}, "title": {"type": "string"},
             "description": {"type": "string"}, "async": {"type": "boolean"},

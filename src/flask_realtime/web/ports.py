@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from typing import Any, Protocol
 
 from ..core.ports import RunStore
+from ..notify.preferences import PreferenceStore
 
 
 class SessionStore(Protocol):
@@ -96,6 +97,6 @@ class ShareStore(Protocol):
         """Forget the share ``share_id``. Deleting a missing share is harmless."""
 
 
-class AppStore(RunStore, LoginStore, ShareStore, Protocol):
+class AppStore(RunStore, LoginStore, ShareStore, PreferenceStore, Protocol):
     """The one store a web app runs on: core's runs and output, the web tier's logins
-    and share links."""
+    and share links, and the users' notification preferences."""

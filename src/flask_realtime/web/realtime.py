@@ -84,11 +84,18 @@ class Realtime:
         """``RunContext.services`` for a run of ``user`` (the Webex access, …)."""
         return self.system.services_for(user)
 
-    def start(self, user: str, job: Any, params: Any, *, request_id: str | None = None) -> Run:
+    def start(self, user: str, job: Any, params: Any, *, request_id: str | None = None,
+              notify: Any = None) -> Run:
         """Start ``job`` for ``user`` with the services of their login, as
-        :meth:`RunService.start` does (same errors)."""
+        :meth:`RunService.start` does (same errors). ``notify`` left out (None or
+        empty) is the user's default, read now and kept on the run
+        (docs/notifications.md)."""
+        if notify is None or notify == "":
+            from ..notify.preferences import load
+
+            notify = load(self.store, user).notify
         return self.service.start(user, job, params, request_id=request_id,
-                                  services=self.services_for(user))
+                                  services=self.services_for(user), notify=notify)
 
     def run_json(self, run: Run, *, with_result: bool = False) -> dict[str, Any]:
         """The run as the API shows it (web/states.py)."""

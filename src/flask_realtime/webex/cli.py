@@ -72,6 +72,14 @@ COUNT = click.IntRange(0)
               help="Next links carry max=null (which answers 400), as Webex's have.")
 @click.option("--relative-next-links", is_flag=True,
               help="Next links are relative (/v1/...), not absolute URLs.")
+# -- the bot's messages (docs/notifications.md)
+@click.option("--bot-token", default="simulated-bot-token", show_default=True,
+              help="The bot's access token (WEBEX_BOT_TOKEN); empty for no bot.")
+@click.option("--bot-email", default="notifier@webex.bot", show_default=True)
+@click.option("--fail-messages", is_flag=True,
+              help="Every POST /messages fails (--fail-messages-status).")
+@click.option("--fail-messages-status", default=503, show_default=True,
+              type=click.IntRange(400, 599))
 def webex_sim(host: str, port: int, redirect_uris: tuple[str, ...], scopes: tuple[str, ...],
               outage_status: str, **options: Any) -> None:
     """Serve a simulated Webex API (people, rooms, messages, memberships, OAuth)."""
@@ -91,6 +99,11 @@ def webex_sim(host: str, port: int, redirect_uris: tuple[str, ...], scopes: tupl
         counts = ", ".join(f"{faults.count(f)} {f}" for f in sorted(set(faults)))
         click.echo(f"  faulty spaces: {counts}")
     click.echo(f"  a token for user1@{config.domain}: {handle.token_for()}")
+    if config.bot_token:
+        click.echo(f"  the bot {config.bot_email}: its messages at GET /_sim/messages with "
+                   "its token" + (f"; every POST /messages fails with "
+                                  f"{config.fail_messages_status}" if config.fail_messages
+                                  else ""))
     try:
         wait_for_interrupt()
     except KeyboardInterrupt:

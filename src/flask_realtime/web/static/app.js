@@ -14,6 +14,7 @@ import {
   RANK, RunHistory, formatDuration, formatStart, isActive, paramsText, stateBadge,
 } from "./history.js";
 import { setVisibleText, visibleText } from "./invisible.js";
+import { Notifications } from "./notify.js";
 import { renderResult } from "./result.js";
 import { Schedules } from "./schedules.js";
 import { RunSession } from "./session.js";
@@ -42,6 +43,7 @@ const runList = new RunHistory({
 const schedules = new Schedules({
   $, form, onOpenRun: (id) => openRun(id, { reveal: true }), announce: (text) => announce(text),
 });
+const notifications = new Notifications({ onOpen: (id) => openRun(id, { reveal: true }) });
 const viewer = new Viewer($("output"), {
   onFollowChange: () => showStatus(),
   onStatus: () => showStatus(),
@@ -139,6 +141,7 @@ socket.on("schedule", (schedule) => schedules.upsert(schedule));
 
 function onRecord(record) {
   if (!record || !record.id) return;
+  if (!shared) notifications.onRecord(record); // a desktop notification when it ends
   if (!shared) runList.upsert(record); // a shared run is not in the viewer's own list
   if (!shared) schedules.onRun(record);
   if (!session || record.id !== session.runId) return;
@@ -159,7 +162,9 @@ function start() {
   const { params, ok } = form.read();
   if (!ok) return;
   form.setMessage("");
-  pendingStart = { job: job.name, params, request_id: newRequestId() };
+  pendingStart = {
+    job: job.name, params, request_id: newRequestId(), notify: notifications.startChoice(),
+  };
   $("start-btn").disabled = true;
   $("start-btn").textContent = "Starting…";
   sendStart();
@@ -693,6 +698,7 @@ async function init() {
   }
   await runList.load();
   schedules.load();
+  notifications.load();
   const { run, line, share } = fromFragment();
   if (share) openShared(share);
   else if (run && !session) openRun(run, { line, push: false });

@@ -39,6 +39,12 @@ class SimulatorHandle:
         """Answer the next API requests with these statuses."""
         self.simulator.fail_next(*statuses)
 
+    def messages_to(self, email: str) -> list[dict[str, str | None]]:
+        """The direct messages posted to ``email`` (the bot's, for instance), oldest
+        first: ``{"id", "from", "to", "roomId", "markdown", "text"}``."""
+        with self.dataset.lock:
+            return [dict(m) for m in self.simulator.sent if m["to"] == email.lower()]
+
     def outage(self, seconds: float, status: int = 503) -> None:
         """From now on, answer every request ``status`` (503 or 429) for ``seconds``."""
         self.simulator.outage.begin(seconds, status)

@@ -10,6 +10,12 @@ Webex's body (``message``, ``errors``, ``trackingId``) and a ``TrackingID`` head
 401 for a missing, unknown or expired token, 404 for a space the caller is not in,
 429 with ``Retry-After`` above the rate limit. The faults of :class:`SimulatorConfig`
 (403 and 404 spaces, 423, outages, odd next links) are applied here.
+
+``POST /messages`` takes ``roomId``, or ``toPersonEmail`` / ``toPersonId`` for a
+direct message (the direct space of the two is made at the first one, as Webex does),
+with ``text`` or ``markdown``. Every message posted is also recorded in
+:attr:`Simulator.sent` (sender, recipient, space, markdown), which tests read in the
+process or at ``GET /_sim/messages`` with the bot's token (docs/notifications.md).
 """
 
 from __future__ import annotations
@@ -142,6 +148,9 @@ class Simulator:
         self.limiter = RateLimiter(config.rate_limit)
         self.outage = Outage(config)
         self.faults: deque[int] = deque()  # statuses to answer the next API requests with
+        #: Every message posted, oldest first: ``{"id", "from", "to", "roomId",
+        #: "markdown", "text"}`` (``to``: the recipient's e-mail for a direct message).
+        self.sent: list[dict[str, str | None]] = []
         self._jitter = random.Random()
         self._routes: dict[tuple[str, str, bool], Endpoint] = {
             ("GET", "people", False): self.people_list,
@@ -179,6 +188,8 @@ class Simulator:
                                TOO_MANY if self.outage.status == 429 else UNAVAILABLE,
                                self.retry_after(left))
         parts = request.path.strip("/").split("/")
+        if parts == ["_sim", "messages"] and request.method == "GET":
+            return self.inspect_messages(request)
         if parts[0] != "v1" or not 2 <= len(parts) <= 3:
             return error_reply(404, NOT_FOUND)
         if parts[1] in ("authorize", "access_token"):
@@ -424,12 +435,56 @@ class Simulator:
         self.dataset.remove_message(message.id)
         return Reply(204)
 
+    def inspect_messages(self, request: Request) -> Reply:
+        """``GET /_sim/messages`` (not Webex's): :attr:`sent`, ``?to=`` one recipient's,
+        for the bot's token only (the demo mode's server listens on loopback only)."""
+        header = request.headers.get("authorization", "")
+        bot = self.config.bot_token
+        if not bot or header != f"Bearer {bot}":
+            return error_reply(401, "Send the bot's token: Authorization: Bearer <bot_token>.")
+        to = (request.query.get("to") or "").lower()
+        with self.dataset.lock:
+            items = [m for m in self.sent if not to or m["to"] == to]
+        return Reply(200, dump({"items": items}))
+
+    def _direct_room(self, person: SimPerson, body: dict[str, object]) -> SimRoom:
+        """The direct space of ``person`` and the ``toPersonEmail`` / ``toPersonId`` of
+        ``body``, made at the first message as Webex does."""
+        email, person_id = body.get("toPersonEmail"), body.get("toPersonId")
+        if isinstance(email, str) and "@" in email:
+            other = self.dataset.by_email.get(email.strip().lower())
+            if other is None:  # Webex invites unknown addresses; so does this
+                other = SimPerson(new_id("PEOPLE"), email.strip().lower(),
+                                  email.split("@")[0], now_iso())
+                self.dataset.add_person(other)
+        elif isinstance(person_id, str) and person_id in self.dataset.people:
+            other = self.dataset.people[person_id]
+        else:
+            raise WebexError(400, "roomId, toPersonId or toPersonEmail is required.")
+        if other.id == person.id:
+            raise WebexError(400, "You cannot send a direct message to yourself.")
+        with self.dataset.lock:
+            room = next((r for r in self.dataset.rooms.values() if r.type == "direct"
+                         and set(r.members) == {person.id, other.id}), None)
+            if room is None:
+                room = SimRoom(new_id("ROOM"), other.display_name, "direct", person.id,
+                               now_iso(), members={person.id: False, other.id: False})
+                self.dataset.add_room(room)
+        return room
+
     def messages_create(self, request: Request, person: SimPerson) -> Reply:
-        body = self._body(request, "roomId")
+        body = self._body(request)
         text = body.get("text") or body.get("markdown")
         if not isinstance(text, str) or not text:
             raise WebexError(400, "text or markdown is required.")
-        room = self._member_room(person, str(body["roomId"]))
+        if self.config.fail_messages:
+            status = self.config.fail_messages_status
+            raise WebexError(status, "The message could not be sent (simulated failure).",
+                             self.retry_after(1) if status in (429, 503) else None)
+        if isinstance(body.get("roomId"), str):
+            room = self._member_room(person, str(body["roomId"]))
+        else:
+            room = self._direct_room(person, body)
         parent = body.get("parentId")
         if parent is not None and (not isinstance(parent, str) or parent not in room.position):
             raise WebexError(400, "parentId must be a message of this space.")
@@ -438,6 +493,14 @@ class Simulator:
         if room.messages and message.created < room.messages[-1].created:
             message.created = room.messages[-1].created  # keep the order ``before`` relies on
         self.dataset.add_message(room, message)
+        others = [self.dataset.people[p].email for p in room.members if p != person.id]
+        markdown = body.get("markdown")
+        with self.dataset.lock:
+            self.sent.append({
+                "id": message.id, "from": person.email, "roomId": room.id,
+                "to": others[0] if room.type == "direct" and others else None,
+                "markdown": markdown if isinstance(markdown, str) else None,
+                "text": text[:7439]})
         return Reply(200, message.encoded())
 
     # -- memberships -----------------------------------------------------------------------

@@ -119,6 +119,17 @@ class SimulatorConfig:
     #: Next links are relative references (``/v1/messages?...``), not absolute URLs.
     relative_next_links: bool = False
 
+    # -- the bot (docs/notifications.md) ---------------------------------------------------
+    #: The access token of the simulated bot (the operator's ``WEBEX_BOT_TOKEN``): a
+    #: known identity, ``bot_email``, whose direct messages (``toPersonEmail``) the
+    #: simulator records (:attr:`Simulator.sent`). Empty: no bot.
+    bot_token: str = "simulated-bot-token"
+    bot_email: str = "notifier@webex.bot"
+    #: Every ``POST /messages`` answers ``fail_messages_status`` (with ``Retry-After``
+    #: for 429 and 503), the bot's and the users' alike. May change while it runs.
+    fail_messages: bool = False
+    fail_messages_status: int = 503
+
 
 def webex_id(kind: str, value: str) -> str:
     """Webex ids are base64 of ``ciscospark://us/KIND/uuid``; these look the same."""
@@ -234,13 +245,14 @@ class SimPerson:
     email: str
     display_name: str
     created: str
+    kind: str = "person"  # Webex's ``type``: "person" or "bot"
 
     def to_json(self) -> dict[str, Any]:
         first, _, last = self.display_name.partition(" ")
         return {"id": self.id, "emails": [self.email], "displayName": self.display_name,
                 "nickName": first, "firstName": first, "lastName": last,
                 "orgId": webex_id("ORGANIZATION", "simulated"), "created": self.created,
-                "type": "person"}
+                "type": self.kind}
 
 
 def dump(value: Any) -> bytes:
@@ -306,6 +318,15 @@ class Dataset:
             self.rooms[room.id] = room
         self._shape_messages()
         self._pick_faults()
+        #: The bot (:attr:`SimulatorConfig.bot_token`), added last: it draws on no random
+        #: stream, so the seeded data is the same with or without it.
+        self.bot: SimPerson | None = None
+        if config.bot_token:
+            self.bot = SimPerson(webex_id("PEOPLE", str(uuid.uuid5(uuid.NAMESPACE_DNS,
+                                                                   config.bot_email))),
+                                 config.bot_email, "Flask-Realtime Notifier", iso(start),
+                                 kind="bot")
+            self.add_person(self.bot)
 
     def _stream(self, name: str) -> random.Random:
         return random.Random(f"{self.config.seed}:{name}")

@@ -64,7 +64,11 @@ class TokenStore:
         return token
 
     def person_of(self, token: str) -> str | None:
-        """The person id of a valid access token; None if unknown or expired."""
+        """The person id of a valid access token; None if unknown or expired. The bot's
+        token (``SimulatorConfig.bot_token``) is the bot's, and never expires."""
+        bot = self.dataset.bot
+        if bot is not None and token and token == self.config.bot_token:
+            return bot.id
         with self.lock:
             entry = self.access.get(token)
         return entry[0] if entry and entry[1] >= time.time() else None

@@ -1,0 +1,34 @@
+"""Notifications: telling a run's owner how it ended (docs/notifications.md).
+
+* :mod:`.notifier`: :class:`Notifier`, the queue and its threads, the record on the run;
+  its docstring is the interface others call (``run_finished``, ``tell``, ``close``).
+* :mod:`.preferences`: each user's choices, kept in the store.
+* :mod:`.webex`: the Webex message (markdown) and its sending, by the bot or the user.
+* :mod:`.webhook`: SSRF checks, the HMAC-SHA256 signature and the POST.
+
+:func:`install` builds a :class:`Notifier` for a process's System: the web app
+(``web/app.py``) and ``flask-realtime worker`` (``cli.py``) call it, so that whichever
+process moves a run to its final state tells its owner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cryptography.fernet import MultiFernet
+
+from .notifier import Notifier, UserToken
+from .preferences import Preferences, PreferenceStore
+
+__all__ = ["Notifier", "PreferenceStore", "Preferences", "install"]
+
+
+def install(system: Any, config: Mapping[str, Any], *, fernet: MultiFernet,
+            user_token: UserToken | None = None) -> Notifier:
+    """A :class:`Notifier` listening to ``system``'s runs and closed by its ``close()``;
+    ``system.notifier`` names it for the web tier and for others (schedules)."""
+    notifier = Notifier(system.service, system.store, config, fernet=fernet,
+                        user_token=user_token).attach(system)
+    system.notifier = notifier
+    return notifier

@@ -1,0 +1,158 @@
+"""The notifier (docs/notifications.md, "When" and "Delivery"): who is told when, off the
+run's thread, recorded on the run, at least once, and closed with the System."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import replace
+
+from cryptography.fernet import Fernet, MultiFernet
+
+from flask_realtime.core.jobs import JobRegistry, Running, job
+from flask_realtime.core.runs import Run, RunState
+from flask_realtime.core.system import build
+from flask_realtime.notify import install
+from flask_realtime.store.memory import MemoryStore
+from tests.conftest import wait_for
+
+from .conftest import USER, Notified
+from .receiver import receiver
+
+SECRET = "another-webhook-secret"
+
+
+def test_nothing_is_sent_by_default(notified: Notified) -> None:
+    run = notified.run("broken")
+    notified.notifier.run_finished(run)  # asked again: still nothing to tell
+    wait_for(notified.notifier.idle)
+    assert notified.store.get_run(run.id).notifications == {}
+    assert notified.simulator.messages_to(USER) == []
+
+
+def test_a_run_without_a_choice_takes_the_owners_default_when_it_ends(
+        notified: Notified) -> None:
+    notified.prefer(notify="failure", webex=True)
+    ok, failed = notified.run("report"), notified.run("broken")
+    assert ok.notify is None and failed.notify is None
+    notified.settled(failed.id, "webex")
+    wait_for(notified.notifier.idle)
+    assert notified.store.get_run(ok.id).notifications == {}
+    assert len(notified.simulator.messages_to(USER)) == 1
+
+
+def test_the_runs_own_choice_wins_over_the_default(notified: Notified) -> None:
+    notified.prefer(notify="failure", webex=True)
+    told = notified.run("report", notify="finish")
+    quiet = notified.run("broken", notify="off")
+    assert told.notify == "finish" and quiet.notify == "off"
+    assert notified.settled(told.id, "webex").notifications["webex"]["status"] == "sent"
+    wait_for(notified.notifier.idle)
+    assert notified.store.get_run(quiet.id).notifications == {}
+    [message] = notified.simulator.messages_to(USER)
+    assert "succeeded" in (message["markdown"] or "")
+
+
+def test_a_stopped_run_is_told_on_finish(notified: Notified) -> None:
+    started = threading.Event()
+
+    @job(registry=notified.system.registry, name="waits")
+    def waits(running: Running) -> None:
+        started.set()
+        while running():
+            started.wait(0.01)
+
+    notified.prefer(notify="finish", webex=True)
+    run = notified.system.service.start(USER, "waits", {})
+    assert started.wait(5)
+    notified.system.service.stop(USER, run.id)
+    done = notified.settled(run.id, "webex")
+    assert done.state is RunState.STOPPED
+    assert "was stopped" in (notified.simulator.messages_to(USER)[0]["markdown"] or "")
+
+
+def test_each_outcome_is_announced_as_a_state_change_is(notified: Notified) -> None:
+    heard: list[Run] = []
+    notified.system.service.subscribe(heard.append)
+    notified.prefer(notify="finish", webex=True)
+    run = notified.run("report")
+    notified.settled(run.id, "webex")
+    wait_for(lambda: any(r.notifications.get("webex", {}).get("status") == "sent"
+                         for r in heard))
+    mine = [r for r in heard if r.id == run.id]
+    assert [r.state for r in mine][:3] == [RunState.QUEUED, RunState.RUNNING,
+                                           RunState.SUCCEEDED]
+    assert [r.notifications["webex"]["status"] for r in mine[3:]] == ["pending", "sent"]
+    assert all(r.state is RunState.SUCCEEDED for r in mine[2:])
+
+
+def test_the_queue_full_is_recorded_and_the_run_is_untouched(notified: Notified) -> None:
+    notified.prefer(notify="finish", webex=True)
+    notified.config["NOTIFY_QUEUE_SIZE"] = 0
+    run = notified.run("report")
+    done = wait_for(lambda: (r := notified.store.get_run(run.id)) and r.notifications and r)
+    assert done.notifications["queue"]["status"] == "failed"
+    assert "NOTIFY_QUEUE_SIZE" in done.notifications["queue"]["reason"]
+    assert done.state is RunState.SUCCEEDED and done.result == 1
+
+
+def test_pending_deliveries_left_by_a_stopped_process_are_sent_at_the_next_start(
+        notified: Notified) -> None:
+    """At least once: a notifier that stopped before it was done leaves ``pending``
+    entries; the next one on the store sends them, once, and a ``sent`` one never again."""
+    store = MemoryStore()
+    fernet = MultiFernet([Fernet(Fernet.generate_key())])
+    with receiver() as hook:
+        store.save_preferences(USER, {"notify": "finish", "webex": True,
+                                      "webhook_url": hook.url, "webhook_secret":
+                                      fernet.encrypt(SECRET.encode()).decode()})
+        finished = Run(id="left-behind", job="report", title="Left behind", user=USER,
+                       created_at="2026-01-01T00:00:00.000Z")
+        store.create_run(finished)
+        ended = finished.moved_to(RunState.RUNNING).moved_to(RunState.SUCCEEDED)
+        ended = replace(ended, notifications={
+            "webhook": {"status": "pending", "reason": "The webhook answered 503.",
+                        "attempts": 1, "at": "x", "key": "left-behind:webhook"},
+            "webex": {"status": "sent", "reason": None, "attempts": 1, "at": "x",
+                      "key": "left-behind:webex"}})
+        assert store.replace_run(ended, RunState.QUEUED)
+        system = build(notified.config, store=store, registry=JobRegistry())
+        with system:
+            install(system, notified.config, fernet=fernet)
+            [request] = hook.wait_for(1)
+            assert json.loads(request.body)["delivery"] == "left-behind:webhook"
+            done = wait_for(lambda: (r := store.get_run("left-behind")) and r.notifications[
+                "webhook"]["status"] == "sent" and r)
+            assert done.notifications["webhook"]["attempts"] == 2
+            assert system.notifier.recover() == 0  # type: ignore[attr-defined]
+        assert notified.simulator.messages_to(USER) == []  # webex was sent already
+
+
+def test_close_ends_the_notifiers_threads(notified: Notified) -> None:
+    notified.prefer(notify="finish", webex=True)
+    notified.settled(notified.run("report").id, "webex")
+    assert any(t.name.startswith("flask-realtime-notify") for t in threading.enumerate())
+    notified.system.close()
+    assert not any(t.name.startswith("flask-realtime-notify") and t.is_alive()
+                   for t in threading.enumerate())
+
+
+def test_a_notice_goes_to_the_users_channels(notified: Notified) -> None:
+    with receiver() as hook:
+        notified.prefer(webex=True, webhook_url=hook.url, webhook_secret=SECRET)
+        notified.notifier.tell(USER, "Schedule paused", "Your Webex login expired: log in "
+                               "again.", key="sched-1:paused")
+        [request] = hook.wait_for(1)
+        body = json.loads(request.body)
+    assert body == {**body, "event": "notice", "delivery": "sched-1:paused", "user": USER,
+                    "subject": "Schedule paused"}
+    assert request.headers["x-flask-realtime-delivery"] == "sched-1:paused"
+    [message] = wait_for(lambda: notified.simulator.messages_to(USER))
+    assert (message["markdown"] or "").startswith("**Schedule paused**")
+
+
+def test_the_webhook_secret_is_stored_encrypted(notified: Notified) -> None:
+    notified.prefer(webhook_url="http://127.0.0.1:1/x", webhook_secret=SECRET)
+    stored = notified.store.load_preferences(USER)
+    assert stored is not None and SECRET not in json.dumps(stored)
+    assert notified.fernet.decrypt(stored["webhook_secret"].encode()).decode() == SECRET
