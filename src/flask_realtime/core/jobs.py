@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..config import ConfigError
+from .access import AccessRuleError, allows, normalize_rule
 
 __all__ = [
     "JobError",
@@ -110,6 +111,10 @@ class Param:
     choices: tuple[Any, ...] = ()
     help: str = ""
     range: Range | None = None
+    #: A value not to be repeated where it is not needed: the audit trail (web/audit.py)
+    #: records "[secret]" in its place. Set by job sources that can mark one (the
+    #: command-jobs file); a signature cannot yet.
+    secret: bool = False
 
     @property
     def required(self) -> bool:
@@ -202,6 +207,14 @@ class JobSpec:
     params: tuple[Param, ...]
     is_async: bool
     context_arg: str | None = None
+    #: Who may run (see, re-run) this job: None for every logged-in user, else e-mail
+    #: addresses, ``@domains`` and group names (core/access.py, docs/access.md).
+    allowed: tuple[str, ...] | None = None
+
+    def allows(self, user: str, groups: Mapping[str, tuple[str, ...]]) -> bool:
+        """Whether ``user`` passes this job's ``allowed`` rule with these ``groups``
+        (core/access.py :func:`~.access.allows`)."""
+        return allows(self.allowed, user, groups)
 
     def validate(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
         """Return converted keyword arguments, or raise ParamError listing every problem."""
@@ -291,9 +304,10 @@ def _param_from(parameter: inspect.Parameter, hint: Any) -> Param:
 
 def describe(
     func: Callable[..., Any], *, name: str | None = None, title: str | None = None,
-    description: str | None = None,
+    description: str | None = None, allowed: Any = None,
 ) -> JobSpec:
-    """Build a JobSpec from a function's signature; raise JobError if it cannot be a job."""
+    """Build a JobSpec from a function's signature (and ``allowed``, the rule of who may
+    run it); raise JobError if it cannot be a job."""
     signature = inspect.signature(func)
     hints = typing.get_type_hints(func, include_extras=True)
     parameters = list(signature.parameters.values())
@@ -318,7 +332,16 @@ def describe(
         params=tuple(params),
         is_async=inspect.iscoroutinefunction(func),
         context_arg=context_arg,
+        allowed=_rule(allowed, name or func.__name__),
     )
+
+
+def _rule(allowed: Any, name: str) -> tuple[str, ...] | None:
+    """``allowed`` checked (core/access.py), or JobError with its sentence."""
+    try:
+        return normalize_rule(allowed, f"job {name!r}")
+    except AccessRuleError as exc:
+        raise JobError(str(exc)) from None
 
 
 #: The attribute :func:`job` sets on each function it registers: the JobSpecs made from
@@ -493,9 +516,12 @@ registry = _process_registry = JobRegistry()
 def job(
     func: Callable[..., Any] | None = None, *, name: str | None = None,
     title: str | None = None, description: str | None = None,
-    registry: JobRegistry | None = None,
+    registry: JobRegistry | None = None, allowed: Any = None,
 ) -> Any:
     """Register a function as a job. Usable bare (``@job``) or with options (``@job(name=…)``).
+
+    ``allowed`` limits who may run it: e-mail addresses, ``@domains`` and group names
+    of ``JOB_GROUPS`` (docs/access.md); None (the default) lets every user run it.
 
     The job is added to ``registry`` (the process-wide one if None) and its JobSpec
     recorded on the function, which :meth:`JobRegistry.load_modules` reads. The function
@@ -503,7 +529,7 @@ def job(
     """
 
     def register(f: Callable[..., Any]) -> Callable[..., Any]:
-        spec = describe(f, name=name, title=title, description=description)
+        spec = describe(f, name=name, title=title, description=description, allowed=allowed)
         (registry if registry is not None else _process_registry).add(spec)
         setattr(f, _SPECS_ATTR, (*getattr(f, _SPECS_ATTR, ()), spec))
         return f

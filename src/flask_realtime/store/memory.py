@@ -80,6 +80,8 @@ class MemoryStore(RunStore):
         self._next_sweep = 0.0
         self._tokens: dict[str, bytes] = {}
         self._shares: dict[str, dict[str, Any]] = {}  # share id -> share
+        self._audit: list[tuple[int, str]] = []  # (number, JSON entry), oldest first
+        self._audit_count = 0
 
     def create_run(self, run: Run, request_key: str | None = None, *,
                    per_user: int | None = None, total: int | None = None) -> Run:
@@ -265,3 +267,27 @@ class MemoryStore(RunStore):
     def delete_share(self, share_id: str) -> None:
         with self._lock:
             self._shares.pop(share_id, None)
+
+    def append_audit(self, entry: dict[str, Any], *, max_age: float | None = None,
+                     max_entries: int | None = None) -> str:
+        encoded = json.dumps(entry)  # as the other stores: only JSON survives
+        with self._lock:
+            self._audit_count += 1
+            self._audit.append((self._audit_count, encoded))
+            drop = 0
+            if max_age is not None:
+                cutoff = time.time() - max_age
+                while drop < len(self._audit) and json.loads(
+                        self._audit[drop][1]).get("at", 0) < cutoff:
+                    drop += 1
+            if max_entries is not None:
+                drop = max(drop, len(self._audit) - max_entries)
+            del self._audit[:drop]
+            return str(self._audit_count)
+
+    def read_audit(self, *, before: str | None = None, limit: int = 100
+                   ) -> list[dict[str, Any]]:
+        bound = int(before) if before is not None and before.isdigit() else None
+        with self._lock:
+            found = [(n, raw) for n, raw in reversed(self._audit) if bound is None or n < bound]
+        return [{**json.loads(raw), "id": str(n)} for n, raw in found[:limit]]

@@ -22,7 +22,8 @@ Layout (schema version in ``PRAGMA user_version``, upgraded by :data:`MIGRATIONS
   writer has given (see :meth:`~..core.ports.OutputLog.append_output`).
 * ``requests`` (start idempotency), ``stops``, ``sessions`` (with expiry),
   ``tokens`` (encrypted blobs), ``shares`` (read-only links: the tokens' hashes only;
-  migration 2).
+  migration 2), ``audit`` (the audit trail, numbered by ``AUTOINCREMENT`` so that a
+  number is never used twice; migration 3).
 
 Every ``append_output`` call is one transaction (never one per line): the capture pump
 calls it at least every flush window, so a ``kill -9`` loses nothing older than that, and
@@ -152,6 +153,14 @@ MIGRATIONS: list[str] = [
         expires_at REAL NOT NULL
     ) WITHOUT ROWID;
     CREATE INDEX shares_by_run ON shares (run_id, expires_at);
+    """,
+    """
+    CREATE TABLE audit (
+        n INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        entry TEXT NOT NULL
+    );
+    CREATE INDEX audit_by_time ON audit (at);
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -1005,6 +1014,27 @@ class SQLiteStore(RunStore):
     def delete_share(self, share_id: str) -> None:
         with self._lock:
             self._db.execute("DELETE FROM shares WHERE id = ?", (share_id,))
+
+    # -- the audit trail -----------------------------------------------------------------
+    @_guarded
+    def append_audit(self, entry: dict[str, Any], *, max_age: float | None = None,
+                     max_entries: int | None = None) -> str:
+        with self._write() as db:
+            n = db.execute("INSERT INTO audit (at, entry) VALUES (?, ?)",
+                           (float(entry.get("at", time.time())), json.dumps(entry))).lastrowid
+            if max_age is not None:
+                db.execute("DELETE FROM audit WHERE at < ?", (time.time() - max_age,))
+            if max_entries is not None:
+                db.execute("DELETE FROM audit WHERE n <= ?", (int(n or 0) - max_entries,))
+        return str(n)
+
+    @_guarded
+    def read_audit(self, *, before: str | None = None, limit: int = 100
+                   ) -> list[dict[str, Any]]:
+        bound = int(before) if before is not None and before.isdigit() else 1 << 62
+        rows = self._read("SELECT n, entry FROM audit WHERE n < ? ORDER BY n DESC LIMIT ?",
+                          (bound, limit))
+        return [{**json.loads(entry), "id": str(n)} for n, entry in rows]
 
     # -- lifecycle -----------------------------------------------------------------------
     def healthy(self) -> bool:
