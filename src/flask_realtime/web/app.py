@@ -26,7 +26,8 @@ from ..config import DEFAULTS, ConfigError
 from ..core.capture import install as install_capture
 from ..core.ports import StoreUnavailableError
 from ..core.system import SHUTTING_DOWN
-from . import api, auth, csrf, events, transport
+from . import admin, api, audit, auth, csrf, events, transport
+from .access import is_admin
 from .identity import current_user
 from .packets import TextPacket, guard_inbound
 from .realtime import Realtime
@@ -74,11 +75,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     realtime = Realtime(app, socketio, build(app.config, instance_path=app.instance_path,
                                              store=_store_opener(app)).start())
     app.session_interface = StoreSessionInterface(realtime.store)
+    _init_access(app, realtime)
     auth.init_app(app, realtime)
     csrf.init_app(app)
 
     events.register(socketio)
     app.register_blueprint(api.bp)
+    admin.init_app(app, realtime)
     logs.init_app(app)
     if app.config["METRICS"]:
         from . import metrics  # prometheus_client only when asked for
@@ -96,6 +99,25 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=count, x_proto=count, x_host=count, x_port=count)
     return app
+
+
+def _init_access(app: Flask, realtime: Realtime) -> None:
+    """Who may run which job (JOB_GROUPS, each job's ``allowed``) and the audit trail
+    (docs/access.md). A job naming a group JOB_GROUPS does not define stops the start
+    with a sentence: the job would otherwise be hidden from everyone."""
+    from ..core.access import JobAccess
+
+    access = JobAccess(app.config.get("JOB_GROUPS") or {})
+    unknown = access.unknown_groups(realtime.registry)
+    if unknown:
+        job, groups = next(iter(unknown.items()))
+        realtime.close()
+        raise ConfigError(
+            f"Job {job!r} allows the group {groups[0]!r}, which "
+            f"{settings.source(app.config, 'JOB_GROUPS')} does not define: add it to "
+            "JOB_GROUPS (docs/access.md) or take it out of the job's allowed list.")
+    realtime.service.access = access
+    audit.init_app(app, realtime.store)
 
 
 _shutting_down = threading.Lock()
@@ -275,7 +297,7 @@ def _register_pages(app: Flask) -> None:
             return auth.login_page()  # docs/auth.md: the page asks to log in
         return render_template(
             "index.html", demo_mode=app.config.get("DEMO_MODE", False), user=user,
-            login_required=bool(app.config.get("LOGIN_REQUIRED")),
+            login_required=bool(app.config.get("LOGIN_REQUIRED")), is_admin=is_admin(user),
             csrf_token=csrf.csrf_token(), version=__version__)
 
     @app.get("/healthz")

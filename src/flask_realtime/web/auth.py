@@ -39,6 +39,8 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from .. import __version__
 from ..core.ports import StoreUnavailableError
+from . import audit
+from .access import login_refusal
 from .csrf import new_csrf_token
 from .realtime import Realtime, SocketLogin
 from .requestlog import redact_request_log as _redact_request_log
@@ -283,6 +285,11 @@ def callback() -> BaseResponse | tuple[str, int]:
     user = _user_id(person)
     if user is None:
         return login_page("Webex did not say who you are: try again."), 502
+    refusal = login_refusal(user, person, current_app.config)
+    if refusal is not None:  # no session, no token stored (docs/access.md)
+        log.info("login refused for %s: not an allowed %s", user, refusal[0])
+        audit.record("login_refused", user, detail={"reason": refusal[0]})
+        return login_page(refusal[1]), 403
     auth.vault.login(user, token)
     data = session._get_current_object()  # type: ignore[attr-defined]
     assert isinstance(data, ServerSession)
@@ -293,6 +300,7 @@ def callback() -> BaseResponse | tuple[str, int]:
     data.permanent = True
     new_csrf_token()
     log.info("%s logged in", user)
+    audit.record("login", user)
     return redirect(url_for("index"))
 
 
@@ -308,6 +316,7 @@ def logout() -> BaseResponse:
         auth.vault.delete(user)
         auth.end_sockets(user)
         log.info("%s logged out", user)
+        audit.record("logout", user)
     return redirect(url_for("index", logged_out=1), 303)
 
 

@@ -17,7 +17,7 @@ from ..core.service import RunService
 from ..core.system import ServiceProvider, System
 from .delivery import Delivery
 from .ports import AppStore
-from .rooms import user_room
+from .rooms import ADMIN_ROOM, user_room
 from .states import run_json, state_event
 
 
@@ -100,8 +100,11 @@ class Realtime:
         Through the message queue when there is one (no ``ignore_queue``, unlike
         web/delivery.py): the run may have changed in another process than the one
         holding the user's sockets."""
-        self.socketio.emit("state", state_event(self.store, run), to=user_room(run.user),
-                           namespace="/")
+        event = state_event(self.store, run)
+        self.socketio.emit("state", event, to=user_room(run.user), namespace="/")
+        # Admins' sockets (web/admin.py) hear every run's, under another name: an
+        # admin's own console must not list other users' runs.
+        self.socketio.emit("admin_state", event, to=ADMIN_ROOM, namespace="/")
 
     def close(self) -> None:
         """End the delivery loop and the web checks, then every loop of the System and

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..core.ports import OutputLog
 from ..core.runs import Run
-from .rooms import user_room
+from .rooms import ADMIN_ROOM, user_room
 
 #: The message queue's channel: Flask-SocketIO's default (``SocketIO(channel=...)``),
 #: which every web process listens on.
@@ -44,5 +44,6 @@ class QueueAnnouncer:
         self.queue = socketio.RedisManager(redis_url, channel=CHANNEL, write_only=True)
 
     def __call__(self, run: Run) -> None:
-        self.queue.emit("state", state_event(self.store, run), namespace="/",
-                        to=user_room(run.user))
+        event = state_event(self.store, run)
+        self.queue.emit("state", event, namespace="/", to=user_room(run.user))
+        self.queue.emit("admin_state", event, namespace="/", to=ADMIN_ROOM)  # web/admin.py

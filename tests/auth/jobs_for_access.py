@@ -1,0 +1,50 @@
+"""Jobs with ``allowed`` rules for tests/auth/test_access.py and test_admin.py: one of
+each kind of entry (an address, a domain, a group), one nobody may run, and one with a
+parameter marked secret (as the command-jobs file can mark one)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from flask_realtime import Running, job
+from flask_realtime.core.jobs import describe
+
+
+@job(allowed=["user1@example.com"])
+def only_user1(running: Running) -> None:
+    """An address: user1 only."""
+    print("only user1")
+
+
+@job(allowed=["@example.com"])
+def same_domain(running: Running) -> None:
+    """A domain: every simulator user."""
+    print("same domain")
+
+
+@job(allowed=["@other.example"])
+def other_domain(running: Running) -> None:
+    """A domain no simulator user has."""
+    print("other domain")
+
+
+@job(allowed=["ops"])
+def ops_only(running: Running) -> None:
+    """A group: JOB_GROUPS's ops (user2 in the tests)."""
+    print("ops only")
+
+
+@job(allowed=[])
+def nobody(running: Running) -> None:
+    """An empty rule: nobody."""
+
+
+def with_secret(running: Running, password: str = "", n: int = 0) -> None:
+    """A job whose ``password`` is marked secret."""
+    print("n is", n)
+
+
+_spec = describe(with_secret)
+with_secret.__flask_realtime_jobs__ = (dataclasses.replace(  # type: ignore[attr-defined]
+    _spec, params=tuple(dataclasses.replace(p, secret=p.name == "password")
+                        for p in _spec.params)),)
