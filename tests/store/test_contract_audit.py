@@ -7,6 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
 from flask_realtime.store.sqlite import SQLiteStore
 from flask_realtime.web.ports import AuditStore
 
@@ -37,7 +39,12 @@ def test_pages_follow_on_with_before(store: AuditStore) -> None:
 
 def test_an_empty_trail_reads_as_nothing(store: AuditStore) -> None:
     assert store.read_audit() == []
-    assert store.read_audit(before="not-an-id") == []
+
+
+@pytest.mark.parametrize("before", ["not-an-id", "²", "9" * 40, "-1", "(0", ""])
+def test_a_page_end_no_store_gave_reads_as_nothing(store: AuditStore, before: str) -> None:
+    store.append_audit(_entry(0))
+    assert store.read_audit(before=before) == []
 
 
 def test_retention_by_count_keeps_the_newest(store: AuditStore) -> None:

@@ -59,6 +59,14 @@ def times_for(times: list[tuple[int, int]], first_seq: int, count: int) -> list[
     return out
 
 
+def audit_bound(before: str | None) -> int:
+    """The audit entry number ``before`` names (a page's end): everything for None, and
+    nothing for a string that is not a number this store gave (0)."""
+    if before is None:
+        return 1 << 62
+    return int(before) if before.isascii() and before.isdigit() and len(before) <= 18 else 0
+
+
 class MemoryStore(RunStore):
     """Everything in this process's memory, gone when it ends: for one process, the CLI and
     the tests.
@@ -287,7 +295,7 @@ class MemoryStore(RunStore):
 
     def read_audit(self, *, before: str | None = None, limit: int = 100
                    ) -> list[dict[str, Any]]:
-        bound = int(before) if before is not None and before.isdigit() else None
+        bound = audit_bound(before)
         with self._lock:
-            found = [(n, raw) for n, raw in reversed(self._audit) if bound is None or n < bound]
+            found = [(n, raw) for n, raw in reversed(self._audit) if n < bound]
         return [{**json.loads(raw), "id": str(n)} for n, raw in found[:limit]]

@@ -61,7 +61,7 @@ from ..core.ports import (
     StoreUnavailableError,
 )
 from ..core.runs import Run, RunState
-from .memory import times_for
+from .memory import audit_bound, times_for
 
 log = logging.getLogger(__name__)
 
@@ -1031,7 +1031,7 @@ class SQLiteStore(RunStore):
     @_guarded
     def read_audit(self, *, before: str | None = None, limit: int = 100
                    ) -> list[dict[str, Any]]:
-        bound = int(before) if before is not None and before.isdigit() else 1 << 62
+        bound = audit_bound(before)
         rows = self._read("SELECT n, entry FROM audit WHERE n < ? ORDER BY n DESC LIMIT ?",
                           (bound, limit))
         return [{**json.loads(entry), "id": str(n)} for n, entry in rows]

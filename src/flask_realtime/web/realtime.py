@@ -54,6 +54,8 @@ class Realtime:
             socketio, system.store, max_batch_chars=config["MAX_BATCH_CHARS"],
             max_batch_lines=config["MAX_BATCH_LINES"], max_client_queue=config["MAX_CLIENT_QUEUE"])
         self.sockets: dict[str, SocketLogin] = {}  # Socket.IO sid -> its login
+        #: Whether admins' sockets hear every run's changes (ADMIN_USERS, web/admin.py).
+        self.admins = bool(config.get("ADMIN_USERS"))
         system.service.subscribe(self._announce)
         app.extensions["flask_realtime"] = self
         #: Set by :meth:`close`: the process's background checks (web/auth.py) end.
@@ -102,9 +104,9 @@ class Realtime:
         holding the user's sockets."""
         event = state_event(self.store, run)
         self.socketio.emit("state", event, to=user_room(run.user), namespace="/")
-        # Admins' sockets (web/admin.py) hear every run's, under another name: an
-        # admin's own console must not list other users' runs.
-        self.socketio.emit("admin_state", event, to=ADMIN_ROOM, namespace="/")
+        if self.admins:  # web/admin.py: under another name, so that an admin's own
+            # console does not list other users' runs
+            self.socketio.emit("admin_state", event, to=ADMIN_ROOM, namespace="/")
 
     def close(self) -> None:
         """End the delivery loop and the web checks, then every loop of the System and
