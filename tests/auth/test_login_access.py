@@ -72,6 +72,18 @@ def test_anyone_else_sees_a_sentence_and_gets_no_session(
         open_socket(b.cookie)
 
 
+@pytest.mark.parametrize("config", [{"ALLOWED_EMAIL_DOMAINS": "other.example"},
+                                    {"ALLOWED_WEBEX_ORGS": "another-org"}])
+def test_narrower_lists_end_the_sessions_they_no_longer_admit(
+        app: Flask, browser: Callable[[], Browser], config: dict[str, Any]) -> None:
+    b = browser()
+    b.login("user1")
+    assert b.http.get("/api/runs").status_code == 200
+    app.config.update(_checked(app, config))  # as a restart with the new lists would
+    assert b.http.get("/api/runs").status_code == 401
+    assert "data-csrf-token" not in b.http.get("/").text
+
+
 def test_org_ids_are_compared_by_the_id_inside_them() -> None:
     assert org_key(SIM_ORG) == "simulated" == org_key("simulated")
     assert org_key("not base64 !") == "not base64 !"

@@ -4,6 +4,8 @@ append applies (by age and by count). The ``store`` fixture is in conftest.py.""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import time
 from pathlib import Path
 
@@ -81,3 +83,20 @@ def test_the_sqlite_trail_survives_a_restart(tmp_path: Path) -> None:
         assert [e["detail"] for e in reopened.read_audit()] == [{"n": 7}]
     finally:
         reopened.close()
+
+
+def test_a_sqlite_database_from_before_the_trail_opens_with_it(tmp_path: Path) -> None:
+    from flask_realtime.store.sqlite import MIGRATIONS
+
+    path = tmp_path / "old.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.executescript(MIGRATIONS[0] + MIGRATIONS[1] + "PRAGMA user_version=2;")
+        db.execute("INSERT INTO tokens VALUES ('alice', x'01')")
+        db.commit()
+    store = SQLiteStore(path)
+    try:
+        assert store.load_tokens("alice") == b"\x01"
+        store.append_audit(_entry(1))
+        assert [e["detail"] for e in store.read_audit()] == [{"n": 1}]
+    finally:
+        store.close()

@@ -128,10 +128,13 @@ class Auth:
         return self._client[1]
 
     def user_of(self, data: SessionMixin) -> str | None:
-        """The session's user, while their tokens are readable and the session is not
-        older than their last logout."""
+        """The session's user, while their tokens are readable, the session is not
+        older than their last logout, and the login allow-lists still admit them (a
+        restart with narrower ones ends the sessions they no longer admit)."""
         user, login_at = data.get("user"), data.get("login_at")
         if not isinstance(user, str) or not isinstance(login_at, int | float):
+            return None
+        if login_refusal(user, {"orgId": data.get("org")}, self.app.config) is not None:
             return None
         tokens = self.vault.load(user)
         return user if tokens is not None and login_at >= tokens.valid_since else None
@@ -297,6 +300,7 @@ def callback() -> BaseResponse | tuple[str, int]:
     data.rotate()
     data["user"] = user
     data["login_at"] = time.time()
+    data["org"] = person.get("orgId")  # for the allow-lists' check at every request
     data.permanent = True
     new_csrf_token()
     log.info("%s logged in", user)
