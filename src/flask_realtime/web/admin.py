@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from flask import Blueprint, Response, abort, jsonify, render_template, request
+from flask import Blueprint, Response, abort, current_app, jsonify, render_template, request
 from flask_socketio import SocketIO
 
 from .. import __version__
@@ -109,7 +109,7 @@ def audit_trail() -> Response:
     "next"}``; ``format=csv`` or ``format=json`` with ``download=1`` gives every
     matching entry as a file (recorded in the trail itself)."""
     admin = require_admin()
-    trail: audit.Audit = get_realtime_audit()
+    trail: audit.Audit = current_app.extensions[audit.EXTENSION]
     actor, action = _filter("actor"), _filter("action")
     if action is not None and action not in audit.ACTIONS:
         abort(400, f"action must be one of {', '.join(audit.ACTIONS)}.")
@@ -137,14 +137,6 @@ def _json_array(entries: Iterator[dict[str, Any]]) -> Iterator[str]:
         yield ("," if n else "") + "\n" + json.dumps(audit.export_json(entry),
                                                      ensure_ascii=False)
     yield "\n]\n"
-
-
-def get_realtime_audit() -> audit.Audit:
-    """The app's :class:`~.audit.Audit`."""
-    from flask import current_app
-
-    found: audit.Audit = current_app.extensions[audit.EXTENSION]
-    return found
 
 
 def _page(template: str) -> str | tuple[str, int, dict[str, str]]:

@@ -103,14 +103,24 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
 def _init_access(app: Flask, realtime: Realtime) -> None:
     """Who may run which job (JOB_GROUPS, each job's ``allowed``) and the audit trail
-    (docs/access.md). A job naming a group JOB_GROUPS does not define stops the start
-    with a sentence: the job would otherwise be hidden from everyone."""
+    (docs/access.md). A job of a ``JOBS`` module naming a group JOB_GROUPS does not
+    define stops the start with a sentence: the job would otherwise be hidden from
+    everyone. Jobs registered in the process by other means (the process-wide registry
+    keeps every module loaded, by any app of the process) only get a warning."""
     from ..core.access import JobAccess
 
     access = JobAccess(app.config.get("JOB_GROUPS") or {})
     unknown = access.unknown_groups(realtime.registry)
-    if unknown:
-        job, groups = next(iter(unknown.items()))
+    configured = {Path(name.strip()).stem if name.strip().endswith(".py") else name.strip()
+                  for name in app.config["JOBS"]}
+    ours = {job: groups for job, groups in unknown.items()
+            if realtime.registry.get(job).func.__module__ in configured}
+    for job, groups in unknown.items():
+        if job not in ours:
+            log.warning("job %r allows the group %r, which JOB_GROUPS does not define: "
+                        "nobody may run it", job, groups[0])
+    if ours:
+        job, groups = next(iter(ours.items()))
         realtime.close()
         raise ConfigError(
             f"Job {job!r} allows the group {groups[0]!r}, which "
