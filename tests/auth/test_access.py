@@ -49,32 +49,41 @@ def test_the_job_list_shows_each_user_only_what_they_may_run(
     assert "countdown" in _job_names(user1)  # no rule: everyone's, as before
 
 
-@pytest.mark.parametrize(("who", "job", "allowed"), RULES)
-def test_http_start_follows_the_rule(browser: Callable[[], Browser], who: str, job: str,
-                                     allowed: bool) -> None:
-    b = browser()
-    b.login(who)
-    response = b.post("/api/runs", {"job": job})
-    if allowed:
-        assert response.status_code == 201 and response.json()["job"] == job
-    else:
-        assert response.status_code == 403
-        assert response.json()["error"].startswith(f"{FORBIDDEN} {job!r}")
-        assert b.http.get("/api/runs").json()["runs"] == []
+@pytest.fixture
+def logged_in(browser: Callable[[], Browser]) -> dict[str, Browser]:
+    """user1 and user2, each logged in in a browser of their own."""
+    found = {}
+    for name in ("user1", "user2"):
+        found[name] = browser()
+        found[name].login(name)
+    return found
 
 
-@pytest.mark.parametrize(("who", "job", "allowed"), RULES)
-def test_socket_start_follows_the_rule(browser: Callable[[], Browser],
-                                       open_socket: Callable[..., Watcher], who: str,
-                                       job: str, allowed: bool) -> None:
-    b = browser()
-    b.login(who)
-    answer = open_socket(b.cookie).call("start", {"job": job})
-    if allowed:
-        assert "run_id" in answer
-    else:
-        assert answer["status"] == 403 and answer["error"].startswith(f"{FORBIDDEN} {job!r}")
-        assert b.http.get("/api/runs").json()["runs"] == []
+def test_http_start_follows_each_rule(logged_in: dict[str, Browser]) -> None:
+    for who, job, allowed in RULES:
+        b = logged_in[who]
+        before = len(b.http.get("/api/runs").json()["runs"])
+        response = b.post("/api/runs", {"job": job})
+        if allowed:
+            assert response.status_code == 201 and response.json()["job"] == job, (who, job)
+        else:
+            assert response.status_code == 403, (who, job)
+            assert response.json()["error"].startswith(f"{FORBIDDEN} {job!r}")
+            assert len(b.http.get("/api/runs").json()["runs"]) == before  # no run made
+
+
+def test_socket_start_follows_each_rule(logged_in: dict[str, Browser],
+                                        open_socket: Callable[..., Watcher]) -> None:
+    sockets = {who: open_socket(b.cookie) for who, b in logged_in.items()}
+    for who, job, allowed in RULES:
+        before = len(logged_in[who].http.get("/api/runs").json()["runs"])
+        answer = sockets[who].call("start", {"job": job})
+        if allowed:
+            assert "run_id" in answer, (who, job)
+        else:
+            assert answer["status"] == 403, (who, job)
+            assert answer["error"].startswith(f"{FORBIDDEN} {job!r}")
+            assert len(logged_in[who].http.get("/api/runs").json()["runs"]) == before
 
 
 def _finished_run(b: Browser, job: str) -> str:

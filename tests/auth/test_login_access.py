@@ -16,7 +16,6 @@ from flask import Flask
 
 from flask_realtime.web.access import org_key
 from tests.auth.conftest import Browser
-from tests.conftest import LiveServer
 
 SIM_ORG = base64.urlsafe_b64encode(b"ciscospark://us/ORGANIZATION/simulated").decode(
     ).rstrip("=")
@@ -37,51 +36,54 @@ def _no_trace(app: Flask, user: str = "user1@example.com") -> None:
     assert entries[0]["action"] == "login_refused" and entries[0]["actor"] == user
 
 
-@pytest.mark.parametrize("config", [
+ADMITTED = [
     {"ALLOWED_EMAIL_DOMAINS": "example.com"},
     {"ALLOWED_EMAIL_DOMAINS": ["@Example.COM", "other.example"]},
     {"ALLOWED_WEBEX_ORGS": SIM_ORG},
     {"ALLOWED_WEBEX_ORGS": "SIMULATED"},  # the id inside, as Control Hub shows it
     {"ALLOWED_EMAIL_DOMAINS": "example.com", "ALLOWED_WEBEX_ORGS": SIM_ORG},
-])
-def test_an_admitted_user_logs_in(app: Flask, browser: Callable[[], Browser],
-                                  config: dict[str, Any]) -> None:
-    app.config.update(_checked(app, config))
-    b = browser()
-    b.login("user2")
-    assert b.http.get("/api/runs").status_code == 200
-
-
-@pytest.mark.parametrize(("config", "sentence"), [
+]
+REFUSED = [
     ({"ALLOWED_EMAIL_DOMAINS": "other.example"}, "admits accounts at @other.example only"),
     ({"ALLOWED_WEBEX_ORGS": "another-org"}, "belongs to an organisation this server does "
                                             "not let in"),
     ({"ALLOWED_EMAIL_DOMAINS": "example.com", "ALLOWED_WEBEX_ORGS": "another-org"},
      "belongs to an organisation"),
     ({"ALLOWED_EMAIL_DOMAINS": "sub.example.com"}, "admits accounts at @sub.example.com"),
-])
+]
+UNSET = {"ALLOWED_EMAIL_DOMAINS": [], "ALLOWED_WEBEX_ORGS": []}
+
+
+def test_an_admitted_user_logs_in(app: Flask, browser: Callable[[], Browser]) -> None:
+    for config in ADMITTED:
+        app.config.update({**UNSET, **_checked(app, config)})
+        b = browser()
+        b.login("user2")
+        assert b.http.get("/api/runs").status_code == 200, config
+
+
 def test_anyone_else_sees_a_sentence_and_gets_no_session(
-        app: Flask, browser: Callable[[], Browser], open_socket: Any,
-        live_server: LiveServer, config: dict[str, Any], sentence: str) -> None:
-    app.config.update(_checked(app, config))
-    b = browser()
-    page = _refused(b)
-    assert "Your Webex account (user1@example.com)" in page and sentence in page
-    _no_trace(app)
-    with pytest.raises(socketio.exceptions.ConnectionError):
-        open_socket(b.cookie)
+        app: Flask, browser: Callable[[], Browser], open_socket: Any) -> None:
+    for config, sentence in REFUSED:
+        app.config.update({**UNSET, **_checked(app, config)})
+        b = browser()
+        page = _refused(b)
+        assert "Your Webex account (user1@example.com)" in page and sentence in page
+        _no_trace(app)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            open_socket(b.cookie)
 
 
-@pytest.mark.parametrize("config", [{"ALLOWED_EMAIL_DOMAINS": "other.example"},
-                                    {"ALLOWED_WEBEX_ORGS": "another-org"}])
 def test_narrower_lists_end_the_sessions_they_no_longer_admit(
-        app: Flask, browser: Callable[[], Browser], config: dict[str, Any]) -> None:
-    b = browser()
-    b.login("user1")
-    assert b.http.get("/api/runs").status_code == 200
-    app.config.update(_checked(app, config))  # as a restart with the new lists would
-    assert b.http.get("/api/runs").status_code == 401
-    assert "data-csrf-token" not in b.http.get("/").text
+        app: Flask, browser: Callable[[], Browser]) -> None:
+    for config, _sentence in REFUSED[:2]:
+        app.config.update(UNSET)
+        b = browser()
+        b.login("user1")
+        assert b.http.get("/api/runs").status_code == 200
+        app.config.update(_checked(app, config))  # as a restart with the new lists would
+        assert b.http.get("/api/runs").status_code == 401, config
+        assert "data-csrf-token" not in b.http.get("/").text
 
 
 def test_org_ids_are_compared_by_the_id_inside_them() -> None:
