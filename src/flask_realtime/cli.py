@@ -443,7 +443,8 @@ def worker(burst: bool, name: str | None) -> None:
         notifier = _worker_notifier(config, system)
         # The runs this worker moves are announced to their users' sockets, whichever
         # web process holds them, as a web process announces its own.
-        system.service.subscribe(QueueAnnouncer(system.store, config["REDIS_URL"]))
+        system.service.subscribe(QueueAnnouncer(system.store, config["REDIS_URL"],
+                                                admins=bool(config.get("ADMIN_USERS"))))
         queue_worker = RunWorker(
             [QUEUE_NAME], connection=Redis.from_url(config["REDIS_URL"]),
             serializer=JSONSerializer, name=name, context=WorkerContext(

@@ -154,6 +154,19 @@ DEFAULTS: dict[str, Any] = {
     # Deliveries waiting at most (more are recorded failed), and the threads sending them.
     "NOTIFY_QUEUE_SIZE": 1000,
     "NOTIFY_WORKERS": 2,
+    # Access (docs/access.md). Who may log in: users whose e-mail address is at one of
+    # these domains, and (both set: and) whose Webex organisation is one of these ids;
+    # empty: anyone Webex logs in.
+    "ALLOWED_EMAIL_DOMAINS": [],
+    "ALLOWED_WEBEX_ORGS": [],
+    # E-mail addresses of the admins: every user's runs, their live output, Stop, the audit.
+    "ADMIN_USERS": [],
+    # Groups a job's allowed= may name: {"ops": ["alice@example.com", "@example.com"]}
+    # (JSON), or "ops = alice@example.com bob@example.com; dev = @example.com".
+    "JOB_GROUPS": None,
+    # The audit trail keeps entries this many days, and at most this many (None: no limit).
+    "AUDIT_RETENTION_DAYS": 90,
+    "AUDIT_RETENTION_ENTRIES": 100_000,
 }
 
 class ConfigError(ValueError):
@@ -257,6 +270,30 @@ def _names(value: Any) -> list[str]:
     raise ValueError
 
 
+def _domains(value: Any) -> list[str]:
+    domains = [d.strip().lower().removeprefix("@") for d in _names(value)]
+    if not all(d and "." in d and not set(d) & set("@ /\\") for d in domains):
+        raise ValueError
+    return domains
+
+
+def _emails(value: Any) -> list[str]:
+    emails = [e.strip().lower() for e in _names(value)]
+    if not all(e.count("@") == 1 and e.split("@")[0] and "." in e.split("@")[1]
+               and " " not in e for e in emails):
+        raise ValueError
+    return emails
+
+
+def _groups(value: Any) -> dict[str, tuple[str, ...]]:
+    from .core.access import AccessRuleError, parse_groups
+
+    try:
+        return parse_groups(value)
+    except AccessRuleError as exc:
+        raise ValueError(str(exc)) from None
+
+
 BOOLEAN = Check("true or false (also yes/no, on/off, 1/0)", _boolean)
 TEXT = Check("a string", _text, text=True)
 NAMES = Check("a comma-separated list (or a JSON list of strings)", _names, text=True)
@@ -336,6 +373,14 @@ CHECKS: dict[str, Check] = {
     "NOTIFY_ATTEMPTS": whole(1),
     "NOTIFY_QUEUE_SIZE": whole(1),
     "NOTIFY_WORKERS": whole(1),
+    "ALLOWED_EMAIL_DOMAINS": Check("a comma-separated list of domains (example.com)",
+                                   _domains, text=True),
+    "ADMIN_USERS": Check("a comma-separated list of e-mail addresses", _emails, text=True),
+    "JOB_GROUPS": Check('groups of members, as JSON {"ops": ["alice@example.com", '
+                        '"@example.com"]} or as text ops = alice@example.com '
+                        "bob@example.com; dev = @example.com", _groups),
+    "AUDIT_RETENTION_DAYS": optional(whole(1)),
+    "AUDIT_RETENTION_ENTRIES": optional(whole(1)),
 }
 
 

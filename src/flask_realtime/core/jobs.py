@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..config import ConfigError
+from .access import AccessRuleError, allows, normalize_rule
 
 __all__ = [
     "ISOLATIONS",
@@ -118,6 +119,10 @@ class Param:
     choices: tuple[Any, ...] = ()
     help: str = ""
     range: Range | None = None
+    #: A value not to be repeated where it is not needed: the audit trail (web/audit.py)
+    #: records "[secret]" in its place. Set by job sources that can mark one (the
+    #: command-jobs file); a signature cannot yet.
+    secret: bool = False
 
     @property
     def required(self) -> bool:
@@ -251,6 +256,14 @@ class JobSpec:
     #: "thread", "process", or None: the server's ``ISOLATION``.
     isolation: str | None = None
     limits: JobLimits = field(default_factory=JobLimits)
+    #: Who may run (see, re-run) this job: None for every logged-in user, else e-mail
+    #: addresses, ``@domains`` and group names (core/access.py, docs/access.md).
+    allowed: tuple[str, ...] | None = None
+
+    def allows(self, user: str, groups: Mapping[str, tuple[str, ...]]) -> bool:
+        """Whether ``user`` passes this job's ``allowed`` rule with these ``groups``
+        (core/access.py :func:`~.access.allows`)."""
+        return allows(self.allowed, user, groups)
 
     def validate(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
         """Return converted keyword arguments, or raise ParamError listing every problem."""
@@ -341,9 +354,10 @@ def _param_from(parameter: inspect.Parameter, hint: Any) -> Param:
 def describe(
     func: Callable[..., Any], *, name: str | None = None, title: str | None = None,
     description: str | None = None, isolation: str | None = None,
-    limits: JobLimits | None = None,
+    limits: JobLimits | None = None, allowed: Any = None,
 ) -> JobSpec:
-    """Build a JobSpec from a function's signature; raise JobError if it cannot be a job."""
+    """Build a JobSpec from a function's signature (and ``allowed``, the rule of who may
+    run it); raise JobError if it cannot be a job."""
     if isolation is not None and isolation not in ISOLATIONS:
         raise JobError(f"job {func.__name__!r}: isolation= must be \"thread\" or "
                        f"\"process\", not {isolation!r}")
@@ -373,7 +387,16 @@ def describe(
         context_arg=context_arg,
         isolation=isolation,
         limits=limits or JobLimits(),
+        allowed=_rule(allowed, name or func.__name__),
     )
+
+
+def _rule(allowed: Any, name: str) -> tuple[str, ...] | None:
+    """``allowed`` checked (core/access.py), or JobError with its sentence."""
+    try:
+        return normalize_rule(allowed, f"job {name!r}")
+    except AccessRuleError as exc:
+        raise JobError(str(exc)) from None
 
 
 #: The attribute :func:`job` sets on each function it registers: the JobSpecs made from
@@ -553,23 +576,26 @@ def job(
     title: str | None = None, description: str | None = None,
     registry: JobRegistry | None = None, isolation: str | None = None,
     timeout: float | None = None, memory_mb: int | None = None,
-    cpu_seconds: int | None = None, output_bytes: int | None = None,
+    cpu_seconds: int | None = None, output_bytes: int | None = None, allowed: Any = None,
 ) -> Any:
     """Register a function as a job. Usable bare (``@job``) or with options (``@job(name=…)``).
 
     ``isolation`` ("thread" or "process"; None: the server's ``ISOLATION``) and the
     limits ``timeout``, ``memory_mb``, ``cpu_seconds``, ``output_bytes`` (see
     :class:`JobLimits`; None: the server's ``JOB_*`` defaults) are docs/jobs.md's
-    "Isolation and limits". The job is added to ``registry`` (the process-wide one if
-    None) and its JobSpec recorded on the function, which
-    :meth:`JobRegistry.load_modules` reads. The function is returned unchanged
-    otherwise. Raise JobError if it cannot be a job.
+    "Isolation and limits". ``allowed`` limits who may run it: e-mail addresses,
+    ``@domains`` and group names of ``JOB_GROUPS`` (docs/access.md); None (the default)
+    lets every user run it.
+
+    The job is added to ``registry`` (the process-wide one if None) and its JobSpec
+    recorded on the function, which :meth:`JobRegistry.load_modules` reads. The function
+    is returned unchanged otherwise. Raise JobError if it cannot be a job.
     """
 
     def register(f: Callable[..., Any]) -> Callable[..., Any]:
         spec = describe(f, name=name, title=title, description=description,
                         isolation=isolation, limits=JobLimits(
-                            timeout, memory_mb, cpu_seconds, output_bytes))
+                            timeout, memory_mb, cpu_seconds, output_bytes), allowed=allowed)
         (registry if registry is not None else _process_registry).add(spec)
         setattr(f, _SPECS_ATTR, (*getattr(f, _SPECS_ATTR, ()), spec))
         return f

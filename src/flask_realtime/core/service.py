@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from .jobs import JobRegistry, JobSpec, RunContext
+from .access import JobAccess
+from .jobs import JobError, JobRegistry, JobSpec, RunContext
 from .output import OutputSlice
 from .ports import DEFAULT_MAX_QUEUED_INPUT, ActiveLimitError, RunStore, StoreUnavailableError
 from .runs import TRANSITIONS, Run, RunState, check_notify, new_run_id
@@ -28,6 +29,16 @@ class RunNotFoundError(LookupError):
 
     def __init__(self, run_id: str) -> None:
         super().__init__(f"There is no run {str(run_id)[:64]!r}.")
+
+
+class JobForbiddenError(JobError):
+    """The user may not run this job (its ``allowed`` rule, core/access.py): the web tier
+    answers 403 with the sentence."""
+
+    def __init__(self, job: str) -> None:
+        super().__init__(f"You may not run the job {job[:100]!r}: ask an admin of this "
+                         "server to add you to its allowed users.")
+        self.job = job
 
 
 class LimitReachedError(Exception):
@@ -122,6 +133,26 @@ class RunService:
         #: is then refused with (:class:`ShuttingDownError`).
         self.closing: str | None = None
         self._listeners: list[RunListener] = []
+        #: Who may run which job (set by the web app from JOB_GROUPS, web/app.py); None:
+        #: everyone may run every job (``flask-realtime exec``, core's tests).
+        self.access: JobAccess | None = None
+
+    def may_run(self, user: str, spec: JobSpec) -> bool:
+        """Whether ``user`` may run ``spec`` (and so see it listed, re-run it, share its
+        runs): its ``allowed`` rule, when :attr:`access` is set."""
+        return self.access is None or self.access.may_run(user, spec)
+
+    def jobs_for(self, user: str) -> list[JobSpec]:
+        """The jobs ``user`` may run, by name: what the job list shows them."""
+        return [spec for spec in self.registry if self.may_run(user, spec)]
+
+    def check_job(self, user: str, job: Any) -> JobSpec:
+        """The job named ``job``, if ``user`` may run it; raises ``UnknownJobError`` or
+        :class:`JobForbiddenError`."""
+        spec = self.registry.get(job)
+        if not self.may_run(user, spec):
+            raise JobForbiddenError(spec.name)
+        return spec
 
     def subscribe(self, listener: RunListener) -> None:
         """Call ``listener(run)`` after every state change, and when a run starts or
@@ -146,13 +177,14 @@ class RunService:
         or :class:`LimitReachedError`
         when the user (or everyone) has as many runs going as :class:`Limits` allows:
         the store counts and creates in one atomic step, so this holds however many
-        web processes start runs at once."""
+        web processes start runs at once. :class:`JobForbiddenError` when the job's
+        rule does not let ``user`` run it."""
         assert self.runner is not None, "RunService.runner must be set before starting runs"
         if self.closing is not None:
             raise ShuttingDownError(self.closing)
         request_id = check_request_id(request_id)
         when = check_notify(notify)
-        spec = self.registry.get(job)
+        spec = self.check_job(user, job)
         values = spec.validate(params)
         key = f"{user}\x00{request_id}" if request_id else None
         new = Run(id=run_id or new_run_id(), job=spec.name, title=spec.title, user=user,
@@ -179,7 +211,9 @@ class RunService:
 
     def stop(self, user: str, run_id: Any) -> Run:
         """Ask a run to stop. Stopping twice, or stopping a finished run, changes nothing."""
-        run = self.get(user, run_id)
+        return self._stop(self.get(user, run_id))
+
+    def _stop(self, run: Run) -> Run:
         if run.state.finished:
             return run
         self.store.request_stop(run.id)
@@ -242,6 +276,25 @@ class RunService:
                 self._announce(moved)
                 return moved
         return None
+    # -- what admins do (the web tier checks the role first: web/admin.py) -------------
+    def get_any(self, run_id: Any) -> Run:
+        """Run ``run_id``, whoever's it is; raises :class:`RunNotFoundError` when there is
+        none. For admins only: the caller checks the role."""
+        run = self.store.get_run(run_id) if isinstance(run_id, str) else None
+        if run is None:
+            raise RunNotFoundError(str(run_id))
+        return run
+
+    def stop_any(self, run_id: Any) -> Run:
+        """:meth:`stop` for run ``run_id`` whoever's it is (for admins only)."""
+        return self._stop(self.get_any(run_id))
+
+    def list_any(self, *, user: str | None = None, job: str | None = None,
+                 state: str | None = None, limit: int = 100) -> list[Run]:
+        """Every user's runs (or ``user``'s), newest first, filtered as :meth:`list` does
+        (for admins only)."""
+        states = [RunState(state)] if state else None
+        return self.store.list_runs(user, job=job, states=states, limit=limit)
 
     def get(self, user: str, run_id: Any) -> Run:
         """``user``'s run ``run_id``; raises :class:`RunNotFoundError` when there is none or

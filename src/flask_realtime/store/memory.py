@@ -69,6 +69,14 @@ def times_for(times: list[tuple[int, int]], first_seq: int, count: int) -> list[
     return out
 
 
+def audit_bound(before: str | None) -> int:
+    """The audit entry number ``before`` names (a page's end): everything for None, and
+    nothing for a string that is not a number this store gave (0)."""
+    if before is None:
+        return 1 << 62
+    return int(before) if before.isascii() and before.isdigit() and len(before) <= 18 else 0
+
+
 class MemoryStore(RunStore, ScheduleStore):
     """Everything in this process's memory, gone when it ends: for one process, the CLI and
     the tests.
@@ -97,6 +105,8 @@ class MemoryStore(RunStore, ScheduleStore):
         self._schedules: dict[str, Schedule] = {}  # in creation order
         self._claims: dict[str, float] = {}  # claim key -> monotonic expiry
         self._preferences: dict[str, str] = {}  # user -> JSON (docs/notifications.md)
+        self._audit: list[tuple[int, str]] = []  # (number, JSON entry), oldest first
+        self._audit_count = 0
 
     def create_run(self, run: Run, request_key: str | None = None, *,
                    per_user: int | None = None, total: int | None = None) -> Run:
@@ -373,3 +383,26 @@ class MemoryStore(RunStore, ScheduleStore):
     def save_preferences(self, user: str, data: dict[str, Any]) -> None:
         """Keep ``data`` (JSON-serialisable) as ``user``'s preferences, over what was there."""
         self._preferences[user] = json.dumps(data)
+    def append_audit(self, entry: dict[str, Any], *, max_age: float | None = None,
+                     max_entries: int | None = None) -> str:
+        encoded = json.dumps(entry)  # as the other stores: only JSON survives
+        with self._lock:
+            self._audit_count += 1
+            self._audit.append((self._audit_count, encoded))
+            drop = 0
+            if max_age is not None:
+                cutoff = time.time() - max_age
+                while drop < len(self._audit) and json.loads(
+                        self._audit[drop][1]).get("at", 0) < cutoff:
+                    drop += 1
+            if max_entries is not None:
+                drop = max(drop, len(self._audit) - max_entries)
+            del self._audit[:drop]
+            return str(self._audit_count)
+
+    def read_audit(self, *, before: str | None = None, limit: int = 100
+                   ) -> list[dict[str, Any]]:
+        bound = audit_bound(before)
+        with self._lock:
+            found = [(n, raw) for n, raw in reversed(self._audit) if n < bound]
+        return [{**json.loads(raw), "id": str(n)} for n, raw in found[:limit]]

@@ -44,6 +44,8 @@ Layout (every key starts with ``fr:``):
   script). ``fr:sched:<id>:<due-epoch>`` is a fire's claim (``SET NX`` with expiry):
   the one process whose ``SET`` made the key starts that fire's run.
 * ``fr:pref:<user>`` the user's notification preferences as JSON (docs/notifications.md).
+* ``fr:audit`` a stream capped at ``AUDIT_RETENTION_ENTRIES`` and
+  ``AUDIT_RETENTION_DAYS``: the audit trail (web/audit.py), one JSON entry each.
 
 Every Redis error becomes :class:`~..core.ports.StoreUnavailableError` with a sentence the
 web tier can show; redis-py reconnects with backoff on its own.
@@ -801,6 +803,36 @@ class RedisStore(RunStore, ScheduleStore):
     def save_preferences(self, user: str, data: dict[str, Any]) -> None:
         """Keep ``data`` (JSON-serialisable) as ``user``'s preferences, over what was there."""
         self.redis.set(P + "pref:" + user, json.dumps(data))
+    # -- the audit trail: a capped stream, one entry per record, trimmed at each append
+    # to the newest ``max_entries`` (MAXLEN) and to ``max_age`` (MINID: a stream id
+    # starts with a time in milliseconds, here the entry's ``at``; an entry whose ``at``
+    # is older than the stream's newest id, another process's clock, takes Redis's).
+    @_guarded
+    def append_audit(self, entry: dict[str, Any], *, max_age: float | None = None,
+                     max_entries: int | None = None) -> str:
+        fields = {"json": json.dumps(entry)}
+        at_ms = max(int(float(entry.get("at", time.time())) * 1000), 1)
+        try:
+            added = self.redis.xadd(P + "audit", fields, id=f"{at_ms}-*",
+                                    maxlen=max_entries, approximate=False)
+        except redis.ResponseError:  # smaller than the newest id
+            added = self.redis.xadd(P + "audit", fields, maxlen=max_entries,
+                                    approximate=False)
+        if max_age is not None:
+            self.redis.xtrim(P + "audit", minid=int((time.time() - max_age) * 1000),
+                             approximate=False)
+        return str(added.decode())
+
+    @_guarded
+    def read_audit(self, *, before: str | None = None, limit: int = 100
+                   ) -> list[dict[str, Any]]:
+        top = "+" if before is None else "(" + before
+        try:
+            entries = self.redis.xrevrange(P + "audit", top, "-", count=limit)
+        except redis.ResponseError:  # not a stream id: nothing before it
+            return []
+        return [{**json.loads(fields[b"json"]), "id": entry_id.decode()}
+                for entry_id, fields in entries]
 
     # -- lifecycle ---------------------------------------------------------------------------
     def healthy(self) -> bool:

@@ -27,6 +27,8 @@ Layout (schema version in ``PRAGMA user_version``, upgraded by :data:`MIGRATIONS
 * ``schedules``: one row per schedule, its JSON record beside ``user``,
   ``version`` (saves are compare-and-set on it) and ``wake_at`` (indexed: the scheduler
   asks for the due ones). Fire claims are kept in memory: one process owns the database.
+* ``audit``: the audit trail, numbered by ``AUTOINCREMENT`` so that a number is never
+  used twice.
 
 Every ``append_output`` call is one transaction (never one per line): the capture pump
 calls it at least every flush window, so a ``kill -9`` loses nothing older than that, and
@@ -68,7 +70,7 @@ from ..core.ports import (
 )
 from ..core.runs import Run, RunState
 from ..core.schedules import Schedule
-from .memory import times_for
+from .memory import audit_bound, times_for
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +184,14 @@ MIGRATIONS: list[str] = [
     """
     CREATE TABLE IF NOT EXISTS preferences (user TEXT PRIMARY KEY, data TEXT NOT NULL)
         WITHOUT ROWID;
+    """,
+    """
+    CREATE TABLE audit (
+        n INTEGER PRIMARY KEY AUTOINCREMENT,
+        at REAL NOT NULL,
+        entry TEXT NOT NULL
+    );
+    CREATE INDEX audit_by_time ON audit (at);
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -1162,6 +1172,26 @@ class SQLiteStore(RunStore, ScheduleStore):
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO preferences VALUES (?, ?)",
                              (user, json.dumps(data)))
+    # -- the audit trail -----------------------------------------------------------------
+    @_guarded
+    def append_audit(self, entry: dict[str, Any], *, max_age: float | None = None,
+                     max_entries: int | None = None) -> str:
+        with self._write() as db:
+            n = db.execute("INSERT INTO audit (at, entry) VALUES (?, ?)",
+                           (float(entry.get("at", time.time())), json.dumps(entry))).lastrowid
+            if max_age is not None:
+                db.execute("DELETE FROM audit WHERE at < ?", (time.time() - max_age,))
+            if max_entries is not None:
+                db.execute("DELETE FROM audit WHERE n <= ?", (int(n or 0) - max_entries,))
+        return str(n)
+
+    @_guarded
+    def read_audit(self, *, before: str | None = None, limit: int = 100
+                   ) -> list[dict[str, Any]]:
+        bound = audit_bound(before)
+        rows = self._read("SELECT n, entry FROM audit WHERE n < ? ORDER BY n DESC LIMIT ?",
+                          (bound, limit))
+        return [{**json.loads(entry), "id": str(n)} for n, entry in rows]
 
     # -- lifecycle -----------------------------------------------------------------------
     def healthy(self) -> bool:

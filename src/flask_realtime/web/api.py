@@ -17,11 +17,13 @@ from ..core.runs import NotifyError, Run, RunState
 from ..core.service import (
     InputError,
     InputTooLargeError,
+    JobForbiddenError,
     LimitReachedError,
     RequestIdError,
     RunNotFoundError,
 )
-from . import openapi
+from . import audit, openapi
+from .access import may_see_job
 from .delivery import output_event
 from .events import end_shared_watches
 from .identity import current_user
@@ -98,6 +100,11 @@ def _bad_params(exc: ParamError) -> tuple[Response, int]:
     return jsonify(error=str(exc), errors=exc.errors), 400
 
 
+@bp.errorhandler(JobForbiddenError)
+def _forbidden_job(exc: JobForbiddenError) -> tuple[Response, int]:
+    return jsonify(error=str(exc)), 403
+
+
 @bp.errorhandler(JobError)
 def _bad_job(exc: JobError) -> tuple[Response, int]:
     return jsonify(error=str(exc)), 400
@@ -133,9 +140,10 @@ def openapi_document() -> Response:
 
 @bp.get("/jobs")
 def jobs() -> Response:
-    """``GET /api/jobs``: every registered job with its parameters; 401 without a login."""
-    _user()
-    return jsonify(jobs=[spec.to_json() for spec in get_realtime().registry])
+    """``GET /api/jobs``: every job the user may run (its ``allowed`` rule,
+    docs/access.md) with its parameters; 401 without a login."""
+    user = _user()
+    return jsonify(jobs=[spec.to_json() for spec in get_realtime().service.jobs_for(user)])
 
 
 @bp.get("/runs")
@@ -177,8 +185,10 @@ def start_run() -> tuple[Response, int, dict[str, str]]:
     user = _user()
     data = _json_body('{"job": name, "params": {...}}')
     rt = get_realtime()  # the run service checks request_id, for HTTP and Socket.IO alike
-    return _started(rt.start(user, data.get("job"), data.get("params"),
-                             request_id=data.get("request_id"), notify=data.get("notify")))
+    run = rt.start(user, data.get("job"), data.get("params"),
+                   request_id=data.get("request_id"), notify=data.get("notify"))
+    audit.record("start", user, run=run, detail=audit.params_detail(rt.registry, run))
+    return _started(run)
 
 
 @bp.post("/runs/<run_id>/rerun")
@@ -191,14 +201,18 @@ def rerun(run_id: str) -> tuple[Response, int, dict[str, str]]:
     data = _json_body('{"request_id": "..."} or nothing', optional=True)
     rt = get_realtime()
     old = rt.service.get(user, run_id)
-    return _started(rt.start(user, old.job, old.params, request_id=data.get("request_id"),
-                             notify=data.get("notify")))
+    run = rt.start(user, old.job, old.params, request_id=data.get("request_id"),
+                   notify=data.get("notify"))
+    audit.record("rerun", user, run=run, detail={"from": old.id,
+                                                 **audit.params_detail(rt.registry, run)})
+    return _started(run)
 
 
 @bp.post("/runs/<run_id>/stop")
 def stop_run(run_id: str) -> Response:
     """Ask a run to stop; stopping twice, or a finished run, is harmless."""
-    get_realtime().service.stop(_user(), run_id)
+    user = _user()
+    audit.record("stop", user, run=get_realtime().service.stop(user, run_id))
     return jsonify(ok=True)
 
 
@@ -248,7 +262,11 @@ def lines(run_id: str) -> Response:
 @bp.get("/runs/<run_id>/log")
 def run_log(run_id: str) -> Response:
     """The whole retained log as plain text, streamed page by page."""
-    return _log_response(get_realtime().service.get(_user(), run_id))
+    user = _user()
+    run = get_realtime().service.get(user, run_id)
+    if request.args.get("download") != "0":
+        audit.record("download", user, run=run)
+    return _log_response(run)
 
 
 def _log_response(run: Run) -> Response:
@@ -301,6 +319,9 @@ def shared_run(token: Any) -> tuple[Run, dict[str, Any]]:
     run = rt.store.get_run(share["run_id"]) if share is not None else None
     if share is None or run is None or run.user != share["owner"]:
         raise RunNotFoundError(SHARE_GONE)
+    viewer = current_user()
+    if viewer is not None and not may_see_job(viewer, run.job):
+        raise JobForbiddenError(run.job)  # a job the viewer may not run: not its output
     return run, share
 
 
@@ -318,10 +339,14 @@ def create_share(run_id: str) -> tuple[Response, int]:
                    f"{SHARE_MAX_SECONDS} (30 days).")
     rt = get_realtime()
     run = rt.service.get(user, run_id)
+    if not may_see_job(user, run.job):
+        raise JobForbiddenError(run.job)
     token = secrets.token_urlsafe(32)
     share = {"id": secrets.token_hex(8), "token_hash": hash_token(token), "run_id": run.id,
              "owner": user, "expires_at": time.time() + expires_in}
     rt.store.create_share(share)
+    audit.record("share", user, run=run, detail={"share_id": share["id"],
+                                                 "expires_in": expires_in})
     return jsonify(url=f"{request.host_url}#share={token}", **_share_json(share)), 201
 
 
@@ -339,12 +364,14 @@ def revoke_share(run_id: str, share_id: str) -> Response | tuple[Response, int]:
     """Revoke one of the run's share links: it opens nothing from now on, and no new
     live watch starts with it."""
     rt = get_realtime()
-    run = rt.service.get(_user(), run_id)
+    user = _user()
+    run = rt.service.get(user, run_id)
     if share_id not in {s["id"] for s in rt.store.list_shares(run.id)}:
         return jsonify(error="This run has no such share link: list them with GET "
                              f"/api/runs/{run.id}/shares."), 404
     rt.store.delete_share(share_id)
     end_shared_watches(share_id)
+    audit.record("revoke_share", user, run=run, detail={"share_id": share_id})
     return jsonify(ok=True)
 
 
@@ -372,5 +399,8 @@ def shared_lines(token: str) -> Response:
 @bp.get("/shared/<token>/log")
 def shared_log(token: str) -> Response:
     """A shared run's whole retained log as plain text."""
-    _user()
-    return _log_response(shared_run(token)[0])
+    user = _user()
+    run = shared_run(token)[0]
+    if request.args.get("download") != "0":
+        audit.record("download", user, run=run, detail={"shared": True})
+    return _log_response(run)

@@ -26,7 +26,8 @@ from ..config import DEFAULTS, ConfigError
 from ..core.capture import install as install_capture
 from ..core.ports import StoreUnavailableError
 from ..core.system import SHUTTING_DOWN
-from . import api, auth, csrf, events, preferences, schedules, transport
+from . import admin, api, audit, auth, csrf, events, preferences, schedules, transport
+from .access import is_admin
 from .identity import current_user
 from .packets import TextPacket, guard_inbound
 from .realtime import Realtime
@@ -75,6 +76,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
                    schedules=bool(app.config["SCHEDULER"]))
     realtime = Realtime(app, socketio, system)
     app.session_interface = StoreSessionInterface(realtime.store)
+    _init_access(app, realtime)
     login = auth.init_app(app, realtime)
     csrf.init_app(app)
     _install_notifier(app, realtime, login)
@@ -84,6 +86,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(api.bp)
     app.register_blueprint(preferences.bp)
     schedules.init_app(app, socketio, realtime)
+    admin.init_app(app, realtime)
     logs.init_app(app)
     if app.config["METRICS"]:
         from . import metrics  # prometheus_client only when asked for
@@ -112,6 +115,34 @@ def _install_notifier(app: Flask, realtime: Realtime, login: auth.Auth) -> None:
     notifier = install(realtime.system, app.config, fernet=encryption(app.config),
                        user_token=lambda user: login.vault.access_token(user))
     app.extensions["flask_realtime_notifier"] = notifier
+
+def _init_access(app: Flask, realtime: Realtime) -> None:
+    """Who may run which job (JOB_GROUPS, each job's ``allowed``) and the audit trail
+    (docs/access.md). A job of a ``JOBS`` module naming a group JOB_GROUPS does not
+    define stops the start with a sentence: the job would otherwise be hidden from
+    everyone. Jobs registered in the process by other means (the process-wide registry
+    keeps every module loaded, by any app of the process) only get a warning."""
+    from ..core.access import JobAccess
+
+    access = JobAccess(app.config.get("JOB_GROUPS") or {})
+    unknown = access.unknown_groups(realtime.registry)
+    configured = {Path(name.strip()).stem if name.strip().endswith(".py") else name.strip()
+                  for name in app.config["JOBS"]}
+    ours = {job: groups for job, groups in unknown.items()
+            if realtime.registry.get(job).func.__module__ in configured}
+    for job, groups in unknown.items():
+        if job not in ours:
+            log.warning("job %r allows the group %r, which JOB_GROUPS does not define: "
+                        "nobody may run it", job, groups[0])
+    if ours:
+        job, groups = next(iter(ours.items()))
+        realtime.close()
+        raise ConfigError(
+            f"Job {job!r} allows the group {groups[0]!r}, which "
+            f"{settings.source(app.config, 'JOB_GROUPS')} does not define: add it to "
+            "JOB_GROUPS (docs/access.md) or take it out of the job's allowed list.")
+    realtime.service.access = access
+    audit.init_app(app, realtime.store)
 
 
 _shutting_down = threading.Lock()
@@ -291,7 +322,7 @@ def _register_pages(app: Flask) -> None:
             return auth.login_page()  # docs/auth.md: the page asks to log in
         return render_template(
             "index.html", demo_mode=app.config.get("DEMO_MODE", False), user=user,
-            login_required=bool(app.config.get("LOGIN_REQUIRED")),
+            login_required=bool(app.config.get("LOGIN_REQUIRED")), is_admin=is_admin(user),
             csrf_token=csrf.csrf_token(), version=__version__)
 
     @app.get("/healthz")

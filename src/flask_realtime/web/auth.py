@@ -40,6 +40,8 @@ from werkzeug.wrappers import Response as BaseResponse
 from .. import __version__
 from ..core.jobs import JobSpec
 from ..core.ports import StoreUnavailableError
+from . import audit
+from .access import login_refusal
 from .csrf import new_csrf_token
 from .realtime import Realtime, SocketLogin
 from .requestlog import redact_request_log as _redact_request_log
@@ -129,10 +131,13 @@ class Auth:
         return self._client[1]
 
     def user_of(self, data: SessionMixin) -> str | None:
-        """The session's user, while their tokens are readable and the session is not
-        older than their last logout."""
+        """The session's user, while their tokens are readable, the session is not
+        older than their last logout, and the login allow-lists still admit them (a
+        restart with narrower ones ends the sessions they no longer admit)."""
         user, login_at = data.get("user"), data.get("login_at")
         if not isinstance(user, str) or not isinstance(login_at, int | float):
+            return None
+        if login_refusal(user, {"orgId": data.get("org")}, self.app.config) is not None:
             return None
         tokens = self.vault.load(user)
         return user if tokens is not None and login_at >= tokens.valid_since else None
@@ -306,6 +311,11 @@ def callback() -> BaseResponse | tuple[str, int]:
     user = _user_id(person)
     if user is None:
         return login_page("Webex did not say who you are: try again."), 502
+    refusal = login_refusal(user, person, current_app.config)
+    if refusal is not None:  # no session, no token stored (docs/access.md)
+        log.info("login refused for %s: not an allowed %s", user, refusal[0])
+        audit.record("login_refused", user, detail={"reason": refusal[0]})
+        return login_page(refusal[1]), 403
     auth.vault.login(user, token)
     data = session._get_current_object()  # type: ignore[attr-defined]
     assert isinstance(data, ServerSession)
@@ -313,9 +323,11 @@ def callback() -> BaseResponse | tuple[str, int]:
     data.rotate()
     data["user"] = user
     data["login_at"] = time.time()
+    data["org"] = person.get("orgId")  # for the allow-lists' check at every request
     data.permanent = True
     new_csrf_token()
     log.info("%s logged in", user)
+    audit.record("login", user)
     return redirect(url_for("index"))
 
 
@@ -331,6 +343,7 @@ def logout() -> BaseResponse:
         auth.vault.delete(user)
         auth.end_sockets(user)
         log.info("%s logged out", user)
+        audit.record("logout", user)
     return redirect(url_for("index", logged_out=1), 303)
 
 

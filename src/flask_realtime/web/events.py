@@ -14,10 +14,12 @@ from flask_socketio import ConnectionRefusedError, SocketIO, join_room
 
 from ..core.jobs import JobError, ParamError
 from ..core.ports import StoreUnavailableError
-from ..core.service import LimitReachedError, RunNotFoundError
+from ..core.service import JobForbiddenError, LimitReachedError, RunNotFoundError
+from . import audit
+from .access import is_admin, may_see_job
 from .identity import current_user
 from .realtime import Realtime, SocketLogin, get_realtime
-from .rooms import user_room
+from .rooms import ADMIN_ROOM, user_room
 from .sessions import ServerSession
 from .sessions import _store_key as session_store_key
 
@@ -68,6 +70,8 @@ def register(socketio: SocketIO) -> None:
             raise ConnectionRefusedError("You are not logged in: reload the page and log in.")
         get_realtime().sockets[request.sid] = _login_of(user)  # type: ignore[attr-defined]
         join_room(user_room(user))
+        if is_admin(user):  # every run's admin_state (web/admin.py)
+            join_room(ADMIN_ROOM)
         return True
 
     @socketio.on("disconnect")
@@ -87,7 +91,7 @@ def register(socketio: SocketIO) -> None:
     @socketio.on("stop")
     def stop(data: Any = None, *_extra: Any) -> dict[str, Any]:
         def act(rt: Realtime, user: str) -> dict[str, Any]:
-            rt.service.stop(user, _run_id(data))
+            audit.record("stop", user, run=rt.service.stop(user, _run_id(data)))
             return {"ok": True}
         return _handle(act)
 
@@ -122,6 +126,8 @@ def register(socketio: SocketIO) -> None:
 
             token = data.get("token") if isinstance(data, dict) else None
             run, share = shared_run(token)
+            if not may_see_job(user, run.job):
+                raise JobForbiddenError(run.job)
             after = _after(data)
             sid: str = request.sid  # type: ignore[attr-defined]
             with _shared_lock:
@@ -150,6 +156,7 @@ def _start(rt: Realtime, user: str, data: Any) -> dict[str, Any]:
     run = rt.start(user, data.get("job"), data.get("params"),  # request_id: checked there
                    request_id=data.get("request_id"), notify=data.get("notify"))
     rt.delivery.watch(request.sid, run.id, 0)  # type: ignore[attr-defined]
+    audit.record("start", user, run=run, detail=audit.params_detail(rt.registry, run))
     return {"run_id": run.id}
 
 
@@ -184,6 +191,8 @@ def _handle(action: Any) -> dict[str, Any]:
         return action(get_realtime(), login.user)
     except ParamError as exc:
         return {"error": str(exc), "errors": exc.errors}
+    except JobForbiddenError as exc:  # 403 over HTTP: the same status in the ack
+        return {"error": str(exc), "status": 403}
     except (JobError, RunNotFoundError, LimitReachedError, ValueError,
             StoreUnavailableError) as exc:
         return {"error": str(exc) if not isinstance(exc, LookupError) else exc.args[0]}

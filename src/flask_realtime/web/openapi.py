@@ -30,7 +30,8 @@ def _errors(*codes: int) -> dict[str, Any]:
     sentences = {
         400: "The request is malformed; the sentence says how.",
         401: "Not logged in: open the start page and log in.",
-        403: "The X-CSRF-Token header is missing or wrong.",
+        403: "Refused: the X-CSRF-Token header is missing or wrong, or you may not do "
+             "this (a job's allowed rule, an admin route; docs/access.md).",
         404: "No such run for this user (another user's run looks the same as none).",
         413: "The input is larger than INPUT_MAX_BYTES allows one send to hold.",
         429: "A limit on concurrent runs is reached; the sentence says which.",
@@ -58,6 +59,7 @@ def document() -> dict[str, Any]:
         "security": [{"session": []}],
         "paths": {
             **_notification_paths(),
+            **_admin_paths(run_ref),
             "/api/openapi.json": {"get": {
                 "summary": "This document", "operationId": "openapi",
                 "responses": {"200": _json({"type": "object"}, "The OpenAPI document."),
@@ -483,4 +485,68 @@ def _schedule_schemas() -> dict[str, Any]:
                     "at": {"type": "string", "format": "date-time"},
                     "local": {"type": "string",
                               "description": "The wall time in the schedule's zone."}}}}}},
+    }
+
+
+def _admin_paths(run_ref: dict[str, Any]) -> dict[str, Any]:
+    """The admins' routes (web/admin.py, docs/access.md): 403 for anyone else."""
+    filters = [{"name": name, "in": "query", "schema": {"type": "string", "maxLength": 320}}
+               for name in ("user", "job")]
+    state = {"name": "state", "in": "query", "schema": {
+        "type": "string", "enum": ["", *(s.value for s in RunState)]}}
+    limit = {"name": "limit", "in": "query", "schema": {
+        "type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}
+    entry = {"type": "object", "required": ["id", "time", "at", "actor", "action"]}
+    return {
+        "/api/admin/runs": {"get": {
+            "summary": "Every user's runs, newest first (admins only)",
+            "operationId": "adminListRuns", "parameters": [*filters, state, limit],
+            "responses": {"200": _json({
+                "type": "object", "required": ["runs"],
+                "properties": {"runs": {"type": "array", "items": run_ref}}}, "The runs."),
+                **_errors(400, 401, 403)}}},
+        "/api/admin/runs/{run_id}": {"get": {
+            "summary": "Any run, with its result (admins only)", "operationId": "adminGetRun",
+            "parameters": [_RUN_ID],
+            "responses": {"200": _json(run_ref, "The run."), **_errors(401, 403, 404)}}},
+        "/api/admin/runs/{run_id}/lines": {"get": {
+            "summary": "A page of any run's output (admins only)",
+            "operationId": "adminGetLines",
+            "parameters": [
+                _RUN_ID,
+                {"name": "after", "in": "query", "schema": {
+                    "type": "integer", "minimum": 0, "maximum": 2**62, "default": 0}},
+                {"name": "limit", "in": "query", "schema": {
+                    "type": "integer", "minimum": 1, "maximum": 10000, "default": 1000}}],
+            "responses": {"200": _json({"$ref": "#/components/schemas/Lines"}, "The lines."),
+                          **_errors(400, 401, 403, 404)}}},
+        "/api/admin/runs/{run_id}/log": {"get": {
+            "summary": "Any run's whole retained output as plain text (admins only)",
+            "operationId": "adminGetLog", "parameters": [_RUN_ID],
+            "responses": {"200": {"description": "The log.",
+                                  "content": {"text/plain": {"schema": {"type": "string"}}}},
+                          **_errors(401, 403, 404)}}},
+        "/api/admin/runs/{run_id}/stop": {"post": {
+            "summary": "Stop any run (admins only)", "operationId": "adminStopRun",
+            "security": _STATE_CHANGING, "parameters": [_RUN_ID],
+            "responses": {"200": _json({"$ref": "#/components/schemas/Ok"}, "Asked."),
+                          **_errors(401, 403, 404)}}},
+        "/api/admin/audit": {"get": {
+            "summary": "The audit trail, newest first (admins only)",
+            "operationId": "adminAudit",
+            "parameters": [
+                {"name": "actor", "in": "query", "schema": {"type": "string", "maxLength": 320}},
+                {"name": "action", "in": "query", "schema": {"type": "string"}},
+                {"name": "before", "in": "query", "schema": {"type": "string", "maxLength": 320},
+                 "description": "The next page: the `next` of the page before."},
+                {"name": "format", "in": "query", "schema": {"enum": ["json", "csv"]}},
+                {"name": "download", "in": "query", "schema": {"enum": ["0", "1"]},
+                 "description": "1: every matching entry, as a file."},
+                limit],
+            "responses": {"200": {"description": "A page, or the download.", "content": {
+                "application/json": {"schema": {"type": "object", "properties": {
+                    "entries": {"type": "array", "items": entry},
+                    "next": {"type": ["string", "null"]}}}},
+                "text/csv": {"schema": {"type": "string"}}}},
+                **_errors(400, 401, 403)}}},
     }

@@ -97,6 +97,27 @@ class ShareStore(Protocol):
         """Forget the share ``share_id``. Deleting a missing share is harmless."""
 
 
-class AppStore(RunStore, LoginStore, ShareStore, PreferenceStore, Protocol):
-    """The one store a web app runs on: core's runs and output, the web tier's logins
-    and share links, and the users' notification preferences."""
+class AuditStore(Protocol):
+    """The audit trail (web/audit.py): append-only JSON entries, newest read first.
+
+    Nothing updates or deletes an entry but the retention applied by each append. Ids
+    are strings that grow with every append (a SQLite row number, a Redis stream id),
+    never reused."""
+
+    @abstractmethod
+    def append_audit(self, entry: dict[str, Any], *, max_age: float | None = None,
+                     max_entries: int | None = None) -> str:
+        """Append ``entry`` (a JSON object whose ``at`` is its time, epoch seconds), then
+        drop the entries older than ``max_age`` seconds and all but the newest
+        ``max_entries`` (None: no such limit). Returns the new entry's id."""
+
+    @abstractmethod
+    def read_audit(self, *, before: str | None = None, limit: int = 100
+                   ) -> list[dict[str, Any]]:
+        """At most ``limit`` entries, newest first, each with its ``id``; with ``before``
+        (an id), only the entries appended before it: the next page."""
+
+
+class AppStore(RunStore, LoginStore, ShareStore, PreferenceStore, AuditStore, Protocol):
+    """The one store a web app runs on: core's runs and output, the web tier's logins,
+    share links and audit trail, and the users' notification preferences."""

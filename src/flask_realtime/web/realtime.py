@@ -17,7 +17,7 @@ from ..core.service import RunService
 from ..core.system import ServiceProvider, System
 from .delivery import Delivery
 from .ports import AppStore
-from .rooms import user_room
+from .rooms import ADMIN_ROOM, user_room
 from .states import run_json, state_event
 
 
@@ -54,6 +54,8 @@ class Realtime:
             socketio, system.store, max_batch_chars=config["MAX_BATCH_CHARS"],
             max_batch_lines=config["MAX_BATCH_LINES"], max_client_queue=config["MAX_CLIENT_QUEUE"])
         self.sockets: dict[str, SocketLogin] = {}  # Socket.IO sid -> its login
+        #: Whether admins' sockets hear every run's changes (ADMIN_USERS, web/admin.py).
+        self.admins = bool(config.get("ADMIN_USERS"))
         system.service.subscribe(self._announce)
         app.extensions["flask_realtime"] = self
         #: Set by :meth:`close`: the process's background checks (web/auth.py) end.
@@ -107,8 +109,11 @@ class Realtime:
         Through the message queue when there is one (no ``ignore_queue``, unlike
         web/delivery.py): the run may have changed in another process than the one
         holding the user's sockets."""
-        self.socketio.emit("state", state_event(self.store, run), to=user_room(run.user),
-                           namespace="/")
+        event = state_event(self.store, run)
+        self.socketio.emit("state", event, to=user_room(run.user), namespace="/")
+        if self.admins:  # web/admin.py: under another name, so that an admin's own
+            # console does not list other users' runs
+            self.socketio.emit("admin_state", event, to=ADMIN_ROOM, namespace="/")
 
     def close(self) -> None:
         """End the delivery loop and the web checks, then every loop of the System and

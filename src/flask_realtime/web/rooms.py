@@ -18,3 +18,8 @@ def user_room(user: str) -> str:
 def live_room(run_id: str) -> str:
     """The room of the caught-up watchers of run ``run_id`` (in this process)."""
     return f"live:{run_id}"
+
+
+#: The room of admins' sockets (web/admin.py): every run's state change, as
+#: ``admin_state``, whoever's run it is.
+ADMIN_ROOM = "admins"

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..core.ports import OutputLog
 from ..core.runs import Run
-from .rooms import user_room
+from .rooms import ADMIN_ROOM, user_room
 
 #: The message queue's channel: Flask-SocketIO's default (``SocketIO(channel=...)``),
 #: which every web process listens on.
@@ -33,16 +33,21 @@ def state_event(store: OutputLog, run: Run) -> dict[str, Any]:
 
 class QueueAnnouncer:
     """A run listener (``RunService.subscribe``) that publishes each state change to the
-    sockets of the run's user, whichever web process holds them, through the Redis at
-    ``redis_url``. Publishing needs no thread; a Redis that is away loses the event
-    (python-socketio logs it), and the page reads the state again when it reconnects."""
+    sockets of the run's user (and with ``admins`` to the admins' room), whichever web
+    process holds them, through the Redis at ``redis_url``. Publishing needs no thread;
+    a Redis that is away loses the event (python-socketio logs it), and the page reads
+    the state again when it reconnects."""
 
-    def __init__(self, store: OutputLog, redis_url: str) -> None:
+    def __init__(self, store: OutputLog, redis_url: str, *, admins: bool = True) -> None:
         import socketio  # python-socketio alone: no Flask, no server
 
         self.store = store
+        #: Whether to send ``admin_state`` too (ADMIN_USERS is set; docs/access.md).
+        self.admins = admins
         self.queue = socketio.RedisManager(redis_url, channel=CHANNEL, write_only=True)
 
     def __call__(self, run: Run) -> None:
-        self.queue.emit("state", state_event(self.store, run), namespace="/",
-                        to=user_room(run.user))
+        event = state_event(self.store, run)
+        self.queue.emit("state", event, namespace="/", to=user_room(run.user))
+        if self.admins:  # web/admin.py
+            self.queue.emit("admin_state", event, namespace="/", to=ADMIN_ROOM)
