@@ -110,6 +110,10 @@ DEFAULTS: dict[str, Any] = {
     "METRICS": False,
     "METRICS_TOKEN": None,
     "LOG_FORMAT": "text",
+    # Files (docs/jobs.md): the largest file a start may upload for a job's file
+    # parameter, and the bytes of artifacts one run may keep.
+    "MAX_UPLOAD_BYTES": 10 * 1024 * 1024,
+    "ARTIFACT_BUDGET_BYTES": 50 * 1024 * 1024,
 }
 
 class ConfigError(ValueError):
@@ -276,6 +280,8 @@ CHECKS: dict[str, Check] = {
     "SECRET_KEY": optional(TEXT),
     "METRICS_TOKEN": optional(TEXT),
     "LOG_FORMAT": one_of("text", "json"),
+    "MAX_UPLOAD_BYTES": whole(1),
+    "ARTIFACT_BUDGET_BYTES": whole(1),
 }
 
 

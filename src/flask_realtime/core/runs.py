@@ -72,6 +72,9 @@ class Run:
     error: str | None = None
     result: Any = None
     has_result: bool = False
+    #: The files the run kept (core/files.py ``Artifacts.listing``), set when it ends:
+    #: ``{"name", "size", "picture"}`` each.
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
 
     def moved_to(self, state: RunState, **changes: Any) -> Run:
         """This run in ``state``; raises InvalidTransitionError for a move TRANSITIONS forbids."""
