@@ -15,13 +15,14 @@ from ..core.jobs import JobError, ParamError
 from ..core.output import render_text
 from ..core.runs import Run, RunState
 from ..core.service import LimitReachedError, RequestIdError, RunNotFoundError
-from . import openapi
+from . import files, openapi
 from .delivery import output_event
 from .events import end_shared_watches
 from .identity import current_user
 from .realtime import get_realtime
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+bp.register_blueprint(files.bp)  # uploads, artifacts, pictures, CSV (web/files.py)
 
 LOG_PAGE_LINES = 5_000
 SHARE_DEFAULT_SECONDS = 7 * 86_400
@@ -119,7 +120,7 @@ def openapi_document() -> Response:
 def jobs() -> Response:
     """``GET /api/jobs``: every registered job with its parameters; 401 without a login."""
     _user()
-    return jsonify(jobs=[spec.to_json() for spec in get_realtime().registry])
+    return jsonify(jobs=[files.job_json(spec) for spec in get_realtime().registry])
 
 
 @bp.get("/runs")
@@ -157,10 +158,15 @@ def _started(run: Run) -> tuple[Response, int, dict[str, str]]:
 
 @bp.post("/runs")
 def start_run() -> tuple[Response, int, dict[str, str]]:
-    """Start a job, as the socket's ``start`` event does (without watching it)."""
+    """Start a job, as the socket's ``start`` event does (without watching it); a job
+    with file parameters is started with ``multipart/form-data`` (web/files.py)."""
     user = _user()
+    rt = get_realtime()
+    if request.mimetype == "multipart/form-data":
+        job, params, request_id, uploads = files.multipart_start()
+        return _started(rt.start(user, job, params, request_id=request_id, files=uploads))
     data = _json_body('{"job": name, "params": {...}}')
-    rt = get_realtime()  # the run service checks request_id, for HTTP and Socket.IO alike
+    # The run service checks request_id, for HTTP and Socket.IO alike.
     return _started(rt.start(user, data.get("job"), data.get("params"),
                              request_id=data.get("request_id")))
 
@@ -175,7 +181,9 @@ def rerun(run_id: str) -> tuple[Response, int, dict[str, str]]:
     data = _json_body('{"request_id": "..."} or nothing', optional=True)
     rt = get_realtime()
     old = rt.service.get(user, run_id)
-    return _started(rt.start(user, old.job, old.params, request_id=data.get("request_id")))
+    params, uploads = files.stored_uploads(old, rt.registry.get(old.job))
+    return _started(rt.start(user, old.job, params, request_id=data.get("request_id"),
+                             files=uploads))
 
 
 @bp.post("/runs/<run_id>/stop")

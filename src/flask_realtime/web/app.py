@@ -26,7 +26,7 @@ from ..config import DEFAULTS, ConfigError
 from ..core.capture import install as install_capture
 from ..core.ports import StoreUnavailableError
 from ..core.system import SHUTTING_DOWN
-from . import api, auth, csrf, events, transport
+from . import api, auth, csrf, events, files, transport
 from .identity import current_user
 from .packets import TextPacket, guard_inbound
 from .realtime import Realtime
@@ -76,6 +76,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.session_interface = StoreSessionInterface(realtime.store)
     auth.init_app(app, realtime)
     csrf.init_app(app)
+    files.init_app(app)  # form bodies limited before CSRF reads them (web/files.py)
 
     events.register(socketio)
     app.register_blueprint(api.bp)

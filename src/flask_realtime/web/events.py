@@ -132,6 +132,11 @@ def register(socketio: SocketIO) -> None:
 def _start(rt: Realtime, user: str, data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("Send {\"job\": name, \"params\": {...}} to start a job.")
+    takes = rt.registry.get(data.get("job")).file_params
+    if takes:  # files go over HTTP, where their size is limited before they are read
+        raise ValueError(f"This job takes a file ({', '.join(takes)}): start it with POST "
+                         "/api/runs as multipart/form-data (docs/protocol.md); the socket's "
+                         "start takes no files.")
     run = rt.start(user, data.get("job"), data.get("params"),  # request_id: checked there
                    request_id=data.get("request_id"))
     rt.delivery.watch(request.sid, run.id, 0)  # type: ignore[attr-defined]

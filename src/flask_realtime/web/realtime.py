@@ -4,6 +4,7 @@ around the core's :class:`~..core.system.System` (built by ``web/app.py``)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ from flask import Flask, current_app
 from flask_socketio import SocketIO
 
 from ..core.capture import CapturePump
+from ..core.files import IncomingFile
 from ..core.jobs import JobRegistry
 from ..core.runs import Run
 from ..core.service import RunService
@@ -84,11 +86,12 @@ class Realtime:
         """``RunContext.services`` for a run of ``user`` (the Webex access, …)."""
         return self.system.services_for(user)
 
-    def start(self, user: str, job: Any, params: Any, *, request_id: str | None = None) -> Run:
-        """Start ``job`` for ``user`` with the services of their login, as
-        :meth:`RunService.start` does (same errors)."""
+    def start(self, user: str, job: Any, params: Any, *, request_id: str | None = None,
+              files: Mapping[str, IncomingFile] | None = None) -> Run:
+        """Start ``job`` for ``user`` with the services of their login (and ``files``
+        for its file parameters), as :meth:`RunService.start` does (same errors)."""
         return self.service.start(user, job, params, request_id=request_id,
-                                  services=self.services_for(user))
+                                  services=self.services_for(user), files=files)
 
     def run_json(self, run: Run, *, with_result: bool = False) -> dict[str, Any]:
         """The run as the API shows it (web/states.py)."""
