@@ -250,3 +250,20 @@ def test_artifacts_outside_a_run_are_kept_in_memory() -> None:
     artifacts = Artifacts(budget=5)
     artifacts.save("a.txt", "abc")
     assert artifacts.get("a.txt") == b"abc" and artifacts.used == 3
+
+
+def test_a_real_matplotlib_figure_is_drawn_as_png(core: Core) -> None:
+    figure_module = pytest.importorskip("matplotlib.figure")  # the charts extra
+
+    @job(registry=core.registry)
+    def plot(running: Running) -> Any:
+        figure = figure_module.Figure(figsize=(2, 1))
+        figure.subplots().plot([1, 3, 2])
+        return figure
+
+    done = core.finished(core.service.start("u", "plot").id)
+    assert done.state is RunState.SUCCEEDED, core.texts(done.id)
+    (kept,) = done.artifacts
+    assert kept["name"] == "picture.png" and kept["picture"] == "png"
+    data = core.store.get_blob(done.id, ARTIFACT_PREFIX + "picture.png")
+    assert data is not None and picture_kind(data) == "png"

@@ -3,7 +3,10 @@ by name, large ones whole, and deleted with the run (issue 20)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
+from pathlib import Path
 
 from flask_realtime.core.ports import RunStore
 from flask_realtime.core.runs import Run, RunState
@@ -36,3 +39,22 @@ def test_blobs_go_with_their_run(store: RunStore) -> None:
     assert store.get_blob("new", "artifact/a.txt") == b"new"
     store.delete_blobs("new")
     assert store.list_blobs("new") == {}
+
+
+def test_a_sqlite_database_from_before_blobs_opens_with_them(tmp_path: Path) -> None:
+    from flask_realtime.store.sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteStore
+
+    path = tmp_path / "old.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.executescript(MIGRATIONS[0] + MIGRATIONS[1] + "PRAGMA user_version=2;")
+        db.execute("INSERT INTO tokens VALUES ('alice', x'01')")
+        db.commit()
+    store = SQLiteStore(path)
+    try:
+        assert store.load_tokens("alice") == b"\x01"  # what it held is still there
+        store.put_blob("r1", "upload/data", b"kept")
+        assert store.get_blob("r1", "upload/data") == b"kept"
+    finally:
+        store.close()
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
