@@ -130,3 +130,23 @@ def test_a_result_table_sorts_by_column_and_downloads_as_csv(open_page: Any, pag
         rows = list(csv.reader(io.StringIO(f.read())))
     assert rows[0] == ["name", "size", "score"]
     assert "'=HYPERLINK(\"http://x\")" in [r[0] for r in rows]
+
+
+def test_a_body_the_server_refuses_unread_is_a_sentence_under_the_form(
+        open_page: Any, page: Any) -> None:
+    """Past the form-body limit the server answers 413 from Content-Length without
+    reading the body; the page says so in a sentence (or, if the connection closed
+    first, says that), and nothing started."""
+    open_page()
+    page.select_option("#job-select", "file_lines")
+    page.evaluate("window.flaskRealtime.form.inputs.get('data').param.max_bytes = 0")
+    pick(page, "huge.bin", b"x" * (LIMIT * 8))
+    page.click("#start-btn")
+    page.wait_for_selector("#form-message:not([hidden])")
+    message = page.text_content("#form-message")
+    assert message in (
+        f"The upload is too large: a file may have at most {LIMIT:,} bytes "
+        "(MAX_UPLOAD_BYTES). Choose a smaller file.",
+        "The file could not be sent: the connection closed (a server refuses a file too "
+        "large that way). Choose a smaller file, or try again."), message
+    assert page.is_enabled("#start-btn") and page.locator("#runs-body tr").count() == 0

@@ -183,7 +183,13 @@ async function startWithFiles() {
     announce("Run started.");
     openRun(record.id, { reveal: true });
   } catch (err) {
-    form.showErrors(err.message, err.errors || {});
+    // fetch fails with a TypeError when the connection closes under it: a server
+    // refusing a body too large may close it before the page has sent it all.
+    const message = err instanceof TypeError
+      ? "The file could not be sent: the connection closed (a server refuses a file " +
+        "too large that way). Choose a smaller file, or try again."
+      : err.message;
+    form.showErrors(message, err.errors || {});
     announce("The job did not start.");
   } finally {
     pendingStart = null;
