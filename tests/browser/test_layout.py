@@ -20,7 +20,8 @@ SIZES = [pytest.param((390, 844), id="phone"), pytest.param((768, 1024), id="tab
 # in a table's own scrolling box (a result table's sort buttons) are reached by
 # scrolling it; the box itself must fit (test_a_wide_result_table_scrolls_inside_its_box).
 OUT_OF_WIDTH = """() => [...document.querySelectorAll('button, select, input, a[href], summary')]
-    .filter(e => e.offsetParent !== null && e.type !== 'hidden' && !e.closest('#result .table-wrap'))
+    .filter(e => e.offsetParent !== null && e.type !== 'hidden')
+    .filter(e => !e.closest('#result .table-wrap'))
     .map(e => [e.id || e.textContent.trim() || e.tagName, e.getBoundingClientRect()])
     .filter(([, r]) => r.width === 0 || r.left < 0 || r.right > innerWidth + 0.5)
     .map(([name, r]) => `${name}: ${Math.round(r.left)}..${Math.round(r.right)}`)"""
