@@ -3,6 +3,7 @@
     .venv/bin/python bench/space_stats.py                    # 200 spaces, 40,000 messages, 50 ms
     .venv/bin/python bench/space_stats.py --rate-limit 100   # also: never above the limit
     .venv/bin/python bench/space_stats.py --faults --skip-sdk  # also: a bad day at Webex
+    .venv/bin/python bench/space_stats.py --charts --skip-sdk  # also: the charts' cost
 
 The simulator runs in its own process (``flask-realtime webex-sim``) with 50 ms of
 latency per request. Three figures, in the same run:
@@ -20,6 +21,9 @@ request) starting after ``--outage-after`` requests, and a rate limit of
 ``--faults-rate-limit`` requests per second: time, requests, 429s, retries and pause
 lines against the fault-free run, and a check that every other space's row is the
 fault-free one.
+
+The runs measured draw no charts (as before the charts existed, so the figures
+compare); ``--charts`` adds as many runs that draw them (matplotlib), and their ratio.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.processes import ROOT, free_port, wait_http
 
 from flask_realtime.core.jobs import RunContext
+from flask_realtime.webex import charts
 from flask_realtime.webex.client import WebexAccess, static_token
 from flask_realtime.webex.jobs import space_stats
 from flask_realtime.webex.simulator import (
@@ -74,14 +79,21 @@ def simulator_process(args: argparse.Namespace, rate_limit: float | None = None,
         proc.wait(10)
 
 
-def run_ours(base: str, token: str, concurrency: int, output: list[str] | None = None
-             ) -> tuple[float, list[dict[str, Any]], WebexAccess]:
+def run_ours(base: str, token: str, concurrency: int, output: list[str] | None = None,
+             draw: bool = False) -> tuple[float, list[dict[str, Any]], WebexAccess]:
+    """One space_stats run; its charts drawn only with ``draw`` (and matplotlib), so
+    that the scan's figures stay comparable with those measured before the charts."""
     webex = WebexAccess(base, static_token(token))
     context = RunContext("bench", "user1@example.com", {"webex": webex})
     printed = io.StringIO()
+    could = charts.available
+    charts.available = lambda: draw and could()
     started = time.perf_counter()
-    with contextlib.redirect_stdout(printed):
-        result = asyncio.run(space_stats(lambda: True, context, concurrency=concurrency))
+    try:
+        with contextlib.redirect_stdout(printed):
+            result = asyncio.run(space_stats(lambda: True, context, concurrency=concurrency))
+    finally:
+        charts.available = could
     if output is not None:
         output += printed.getvalue().splitlines()
     return time.perf_counter() - started, result, webex
@@ -181,6 +193,8 @@ def main() -> None:
     parser.add_argument("--outage-after", type=int, default=60,
                         help="requests before the outage starts (mid-scan)")
     parser.add_argument("--faults-rate-limit", type=float, default=100)
+    parser.add_argument("--charts", action="store_true",
+                        help="also runs that draw the two charts (matplotlib): their cost")
     args = parser.parse_args()
     with simulator_process(args) as (base, token):
         runs = [run_ours(base, token, args.concurrency) for _ in range(max(args.repeat, 1))]
@@ -196,6 +210,17 @@ def main() -> None:
               f"{len(times)} ({times[0]:.2f} to {times[-1]:.2f}), {webex.requests_sent} requests")
         print(f"lower bound: {chain} requests in a chain x {args.latency_ms:g} ms = {bound:.2f} s;"
               f" ours / bound = {ours / bound:.2f}x   (target <= 1.5x)")
+        if args.charts:
+            if not charts.available():
+                print("charts: matplotlib is not installed (pip install "
+                      "'flask-realtime[charts]')")
+            else:
+                drawn = sorted(run_ours(base, token, args.concurrency, draw=True)[0]
+                               for _ in range(max(args.repeat, 1)))
+                with_charts = statistics.median(drawn)
+                print(f"ours with its two charts: {with_charts:.2f} s median of {len(drawn)} "
+                      f"({drawn[0]:.2f} to {drawn[-1]:.2f}); with / without = "
+                      f"{with_charts / ours:.2f}x")
         if not args.skip_sdk:
             sdk, rows = run_sdk(base, token)
             same = [(r["id"], r["messages"], r["oldest"], r["newest"]) for r in rows] == [
