@@ -267,3 +267,21 @@ def test_a_real_matplotlib_figure_is_drawn_as_png(core: Core) -> None:
     assert kept["name"] == "picture.png" and kept["picture"] == "png"
     data = core.store.get_blob(done.id, ARTIFACT_PREFIX + "picture.png")
     assert data is not None and picture_kind(data) == "png"
+
+
+def test_a_file_past_the_budget_under_path_is_refused_without_being_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    artifacts = Artifacts(budget=100, workdir=tmp_path)
+    big = artifacts.path / "huge.bin"
+    with open(big, "wb") as f:
+        f.truncate(10**9)  # sparse: a gigabyte on paper only
+    (artifacts.path / "small.txt").write_text("ok")
+    read: list[str] = []
+    real = Path.read_bytes
+    monkeypatch.setattr(Path, "read_bytes", lambda self: read.append(self.name) or real(self))
+    problems = artifacts.collect()
+    assert read == ["small.txt"]
+    assert problems == ["Artifact 'huge.bin' (1,000,000,000 bytes) was not kept: the run's "
+                        "artifacts would pass their budget of 100 bytes "
+                        "(ARTIFACT_BUDGET_BYTES)."]
+    assert [a["name"] for a in artifacts.listing()] == ["small.txt"]

@@ -262,21 +262,25 @@ class Artifacts:
             raise ArtifactError(f"Artifact {name!r}: save bytes, text or a Picture, not "
                                 f"{type(data).__name__}.")
         with self._lock:
-            others = sum(n for key, n in self._sizes.items() if key != name)
-            if others + len(data) > self.budget:
-                raise ArtifactError(
-                    f"Artifact {name!r} ({len(data):,} bytes) was not kept: the run's "
-                    f"artifacts would pass their budget of {self.budget:,} bytes "
-                    "(ARTIFACT_BUDGET_BYTES).")
-            if name not in self._sizes and len(self._sizes) >= MAX_ARTIFACTS:
-                raise ArtifactError(f"Artifact {name!r} was not kept: a run keeps at most "
-                                    f"{MAX_ARTIFACTS} artifacts.")
+            self._check_room(name, len(data))
             if self.store is None:
                 self._memory[name] = data
             else:
                 self.store.put_blob(self.run_id, ARTIFACT_PREFIX + name, data)
             self._sizes[name] = len(data)
             self._kinds[name] = picture_kind(data)
+
+    def _check_room(self, name: str, size: int) -> None:
+        """Raise :class:`ArtifactError` unless ``size`` more bytes as artifact ``name``
+        (replacing one of that name) fit the budget and the count (under the lock)."""
+        others = sum(n for key, n in self._sizes.items() if key != name)
+        if others + size > self.budget:
+            raise ArtifactError(
+                f"Artifact {name!r} ({size:,} bytes) was not kept: the run's artifacts "
+                f"would pass their budget of {self.budget:,} bytes (ARTIFACT_BUDGET_BYTES).")
+        if name not in self._sizes and len(self._sizes) >= MAX_ARTIFACTS:
+            raise ArtifactError(f"Artifact {name!r} was not kept: a run keeps at most "
+                                f"{MAX_ARTIFACTS} artifacts.")
 
     def get(self, name: str) -> bytes | None:
         """The bytes of artifact ``name`` kept by this run, or None."""
@@ -302,6 +306,8 @@ class Artifacts:
                                 "link; write the file itself.")
                 continue
             try:
+                with self._lock:  # a file past the budget is refused before it is read
+                    self._check_room(check_artifact_name(relative), file.stat().st_size)
                 self.save(relative, file.read_bytes())
             except (ArtifactError, OSError) as exc:
                 problems.append(str(exc))
