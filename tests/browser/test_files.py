@@ -150,3 +150,21 @@ def test_a_body_the_server_refuses_unread_is_a_sentence_under_the_form(
         "The file could not be sent: the connection closed (a server refuses a file too "
         "large that way). Choose a smaller file, or try again."), message
     assert page.is_enabled("#start-btn") and page.locator("#runs-body tr").count() == 0
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_files_and_a_sorted_table_have_no_serious_accessibility_problems(
+        open_page: Any, page: Any, scheme: str) -> None:
+    from .test_a11y import serious  # axe-core, as the console's own checks run it
+
+    page.emulate_media(color_scheme=scheme)
+    open_page()
+    start_job(page, "make_files")
+    wait_state(page, "succeeded")
+    page.wait_for_selector("#files-pictures img")
+    assert serious(page) == []
+    start_job(page, "a_table", rows=5)
+    wait_state(page, "succeeded")
+    page.locator("#result-body th button").first.click()
+    page.wait_for_selector("#result-body th[aria-sort='ascending']")
+    assert serious(page) == []
