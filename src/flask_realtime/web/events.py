@@ -132,7 +132,10 @@ def register(socketio: SocketIO) -> None:
 def _start(rt: Realtime, user: str, data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("Send {\"job\": name, \"params\": {...}} to start a job.")
-    takes = rt.registry.get(data.get("job")).file_params
+    try:
+        takes = rt.registry.get(data.get("job")).file_params
+    except JobError:
+        takes = ()  # the start below refuses it, in its usual order of checks
     if takes:  # files go over HTTP, where their size is limited before they are read
         raise ValueError(f"This job takes a file ({', '.join(takes)}): start it with POST "
                          "/api/runs as multipart/form-data (docs/protocol.md); the socket's "
