@@ -42,6 +42,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import httpx
 from tests.processes import ROOT, free_port, wait_http
 
 from flask_realtime.core.jobs import RunContext
@@ -80,20 +81,29 @@ def simulator_process(args: argparse.Namespace, rate_limit: float | None = None,
 
 
 def run_ours(base: str, token: str, concurrency: int, output: list[str] | None = None,
-             draw: bool = False) -> tuple[float, list[dict[str, Any]], WebexAccess]:
-    """One space_stats run; its charts drawn only with ``draw`` (and matplotlib), so
-    that the scan's figures stay comparable with those measured before the charts."""
-    webex = WebexAccess(base, static_token(token))
+             transport: str = "aiohttp", draw: bool = False,
+             ) -> tuple[float, list[dict[str, Any]], WebexAccess]:
+    """One scan; ``transport="httpcore"`` is the client as it was before 2026-12-02
+    (httpx's own pool, at most 32 connections kept alive). The client's CPU time for
+    the scan is left in ``webex.cpu_seconds``. Its charts are drawn only with ``draw``
+    (and matplotlib), so that the scan's figures stay comparable with those measured
+    before the charts."""
+    pool = None
+    if transport == "httpcore":
+        pool = httpx.AsyncHTTPTransport(limits=httpx.Limits(
+            max_connections=concurrency, max_keepalive_connections=min(concurrency, 32)))
+    webex = WebexAccess(base, static_token(token), transport=pool)
     context = RunContext("bench", "user1@example.com", {"webex": webex})
     printed = io.StringIO()
     could = charts.available
     charts.available = lambda: draw and could()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     try:
         with contextlib.redirect_stdout(printed):
             result = asyncio.run(space_stats(lambda: True, context, concurrency=concurrency))
     finally:
         charts.available = could
+    webex.cpu_seconds = time.process_time() - cpu  # type: ignore[attr-defined]
     if output is not None:
         output += printed.getvalue().splitlines()
     return time.perf_counter() - started, result, webex
@@ -176,6 +186,28 @@ def faults_round(args: argparse.Namespace, clean: list[dict[str, Any]], clean_ti
           f"the 403 space reported, the {len(clean) - 1} others as without faults")
 
 
+def compare_httpcore(args: argparse.Namespace, base: str, token: str,
+                     result: list[dict[str, Any]], bound: float) -> None:
+    """Ours and the httpcore client alternately, ``--repeat`` times each."""
+    times: dict[str, list[float]] = {"aiohttp": [], "httpcore": []}
+    cpus: dict[str, list[float]] = {"aiohttp": [], "httpcore": []}
+    for _ in range(max(args.repeat, 1)):
+        for name in ("httpcore", "aiohttp"):
+            elapsed, other, webex = run_ours(base, token, args.concurrency, transport=name)
+            assert other == result, "the httpcore client's answer differs"
+            times[name].append(elapsed)
+            cpus[name].append(webex.cpu_seconds)  # type: ignore[attr-defined]
+    for name in ("httpcore", "aiohttp"):
+        t = sorted(times[name])
+        print(f"alternating, {name}: {statistics.median(t):.2f} s median of {len(t)} "
+              f"({t[0]:.2f} to {t[-1]:.2f}), / bound = {statistics.median(t) / bound:.2f}x; "
+              f"client CPU {statistics.median(cpus[name]):.2f} s median")
+    print(f"  httpcore / aiohttp = "
+          f"{statistics.median(times['httpcore']) / statistics.median(times['aiohttp']):.2f}x "
+          f"time, {statistics.median(cpus['httpcore']) / statistics.median(cpus['aiohttp']):.2f}x"
+          f" CPU")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--spaces", type=int, default=200)
@@ -193,9 +225,13 @@ def main() -> None:
     parser.add_argument("--outage-after", type=int, default=60,
                         help="requests before the outage starts (mid-scan)")
     parser.add_argument("--faults-rate-limit", type=float, default=100)
+    parser.add_argument("--compare-httpcore", action="store_true",
+                        help="also the client on httpcore's pool (before 2026-12-02), "
+                             "alternating with ours on the same simulator")
     parser.add_argument("--charts", action="store_true",
                         help="also runs that draw the two charts (matplotlib): their cost")
     args = parser.parse_args()
+    print(f"loadavg at start: {Path('/proc/loadavg').read_text().split()[0]}")
     with simulator_process(args) as (base, token):
         runs = [run_ours(base, token, args.concurrency) for _ in range(max(args.repeat, 1))]
         times = sorted(elapsed for elapsed, _, _ in runs)
@@ -210,6 +246,10 @@ def main() -> None:
               f"{len(times)} ({times[0]:.2f} to {times[-1]:.2f}), {webex.requests_sent} requests")
         print(f"lower bound: {chain} requests in a chain x {args.latency_ms:g} ms = {bound:.2f} s;"
               f" ours / bound = {ours / bound:.2f}x   (target <= 1.5x)")
+        cpu = statistics.median(w.cpu_seconds for _, _, w in runs)  # type: ignore[attr-defined]
+        print(f"  the client's CPU per scan: {cpu:.2f} s median")
+        if args.compare_httpcore:
+            compare_httpcore(args, base, token, result, bound)
         if args.charts:
             if not charts.available():
                 print("charts: matplotlib is not installed (pip install "
@@ -231,6 +271,7 @@ def main() -> None:
         rate_limited_round(args)
     if args.faults:
         faults_round(args, result, ours, webex.requests_sent)
+    print(f"loadavg at end: {Path('/proc/loadavg').read_text().split()[0]}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
 """An async Webex REST client on httpx, for jobs that scan hundreds of spaces at once.
 
+Requests go through httpx's API on aiohttp's connection pool (httpx-aiohttp's
+transport): on httpcore's pool a 200-space scan took two to three times the CPU
+(docs/performance.md, Webex space statistics).
+
 What it takes care of, so that jobs don't:
 
 * **Paging.** Listing is an async iterator that asks for the documented maximum page
@@ -29,8 +33,9 @@ What it takes care of, so that jobs don't:
 * **Logs.** httpx's INFO line per request goes to DEBUG for this client's requests;
   the client logs one INFO summary per ``LOG_EVERY`` requests instead.
 
-TLS certificates are verified (httpx's default). The httpx client is created in the
-event loop that first uses it and closed by :meth:`WebexAccess.aclose` (or ``async with``).
+TLS certificates are verified (httpx's default context, given to aiohttp). The httpx
+client is created in the event loop that first uses it and closed by
+:meth:`WebexAccess.aclose` (or ``async with``), which closes aiohttp's session too.
 """
 
 from __future__ import annotations
@@ -38,13 +43,17 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import email.utils
+import functools
 import logging
 import random
+import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, Protocol
 
 import httpx
+import orjson
+from httpx_aiohttp import AiohttpTransport
 
 from .models import Membership, Message, Person, Room
 from .slots import PrioritySlots
@@ -55,9 +64,6 @@ DEFAULT_BASE_URL = "https://webexapis.com/v1"
 
 #: ``await provider(force_refresh)``: a valid access token; ``True`` after a 401.
 TokenProvider = Callable[[bool], Awaitable[str]]
-
-#: Connections kept open between requests, whatever the concurrency (see ``_http``).
-MAX_KEEPALIVE = 32
 
 #: Largest page each list endpoint serves (a larger ``max`` is cut to this by Webex).
 MAX_PAGE = {"rooms": 1000, "messages": 1000, "memberships": 1000, "people": 1000}
@@ -215,14 +221,15 @@ class WebexAccess:
 
     def _http(self) -> tuple[httpx.AsyncClient, PrioritySlots]:
         if self._client is None or self._slots is None:
-            # httpcore 1.0's pool does work quadratic in its kept-alive connections on
-            # every request (profiled: 64 of them doubled a 200-space scan); past 32,
-            # opening a connection now and then is cheaper.
+            # aiohttp's pool, not httpcore's: httpcore 1.0 does work quadratic in its
+            # kept-alive connections on every request, and its AnyIO socket checks
+            # cost more CPU than the JSON of the pages (profiled on a 200-space scan:
+            # 0.8-1.1 s of CPU against 0.3-0.4 s on aiohttp).
             limits = httpx.Limits(max_connections=self.concurrency,
-                                  max_keepalive_connections=min(self.concurrency,
-                                                                MAX_KEEPALIVE))
+                                  max_keepalive_connections=self.concurrency)
+            transport = self._transport or AiohttpTransport(verify=_tls(), limits=limits)
             self._client = httpx.AsyncClient(timeout=self.timeout, limits=limits,
-                                             transport=self._transport)
+                                             transport=transport)
             # ``concurrency`` may have been set since __init__ (space_stats does).
             self._window = self._target = float(self.concurrency)
             self._slots = PrioritySlots(self.concurrency)
@@ -424,7 +431,7 @@ class WebexAccess:
         return self._token_lock
 
     async def get(self, path: str, **params: Any) -> Any:
-        return (await self.request("GET", path, params=_clean(params))).json()
+        return _json(await self.request("GET", path, params=_clean(params)))
 
     async def pages(self, path: str, **params: Any) -> AsyncIterator[list[dict[str, Any]]]:
         """Every page of a list endpoint, following ``rel="next"`` links (see
@@ -439,7 +446,7 @@ class WebexAccess:
         while url is not None:
             response = await self.request("GET", url, params=query, priority=priority)
             priority = 0  # a next page goes before other lists' first pages
-            body = response.json()
+            body = _json(response)
             items = body.get("items", []) if isinstance(body, dict) else []
             yield items if isinstance(items, list) else []
             url, query = self.next_url(response, size), None
@@ -528,6 +535,23 @@ class WebexAccess:
         response = await self.request("POST", "memberships", json={
             "roomId": room_id, "personEmail": person_email, "isModerator": is_moderator})
         return Membership.from_json(response.json())
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """httpx's default, verifying TLS context, made once: loading the CA bundle costs
+    about 30 ms, a twentieth of a whole scan."""
+    return httpx.create_ssl_context()
+
+
+def _json(response: httpx.Response) -> Any:
+    """The body as JSON, decoded by orjson (a 1,000-message page is about 430 KB; the
+    standard library's decoder took a third of the client's CPU in a scan). What orjson
+    refuses and the standard library reads (integers past 64 bits) goes to the latter."""
+    try:
+        return orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        return response.json()
 
 
 def _clean(params: dict[str, Any]) -> dict[str, Any]:
