@@ -3,6 +3,7 @@
     .venv/bin/python bench/space_stats.py                    # 200 spaces, 40,000 messages, 50 ms
     .venv/bin/python bench/space_stats.py --rate-limit 100   # also: never above the limit
     .venv/bin/python bench/space_stats.py --faults --skip-sdk  # also: a bad day at Webex
+    .venv/bin/python bench/space_stats.py --charts --skip-sdk  # also: the charts' cost
 
 The simulator runs in its own process (``flask-realtime webex-sim``) with 50 ms of
 latency per request. Three figures, in the same run:
@@ -20,6 +21,9 @@ request) starting after ``--outage-after`` requests, and a rate limit of
 ``--faults-rate-limit`` requests per second: time, requests, 429s, retries and pause
 lines against the fault-free run, and a check that every other space's row is the
 fault-free one.
+
+The runs measured draw no charts (as before the charts existed, so the figures
+compare); ``--charts`` adds as many runs that draw them (matplotlib), and their ratio.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ import httpx
 from tests.processes import ROOT, free_port, wait_http
 
 from flask_realtime.core.jobs import RunContext
+from flask_realtime.webex import charts
 from flask_realtime.webex.client import WebexAccess, static_token
 from flask_realtime.webex.jobs import space_stats
 from flask_realtime.webex.simulator import (
@@ -76,10 +81,13 @@ def simulator_process(args: argparse.Namespace, rate_limit: float | None = None,
 
 
 def run_ours(base: str, token: str, concurrency: int, output: list[str] | None = None,
-             transport: str = "aiohttp") -> tuple[float, list[dict[str, Any]], WebexAccess]:
+             transport: str = "aiohttp", draw: bool = False,
+             ) -> tuple[float, list[dict[str, Any]], WebexAccess]:
     """One scan; ``transport="httpcore"`` is the client as it was before 2026-12-02
     (httpx's own pool, at most 32 connections kept alive). The client's CPU time for
-    the scan is left in ``webex.cpu_seconds``."""
+    the scan is left in ``webex.cpu_seconds``. Its charts are drawn only with ``draw``
+    (and matplotlib), so that the scan's figures stay comparable with those measured
+    before the charts."""
     pool = None
     if transport == "httpcore":
         pool = httpx.AsyncHTTPTransport(limits=httpx.Limits(
@@ -87,9 +95,14 @@ def run_ours(base: str, token: str, concurrency: int, output: list[str] | None =
     webex = WebexAccess(base, static_token(token), transport=pool)
     context = RunContext("bench", "user1@example.com", {"webex": webex})
     printed = io.StringIO()
+    could = charts.available
+    charts.available = lambda: draw and could()
     started, cpu = time.perf_counter(), time.process_time()
-    with contextlib.redirect_stdout(printed):
-        result = asyncio.run(space_stats(lambda: True, context, concurrency=concurrency))
+    try:
+        with contextlib.redirect_stdout(printed):
+            result = asyncio.run(space_stats(lambda: True, context, concurrency=concurrency))
+    finally:
+        charts.available = could
     webex.cpu_seconds = time.process_time() - cpu  # type: ignore[attr-defined]
     if output is not None:
         output += printed.getvalue().splitlines()
@@ -215,6 +228,8 @@ def main() -> None:
     parser.add_argument("--compare-httpcore", action="store_true",
                         help="also the client on httpcore's pool (before 2026-12-02), "
                              "alternating with ours on the same simulator")
+    parser.add_argument("--charts", action="store_true",
+                        help="also runs that draw the two charts (matplotlib): their cost")
     args = parser.parse_args()
     print(f"loadavg at start: {Path('/proc/loadavg').read_text().split()[0]}")
     with simulator_process(args) as (base, token):
@@ -235,6 +250,17 @@ def main() -> None:
         print(f"  the client's CPU per scan: {cpu:.2f} s median")
         if args.compare_httpcore:
             compare_httpcore(args, base, token, result, bound)
+        if args.charts:
+            if not charts.available():
+                print("charts: matplotlib is not installed (pip install "
+                      "'flask-realtime[charts]')")
+            else:
+                drawn = sorted(run_ours(base, token, args.concurrency, draw=True)[0]
+                               for _ in range(max(args.repeat, 1)))
+                with_charts = statistics.median(drawn)
+                print(f"ours with its two charts: {with_charts:.2f} s median of {len(drawn)} "
+                      f"({drawn[0]:.2f} to {drawn[-1]:.2f}); with / without = "
+                      f"{with_charts / ours:.2f}x")
         if not args.skip_sdk:
             sdk, rows = run_sdk(base, token)
             same = [(r["id"], r["messages"], r["oldest"], r["newest"]) for r in rows] == [

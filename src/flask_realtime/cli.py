@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -239,13 +240,14 @@ def _exec_on(system: System[Store], job: str, params: tuple[str, ...], as_json: 
             raise click.UsageError(f"{pair!r} is not name=value")
         raw[name] = value
     store, service = system.store, system.service
+    files = _terminal_files(system.registry, job, raw)
     service.subscribe(lambda run: done.set() if run.state.finished else None)
     waits = _Waits()
     service.subscribe(waits.update)
     services = _terminal_webex(system.registry, job, token, webex_url, demo_user)
     system.start()
     try:
-        run = service.start("terminal", job, raw, services=services)
+        run = service.start("terminal", job, raw, services=services, files=files)
     except ParamError as exc:
         for name, problem in exc.errors.items():
             click.echo(f"error: {name} {problem}", err=True)
@@ -332,6 +334,27 @@ def _forward_stdin(service: Any, run_id: str, waits: _Waits) -> None:
             return  # the run ended meanwhile, or its input did
         if not line:
             return
+
+def _terminal_files(registry: JobRegistry, job: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """``exec``'s uploads: a file parameter's value is the path of a local file, taken
+    out of ``raw`` and read (its name kept for display, as a browser's would be)."""
+    from .core.files import IncomingFile
+
+    try:
+        takes = registry.get(job).file_params
+    except JobError:
+        return {}  # service.start says there is no such job
+    files: dict[str, Any] = {}
+    for name in takes:
+        if name not in raw:
+            continue
+        path = Path(raw.pop(name)).expanduser()
+        try:
+            files[name] = IncomingFile(path.name, path.read_bytes())
+        except OSError as exc:
+            raise click.UsageError(f"{name}={path}: cannot read that file ({exc.strerror}); "
+                                   "give the path of a file to upload.") from exc
+    return files
 
 
 def _terminal_webex(registry: JobRegistry, job: str, token: str | None, base_url: str | None,

@@ -167,6 +167,10 @@ DEFAULTS: dict[str, Any] = {
     # The audit trail keeps entries this many days, and at most this many (None: no limit).
     "AUDIT_RETENTION_DAYS": 90,
     "AUDIT_RETENTION_ENTRIES": 100_000,
+    # Files (docs/jobs.md): the largest file a start may upload for a job's file
+    # parameter, and the bytes of artifacts one run may keep.
+    "MAX_UPLOAD_BYTES": 10 * 1024 * 1024,
+    "ARTIFACT_BUDGET_BYTES": 50 * 1024 * 1024,
 }
 
 class ConfigError(ValueError):
@@ -381,6 +385,8 @@ CHECKS: dict[str, Check] = {
                         "bob@example.com; dev = @example.com", _groups),
     "AUDIT_RETENTION_DAYS": optional(whole(1)),
     "AUDIT_RETENTION_ENTRIES": optional(whole(1)),
+    "MAX_UPLOAD_BYTES": whole(1),
+    "ARTIFACT_BUDGET_BYTES": whole(1),
 }
 
 

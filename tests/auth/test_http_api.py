@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -95,7 +96,7 @@ def test_openapi_document_validates_and_covers_every_route(user: Browser, app: A
     validate(document)
     documented = {(path, method.upper()) for path, item in document["paths"].items()
                   for method in item}
-    routes = {(rule.rule.replace("<", "{").replace(">", "}"), method)
+    routes = {(re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method)
               for rule in app.url_map.iter_rules() if rule.rule.startswith("/api/")
               for method in rule.methods - {"HEAD", "OPTIONS"}}
     assert documented == routes

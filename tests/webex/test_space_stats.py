@@ -85,3 +85,48 @@ def test_clean_up_deletes_only_marked_spaces(sim: SimulatorHandle) -> None:
     assert [r["deleted"] for r in done] == [True]
     assert {r["title"] for r in sim.dataset.ground_truth(USER)} == before - {
         f"{TEST_SPACE_PREFIX} a"}
+
+
+def test_space_stats_keeps_two_charts_when_matplotlib_is_installed(
+        sim: SimulatorHandle) -> None:
+    pytest.importorskip("matplotlib")  # the charts extra; the test extra installs it
+    run = context(sim)
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        rows = asyncio.run(space_stats(lambda: True, run, concurrency=8))
+    listed = {a["name"]: a for a in run.artifacts.listing()}
+    assert set(listed) == {"messages-per-space.png", "activity.png"}
+    assert all(a["picture"] == "png" and a["size"] > 1000 for a in listed.values())
+    assert "chart: messages-per-space.png" in output.getvalue().splitlines()
+    from PIL import Image  # matplotlib's own dependency
+
+    chart = run.artifacts.get("messages-per-space.png")
+    assert chart is not None
+    width, height = Image.open(io.BytesIO(chart)).size
+    spaces = min(20, sum(1 for r in rows if r["messages"]))
+    assert width >= 600 and height >= 100 + 25 * spaces  # a bar for each of the 20
+
+
+def test_without_matplotlib_space_stats_says_charts_need_the_extra(
+        sim: SimulatorHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flask_realtime.webex import charts
+
+    monkeypatch.setattr(charts, "available", lambda: False)
+    run = context(sim)
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        result = asyncio.run(space_stats(lambda: True, run, concurrency=8))
+    assert result == sim.dataset.ground_truth(USER)
+    assert output.getvalue().splitlines().count(charts.NEEDS_EXTRA) == 1
+    assert "pip install 'flask-realtime[charts]'" in charts.NEEDS_EXTRA
+    assert run.artifacts.listing() == []
+
+
+def test_the_timeline_counts_per_month_over_a_long_span() -> None:
+    pytest.importorskip("matplotlib")
+    from flask_realtime.webex import charts
+
+    short = charts.activity({"2026-01-01": 3, "2026-01-03": 1, "bad": 9})
+    long = charts.activity({"2024-01-01": 3, "2026-01-03": 1})
+    assert short is not None and long is not None and short.kind == long.kind == "png"
+    assert charts.activity({}) is None and charts.messages_per_space([{"messages": 0}]) is None

@@ -17,6 +17,7 @@ import math
 import os
 import sys
 import traceback
+import types
 import typing
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from typing import Any, Literal
 
 from ..config import ConfigError
 from .access import AccessRuleError, allows, normalize_rule
+from .files import Artifacts, IncomingFile, Upload, UploadRef
 
 __all__ = [
     "ISOLATIONS",
@@ -97,12 +99,15 @@ class RunContext:
 
     A job asks by declaring a parameter annotated ``RunContext``. ``services`` carries
     what the application offers jobs (for instance ``"webex"``: an authenticated API
-    access for the run's user); the core does not know what they are.
+    access for the run's user); the core does not know what they are. ``artifacts``
+    keeps the files the run makes (docs/jobs.md, "Artifacts"): the runner gives each
+    run its own, stored with the run.
     """
 
     run_id: str
     user: str
     services: Mapping[str, Any] = field(default_factory=dict)
+    artifacts: Artifacts = field(default_factory=Artifacts)
 
 
 _MISSING: Any = inspect.Parameter.empty
@@ -114,7 +119,7 @@ class Param:
     """One user-facing parameter of a job."""
 
     name: str
-    kind: str  # "int" | "float" | "str" | "bool" | "choice"
+    kind: str  # "int" | "float" | "str" | "bool" | "choice" | "file"
     default: Any = _MISSING
     choices: tuple[Any, ...] = ()
     help: str = ""
@@ -145,7 +150,16 @@ class Param:
         return out
 
     def convert(self, raw: Any) -> Any:
-        """Turn a JSON or command-line value into the declared type, or raise ValueError."""
+        """Turn a JSON or command-line value into the declared type, or raise ValueError.
+
+        A ``file`` parameter takes an :class:`~.files.IncomingFile` (a start's upload)
+        or a run record's ``{"filename", "size"}`` (:class:`~.files.UploadRef`, when a
+        worker validates a stored run again); the run service refuses any value for it
+        that did not come as a file."""
+        if self.kind == "file":
+            if isinstance(raw, IncomingFile | UploadRef):
+                return raw
+            return UploadRef.from_json(raw)
         if self.kind == "choice":
             for choice in self.choices:
                 plain = choice.value if isinstance(choice, enum.Enum) else choice
@@ -300,8 +314,16 @@ class JobSpec:
         return lambda: self.func(running, **kwargs)
 
     def params_json(self, params: Mapping[str, Any]) -> dict[str, Any]:
-        """Validated params as plain JSON values (enums by value), for run records."""
-        return {k: v.value if isinstance(v, enum.Enum) else v for k, v in params.items()}
+        """Validated params as plain JSON values (enums by value, files as
+        ``{"filename", "size"}``), for run records."""
+        return {k: v.value if isinstance(v, enum.Enum) else
+                v.to_json() if isinstance(v, IncomingFile | UploadRef) else v
+                for k, v in params.items()}
+
+    @property
+    def file_params(self) -> tuple[str, ...]:
+        """The names of the parameters that take a file (annotated ``Upload``)."""
+        return tuple(p.name for p in self.params if p.kind == "file")
 
     def to_json(self) -> dict[str, Any]:
         """The job as ``GET /api/jobs`` lists it: name, title, description, whether it is
@@ -336,6 +358,12 @@ def _param_from(parameter: inspect.Parameter, hint: Any) -> Param:
                 bounds = extra
     default = parameter.default
     common: dict[str, Any] = {"name": parameter.name, "default": default, "help": help_text}
+    if hint is Upload or (typing.get_origin(hint) in (typing.Union, types.UnionType)
+                          and set(typing.get_args(hint)) == {Upload, type(None)}):
+        if default not in (_MISSING, None):
+            raise JobError(f"parameter {parameter.name!r}: a file parameter's default can "
+                           "only be None")
+        return Param(kind="file", **common)
     if typing.get_origin(hint) is Literal:
         return Param(kind="choice", choices=typing.get_args(hint), **common)
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
@@ -346,7 +374,7 @@ def _param_from(parameter: inspect.Parameter, hint: Any) -> Param:
     if kind is None:
         raise JobError(
             f"parameter {parameter.name!r} needs a type hint of int, float, str, bool, "
-            "Literal[...] or an Enum"
+            "Literal[...], an Enum or Upload"
         )
     return Param(kind=kind, range=bounds, **common)
 

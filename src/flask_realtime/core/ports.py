@@ -81,8 +81,8 @@ class RunRecords(Protocol):
 
     @abstractmethod
     def forget_old_runs(self, user: str, keep: int) -> list[str]:
-        """Delete ``user``'s finished runs older than their newest ``keep`` runs, records
-        and output alike; returns their ids. Runs not finished are never deleted."""
+        """Delete ``user``'s finished runs older than their newest ``keep`` runs, records,
+        output and blobs alike; returns their ids. Runs not finished are never deleted."""
 
 
 class StopRequests(Protocol):
@@ -197,7 +197,29 @@ class ExecutorLiveness(Protocol):
         return True
 
 
-class RunStore(RunRecords, StopRequests, OutputLog, RunInput, ExecutorLiveness,
+class BlobStore(Protocol):
+    """Files kept with a run (uploads and artifacts, ``core/files.py``), by name, as
+    bytes; deleted with the run by :meth:`RunRecords.forget_old_runs`. Shared stores
+    hold them for every process (an RQ worker reads a run's uploads from Redis)."""
+
+    @abstractmethod
+    def put_blob(self, run_id: str, name: str, data: bytes) -> None:
+        """Keep ``data`` as the run's blob ``name``, replacing one of that name."""
+
+    @abstractmethod
+    def get_blob(self, run_id: str, name: str) -> bytes | None:
+        """The run's blob ``name``, or None when there is none."""
+
+    @abstractmethod
+    def list_blobs(self, run_id: str) -> dict[str, int]:
+        """The run's blobs: name -> size in bytes."""
+
+    @abstractmethod
+    def delete_blobs(self, run_id: str) -> None:
+        """Delete every blob of the run (nothing when it has none)."""
+
+
+class RunStore(RunRecords, StopRequests, OutputLog, RunInput, ExecutorLiveness, BlobStore,
                Protocol):
     """Everything the run service needs: one database, opened and closed as a whole."""
 

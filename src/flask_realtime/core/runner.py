@@ -10,17 +10,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import heapq
 import json
 import logging
+import shutil
+import tempfile
 import threading
 import time
 import traceback
 from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from .capture import CapturePump
 from .capture.stdin import RunStdin
+from .files import (
+    UPLOAD_PREFIX,
+    ArtifactError,
+    Artifacts,
+    IncomingFile,
+    Picture,
+    UploadRef,
+    is_figure,
+    write_upload,
+)
 from .jobs import JobFailure, JobSpec, RunContext
 from .output import SYSTEM
 from .ports import ExecutorLiveness, StopRequests, StoreClosedError, StoreUnavailableError
@@ -285,10 +299,65 @@ def fail_confirmed(service: RunService, missing: set[str], suspects: set[str], *
     return failed
 
 
+class UploadGoneError(Exception):
+    """A run's uploaded file is not in the store (deleted, or the store was emptied):
+    the run fails with this sentence, before its job is called."""
+
+
+def prepare_uploads(store: Any, run_id: str, spec: JobSpec, params: Mapping[str, Any],
+                    folder: Path | None) -> dict[str, Any]:
+    """``params`` with each file parameter's upload (an :class:`IncomingFile`, or a
+    record's :class:`UploadRef` read from the store) written to ``folder`` and given
+    as an :class:`~.files.Upload`. Raises :class:`UploadGoneError`."""
+    prepared = dict(params)
+    for name in spec.file_params:
+        value = params.get(name)
+        if value is None:
+            continue
+        assert folder is not None, "a job with file parameters gets a folder"
+        if isinstance(value, IncomingFile):
+            data: bytes | None = value.data
+        else:
+            data = store.get_blob(run_id, UPLOAD_PREFIX + name)
+        if data is None:
+            raise UploadGoneError(f"The file uploaded for {name!r} is not stored any more, "
+                                  "so the job was not started: start it again with the file.")
+        filename = value.filename if isinstance(value, IncomingFile | UploadRef) else "upload"
+        prepared[name] = write_upload(folder, name, data, filename)
+    return prepared
+
+
+def keep_pictures(value: Any, artifacts: Artifacts) -> tuple[Any, list[str]]:
+    """A job's return value with the pictures in it kept as artifacts: a
+    :class:`~.files.Picture` or a matplotlib figure, or a list or tuple of nothing
+    else, becomes artifacts (``picture.png``, ``picture-2.png``, ...) and the result
+    None. Returns (result, sentences for pictures that could not be kept)."""
+    items = list(value) if isinstance(value, list | tuple) and value else [value]
+    if not all(isinstance(item, Picture) or is_figure(item) for item in items):
+        return value, []
+    problems: list[str] = []
+    for number, item in enumerate(items, 1):
+        try:
+            picture = item if isinstance(item, Picture) else Picture(item)
+            name = picture.name
+            if name in ("picture.png", "picture.jpg") and len(items) > 1:
+                stem, dot, suffix = name.rpartition(".")
+                name = f"{stem}-{number}{dot}{suffix}" if number > 1 else name
+            artifacts.save(name, picture)
+        except (ArtifactError, ValueError, StoreUnavailableError) as exc:
+            problems.append(f"A picture the job returned was not kept: {exc}")
+    return None, problems
+
+
 def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
             params: Mapping[str, Any], context: RunContext, running: StopSignal,
             stop_grace: float) -> None:
-    """Execute one run in the calling thread, from ``running`` to its final state."""
+    """Execute one run in the calling thread, from ``running`` to its final state.
+
+    The job gets its uploads as files of a temp folder of the run's own, and its
+    ``context.artifacts`` (docs/jobs.md, "Files in", "Artifacts"); when it returns,
+    the files it left under ``artifacts.path`` and the pictures it returned are kept,
+    listed on the run's record, and the temp folder is deleted."""
     capture = pump.open(run.id)
     running.when_stopped(lambda: capture.system(running.stop_line or (
         SHUTDOWN_STOP_LINE if running.reason is not None else "Stop requested.")))
@@ -300,19 +369,36 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
     error: str | None = None
     stopped = False
     value: Any = None
+    folder = (Path(tempfile.mkdtemp(prefix="flask-realtime-run-"))
+              if spec.file_params or spec.context_arg else None)
+    artifacts = Artifacts(service.store, run.id, budget=service.limits.artifact_bytes,
+                          workdir=folder)
     try:
-        call = spec.bind(running, params, context)
+        values = prepare_uploads(service.store, run.id, spec, params, folder)
+        call = spec.bind(running, values, dataclasses.replace(context, artifacts=artifacts))
         value = asyncio.run(_supervise(call(), running, stop_grace)) if spec.is_async else call()
     except asyncio.CancelledError:
         stopped = True
     except JobFailure as exc:  # a failure the job states itself: no traceback
         error = str(exc)[:2000]
         capture.system(f"Failed: {error}.")
+    except UploadGoneError as exc:
+        capture.system(str(exc))
+        error = str(exc)
     except BaseException as exc:  # the server survives whatever a job raises
         traceback.print_exc()  # into the run's stderr: this thread is captured
         error = f"{type(exc).__name__}: {exc}"[:2000]
     if running.reason is not None and error is None:  # cut short by a shutdown
         error, value = running.reason, None
+    value, problems = keep_pictures(value, artifacts)
+    try:
+        problems += artifacts.collect()
+    except StoreUnavailableError as exc:
+        problems.append(f"The files under artifacts.path were not kept: {exc}")
+    for line in problems:
+        capture.system(line)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
     result, has_result, problem = checked_result(value)
     if problem:
         capture.system(problem)
@@ -323,18 +409,19 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
     # A stop asked elsewhere is in the store, and finish() reads it there.
     stopped = stopped or running.event.is_set()
     finish_run(service, run.id, error=error, stopped=stopped, result=result,
-               has_result=has_result)
+               has_result=has_result, artifacts=artifacts.listing())
 
 
 def finish_run(service: RunService, run_id: str, *, error: str | None, stopped: bool,
-               result: Any, has_result: bool) -> None:
+               result: Any, has_result: bool,
+               artifacts: list[dict[str, Any]] | None = None) -> None:
     """:meth:`RunService.finish`, retried for :data:`FINISH_WAIT_SECONDS` while the
     store is unavailable: the end of a run must not be lost."""
     deadline = time.monotonic() + FINISH_WAIT_SECONDS
     while True:
         try:
             service.finish(run_id, error=error, stopped=stopped, result=result,
-                           has_result=has_result)
+                           has_result=has_result, artifacts=artifacts)
             return
         except StoreUnavailableError as exc:
             if isinstance(exc, StoreClosedError) or time.monotonic() > deadline:

@@ -120,6 +120,9 @@ class Run:
     #: ``{"status": "pending" | "sent" | "failed", "reason", "attempts", "at", "key"}``.
     #: Written by the notifier after the run ended, never by a state move.
     notifications: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The files the run kept (core/files.py ``Artifacts.listing``), set when it ends:
+    #: ``{"name", "size", "picture"}`` each.
+    artifacts: list[dict[str, Any]] = field(default_factory=list)
 
     def moved_to(self, state: RunState, **changes: Any) -> Run:
         """This run in ``state``; raises InvalidTransitionError for a move TRANSITIONS forbids."""

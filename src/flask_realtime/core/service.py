@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from .access import JobAccess
-from .jobs import JobError, JobRegistry, JobSpec, RunContext
+from .files import (
+    DEFAULT_ARTIFACT_BUDGET_BYTES,
+    DEFAULT_MAX_UPLOAD_BYTES,
+    UPLOAD_PREFIX,
+    IncomingFile,
+)
+from .jobs import JobError, JobRegistry, JobSpec, ParamError, RunContext
 from .output import OutputSlice
 from .ports import DEFAULT_MAX_QUEUED_INPUT, ActiveLimitError, RunStore, StoreUnavailableError
 from .runs import TRANSITIONS, Run, RunState, check_notify, new_run_id
@@ -93,6 +99,10 @@ class Limits:
     total: int = 50
     #: Runs kept per user, the newest; older finished ones are deleted (0: keep all).
     history: int = 200
+    #: Largest file a start may upload for a file parameter (MAX_UPLOAD_BYTES).
+    upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    #: Bytes of artifacts one run may keep (ARTIFACT_BUDGET_BYTES).
+    artifact_bytes: int = DEFAULT_ARTIFACT_BUDGET_BYTES
 
 
 class Runner(Protocol):
@@ -164,6 +174,7 @@ class RunService:
         self, user: str, job: Any, params: Any = None, *, request_id: str | None = None,
         services: Mapping[str, Any] | None = None, schedule: tuple[str, str] | None = None,
         run_id: str | None = None, notify: Any = None,
+        files: Mapping[str, IncomingFile] | None = None,
     ) -> Run:
         """Validate and start a run; a repeated ``request_id`` returns the first run.
         ``schedule`` is the ``(id, name)`` of the schedule starting it, kept on the run;
@@ -172,6 +183,12 @@ class RunService:
 
         ``notify`` is when the owner is told of the run's end (a
         :class:`~.runs.Notify` value; None: their default then), kept on the record.
+
+        ``files`` are the uploads for the job's file parameters (docs/jobs.md, "Files
+        in"), each at most ``limits.upload_bytes``; they are stored with the run
+        before it exists, and deleted again when it is not made. A file parameter
+        given in ``params`` instead, or a file for a parameter that takes none, is a
+        :class:`ParamError`.
 
         Raises :class:`RequestIdError`, :class:`~.runs.NotifyError`, the job's errors,
         or :class:`LimitReachedError`
@@ -185,7 +202,8 @@ class RunService:
         request_id = check_request_id(request_id)
         when = check_notify(notify)
         spec = self.check_job(user, job)
-        values = spec.validate(params)
+        uploads = dict(files or {})
+        values = spec.validate(self._with_files(spec, params, uploads))
         key = f"{user}\x00{request_id}" if request_id else None
         new = Run(id=run_id or new_run_id(), job=spec.name, title=spec.title, user=user,
                   params=spec.params_json(values),
@@ -193,9 +211,16 @@ class RunService:
                   schedule_name=schedule[1] if schedule else None,
                   notify=when.value if when else None)
         try:
+            for name, upload in uploads.items():
+                self.store.put_blob(new.id, UPLOAD_PREFIX + name, upload.data)
             run = self.store.create_run(new, key, per_user=self.limits.per_user,
                                         total=self.limits.total)
-        except ActiveLimitError as exc:
+        except BaseException as exc:
+            if uploads:
+                with contextlib.suppress(StoreUnavailableError):
+                    self.store.delete_blobs(new.id)
+            if not isinstance(exc, ActiveLimitError):
+                raise
             if exc.scope == "user":
                 raise LimitReachedError(
                     f"You already have {self.limits.per_user} runs going: stop one or wait "
@@ -204,10 +229,38 @@ class RunService:
                 "The server is running as many jobs as it allows right now; "
                 "try again when one has finished.") from None
         if run.id != new.id:  # a retried start: the first one is already going
+            if uploads:
+                self.store.delete_blobs(new.id)
             return run
         self._announce(run)
         self.runner.submit(run, spec, values, RunContext(run.id, user, dict(services or {})))
         return run
+
+    def _with_files(self, spec: JobSpec, params: Any,
+                    uploads: Mapping[str, IncomingFile]) -> Any:
+        """``params`` with the uploads added, after refusing (ParamError, every problem at
+        once) a file parameter sent as a value, a file for a parameter that takes none,
+        and a file larger than ``limits.upload_bytes``."""
+        takes = set(spec.file_params)
+        errors: dict[str, str] = {}
+        if isinstance(params, Mapping):
+            for name in takes & set(params):
+                errors[name] = ("is a file: upload it with POST /api/runs as "
+                                "multipart/form-data (docs/protocol.md)")
+        limit = self.limits.upload_bytes
+        for name, upload in uploads.items():
+            if name not in takes:
+                errors[str(name)[:100]] = (
+                    "is not a file parameter of this job" if takes else
+                    "is a file, but this job takes no files")
+            elif upload.size > limit:
+                errors[name] = (f"is {upload.size:,} bytes, larger than the {limit:,} bytes "
+                                "a file may have (MAX_UPLOAD_BYTES)")
+        if errors:
+            raise ParamError(errors)
+        if not uploads:
+            return params
+        return {**(params if isinstance(params, Mapping) else {}), **uploads}
 
     def stop(self, user: str, run_id: Any) -> Run:
         """Ask a run to stop. Stopping twice, or stopping a finished run, changes nothing."""
@@ -352,8 +405,10 @@ class RunService:
         return None
 
     def finish(self, run_id: str, *, error: str | None = None, stopped: bool = False,
-               result: Any = None, has_result: bool = False) -> Run | None:
-        """End a run whose code has returned: failed, stopped or succeeded, as it went."""
+               result: Any = None, has_result: bool = False,
+               artifacts: Iterable[dict[str, Any]] | None = None) -> Run | None:
+        """End a run whose code has returned: failed, stopped or succeeded, as it went,
+        with the ``artifacts`` it kept listed on its record."""
         current = self.store.get_run(run_id)
         if current is None or current.state.finished:
             return current
@@ -361,10 +416,13 @@ class RunService:
             run_id)
         state = (RunState.FAILED if error else RunState.STOPPED if stopping
                  else RunState.SUCCEEDED)
-        done = self.transition(run_id, state, error=error, result=result, has_result=has_result)
+        listed = [dict(a) for a in artifacts or ()]
+        kept = {"artifacts": listed} if listed else {}
+        done = self.transition(run_id, state, error=error, result=result, has_result=has_result,
+                               **kept)
         if done is None and state is RunState.SUCCEEDED:  # a stop arrived meanwhile
             done = self.transition(run_id, RunState.STOPPED, result=result,
-                                   has_result=has_result)
+                                   has_result=has_result, **kept)
         return done
 
     def _forget_old_runs(self, user: str) -> None:

@@ -269,7 +269,8 @@ def _assemble(settings: Mapping[str, Any], store: S, jobs: JobRegistry,
               sink: LineSink | None, runner: RunnerFactory, shared: bool) -> System[S]:
     service = RunService(store, jobs, limits=Limits(
         per_user=settings["RUNS_PER_USER"], total=settings["RUNS_TOTAL"],
-        history=settings["HISTORY_RUNS"]))
+        history=settings["HISTORY_RUNS"], upload_bytes=settings["MAX_UPLOAD_BYTES"],
+        artifact_bytes=settings["ARTIFACT_BUDGET_BYTES"]))
     service.input_max_bytes = settings["INPUT_MAX_BYTES"]
     service.input_max_queued = settings["INPUT_MAX_QUEUED_BYTES"]
     pump = CapturePump(

@@ -107,6 +107,7 @@ class MemoryStore(RunStore, ScheduleStore):
         self._preferences: dict[str, str] = {}  # user -> JSON (docs/notifications.md)
         self._audit: list[tuple[int, str]] = []  # (number, JSON entry), oldest first
         self._audit_count = 0
+        self._blobs: dict[str, dict[str, bytes]] = {}  # run id -> blob name -> bytes
 
     def create_run(self, run: Run, request_key: str | None = None, *,
                    per_user: int | None = None, total: int | None = None) -> Run:
@@ -169,10 +170,27 @@ class MemoryStore(RunStore, ScheduleStore):
                 self._stops.discard(run_id)
                 self._inputs.pop(run_id, None)
                 self._inputs_closed.discard(run_id)
+                self._blobs.pop(run_id, None)
             if old:
                 gone = set(old)
                 self._requests = {k: v for k, v in self._requests.items() if v not in gone}
         return old
+
+    def put_blob(self, run_id: str, name: str, data: bytes) -> None:
+        with self._lock:
+            self._blobs.setdefault(run_id, {})[name] = bytes(data)
+
+    def get_blob(self, run_id: str, name: str) -> bytes | None:
+        with self._lock:
+            return self._blobs.get(run_id, {}).get(name)
+
+    def list_blobs(self, run_id: str) -> dict[str, int]:
+        with self._lock:
+            return {name: len(data) for name, data in self._blobs.get(run_id, {}).items()}
+
+    def delete_blobs(self, run_id: str) -> None:
+        with self._lock:
+            self._blobs.pop(run_id, None)
 
     def request_stop(self, run_id: str) -> None:
         self._stops.add(run_id)

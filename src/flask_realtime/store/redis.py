@@ -33,6 +33,9 @@ Layout (every key starts with ``fr:``):
   ``fr:inb:<id>`` the unread text's bytes; ``fr:inx:<id>`` set once the input is over
   (see :class:`~..core.ports.RunInput`). A send is one Lua script. Each key lives 7
   days after the last send, as stop requests do.
+* ``fr:blob:<id>`` hash: a run's files (uploads and artifacts), blob name -> bytes,
+  so a worker on another machine reads the uploads of the runs it executes; deleted
+  with the run.
 * ``fr:stop:<id>`` stop requests; ``fr:hb:<id>`` the executor's heartbeat (TTL);
   ``fr:req:<key>`` start idempotency; ``fr:sess:<sid>`` sessions (TTL);
   ``fr:tok:<user>`` encrypted token blobs, replaced by compare-and-set in a Lua
@@ -404,7 +407,7 @@ class RedisStore(RunStore, ScheduleStore):
                 for run_id in old:
                     pipe.delete(*(P + kind + run_id for kind in (
                         "run:", "out:", "end:", "wr:", "stop:", "hb:", "low:", "in:",
-                        "inb:", "inx:")))
+                        "inb:", "inx:", "blob:")))
                 pipe.zrem(P + "runs", *old)
                 pipe.zrem(P + "runs:" + user, *old)
                 pipe.execute()
@@ -417,6 +420,32 @@ class RedisStore(RunStore, ScheduleStore):
         for run_id in ids:
             pipe.hget(P + "run:" + run_id, "json")
         return [Run.from_json(json.loads(raw)) for raw in pipe.execute() if raw]
+
+    # -- blobs (uploads and artifacts) ----------------------------------------------------
+    @_guarded
+    def put_blob(self, run_id: str, name: str, data: bytes) -> None:
+        self.redis.hset(P + "blob:" + run_id, name, bytes(data))
+
+    @_guarded
+    def get_blob(self, run_id: str, name: str) -> bytes | None:
+        data = self.redis.hget(P + "blob:" + run_id, name)
+        return bytes(data) if data is not None else None
+
+    @_guarded
+    def list_blobs(self, run_id: str) -> dict[str, int]:
+        key = P + "blob:" + run_id
+        names = self.redis.hkeys(key)
+        if not names:
+            return {}
+        with self.redis.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.hstrlen(key, name)
+            sizes = pipe.execute()
+        return {name.decode(): int(size) for name, size in zip(names, sizes, strict=True)}
+
+    @_guarded
+    def delete_blobs(self, run_id: str) -> None:
+        self.redis.delete(P + "blob:" + run_id)
 
     # -- stop requests and heartbeats ------------------------------------------------------
     @_guarded

@@ -29,6 +29,8 @@ Layout (schema version in ``PRAGMA user_version``, upgraded by :data:`MIGRATIONS
   asks for the due ones). Fire claims are kept in memory: one process owns the database.
 * ``audit``: the audit trail, numbered by ``AUTOINCREMENT`` so that a number is never
   used twice.
+* ``blobs``: a run's uploads and artifacts, in parts of :data:`BLOB_PART_BYTES`,
+  ``size`` the whole file's on each part.
 
 Every ``append_output`` call is one transaction (never one per line): the capture pump
 calls it at least every flush window, so a ``kill -9`` loses nothing older than that, and
@@ -193,7 +195,19 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX audit_by_time ON audit (at);
     """,
+    """
+    CREATE TABLE blobs (
+        run_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        part INTEGER NOT NULL,
+        size INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        PRIMARY KEY (run_id, name, part)
+    ) WITHOUT ROWID;
+    """,
 ]
+#: Bytes per row of ``blobs``: a file is stored in parts of this size (migration 3).
+BLOB_PART_BYTES = 1 << 20
 SCHEMA_VERSION = len(MIGRATIONS)
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -617,11 +631,38 @@ class SQLiteStore(RunStore, ScheduleStore):
         for table, column in (("runs", "id"), ("chunks", "run_id"), ("outputs", "run_id"),
                               ("writers", "run_id"), ("stops", "run_id"),
                               ("requests", "run_id"), ("inputs", "run_id"),
-                              ("inputs_closed", "run_id")):
+                              ("inputs_closed", "run_id"), ("blobs", "run_id")):
             db.execute(f"DELETE FROM {table} WHERE {column} IN "
                        "(SELECT value FROM json_each(?))", (ids,))
         self._forget_tails(run_ids)
         return freed
+
+    # -- blobs (uploads and artifacts) --------------------------------------------------
+    @_guarded
+    def put_blob(self, run_id: str, name: str, data: bytes) -> None:
+        view = memoryview(bytes(data))
+        parts = range(0, max(len(view), 1), BLOB_PART_BYTES)
+        with self._write() as db:  # one transaction: a reader sees the old file or the new
+            db.execute("DELETE FROM blobs WHERE run_id = ? AND name = ?", (run_id, name))
+            db.executemany("INSERT INTO blobs VALUES (?, ?, ?, ?, ?)", (
+                (run_id, name, number, len(view), bytes(view[at:at + BLOB_PART_BYTES]))
+                for number, at in enumerate(parts)))
+
+    @_guarded
+    def get_blob(self, run_id: str, name: str) -> bytes | None:
+        rows = self._read("SELECT data FROM blobs WHERE run_id = ? AND name = ? ORDER BY part",
+                          (run_id, name))
+        return b"".join(bytes(row[0]) for row in rows) if rows else None
+
+    @_guarded
+    def list_blobs(self, run_id: str) -> dict[str, int]:
+        return dict(self._read("SELECT name, size FROM blobs WHERE run_id = ? AND part = 0",
+                               (run_id,)))
+
+    @_guarded
+    def delete_blobs(self, run_id: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM blobs WHERE run_id = ?", (run_id,))
 
     # -- stop requests -------------------------------------------------------------------
     @_guarded

@@ -22,7 +22,7 @@ from ..core.service import (
     RequestIdError,
     RunNotFoundError,
 )
-from . import audit, openapi
+from . import audit, files, openapi
 from .access import may_see_job
 from .delivery import output_event
 from .events import end_shared_watches
@@ -30,6 +30,7 @@ from .identity import current_user
 from .realtime import get_realtime
 
 bp = Blueprint("api", __name__, url_prefix="/api")
+bp.register_blueprint(files.bp)  # uploads, artifacts, pictures, CSV (web/files.py)
 
 LOG_PAGE_LINES = 5_000
 SHARE_DEFAULT_SECONDS = 7 * 86_400
@@ -143,7 +144,8 @@ def jobs() -> Response:
     """``GET /api/jobs``: every job the user may run (its ``allowed`` rule,
     docs/access.md) with its parameters; 401 without a login."""
     user = _user()
-    return jsonify(jobs=[spec.to_json() for spec in get_realtime().service.jobs_for(user)])
+    return jsonify(jobs=[files.job_json(spec)
+                         for spec in get_realtime().service.jobs_for(user)])
 
 
 @bp.get("/runs")
@@ -181,12 +183,19 @@ def _started(run: Run) -> tuple[Response, int, dict[str, str]]:
 
 @bp.post("/runs")
 def start_run() -> tuple[Response, int, dict[str, str]]:
-    """Start a job, as the socket's ``start`` event does (without watching it)."""
+    """Start a job, as the socket's ``start`` event does (without watching it); a job
+    with file parameters is started with ``multipart/form-data`` (web/files.py)."""
     user = _user()
-    data = _json_body('{"job": name, "params": {...}}')
-    rt = get_realtime()  # the run service checks request_id, for HTTP and Socket.IO alike
-    run = rt.start(user, data.get("job"), data.get("params"),
-                   request_id=data.get("request_id"), notify=data.get("notify"))
+    rt = get_realtime()
+    if request.mimetype == "multipart/form-data":
+        job, params, request_id, uploads = files.multipart_start()
+        run = rt.start(user, job, params, request_id=request_id, files=uploads,
+                       notify=request.form.get("notify"))
+    else:
+        data = _json_body('{"job": name, "params": {...}}')
+        # The run service checks request_id, for HTTP and Socket.IO alike.
+        run = rt.start(user, data.get("job"), data.get("params"),
+                       request_id=data.get("request_id"), notify=data.get("notify"))
     audit.record("start", user, run=run, detail=audit.params_detail(rt.registry, run))
     return _started(run)
 
@@ -201,7 +210,8 @@ def rerun(run_id: str) -> tuple[Response, int, dict[str, str]]:
     data = _json_body('{"request_id": "..."} or nothing', optional=True)
     rt = get_realtime()
     old = rt.service.get(user, run_id)
-    run = rt.start(user, old.job, old.params, request_id=data.get("request_id"),
+    params, uploads = files.stored_uploads(old, rt.registry.get(old.job))
+    run = rt.start(user, old.job, params, request_id=data.get("request_id"), files=uploads,
                    notify=data.get("notify"))
     audit.record("rerun", user, run=run, detail={"from": old.id,
                                                  **audit.params_detail(rt.registry, run)})

@@ -26,7 +26,7 @@ from ..config import DEFAULTS, ConfigError
 from ..core.capture import install as install_capture
 from ..core.ports import StoreUnavailableError
 from ..core.system import SHUTTING_DOWN
-from . import admin, api, audit, auth, csrf, events, preferences, schedules, transport
+from . import admin, api, audit, auth, csrf, events, files, preferences, schedules, transport
 from .access import is_admin
 from .identity import current_user
 from .packets import TextPacket, guard_inbound
@@ -79,6 +79,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _init_access(app, realtime)
     login = auth.init_app(app, realtime)
     csrf.init_app(app)
+    files.init_app(app)  # form bodies limited before CSRF reads them (web/files.py)
     _install_notifier(app, realtime, login)
     system.start()  # after the login's services and checks: scheduled runs use them
 

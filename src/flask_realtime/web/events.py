@@ -153,6 +153,14 @@ def register(socketio: SocketIO) -> None:
 def _start(rt: Realtime, user: str, data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("Send {\"job\": name, \"params\": {...}} to start a job.")
+    try:
+        takes = rt.registry.get(data.get("job")).file_params
+    except JobError:
+        takes = ()  # the start below refuses it, in its usual order of checks
+    if takes:  # files go over HTTP, where their size is limited before they are read
+        raise ValueError(f"This job takes a file ({', '.join(takes)}): start it with POST "
+                         "/api/runs as multipart/form-data (docs/protocol.md); the socket's "
+                         "start takes no files.")
     run = rt.start(user, data.get("job"), data.get("params"),  # request_id: checked there
                    request_id=data.get("request_id"), notify=data.get("notify"))
     rt.delivery.watch(request.sid, run.id, 0)  # type: ignore[attr-defined]

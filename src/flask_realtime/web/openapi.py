@@ -17,6 +17,14 @@ _RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": {"type": 
 _TOKEN = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"},
           "description": "The token after #share= in a share link."}
 _STATE_CHANGING: list[dict[str, list[str]]] = [{"session": [], "csrf": []}]
+_ARTIFACT = {"name": "name", "in": "path", "required": True, "schema": {"type": "string"},
+             "description": "The artifact's name as the run's artifacts list it (it may "
+                            "hold slashes: plots/day.png)."}
+#: The headers every file served from a run has (web/files.py).
+_FILE_HEADERS = {
+    "X-Content-Type-Options": {"schema": {"const": "nosniff"}},
+    "Content-Security-Policy": {"schema": {"type": "string"},
+                                "description": "default-src 'none'; sandbox"}}
 
 
 def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -33,7 +41,8 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "Refused: the X-CSRF-Token header is missing or wrong, or you may not do "
              "this (a job's allowed rule, an admin route; docs/access.md).",
         404: "No such run for this user (another user's run looks the same as none).",
-        413: "The input is larger than INPUT_MAX_BYTES allows one send to hold.",
+        413: "The body is larger than the route allows: INPUT_MAX_BYTES for an input, "
+             "MAX_UPLOAD_BYTES for a start with files (refused before it is read).",
         429: "A limit on concurrent runs is reached; the sentence says which.",
     }
     return {str(c): _json(_ERROR, sentences[c]) for c in codes}
@@ -90,15 +99,25 @@ def document() -> dict[str, Any]:
                 "post": {
                     "summary": "Start a job", "operationId": "startRun",
                     "security": _STATE_CHANGING,
-                    "requestBody": {"required": True, "content": {"application/json": {
-                        "schema": {"$ref": "#/components/schemas/StartRequest"}}}},
+                    "description": (
+                        "JSON for jobs without file parameters; multipart/form-data for "
+                        "jobs with them (any job may be started either way). Each file "
+                        "may have MAX_UPLOAD_BYTES; a larger body is refused with 413 "
+                        "before it is read, a larger file with 400."),
+                    "requestBody": {"required": True, "content": {
+                        "application/json": {
+                            "schema": {"$ref": "#/components/schemas/StartRequest"}},
+                        "multipart/form-data": {
+                            "schema": {"$ref": "#/components/schemas/MultipartStart"}}}},
                     "responses": {
                         "201": {**_json(run_ref, "The new run (or, for a repeated "
                                                  "request_id, the run it started)."),
                                 "headers": {"Location": {"schema": {"type": "string"}}}},
                         "400": _json({"$ref": "#/components/schemas/ParamErrors"},
-                                     "Unknown job or invalid parameters."),
-                        **_errors(401, 403, 429)}},
+                                     "Unknown job or invalid parameters (a file too "
+                                     "large, a file for a job that takes none, a file "
+                                     "parameter sent as JSON)."),
+                        **_errors(401, 403, 413, 429)}},
             },
             "/api/runs/{run_id}": {"get": {
                 "summary": "One run, with its result", "operationId": "getRun",
@@ -162,6 +181,39 @@ def document() -> dict[str, Any]:
                     "schema": {"type": "string", "enum": ["0", "1"]}}],
                 "responses": {"200": {"description": "The log.", "content": {
                     "text/plain": {"schema": {"type": "string"}}}}, **_errors(401, 404)}}},
+            "/api/runs/{run_id}/artifacts/{name}": {"get": {
+                "summary": "One of the files a run kept, as a download",
+                "operationId": "getArtifact", "parameters": [_RUN_ID, _ARTIFACT],
+                "description": "Always application/octet-stream and attachment, with a safe "
+                               "file name, whatever the file holds.",
+                "responses": {"200": {"description": "The file.", "headers": _FILE_HEADERS,
+                                      "content": {"application/octet-stream": {
+                                          "schema": {"type": "string",
+                                                     "format": "binary"}}}},
+                              **_errors(401, 404)}}},
+            "/api/runs/{run_id}/pictures/{name}": {"get": {
+                "summary": "A PNG or JPEG file a run kept, as an image for <img>",
+                "operationId": "getPicture", "parameters": [_RUN_ID, _ARTIFACT],
+                "description": "Only files whose first bytes are PNG's or JPEG's "
+                               "signature; any other (an SVG) is a 404: download it.",
+                "responses": {"200": {"description": "The picture.", "headers": _FILE_HEADERS,
+                                      "content": {
+                                          "image/png": {"schema": {"type": "string",
+                                                                   "format": "binary"}},
+                                          "image/jpeg": {"schema": {"type": "string",
+                                                                    "format": "binary"}}}},
+                              **_errors(401, 404)}}},
+            "/api/runs/{run_id}/result.csv": {"get": {
+                "summary": "A run's table result as CSV", "operationId": "getResultCsv",
+                "parameters": [_RUN_ID],
+                "description": "Only for a result that is a list of objects; columns in "
+                               "the order they first appear. Text cells starting with = + "
+                               "- @, a tab or a carriage return are prefixed with ' so "
+                               "that no spreadsheet runs them as formulas.",
+                "responses": {"200": {"description": "The table.", "headers": _FILE_HEADERS,
+                                      "content": {"text/csv": {"schema": {
+                                          "type": "string"}}}},
+                              **_errors(401, 404)}}},
             "/api/runs/{run_id}/shares": {
                 "post": {
                     "summary": "Make a read-only link to your run", "operationId": "createShare",
@@ -294,6 +346,15 @@ def _schemas() -> dict[str, Any]:
             "request_id": {"type": "string", "maxLength": 100, "description":
                            "Repeating a start with the same id returns the first run."},
             "notify": _NOTIFY}},
+        "MultipartStart": {"type": "object", "required": ["job"], "properties": {
+            "job": {"type": "string"},
+            "params": {"type": "string", "description": "The other parameters, as a JSON "
+                                                        "object of name: value."},
+            "request_id": {"type": "string", "maxLength": 100},
+            "notify": _NOTIFY},
+            "additionalProperties": {"type": "string", "format": "binary",
+                                     "description": "One file field per file parameter, "
+                                                    "named after it."}},
         "RerunRequest": {"type": "object", "properties": {
             "request_id": {"type": "string", "maxLength": 100, "description":
                            "Repeating a re-run with the same id returns the first run."},
@@ -320,6 +381,12 @@ def _schemas() -> dict[str, Any]:
                                    "secret": {"type": "boolean"}}},
                 "schedule_id": nullable_str, "schedule_name": nullable_str,
                 "result": {"description": "Only in GET /api/runs/{run_id}."},
+                "artifacts": {"type": "array", "description": "The files the run kept, "
+                              "listed when it ends.", "items": {
+                                  "type": "object", "required": ["name", "size", "picture"],
+                                  "properties": {
+                                      "name": {"type": "string"}, "size": {"type": "integer"},
+                                      "picture": {"enum": ["png", "jpeg", None]}}}},
                 "lines": {"type": "integer", "description": "The seq of the last line."},
                 "notify": {**_NOTIFY, "type": ["string", "null"]},
                 "notifications": {"type": "object", "description": (
@@ -335,7 +402,10 @@ def _schemas() -> dict[str, Any]:
             "params": {"type": "array", "items": {"$ref": "#/components/schemas/Param"}}}},
         "Param": {"type": "object", "required": ["name", "type", "required"], "properties": {
             "name": {"type": "string"},
-            "type": {"type": "string", "enum": ["int", "float", "str", "bool", "choice"]},
+            "type": {"type": "string",
+                     "enum": ["int", "float", "str", "bool", "choice", "file"]},
+            "max_bytes": {"type": "integer", "description": "A file's size limit "
+                                                            "(MAX_UPLOAD_BYTES)."},
             "required": {"type": "boolean"}, "default": {}, "choices": {"type": "array"},
             "help": {"type": "string"}, "min": {"type": ["number", "null"]},
             "max": {"type": ["number", "null"]}}},

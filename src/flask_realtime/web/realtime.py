@@ -4,6 +4,7 @@ around the core's :class:`~..core.system.System` (built by ``web/app.py``)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ from flask import Flask, current_app
 from flask_socketio import SocketIO
 
 from ..core.capture import CapturePump
+from ..core.files import IncomingFile
 from ..core.jobs import JobRegistry
 from ..core.runs import Run
 from ..core.service import RunService
@@ -87,17 +89,18 @@ class Realtime:
         return self.system.services_for(user)
 
     def start(self, user: str, job: Any, params: Any, *, request_id: str | None = None,
-              notify: Any = None) -> Run:
-        """Start ``job`` for ``user`` with the services of their login, as
-        :meth:`RunService.start` does (same errors). ``notify`` left out (None or
-        empty) is the user's default, read now and kept on the run
-        (docs/notifications.md)."""
+              notify: Any = None, files: Mapping[str, IncomingFile] | None = None) -> Run:
+        """Start ``job`` for ``user`` with the services of their login (and ``files``
+        for its file parameters), as :meth:`RunService.start` does (same errors).
+        ``notify`` left out (None or empty) is the user's default, read now and kept on
+        the run (docs/notifications.md)."""
         if notify is None or notify == "":
             from ..notify.preferences import load
 
             notify = load(self.store, user).notify
         return self.service.start(user, job, params, request_id=request_id,
-                                  services=self.services_for(user), notify=notify)
+                                  services=self.services_for(user), notify=notify,
+                                  files=files)
 
     def run_json(self, run: Run, *, with_result: bool = False) -> dict[str, Any]:
         """The run as the API shows it (web/states.py)."""

@@ -15,13 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from collections import Counter
 from collections.abc import Awaitable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 import wcwidth
 
+from ..core.files import ArtifactError
 from ..core.jobs import Range, RunContext, Running, job
+from . import charts
 from .client import WebexAccess, WebexApiError, WebexLoginError
 from .models import Room
 
@@ -79,10 +82,14 @@ async def space_stats(
     A space Webex will not read (403, or deleted meanwhile) gets a row with the reason
     and no counts; the run still succeeds, with a warning line and the number of such
     spaces. Rows come most recently active first, as Webex lists them; ``error`` is
-    there only when some space could not be read; ``id`` comes last.
+    there only when some space could not be read; ``id`` comes last. With matplotlib
+    (the ``charts`` extra) the run also keeps two charts, shown on its page: the 20
+    largest spaces, and messages per day over time.
     """
     webex = webex_of(context)
     webex.concurrency = concurrency
+    drawing = charts.available()
+    days: Counter[str] = Counter()  # "YYYY-MM-DD" -> messages, for the timeline
 
     async def scan() -> list[dict[str, Any]]:
         try:
@@ -105,6 +112,8 @@ async def space_stats(
                         newest = newest or page[0].get("created")
                         oldest = page[-1].get("created")
                         total += len(page)
+                        if drawing:
+                            days.update([str(m.get("created") or "")[:10] for m in page])
             except WebexLoginError:
                 raise
             except WebexApiError as exc:
@@ -130,6 +139,10 @@ async def space_stats(
     unreadable = [r for r in results if r.get("error")]
     if unreadable:
         results = [_with_error_column(r) for r in results]
+    if drawing:  # before the table: the summary stays the last line
+        _keep_charts(context, results, days)
+    else:
+        print(charts.NEEDS_EXTRA)
     _print_table(results)
     if unreadable:
         print(f"warning: {len(unreadable)} of {len(results)} spaces could not be read; "
@@ -138,6 +151,21 @@ async def space_stats(
     print(f"{len(results)} spaces, {total} messages"
           + (f"; {len(unreadable)} could not be read" if unreadable else ""))
     return results
+
+
+def _keep_charts(context: RunContext, rows: list[dict[str, Any]],
+                 days: Counter[str]) -> None:
+    """Draw space_stats's charts and keep them with the run (shown on its page); a chart
+    that cannot be kept is a line saying why, and the table is the result all the same."""
+    for chart in (charts.messages_per_space(rows), charts.activity(days)):
+        if chart is None:
+            continue
+        try:
+            context.artifacts.save(chart.name, chart)
+        except ArtifactError as exc:
+            print(f"warning: {exc}")
+            continue
+        print(f"chart: {chart.name}")
 
 
 def _stats_row(room: Room, messages: int | None, oldest: str | None, newest: str | None,

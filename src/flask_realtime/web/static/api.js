@@ -8,13 +8,18 @@ export async function getJSON(url, options = {}) {
   const res = await fetch(url, { credentials: "same-origin", ...options, headers });
   if (!res.ok) {
     let message = "";
+    let errors = null; // a refused start's per-parameter sentences
     try {
-      message = (await res.json()).error || "";
+      const body = await res.json();
+      message = body.error || "";
+      errors = body.errors || null;
     } catch {
       // not JSON: fall back to the status line
     }
     if (res.status === 401) message = message || "You are not logged in: reload the page.";
-    throw new Error(message || `The server answered ${res.status} ${res.statusText}.`);
+    const err = new Error(message || `The server answered ${res.status} ${res.statusText}.`);
+    err.errors = errors;
+    throw err;
   }
   return res.json();
 }

@@ -14,6 +14,7 @@ import {
   RANK, RunHistory, formatDuration, formatStart, isActive, paramsText, stateBadge,
 } from "./history.js";
 import { setVisibleText, visibleText } from "./invisible.js";
+import { renderFiles } from "./files.js";
 import { Notifications } from "./notify.js";
 import { renderResult } from "./result.js";
 import { Schedules } from "./schedules.js";
@@ -97,7 +98,9 @@ function refusal(err) {
 
 socket.on("connect", () => {
   setConnection("connected", "connected");
-  if (pendingStart) sendStart(); // the same request_id: the server will not start it twice
+  // The same request_id: the server will not start it twice. (A start with files is an
+  // HTTP request of its own, not the socket's.)
+  if (pendingStart && !pendingStart.files) sendStart();
   if (session && session.watching) session.watch(session.lastSeq);
   if (stats.connects++) {
     announce("Reconnected.");
@@ -152,6 +155,8 @@ function onRecord(record) {
   if (!before || before.state !== record.state) {
     announce(`${record.title || record.job}: ${record.state}.`);
     if (RANK[record.state] === 3 && record.has_result) loadResult(record.id);
+    // A run's files are its owner's (web/files.py): not shown through a share link.
+    if (RANK[record.state] === 3 && !shared) renderFiles($("files"), record);
   }
 }
 
@@ -164,16 +169,53 @@ function start() {
   form.setMessage("");
   pendingStart = {
     job: job.name, params, request_id: newRequestId(), notify: notifications.startChoice(),
+    files: form.hasFiles(),
   };
   $("start-btn").disabled = true;
   $("start-btn").textContent = "Starting…";
-  sendStart();
+  if (pendingStart.files) startWithFiles();
+  else sendStart();
+}
+
+// A job that takes files starts over HTTP (multipart): the socket's start takes none.
+async function startWithFiles() {
+  const request = pendingStart;
+  const body = new FormData();
+  const plain = {};
+  for (const [name, value] of Object.entries(request.params)) {
+    if (value instanceof File) body.append(name, value, value.name);
+    else plain[name] = value;
+  }
+  body.append("job", request.job);
+  body.append("params", JSON.stringify(plain));
+  body.append("request_id", request.request_id);
+  try {
+    const record = await getJSON("/api/runs", { method: "POST", body });
+    form.remember(request.job, plain);
+    runList.upsert(record);
+    announce("Run started.");
+    openRun(record.id, { reveal: true });
+  } catch (err) {
+    // fetch fails with a TypeError when the connection closes under it: a server
+    // refusing a body too large may close it before the page has sent it all.
+    const message = err instanceof TypeError
+      ? "The file could not be sent: the connection closed (a server refuses a file " +
+        "too large that way). Choose a smaller file, or try again."
+      : err.message;
+    form.showErrors(message, err.errors || {});
+    announce("The job did not start.");
+  } finally {
+    pendingStart = null;
+    $("start-btn").disabled = false;
+    $("start-btn").textContent = "Start";
+  }
 }
 
 function sendStart() {
   if (!socket.connected) return; // sent again on connect
   const request = pendingStart;
-  socket.emit("start", request, (ack) => {
+  const { job, params, request_id: requestId } = request;
+  socket.emit("start", { job, params, request_id: requestId }, (ack) => {
     if (pendingStart !== request) return; // answered already (a re-send after a reconnect)
     pendingStart = null;
     $("start-btn").disabled = false;
@@ -323,6 +365,7 @@ function closeRun() {
   $("copy-btn").disabled = true;
   $("download-link").hidden = true;
   $("result").hidden = true;
+  $("files").hidden = true;
   $("run-error").hidden = true;
   $("output-empty").hidden = false;
   $("input-line").hidden = true;
@@ -365,6 +408,7 @@ async function openRun(runId, { started = false, line = null, push = true, revea
   $("layout").classList.add("has-run");
   if (reveal && NARROW.matches) $("output-panel").scrollIntoView({ block: "start" });
   $("result").hidden = true;
+  $("files").hidden = true;
   $("run-error").hidden = true;
   $("output-empty").hidden = true;
   showStatus();
@@ -571,7 +615,7 @@ async function loadResult(runId) {
   try {
     const full = await getJSON(shared ? sharedUrl(shared.token) : runUrl(runId));
     if (!session || session.runId !== runId) return;
-    renderResult($("result-body"), full.result);
+    renderResult($("result-body"), full.result, shared ? null : runUrl(runId, "/result.csv"));
     // A stopped job's return value is whatever it had when it stopped: say so.
     const stopped = full.state === "stopped";
     $("result-heading").textContent = stopped ? "Result, returned when the run was stopped" : "Result";
@@ -683,7 +727,7 @@ setInterval(() => {
 }, 1000);
 
 window.flaskRealtime = {
-  socket, stats, viewer, runList, schedules, openRun, get session() { return session; },
+  socket, stats, viewer, runList, schedules, form, openRun, get session() { return session; },
 };
 
 async function init() {

@@ -144,6 +144,10 @@ export class JobForm {
       input = document.createElement("input");
       input.type = "checkbox";
       input.checked = Boolean(value);
+    } else if (param.type === "file") {
+      // A file picker: its file goes with the start (multipart), never kept here.
+      input = document.createElement("input");
+      input.type = "file";
     } else if (param.type === "choice") {
       input = document.createElement("select");
       (param.choices || []).forEach((c, i) => input.appendChild(new Option(String(c), String(i))));
@@ -241,9 +245,15 @@ export class JobForm {
     this.message.hidden = !text;
   }
 
+  // Whether the shown job takes a file: it is then started over HTTP (multipart).
+  hasFiles() {
+    return [...this.inputs.values()].some((f) => f.param.type === "file");
+  }
+
   remember(job, params) {
+    const kept = Object.fromEntries(Object.entries(params).filter(([, v]) => !isFile(v)));
     try {
-      localStorage.setItem(STORE_PREFIX + job, JSON.stringify(params));
+      localStorage.setItem(STORE_PREFIX + job, JSON.stringify(kept));
     } catch {
       // storage full or disabled: nothing to remember then
     }
@@ -264,9 +274,32 @@ function capitalise(text) {
   return s.charAt(0).toUpperCase() + s.slice(1) + (/[.!?]$/.test(s) ? "" : ".");
 }
 
+function isFile(value) {
+  return typeof File !== "undefined" && value instanceof File;
+}
+
+// "10 MB": a size as people read it (decimal units, as file pickers show them).
+export function sizeText(bytes) {
+  if (bytes < 1000) return `${bytes} bytes`;
+  const units = ["kB", "MB", "GB"];
+  let value = bytes / 1000;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) { value /= 1000; unit += 1; }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
 // [value, problem]: value undefined means "leave it to the job's default".
 function convert(param, input) {
   if (param.type === "bool") return [input.checked, ""];
+  if (param.type === "file") {
+    const file = input.files && input.files[0];
+    if (!file) return [undefined, param.required ? "Choose a file." : ""];
+    if (param.max_bytes && file.size > param.max_bytes) {
+      return [undefined, `This file is ${sizeText(file.size)}, larger than the ` +
+        `${sizeText(param.max_bytes)} a file may have.`];
+    }
+    return [file, ""];
+  }
   if (param.type === "choice") {
     const i = Number(input.value);
     return Number.isInteger(i) && param.choices && i < param.choices.length

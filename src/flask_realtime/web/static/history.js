@@ -16,9 +16,16 @@ export function isActive(record) {
   return ACTIVE.has(record.state);
 }
 
+// A file parameter as a run's record has it: {filename, size} (shown by its name).
+function isUpload(v) {
+  return v !== null && typeof v === "object" && typeof v.filename === "string"
+    && typeof v.size === "number" && Object.keys(v).length === 2;
+}
+
 export function paramsText(params) {
   return Object.entries(params || {})
-    .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+    .map(([k, v]) => `${k}=${typeof v === "string" ? v : isUpload(v) ? v.filename
+      : JSON.stringify(v)}`)
     .join(", ");
 }
 
