@@ -26,6 +26,7 @@ from .buffer import RunCapture
 from .context import current_capture
 from .hooks import SUBPROCESS_DRAIN_SECONDS, install
 from .pump import (
+    BUSY_LINES_PER_DRAIN,
     DEFAULT_GIVE_WAY_SECONDS,
     DEFAULT_MAX_UNSENT,
     FLOOD_LINES_PER_DRAIN,
@@ -36,6 +37,7 @@ from .pump import (
 )
 
 __all__ = [
+    "BUSY_LINES_PER_DRAIN",
     "DEFAULT_GIVE_WAY_SECONDS",
     "DEFAULT_MAX_UNSENT",
     "FLOOD_LINES_PER_DRAIN",
