@@ -240,14 +240,15 @@ def old_tree(rev: str) -> Iterator[str]:
         yield str(Path(folder) / "src")
 
 
-def capture_overhead(lines: int, width: int, rounds: int = 7) -> tuple[float, float, float]:
+def capture_overhead(lines: int, width: int, rounds: int = 7) -> tuple[
+        list[float], list[float], list[float]]:
     """Captured printing against printing into io.StringIO, in alternating rounds.
 
     Each round times the plain job and then the captured one, right after each other,
     so that both see the same machine; the figure is the median of the per-round
     ratios (a shared 2-core machine drifts by 30% from one second to the next).
-    Returns (median plain seconds, median ratio until the job's last print returned,
-    median ratio until every line was stored).
+    Returns each round's (plain seconds), (ratio until the job's last print returned),
+    (ratio until every line was stored).
     """
     from flask_realtime.core.capture import CapturePump
 
@@ -288,7 +289,7 @@ def capture_overhead(lines: int, width: int, rounds: int = 7) -> tuple[float, fl
         if not sink_done.wait(120) or stored[0] != lines:
             raise RuntimeError(f"stored {stored[0]} lines of {lines}")
         captured.append((time.perf_counter() - t0) / plain[-1])
-    return statistics.median(plain), statistics.median(printed), statistics.median(captured)
+    return plain, printed, captured
 
 
 def main() -> None:
@@ -461,9 +462,9 @@ def _loadavg() -> str:
 def print_capture_overhead(lines: int, width: int, rounds: int = 7) -> None:
     print(f"loadavg at start: {_loadavg()}", flush=True)
     plain, printed, stored = capture_overhead(lines, width, rounds)
-    print(f"capture: {lines:,} prints into io.StringIO {plain:.2f} s (median of {rounds} "
-          f"rounds); captured, median of the rounds' ratios: job done {printed:.2f}x "
-          f"(target <= 1.3x), all stored {stored:.2f}x")
+    print(f"capture: {lines:,} prints into io.StringIO {_spread(plain, '{:.2f}')} s; "
+          f"captured, the rounds' ratios: job done {_spread(printed, '{:.2f}x')} "
+          f"(target <= 1.3x), all stored {_spread(stored, '{:.2f}x')}")
     print(f"loadavg at end: {_loadavg()}")
 
 
