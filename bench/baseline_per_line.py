@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 
 from flask import Flask
 from flask_socketio import SocketIO
@@ -30,6 +31,24 @@ def start(data: dict) -> dict:
     def produce() -> None:
         for i in range(1, lines + 1):
             socketio.emit("output", {"stream": "stdout", "text": f"{i:08d} {pad}"})
+
+    threading.Thread(target=produce, daemon=True).start()
+    return {"ok": True}
+
+
+@socketio.on("ticker")
+def ticker(data: dict) -> dict:
+    """``rate`` lines per second for ``seconds``, each the time it was printed, one emit
+    each: the latency baseline."""
+    rate, seconds = int(data["rate"]), float(data["seconds"])
+
+    def produce() -> None:
+        start = time.perf_counter()
+        for i in range(int(rate * seconds)):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            socketio.emit("output", {"stream": "stdout", "text": f"{time.time():.6f} {i}"})
 
     threading.Thread(target=produce, daemon=True).start()
     return {"ok": True}

@@ -4,6 +4,7 @@
     .venv/bin/python bench/stream.py --lines 200000  # quicker
     .venv/bin/python bench/stream.py --redis         # the same through Redis and two processes
     .venv/bin/python bench/stream.py --store sqlite  # SQLite store against the memory store
+    .venv/bin/python bench/stream.py --against d096271  # and an older tree, alternately
 
 Throughput is lines/s received by a python-socketio client (websocket transport,
 websocket-client with wsaccel for UTF-8 validation) from ``flood`` on our server,
@@ -20,6 +21,7 @@ import io
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -35,7 +37,7 @@ import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import percentile, redis_server, server_process
+from bench.common import ROOT, percentile, redis_server, server_process
 
 SERVER_ENV = {
     "FLASK_REALTIME_RETENTION_LINES": "3000000",
@@ -46,17 +48,20 @@ SERVER_ENV = {
 
 
 @contextlib.contextmanager
-def our_server(redis_url: str | None, store: str = "memory") -> Iterator[tuple[str, str]]:
+def our_server(redis_url: str | None, store: str = "sqlite",
+               src: str | None = None) -> Iterator[tuple[str, str]]:
     """(url to start runs on, url to watch from): the same process, or two with Redis.
-    Embedded, ``store`` is STORE ("memory" or "sqlite", in a fresh instance folder)."""
+    Embedded, ``store`` is STORE ("sqlite", the default, or "memory", in a fresh
+    instance folder). ``src``: the package from another tree (see :func:`old_tree`)."""
+    path = {"PYTHONPATH": f"{src}{os.pathsep}{ROOT}"} if src else {}
     if redis_url is None:
         with tempfile.TemporaryDirectory(prefix="bench-instance-") as instance, \
                 server_process(["-m", "flask_realtime.cli", "run", "--port", "{port}"], {
-                    **SERVER_ENV, "FLASK_REALTIME_STORE": store,
+                    **SERVER_ENV, **path, "FLASK_REALTIME_STORE": store,
                     "FLASK_REALTIME_INSTANCE_PATH": instance}) as url:
             yield url, url
         return
-    env = {**SERVER_ENV, "REDIS_URL": redis_url}
+    env = {**SERVER_ENV, **path, "REDIS_URL": redis_url}
     with server_process(["-m", "flask_realtime.cli", "run", "--port", "{port}"], env) as a, \
             server_process(["-m", "flask_realtime.cli", "run", "--port", "{port}"], env) as b:
         yield a, b
@@ -205,14 +210,46 @@ def latency(start_url: str, watch_url: str, rate: int, seconds: float) -> list[f
     return samples
 
 
-def capture_overhead(lines: int, width: int, rounds: int = 5) -> tuple[float, float, float]:
+def per_line_latency(rate: int, seconds: float) -> list[float]:
+    """Baseline (a)'s latency: the same ticker, one emit per line (bench/baseline_per_line.py)."""
+    samples: list[float] = []
+    expected = int(rate * seconds)
+    done = threading.Event()
+    with server_process(["bench/baseline_per_line.py", "{port}"]) as url:
+        client = connect(url)
+
+        def on_output(line: dict) -> None:
+            samples.append((time.time() - float(line["text"].partition(" ")[0])) * 1000)
+            if len(samples) >= expected:
+                done.set()
+
+        client.on("output", on_output)
+        client.call("ticker", {"rate": rate, "seconds": seconds})
+        done.wait(seconds + 30)
+        client.disconnect()
+    return samples
+
+
+@contextlib.contextmanager
+def old_tree(rev: str) -> Iterator[str]:
+    """The ``src`` folder of git revision ``rev`` (``git archive``), for the length of
+    the block: today's code as the baseline of the same run."""
+    with tempfile.TemporaryDirectory(prefix="bench-tree-") as folder:
+        archive = subprocess.run(["git", "archive", rev, "src"], cwd=ROOT, check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+        yield str(Path(folder) / "src")
+
+
+def capture_overhead(lines: int, width: int, rounds: int = 7) -> tuple[
+        list[float], list[float], list[float]]:
     """Captured printing against printing into io.StringIO, in alternating rounds.
 
     Each round times the plain job and then the captured one, right after each other,
     so that both see the same machine; the figure is the median of the per-round
     ratios (a shared 2-core machine drifts by 30% from one second to the next).
-    Returns (median plain seconds, median ratio until the job's last print returned,
-    median ratio until every line was stored).
+    Returns each round's (plain seconds), (ratio until the job's last print returned),
+    (ratio until every line was stored).
     """
     from flask_realtime.core.capture import CapturePump
 
@@ -253,7 +290,7 @@ def capture_overhead(lines: int, width: int, rounds: int = 5) -> tuple[float, fl
         if not sink_done.wait(120) or stored[0] != lines:
             raise RuntimeError(f"stored {stored[0]} lines of {lines}")
         captured.append((time.perf_counter() - t0) / plain[-1])
-    return statistics.median(plain), statistics.median(printed), statistics.median(captured)
+    return plain, printed, captured
 
 
 def main() -> None:
@@ -265,6 +302,13 @@ def main() -> None:
                              "measured over 15 s at most)")
     parser.add_argument("--rate", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--slow-rate", type=int, default=10,
+                        help="the second latency measure: a quiet run")
+    parser.add_argument("--slow-seconds", type=float, default=20)
+    parser.add_argument("--against", metavar="REV",
+                        help="also measure the server of git revision REV (e.g. d096271), "
+                             "alternately with ours, and print the throughput ratio")
+    parser.add_argument("--capture-rounds", type=int, default=7)
     parser.add_argument("--redis", action="store_true",
                         help="REDIS_URL set: start on one web process, watch from another")
     parser.add_argument("--store", choices=["sqlite"],
@@ -282,46 +326,105 @@ def main() -> None:
         compare_isolation(args)
         return
     if args.capture_only:
-        print_capture_overhead(args.lines, args.width)
+        print_capture_overhead(args.lines, args.width, args.capture_rounds)
         return
     if args.store:
         compare_stores(args)
         return
     print(f"client: python-socketio {version('python-socketio')}, websocket transport; "
           f"wsaccel={'yes' if _has_wsaccel() else 'no'}; cpus={os.cpu_count()}")
-
-    embedded = 0.0
-    if args.redis:  # the embedded figure of this same run, for the ratio
-        with our_server(None) as (url, _):
-            embedded = raw_client_throughput(url, args.lines, args.width)
-        print(f"{'ours (embedded), raw client':32s} {embedded:12,.0f} lines/s")
+    print(f"loadavg at start: {_loadavg()}", flush=True)
     with contextlib.ExitStack() as stack:
         redis_url = stack.enter_context(redis_server()).url if args.redis else None
-        start_url, watch_url = stack.enter_context(our_server(redis_url))
-        label = "ours (Redis, A -> B)" if args.redis else "ours (embedded)"
-        client_figure = ours_throughput(start_url, watch_url, args.lines, args.width)
-        print(f"{label + ', python-socketio':32s} {client_figure:12,.0f} lines/s  "
-              f"({args.lines:,} lines of {args.width} B)")
-        ours = raw_client_throughput(start_url, args.lines, args.width,
-                                     watch_url if args.redis else None)
-        print(f"{label + ', raw client':32s} {ours:12,.0f} lines/s  "
-              f"({args.lines:,} lines of {args.width} B; the figure the ratios use)")
-        if args.redis:
-            print(f"ratio Redis/embedded = {ours / embedded:.0%}    (target >= 50%)")
-        samples = latency(start_url, watch_url, args.rate, args.seconds)
-    per_line = per_line_throughput(args.baseline_lines, args.width)
-    print(f"{'(a) one emit per line':32s} {per_line:12,.0f} lines/s  "
-          f"(rate over at most 15 s of {args.baseline_lines:,} lines)")
-    ceiling = ceiling_throughput(args.lines, args.width)
-    print(f"{'(b) raw websockets ceiling':32s} {ceiling:12,.0f} lines/s")
-    print(f"ratio ours/(a) = {ours / per_line:.1f}x   (target >= 10x)")
-    print(f"ratio ours/(b) = {ours / ceiling:.0%}    (target >= 50%)")
-    if samples:
-        print(f"latency at {args.rate} lines/s over {args.seconds:g} s ({len(samples)} lines): "
-              f"p50 {percentile(samples, 50):.1f} ms, p99 {percentile(samples, 99):.1f} ms, "
-              f"max {max(samples):.1f} ms   (target p99 <= {100 if args.redis else 50} ms)")
+        variants: list[tuple[str, str | None]] = [("ours", None)]
+        if args.against:
+            variants.append((f"today ({args.against})", stack.enter_context(
+                old_tree(args.against))))
+        stream_rounds(args, redis_url, variants)
+    print(f"loadavg at end: {_loadavg()}", flush=True)
     if not args.redis:
-        print_capture_overhead(args.lines, args.width)
+        print_capture_overhead(args.lines, args.width, args.capture_rounds)
+
+
+def _spread(values: list[float], fmt: str = "{:,.0f}") -> str:
+    return (f"{fmt.format(statistics.median(values))} median of {len(values)} "
+            f"({fmt.format(min(values))}-{fmt.format(max(values))})")
+
+
+def stream_rounds(args: argparse.Namespace, redis_url: str | None,
+                  variants: list[tuple[str, str | None]]) -> None:
+    """Throughput and latency of each variant (ours, and today's tree with --against),
+    of the one-emit-per-line baseline's latency and of the raw websockets ceiling, in
+    alternating rounds (a fresh server each), then medians, spreads and ratios."""
+    rates = [(args.rate, args.seconds), (args.slow_rate, args.slow_seconds)]
+    where = "Redis A -> B" if redis_url else "embedded, SQLite"
+    throughput: dict[str, list[float]] = {name: [] for name, _ in variants}
+    ceiling: list[float] = []
+    embedded: list[float] = []
+    p50: dict[tuple[str, int], list[float]] = {}
+    p99: dict[tuple[str, int], list[float]] = {}
+
+    def record(name: str, rate: int, seconds: float, samples: list[float]) -> None:
+        if len(samples) < rate * seconds * 0.9:
+            print(f"  {name}: only {len(samples)} of {int(rate * seconds)} lines arrived")
+        if not samples:
+            return
+        p50.setdefault((name, rate), []).append(percentile(samples, 50))
+        p99.setdefault((name, rate), []).append(percentile(samples, 99))
+        print(f"  {name:24s} latency at {rate:5d} lines/s over {seconds:g} s: "
+              f"p50 {p50[name, rate][-1]:6.2f} ms, p99 {p99[name, rate][-1]:6.2f} ms, "
+              f"max {max(samples):6.1f} ms", flush=True)
+
+    for round_ in range(args.rounds):
+        print(f"round {round_ + 1} of {args.rounds} (loadavg {_loadavg()})", flush=True)
+        for name, src in variants:
+            if redis_url:  # the embedded figure of this same round, for the ratio
+                with our_server(None, src=src) as (url, _):
+                    if name == "ours":
+                        embedded.append(raw_client_throughput(url, args.lines, args.width))
+            with our_server(redis_url, src=src) as (start_url, watch_url):
+                if round_ == 0 and name == "ours":
+                    figure = ours_throughput(start_url, watch_url, args.lines, args.width)
+                    print(f"  {'ours, python-socketio':24s} {figure:12,.0f} lines/s", flush=True)
+                throughput[name].append(raw_client_throughput(
+                    start_url, args.lines, args.width, watch_url if redis_url else None))
+                print(f"  {name + ', raw client':24s} {throughput[name][-1]:12,.0f} lines/s",
+                      flush=True)
+                for rate, seconds in rates:
+                    record(name, rate, seconds, latency(start_url, watch_url, rate, seconds))
+        if not redis_url:
+            for rate, seconds in rates:
+                record("(a) one emit per line", rate, seconds, per_line_latency(rate, seconds))
+            ceiling.append(ceiling_throughput(args.lines, args.width))
+            print(f"  {'(b) raw websockets':24s} {ceiling[-1]:12,.0f} lines/s", flush=True)
+
+    print(f"summary ({where}; {args.lines:,} lines of {args.width} B; "
+          f"latency: print time to receipt by the python-socketio client):")
+    for name, values in throughput.items():
+        print(f"  {name + ', raw client':28s} {_spread(values)} lines/s")
+    ours = throughput["ours"]
+    for name, values in list(throughput.items())[1:]:
+        ratios = [a / b for a, b in zip(ours, values, strict=True)]
+        print(f"  ratio ours / {name} = {_spread(ratios, '{:.0%}')}    (target >= 100%)")
+    if embedded:
+        ratios = [a / b for a, b in zip(ours, embedded, strict=True)]
+        print(f"  ratio Redis/embedded = {_spread(ratios, '{:.0%}')}    (target >= 50%)")
+    if ceiling:
+        print(f"  {'(b) raw websockets ceiling':28s} {_spread(ceiling)} lines/s")
+        ratios = [a / b for a, b in zip(ours, ceiling, strict=True)]
+        print(f"  ratio ours/(b) = {_spread(ratios, '{:.0%}')}    (target >= 50%, aim 70%)")
+    for (name, rate), values in p99.items():
+        target = ""
+        if name == "ours" and rate == args.rate:
+            target = "    (target p99 <= 10 ms)" if redis_url else \
+                "    (target p50 <= 1 ms, p99 <= 5 ms)"
+        print(f"  {name:24s} at {rate:5d} lines/s: p50 {_spread(p50[name, rate], '{:.2f}')} ms, "
+              f"p99 {_spread(values, '{:.2f}')} ms{target}")
+    if not redis_url:
+        per_line = per_line_throughput(args.baseline_lines, args.width)
+        print(f"  {'(a) one emit per line':28s} {per_line:12,.0f} lines/s (rate over at most "
+              f"15 s of {args.baseline_lines:,} lines); ratio ours/(a) = "
+              f"{statistics.median(ours) / per_line:.1f}x   (target >= 10x)")
 
 
 def compare_stores(args: argparse.Namespace) -> None:
@@ -452,11 +555,13 @@ def _loadavg() -> str:
         return " ".join(f.read().split()[:3])
 
 
-def print_capture_overhead(lines: int, width: int) -> None:
-    plain, printed, stored = capture_overhead(lines, width)
-    print(f"capture: {lines:,} prints into io.StringIO {plain:.2f} s (median of 5 rounds); "
-          f"captured, median of the rounds' ratios: job done {printed:.2f}x "
-          f"(target <= 1.5x), all stored {stored:.2f}x")
+def print_capture_overhead(lines: int, width: int, rounds: int = 7) -> None:
+    print(f"loadavg at start: {_loadavg()}", flush=True)
+    plain, printed, stored = capture_overhead(lines, width, rounds)
+    print(f"capture: {lines:,} prints into io.StringIO {_spread(plain, '{:.2f}')} s; "
+          f"captured, the rounds' ratios: job done {_spread(printed, '{:.2f}x')} "
+          f"(target <= 1.3x), all stored {_spread(stored, '{:.2f}x')}")
+    print(f"loadavg at end: {_loadavg()}")
 
 
 def _has_wsaccel() -> bool:

@@ -78,7 +78,8 @@ def test_unencodable_text_is_replaced_not_lost() -> None:
 def drained(*writes: str, max_chars: int = 100) -> list[Line]:
     """What the capture makes of the same writes, in one drain (its bulk paths included)."""
     capture = RunCapture("r", lambda: None, max_chars)
-    capture.chunks.extend(writes)
+    for write in writes:
+        capture.write_stdout(write)
     return capture.drain(1.0, 0.1) + capture.drain(2.0, 0.1)
 
 

@@ -134,7 +134,7 @@ class LineAssembler:
         parts = text.split("\n")
         tail = parts.pop()
         if parts:
-            if (not self._cutting and not carriage and max(map(len, parts)) <= self.max_chars
+            if (not self._cutting and not carriage and self._none_too_long(text, parts)
                     and (text.isascii() or _encodable(text))):
                 # The common case, in bulk: a line object per line and no call per line.
                 out.extend(zip(repeat(self.stream), parts, repeat("\n")))
@@ -168,6 +168,13 @@ class LineAssembler:
             self.pending = tail
         else:
             self.pending_since = None
+
+    def _none_too_long(self, text: str, parts: list[str]) -> bool:
+        """Whether no line of ``parts`` (split from ``text``) is longer than allowed: for
+        a big batch, a few ``find`` calls rather than a ``len`` per line."""
+        limit = self.max_chars
+        return (len(text) <= limit or _no_line_longer(text, limit)
+                or max(map(len, parts)) <= limit)
 
     def feed_lines(self, texts: list[str], joined: str, out: list[Line]) -> bool:
         """Add whole lines at once (``joined`` is ``"".join(texts)``); False, having done

@@ -28,6 +28,7 @@ from .buffer import RunCapture
 from .context import current_capture
 from .hooks import SUBPROCESS_DRAIN_SECONDS, install, install_input_hooks
 from .pump import (
+    BUSY_LINES_PER_DRAIN,
     DEFAULT_GIVE_WAY_SECONDS,
     DEFAULT_MAX_UNSENT,
     FLOOD_LINES_PER_DRAIN,
@@ -39,6 +40,7 @@ from .pump import (
 from .stdin import RunStdin
 
 __all__ = [
+    "BUSY_LINES_PER_DRAIN",
     "DEFAULT_GIVE_WAY_SECONDS",
     "DEFAULT_MAX_UNSENT",
     "FLOOD_LINES_PER_DRAIN",

@@ -1,21 +1,31 @@
 """The per-run buffer: one run's raw writes, in order, until the pump turns them into lines.
 
-Contract: :class:`RunCapture` takes writes from any number of the run's threads without
-a lock (``list.append`` is atomic under the GIL) and keeps their order; it calls
-``wake`` on the first write after a drain only, which is the pump's cue. The pump reads
-it with :meth:`RunCapture.drain`, which may be called from any thread (its own lock
-serialises drains) and returns the complete lines written so far, plus partial lines
-that have waited long enough. What becomes of those lines afterwards (storing them,
-keeping them while the store is unavailable) is the pump's business, not the buffer's.
+Contract: :class:`RunCapture` takes writes from any number of the run's threads and keeps
+their order; stdout writes take no lock. It calls ``wake`` on the first write after a
+drain (the pump's cue), except while the pump has made the run's stdout its fast path
+(:meth:`RunCapture.set_fast`: the run floods and the pump drains it on a timer anyway).
+The pump reads it with :meth:`RunCapture.drain`, which may be called from any thread
+and returns the complete lines written so far, plus partial lines that have waited long
+enough. What becomes of those lines afterwards (storing them, keeping them while the
+store is unavailable) is the pump's business, not the buffer's.
 
-The stdout write is the hot path (``print`` makes two writes per line): the closure of
-:func:`_stdout_writer` appends to a list, takes no lock and looks nothing up.
+The stdout write is the hot path (``print`` makes two writes per line). Stdout text
+goes into one ``io.StringIO`` per run, ``out``, whose ``write`` is C: while the run
+floods, the threads' ``sys.stdout.write`` *is* ``out.write``, with no Python frame at all
+(see :class:`~.streams._StdoutProxy`); otherwise it is a small closure that also wakes
+the pump. Every other stream is written rarely: those writes take the lock, move the
+stdout text written so far into ``chunks`` and append themselves after it, so the
+order of streams is kept. Taking ``out``'s text and emptying it is one step that no
+other thread can interleave with (:func:`_take`): this relies on the GIL, as the rest
+of the package does.
 """
 
 from __future__ import annotations
 
 import codecs
 import gc
+import io
+import operator
 import threading
 import time
 from collections.abc import Callable
@@ -24,22 +34,32 @@ from typing import Any
 from ..output import LOG, STDERR, STDIN, STDOUT, SYSTEM, Line, LineAssembler
 
 
-def _stdout_writer(chunks: list[Any], first_write: Callable[[], None]) -> Callable[[str], int]:
-    """``sys.stdout.write`` for one run's threads: the hot path, kept to a minimum.
+def _take(out: io.StringIO) -> str:
+    """``out``'s text, leaving it empty, in one step no write of another thread can
+    split: ``map`` calls the two C methods from C, with no bytecode between them (the
+    only place where CPython switches threads, besides blocking calls, which these are
+    not). Re-initialising keeps the StringIO in its fast, append-only state."""
+    text, _ = map(operator.call, (out.getvalue, out.__init__))  # type: ignore[misc]
+    return str(text)
 
-    Bound once per thread on the stdout proxy (see :class:`~.streams._StdoutProxy`), so that a
-    ``print`` costs one Python call per write and no lookup of the thread's run. A
-    closure rather than a method: no bound-method indirection and no attribute loads.
+
+def _stdout_writer(out: io.StringIO, first_write: Callable[[], None]) -> Callable[[str], int]:
+    """``sys.stdout.write`` for one run's threads while the run does not flood.
+
+    Bound once per thread on the stdout proxy (see :class:`~.streams._StdoutProxy`), so
+    that a ``print`` costs one Python call per write and no lookup of the thread's run.
+    Wakes the pump when the buffer was empty (the first write since a drain).
     """
-    append = chunks.append
+    write = out.write
+    tell = out.tell
 
     def write_stdout(s: str) -> int:
         if s.__class__ is not str:
             s = _as_text(s)
-        if not chunks:
+        n = write(s)
+        if tell() <= n:  # it was empty, or drained since: the pump's cue
             first_write()
-        append(s)
-        return len(s)
+        return n
 
     return write_stdout
 
@@ -47,18 +67,25 @@ def _stdout_writer(chunks: list[Any], first_write: Callable[[], None]) -> Callab
 class RunCapture:
     """The raw writes of one run, in order, waiting for the pump.
 
-    ``chunks`` holds ``str`` for stdout (the common case, kept cheap) and
-    ``(stream, str)`` tuples for everything else. ``give_way`` is set by the pump: the
-    seconds this run's printing thread pauses once per drain cycle while it floods and
-    other runs share the process (0 otherwise).
+    ``out`` holds the stdout text written since the last drain or the last write to
+    another stream; ``chunks`` holds, in order, ``(stream, str)`` tuples for the other
+    streams and the stdout texts written before each of them. ``write_stdout`` is what
+    a thread of the run binds as its ``sys.stdout.write``: the waking closure, or
+    ``out.write`` itself while the run is on its fast path. ``give_way`` is set by the
+    pump: the seconds this run's printing thread pauses once per drain cycle while it
+    floods and other runs share the process (0 otherwise; never on the fast path).
     """
 
     __slots__ = (
+        "_bound",
         "_decoders",
+        "_fast",
         "_lock",
+        "_waking",
         "assemblers",
         "chunks",
         "give_way",
+        "out",
         "run_id",
         "stdin",
         "wake",
@@ -67,9 +94,15 @@ class RunCapture:
 
     def __init__(self, run_id: str, wake: Callable[[], None], max_line_chars: int) -> None:
         self.run_id = run_id
+        self.out = io.StringIO()
         self.chunks: list[Any] = []
         self.wake = wake
-        self.write_stdout = _stdout_writer(self.chunks, self._first_write)
+        self._waking = _stdout_writer(self.out, self._first_write)
+        self.write_stdout: Callable[[str], int] = self._waking
+        self._fast = False
+        # The stdout proxies' per-thread attribute dicts holding ``write_stdout``, by id:
+        # switching to or from the fast path rebinds them all.
+        self._bound: dict[int, dict[str, Any]] = {}
         self.give_way = 0.0
         self.assemblers = {s: LineAssembler(s, max_line_chars)
                            for s in (STDOUT, STDERR, LOG, STDIN)}
@@ -77,6 +110,7 @@ class RunCapture:
         #: run reads end-of-file.
         self.stdin: Any = None
         self._decoders: dict[str, codecs.IncrementalDecoder] = {}
+        # Serialises drains, writes to streams other than stdout, and (un)binding.
         self._lock = threading.Lock()
 
     def _first_write(self) -> None:
@@ -86,13 +120,59 @@ class RunCapture:
             time.sleep(self.give_way)
         self.wake()
 
+    def bind(self, attributes: dict[str, Any]) -> Callable[[str], int]:
+        """Bind this run's stdout write in a thread's proxy ``attributes`` (its
+        ``__dict__``), so that later switches reach it; returns the write."""
+        with self._lock:
+            write = attributes["write"] = self.write_stdout
+            self._bound[id(attributes)] = attributes
+        return write
+
+    def unbind(self, attributes: dict[str, Any]) -> None:
+        """Undo :meth:`bind`: the thread left the run and must never write to it again."""
+        with self._lock:
+            attributes.pop("write", None)
+            self._bound.pop(id(attributes), None)
+
+    def set_fast(self, fast: bool) -> None:
+        """Make ``out.write`` itself every bound thread's ``sys.stdout.write`` (True), or
+        the closure that wakes the pump (False). Called by the pump: fast while the run
+        floods alone, when the pump drains it on its timer and no wake-up is needed.
+
+        Writes a thread makes through the fast path after the switch back (it had
+        looked ``write`` up before) are in ``out`` all the same; the pump's timer
+        drains them."""
+        if fast == self._fast:
+            return
+        with self._lock:
+            self._fast = fast
+            write = self.write_stdout = self.out.write if fast else self._waking
+            for attributes in self._bound.values():
+                attributes["write"] = write
+
+    @property
+    def fast(self) -> bool:
+        """Whether the run's stdout writes are on the fast path (see :meth:`set_fast`)."""
+        return self._fast
+
+    def pending(self) -> bool:
+        """Whether anything was written since the last drain."""
+        return bool(self.chunks) or bool(self.out.tell())
+
     def write(self, stream: str, text: str) -> None:
         """Append ``text`` to ``stream`` (stdout, stderr, log, stdin or system) of this
         run."""
-        chunks = self.chunks
-        if not chunks:
+        with self._lock:
+            first = not self.chunks and not self.out.tell()
+            if stream == STDOUT:
+                self.out.write(text)
+            else:
+                earlier = _take(self.out)
+                if earlier:
+                    self.chunks.append(earlier)
+                self.chunks.append((stream, text))
+        if first:
             self.wake()
-        chunks.append(text if stream == STDOUT else (stream, text))
 
     def write_bytes(self, stream: str, data: bytes) -> None:
         """Append bytes written to ``stream``'s ``buffer``: UTF-8, a character split
@@ -122,37 +202,14 @@ class RunCapture:
             if collecting:
                 gc.enable()
 
-    @staticmethod
-    def _lines_printed(taken: list[Any], stdout: LineAssembler, out: list[Line]) -> bool:
-        """The common case in bulk: only ``print(text)`` calls, each a text then a newline."""
-        seps = taken[1::2]
-        if len(taken) % 2 or seps.count("\n") != len(seps):
-            return False
-        texts = taken[0::2]
-        try:
-            joined = "".join(texts)
-        except TypeError:  # a write to another stream
-            return False
-        return stdout.feed_lines(texts, joined, out)
-
     def _drain(self, now: float, partial_delay: float, force: bool) -> list[Line]:
         with self._lock:
-            chunks = self.chunks
-            n = len(chunks)
-            taken = chunks[:n]
-            del chunks[:n]  # appends made meanwhile stay in the list: nothing is lost
+            taken, self.chunks = self.chunks, []
+            last = _take(self.out)  # written after every chunk taken: it goes last
+            if last:
+                taken.append(last)
             out: list[Line] = []
             stdout = self.assemblers[STDOUT]
-            if self._lines_printed(taken, stdout, out):
-                taken = []
-            try:
-                only_stdout = "".join(taken)  # the common case, without a loop per write
-            except TypeError:
-                only_stdout = None
-            if only_stdout is not None:
-                if only_stdout:
-                    stdout.feed(only_stdout, now, out)
-                taken = []
             run: list[str] = []
             for chunk in taken:
                 if chunk.__class__ is str:

@@ -40,6 +40,9 @@ def _set_capture(capture: RunCapture | None) -> RunCapture | None:
         _local.capture = capture
         if _local.bound:  # this thread's shortcut to its old run must not outlive it
             for proxy in _local.bound:
-                proxy.__dict__.pop("write", None)
+                if previous is not None:
+                    previous.unbind(proxy.__dict__)  # also out of the run's rebinding
+                else:
+                    proxy.__dict__.pop("write", None)
             _local.bound = ()
     return previous

@@ -44,8 +44,13 @@ RETRY_SECONDS = 0.5
 #: Lines per run kept while the store is unavailable; older ones are dropped and counted.
 DEFAULT_MAX_UNSENT = 100_000
 
+#: A drain of at least this many lines means the pipeline is busy: the pump then
+#: coalesces, draining every ``interval`` instead of at each first write. Below it a
+#: line printed leaves at once (at 1,000 lines/s a drain holds a line or two).
+BUSY_LINES_PER_DRAIN = 100
 #: A run that wrote at least this many lines between two drains floods (at the 10 ms
-#: batch interval, 100,000 lines/s).
+#: batch interval, 100,000 lines/s). Alone in the process, a flooding run's stdout
+#: writes take the buffer's fast path (no Python call, no wake-up).
 FLOOD_LINES_PER_DRAIN = 1000
 #: How long a flooding run's printing thread pauses once per drain cycle while other
 #: runs share the process (0 turns it off). Without it a run printing as fast as it can
@@ -97,9 +102,11 @@ class _Outbox:
 class CapturePump:
     """One thread per process that turns captured writes into stored lines.
 
-    Batching: when a run has been quiet, its first write wakes the pump at once (low
-    latency); under load the pump drains at most every ``interval`` seconds so each
-    batch is large and the store and the sockets see few, big appends.
+    Batching, as Nagle's algorithm does it: while the pipeline is idle (the last drain
+    held fewer than ``BUSY_LINES_PER_DRAIN`` lines), a run's first write wakes the pump
+    and its lines are stored at once, with no flush window; under load the pump
+    drains every ``interval`` seconds, so that each batch is large and the store and
+    the sockets see few, big appends.
 
     Fairness: runs share the process's GIL. A run that wrote ``FLOOD_LINES_PER_DRAIN``
     lines or more since the last drain is flooding; while other runs are open, its
@@ -230,31 +237,47 @@ class CapturePump:
 
     def _loop(self, ending: threading.Event) -> None:
         last = 0.0
+        busy = False  # the last round found a run busy: coalesce
         while True:
             finishing = ending.is_set()  # read first: the round below still drains
             with self._lock:
                 outboxes = list(self._outboxes.values())
-            # The writer's lock-free "wake if the list was empty" can lose a wake-up
-            # against a drain in progress, so open runs are also drained on a timer
-            # (FLUSH_WINDOW_SECONDS: the longest a line waits before it is stored).
             if not finishing:
-                self._wake.wait(min(self.partial_delay, FLUSH_WINDOW_SECONDS) if outboxes
-                                else 1.0)
-                pause = self.interval - (time.monotonic() - last)
-                if pause > 0:
-                    time.sleep(pause)  # rate limit under load; a quiet run never waits here
+                if busy:
+                    # Under load, as Nagle's algorithm does it: while a batch is made and
+                    # stored the next one gathers, and drains come at most every
+                    # ``interval``. A quiet pipeline never waits here.
+                    pause = self.interval - (time.monotonic() - last)
+                    if pause > 0:
+                        time.sleep(pause)
+                if not any(o.capture.fast for o in outboxes):
+                    # The first write wakes the pump (a run on its fast path wakes
+                    # nobody: it is drained every ``interval``). The writer's lock-free
+                    # "wake if it was empty" can lose a wake-up against a drain in
+                    # progress, so open runs are also drained on a timer
+                    # (FLUSH_WINDOW_SECONDS: the longest a line waits).
+                    self._wake.wait(min(self.partial_delay, FLUSH_WINDOW_SECONDS)
+                                    if outboxes else 1.0)
             self._wake.clear()
             now = time.monotonic()
             last = now
             shared = len(outboxes) > 1
+            busy = False
             # Quiet runs first: their few lines are not stored after a flood's many.
             for outbox in sorted(outboxes, key=lambda o: o.flooding):
                 with outbox.lock:
                     if not outbox.closed:
                         written = self._deliver(outbox, now)
+                        busy |= written >= BUSY_LINES_PER_DRAIN
                         outbox.flooding = written >= FLOOD_LINES_PER_DRAIN
-                        outbox.capture.give_way = (
-                            self.give_way if shared and outbox.flooding else 0.0)
+                        capture = outbox.capture
+                        capture.give_way = self.give_way if shared and outbox.flooding else 0.0
+                        if capture.fast and not (outbox.flooding and not shared):
+                            capture.set_fast(False)
+                            if capture.pending():  # written on the fast path since: no wake
+                                self._wake.set()
+                        elif outbox.flooding and not shared:
+                            capture.set_fast(True)
             contended = shared and any(o.flooding for o in outboxes)
             if contended != self._contended:
                 self._contended = contended

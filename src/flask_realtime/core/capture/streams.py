@@ -96,8 +96,9 @@ class _StdoutProxy(_ProxyBase, threading.local):
     ``threading.local``, so that lookup answers from the calling thread's own
     attributes first: a run's thread gets its run's ``write_stdout`` (see
     :class:`~.buffer.RunCapture`) bound there on its first write, and from then on
-    prints without looking up which run it belongs to (one Python call per write;
-    measured 1.5x -> 1.3x of printing into ``io.StringIO``).
+    prints without looking up which run it belongs to: one Python call per write, or
+    none while the run floods, when the binding is the C ``write`` of the run's
+    ``io.StringIO`` (see :meth:`~.buffer.RunCapture.set_fast`).
     :func:`~.context._set_capture` removes the binding when the thread's run changes;
     every other thread finds the class's ``write``.
     """
@@ -106,8 +107,7 @@ class _StdoutProxy(_ProxyBase, threading.local):
         capture = _local.capture
         if capture is None:
             return int(self._real.write(s))
-        write = capture.write_stdout
-        self.__dict__["write"] = write
+        write = capture.bind(self.__dict__)
         _local.bound = (*_local.bound, self)
         return write(s)
 
