@@ -82,11 +82,13 @@ INTERRUPTED = "The server stopped while this run was going."
 COMPRESS_FROM_BYTES = 512
 COMPRESS_LEVEL = 1
 #: Decoded whole chunks kept in memory (by characters of text), newest used first: a
-#: chunk is cached as it is written, so a watcher a little behind never decodes.
-CACHE_CHARS = 4_000_000
+#: chunk is cached as it is written, so a watcher a little behind never decodes. About
+#: 3 MB for lines of 60 characters (issue 21: RSS after a flood); a chunk missed costs
+#: about 0.15 ms to decode (docs/performance.md).
+CACHE_CHARS = 1_000_000
 #: Open chunks kept in memory (by characters of text, all runs), least recently used
 #: dropped first (read from the database again when next needed): appends to them
-#: and live reads of them touch no stored row.
+#: and live reads of them touch no stored row. A run's goes when it finishes.
 TAIL_CHARS = 8_000_000
 
 #: The line a run's watchers see while its output cannot be written (a full disk, an I/O
@@ -573,6 +575,12 @@ class SQLiteStore(RunStore):
             done = self._db.execute(
                 "UPDATE runs SET state = ?, record = ? WHERE id = ? AND state = ?",
                 (run.state.value, _record(run), run.id, expected_state.value))
+            if done.rowcount == 1 and run.state.finished:
+                # Its output is complete (the runner stores every line before the run
+                # ends): its open chunk need not stay in memory for appends and live
+                # reads. A read takes it from the database again (issue 21: memory
+                # across 100 finished runs).
+                self._forget_tails([run.id])
             return done.rowcount == 1
 
     @_guarded
@@ -950,10 +958,12 @@ class SQLiteStore(RunStore):
         with self._mem:
             tail = self._tails.get(run_id)
             noted = run_id in self._notes
-        if tail is None:
-            with self._lock:
-                tail = self._tail(run_id, create=False)
-        return (tail.end if tail is not None else 0) + noted
+        if tail is not None:
+            return tail.end + noted
+        # Not in memory (a finished run, or one not written to lately): the outputs row
+        # alone, nothing brought into memory (the run list asks this of every run).
+        rows = self._read("SELECT end_seq FROM outputs WHERE run_id = ?", (run_id,))
+        return (int(rows[0][0]) if rows else 0) + noted
 
     # -- login sessions ----------------------------------------------------------------
     @_guarded
