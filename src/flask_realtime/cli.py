@@ -72,6 +72,10 @@ def run(host: str, port: int, debug: bool, demo: bool | None) -> None:
     setup_logging()  # text or JSON lines on stderr (LOG_FORMAT), before the app logs
     from werkzeug.serving import make_server
 
+    from . import malloc
+
+    malloc.tune()  # freed buffers go back to the system (flask_realtime/malloc.py)
+
     from .config import given
     from .web.app import RequestHandler, apply_switch_interval, create_app, shutdown
 
@@ -441,6 +445,9 @@ def worker(burst: bool, name: str | None) -> None:
     """Execute runs from Redis (REDIS_URL) as an RQ worker: jobs run here, output flows
     to the web processes through Redis."""
     setup_logging()  # text or JSON lines on stderr (LOG_FORMAT), before the app logs
+    from . import malloc
+
+    malloc.tune()  # a run's output goes through this process too
     from rq.serializers import JSONSerializer
 
     from redis import Redis

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from flask_realtime.core.capture import RunCapture
-from flask_realtime.core.output import Line, LineAssembler, line
+from flask_realtime.core.output import Line, LineAssembler, line, take_fitting
 
 
 def feed(*writes: str, max_chars: int = 100) -> list[Line]:
@@ -103,3 +103,62 @@ def test_the_capture_makes_the_same_lines_as_one_assembler_fed_write_by_write(
         prints: list[tuple[str, str]]) -> None:
     writes = [part for text, end in prints for part in (text, end)]
     assert drained(*writes) == feed(*writes)
+
+
+# -- take_fitting: how every store's read_output fills a slice within its limits ---------
+
+def fitted(lines: list[Line], total: int, max_lines: int, max_chars: int, *, start: int = 0,
+           out: list[Line] | None = None, sizes: bool = False) -> tuple[list[Line], int, bool]:
+    out = list(out or [])
+    running = [0]
+    for text in (t for _, t, _ in lines):
+        running.append(running[-1] + len(text))
+    total, cut = take_fitting(out, lines, total, max_lines, max_chars, start=start,
+                              sizes=running if sizes else None)
+    return out, total, cut
+
+
+def texts(*sizes: int) -> list[Line]:
+    return [line("stdout", "x" * n) for n in sizes]
+
+
+def test_a_slice_takes_lines_until_the_line_limit() -> None:
+    assert fitted(texts(1, 1, 1, 1), 0, 3, 100) == (texts(1, 1, 1), 3, True)
+
+
+def test_a_slice_takes_lines_until_the_character_limit_counting_what_it_holds() -> None:
+    assert fitted(texts(4, 4, 4), 0, 10, 9) == (texts(4, 4), 8, True)
+    assert fitted(texts(4, 4, 4), 5, 10, 9, out=texts(5)) == (texts(5, 4), 9, True)
+
+
+def test_an_empty_slice_always_takes_one_line_however_long() -> None:
+    assert fitted(texts(50, 1), 0, 10, 9) == (texts(50), 50, True)
+    assert fitted(texts(50), 0, 10, 9, out=texts(1)) == (texts(1), 0, True)
+
+
+def test_a_slice_can_start_inside_the_lines_and_take_all_the_rest() -> None:
+    assert fitted(texts(1, 2, 3), 0, 10, 100, start=1) == (texts(2, 3), 5, False)
+
+
+def _reference(lines: list[Line], out: list[Line], total: int, max_lines: int,
+               max_chars: int, start: int) -> tuple[list[Line], int, bool]:
+    """The loop the stores had before take_fitting (one step per line)."""
+    out = list(out)
+    for item in lines[start:]:
+        if len(out) >= max_lines or (total + len(item[1]) > max_chars and out):
+            return out, total, True
+        out.append(item)
+        total += len(item[1])
+    return out, total, False
+
+
+@given(st.lists(st.integers(0, 20), max_size=30), st.integers(0, 3), st.integers(0, 40),
+       st.integers(1, 40), st.data())
+def test_a_slice_is_the_same_with_or_without_running_sizes_and_as_one_step_per_line(
+        sizes: list[int], held: int, extra: int, max_lines: int, data: st.DataObject) -> None:
+    lines, out = texts(*sizes), texts(*[3] * held)
+    start = data.draw(st.integers(0, len(lines)))
+    total = 3 * held + extra
+    expected = _reference(lines, out, total, max_lines, 30, start)
+    assert fitted(lines, total, max_lines, 30, start=start, out=out) == expected
+    assert fitted(lines, total, max_lines, 30, start=start, out=out, sizes=True) == expected

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from flask_realtime.core.output import Line
 from flask_realtime.core.ports import StoreUnavailableError
@@ -155,14 +160,14 @@ def test_paging_a_big_run_decodes_only_the_chunks_it_returns(
     store.close()
     store = open_at(opened, path, retention_lines=1_000_000)  # nothing decoded yet
     decoded: list[int] = []
-    unpack = sqlite_store._unpack
+    decode = sqlite_store._decode
 
-    def counting(packing: int, payload: bytes) -> list[Line]:
-        lines = unpack(packing, payload)
-        decoded.append(len(lines))
-        return lines
+    def counting(packing: int, payload: bytes) -> tuple[list[Line], Any]:
+        found = decode(packing, payload)
+        decoded.append(len(found[0]))
+        return found
 
-    monkeypatch.setattr(sqlite_store, "_unpack", counting)
+    monkeypatch.setattr(sqlite_store, "_decode", counting)
     piece = store.read_output("big", 54_321, max_lines=100)
     assert piece.lines == numbered(54_322, 54_421) and piece.end_seq == 100_000
     assert piece.times == [(0, 50_001)]
@@ -184,6 +189,73 @@ def test_single_line_appends_share_chunks(opened: list[SQLiteStore], path: Path)
     piece = store.read_output("r1", 950, max_lines=100)
     assert piece.lines == numbered(951, 1050)
     assert piece.times == [(0, 9), (49, 10)]  # line 1000 was appended at 10
+
+
+ODD_LINES: list[Line] = [
+    ("stdout", "plain", "\n"), ("stderr", "to stderr", "\n"), ("stdout", "", "\n"),
+    ("stdout", "partial", ""), ("stdout", "50%", "\r"), ("log", "été ✓ 😀", "\n"),
+    ("system", "lone \udcff surrogate", "\n"), ("stdout", "tab\there", "\n"),
+]
+
+
+@pytest.mark.parametrize("repeat", [1, 125])  # one small plain row; whole compressed chunks
+def test_lines_of_every_kind_read_back_as_written_after_reopening(
+        opened: list[SQLiteStore], path: Path, repeat: int) -> None:
+    store = open_at(opened, path)
+    written = ODD_LINES * repeat
+    store.append_output("r1", written, 1)
+    store.close()
+    store = open_at(opened, path)
+    assert store.read_output("r1", 0, max_lines=10_000, max_chars=1 << 20).lines == written
+
+
+@given(st.lists(st.tuples(st.sampled_from(["stdout", "stderr", "log"]), st.text(max_size=12),
+                          st.sampled_from(["\n", "", "\r"])), min_size=1, max_size=40))
+def test_a_rows_payload_decodes_to_its_lines_and_their_running_sizes(
+        lines: list[Line]) -> None:
+    decoded, sizes = sqlite_store._decode(*sqlite_store._pack(lines))
+    assert decoded == lines
+    assert list(sizes) == [sum(len(t) for _, t, _ in lines[:k]) for k in range(len(lines) + 1)]
+
+
+def test_text_holding_a_newline_is_stored_as_a_json_array_and_reads_back(
+        opened: list[SQLiteStore], path: Path) -> None:
+    """No line the capture makes holds a newline, but append_output takes any text."""
+    store = open_at(opened, path)
+    written = [("stdout", "two\nlines", "\n")] * 1000 + [("stdout", "after", "\n")]
+    store.append_output("r1", written, 1)
+    store.close()
+    with sqlite3.connect(path) as db:
+        packings = [row[0] for row in db.execute("SELECT packing FROM chunks")]
+    assert packings[0] in (sqlite_store._JSON, sqlite_store._ZLIB)
+    store = open_at(opened, path)
+    assert store.read_output("r1", 0, max_lines=2000, max_chars=1 << 20).lines == written
+
+
+def test_rows_of_the_json_array_packing_from_older_databases_still_read(
+        opened: list[SQLiteStore], path: Path) -> None:
+    open_at(opened, path).close()
+    old = orjson.dumps(numbered(1, 1000))
+    with sqlite3.connect(path) as db:
+        db.execute("INSERT INTO chunks VALUES ('r1', 1000, 1, '[[0, 7]]', 1, ?)",
+                   (zlib.compress(old),))
+        db.execute("INSERT INTO outputs VALUES ('r1', 1000, 1, 10)")
+    store = open_at(opened, path)
+    store.append_output("r1", numbered(1001, 1500), 8)
+    piece = store.read_output("r1", 900, max_lines=200)
+    assert piece.lines == numbered(901, 1100) and piece.times == [(0, 7), (100, 8)]
+
+
+def test_a_schema_version_2_database_is_upgraded_so_older_code_refuses_it(
+        opened: list[SQLiteStore], path: Path) -> None:
+    """Version 3 rows may use packings version 2 cannot read: its own check (a
+    database newer than the code) then refuses the file with a sentence."""
+    with sqlite3.connect(path) as db:
+        db.executescript(sqlite_store.MIGRATIONS[0] + sqlite_store.MIGRATIONS[1]
+                         + "PRAGMA user_version=2;")
+    open_at(opened, path).close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == sqlite_store.SCHEMA_VERSION >= 3
 
 
 def test_past_the_byte_budget_the_oldest_chunks_go_and_are_counted_as_skipped(

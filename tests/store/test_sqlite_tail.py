@@ -16,6 +16,7 @@ import orjson
 import pytest
 
 from flask_realtime.core.output import Line
+from flask_realtime.core.runs import Run, RunState
 from flask_realtime.store import sqlite as sqlite_store
 from flask_realtime.store.sqlite import CHUNK_LINES, SQLiteStore
 
@@ -131,3 +132,21 @@ def test_a_database_whose_newest_chunk_grew_in_place_opens_and_goes_on(
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT first_seq, last_seq FROM chunks ORDER BY last_seq"
                           ).fetchall()[0] == (1, 1000)
+
+
+def test_a_finished_runs_open_chunk_leaves_memory_and_reads_the_same_from_the_database(
+        opened: list[SQLiteStore], path: Path) -> None:
+    """Issue 21: finished runs must not each keep their last lines in memory."""
+    store = open_at(opened, path)
+    runs = [Run(id=f"r{n}", job="flood", title="Flood", user="alice", state=RunState.RUNNING)
+            for n in range(3)]
+    for run in runs:
+        store.create_run(run)
+        store.append_output(run.id, numbered(1, 1500), 1)
+        assert store._tail_chars > 0
+        assert store.replace_run(run.moved_to(RunState.SUCCEEDED), RunState.RUNNING)
+        assert store._tail_chars == 0, f"{run.id} kept its open chunk"
+        assert store.output_end(run.id) == 1500
+        assert store._tail_chars == 0  # the run list asks every run's end: nothing kept
+    for run in runs:
+        assert read_all(store, run.id) == numbered(1, 1500)

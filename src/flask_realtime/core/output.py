@@ -14,7 +14,8 @@ line it has already numbered:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 
@@ -61,6 +62,38 @@ class OutputSlice:
     @property
     def last_seq(self) -> int:
         return self.first_seq + len(self.lines) - 1
+
+
+def take_fitting(out: list[Line], lines: Sequence[Line], total: int, max_lines: int,
+                 max_chars: int, *, start: int = 0,
+                 sizes: Sequence[int] | None = None) -> tuple[int, bool]:
+    """Append to ``out`` the first of ``lines[start:]`` that fit in a read's limits;
+    returns (the characters of text in ``out`` now, whether some were left out).
+
+    ``out`` (holding ``total`` characters of text) grows to at most ``max_lines`` lines
+    and ``max_chars`` characters, except that it always gets one line if it is empty,
+    however long (a read always moves on). Every store's ``read_output`` fills its
+    slice with this, chunk after chunk. ``sizes``, when the caller keeps them, are the
+    running totals of ``lines``' characters (``sizes[k]``: of the first ``k`` lines,
+    ``len(lines) + 1`` of them): the cut is then a bisection, with no step per line.
+    """
+    room = max_lines - len(out)
+    stop = min(len(lines), start + max(room, 0))
+    if sizes is not None:
+        limit = max_chars - total + sizes[start]
+        count = max(bisect_right(sizes, limit, start, stop + 1) - 1 - start, 0)
+        if count == 0 and not out and start < stop:
+            count = 1
+        out += lines[start:start + count]
+        return total + sizes[start + count] - sizes[start], start + count < len(lines)
+    window = lines[start:stop]
+    for index, line in enumerate(window):
+        total += len(line[1])
+        if total > max_chars and (index or out):
+            out += window[:index]
+            return total - len(line[1]), True
+    out += window
+    return total, stop < len(lines)
 
 
 def render_text(lines: Iterable[Line]) -> Iterable[str]:

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from ..core.output import Line, OutputSlice
+from ..core.output import Line, OutputSlice, take_fitting
 from ..core.ports import (
     DEFAULT_MAX_QUEUED_INPUT,
     DEFAULT_RETENTION_LINES,
@@ -48,12 +48,8 @@ def slice_lines(
     lines: list[Line], start_index: int, max_lines: int, max_chars: int,
 ) -> list[Line]:
     """Up to ``max_lines`` lines from ``start_index`` whose text fits ``max_chars`` (>= 1 line)."""
-    out = lines[start_index : start_index + max_lines]
-    total = 0
-    for i, line in enumerate(out):
-        total += len(line[1])
-        if total > max_chars and i > 0:
-            return out[:i]
+    out: list[Line] = []
+    take_fitting(out, lines, 0, max_lines, max_chars, start=start_index)
     return out
 
 

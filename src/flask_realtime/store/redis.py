@@ -59,7 +59,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import operator
 import threading
 import time
 import uuid
@@ -73,7 +72,7 @@ from redis.retry import Retry
 
 import redis
 
-from ..core.output import Line, OutputSlice
+from ..core.output import Line, OutputSlice, take_fitting
 from ..core.ports import (
     DEFAULT_MAX_QUEUED_INPUT,
     DEFAULT_RETENTION_LINES,
@@ -241,7 +240,6 @@ return 1
 
 #: Lines per stream entry.
 CHUNK_LINES = 1000
-_TEXT = operator.itemgetter(1)
 
 
 def _guarded(method: F) -> F:
@@ -590,19 +588,9 @@ class RedisStore(RunStore, ScheduleStore):
                 first = last - len(chunk) + 1
                 ms = int(fields[b"m"])
                 wanted = chunk[max(start - first, 0):]
-                size = sum(map(len, map(_TEXT, wanted)))
                 if not times or times[-1][1] != ms:
                     times.append((len(lines), ms))
-                if len(lines) + len(wanted) <= max_lines and total + size <= max_chars:
-                    lines += wanted  # the whole chunk fits: no loop per line
-                    total += size
-                    continue
-                for line in wanted:
-                    total += len(line[1])
-                    if len(lines) >= max_lines or (total > max_chars and lines):
-                        full = True
-                        break
-                    lines.append(line)
+                total, full = take_fitting(lines, wanted, total, max_lines, max_chars)
                 if full:
                     break
             count = min(count * 2, 64)

@@ -51,15 +51,17 @@ import sqlite3
 import threading
 import time
 import zlib
+from array import array
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from functools import wraps
+from itertools import accumulate, repeat
 from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
 
-from ..core.output import SYSTEM, Line, OutputSlice
+from ..core.output import SYSTEM, Line, OutputSlice, take_fitting
 from ..core.ports import (
     DEFAULT_MAX_QUEUED_INPUT,
     DEFAULT_RETENTION_LINES,
@@ -92,11 +94,13 @@ INTERRUPTED = "The server stopped while this run was going."
 COMPRESS_FROM_BYTES = 512
 COMPRESS_LEVEL = 1
 #: Decoded whole chunks kept in memory (by characters of text), newest used first: a
-#: chunk is cached as it is written, so a watcher a little behind never decodes.
-CACHE_CHARS = 4_000_000
+#: chunk is cached as it is written, so a watcher a little behind never decodes. About
+#: 3 MB for lines of 60 characters (issue 21: RSS after a flood); a chunk missed costs
+#: about 0.15 ms to decode (docs/performance.md).
+CACHE_CHARS = 1_000_000
 #: Open chunks kept in memory (by characters of text, all runs), least recently used
 #: dropped first (read from the database again when next needed): appends to them
-#: and live reads of them touch no stored row.
+#: and live reads of them touch no stored row. A run's goes when it finishes.
 TAIL_CHARS = 8_000_000
 
 #: The line a run's watchers see while its output cannot be written (a full disk, an I/O
@@ -107,8 +111,13 @@ NOT_STORED = ("[flask-realtime: the output cannot be stored right now ({reason})
 #: WAL back in and truncating it may be what frees the space.
 CHECKPOINT_AFTER_FULL_SECONDS = 1.0
 
-_JSON, _ZLIB = 0, 1
-_TEXT = operator.itemgetter(1)
+#: Packings of a chunk row's payload: a JSON array of ``[stream, text, end]`` (0; 1
+#: compressed), or (2; 3 compressed, from schema version 3) a JSON header then the texts
+#: joined by newlines, which decodes about ten times faster (a split and a ``zip``, no
+#: object per field: issue 15's replay). The JSON array is kept for lines whose text
+#: holds a newline, and still read from older rows.
+_JSON, _ZLIB, _TEXTS, _TEXTS_ZLIB = 0, 1, 2, 3
+_STREAM, _TEXT, _END = (operator.itemgetter(i) for i in range(3))
 ACTIVE = (RunState.QUEUED.value, RunState.RUNNING.value, RunState.STOPPING.value)
 FINISHED = tuple(s.value for s in RunState if s.finished)
 
@@ -205,8 +214,12 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, name, part)
     ) WITHOUT ROWID;
     """,
+    # Chunk payloads may use the packings _TEXTS and _TEXTS_ZLIB: no table changes, but
+    # code knowing only the versions before this one could not read them, so it refuses
+    # the file.
+    "-- packings 2 and 3",
 ]
-#: Bytes per row of ``blobs``: a file is stored in parts of this size (migration 3).
+#: Bytes per row of ``blobs``: a file is stored in parts of this size.
 BLOB_PART_BYTES = 1 << 20
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -249,24 +262,63 @@ def _no_room(exc: sqlite3.Error) -> bool:
     return code in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
 
 
-def _pack(lines: list[Line]) -> tuple[int, bytes]:
-    """Lines as one JSON array of ``[stream, text, end]``, compressed unless tiny."""
+def _dumps(value: Any) -> bytes:
     try:
-        raw = orjson.dumps(lines)
+        return orjson.dumps(value)
     except TypeError:  # text orjson refuses (a lone surrogate): the json module escapes it
-        raw = json.dumps(lines).encode()
+        return json.dumps(value).encode()
+
+
+def _index(values: list[str]) -> tuple[list[str], int | list[int]]:
+    """The distinct ``values`` in order, and which one each is (0 if all the same)."""
+    distinct = list(dict.fromkeys(values))
+    if len(distinct) == 1:
+        return distinct, 0
+    return distinct, list(map({v: i for i, v in enumerate(distinct)}.__getitem__, values))
+
+
+def _pack(lines: list[Line]) -> tuple[int, bytes]:
+    """Lines as a row's payload (see :data:`_TEXTS`), compressed unless tiny.
+
+    The texts joined by newlines (as UTF-8, lone surrogates kept), after a JSON line
+    ``[streams, stream of each, ends, end of each]`` (an index per line, or 0 when all
+    are the first). Lines whose text holds a newline are a JSON array instead."""
+    texts = list(map(_TEXT, lines))
+    joined = "\n".join(texts)
+    if joined.count("\n") == len(texts) - 1:
+        streams, ends = _index(list(map(_STREAM, lines))), _index(list(map(_END, lines)))
+        raw = b"%b\n%b" % (_dumps([*streams, *ends]), joined.encode("utf-8", "surrogatepass"))
+        packing = _TEXTS
+    else:
+        raw, packing = _dumps(lines), _JSON
     if len(raw) < COMPRESS_FROM_BYTES:
-        return _JSON, raw
-    return _ZLIB, zlib.compress(raw, COMPRESS_LEVEL)
+        return packing, raw
+    return packing + 1, zlib.compress(raw, COMPRESS_LEVEL)
 
 
-def _unpack(packing: int, payload: bytes) -> list[Line]:
-    raw = zlib.decompress(payload) if packing == _ZLIB else payload
+def _sizes(texts: Iterable[str]) -> array[int]:
+    """Running totals of the texts' characters, from 0 (see :func:`take_fitting`)."""
+    return array("q", accumulate(map(len, texts), initial=0))
+
+
+def _decode(packing: int, payload: bytes) -> tuple[list[Line], array[int]]:
+    """A row's lines (see :func:`_pack`) and the running totals of their characters."""
+    raw = zlib.decompress(payload) if packing in (_ZLIB, _TEXTS_ZLIB) else payload
+    if packing >= _TEXTS:
+        head, _, body = raw.partition(b"\n")
+        streams, stream_of, ends, end_of = orjson.loads(head)
+        text = body.decode("utf-8", "surrogatepass")
+        texts = text.split("\n")
+        column = (repeat(streams[0]) if stream_of == 0 else map(streams.__getitem__, stream_of))
+        last = repeat(ends[0]) if end_of == 0 else map(ends.__getitem__, end_of)
+        # strict=False: repeat() never ends; the texts say how many lines there are
+        return list(zip(column, texts, last, strict=False)), _sizes(texts)
     try:
         decoded = orjson.loads(raw)
     except orjson.JSONDecodeError:
         decoded = json.loads(raw)
-    return list(map(tuple, decoded))
+    lines = list(map(tuple, decoded))
+    return lines, _sizes(map(_TEXT, lines))
 
 
 def _add_time(times: list[tuple[int, int]], at: int, ms: int) -> None:
@@ -308,17 +360,11 @@ def _finish(tail: _Tail, note: tuple[Line, int] | None, after: int, start: int,
     at = start + len(lines)
     room = max_lines - len(lines)
     if room > 0 and tail.first <= at <= tail.end:
-        wanted = tail.lines[at - tail.first:at - tail.first + room]
-        count = 0
-        for line in wanted:
-            total += len(line[1])
-            if total > max_chars and (lines or count):
-                break
-            count += 1
         base = len(lines)
-        for index, ms in times_for(tail.times, at, count):
+        take_fitting(lines, tail.lines[at - tail.first:at - tail.first + room], total,
+                     max_lines, max_chars)
+        for index, ms in times_for(tail.times, at, len(lines) - base):
             _add_time(times, base + index, ms)
-        lines += wanted[:count]
     end = tail.end
     if note is not None:
         if start + len(lines) == end + 1 and len(lines) < max_lines:
@@ -407,7 +453,7 @@ class SQLiteStore(RunStore, ScheduleStore):
         self._instance_lock: InstanceLock | None = None
         self._next_sweep = 0.0
         self._closed = False
-        self._cache: OrderedDict[tuple[str, int], list[Line]] = OrderedDict()
+        self._cache: OrderedDict[tuple[str, int], tuple[list[Line], array[int]]] = OrderedDict()
         self._cached_chars = 0
         # Per run, what appends and live reads need (see _Tail), least recently used
         # first; guarded by ``_mem``, never held while waiting for ``_lock``.
@@ -589,6 +635,12 @@ class SQLiteStore(RunStore, ScheduleStore):
             done = self._db.execute(
                 "UPDATE runs SET state = ?, record = ? WHERE id = ? AND state = ?",
                 (run.state.value, _record(run), run.id, expected_state.value))
+            if done.rowcount == 1 and run.state.finished:
+                # Its output is complete (the runner stores every line before the run
+                # ends): its open chunk need not stay in memory for appends and live
+                # reads. A read takes it from the database again (issue 21: memory
+                # across 100 finished runs).
+                self._forget_tails([run.id])
             return done.rowcount == 1
 
     @_guarded
@@ -940,21 +992,14 @@ class SQLiteStore(RunStore, ScheduleStore):
             # Rows are stepped through lazily: only the chunks needed are read and decoded.
             for first, last_seq, times_json, packing, payload in rows:
                 skip = max(start - first, 0)
-                wanted = self._chunk(run_id, last_seq, packing, payload)[skip:]
+                chunk, sizes = self._chunk(run_id, last_seq, packing, payload)
                 base = len(lines)
                 for index, ms in orjson.loads(times_json):
                     _add_time(times, base + max(index - skip, 0), ms)
-                size = sum(map(len, map(_TEXT, wanted)))
-                if len(lines) + len(wanted) <= max_lines and total + size <= max_chars:
-                    lines += wanted  # the whole chunk fits: no loop per line
-                    total += size
-                    continue
-                for line in wanted:
-                    total += len(line[1])
-                    if len(lines) >= max_lines or (total > max_chars and lines):
-                        break
-                    lines.append(line)
-                return total, True
+                total, full = take_fitting(lines, chunk, total, max_lines, max_chars,
+                                           start=skip, sizes=sizes)
+                if full:
+                    return total, True
         finally:
             rows.close()
         return total, False
@@ -989,7 +1034,7 @@ class SQLiteStore(RunStore, ScheduleStore):
         for first, _last, times_json, packing, payload in reversed(found):
             for index, ms in orjson.loads(times_json):
                 _add_time(times, first + index, ms)
-            held += _unpack(packing, payload)
+            held += _decode(packing, payload)[0]
         tail = _Tail(end, low, size, found[-1][0] if found else end + 1, held, times,
                      [(row[1], len(row[4])) for row in reversed(found)])
         with self._mem:
@@ -1013,39 +1058,46 @@ class SQLiteStore(RunStore, ScheduleStore):
                 if gone is not None:
                     self._tail_chars -= gone.chars
 
-    def _chunk(self, run_id: str, last_seq: int, packing: int, payload: bytes) -> list[Line]:
-        """A whole chunk's lines, decoded or from the cache (under ``self._lock``).
+    def _chunk(self, run_id: str, last_seq: int, packing: int, payload: bytes,
+               ) -> tuple[list[Line], array[int]]:
+        """A whole chunk's lines and the running totals of their characters (for
+        :func:`take_fitting`), decoded or from the cache (under ``self._lock``).
 
         ``(run_id, last_seq)`` names one content for good: whole chunks never change,
         and run ids are never reused."""
         key = (run_id, last_seq)
-        lines = self._cache.get(key)
-        if lines is None:
-            lines = _unpack(packing, payload)
-            self._remember(run_id, last_seq, lines)
+        found = self._cache.get(key)
+        if found is None:
+            found = _decode(packing, payload)
+            self._remember(run_id, last_seq, *found)
         else:
             self._cache.move_to_end(key)
-        return lines
+        return found
 
-    def _remember(self, run_id: str, last_seq: int, lines: list[Line]) -> None:
+    def _remember(self, run_id: str, last_seq: int, lines: list[Line],
+                  sizes: array[int] | None = None) -> None:
         key = (run_id, last_seq)
         if key in self._cache:
             return
-        self._cache[key] = lines
-        self._cached_chars += sum(map(len, map(_TEXT, lines)))
+        if sizes is None:
+            sizes = _sizes(map(_TEXT, lines))
+        self._cache[key] = (lines, sizes)
+        self._cached_chars += sizes[-1]
         while self._cached_chars > CACHE_CHARS and len(self._cache) > 1:
-            _, old = self._cache.popitem(last=False)
-            self._cached_chars -= sum(map(len, map(_TEXT, old)))
+            _, (_, gone) = self._cache.popitem(last=False)
+            self._cached_chars -= gone[-1]
 
     @_guarded
     def output_end(self, run_id: str) -> int:
         with self._mem:
             tail = self._tails.get(run_id)
             noted = run_id in self._notes
-        if tail is None:
-            with self._lock:
-                tail = self._tail(run_id, create=False)
-        return (tail.end if tail is not None else 0) + noted
+        if tail is not None:
+            return tail.end + noted
+        # Not in memory (a finished run, or one not written to lately): the outputs row
+        # alone, nothing brought into memory (the run list asks this of every run).
+        rows = self._read("SELECT end_seq FROM outputs WHERE run_id = ?", (run_id,))
+        return (int(rows[0][0]) if rows else 0) + noted
 
     # -- login sessions ----------------------------------------------------------------
     @_guarded
