@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -172,4 +173,10 @@ def store_dump(store: Any) -> str:
             walk(getattr(value, "__dict__", {}))
 
     walk(store)
+    # A SQLite store keeps most of it on disk only: its database files count too.
+    path = getattr(store, "path", None)
+    for suffix in ("", "-wal", "-journal"):
+        file = Path(f"{path}{suffix}") if path else None
+        if file is not None and file.is_file():
+            parts.append(file.read_bytes().decode("latin-1"))
     return "\n".join(parts)
