@@ -269,3 +269,18 @@ def test_a_prompt_printed_without_a_newline_is_the_prompt_shown(core: Core) -> N
     assert waiting(core, run.id).waiting_input == {"prompt": "Colour? ", "secret": False}
     core.service.send_input("alice", run.id, "blue\n")
     assert core.finished(run.id).result == "blue"
+
+
+def test_input_left_unread_is_dropped_when_the_run_ends(core: Core) -> None:
+    release = threading.Event()
+
+    @job(registry=core.registry)
+    def ignores(running: Running) -> None:
+        release.wait(10)
+
+    run = core.service.start("alice", "ignores")
+    core.service.send_input("alice", run.id, "a password nobody read\n")
+    release.set()
+    core.finished(run.id)
+    assert core.store.take_input(run.id, 0) is None
+    assert core.store.send_input(run.id, "late\n") == "closed"

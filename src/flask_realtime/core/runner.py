@@ -307,8 +307,6 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
         capture.system(problem)
     pump.detach(previous)
     pump.close(capture)  # every line is stored before the run is seen to end
-    with contextlib.suppress(StoreUnavailableError):
-        service.store.close_input(run.id)  # unread input (a password, say) goes now
     # A stop asked elsewhere is in the store, and finish() reads it there.
     stopped = stopped or running.event.is_set()
     deadline = time.monotonic() + FINISH_WAIT_SECONDS
