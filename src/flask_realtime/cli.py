@@ -216,7 +216,7 @@ def exec_job(job: str, params: tuple[str, ...], as_json: bool, token: str | None
         shown[0] += len(lines)
         for index, (stream, text, end) in enumerate(lines):
             if terminal and (stream == "stdin" or (
-                    (stream, text, end) == ("stdout", "", "\n") and index + 1 < len(lines)
+                    (text, end) == ("", "\n") and index + 1 < len(lines)
                     and lines[index + 1][0] == "stdin")):
                 continue  # the terminal echoed what was typed, and its Enter, already
             target = (sys.__stdout__ if stream in ("stdout", "stdin") and not as_json

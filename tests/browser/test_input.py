@@ -53,3 +53,18 @@ def test_a_password_is_typed_hidden_and_shown_masked(open_page: Any, page: Any) 
     lines = page.evaluate("window.flaskRealtime.session.lines.text.slice()")
     assert "***" in lines and not any("hunter2" in line for line in lines)
     assert "hunter2" not in page.content()
+
+
+def test_a_refused_line_says_why_and_stays_in_the_field(open_page: Any, page: Any) -> None:
+    open_page()
+    start_job(page, "greet")
+    page.wait_for_selector("#input-line:not([hidden])")
+    too_long = "x" * (16 * 1024 + 1)  # INPUT_MAX_BYTES
+    page.fill("#input-text", too_long)
+    page.press("#input-text", "Enter")
+    wait_js(page, "document.getElementById('input-message').textContent"
+                  ".includes('INPUT_MAX_BYTES')")
+    assert page.input_value("#input-text") == too_long  # nothing typed is lost
+    page.fill("#input-text", "Ada")
+    page.press("#input-text", "Enter")
+    wait_state(page, "succeeded")

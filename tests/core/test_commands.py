@@ -15,6 +15,7 @@ from flask_realtime import Param, command_job
 from flask_realtime.config import ConfigError
 from flask_realtime.core.commands import load_commands
 from flask_realtime.core.jobs import JobError, JobRegistry, ParamError, Range
+from flask_realtime.core.output import render_text
 from flask_realtime.core.runs import RunState
 from flask_realtime.core.system import build
 from flask_realtime.store.memory import MemoryStore
@@ -171,7 +172,7 @@ def test_a_command_that_ignores_sigterm_gets_sigkill_after_the_grace(core: Core,
     core.service.stop("alice", run.id)
     done = core.finished(run.id, timeout=20)
     assert done.state is RunState.STOPPED
-    assert any("did not end within 0.3 s of SIGTERM and got SIGKILL" in t
+    assert any("did not end within 0.15 s of SIGTERM and got SIGKILL" in t
                for t in core.texts(run.id, "system"))
 
 
@@ -313,3 +314,18 @@ def test_a_parameter_cannot_be_named_running(core: Core) -> None:
     with pytest.raises(JobError, match="not running"):
         command_job("bad", ["/bin/echo", "{running}"], params=[Param("running", "str")],
                     registry=core.registry)
+
+
+def test_a_commands_prompt_is_shown_while_it_waits(core: Core, script) -> None:
+    asker = script("ask.py", "import sys\nsys.stderr.write('Name: ')\nsys.stderr.flush()\n"
+                             "print(f'Hi {sys.stdin.readline().strip()}')\n")
+    command_job("asker", [sys.executable, asker], stdin=True, registry=core.registry)
+    run = core.service.start("alice", "asker")
+    wait_for(lambda: (core.store.get_run(run.id).waiting_input or {}).get("prompt")
+             == "Name: ", 10)
+    core.service.send_input("alice", run.id, "Ada\n")
+    assert core.finished(run.id).state is RunState.SUCCEEDED
+    lines = [line for line in core.store.read_output(run.id, 0).lines if line[0] != "system"]
+    # as a terminal shows it: the typed line ends the prompt's line
+    assert "".join(render_text(lines)) == "Name: \nAda\nHi Ada\n"
+    assert [s for s, _t, _e in lines if _t] == ["stderr", "stdin", "stdout"]

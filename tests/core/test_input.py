@@ -13,6 +13,7 @@ import pytest
 
 from flask_realtime.core.capture.streams import _StdinProxy
 from flask_realtime.core.jobs import Running, job
+from flask_realtime.core.output import render_text
 from flask_realtime.core.runs import Run, RunState
 from flask_realtime.core.service import InputError, RunNotFoundError
 from tests.conftest import wait_for
@@ -38,9 +39,28 @@ def test_input_shows_its_prompt_while_it_waits_and_gets_the_line(core: Core) -> 
     done = core.finished(run.id)
     assert done.state is RunState.SUCCEEDED and done.result == "Ada"
     assert done.waiting_input is None
-    piece = core.store.read_output(run.id, 0)
-    assert [(s, t) for s, t, _ in piece.lines if s != "system"] == [
+    lines = [line for line in core.store.read_output(run.id, 0).lines if line[0] != "system"]
+    # as a terminal shows it (the prompt may have been published as a partial line,
+    # which the typed line then ends)
+    assert "".join(render_text(lines)) == "Your name: \nAda\nHello, Ada!\n"
+    assert [(s, t) for s, t, _ in lines if t] == [
         ("stdout", "Your name: "), ("stdin", "Ada"), ("stdout", "Hello, Ada!")]
+
+
+def test_a_prompt_published_as_a_partial_line_is_ended_by_the_typed_line(core: Core) -> None:
+    @job(registry=core.registry)
+    def greet(running: Running) -> None:
+        name = input("Your name: ")
+        print(f"Hello, {name}!")
+
+    run = core.service.start("alice", "greet")
+    waiting(core, run.id)
+    wait_for(lambda: core.store.read_output(run.id, 0).lines == [
+        ("stdout", "Your name: ", "")], 10)  # published after PARTIAL_FLUSH_SECONDS
+    core.service.send_input("alice", run.id, "Ada\n")
+    core.finished(run.id)
+    assert core.store.read_output(run.id, 0).lines[1:] == [
+        ("stdout", "", "\n"), ("stdin", "Ada", "\n"), ("stdout", "Hello, Ada!", "\n")]
 
 
 def test_the_record_stops_showing_the_wait_once_the_line_came(core: Core) -> None:
@@ -237,3 +257,30 @@ def test_stdin_buffer_in_a_job_is_the_runs_input_as_bytes(core: Core) -> None:
     waiting(core, run.id)
     core.service.send_input("alice", run.id, "é bytes\n")
     assert core.finished(run.id).result == "é bytes\n"
+
+
+def test_a_prompt_printed_without_a_newline_is_the_prompt_shown(core: Core) -> None:
+    @job(registry=core.registry)
+    def asks(running: Running) -> str:
+        print("Colour?", end=" ", flush=True)
+        return sys.stdin.readline().strip()
+
+    run = core.service.start("alice", "asks")
+    assert waiting(core, run.id).waiting_input == {"prompt": "Colour? ", "secret": False}
+    core.service.send_input("alice", run.id, "blue\n")
+    assert core.finished(run.id).result == "blue"
+
+
+def test_input_left_unread_is_dropped_when_the_run_ends(core: Core) -> None:
+    release = threading.Event()
+
+    @job(registry=core.registry)
+    def ignores(running: Running) -> None:
+        release.wait(10)
+
+    run = core.service.start("alice", "ignores")
+    core.service.send_input("alice", run.id, "a password nobody read\n")
+    release.set()
+    core.finished(run.id)
+    assert core.store.take_input(run.id, 0) is None
+    assert core.store.send_input(run.id, "late\n") == "closed"

@@ -352,3 +352,15 @@ def test_a_database_from_before_input_is_upgraded_with_its_runs_kept(
     assert store.get_run("old") is not None
     assert store.send_input("r1", "hi\n") == "sent"
     assert store.take_input("r1", 0) == "hi\n"
+
+
+def test_input_of_an_interrupted_run_is_dropped_at_the_next_start(
+        opened: list[SQLiteStore], path: Path) -> None:
+    store = open_at(opened, path)
+    store.create_run(a_run("r1").moved_to(RunState.RUNNING))
+    store.send_input("r1", "typed, never read\n")
+    store.close()
+    opened.remove(store)
+    again = open_at(opened, path)
+    assert again.recover_interrupted() == ["r1"]
+    assert again.take_input("r1", 0) is None

@@ -300,6 +300,10 @@ def command_job(name: str, argv: list[str], *, title: str | None = None,
 
 #: How often a command's wait looks at ``running()``.
 POLL_SECONDS = 0.05
+#: SIGKILL comes this long before the grace period ends: an RQ worker kills the
+#: work-horse's process group when it ends (adapters/rq.py), and the command, in a
+#: session of its own, would outlive a horse killed first.
+KILL_MARGIN_SECONDS = 0.5
 
 
 def run_command(command: Command, running: Running, params: Mapping[str, Any]) -> None:
@@ -332,6 +336,7 @@ def run_command(command: Command, running: Running, params: Mapping[str, Any]) -
         threading.Thread(target=_feed_stdin, args=(process, capture.stdin, running),
                          name="flask-realtime-command-stdin", daemon=True).start()
     took: str | None = None
+    term = grace
     stopped = False
     while True:
         try:
@@ -341,7 +346,8 @@ def run_command(command: Command, running: Running, params: Mapping[str, Any]) -
             pass
         if not running():
             stopped = True
-            took = stop_group(process.pid, lambda t: _exited(process, t), term_seconds=grace)
+            term = max(grace - KILL_MARGIN_SECONDS, grace / 2)
+            took = stop_group(process.pid, lambda t: _exited(process, t), term_seconds=term)
             process.wait()
             break
     for reader in readers:
@@ -351,7 +357,7 @@ def run_command(command: Command, running: Running, params: Mapping[str, Any]) -
         capture.system(
             f"The command's process group got SIGTERM at Stop and ended (exit {code})."
             if took == "SIGTERM" else
-            f"The command's process group did not end within {grace:g} s of SIGTERM and "
+            f"The command's process group did not end within {term:g} s of SIGTERM and "
             "got SIGKILL." if took == "SIGKILL" else
             "The command had already ended when Stop came.")
         return

@@ -145,7 +145,8 @@ class LineAssembler:
     or :meth:`flush_partial` decides it has waited long enough.
     """
 
-    __slots__ = ("_cutting", "_open", "max_chars", "pending", "pending_since", "stream")
+    __slots__ = ("_cutting", "_open", "max_chars", "open_text", "pending", "pending_since",
+                 "stream")
 
     def __init__(self, stream: str, max_chars: int = DEFAULT_MAX_LINE_CHARS) -> None:
         self.stream = stream
@@ -154,6 +155,9 @@ class LineAssembler:
         self.pending_since: float | None = None
         self._open = False  # the last line emitted was partial: the next one continues it
         self._cutting = False  # dropping the rest of an over-long line until its end
+        #: The text of the partial lines emitted since the last line ended (a prompt
+        #: waiting for input, say); see :meth:`current_line`.
+        self.open_text = ""
 
     def feed(self, text: str, now: float, out: list[Line]) -> None:
         """Add raw text; append each completed line to ``out``."""
@@ -172,6 +176,7 @@ class LineAssembler:
                 # The common case, in bulk: a line object per line and no call per line.
                 out.extend(zip(repeat(self.stream), parts, repeat("\n")))
                 self._open = False
+                self.open_text = ""
                 self.pending_since = None
             else:
                 for part in parts:
@@ -227,8 +232,14 @@ class LineAssembler:
             return False
         out.extend(zip(repeat(self.stream), texts, repeat("\n")))
         self._open = False
+        self.open_text = ""
         self.pending_since = None
         return True
+
+    def current_line(self) -> str:
+        """The line being written and not ended yet: what was published of it as
+        partial lines, then what is held (a prompt such as ``Name: ``)."""
+        return self.open_text + self.pending
 
     def end_line(self, now: float, out: list[Line]) -> None:
         """End the line being written, if one is: what the newline a terminal echoes
@@ -262,5 +273,6 @@ class LineAssembler:
             if end == "":
                 end = "\n"
         out.append((self.stream, _clean(text), end))
+        self.open_text = (self.open_text + text if self._open else text) if end == "" else ""
         self._open = end == ""
         self.pending_since = None

@@ -404,8 +404,6 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
         capture.system(problem)
     pump.detach(previous)
     pump.close(capture)  # every line is stored before the run is seen to end
-    with contextlib.suppress(StoreUnavailableError):
-        service.store.close_input(run.id)  # unread input (a password, say) goes now
     # A stop asked elsewhere is in the store, and finish() reads it there.
     stopped = stopped or running.event.is_set()
     finish_run(service, run.id, error=error, stopped=stopped, result=result,

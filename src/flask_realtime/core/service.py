@@ -379,6 +379,9 @@ class RunService:
                 return None
             moved = current.moved_to(state, **changes)
             if self.store.replace_run(moved, current.state):
+                if moved.state.finished:  # unread input (a password, say) goes now
+                    with contextlib.suppress(StoreUnavailableError):
+                        self.store.close_input(run_id)
                 self._announce(moved)
                 if moved.state.finished:
                     self._forget_old_runs(moved.user)

@@ -587,6 +587,7 @@ class SQLiteStore(RunStore, ScheduleStore):
             self.append_output(run.id, [(SYSTEM, INTERRUPTED, "\n")], int(time.time() * 1000))
             if self.replace_run(run.moved_to(RunState.FAILED, error=INTERRUPTED), run.state):
                 failed.append(run.id)
+            self.close_input(run.id)  # what was typed and never read is not kept
         if failed:
             log.warning("%d runs were going when the server stopped: marked failed",
                         len(failed))

@@ -182,6 +182,19 @@ class RunCapture:
             decoder = self._decoders[stream] = codecs.getincrementaldecoder("utf-8")("replace")
         self.write(stream, decoder.decode(data))
 
+    def current_line(self, stream: str = STDOUT) -> str:
+        """The text of ``stream``'s line that is being written and has not ended: the
+        prompt of a job or command waiting for input. Safe from any thread."""
+        with self._lock:  # no drain meanwhile: the assembler and the chunks agree
+            text = self.assemblers[stream].current_line()
+            for chunk in list(self.chunks):
+                if chunk.__class__ is str:
+                    if stream == STDOUT:
+                        text += chunk
+                elif chunk[0] == stream:
+                    text += chunk[1]
+        return text.rsplit("\n", 1)[-1].rsplit("\r", 1)[-1]
+
     def system(self, text: str) -> None:
         """A line from Flask-Realtime itself (stop requested, result not storable, …)."""
         self.write(SYSTEM, text)
@@ -224,8 +237,9 @@ class RunCapture:
                         assembler.flush_partial(now, 0, out, force=True)
                     out.extend((SYSTEM, t, "\n") for t in text.split("\n"))
                 else:
-                    if stream == STDIN:  # typed input ends the prompt's line
+                    if stream == STDIN:  # typed input ends the prompt's line, as on a tty
                         stdout.end_line(now, out)
+                        self.assemblers[STDERR].end_line(now, out)
                     self.assemblers[stream].feed(text, now, out)
             if run:
                 stdout.feed("".join(run), now, out)

@@ -7,7 +7,8 @@ process than the one executing the run), buffers them, and serves ``readline``,
 ``read`` and iteration as a text stream does; ``""`` means end-of-file, which also
 comes when the user presses Stop while the job waits (a thread cannot be interrupted
 otherwise). While it waits it tells ``on_wait`` the prompt (the text given to
-``input()``, or ``getpass``'s) and whether the input is secret, and ``on_wait(None,
+``input()`` or ``getpass``, else the line the run is writing and has not ended, told
+again when that changes) and whether the input is secret, and ``on_wait(None,
 False)`` when the wait is over: the run record shows it (``waiting_input``). Each item
 it takes is echoed into the run's output as the ``stdin`` stream, ``***`` for a secret
 one, never its text. One reader at a time: readers in several of the run's threads
@@ -21,7 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 
-from ..output import STDIN
+from ..output import STDERR, STDIN, STDOUT
 from ..ports import RunInput, StoreClosedError, StoreUnavailableError
 from .buffer import RunCapture
 
@@ -29,6 +30,8 @@ from .buffer import RunCapture
 INPUT_POLL_SECONDS = 0.25
 #: What a secret line (read by ``getpass``) shows in the output instead of its text.
 MASK = "***"
+#: The most characters of a run's unfinished line shown as its prompt (the end of it).
+PROMPT_CHARS = 200
 #: The system line written when the user ends the input.
 EOF_LINE = "End of input (end-of-file)."
 
@@ -117,6 +120,7 @@ class RunStdin:
         if self._eof:
             return False
         waiting = False
+        told: str | None = None
         try:
             while True:
                 item = self._take(self.poll if waiting else 0.0)
@@ -125,9 +129,10 @@ class RunStdin:
                 if not self.running():  # Stop while waiting: end-of-file for the job
                     self._eof = True
                     return False
-                if not waiting:
-                    waiting = True
-                    self._tell(self.prompt, self.secret)
+                prompt = self._prompt()
+                if prompt != told:  # the first time, and when a command prints its prompt
+                    waiting, told = True, prompt
+                    self._tell(prompt, self.secret)
         finally:
             if waiting:
                 self._tell(None, False)
@@ -142,6 +147,14 @@ class RunStdin:
         else:
             self.capture.write(STDIN, item)
         return True
+
+    def _prompt(self) -> str:
+        """What the run shows while it waits: the prompt given to ``input()`` or
+        ``getpass``, else the line the run is writing and has not ended (stdout's, else
+        stderr's: ``print("Name?", end=" ")``, a command's ``read -p``), its end only."""
+        prompt = self.prompt or self.capture.current_line(STDOUT) or self.capture.current_line(
+            STDERR)
+        return prompt[-PROMPT_CHARS:]
 
     def _take(self, timeout: float) -> str | None:
         try:

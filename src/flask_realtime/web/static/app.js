@@ -580,12 +580,14 @@ function showInput() {
   if (!was && !typing(document.activeElement)) $("input-text").focus({ preventScroll: true });
 }
 
-function sendInput(payload) {
+// `typed`: the field's text, put back if the line is refused (nothing typed is lost).
+function sendInput(payload, typed = "") {
   if (!current) return;
   const runId = current.id;
   socket.emit("input", { run_id: runId, ...payload }, (ack) => {
     if (!ack || ack.error) {
       $("input-message").textContent = (ack && ack.error) || "The server did not answer.";
+      if (typed && !$("input-text").value) $("input-text").value = typed;
       return;
     }
     $("input-message").textContent = payload.eof ? "Input ended." : "";
@@ -596,7 +598,7 @@ $("input-line").addEventListener("submit", (e) => {
   e.preventDefault();
   const text = $("input-text").value;
   $("input-text").value = "";
-  sendInput({ text: `${text}\n` });
+  sendInput({ text: `${text}\n` }, text);
 });
 $("input-eof").addEventListener("click", () => sendInput({ eof: true }));
 $("input-text").addEventListener("keydown", (e) => {
