@@ -171,13 +171,16 @@ def _terminal_system(sink: LineSink | None = None) -> System[Store]:
 
 @main.command("jobs")
 def list_jobs() -> None:
-    """List the jobs this server offers, with their parameters."""
+    """List the jobs this server offers, with their parameters (and who may run them,
+    for a job with an ``allowed`` rule: docs/access.md)."""
     system = _terminal_system()
     system.close()
     for spec in system.registry:
         params = ", ".join(
             p.name + ("" if p.required else f"={p.to_json()['default']!r}") for p in spec.params)
-        click.echo(f"{spec.name}({params})  {spec.description}")
+        allowed = ("" if spec.allowed is None
+                   else f"  [allowed: {', '.join(spec.allowed) or 'nobody'}]")
+        click.echo(f"{spec.name}({params})  {spec.description}{allowed}")
 
 
 @main.command("exec")

@@ -142,3 +142,16 @@ def test_access_settings_that_cannot_be_read_stop_the_start(
         app_config: dict[str, Any], key: str, value: Any) -> None:
     with pytest.raises(ConfigError, match=f"{key} .test config. is .*but it must be"):
         create_app({**app_config, key: value})
+
+
+def test_the_jobs_command_says_who_may_run_a_restricted_job(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from flask_realtime.cli import main
+
+    monkeypatch.setenv("FLASK_REALTIME_JOBS", "tests.auth.jobs_for_access")
+    listed = CliRunner().invoke(main, ["jobs"]).output.splitlines()
+    assert "ops_only()  A group: JOB_GROUPS's ops (user2 in the tests).  [allowed: ops]" in listed
+    assert "nobody()  An empty rule: nobody.  [allowed: nobody]" in listed
+    assert any(line.startswith("space_stats(") and "[allowed" not in line for line in listed)

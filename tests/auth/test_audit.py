@@ -61,6 +61,8 @@ def test_every_action_is_recorded_with_who_when_and_where(
     user.logout()
     admin.login("user3")
     admin.post(f"/api/admin/runs/{run_id}/stop")
+    admin.http.get(f"/api/admin/runs/{run_id}")
+    admin.http.get(f"/api/admin/runs/{run_id}/lines")
     admin.http.get(f"/api/admin/runs/{run_id}/log")
     open_socket(admin.cookie).call("admin_watch", {"run_id": run_id, "after": 0})
 
@@ -72,6 +74,7 @@ def test_every_action_is_recorded_with_who_when_and_where(
         (u1, "stop", run_id), (u1, "share", run_id), (u1, "revoke_share", run_id),
         (u1, "download", run_id), (u1, "start", socket_run), (u1, "stop", socket_run),
         (u1, "logout", None), (ADMIN, "login", None), (ADMIN, "admin_stop", run_id),
+        (ADMIN, "admin_read", run_id), (ADMIN, "admin_read", run_id),
         (ADMIN, "admin_download", run_id), (ADMIN, "admin_watch", run_id)]
     assert all(e["address"] == "127.0.0.1" for e in entries)
     assert all(e["time"].endswith("+00:00") and isinstance(e["at"], float) for e in entries)

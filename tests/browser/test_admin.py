@@ -117,3 +117,22 @@ def test_a_user_who_is_not_an_admin_sees_no_admin_view(page: Any, live_server: A
     cookies = {c["name"]: c["value"] for c in page.context.cookies()}
     stop = httpx.post(f"{live_server.url}/api/admin/runs/any/stop", cookies=cookies)
     assert stop.status_code == 403  # no CSRF token, and no role either
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_admin_views_have_no_serious_accessibility_problems(
+        page: Any, live_server: Any, user1: Browser, scheme: str) -> None:
+    pytest.importorskip("axe_playwright_python.sync_playwright")
+    from .test_a11y import serious
+
+    run_id = user1.post("/api/runs", {"job": "ui_numbers", "params": {"n": 5}}).json()["id"]
+    page.emulate_media(color_scheme=scheme)
+    _log_in(page, live_server.url, "user3")
+    assert serious(page) == []  # the console, with its Admin link
+    page.goto(f"{live_server.url}/admin")
+    page.locator(f'#admin-runs tr[data-run-id="{run_id}"] button', has_text="Watch").click()
+    wait_js(page, "document.getElementById('admin-output').textContent.includes('5')")
+    assert serious(page) == []
+    page.goto(f"{live_server.url}/admin/audit")
+    page.wait_for_selector("#audit-entries tbody tr")
+    assert serious(page) == []

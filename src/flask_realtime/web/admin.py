@@ -67,17 +67,22 @@ def runs() -> Response:
 @bp.get("/api/admin/runs/<run_id>")
 def run(run_id: str) -> Response:
     """One run of any user, with its result."""
-    require_admin()
+    admin = require_admin()
     rt = get_realtime()
-    return jsonify(rt.run_json(rt.service.get_any(run_id), with_result=True))
+    found = rt.service.get_any(run_id)
+    if found.user != admin:
+        audit.record("admin_read", admin, run=found)
+    return jsonify(rt.run_json(found, with_result=True))
 
 
 @bp.get("/api/admin/runs/<run_id>/lines")
 def lines(run_id: str) -> Response:
     """A page of any run's output, as ``/api/runs/<id>/lines`` answers."""
-    require_admin()
+    admin = require_admin()
     rt = get_realtime()
     found = rt.service.get_any(run_id)
+    if found.user != admin:
+        audit.record("admin_read", admin, run=found, detail={"lines": True})
     piece = rt.store.read_output(found.id, _int_arg("after", 0, 0, 2**62),
                                  max_lines=_int_arg("limit", 1000, 1, 10_000),
                                  max_chars=4 * 1024 * 1024)
@@ -89,7 +94,8 @@ def log(run_id: str) -> Response:
     """Any run's whole retained log as plain text (a download unless ``download=0``)."""
     admin = require_admin()
     found = get_realtime().service.get_any(run_id)
-    audit.record("admin_download", admin, run=found)
+    if found.user != admin:
+        audit.record("admin_download", admin, run=found)
     return _log_response(found)
 
 

@@ -37,7 +37,8 @@ EXTENSION = "flask_realtime_audit"
 #: What an entry's ``action`` may be.
 ACTIONS = (
     "login", "login_refused", "logout", "start", "stop", "rerun", "share", "revoke_share",
-    "download", "admin_watch", "admin_stop", "admin_download", "admin_audit_export",
+    "download", "admin_read", "admin_watch", "admin_stop", "admin_download",
+    "admin_audit_export",
 )
 SECRET = "[secret]"
 #: The columns of the CSV download, in order.

@@ -125,6 +125,10 @@ socket.on("output", (batch) => {
   const out = $("admin-output");
   const fresh = batch.lines.slice(Math.max(0, watching.lastSeq + 1 - batch.first_seq));
   if (!fresh.length) return; // seen already (a resend after a reconnect)
+  if (batch.skipped) {
+    out.append(document.createTextNode(
+      `[${batch.skipped} earlier lines are no longer kept: the retention limit]\n`));
+  }
   watching.lastSeq = batch.first_seq + batch.lines.length - 1;
   const text = fresh.map((l) => l.text + (l.end === undefined ? "\n" : l.end)).join("");
   out.append(document.createTextNode(text));
