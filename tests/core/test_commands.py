@@ -13,6 +13,7 @@ import pytest
 
 from flask_realtime import Param, command_job
 from flask_realtime.config import ConfigError
+from flask_realtime.core.access import JobAccess
 from flask_realtime.core.commands import load_commands
 from flask_realtime.core.jobs import JobError, JobRegistry, ParamError, Range
 from flask_realtime.core.output import render_text
@@ -329,3 +330,45 @@ def test_a_commands_prompt_is_shown_while_it_waits(core: Core, script) -> None:
     # as a terminal shows it: the typed line ends the prompt's line
     assert "".join(render_text(lines)) == "Name: \nAda\nHi Ada\n"
     assert [s for s, _t, _e in lines if _t] == ["stderr", "stdin", "stdout"]
+
+
+def test_a_jobs_file_rules_who_may_run_a_command(tmp_path: Path) -> None:
+    path = jobs_file(tmp_path, '[jobs.wipe]\nargv = ["/bin/true"]\n'
+                               'allowed = ["ops@example.com", "@admins.example.com"]\n')
+    system = build({"COMMANDS": str(path)}, store=MemoryStore(), registry=JobRegistry())
+    with system:
+        system.service.access = JobAccess({})  # as the web tier sets it (docs/access.md)
+        assert system.registry.get("wipe").allowed == ("ops@example.com",
+                                                       "@admins.example.com")
+        assert [s.name for s in system.service.jobs_for("ops@example.com")] == ["wipe"]
+        assert "wipe" not in [s.name for s in system.service.jobs_for("eve@example.com")]
+    with pytest.raises(ConfigError, match=r"line 3, key jobs\.a\.allowed: .*allowed must "
+                                          r"be a list"):
+        load_commands(jobs_file(tmp_path, '[jobs.a]\nargv = ["/bin/true"]\n'
+                                          'allowed = "ops"\n'), JobRegistry())
+
+
+def test_a_file_parameter_arrives_as_the_path_of_the_runs_copy(tmp_path: Path,
+                                                               script) -> None:
+    from flask_realtime.core.files import IncomingFile
+
+    reader = script("cat.py", "import sys\nprint(open(sys.argv[1]).read().strip())\n")
+    path = jobs_file(tmp_path, f'[jobs.show]\nargv = [{json.dumps(sys.executable)}, '
+                               f'{json.dumps(reader)}, "{{data}}"]\n'
+                               '[jobs.show.params.data]\ntype = "file"\n'
+                               '[jobs.show.params.key]\ntype = "str"\nsecret = true\n'
+                               'default = "k"\n')
+    with pytest.raises(ConfigError, match=r"parameter 'key' is not used in argv"):
+        load_commands(path, JobRegistry())
+    path.write_text(path.read_text().replace('"{data}"]', '"{data}", "{key}"]'))
+    system = build({"COMMANDS": str(path)}, store=MemoryStore(), registry=JobRegistry())
+    with system:
+        spec = system.registry.get("show")
+        assert spec.file_params == ("data",) and spec.params[1].secret
+        run = system.service.start("alice", "show", {},
+                                   files={"data": IncomingFile("../../etc/x", b"uploaded\n")})
+        done = wait_for(lambda: (r := system.store.get_run(run.id)) and r.state.finished
+                        and r, 10)
+        assert done.state is RunState.SUCCEEDED, done.error
+        lines = [t for s, t, _ in system.store.read_output(run.id, 0).lines if s == "stdout"]
+        assert lines == ["uploaded"]

@@ -34,8 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError
+from .access import AccessRuleError, normalize_rule
 from .capture import SUBPROCESS_DRAIN_SECONDS, RunStdin, current_capture
 from .capture.hooks import _read_child_output
+from .files import Upload
 from .jobs import _SPECS_ATTR, JobError, JobFailure, JobRegistry, JobSpec, Param, Range, Running
 from .jobs import registry as default_registry
 from .output import STDERR, STDOUT
@@ -51,10 +53,10 @@ FORBIDDEN_ENV = re.compile(
     r"(FLASK_REALTIME_.*|FLASK_.*|SECRET_KEY|REDIS_URL|CLIENT_ID|CLIENT_SECRET|"
     r"REDIRECT_URI|SCOPE|WEBEX_.*|TOKEN_ENCRYPTION_KEY|METRICS_TOKEN)\Z")
 #: A parameter's keys in a jobs file (and in :func:`command_job`'s ``params`` mapping).
-PARAM_KEYS = ("type", "default", "help", "choices", "min", "max")
+PARAM_KEYS = ("type", "default", "help", "choices", "min", "max", "secret")
 #: A job's keys in a jobs file.
-JOB_KEYS = ("title", "description", "argv", "params", "cwd", "env", "stdin")
-KINDS = ("str", "int", "float", "bool", "choice")
+JOB_KEYS = ("title", "description", "argv", "params", "cwd", "env", "stdin", "allowed")
+KINDS = ("str", "int", "float", "bool", "choice", "file")
 
 
 class CommandError(ValueError):
@@ -96,6 +98,8 @@ class Command:
 def _as_argument(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, Upload):  # a file parameter: the path of the run's copy
+        return str(value.path)
     return str(getattr(value, "value", value))
 
 
@@ -178,7 +182,14 @@ def param_from_table(name: Any, table: Any) -> Param:
     help_text = table.get("help", "")
     if not isinstance(help_text, str):
         raise CommandError(f"{key}.help", f"params.{name}.help must be a string")
-    param = Param(name=name, kind=kind, choices=choices, help=help_text, range=bounds)
+    secret = table.get("secret", False)
+    if not isinstance(secret, bool):
+        raise CommandError(f"{key}.secret", f"params.{name}.secret must be true or false")
+    if kind == "file" and "default" in table:
+        raise CommandError(f"{key}.default", f"params.{name} is a file: it has no default "
+                                             "(the user uploads it with each start)")
+    param = Param(name=name, kind=kind, choices=choices, help=help_text, range=bounds,
+                  secret=secret)
     if "default" in table:
         try:
             default = param.convert(table["default"])
@@ -186,7 +197,7 @@ def param_from_table(name: Any, table: Any) -> Param:
             raise CommandError(f"{key}.default",
                                f"params.{name}.default {table['default']!r} {exc}") from None
         param = Param(name=name, kind=kind, default=default, choices=choices, help=help_text,
-                      range=bounds)
+                      range=bounds, secret=secret)
     return param
 
 
@@ -232,7 +243,7 @@ def _check_program(argv: tuple[str, ...], cwd: str | None, env: tuple[str, ...])
 
 def make_command_job(name: Any, argv: Any, *, title: Any = None, description: Any = "",
                      params: Any = (), cwd: Any = None, env: Any = (), stdin: Any = False,
-                     source: str = "commands", base: Path | None = None,
+                     source: str = "commands", base: Path | None = None, allowed: Any = None,
                      ) -> tuple[JobSpec, Callable[..., Any]]:
     """The JobSpec of a command job and its function; CommandError for anything wrong.
     ``params`` is a sequence of :class:`~.jobs.Param` or a mapping of name to table (a
@@ -257,6 +268,10 @@ def make_command_job(name: Any, argv: Any, *, title: Any = None, description: An
             raise CommandError(key, f"{key} must be a string")
     if not isinstance(stdin, bool):
         raise CommandError("stdin", "stdin must be true or false")
+    try:
+        rule = normalize_rule(allowed, f"job {name!r}")
+    except AccessRuleError as exc:
+        raise CommandError("allowed", str(exc)) from None
     command = Command(check_argv(argv, declared), _check_cwd(cwd, base), _check_env(env),
                       stdin)
     _check_program(command.argv, command.cwd, command.env)
@@ -270,7 +285,7 @@ def make_command_job(name: Any, argv: Any, *, title: Any = None, description: An
     call.__qualname__ = call.__name__ = name
     spec = JobSpec(name=name, title=title or name.replace("_", " ").capitalize(),
                    description=description or "", func=call, params=tuple(declared),
-                   is_async=False)
+                   is_async=False, allowed=rule)
     setattr(call, _SPECS_ATTR, (spec,))
     return spec, call
 
@@ -278,18 +293,19 @@ def make_command_job(name: Any, argv: Any, *, title: Any = None, description: An
 def command_job(name: str, argv: list[str], *, title: str | None = None,
                 description: str = "", params: Any = (), cwd: str | None = None,
                 env: Iterable[str] = (), stdin: bool = False,
-                registry: JobRegistry | None = None) -> Callable[..., Any]:
+                registry: JobRegistry | None = None, allowed: Any = None) -> Callable[..., Any]:
     """Register the executable ``argv`` as the job ``name`` (see the module's contract)
     in ``registry`` (the process-wide one if None), and return its function: kept at a
     module's top level, ``FLASK_REALTIME_JOBS`` finds it there as it finds ``@job``
     functions. ``params``: a list of :class:`~.jobs.Param`, or a mapping of name to
-    ``{"type": ..., "default": ..., ...}`` as in a jobs file. Raise JobError with a
-    sentence if the job cannot be."""
+    ``{"type": ..., "default": ..., ...}`` as in a jobs file; ``allowed`` who may run
+    it, as ``@job(allowed=...)`` (docs/access.md). Raise JobError with a sentence if
+    the job cannot be."""
     caller = sys._getframe(1).f_globals.get("__name__", "commands")
     try:
         spec, call = make_command_job(name, argv, title=title, description=description,
                                       params=params, cwd=cwd, env=list(env), stdin=stdin,
-                                      source=str(caller))
+                                      source=str(caller), allowed=allowed)
     except CommandError as exc:
         raise JobError(f"command job {name!r}: {exc}") from None
     (registry if registry is not None else default_registry).add(spec)
@@ -436,7 +452,7 @@ def load_commands(path: str | os.PathLike[str], registry: JobRegistry) -> list[J
                 name, table["argv"], title=table.get("title"),
                 description=table.get("description", ""), params=table.get("params", {}),
                 cwd=table.get("cwd"), env=table.get("env", []), stdin=table.get("stdin", False),
-                source=str(file), base=file.parent)
+                source=str(file), base=file.parent, allowed=table.get("allowed"))
             registry.add(spec)
         except CommandError as exc:
             raise ConfigError(where.sentence(("jobs", name, *exc.key.split(".")),
