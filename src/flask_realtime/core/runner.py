@@ -350,11 +350,13 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
     error: str | None = None
     stopped = False
     value: Any = None
-    folder = (Path(tempfile.mkdtemp(prefix="flask-realtime-run-"))
-              if spec.file_params or spec.context_arg else None)
-    artifacts = Artifacts(service.store, run.id, budget=service.limits.artifact_bytes,
-                          workdir=folder)
+    folder: Path | None = None
+    budget = service.limits.artifact_bytes
+    artifacts = Artifacts(service.store, run.id, budget=budget)
     try:
+        if spec.file_params or spec.context_arg:  # a job that may read or write files
+            folder = Path(tempfile.mkdtemp(prefix="flask-realtime-run-"))
+            artifacts = Artifacts(service.store, run.id, budget=budget, workdir=folder)
         values = prepare_uploads(service.store, run.id, spec, params, folder)
         call = spec.bind(running, values, dataclasses.replace(context, artifacts=artifacts))
         value = asyncio.run(_supervise(call(), running, stop_grace)) if spec.is_async else call()
