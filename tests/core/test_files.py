@@ -301,3 +301,18 @@ def test_no_room_for_the_runs_temp_folder_fails_the_run_with_its_reason(
     done = core.finished(core.service.start(
         "u", "takes_file", files={"data": IncomingFile("a", b"1")}).id)
     assert done.state is RunState.FAILED and "No space left on device" in (done.error or "")
+
+
+def test_a_figure_that_cannot_draw_itself_is_a_line_and_the_run_ends(core: Core) -> None:
+    class Broken:
+        def savefig(self, out: Any, **_: Any) -> None:
+            raise RuntimeError("no renderer")
+
+    @job(registry=core.registry)
+    def draws(running: Running) -> Any:
+        return Broken()
+
+    done = core.finished(core.service.start("u", "draws").id)
+    assert done.state is RunState.SUCCEEDED and done.artifacts == []
+    assert ("A picture the job returned was not kept: RuntimeError: no renderer"
+            in core.texts(done.id, "system"))

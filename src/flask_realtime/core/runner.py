@@ -329,8 +329,11 @@ def keep_pictures(value: Any, artifacts: Artifacts) -> tuple[Any, list[str]]:
                 stem, dot, suffix = name.rpartition(".")
                 name = f"{stem}-{number}{dot}{suffix}" if number > 1 else name
             artifacts.save(name, picture)
-        except (ArtifactError, ValueError, StoreUnavailableError) as exc:
-            problems.append(f"A picture the job returned was not kept: {exc}")
+        except Exception as exc:  # a figure's own savefig may raise anything
+            why = str(exc) if isinstance(exc, ArtifactError | ValueError |
+                                         StoreUnavailableError) else (
+                f"{type(exc).__name__}: {exc}")
+            problems.append(f"A picture the job returned was not kept: {why}")
     return None, problems
 
 
@@ -373,7 +376,7 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
     value, problems = keep_pictures(value, artifacts)
     try:
         problems += artifacts.collect()
-    except StoreUnavailableError as exc:
+    except Exception as exc:  # the store away, a folder the job made unreadable, ...
         problems.append(f"The files under artifacts.path were not kept: {exc}")
     for line in problems:
         capture.system(line)
