@@ -23,7 +23,8 @@ Layout (schema version in ``PRAGMA user_version``, upgraded by :data:`MIGRATIONS
 * ``requests`` (start idempotency), ``stops``, ``sessions`` (with expiry),
   ``tokens`` (encrypted blobs), ``shares`` (read-only links: the tokens' hashes only;
   migration 2), ``blobs`` (a run's uploads and artifacts, in parts of
-  :data:`BLOB_PART_BYTES`, ``size`` the whole file's on each part; migration 3).
+  :data:`BLOB_PART_BYTES`, ``size`` the whole file's on each part; the migration
+  that creates the table).
 
 Every ``append_output`` call is one transaction (never one per line): the capture pump
 calls it at least every flush window, so a ``kill -9`` loses nothing older than that, and
@@ -165,7 +166,7 @@ MIGRATIONS: list[str] = [
     ) WITHOUT ROWID;
     """,
 ]
-#: Bytes per row of ``blobs``: a file is stored in parts of this size (migration 3).
+#: Bytes per row of ``blobs``: a file is stored in parts of this size.
 BLOB_PART_BYTES = 1 << 20
 SCHEMA_VERSION = len(MIGRATIONS)
 
