@@ -177,6 +177,10 @@ http {{
     {mime}
     default_type application/octet-stream;
     access_log {conf}/logs/access.log;
+    # A start's uploads (up to the template's 11m) stay in memory: nginx's worker user
+    # may not reach this stack's folder (a test's is 0700), and a body spooled to
+    # client_body_temp_path then failed with 500.
+    client_body_buffer_size 11m;
     client_body_temp_path {tmp}/body;
     proxy_temp_path {tmp}/proxy;
     fastcgi_temp_path {tmp}/fastcgi;

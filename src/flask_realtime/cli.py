@@ -198,8 +198,12 @@ def list_jobs() -> None:
 @click.option("--user", "demo_user", default=None, metavar="EMAIL",
               help="Demo mode (no --token): the simulated user to act as, user1 to user3 "
                    "(default user1@example.com).")
+@click.option("--files", "files_to", default=None, metavar="DIR",
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Write the files the run keeps (its artifacts and pictures) into DIR.")
 def exec_job(job: str, params: tuple[str, ...], as_json: bool, token: str | None,
-             webex_url: str | None, demo_user: str | None) -> None:
+             webex_url: str | None, demo_user: str | None,
+             files_to: Path | None = None) -> None:
     """Run JOB here, its output on this terminal, then its result as the page shows it;
     Ctrl-C stops it, a second Ctrl-C quits. What the job reads (input(), sys.stdin,
     getpass, a command's stdin) comes from this terminal's stdin, a line each time the
@@ -230,14 +234,15 @@ def exec_job(job: str, params: tuple[str, ...], as_json: bool, token: str | None
 
     system = _terminal_system(sink=show)  # the output is shown, not stored
     try:
-        _exec_on(system, job, params, as_json, token, webex_url, demo_user, done, shown)
+        _exec_on(system, job, params, as_json, token, webex_url, demo_user, done, shown,
+                 files_to)
     finally:
         system.close()
 
 
 def _exec_on(system: System[Store], job: str, params: tuple[str, ...], as_json: bool,
              token: str | None, webex_url: str | None, demo_user: str | None,
-             done: threading.Event, shown: list[int]) -> None:
+             done: threading.Event, shown: list[int], files_to: Path | None = None) -> None:
     """``exec``'s run on ``system``; ``done`` is set when it has ended and ``shown``
     counts the lines its sink printed. Exits the process with the run's status."""
     raw: dict[str, Any] = {}
@@ -279,6 +284,7 @@ def _exec_on(system: System[Store], job: str, params: tuple[str, ...], as_json: 
         pass
     final = store.get_run(run.id)
     assert final is not None
+    _save_files(store, final, files_to)
     _print_outcome(final, shown[0], as_json)
     sys.exit(0 if final.state.value == "succeeded" else 1)
 
@@ -394,6 +400,30 @@ def _terminal_webex(registry: JobRegistry, job: str, token: str | None, base_url
                "give --token for real Webex.", err=True)
     return {"webex": WebexAccess(simulator.base_url,
                                  static_token(simulator.token_for(email)))}
+
+
+def _save_files(store: Any, run: Any, folder: Path | None) -> None:
+    """Write the run's artifacts into ``folder`` (``--files``), each under its name (a
+    relative path, checked when it was kept); without it, say on stderr that there
+    are some and how to keep them (this process's store goes with it)."""
+    from .core.files import ARTIFACT_PREFIX
+
+    if not run.artifacts:
+        return
+    if folder is None:
+        click.echo(f"The run kept {len(run.artifacts)} file(s) "
+                   f"({', '.join(a['name'] for a in run.artifacts)}): give --files DIR to "
+                   "write them there.", err=True)
+        return
+    root = folder.resolve()
+    for artifact in run.artifacts:
+        target = (root / artifact["name"]).resolve()
+        data = store.get_blob(run.id, ARTIFACT_PREFIX + artifact["name"])
+        if data is None or not target.is_relative_to(root):
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        click.echo(f"wrote {target}", err=True)
 
 
 def _print_outcome(run: Any, lines: int, as_json: bool) -> None:

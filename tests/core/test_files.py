@@ -285,3 +285,34 @@ def test_a_file_past_the_budget_under_path_is_refused_without_being_read(
                         "artifacts would pass their budget of 100 bytes "
                         "(ARTIFACT_BUDGET_BYTES)."]
     assert [a["name"] for a in artifacts.listing()] == ["small.txt"]
+
+
+def test_no_room_for_the_runs_temp_folder_fails_the_run_with_its_reason(
+        core: Core, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    @job(registry=core.registry)
+    def takes_file(running: Running, data: Upload) -> None: ...
+
+    def full(**_: Any) -> str:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", full)
+    done = core.finished(core.service.start(
+        "u", "takes_file", files={"data": IncomingFile("a", b"1")}).id)
+    assert done.state is RunState.FAILED and "No space left on device" in (done.error or "")
+
+
+def test_a_figure_that_cannot_draw_itself_is_a_line_and_the_run_ends(core: Core) -> None:
+    class Broken:
+        def savefig(self, out: Any, **_: Any) -> None:
+            raise RuntimeError("no renderer")
+
+    @job(registry=core.registry)
+    def draws(running: Running) -> Any:
+        return Broken()
+
+    done = core.finished(core.service.start("u", "draws").id)
+    assert done.state is RunState.SUCCEEDED and done.artifacts == []
+    assert ("A picture the job returned was not kept: RuntimeError: no renderer"
+            in core.texts(done.id, "system"))

@@ -44,6 +44,8 @@ def test_blobs_go_with_their_run(store: RunStore) -> None:
 def test_a_sqlite_database_from_before_blobs_opens_with_them(tmp_path: Path) -> None:
     from flask_realtime.store.sqlite import MIGRATIONS, SCHEMA_VERSION, SQLiteStore
 
+    assert any("CREATE TABLE blobs" in script for script in MIGRATIONS[2:])
+
     path = tmp_path / "old.sqlite3"
     with contextlib.closing(sqlite3.connect(path)) as db:
         db.executescript(MIGRATIONS[0] + MIGRATIONS[1] + "PRAGMA user_version=2;")

@@ -130,3 +130,21 @@ def test_the_timeline_counts_per_month_over_a_long_span() -> None:
     long = charts.activity({"2024-01-01": 3, "2026-01-03": 1})
     assert short is not None and long is not None and short.kind == long.kind == "png"
     assert charts.activity({}) is None and charts.messages_per_space([{"messages": 0}]) is None
+
+
+def test_a_chart_that_fails_to_draw_is_a_warning_and_the_table_stays(
+        sim: SimulatorHandle, monkeypatch: pytest.MonkeyPatch) -> None:
+    from flask_realtime.webex import charts
+
+    def broken(rows: Any) -> Any:
+        raise RuntimeError("no fonts")
+
+    monkeypatch.setattr(charts, "available", lambda: True)
+    monkeypatch.setattr(charts, "messages_per_space", broken)
+    monkeypatch.setattr(charts, "activity", lambda days: None)
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        result = asyncio.run(space_stats(lambda: True, context(sim), concurrency=8))
+    assert result == sim.dataset.ground_truth(USER)
+    assert ("warning: a chart could not be drawn (RuntimeError: no fonts); the table has "
+            "the same figures.") in output.getvalue().splitlines()

@@ -344,8 +344,11 @@ def keep_pictures(value: Any, artifacts: Artifacts) -> tuple[Any, list[str]]:
                 stem, dot, suffix = name.rpartition(".")
                 name = f"{stem}-{number}{dot}{suffix}" if number > 1 else name
             artifacts.save(name, picture)
-        except (ArtifactError, ValueError, StoreUnavailableError) as exc:
-            problems.append(f"A picture the job returned was not kept: {exc}")
+        except Exception as exc:  # a figure's own savefig may raise anything
+            why = str(exc) if isinstance(exc, ArtifactError | ValueError |
+                                         StoreUnavailableError) else (
+                f"{type(exc).__name__}: {exc}")
+            problems.append(f"A picture the job returned was not kept: {why}")
     return None, problems
 
 
@@ -369,11 +372,13 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
     error: str | None = None
     stopped = False
     value: Any = None
-    folder = (Path(tempfile.mkdtemp(prefix="flask-realtime-run-"))
-              if spec.file_params or spec.context_arg else None)
-    artifacts = Artifacts(service.store, run.id, budget=service.limits.artifact_bytes,
-                          workdir=folder)
+    folder: Path | None = None
+    budget = service.limits.artifact_bytes
+    artifacts = Artifacts(service.store, run.id, budget=budget)
     try:
+        if spec.file_params or spec.context_arg:  # a job that may read or write files
+            folder = Path(tempfile.mkdtemp(prefix="flask-realtime-run-"))
+            artifacts = Artifacts(service.store, run.id, budget=budget, workdir=folder)
         values = prepare_uploads(service.store, run.id, spec, params, folder)
         call = spec.bind(running, values, dataclasses.replace(context, artifacts=artifacts))
         value = asyncio.run(_supervise(call(), running, stop_grace)) if spec.is_async else call()
@@ -393,7 +398,7 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
     value, problems = keep_pictures(value, artifacts)
     try:
         problems += artifacts.collect()
-    except StoreUnavailableError as exc:
+    except Exception as exc:  # the store away, a folder the job made unreadable, ...
         problems.append(f"The files under artifacts.path were not kept: {exc}")
     for line in problems:
         capture.system(line)

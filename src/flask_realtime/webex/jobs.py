@@ -16,13 +16,13 @@ import asyncio
 import contextlib
 import re
 from collections import Counter
-from collections.abc import Awaitable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 import wcwidth
 
-from ..core.files import ArtifactError
+from ..core.files import ArtifactError, Picture
 from ..core.jobs import Range, RunContext, Running, job
 from . import charts
 from .client import WebexAccess, WebexApiError, WebexLoginError
@@ -157,13 +157,20 @@ def _keep_charts(context: RunContext, rows: list[dict[str, Any]],
                  days: Counter[str]) -> None:
     """Draw space_stats's charts and keep them with the run (shown on its page); a chart
     that cannot be kept is a line saying why, and the table is the result all the same."""
-    for chart in (charts.messages_per_space(rows), charts.activity(days)):
-        if chart is None:
-            continue
+    drawings: list[Callable[[], Picture | None]] = [
+        lambda: charts.messages_per_space(rows), lambda: charts.activity(days)]
+    for draw in drawings:
         try:
+            chart = draw()
+            if chart is None:
+                continue
             context.artifacts.save(chart.name, chart)
         except ArtifactError as exc:
             print(f"warning: {exc}")
+            continue
+        except Exception as exc:  # matplotlib's own trouble: the table is the result
+            print(f"warning: a chart could not be drawn ({type(exc).__name__}: {exc}); "
+                  "the table has the same figures.")
             continue
         print(f"chart: {chart.name}")
 

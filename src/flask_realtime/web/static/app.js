@@ -9,12 +9,12 @@
 // a run another user shared, read-only (no Stop, Re-run or Share).
 
 import { getJSON, newRequestId, runUrl, sharedUrl } from "./api.js";
+import { renderFiles } from "./files.js";
 import { JobForm } from "./form.js";
 import {
   RANK, RunHistory, formatDuration, formatStart, isActive, paramsText, stateBadge,
 } from "./history.js";
 import { setVisibleText, visibleText } from "./invisible.js";
-import { renderFiles } from "./files.js";
 import { Notifications } from "./notify.js";
 import { renderResult } from "./result.js";
 import { Schedules } from "./schedules.js";
