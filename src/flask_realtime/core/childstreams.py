@@ -153,20 +153,25 @@ class FdStream(io.TextIOBase):
                 self.flush()  # what came between the flush and the switch
 
     def fileno(self) -> int:
+        """The file descriptor written to (1 or 2)."""
         return self._fd
 
     def isatty(self) -> bool:
+        """Never a terminal: a pipe to the server."""
         return False
 
     def writable(self) -> bool:
+        """Always."""
         return True
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
+        """UTF-8, as the server decodes it."""
         return "utf-8"
 
     @property
     def errors(self) -> str | None:  # type: ignore[override]
+        """Characters UTF-8 cannot encode are written as backslash escapes."""
         return "backslashreplace"
 
 
