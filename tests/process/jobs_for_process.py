@@ -164,3 +164,26 @@ def tells_its_pid(running: Running) -> None:
     print(os.getpid(), flush=True)
     while True:
         time.sleep(0.01)
+
+
+@job(registry=registry, isolation="process")
+def floods_then_shells(running: Running, lines: int = 20_000) -> None:
+    """A flood (batched writes), then a command, then a line, then C."""
+    for i in range(lines):
+        print(i)
+    os.system("echo after the flood")
+    print("then python")
+    sys.stdout.flush()
+    ctypes.CDLL(None).write(1, b"then C\n", 7)
+    print("err", file=sys.stderr)
+
+
+@job(registry=registry, isolation="process")
+def timed_flood(running: Running, lines: int = 500_000) -> float:
+    """Prints ``lines`` lines; returns how long its own printing took (s)."""
+    pad = "x" * 51
+    started = time.perf_counter()
+    for i in range(lines):
+        print(f"{i:08d} {pad}")
+    sys.stdout.flush()
+    return time.perf_counter() - started

@@ -89,3 +89,12 @@ def test_a_process_job_defined_in_a_function_fails_saying_where_it_must_be(
     assert done.error is not None and done.error.startswith(
         "The job's process could not be started: its function")
     assert "top level of its module" in done.error
+
+
+def test_a_flood_keeps_its_place_before_the_command_that_follows_it(core: Core) -> None:
+    run = core.service.start("u", "floods_then_shells", {"lines": 20_000})
+    assert core.finished(run.id).state == "succeeded"
+    stdout = core.texts(run.id, "stdout")
+    assert stdout[:20_000] == [str(i) for i in range(20_000)]
+    assert stdout[20_000:] == ["after the flood", "then python", "then C"]
+    assert core.texts(run.id, "stderr") == ["err"]

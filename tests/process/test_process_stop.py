@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from flask_realtime.core.runner import SHUTDOWN_ERROR
 from flask_realtime.core.system import build, isolating_runner
 from flask_realtime.store.memory import MemoryStore
@@ -68,8 +66,9 @@ def texts(store: MemoryStore, run_id: str) -> list[str]:
 
 
 def alive(pid: int) -> bool:
+    """Running: not gone, and not a zombie waiting for a parent to reap it."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
         return False
-    return True

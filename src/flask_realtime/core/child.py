@@ -8,8 +8,9 @@ and one control connection, on which the parent sends the :class:`ChildStart`; i
   process group, which the parent ends with :func:`~.processes.stop_group`;
 * makes the pipes its file descriptors 0, 1 and 2, so that everything written to them
   (``print``, ``os.system("echo hi")``, C code, grandchildren) reaches the parent, in
-  order per stream; ``sys.stdout`` and ``sys.stderr`` are line-buffered, so a line
-  printed before ``os.system`` arrives before the command's output, as on a terminal;
+  order per stream; ``sys.stdout`` and ``sys.stderr`` are line-buffered (batched in a
+  flood; ``core/childstreams.py``), so a line printed before ``os.system`` arrives
+  before the command's output, as on a terminal;
 * sets the run's limits (``RLIMIT_AS``, ``RLIMIT_CPU``);
 * sends every ``logging`` record, formatted, over the control connection (the parent
   writes it to the run's ``log`` stream);
@@ -46,6 +47,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .childstreams import FdStream, flush_before_children
 from .jobs import JobSpec, RunContext
 from .runner import _supervise, checked_result
 
@@ -158,12 +160,10 @@ def _own_fds(stdin: int, stdout: int, stderr: int) -> None:
             os.close(fd)
     sys.stdin = io.TextIOWrapper(
         io.FileIO(0, "r", closefd=False), encoding="utf-8", errors="replace")
-    sys.stdout = io.TextIOWrapper(
-        io.FileIO(1, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
-        line_buffering=True)
-    sys.stderr = io.TextIOWrapper(
-        io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
-        line_buffering=True)
+    stdout_stream = FdStream(1)
+    stderr_stream = FdStream(2, before=stdout_stream.flush)
+    sys.stdout, sys.stderr = stdout_stream, stderr_stream
+    flush_before_children(stdout_stream, stderr_stream)
 
 
 def _set_limits(memory_mb: int | None, cpu_seconds: int | None) -> None:
