@@ -233,6 +233,19 @@ def test_run_now_starts_at_once_and_keeps_the_due_times(sched: Sched) -> None:
         sched.scheduler.run_now("alice", schedule.id)
 
 
+def test_a_schedule_whose_job_is_gone_can_still_be_paused_and_deleted(sched: Sched) -> None:
+    schedule = sched.make()
+    sched.system.store.replace_schedule(sched.get(schedule).saved(job="retired"),
+                                        schedule.version)
+    sched.at(60)
+    assert (sched.get(schedule).last_error or "").startswith(
+        "Not started: There is no job named 'retired'.")
+    assert not sched.scheduler.pause("alice", schedule.id).enabled
+    assert not sched.scheduler.pause("alice", schedule.id).enabled  # twice: no change
+    sched.scheduler.delete("alice", schedule.id)
+    assert sched.scheduler.list_schedules("alice") == []
+
+
 def test_another_users_schedule_is_as_good_as_none(sched: Sched) -> None:
     schedule = sched.make()
     for act in (sched.scheduler.pause, sched.scheduler.resume, sched.scheduler.delete,

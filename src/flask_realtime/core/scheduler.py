@@ -183,8 +183,17 @@ class Scheduler:
         raise ScheduleError("This schedule keeps changing: try again in a moment.")
 
     def pause(self, user: str, schedule_id: Any) -> Schedule:
-        """Stop firing (a queued fire is dropped); pausing twice changes nothing."""
-        return self.update(user, schedule_id, {"enabled": False})
+        """Stop firing (a queued fire is dropped); pausing twice changes nothing. Not
+        checked as an edit is: a schedule whose job is no longer offered can be paused."""
+        for _ in range(10):
+            current = self.get(user, schedule_id)
+            if not current.enabled and current.queued_due is None:
+                return current
+            paused = current.saved(enabled=False, queued_due=None)
+            if self.store.replace_schedule(paused, current.version):
+                self._announce(paused)
+                return paused
+        raise ScheduleError("This schedule keeps changing: try again in a moment.")
 
     def resume(self, user: str, schedule_id: Any) -> Schedule:
         """Fire again from the next due time after now (fires missed while paused are
