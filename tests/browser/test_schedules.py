@@ -88,3 +88,23 @@ def test_a_schedule_that_paused_itself_shows_a_banner_until_resumed(
     page.locator("#schedule-list button", has_text="Resume").click()
     banner.wait_for(state="hidden")
     page.wait_for_selector(SCHEDULED_ROWS)
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_schedules_panel_has_no_serious_accessibility_problem(
+        open_page: Any, page: Any, scheme: str) -> None:
+    from .test_a11y import serious
+
+    page.emulate_media(color_scheme=scheme)
+    open_page()
+    page.select_option("#job-select", "ui_numbers")
+    page.click("#schedule-new")
+    page.fill("#schedule-name", "nightly")
+    page.fill("#schedule-cron", "30 2 * * *")
+    page.wait_for_selector("#schedule-fires li >> nth=4")
+    page.click("#schedule-save")
+    page.wait_for_selector("#schedule-list li.schedule-item")
+    page.click("#schedule-new")
+    page.fill("#schedule-cron", "nonsense")
+    page.wait_for_selector("#schedule-message:not([hidden])")
+    assert serious(page) == []
