@@ -317,3 +317,21 @@ def test_a_schedule_survives_a_restart_and_fires_after_it(
         wait_for(lambda: (r := again.store.get_run(runs[0].id)) and r.state.finished)
     finally:
         again.close()
+
+
+def test_a_graceful_shutdown_stops_firing_before_runs_are_refused() -> None:
+    system = build({"SCHEDULE_MIN_INTERVAL_SECONDS": 1}, store=MemoryStore(), registry=jobs,
+                   schedules=True).start()
+    scheduler = system.scheduler
+    assert scheduler is not None
+    firing_during_grace: list[bool] = []
+    shutdown_runner = system.runner.shutdown  # type: ignore[attr-defined]
+
+    def watched_shutdown(grace: float) -> None:
+        firing_during_grace.append(any(
+            t.name == "flask-realtime-scheduler" and t.is_alive() for t in threading.enumerate()))
+        shutdown_runner(grace)
+
+    system.runner.shutdown = watched_shutdown  # type: ignore[attr-defined]
+    system.shutdown(grace=0.1)
+    assert firing_during_grace == [False]  # a fire saved then could not start its run
