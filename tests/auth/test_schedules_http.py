@@ -169,3 +169,23 @@ def test_schedule_events_over_the_socket(user: Browser,
         "ok": True}
     wait_for(lambda: any(h["id"] == schedule_id and h["deleted"] for h in heard))
     assert {h["name"] for h in heard} >= {"nightly", "renamed"}
+
+
+def test_schedule_events_reach_only_the_owners_sockets(
+        user: Browser, browser: Callable[[], Browser],
+        open_socket: Callable[..., Watcher]) -> None:
+    other = browser()
+    other.login("user2")
+    mine, theirs = open_socket(user.cookie).client, open_socket(other.cookie).client
+    heard_mine: list[dict[str, Any]] = []
+    heard_theirs: list[dict[str, Any]] = []
+    mine.on("schedule", heard_mine.append)
+    theirs.on("schedule", heard_theirs.append)
+    schedule_id = mine.call("schedule_create", {"schedule": nightly()}, timeout=10)[
+        "schedule"]["id"]
+    assert theirs.call("schedule_pause", {"schedule_id": schedule_id}, timeout=10) == {
+        "error": f"There is no schedule {schedule_id!r}."}
+    mine.call("schedule_pause", {"schedule_id": schedule_id}, timeout=10)
+    wait_for(lambda: any(not h["enabled"] for h in heard_mine))
+    assert theirs.call("schedules", {}, timeout=10) == {"schedules": []}
+    assert heard_theirs == []  # (their own events would have come by now: same process)

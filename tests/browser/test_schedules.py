@@ -4,6 +4,7 @@ Pause stops them."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -20,7 +21,8 @@ def app_config(app_config: dict[str, Any]) -> dict[str, Any]:
     return {**app_config, "SCHEDULE_MIN_INTERVAL_SECONDS": 1, "SCHEDULE_TICK_SECONDS": 0.1}
 
 
-def test_a_schedule_made_in_the_page_runs_and_pauses(open_page: Any, page: Any) -> None:
+def test_a_schedule_made_in_the_page_runs_and_pauses(open_page: Any, page: Any,
+                                                     app: Any) -> None:
     open_page()
     page.select_option("#job-select", "ui_numbers")
     page.fill("#param-n", "2")
@@ -49,8 +51,14 @@ def test_a_schedule_made_in_the_page_runs_and_pauses(open_page: Any, page: Any) 
     page.reload()  # what the server kept, not what the page remembers
     page.wait_for_selector("#schedule-list .schedule-item:has-text('paused')")
     page.wait_for_selector("#schedule-list button:has-text('Resume')")
-    # Paused: a few intervals later no run was added (the list is live: runs show at once).
-    page.wait_for_timeout(2500)
+    # Paused: rounds of the scheduler a few intervals later start nothing.
+    scheduler = app.extensions["flask_realtime"].system.scheduler
+    for ahead in (2, 4, 6):
+        scheduler.tick(now=time.time() + ahead)
+    assert len([r for r in app.extensions["flask_realtime"].store.list_runs()
+                if r.schedule_id]) == paused_at
+    page.reload()
+    page.wait_for_selector("#schedule-list .schedule-item:has-text('paused')")
     assert page.locator(SCHEDULED_ROWS).count() == paused_at
 
 
@@ -80,3 +88,23 @@ def test_a_schedule_that_paused_itself_shows_a_banner_until_resumed(
     page.locator("#schedule-list button", has_text="Resume").click()
     banner.wait_for(state="hidden")
     page.wait_for_selector(SCHEDULED_ROWS)
+
+
+def test_the_schedules_panel_has_no_serious_accessibility_problem(
+        open_page: Any, page: Any) -> None:
+    from .test_a11y import serious
+
+    open_page()
+    page.select_option("#job-select", "ui_numbers")
+    page.click("#schedule-new")
+    page.fill("#schedule-name", "nightly")
+    page.fill("#schedule-cron", "30 2 * * *")
+    page.wait_for_selector("#schedule-fires li >> nth=4")
+    page.click("#schedule-save")
+    page.wait_for_selector("#schedule-list li.schedule-item")
+    page.click("#schedule-new")
+    page.fill("#schedule-cron", "nonsense")
+    page.wait_for_selector("#schedule-message:not([hidden])")
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        assert serious(page) == [], scheme

@@ -233,6 +233,19 @@ def test_run_now_starts_at_once_and_keeps_the_due_times(sched: Sched) -> None:
         sched.scheduler.run_now("alice", schedule.id)
 
 
+def test_a_schedule_whose_job_is_gone_can_still_be_paused_and_deleted(sched: Sched) -> None:
+    schedule = sched.make()
+    sched.system.store.replace_schedule(sched.get(schedule).saved(job="retired"),
+                                        schedule.version)
+    sched.at(60)
+    assert (sched.get(schedule).last_error or "").startswith(
+        "Not started: There is no job named 'retired'.")
+    assert not sched.scheduler.pause("alice", schedule.id).enabled
+    assert not sched.scheduler.pause("alice", schedule.id).enabled  # twice: no change
+    sched.scheduler.delete("alice", schedule.id)
+    assert sched.scheduler.list_schedules("alice") == []
+
+
 def test_another_users_schedule_is_as_good_as_none(sched: Sched) -> None:
     schedule = sched.make()
     for act in (sched.scheduler.pause, sched.scheduler.resume, sched.scheduler.delete,
@@ -304,3 +317,21 @@ def test_a_schedule_survives_a_restart_and_fires_after_it(
         wait_for(lambda: (r := again.store.get_run(runs[0].id)) and r.state.finished)
     finally:
         again.close()
+
+
+def test_a_graceful_shutdown_stops_firing_before_runs_are_refused() -> None:
+    system = build({"SCHEDULE_MIN_INTERVAL_SECONDS": 1}, store=MemoryStore(), registry=jobs,
+                   schedules=True).start()
+    scheduler = system.scheduler
+    assert scheduler is not None
+    firing_during_grace: list[bool] = []
+    shutdown_runner = system.runner.shutdown  # type: ignore[attr-defined]
+
+    def watched_shutdown(grace: float) -> None:
+        firing_during_grace.append(any(
+            t.name == "flask-realtime-scheduler" and t.is_alive() for t in threading.enumerate()))
+        shutdown_runner(grace)
+
+    system.runner.shutdown = watched_shutdown  # type: ignore[attr-defined]
+    system.shutdown(grace=0.1)
+    assert firing_during_grace == [False]  # a fire saved then could not start its run

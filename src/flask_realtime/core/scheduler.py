@@ -183,8 +183,17 @@ class Scheduler:
         raise ScheduleError("This schedule keeps changing: try again in a moment.")
 
     def pause(self, user: str, schedule_id: Any) -> Schedule:
-        """Stop firing (a queued fire is dropped); pausing twice changes nothing."""
-        return self.update(user, schedule_id, {"enabled": False})
+        """Stop firing (a queued fire is dropped); pausing twice changes nothing. Not
+        checked as an edit is: a schedule whose job is no longer offered can be paused."""
+        for _ in range(10):
+            current = self.get(user, schedule_id)
+            if not current.enabled and current.queued_due is None:
+                return current
+            paused = current.saved(enabled=False, queued_due=None)
+            if self.store.replace_schedule(paused, current.version):
+                self._announce(paused)
+                return paused
+        raise ScheduleError("This schedule keeps changing: try again in a moment.")
 
     def resume(self, user: str, schedule_id: Any) -> Schedule:
         """Fire again from the next due time after now (fires missed while paused are
@@ -288,13 +297,13 @@ class Scheduler:
         plans = [self._plan(schedule, due, following, key, now)
                  for (schedule, due, following, key), mine in zip(fires, won, strict=True)
                  if mine]  # the others are another process's to fire
+        records = [plan.schedule.saved(**plan.changes) for plan in plans]
         saved = self.store.replace_schedules(
-            [(plan.schedule.saved(**plan.changes), plan.schedule.version) for plan in plans])
-        for plan, done in zip(plans, saved, strict=True):
-            record: Schedule | None = plan.schedule.saved(**plan.changes)
+            [(record, plan.schedule.version) for record, plan in zip(records, plans, strict=True)])
+        for plan, made, done in zip(plans, records, saved, strict=True):
+            record: Schedule | None = made
             if done:
-                assert record is not None
-                self._announce(record)
+                self._announce(made)
             else:  # its owner changed it meanwhile: the fire applies if it still awaits it
                 record = self._save_fire(plan.schedule, **plan.changes)
             if record is None:
@@ -310,7 +319,7 @@ class Scheduler:
         the changes to save, and whether it starts a run (its id chosen now, so that one
         save records it) or tells the owner something."""
         advance: dict[str, Any] = {"next_fire": following, "last_due": due}
-        at = when(due, schedule.timezone)
+        at = _When(due, schedule.timezone)  # in words only when a sentence needs it
         allowed = schedule.grace_seconds if schedule.missed == "run" else self.late
         if now - due > allowed:
             return _Plan(schedule, key, {**advance, **_error(
@@ -424,6 +433,20 @@ class Scheduler:
                 listener(schedule, deleted)
             except Exception:
                 log.exception("schedule listener failed for schedule %s", schedule.id)
+
+
+@dataclass(frozen=True)
+class _When:
+    """A due time that becomes words (:func:`when`) only when it is formatted."""
+
+    epoch: float
+    timezone: str
+
+    def __str__(self) -> str:
+        return when(self.epoch, self.timezone)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
 
 
 @dataclass(frozen=True)

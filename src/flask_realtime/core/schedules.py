@@ -20,7 +20,7 @@ import functools
 import math
 import secrets
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
@@ -142,8 +142,12 @@ class Schedule:
         return self.next_fire
 
     def to_json(self) -> dict[str, Any]:
-        """The record as plain JSON values (what stores keep)."""
-        return asdict(self)
+        """The record as plain JSON values (what stores keep). Shallow, unlike
+        ``dataclasses.asdict`` (a third of a fire's own work at 1,000 fires a round):
+        ``params`` is the one nested value, and it is copied."""
+        data = {name: getattr(self, name) for name in _FIELDS}
+        data["params"] = dict(self.params)
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Schedule:
@@ -163,6 +167,9 @@ class Schedule:
         """This schedule with ``changes`` and the next ``version``: what a
         compare-and-set over this one stores."""
         return replace(self, version=self.version + 1, **changes)
+
+
+_FIELDS = tuple(f.name for f in fields(Schedule))
 
 
 # -- when a schedule fires -------------------------------------------------------------

@@ -160,8 +160,11 @@ class System(Generic[StoreT]):
         refused with ``sentence`` from now on, the runner's runs get ``grace`` seconds
         to end and the rest end ``failed`` (a runner with a ``shutdown(grace)``
         method: the thread runner; RQ's runs belong to their workers), then
-        :meth:`close`."""
+        :meth:`close`. The scheduler stops first: the fires due from then on are
+        another process's (or this one's after its restart, as ``missed`` says)."""
         self.service.closing = sentence
+        if self.scheduler is not None:  # first: a fire saved now could not start its run
+            self.scheduler.close()
         shutdown_runner = getattr(self.runner, "shutdown", None)
         if callable(shutdown_runner) and not self._closed:
             shutdown_runner(grace)

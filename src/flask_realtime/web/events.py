@@ -147,7 +147,8 @@ def register(socketio: SocketIO) -> None:
     def unknown(event: str, *_data: Any) -> dict[str, Any]:
         """Any other event: answered, so a client's call does not wait for nothing."""
         return {"error": f"There is no event {event[:64]!r}: send start, stop, input, "
-                         "watch, watch_shared or unwatch (docs/protocol.md)."}
+                         "watch, watch_shared, unwatch or a schedule event such as "
+                         "schedules (docs/protocol.md)."}
 
 
 def _start(rt: Realtime, user: str, data: Any) -> dict[str, Any]:
