@@ -14,7 +14,7 @@ import {
   RANK, RunHistory, formatDuration, formatStart, isActive, paramsText, stateBadge,
 } from "./history.js";
 import { setVisibleText, visibleText } from "./invisible.js";
-import { Notifications } from "./notify.js";
+import { Notifications, showNotified } from "./notify.js";
 import { renderResult } from "./result.js";
 import { RunSession } from "./session.js";
 import { Viewer } from "./viewer.js";
@@ -508,6 +508,7 @@ function showRunHeader() {
     for (const id of ["stop-btn", "rerun-btn", "edit-run-btn", "share-btn"]) $(id).hidden = true;
   }
   if (r.error) showRunError(r.error);
+  showNotified($("run-notified"), shared ? null : r); // how telling the owner went
 }
 
 function showRunError(text) {
