@@ -60,6 +60,7 @@ from cryptography.fernet import MultiFernet
 from ..core.ports import RunStore, StoreUnavailableError
 from ..core.runs import Notify, Run, RunState, check_notify, now_iso
 from ..core.service import RunService
+from ..core.system import System
 from . import webex, webhook
 from .preferences import Preferences, PreferenceStore, load
 from .webex import Outcome
@@ -148,7 +149,7 @@ class Notifier:
         self._record_lock = threading.Lock()
 
     # -- the interface ---------------------------------------------------------------------
-    def attach(self, system: Any) -> Notifier:
+    def attach(self, system: System[Any]) -> Notifier:
         """Listen to ``system``'s run service, be closed by its ``close()``, and take up
         the deliveries left ``pending`` by a notifier that stopped (:meth:`recover`)."""
         system.service.subscribe(self.run_changed)
