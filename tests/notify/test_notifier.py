@@ -162,6 +162,7 @@ def test_a_worker_delivers_only_what_it_or_its_work_horse_planned(notified: Noti
     """``deliver_pending`` (after a work-horse exited): another process's plan is that
     process's to deliver, so the worker does not send it a second time."""
     store, notifier = notified.store, notified.notifier
+    wait_for(notifier.idle)  # its start-up recovery is done: it would take both
     for run_id, sender in (("theirs", "another-process"), ("ours", notifier.identity)):
         run = store.create_run(Run(id=run_id, job="report", title="t", user=USER))
         ended = run.moved_to(RunState.RUNNING).moved_to(RunState.SUCCEEDED)
