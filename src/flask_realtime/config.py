@@ -390,9 +390,11 @@ CHECKS: dict[str, Check] = {
 }
 
 
-def _public_url(value: Any) -> str:
+def _public_url(value: Any) -> str | None:
     from urllib.parse import urlsplit
 
+    if value == "":
+        return None  # empty counts as unset (a Compose override cannot remove it)
     parts = urlsplit(_text(value))
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError

@@ -111,3 +111,18 @@ def test_a_run_ending_in_a_background_tab_shows_a_desktop_notification(
     wait_state(page, "succeeded")
     assert len(page.evaluate("window.__notifications")) == 1
     other.close()
+
+
+def test_the_run_shows_how_telling_its_owner_went(open_page: Any, live_server: Any) -> None:
+    page = open_page()
+    token = page.evaluate("document.body.dataset.csrfToken")
+    saved = page.context.request.put(
+        f"{live_server.url}/api/preferences", headers={"X-CSRF-Token": token},
+        data={"notify": "finish", "webex": True})
+    assert saved.ok, saved.text()
+    start_job(page, "ui_numbers", n=1)
+    wait_state(page, "succeeded")
+    # this server has no bot and the user picked no space: the page says it failed, and why
+    wait_js(page, "document.getElementById('run-notified').textContent.includes('failed')")
+    text = page.text_content("#run-notified")
+    assert text.startswith("Telling you: Webex failed (") and not page.is_hidden("#run-notified")

@@ -3,7 +3,8 @@
 With a known SECRET_KEY and a user logged in through the Webex simulator, this greps
 everything an outsider or an operator can see for the secret key, the token encryption
 key derived from it, the integration's client secret, the user's access and refresh
-tokens, the session cookie's value and the login's one-time code: the server's log
+tokens, the session cookie's value and the login's one-time code, the Webex bot's token,
+the user's webhook secret and a token in their webhook's URL (issue 19): the server's log
 (every record, tracebacks included, as text and as LOG_FORMAT=json writes it, and
 whatever reached stderr), error pages (400, 401, 403, 404, 405, 500 and the login's own
 error page), the page, every API answer, and the Socket.IO traffic of a run that used
@@ -12,6 +13,7 @@ the tokens.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from typing import Any
@@ -28,8 +30,10 @@ from tests.auth.conftest import Browser, browser, simulator, simulator_options  
 from tests.conftest import LiveServer, wait_for
 from tests.hardening.conftest import JOBS, ServerProblems
 from tests.hardening.rawclient import RawClient
+from tests.notify.receiver import receiver
 
 SECRET_KEY = "hx-known-secret-key-0f3c9a1b7e5d2468"
+WEBHOOK_SECRET = "hx-webhook-secret-7c2a9e0f"
 USER = "user1@example.com"
 
 
@@ -37,7 +41,8 @@ USER = "user1@example.com"
 def app_config() -> dict[str, Any]:
     # TESTING off: errors are answered as in production.
     return {"SECRET_KEY": SECRET_KEY, "STOP_GRACE_SECONDS": 0.5, "WEBEX_ENV_FILE": "",
-            "JOBS": f"{JOBS},tests.auth.jobs_for_auth"}
+            "JOBS": f"{JOBS},tests.auth.jobs_for_auth",
+            "NOTIFY_WEBHOOK_ALLOWED_NETWORKS": ["127.0.0.0/8"]}  # the test's own webhook
 
 
 @pytest.fixture
@@ -61,7 +66,8 @@ def secrets_of(app: Flask, cookie: str) -> dict[str, str]:
     return {"SECRET_KEY": SECRET_KEY, "token encryption key": _derive(SECRET_KEY).decode(),
             "client secret": str(app.config["WEBEX_CLIENT_SECRET"]),
             "access token": tokens.access_token, "refresh token": tokens.refresh_token,
-            "session cookie": cookie}
+            "session cookie": cookie, "bot token": str(app.config["WEBEX_BOT_TOKEN"]),
+            "webhook secret": WEBHOOK_SECRET, "webhook URL's token": "hx-hook-token-5e1d"}
 
 
 def leaks(text: str, secrets: dict[str, str]) -> list[str]:
@@ -72,11 +78,23 @@ def test_no_secret_in_logs_pages_api_or_socket_traffic(
     live_server: LiveServer, browser: Callable[[], Browser],  # noqa: F811
     server_problems: ServerProblems, capfd: pytest.CaptureFixture[str],
 ) -> None:
+    with contextlib.ExitStack() as stack:
+        _look_everywhere(live_server, browser, server_problems, capfd, stack)
+
+
+def _look_everywhere(live_server: LiveServer, browser: Callable[[], Browser],  # noqa: F811
+                     server_problems: ServerProblems, capfd: pytest.CaptureFixture[str],
+                     stack: contextlib.ExitStack) -> None:
     user = browser()
     user.login("user1")
     assert user.cookie
     secrets = secrets_of(live_server.app, user.cookie)
     seen: dict[str, str] = {}  # what was looked at -> its text
+    # Runs that end tell their owner by the bot and by a signed webhook (notifications).
+    hook = stack.enter_context(receiver())
+    assert user.http.put("/api/preferences", headers={"X-CSRF-Token": user.csrf()}, json={
+        "notify": "finish", "webex": True, "webhook_secret": WEBHOOK_SECRET,
+        "webhook_url": f"{hook.url}?token=hx-hook-token-5e1d"}).status_code == 200
 
     def keep(label: str, response: httpx.Response) -> httpx.Response:
         headers = "\n".join(f"{k}: {v}" for k, v in response.headers.items()
@@ -94,12 +112,16 @@ def test_no_secret_in_logs_pages_api_or_socket_traffic(
     wait_for(lambda: raw.pump(0.05) or any('"succeeded"' in m and run_id in m
                                            for m in raw.received), timeout=20)
     raw.call("watch", {"run_id": failed_id, "after": 0})
+    hook.wait_for(2)  # both runs were told
+    wait_for(lambda: raw.pump(0.05) or sum('"sent"' in m for m in raw.received) >= 4,
+             timeout=20)  # and their outcomes announced
     raw.close()
     seen["socket.io traffic"] = "\n".join(raw.received)
     assert USER in seen["socket.io traffic"]  # the job did use the tokens
 
-    for path in ("/", "/static/app.js", "/api/jobs", "/api/runs", f"/api/runs/{run_id}",
-                 f"/api/runs/{run_id}/lines", f"/api/runs/{run_id}/log",
+    for path in ("/", "/static/app.js", "/static/notify.js", "/api/preferences", "/api/jobs",
+                 "/api/runs", f"/api/runs/{run_id}", f"/api/runs/{run_id}/lines",
+                 f"/api/runs/{run_id}/log",
                  f"/api/runs/{failed_id}", f"/api/runs/{failed_id}/log",
                  "/api/openapi.json", "/healthz", "/no-such-page", "/api/runs/nope",
                  "/hx-boom", "/redirect?code=forged&state=forged", "/login"):
@@ -119,6 +141,11 @@ def test_no_secret_in_logs_pages_api_or_socket_traffic(
     seen["server stdout/stderr"] = captured.out + captured.err
     assert "an unexpected fault in a handler" in seen["server log"]  # the 500 was logged
     found = {label: leaks(text, secrets) for label, text in seen.items()}
+    # The webhook's URL is its owner's setting: shown to them (and only there), as a
+    # webhook's page shows it; the secret that signs is never shown again.
+    owners = "GET /api/preferences -> 200"
+    assert found[owners] == ["webhook URL's token"]
+    found[owners] = []
     assert {label: names for label, names in found.items() if names} == {}
     # The login's callback was logged, without its one-time code and state.
     assert "GET /redirect?code=[redacted]&state=[redacted]" in seen["server log"]

@@ -156,3 +156,23 @@ def test_the_webhook_secret_is_stored_encrypted(notified: Notified) -> None:
     stored = notified.store.load_preferences(USER)
     assert stored is not None and SECRET not in json.dumps(stored)
     assert notified.fernet.decrypt(stored["webhook_secret"].encode()).decode() == SECRET
+
+
+def test_a_worker_delivers_only_what_it_or_its_work_horse_planned(notified: Notified) -> None:
+    """``deliver_pending`` (after a work-horse exited): another process's plan is that
+    process's to deliver, so the worker does not send it a second time."""
+    store, notifier = notified.store, notified.notifier
+    wait_for(notifier.idle)  # its start-up recovery is done: it would take both
+    for run_id, sender in (("theirs", "another-process"), ("ours", notifier.identity)):
+        run = store.create_run(Run(id=run_id, job="report", title="t", user=USER))
+        ended = run.moved_to(RunState.RUNNING).moved_to(RunState.SUCCEEDED)
+        assert store.replace_run(replace(ended, notifications={"webex": {
+            "status": "pending", "reason": None, "attempts": 0, "at": "x",
+            "key": f"{run_id}:webex", "sender": sender}}), RunState.QUEUED)
+    notified.prefer(webex=True)
+    assert notifier.deliver_pending("theirs") == 0
+    assert notifier.deliver_pending("ours") == 1
+    done = notified.settled("ours", "webex")
+    assert done.notifications["webex"]["status"] == "sent"
+    assert done.notifications["webex"]["sender"] == notifier.identity
+    assert store.get_run("theirs").notifications["webex"]["status"] == "pending"

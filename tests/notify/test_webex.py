@@ -58,6 +58,7 @@ def test_a_success_message_has_title_state_duration_and_link(notified: Notified)
 
 def test_a_failing_webex_is_recorded_and_the_run_keeps_its_state(notified: Notified) -> None:
     notified.simulator.config.fail_messages = True
+    notified.simulator.config.retry_after = 0  # Webex's Retry-After is honoured: no wait
     notified.prefer(notify="finish", webex=True)
     run = notified.run("report")
     done = notified.settled(run.id, "webex")

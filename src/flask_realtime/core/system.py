@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 from ..config import DEFAULTS
 from .capture import CapturePump, LineSink
@@ -28,6 +28,7 @@ from .jobs import JobLimits, JobRegistry
 from .jobs import registry as default_registry
 from .ports import RunStore, ScheduleStore, StoreUnavailableError
 from .runner import ThreadRunner, reap_lost_runs
+from .runs import Run
 from .scheduler import NotifyOwner, Scheduler, log_owner_notice
 from .service import Limits, Runner, RunService
 
@@ -51,6 +52,18 @@ RunnerFactory = Callable[[RunService, CapturePump, Mapping[str, Any]], Runner]
 #: tier's logins).
 StoreT = TypeVar("StoreT", bound=RunStore, covariant=True)
 S = TypeVar("S", bound=RunStore)
+
+
+class OwnerNotifier(Protocol):
+    """What tells users how their runs went (``flask_realtime.notify.Notifier``, set as
+    :attr:`System.notifier` by the web app and ``flask-realtime worker``;
+    docs/notifications.md). Both calls return at once."""
+
+    def run_finished(self, run: Run) -> None:
+        """Tell ``run``'s owner that it ended, as its ``notify`` (or their default) asks."""
+
+    def tell(self, user: str, subject: str, text: str, *, key: str | None = None) -> None:
+        """Send ``user`` a notice that is not about one run (a schedule paused itself)."""
 
 
 class Reaper:
@@ -135,6 +148,8 @@ class System(Generic[StoreT]):
         #: Called by :meth:`close` after the pump and before the store closes, in the
         #: order added: the loops others attached to this System (the notifier's).
         self.closers: list[Callable[[], object]] = []
+        #: Tells users how their runs went; None where nothing does (``exec``, core tests).
+        self.notifier: OwnerNotifier | None = None
         self._closed = False
         if scheduler is not None:
             scheduler.services_for = self.services_for

@@ -18,16 +18,18 @@ from typing import Any
 
 from cryptography.fernet import MultiFernet
 
+from ..core.system import System
 from .notifier import Notifier, UserToken
 from .preferences import Preferences, PreferenceStore
 
 __all__ = ["Notifier", "PreferenceStore", "Preferences", "install"]
 
 
-def install(system: Any, config: Mapping[str, Any], *, fernet: MultiFernet,
+def install(system: System[Any], config: Mapping[str, Any], *, fernet: MultiFernet,
             user_token: UserToken | None = None) -> Notifier:
     """A :class:`Notifier` listening to ``system``'s runs and closed by its ``close()``;
-    ``system.notifier`` names it for the web tier and for others (schedules)."""
+    ``system.notifier`` (``core.system.OwnerNotifier``) names it for the web tier and for
+    others (schedules)."""
     notifier = Notifier(system.service, system.store, config, fernet=fernet,
                         user_token=user_token).attach(system)
     system.notifier = notifier

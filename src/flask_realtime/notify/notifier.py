@@ -60,6 +60,7 @@ from cryptography.fernet import MultiFernet
 from ..core.ports import RunStore, StoreUnavailableError
 from ..core.runs import Notify, Run, RunState, check_notify, now_iso
 from ..core.service import RunService
+from ..core.system import System
 from . import webex, webhook
 from .preferences import Preferences, PreferenceStore, load
 from .webex import Outcome
@@ -125,6 +126,9 @@ class Notifier:
         self._threads: list[threading.Thread] = []
         self._record_lock = threading.Lock()  # one read-modify-write of a run at a time
         self._busy = 0
+        #: Written on the runs this notifier plans (``sender``), kept by its forks: the
+        #: worker delivers only what it or its own work-horses planned.
+        self.identity = secrets.token_hex(6)
         #: In a fork of the process that made this notifier (an RQ work-horse): plan
         #: only, in the calling thread; the parent delivers (:meth:`deliver_pending`).
         self._forked = False
@@ -145,7 +149,7 @@ class Notifier:
         self._record_lock = threading.Lock()
 
     # -- the interface ---------------------------------------------------------------------
-    def attach(self, system: Any) -> Notifier:
+    def attach(self, system: System[Any]) -> Notifier:
         """Listen to ``system``'s run service, be closed by its ``close()``, and take up
         the deliveries left ``pending`` by a notifier that stopped (:meth:`recover`)."""
         system.service.subscribe(self.run_changed)
@@ -162,6 +166,9 @@ class Notifier:
     def run_finished(self, run: Run) -> None:
         """Tell ``run``'s owner that it ended, as its ``notify`` (or their default)
         asks; returns at once (in a work-horse, once the plan is recorded)."""
+        if self._closing:
+            log.info("run %s ended after the notifier closed: its owner is not told", run.id)
+            return
         if self._forked:
             try:
                 self._plan(run.id, deliver=False)
@@ -184,12 +191,13 @@ class Notifier:
                 log.warning("notice %s: the notification queue is full", key)
 
     def deliver_pending(self, run_id: str) -> int:
-        """Queue the run's deliveries still ``pending`` (planned by a work-horse that has
-        exited); returns how many."""
+        """Queue the run's deliveries still ``pending`` that this notifier's work-horse
+        planned (not another process's: that one delivers them); returns how many."""
         run = self.service.store.get_run(run_id)
         count = 0
         for channel, entry in (run.notifications.items() if run is not None else ()):
-            if channel in CHANNELS and entry.get("status") == "pending":
+            if (channel in CHANNELS and entry.get("status") == "pending"
+                    and entry.get("sender") == self.identity):
                 count += self._put(_Task(time.monotonic(), next(self._seq), "deliver",
                                          run_id, channel, int(entry.get("attempts") or 0)))
         return count
@@ -321,7 +329,7 @@ class Notifier:
                 return None  # another process planned it meanwhile (recovery)
             return replace(current, notifications={c: {
                 "status": "pending", "reason": None, "attempts": 0, "at": now_iso(),
-                "key": f"{current.id}:{c}"} for c in channels})
+                "key": f"{current.id}:{c}", "sender": self.identity} for c in channels})
 
         with self._record_lock:
             planned = self.service.annotate(run.id, plan)
@@ -356,8 +364,10 @@ class Notifier:
         """Record how ``channel`` went on the run (``Run.notifications``)."""
         def note(current: Run) -> Run | None:
             entries = dict(current.notifications)
+            sender = entries.get(channel, {}).get("sender", self.identity)
             entries[channel] = {"status": status, "reason": reason, "attempts": attempts,
-                                "at": now_iso(), "key": f"{current.id}:{channel}"}
+                                "at": now_iso(), "key": f"{current.id}:{channel}",
+                                "sender": sender}
             return replace(current, notifications=entries)
 
         with self._record_lock:

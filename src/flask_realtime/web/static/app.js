@@ -15,7 +15,7 @@ import {
   RANK, RunHistory, formatDuration, formatStart, isActive, paramsText, stateBadge,
 } from "./history.js";
 import { setVisibleText, visibleText } from "./invisible.js";
-import { Notifications } from "./notify.js";
+import { Notifications, showNotified } from "./notify.js";
 import { renderResult } from "./result.js";
 import { Schedules } from "./schedules.js";
 import { RunSession } from "./session.js";
@@ -561,6 +561,7 @@ function showRunHeader() {
   }
   if (r.error) showRunError(r.error);
   showInput();
+  showNotified($("run-notified"), shared ? null : r); // how telling the owner went
 }
 
 // --- input: the line under the output while the run waits for it (docs/ui.md) --------

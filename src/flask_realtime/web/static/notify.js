@@ -12,6 +12,20 @@ const ACTIVE = new Set(["queued", "running", "stopping"]);
 const ENDED = { succeeded: "succeeded", failed: "failed", stopped: "was stopped" };
 const $ = (id) => document.getElementById(id);
 
+const CHANNEL = { webex: "Webex", webhook: "webhook", queue: "queue" };
+const STATUS = { pending: "sending", sent: "sent", failed: "failed" };
+
+// The run's `notifications` as one line of text under its header: "Told you: Webex sent;
+// webhook failed (The webhook answered 503.)". Hidden when there are none.
+export function showNotified(element, run) {
+  const entries = Object.entries((run && run.notifications) || {});
+  element.hidden = entries.length === 0;
+  element.textContent = entries.length === 0 ? "" : `Telling you: ${entries.map(([name, e]) => {
+    const what = `${CHANNEL[name] || name} ${STATUS[e.status] || e.status}`;
+    return e.reason && e.status !== "sent" ? `${what} (${e.reason})` : what;
+  }).join("; ")}`;
+}
+
 export class Notifications {
   constructor({ onOpen }) {
     this.onOpen = onOpen;
