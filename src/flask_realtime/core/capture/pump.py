@@ -272,12 +272,11 @@ class CapturePump:
                         outbox.flooding = written >= FLOOD_LINES_PER_DRAIN
                         capture = outbox.capture
                         capture.give_way = self.give_way if shared and outbox.flooding else 0.0
-                        if capture.fast and not (outbox.flooding and not shared):
-                            capture.set_fast(False)
-                            if capture.pending():  # written on the fast path since: no wake
+                        fast = outbox.flooding and not shared  # alone: nobody to give way to
+                        if capture.fast != fast:
+                            capture.set_fast(fast)
+                            if not fast and capture.pending():  # written since, no wake-up
                                 self._wake.set()
-                        elif outbox.flooding and not shared:
-                            capture.set_fast(True)
             contended = shared and any(o.flooding for o in outboxes)
             if contended != self._contended:
                 self._contended = contended
