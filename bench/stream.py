@@ -37,7 +37,7 @@ import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import ROOT, percentile, redis_server, server_process
+from bench.common import ROOT, percentile, redis_server, server_process, spawn_server
 
 SERVER_ENV = {
     "FLASK_REALTIME_RETENTION_LINES": "3000000",
@@ -56,15 +56,31 @@ def our_server(redis_url: str | None, store: str = "sqlite",
     path = {"PYTHONPATH": f"{src}{os.pathsep}{ROOT}"} if src else {}
     if redis_url is None:
         with tempfile.TemporaryDirectory(prefix="bench-instance-") as instance, \
-                server_process(["-m", "flask_realtime.cli", "run", "--port", "{port}"], {
+                spawn_server(["-m", "flask_realtime.cli", "run", "--port", "{port}"], {
                     **SERVER_ENV, **path, "FLASK_REALTIME_STORE": store,
-                    "FLASK_REALTIME_INSTANCE_PATH": instance}) as url:
+                    "FLASK_REALTIME_INSTANCE_PATH": instance}) as (url, proc):
+            SERVER_PIDS[url] = proc.pid
             yield url, url
         return
     env = {**SERVER_ENV, **path, "REDIS_URL": redis_url}
-    with server_process(["-m", "flask_realtime.cli", "run", "--port", "{port}"], env) as a, \
-            server_process(["-m", "flask_realtime.cli", "run", "--port", "{port}"], env) as b:
+    with spawn_server(["-m", "flask_realtime.cli", "run", "--port", "{port}"], env) as (a, pa), \
+            spawn_server(["-m", "flask_realtime.cli", "run", "--port", "{port}"], env) as (b, pb):
+        SERVER_PIDS.update({a: pa.pid, b: pb.pid})
         yield a, b
+
+
+#: The process of each server :func:`our_server` started, by URL (for its CPU time).
+SERVER_PIDS: dict[str, int] = {}
+
+
+def cpu_seconds(*urls: str) -> float:
+    """User and system CPU seconds used so far by the servers at ``urls`` (/proc)."""
+    total = 0
+    for pid in {SERVER_PIDS[url] for url in urls}:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def connect(url: str) -> socketio.Client:
@@ -359,6 +375,7 @@ def stream_rounds(args: argparse.Namespace, redis_url: str | None,
     rates = [(args.rate, args.seconds), (args.slow_rate, args.slow_seconds)]
     where = "Redis A -> B" if redis_url else "embedded, SQLite"
     throughput: dict[str, list[float]] = {name: [] for name, _ in variants}
+    cpu: dict[str, list[float]] = {name: [] for name, _ in variants}  # server µs a line
     ceiling: list[float] = []
     embedded: list[float] = []
     p50: dict[tuple[str, int], list[float]] = {}
@@ -377,7 +394,7 @@ def stream_rounds(args: argparse.Namespace, redis_url: str | None,
 
     for round_ in range(args.rounds):
         print(f"round {round_ + 1} of {args.rounds} (loadavg {_loadavg()})", flush=True)
-        for name, src in variants:
+        for name, src in variants if round_ % 2 == 0 else variants[::-1]:  # no order bias
             if redis_url:  # the embedded figure of this same round, for the ratio
                 with our_server(None, src=src) as (url, _):
                     if name == "ours":
@@ -386,10 +403,12 @@ def stream_rounds(args: argparse.Namespace, redis_url: str | None,
                 if round_ == 0 and name == "ours":
                     figure = ours_throughput(start_url, watch_url, args.lines, args.width)
                     print(f"  {'ours, python-socketio':24s} {figure:12,.0f} lines/s", flush=True)
+                used = cpu_seconds(start_url, watch_url)
                 throughput[name].append(raw_client_throughput(
                     start_url, args.lines, args.width, watch_url if redis_url else None))
-                print(f"  {name + ', raw client':24s} {throughput[name][-1]:12,.0f} lines/s",
-                      flush=True)
+                cpu[name].append((cpu_seconds(start_url, watch_url) - used) / args.lines * 1e6)
+                print(f"  {name + ', raw client':24s} {throughput[name][-1]:12,.0f} lines/s; "
+                      f"server CPU {cpu[name][-1]:.2f} us a line", flush=True)
                 for rate, seconds in rates:
                     record(name, rate, seconds, latency(start_url, watch_url, rate, seconds))
         if not redis_url:
@@ -401,11 +420,14 @@ def stream_rounds(args: argparse.Namespace, redis_url: str | None,
     print(f"summary ({where}; {args.lines:,} lines of {args.width} B; "
           f"latency: print time to receipt by the python-socketio client):")
     for name, values in throughput.items():
-        print(f"  {name + ', raw client':28s} {_spread(values)} lines/s")
+        print(f"  {name + ', raw client':28s} {_spread(values)} lines/s; server CPU "
+              f"{_spread(cpu[name], '{:.2f}')} us a line")
     ours = throughput["ours"]
     for name, values in list(throughput.items())[1:]:
         ratios = [a / b for a, b in zip(ours, values, strict=True)]
-        print(f"  ratio ours / {name} = {_spread(ratios, '{:.0%}')}    (target >= 100%)")
+        print(f"  ratio ours / {name} = {_spread(ratios, '{:.0%}')}    (target >= 100%); "
+              "server CPU a line, ours / theirs = " + _spread(
+                  [a / b for a, b in zip(cpu["ours"], cpu[name], strict=True)], "{:.0%}"))
     if embedded:
         ratios = [a / b for a, b in zip(ours, embedded, strict=True)]
         print(f"  ratio Redis/embedded = {_spread(ratios, '{:.0%}')}    (target >= 50%)")
