@@ -251,19 +251,22 @@ def _decode(packing: int, payload: bytes) -> tuple[list[Line], array[int]]:
     raw = zlib.decompress(payload) if packing in (_ZLIB, _TEXTS_ZLIB) else payload
     if packing >= _TEXTS:
         head, _, body = raw.partition(b"\n")
-        streams, stream_of, ends, end_of = orjson.loads(head)
+        streams, stream_of, ends, end_of = _loads(head)
         text = body.decode("utf-8", "surrogatepass")
         texts = text.split("\n")
         column = (repeat(streams[0]) if stream_of == 0 else map(streams.__getitem__, stream_of))
         last = repeat(ends[0]) if end_of == 0 else map(ends.__getitem__, end_of)
         # strict=False: repeat() never ends; the texts say how many lines there are
         return list(zip(column, texts, last, strict=False)), _sizes(texts)
-    try:
-        decoded = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        decoded = json.loads(raw)
-    lines = list(map(tuple, decoded))
+    lines = list(map(tuple, _loads(raw)))
     return lines, _sizes(map(_TEXT, lines))
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:  # a lone surrogate, escaped by the json module
+        return json.loads(raw)
 
 
 def _add_time(times: list[tuple[int, int]], at: int, ms: int) -> None:
