@@ -195,6 +195,7 @@ ODD_LINES: list[Line] = [
     ("stdout", "plain", "\n"), ("stderr", "to stderr", "\n"), ("stdout", "", "\n"),
     ("stdout", "partial", ""), ("stdout", "50%", "\r"), ("log", "été ✓ 😀", "\n"),
     ("system", "lone \udcff surrogate", "\n"), ("stdout", "tab\there", "\n"),
+    ("odd \udcff stream", "a stream name orjson refuses", "\n"),
 ]
 
 

@@ -150,3 +150,20 @@ def test_a_finished_runs_open_chunk_leaves_memory_and_reads_the_same_from_the_da
         assert store._tail_chars == 0  # the run list asks every run's end: nothing kept
     for run in runs:
         assert read_all(store, run.id) == numbered(1, 1500)
+
+
+def test_reading_finished_runs_keeps_only_a_few_of_their_open_chunks(
+        opened: list[SQLiteStore], path: Path) -> None:
+    """A watcher reading a run's last lines after its end must not bring every finished
+    run's open chunk back into memory; an append after the end is read, not an old copy."""
+    store = open_at(opened, path)
+    for n in range(10):
+        run = Run(id=f"r{n}", job="flood", title="Flood", user="alice", state=RunState.RUNNING)
+        store.create_run(run)
+        store.append_output(run.id, numbered(1, 1500), 1)
+        assert store.replace_run(run.moved_to(RunState.SUCCEEDED), RunState.RUNNING)
+        assert read_all(store, run.id) == numbered(1, 1500)
+    assert store._tail_chars == 0
+    assert len(store._finished_tails) <= sqlite_store.FINISHED_TAILS
+    store.append_output("r9", numbered(1501, 1502), 2)  # e.g. the interrupted-run line
+    assert read_all(store, "r9") == numbered(1, 1502)

@@ -102,6 +102,10 @@ CACHE_CHARS = 1_000_000
 #: dropped first (read from the database again when next needed): appends to them
 #: and live reads of them touch no stored row. A run's goes when it finishes.
 TAIL_CHARS = 8_000_000
+#: Open chunks of runs finished in this process kept for reads (a replay reads the same
+#: run's ending for every batch), apart from TAIL_CHARS: a read must not bring back
+#: every finished run's last lines (issue 21: memory across 100 finished runs).
+FINISHED_TAILS = 4
 
 #: The line a run's watchers see while its output cannot be written (a full disk, an I/O
 #: error). It takes the next seq at once, and is stored first when writing works again.
@@ -306,19 +310,22 @@ def _decode(packing: int, payload: bytes) -> tuple[list[Line], array[int]]:
     raw = zlib.decompress(payload) if packing in (_ZLIB, _TEXTS_ZLIB) else payload
     if packing >= _TEXTS:
         head, _, body = raw.partition(b"\n")
-        streams, stream_of, ends, end_of = orjson.loads(head)
+        streams, stream_of, ends, end_of = _loads(head)
         text = body.decode("utf-8", "surrogatepass")
         texts = text.split("\n")
         column = (repeat(streams[0]) if stream_of == 0 else map(streams.__getitem__, stream_of))
         last = repeat(ends[0]) if end_of == 0 else map(ends.__getitem__, end_of)
         # strict=False: repeat() never ends; the texts say how many lines there are
         return list(zip(column, texts, last, strict=False)), _sizes(texts)
-    try:
-        decoded = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        decoded = json.loads(raw)
-    lines = list(map(tuple, decoded))
+    lines = list(map(tuple, _loads(raw)))
     return lines, _sizes(map(_TEXT, lines))
+
+
+def _loads(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:  # a lone surrogate, escaped by the json module
+        return json.loads(raw)
 
 
 def _add_time(times: list[tuple[int, int]], at: int, ms: int) -> None:
@@ -459,6 +466,8 @@ class SQLiteStore(RunStore, ScheduleStore):
         # first; guarded by ``_mem``, never held while waiting for ``_lock``.
         self._mem = threading.Lock()
         self._tails: OrderedDict[str, _Tail] = OrderedDict()
+        self._finished: set[str] = set()  # runs that finished in this process
+        self._finished_tails: OrderedDict[str, _Tail] = OrderedDict()  # for reads only
         self._tail_chars = 0
         # While writes fail for lack of room: since when (0: they do not), and per run
         # the warning line (and its time) its watchers see, stored with its next batch.
@@ -639,9 +648,11 @@ class SQLiteStore(RunStore, ScheduleStore):
             if done.rowcount == 1 and run.state.finished:
                 # Its output is complete (the runner stores every line before the run
                 # ends): its open chunk need not stay in memory for appends and live
-                # reads. A read takes it from the database again (issue 21: memory
-                # across 100 finished runs).
+                # reads; reads keep it among FINISHED_TAILS (issue 21: memory across
+                # 100 finished runs).
                 self._forget_tails([run.id])
+                with self._mem:
+                    self._finished.add(run.id)
             return done.rowcount == 1
 
     @_guarded
@@ -688,6 +699,8 @@ class SQLiteStore(RunStore, ScheduleStore):
             db.execute(f"DELETE FROM {table} WHERE {column} IN "
                        "(SELECT value FROM json_each(?))", (ids,))
         self._forget_tails(run_ids)
+        with self._mem:
+            self._finished.difference_update(run_ids)
         return freed
 
     # -- blobs (uploads and artifacts) --------------------------------------------------
@@ -1013,6 +1026,11 @@ class SQLiteStore(RunStore, ScheduleStore):
             if tail is not None:
                 self._tails.move_to_end(run_id)
                 return tail
+            if not create:
+                tail = self._finished_tails.get(run_id)
+                if tail is not None:
+                    self._finished_tails.move_to_end(run_id)
+                    return tail
         meta = self._db.execute("SELECT end_seq, low_seq, bytes FROM outputs WHERE run_id = ?",
                                 (run_id,)).fetchone()
         if meta is None and not create:
@@ -1039,13 +1057,19 @@ class SQLiteStore(RunStore, ScheduleStore):
         tail = _Tail(end, low, size, found[-1][0] if found else end + 1, held, times,
                      [(row[1], len(row[4])) for row in reversed(found)])
         with self._mem:
-            self._install(run_id, tail)
+            if create or run_id not in self._finished:
+                self._install(run_id, tail)
+            else:  # a read of a finished run: kept apart, a few only
+                self._finished_tails[run_id] = tail
+                while len(self._finished_tails) > FINISHED_TAILS:
+                    self._finished_tails.popitem(last=False)
         return tail
 
     def _install(self, run_id: str, tail: _Tail) -> None:
         """Make ``tail`` the run's (under ``self._mem``); the least recently used go past
         TAIL_CHARS (they are read from the database again when needed)."""
         old = self._tails.pop(run_id, None)
+        self._finished_tails.pop(run_id, None)  # an append after the end: that one is old
         self._tail_chars += tail.chars - (old.chars if old is not None else 0)
         self._tails[run_id] = tail
         while self._tail_chars > TAIL_CHARS and len(self._tails) > 1:
@@ -1055,6 +1079,7 @@ class SQLiteStore(RunStore, ScheduleStore):
     def _forget_tails(self, run_ids: Iterable[str]) -> None:
         with self._mem:
             for run_id in run_ids:
+                self._finished_tails.pop(run_id, None)
                 gone = self._tails.pop(run_id, None)
                 if gone is not None:
                     self._tail_chars -= gone.chars
