@@ -202,6 +202,18 @@ def test_a_job_that_needs_a_login_the_owner_lost_pauses_its_schedule(sched: Sche
     assert len(sched.runs()) == 1
 
 
+def test_a_schedules_notify_setting_goes_with_its_runs(sched: Sched) -> None:
+    """docs/notifications.md: ``always`` is a run's ``finish``, ``failure`` its own, and
+    ``none`` leaves the run to the owner's default (None on the record)."""
+    owners = {"always": "alice", "failure": "bob", "none": "carol"}  # 2 runs each at most
+    made = {kind: sched.make(user, name=kind, notify=kind) for kind, user in owners.items()}
+    sched.at(60)
+    by_schedule = {r.schedule_name: r.notify for user in owners.values()
+                   for r in sched.runs(user)}
+    assert by_schedule == {"always": "finish", "failure": "failure", "none": None}
+    assert sched.scheduler.run_now("bob", made["failure"].id).notify == "failure"
+
+
 def test_scheduled_runs_get_the_owners_services(sched: Sched) -> None:
     sched.system.service_providers.append(lambda user: {"token": f"token of {user}"})
     sched.make(job="with_login")

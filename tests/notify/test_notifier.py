@@ -176,3 +176,29 @@ def test_a_worker_delivers_only_what_it_or_its_work_horse_planned(notified: Noti
     assert done.notifications["webex"]["status"] == "sent"
     assert done.notifications["webex"]["sender"] == notifier.identity
     assert store.get_run("theirs").notifications["webex"]["status"] == "pending"
+
+
+def test_a_schedule_that_pauses_itself_tells_its_owner(notified: Notified) -> None:
+    """docs/schedules.md: the owner's login is gone, so the schedule pauses and its
+    owner is told through their channels (here the bot's Webex message), once."""
+    from flask_realtime.core.system import build
+    from flask_realtime.notify import install
+
+    system = build({**notified.config, "SCHEDULE_MIN_INTERVAL_SECONDS": 1},
+                   store=notified.store, registry=notified.system.registry, schedules=True)
+    assert system.scheduler is not None
+    install(system, notified.config, fernet=notified.fernet)
+    notified.prefer(webex=True)
+    system.scheduler.login_checks.append(lambda user, spec: "your Webex login has expired.")
+    clock = [1_800_000_000.0]
+    system.scheduler.clock = lambda: clock[0]
+    with system:
+        schedule = system.scheduler.create(USER, {"name": "nightly", "job": "report",
+                                                  "interval": 60})
+        clock[0] += 60
+        system.scheduler.tick()
+        clock[0] += 60
+        system.scheduler.tick()  # paused: no second notice
+        [message] = wait_for(lambda: notified.simulator.messages_to(USER))
+        assert "nightly" in message["markdown"] and "expired" in message["markdown"]
+        assert not system.store.get_schedule(schedule.id).enabled

@@ -72,6 +72,9 @@ LoginCheck = Callable[[str, JobSpec], "str | None"]
 #: ``(user, schedule, sentence)``: tell the owner something went wrong with their
 #: schedule (paused for an expired login). The notifications wire their channels here.
 NotifyOwner = Callable[[str, Schedule, str], None]
+#: A schedule's ``notify`` as its runs' (core/runs.py ``Notify``, docs/notifications.md):
+#: ``none`` leaves it to the owner's default, read when each run starts.
+RUN_NOTIFY: dict[str, str | None] = {"none": None, "always": "finish", "failure": "failure"}
 #: ``(schedule, deleted)``: called after every save (and delete) made in this process.
 ScheduleListener = Callable[[Schedule, bool], None]
 
@@ -213,7 +216,8 @@ class Scheduler:
         schedule = self.get(user, schedule_id)
         run = self.service.start(user, schedule.job, schedule.params,
                                  services=self.services_for(user),
-                                 schedule=(schedule.id, schedule.name))
+                                 schedule=(schedule.id, schedule.name),
+                                 notify=RUN_NOTIFY[schedule.notify])
         self._change(schedule.id, last_run_id=run.id, last_error=None)
         return run
 
@@ -376,7 +380,7 @@ class Scheduler:
             run = self.service.start(
                 schedule.user, schedule.job, schedule.params, run_id=run_id,
                 request_id=f"schedule {key}", services=self.services_for(schedule.user),
-                schedule=(schedule.id, schedule.name))
+                schedule=(schedule.id, schedule.name), notify=RUN_NOTIFY[schedule.notify])
         except (LimitReachedError, JobError, ParamError) as exc:
             self._change(schedule.id, last_run_id=previous_run_id,
                          **_error(f"Not started: {exc}"))

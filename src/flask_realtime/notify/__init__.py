@@ -18,6 +18,8 @@ from typing import Any
 
 from cryptography.fernet import MultiFernet
 
+from ..core.scheduler import NotifyOwner, log_owner_notice
+from ..core.schedules import Schedule
 from ..core.system import System
 from .notifier import Notifier, UserToken
 from .preferences import Preferences, PreferenceStore
@@ -29,8 +31,19 @@ def install(system: System[Any], config: Mapping[str, Any], *, fernet: MultiFern
             user_token: UserToken | None = None) -> Notifier:
     """A :class:`Notifier` listening to ``system``'s runs and closed by its ``close()``;
     ``system.notifier`` (``core.system.OwnerNotifier``) names it for the web tier and for
-    others (schedules)."""
+    others. A schedule that pauses itself (its owner's login is gone: docs/schedules.md)
+    tells its owner through it too, once per pause, besides the log line."""
     notifier = Notifier(system.service, system.store, config, fernet=fernet,
                         user_token=user_token).attach(system)
     system.notifier = notifier
+    if system.scheduler is not None:
+        system.scheduler.notify_owner = _schedule_notice(notifier)
     return notifier
+
+
+def _schedule_notice(notifier: Notifier) -> NotifyOwner:
+    def tell(user: str, schedule: Schedule, sentence: str) -> None:
+        log_owner_notice(user, schedule, sentence)
+        notifier.tell(user, f"Your schedule {schedule.name!r} paused itself", sentence,
+                      key=f"schedule:{schedule.id}:{schedule.version}")
+    return tell
