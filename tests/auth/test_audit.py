@@ -152,3 +152,25 @@ class TestRetention:
         for _ in range(4):
             admin.post("/api/runs", {"job": "countdown", "params": {"n": 0}})
         assert [e["action"] for e in _trail(admin)] == ["start", "start", "start"]
+
+
+def test_what_a_user_does_to_schedules_is_recorded(
+        browser: Callable[[], Browser], open_socket: Callable[..., Watcher]) -> None:
+    user, admin = browser(), browser()
+    user.login("user1")
+    made = user.post("/api/schedules", {"name": "hourly", "job": "countdown",
+                                        "cron": "@hourly", "params": {"n": 0}})
+    assert made.status_code == 201, made.text
+    schedule_id = made.json()["id"]
+    user.post(f"/api/schedules/{schedule_id}/pause")
+    run = user.post(f"/api/schedules/{schedule_id}/run").json()
+    socket = open_socket(user.cookie)
+    assert socket.call("schedule_resume", {"schedule_id": schedule_id}).get("schedule")
+    user.http.delete(f"/api/schedules/{schedule_id}", headers={"X-CSRF-Token": user.csrf()})
+    admin.login("user3")
+    entries = [e for e in _trail(admin, action="schedule")[::-1]]
+    assert [(e["actor"], e["detail"]["op"], e["detail"]["schedule_id"]) for e in entries] == [
+        ("user1@example.com", op, schedule_id)
+        for op in ("create", "pause", "run_now", "resume", "delete")]
+    assert entries[2]["run_id"] == run["id"]
+    assert all(e["detail"]["name"] == "hourly" and e["address"] for e in entries)

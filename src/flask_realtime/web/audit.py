@@ -38,7 +38,7 @@ EXTENSION = "flask_realtime_audit"
 ACTIONS = (
     "login", "login_refused", "logout", "start", "stop", "rerun", "share", "revoke_share",
     "download", "admin_read", "admin_watch", "admin_stop", "admin_download",
-    "admin_audit_export",
+    "admin_audit_export", "schedule",
 )
 SECRET = "[secret]"
 #: The columns of the CSV download, in order.

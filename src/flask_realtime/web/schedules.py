@@ -17,6 +17,7 @@ from flask import Blueprint, Flask, Response, abort, jsonify, request
 from flask_socketio import SocketIO
 
 from ..core.jobs import JobError, ParamError
+from ..core.runs import Run
 from ..core.scheduler import Scheduler
 from ..core.schedules import (
     Schedule,
@@ -25,6 +26,7 @@ from ..core.schedules import (
     ScheduleNotFoundError,
 )
 from ..core.service import LimitReachedError
+from . import audit
 from .events import _handle
 from .identity import current_user
 from .realtime import Realtime, get_realtime
@@ -126,7 +128,7 @@ def list_schedules() -> Response:
 def create_schedule() -> tuple[Response, int, dict[str, str]]:
     """``POST /api/schedules``: make a schedule; 400 with a sentence when it is not one."""
     user = _user()
-    schedule = _scheduler().create(user, _body())
+    schedule = _audited("create", user, _scheduler().create(user, _body()))
     return (jsonify(schedule_json(get_realtime(), schedule)), 201,
             {"Location": f"{bp.url_prefix}/{schedule.id}"})
 
@@ -150,35 +152,50 @@ def get_schedule(schedule_id: str) -> Response:
 def update_schedule(schedule_id: str) -> Response:
     """``PATCH /api/schedules/<id>``: change the settings the body gives."""
     user = _user()
-    schedule = _scheduler().update(user, schedule_id, _body())
+    schedule = _audited("update", user, _scheduler().update(user, schedule_id, _body()))
     return jsonify(schedule_json(get_realtime(), schedule))
 
 
 @bp.delete("/<schedule_id>")
 def delete_schedule(schedule_id: str) -> Response:
     """``DELETE /api/schedules/<id>``: forget the schedule; its runs stay."""
-    _scheduler().delete(_user(), schedule_id)
+    user = _user()
+    _audited("delete", user, _scheduler().delete(user, schedule_id))
     return jsonify(ok=True)
 
 
 @bp.post("/<schedule_id>/pause")
 def pause_schedule(schedule_id: str) -> Response:
     """Stop firing until resumed."""
-    return jsonify(schedule_json(get_realtime(), _scheduler().pause(_user(), schedule_id)))
+    user = _user()
+    return jsonify(schedule_json(get_realtime(), _audited(
+        "pause", user, _scheduler().pause(user, schedule_id))))
 
 
 @bp.post("/<schedule_id>/resume")
 def resume_schedule(schedule_id: str) -> Response:
     """Fire again from the next due time after now."""
-    return jsonify(schedule_json(get_realtime(), _scheduler().resume(_user(), schedule_id)))
+    user = _user()
+    return jsonify(schedule_json(get_realtime(), _audited(
+        "resume", user, _scheduler().resume(user, schedule_id))))
 
 
 @bp.post("/<schedule_id>/run")
 def run_schedule_now(schedule_id: str) -> tuple[Response, int, dict[str, str]]:
     """Start the schedule's job now (the run limits apply: 429 with a sentence)."""
     rt = get_realtime()
-    run = _scheduler().run_now(_user(), schedule_id)
+    user = _user()
+    run = _scheduler().run_now(user, schedule_id)
+    _audited("run_now", user, _scheduler().get(user, schedule_id), run=run)
     return jsonify(rt.run_json(run)), 201, {"Location": f"/api/runs/{run.id}"}
+
+
+def _audited(op: str, user: str, schedule: Schedule, run: Run | None = None) -> Schedule:
+    """Record what ``user`` did to ``schedule`` in the audit trail (action ``schedule``,
+    docs/access.md) and return the schedule."""
+    audit.record("schedule", user, run=run, detail={
+        "op": op, "schedule_id": schedule.id, "name": schedule.name, "job": schedule.job})
+    return schedule
 
 
 # -- Socket.IO ---------------------------------------------------------------------------
@@ -229,34 +246,40 @@ def register_events(socketio: SocketIO) -> None:
     @socketio.on("schedule_create")
     def create(data: Any = None, *_extra: Any) -> dict[str, Any]:
         return _socket_action(data, lambda rt, sc, user: {
-            "schedule": schedule_json(rt, sc.create(user, _fields(data)))})
+            "schedule": schedule_json(rt, _audited("create", user,
+                                                   sc.create(user, _fields(data))))})
 
     @socketio.on("schedule_update")
     def update(data: Any = None, *_extra: Any) -> dict[str, Any]:
         return _socket_action(data, lambda rt, sc, user: {
-            "schedule": schedule_json(rt, sc.update(user, _id(data), _fields(data)))})
+            "schedule": schedule_json(rt, _audited("update", user, sc.update(
+                user, _id(data), _fields(data))))})
 
     @socketio.on("schedule_pause")
     def pause(data: Any = None, *_extra: Any) -> dict[str, Any]:
         return _socket_action(data, lambda rt, sc, user: {
-            "schedule": schedule_json(rt, sc.pause(user, _id(data)))})
+            "schedule": schedule_json(rt, _audited("pause", user, sc.pause(user, _id(data))))})
 
     @socketio.on("schedule_resume")
     def resume(data: Any = None, *_extra: Any) -> dict[str, Any]:
         return _socket_action(data, lambda rt, sc, user: {
-            "schedule": schedule_json(rt, sc.resume(user, _id(data)))})
+            "schedule": schedule_json(rt, _audited("resume", user,
+                                                   sc.resume(user, _id(data))))})
 
     @socketio.on("schedule_delete")
     def delete(data: Any = None, *_extra: Any) -> dict[str, Any]:
         def act(rt: Realtime, sc: Scheduler, user: str) -> dict[str, Any]:
-            sc.delete(user, _id(data))
+            _audited("delete", user, sc.delete(user, _id(data)))
             return {"ok": True}
         return _socket_action(data, act)
 
     @socketio.on("schedule_run_now")
     def run_now(data: Any = None, *_extra: Any) -> dict[str, Any]:
-        return _socket_action(data, lambda rt, sc, user: {
-            "run_id": sc.run_now(user, _id(data)).id})
+        def act(rt: Realtime, sc: Scheduler, user: str) -> dict[str, Any]:
+            run = sc.run_now(user, _id(data))
+            _audited("run_now", user, sc.get(user, _id(data)), run=run)
+            return {"run_id": run.id}
+        return _socket_action(data, act)
 
 
 def init_app(app: Flask, socketio: SocketIO, realtime: Realtime) -> None:
