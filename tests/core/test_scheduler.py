@@ -347,3 +347,30 @@ def test_a_graceful_shutdown_stops_firing_before_runs_are_refused() -> None:
     system.runner.shutdown = watched_shutdown  # type: ignore[attr-defined]
     system.shutdown(grace=0.1)
     assert firing_during_grace == [False]  # a fire saved then could not start its run
+
+
+@pytest.mark.parametrize(("night", "fired_at"), [
+    ("2026-03-29", ["2026-03-29 03:00 CEST"]),  # spring forward: 02:30 does not exist
+    ("2026-10-25", ["2026-10-25 02:30 CEST"]),  # fall back: 02:30 happens twice
+])
+def test_a_0230_daily_schedule_fires_once_through_a_dst_night(
+        sched: Sched, night: str, fired_at: list[str]) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    berlin = ZoneInfo("Europe/Berlin")
+    start = datetime.fromisoformat(f"{night}T00:00").replace(tzinfo=berlin).timestamp()
+    sched.clock.now = start - 3600
+    schedule = sched.scheduler.create("alice", {
+        "name": "nightly", "job": "quick", "cron": "30 2 * * *", "timezone": "Europe/Berlin"})
+    fired: list[str] = []
+    for minute in range(0, 6 * 60):  # a round every minute from 00:00 to 06:00 UTC+x
+        sched.clock.now = start + 60 * minute
+        seen = len(sched.runs())
+        sched.scheduler.tick()
+        if len(sched.runs()) > seen:
+            fired.append(datetime.fromtimestamp(sched.clock.now, berlin).strftime(
+                "%Y-%m-%d %H:%M %Z"))
+        sched.all_finished()
+    assert fired == fired_at
+    assert sched.get(schedule).last_due is not None

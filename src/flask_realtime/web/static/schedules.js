@@ -274,9 +274,10 @@ export class Schedules {
     this.message.textContent = this.error || (items.length ? ""
       : "No schedules yet: choose a job under Start a job, then press New schedule.");
     const paused = items.filter((s) => s.paused_reason);
+    const text = paused.map((s) => `Schedule ${s.name}: ${s.paused_reason}`).join(" ");
     this.banner.hidden = !paused.length;
-    this.banner.textContent = paused.map((s) => `Schedule ${s.name}: ${s.paused_reason}`)
-      .join(" ");
+    // An alert is read out when its text changes: only then, not at every re-render.
+    if (this.banner.textContent !== text) this.banner.textContent = text;
   }
 
   item(s) {
