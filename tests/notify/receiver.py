@@ -61,6 +61,8 @@ def receiver(**options: object) -> Iterator[Receiver]:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
+        do_GET = do_PUT = do_POST  # a followed redirect may turn into a GET
+
         def log_message(self, *args: object) -> None:
             pass
 

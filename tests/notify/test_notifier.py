@@ -13,6 +13,7 @@ from flask_realtime.core.jobs import JobRegistry, Running, job
 from flask_realtime.core.runs import Run, RunState
 from flask_realtime.core.system import build
 from flask_realtime.notify import install
+from flask_realtime.notify.notifier import _Task
 from flask_realtime.store.memory import MemoryStore
 from tests.conftest import wait_for
 
@@ -202,3 +203,37 @@ def test_a_schedule_that_pauses_itself_tells_its_owner(notified: Notified) -> No
         [message] = wait_for(lambda: notified.simulator.messages_to(USER))
         assert "nightly" in message["markdown"] and "expired" in message["markdown"]
         assert not system.store.get_schedule(schedule.id).enabled
+
+
+def test_of_two_notifiers_taking_over_a_pending_delivery_one_sends_it(
+        notified: Notified) -> None:
+    """Several processes start on one store after a crash: each recovers, one claims."""
+    store, first = notified.store, notified.notifier
+    wait_for(first.idle)
+    run = store.create_run(Run(id="orphan", job="report", title="t", user=USER))
+    ended = run.moved_to(RunState.RUNNING).moved_to(RunState.SUCCEEDED)
+    assert store.replace_run(replace(ended, notifications={"webex": {
+        "status": "pending", "reason": None, "attempts": 1, "at": "x",
+        "key": "orphan:webex", "sender": "a-process-that-died"}}), RunState.QUEUED)
+    notified.prefer(webex=True)
+    second = install(notified.system, notified.config, fernet=notified.fernet)
+    wait_for(lambda: second.idle() and first.idle())
+    first.recover()  # started a moment later: the delivery is the second's already
+    wait_for(lambda: second.idle() and first.idle())
+    done = notified.settled("orphan", "webex")
+    assert done.notifications["webex"]["sender"] == second.identity
+    assert len(notified.simulator.messages_to(USER)) == 1
+
+
+def test_a_delivery_taken_over_is_given_up_by_its_old_sender(notified: Notified) -> None:
+    store, old = notified.store, notified.notifier
+    wait_for(old.idle)
+    run = store.create_run(Run(id="stolen", job="report", title="t", user=USER))
+    ended = run.moved_to(RunState.RUNNING).moved_to(RunState.SUCCEEDED)
+    assert store.replace_run(replace(ended, notifications={"webex": {
+        "status": "pending", "reason": None, "attempts": 1, "at": "x",
+        "key": "stolen:webex", "sender": "someone-newer"}}), RunState.QUEUED)
+    notified.prefer(webex=True)
+    old._deliver(_Task(0.0, 0, "deliver", "stolen", "webex", 1))  # its retry comes due
+    assert store.get_run("stolen").notifications["webex"]["status"] == "pending"
+    assert notified.simulator.messages_to(USER) == []

@@ -134,8 +134,9 @@ def test_a_client_error_is_not_tried_again(notified: Notified) -> None:
     assert done.notifications["webhook"]["reason"] == "The webhook answered 404."
 
 
-def test_a_redirect_is_not_followed(notified: Notified) -> None:
-    with receiver() as inside, receiver(statuses=[302]) as hook:
+@pytest.mark.parametrize("status", [302, 307])
+def test_a_redirect_is_not_followed(notified: Notified, status: int) -> None:
+    with receiver() as inside, receiver(statuses=[status]) as hook:
         hook.location = inside.url  # an "internal" address the public one points to
         notified.prefer(notify="finish", webhook_url=hook.url, webhook_secret=SECRET)
         done = notified.settled(notified.run("report").id, "webhook")

@@ -230,8 +230,11 @@ class Notifier:
         return f"{str(base).rstrip('/')}/" + (f"#run={run_id}" if run_id else "")
 
     def recover(self) -> int:
-        """Queue again the deliveries still ``pending`` on runs that ended in the last
-        :data:`RECOVER_SECONDS` (a notifier stopped before it was done); returns how many."""
+        """Take over the deliveries still ``pending`` on runs that ended in the last
+        :data:`RECOVER_SECONDS` (a notifier stopped before it was done) and queue them;
+        returns how many. Each is claimed first (its ``sender`` becomes this notifier's),
+        so of several processes starting at once one sends it, and a notifier still
+        retrying it gives it up at its next try."""
         store: RunStore = self.service.store
         cutoff = time.time() - RECOVER_SECONDS
         finished = [s for s in RunState if s.finished]
@@ -241,13 +244,27 @@ class Notifier:
             if ended is None or ended.timestamp() < cutoff:
                 continue
             for channel, entry in run.notifications.items():
-                if channel in CHANNELS and entry.get("status") == "pending":
+                if (channel in CHANNELS and entry.get("status") == "pending"
+                        and self._claim(run.id, channel, entry.get("sender"))):
                     self._put(_Task(time.monotonic(), next(self._seq), "deliver", run.id,
                                     channel, int(entry.get("attempts") or 0)))
                     count += 1
         if count:
             log.info("notifications: %d deliveries left pending were queued again", count)
         return count
+
+    def _claim(self, run_id: str, channel: str, seen: object) -> bool:
+        """Make this notifier the ``sender`` of a pending delivery whose sender is still
+        ``seen``; whether it is now ours."""
+        def claim(current: Run) -> Run | None:
+            entry = current.notifications.get(channel)
+            if entry is None or entry.get("status") != "pending" or entry.get("sender") != seen:
+                return None
+            return replace(current, notifications={
+                **current.notifications, channel: {**entry, "sender": self.identity}})
+
+        with self._record_lock:
+            return self.service.annotate(run_id, claim) is not None
 
     # -- the queue -------------------------------------------------------------------------
     def _put(self, task: _Task) -> bool:
@@ -342,6 +359,8 @@ class Notifier:
         entry = run.notifications.get(task.channel) if run is not None else None
         if run is None or entry is None or entry.get("status") != "pending":
             return  # gone, or sent already (de-duplicated)
+        if entry.get("sender", self.identity) != self.identity:
+            return  # taken over by a notifier that started since (recover)
         prefs = load(self.store, run.user)
         key = f"{run.id}:{task.channel}"
         outcome = (self._webex_run(run, prefs) if task.channel == "webex"
