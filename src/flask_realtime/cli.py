@@ -258,6 +258,21 @@ def _exec_on(system: System[Store], job: str, params: tuple[str, ...], as_json: 
     service.subscribe(waits.update)
     services = _terminal_webex(system.registry, job, token, webex_url, demo_user)
     system.start()
+    # Ctrl-C is Stop from before the run exists: a job may print (and the user press
+    # Ctrl-C) before start() returns; such a press stops the run once it is known.
+    current: dict[str, Any] = {"run": None, "pressed": False}
+
+    def interrupt(signum: int, frame: Any) -> None:
+        if current["run"] is None:
+            current["pressed"] = True
+            return
+        run_id = current["run"].id
+        if store.stop_requested(run_id):
+            sys.exit(130)
+        click.echo("\nStopping… (Ctrl-C again to quit at once)", err=True)
+        service.stop("terminal", run_id)
+
+    signal.signal(signal.SIGINT, interrupt)
     try:
         run = service.start("terminal", job, raw, services=services, files=files)
     except ParamError as exc:
@@ -270,14 +285,9 @@ def _exec_on(system: System[Store], job: str, params: tuple[str, ...], as_json: 
         sys.exit(2)
     except JobError as exc:
         raise click.ClickException(str(exc)) from exc
-
-    def interrupt(signum: int, frame: Any) -> None:
-        if store.stop_requested(run.id):
-            sys.exit(130)
-        click.echo("\nStopping… (Ctrl-C again to quit at once)", err=True)
-        service.stop("terminal", run.id)
-
-    signal.signal(signal.SIGINT, interrupt)
+    current["run"] = run
+    if current["pressed"]:
+        interrupt(signal.SIGINT, None)
     threading.Thread(target=_forward_stdin, args=(service, run.id, waits),
                      name="flask-realtime-exec-stdin", daemon=True).start()
     while not done.wait(0.2):
