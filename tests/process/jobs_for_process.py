@@ -187,3 +187,9 @@ def timed_flood(running: Running, lines: int = 500_000) -> float:
         print(f"{i:08d} {pad}")
     sys.stdout.flush()
     return time.perf_counter() - started
+
+
+@job(registry=registry, isolation="thread")
+def in_a_thread(running: Running) -> int:
+    """Chooses a thread, whatever the server's default."""
+    return os.getpid()
