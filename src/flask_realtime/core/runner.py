@@ -283,9 +283,16 @@ def fail_confirmed(service: RunService, missing: set[str], suspects: set[str], *
 
 def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
             params: Mapping[str, Any], context: RunContext, running: StopSignal,
-            stop_grace: float) -> None:
-    """Execute one run in the calling thread, from ``running`` to its final state."""
+            stop_grace: float, *, output_bytes: int | None = None) -> None:
+    """Execute one run in the calling thread, from ``running`` to its final state.
+    ``output_bytes``: the run's output limit; past it the rest is dropped, ``running()``
+    turns False and the run fails with :func:`output_limit_error`."""
     capture = pump.open(run.id)
+    if output_bytes:
+        pump.limit_output(capture, output_bytes, lambda: running.expire(
+            output_limit_error(output_bytes),
+            f"The job wrote more than its output limit of {output_bytes} bytes: the rest "
+            "is dropped, and it was asked to stop (running() is now False)."))
     running.when_stopped(lambda: capture.system(running.stop_line or (
         SHUTDOWN_STOP_LINE if running.reason is not None else "Stop requested.")))
     previous = pump.attach(capture)
@@ -311,6 +318,11 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
     stopped = stopped or running.event.is_set()
     finish_run(service, run.id, error=error, stopped=stopped, result=result,
                has_result=has_result)
+
+
+def output_limit_error(limit: int) -> str:
+    """The error of a run that wrote more than ``limit`` bytes."""
+    return f"The job wrote more than its output limit of {limit} bytes."
 
 
 def finish_run(service: RunService, run_id: str, *, error: str | None, stopped: bool,
