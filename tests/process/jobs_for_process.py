@@ -187,3 +187,18 @@ def timed_flood(running: Running, lines: int = 500_000) -> float:
         print(f"{i:08d} {pad}")
     sys.stdout.flush()
     return time.perf_counter() - started
+
+
+@job(registry=registry, isolation="thread")
+def in_a_thread(running: Running) -> int:
+    """Chooses a thread, whatever the server's default."""
+    return os.getpid()
+
+
+@job(registry=registry, isolation="thread", output_bytes=10_000)
+def thread_floods(running: Running) -> None:
+    """A thread job writing past its output limit, until running() turns False."""
+    i = 0
+    while running():
+        print(f"{i:09d}")
+        i += 1

@@ -57,3 +57,16 @@ def test_the_server_settings_are_checked() -> None:
         load({}, {"ISOLATION": "container"})
     with pytest.raises(ConfigError, match="JOB_MEMORY_MB"):
         load({}, {"JOB_MEMORY_MB": -1})
+
+
+def test_a_thread_job_past_its_output_limit_is_asked_to_stop_and_fails(core: Core) -> None:
+    run = core.service.start("u", "thread_floods")
+    done = core.finished(run.id)
+    assert (done.state, done.error) == (
+        "failed", "The job wrote more than its output limit of 10000 bytes.")
+    stdout = core.texts(run.id, "stdout")
+    assert stdout[:3] == ["000000000", "000000001", "000000002"]
+    assert len(stdout) == 1000  # 10 bytes a line: exactly the limit is kept
+    assert core.texts(run.id, "system") == [
+        "The job wrote more than its output limit of 10000 bytes: the rest is dropped, "
+        "and it was asked to stop (running() is now False)."]

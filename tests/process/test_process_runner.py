@@ -7,9 +7,13 @@ import os
 import pytest
 
 from flask_realtime.core.jobs import Running, job
+from flask_realtime.core.system import build, isolating_runner
 from flask_realtime.core.zygote import zygote
+from flask_realtime.store.memory import MemoryStore
 from flask_realtime.webex.client import WebexAccess
 from tests.core.conftest import Core
+
+from . import jobs_for_process
 
 
 def test_everything_the_job_and_its_children_write_is_in_the_run_in_order(core: Core) -> None:
@@ -98,3 +102,16 @@ def test_a_flood_keeps_its_place_before_the_command_that_follows_it(core: Core) 
     assert stdout[:20_000] == [str(i) for i in range(20_000)]
     assert stdout[20_000:] == ["after the flood", "then python", "then C"]
     assert core.texts(run.id, "stderr") == ["err"]
+
+
+def test_the_servers_isolation_applies_to_jobs_that_do_not_choose() -> None:
+    system = build({"ISOLATION": "process"}, store=MemoryStore(),
+                   registry=jobs_for_process.registry, runner=isolating_runner)
+    with system:
+        core = Core(system.registry, system.store, system.service)
+        chose_nothing = core.service.start("u", "default_isolation")
+        done = core.finished(chose_nothing.id)
+        assert done.result != os.getpid()
+        assert core.texts(chose_nothing.id, "stdout") == ["from the shell"]
+        chose_thread = core.service.start("u", "in_a_thread")
+        assert core.finished(chose_thread.id).result == os.getpid()

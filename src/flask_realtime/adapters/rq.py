@@ -469,7 +469,7 @@ def _execute(run_id: str) -> None:
         else:
             with timeout_timer(running, limits):
                 run_job(service, context.pump, moved, spec, values, run_context, running,
-                        context.stop_grace)
+                        context.stop_grace, output_bytes=limits.output_bytes or None)
     finally:
         _current_signal = None
         heartbeat.close()

@@ -57,7 +57,7 @@ from .child import ChildStart
 from .jobs import JobLimits, JobSpec, RunContext
 from .output import LOG, STDERR, STDOUT
 from .processes import exit_sentence, signal_name, stop_group
-from .runner import StopSignal, ThreadRunner, finish_run, run_job
+from .runner import StopSignal, ThreadRunner, finish_run, output_limit_error, run_job
 from .runs import Run
 from .service import RunService
 from .zygote import Zygote, ZygoteError, zygote
@@ -370,7 +370,7 @@ def _verdict(returncode: int | None, lost: bool, outcome: _Outcome, running: Sto
     forced = outcome.forced if outcome.forced not in (None, "none") else None
     how = f": its process group was ended with {forced}" if forced else ""
     if outcome.over_output.is_set():  # perhaps seen only as the last output was read
-        error = f"The job wrote more than its output limit of {limits.output_bytes} bytes."
+        error = output_limit_error(limits.output_bytes or 0)
         capture.system(f"{error[:-1]}{how or ': it was ended'}; the output above is what "
                        "it printed within the limit.")
         return error, False, None, False
@@ -481,7 +481,7 @@ class IsolatingRunner(ThreadRunner):
             return
         with timeout_timer(signal_, limits):
             run_job(self.service, self.pump, run, spec, params, context, signal_,
-                    self.stop_grace)
+                    self.stop_grace, output_bytes=limits.output_bytes or None)
 
 
     def close(self) -> None:

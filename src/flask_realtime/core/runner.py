@@ -354,14 +354,21 @@ def keep_pictures(value: Any, artifacts: Artifacts) -> tuple[Any, list[str]]:
 
 def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
             params: Mapping[str, Any], context: RunContext, running: StopSignal,
-            stop_grace: float) -> None:
+            stop_grace: float, *, output_bytes: int | None = None) -> None:
     """Execute one run in the calling thread, from ``running`` to its final state.
+    ``output_bytes``: the run's output limit; past it the rest is dropped, ``running()``
+    turns False and the run fails with :func:`output_limit_error`.
 
     The job gets its uploads as files of a temp folder of the run's own, and its
     ``context.artifacts`` (docs/jobs.md, "Files in", "Artifacts"); when it returns,
     the files it left under ``artifacts.path`` and the pictures it returned are kept,
     listed on the run's record, and the temp folder is deleted."""
     capture = pump.open(run.id)
+    if output_bytes:
+        pump.limit_output(capture, output_bytes, lambda: running.expire(
+            output_limit_error(output_bytes),
+            f"The job wrote more than its output limit of {output_bytes} bytes: the rest "
+            "is dropped, and it was asked to stop (running() is now False)."))
     running.when_stopped(lambda: capture.system(running.stop_line or (
         SHUTDOWN_STOP_LINE if running.reason is not None else "Stop requested.")))
     running.grace = stop_grace
@@ -413,6 +420,11 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
     stopped = stopped or running.event.is_set()
     finish_run(service, run.id, error=error, stopped=stopped, result=result,
                has_result=has_result, artifacts=artifacts.listing())
+
+
+def output_limit_error(limit: int) -> str:
+    """The error of a run that wrote more than ``limit`` bytes."""
+    return f"The job wrote more than its output limit of {limit} bytes."
 
 
 def finish_run(service: RunService, run_id: str, *, error: str | None, stopped: bool,

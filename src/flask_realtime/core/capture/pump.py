@@ -66,6 +66,39 @@ DEFAULT_GIVE_WAY_SECONDS = 0.005
 log = logging.getLogger(__name__)
 
 
+class OutputBudget:
+    """A run's output limit (``JOB_OUTPUT_BYTES``, a job's ``output_bytes``), counted by
+    the pump as it stores: the UTF-8 bytes of each line and its end, system lines
+    not counted. The first line past it is dropped with all that follow, and
+    ``on_over`` is called once (from the pump's thread; it must be quick)."""
+
+    __slots__ = ("left", "limit", "on_over", "over")
+
+    def __init__(self, limit: int, on_over: Callable[[], object]) -> None:
+        self.limit = limit
+        self.left = limit
+        self.on_over = on_over
+        self.over = False
+
+    def take(self, lines: list[Line]) -> list[Line]:
+        """The lines of ``lines`` within the limit (and every system line)."""
+        if self.over:
+            return [line for line in lines if line[0] == SYSTEM]
+        kept: list[Line] = []
+        for line in lines:
+            if line[0] != SYSTEM and not self.over:
+                size = len(line[1].encode("utf-8", "replace")) + len(line[2])
+                if size > self.left:
+                    self.over = True
+                    self.on_over()
+                else:
+                    self.left -= size
+                    kept.append(line)
+            elif line[0] == SYSTEM:
+                kept.append(line)
+        return kept
+
+
 class _Outbox:
     """The pump's record of one open run: its buffer, whether it floods, and the lines
     the store has not taken yet.
@@ -77,8 +110,8 @@ class _Outbox:
     ``lock`` makes the pump's thread and :meth:`CapturePump.close` deliver one at a time.
     """
 
-    __slots__ = ("capture", "closed", "flooding", "given", "lock", "lost", "retry_at",
-                 "unsent", "unsent_since", "writer")
+    __slots__ = ("budget", "capture", "closed", "flooding", "given", "lock", "lost",
+                 "retry_at", "unsent", "unsent_since", "writer")
 
     def __init__(self, capture: RunCapture) -> None:
         self.capture = capture
@@ -93,6 +126,7 @@ class _Outbox:
         self.given = 0
         self.retry_at = 0.0  # no try before this (monotonic) time while lines are unsent
         self.unsent_since = 0.0  # when the store first refused, for one warning per outage
+        self.budget: OutputBudget | None = None  # set by CapturePump.limit_output
 
     def keep_unsent(self, lines: list[Line], bound: int) -> None:
         """Keep ``lines`` for the next try, dropping (and counting) the oldest beyond
@@ -193,6 +227,15 @@ class CapturePump:
                 self._deliver(outbox, time.monotonic(), force=True)
         return not outbox.unsent
 
+    def limit_output(self, capture: RunCapture, limit: int,
+                     on_over: Callable[[], object]) -> None:
+        """Store at most ``limit`` bytes of ``capture``'s output (see
+        :class:`OutputBudget`); ``on_over`` is called once when it is passed."""
+        with self._lock:
+            outbox = self._outboxes.get(capture)
+        if outbox is not None:
+            outbox.budget = OutputBudget(limit, on_over)
+
     def attach(self, capture: RunCapture) -> RunCapture | None:
         """Make the calling thread part of ``capture``'s run; returns what it was before."""
         return _set_capture(capture)
@@ -207,6 +250,8 @@ class CapturePump:
         capture = outbox.capture
         lines = capture.drain(now, self.partial_delay, force=force)
         written = len(lines)
+        if outbox.budget is not None:
+            lines = outbox.budget.take(lines)
         if outbox.unsent:
             if now < outbox.retry_at and not force:
                 outbox.keep_unsent(lines, self.max_unsent)
