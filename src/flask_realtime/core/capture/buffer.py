@@ -193,6 +193,8 @@ class RunCapture:
                         text += chunk
                 elif chunk[0] == stream:
                     text += chunk[1]
+            if stream == STDOUT:
+                text += self.out.getvalue()  # stdout written since the last other stream
         return text.rsplit("\n", 1)[-1].rsplit("\r", 1)[-1]
 
     def system(self, text: str) -> None:
