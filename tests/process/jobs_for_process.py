@@ -202,3 +202,17 @@ def thread_floods(running: Running) -> None:
     while running():
         print(f"{i:09d}")
         i += 1
+
+
+@job(registry=registry, isolation="process")
+def asks(running: Running) -> dict[str, object]:
+    """Reads a name with input(), a password with getpass, then the rest of stdin; and
+    shows that fd 0 itself (C code, programs it starts) reads end-of-file."""
+    import getpass
+
+    name = input("Your name: ")
+    secret = getpass.getpass("Password: ")
+    rest = sys.stdin.read()
+    child = subprocess.run(["cat"], capture_output=True, text=True, check=False).stdout
+    print(f"Hello, {name}!")
+    return {"name": name, "secret_length": len(secret), "rest": rest, "child_read": child}

@@ -17,6 +17,11 @@ and one control connection, on which the parent sends the :class:`ChildStart`; i
 * runs the job with a ``running()`` that turns False when the parent says "stop", and
   its services rebuilt from what the parent sent (:class:`ParentCalls`: a service's
   requests, such as a Webex token, are answered by the parent, which keeps the secrets);
+* reads its input from the run (``sys.stdin``, ``input()``, ``getpass``:
+  :class:`ChildStdin`, each read a call to the parent's :data:`STDIN_SERVICE`, which
+  reads the run's input as a thread job's stdin does and shows the wait with its
+  prompt); fd 0 itself is at end-of-file, so C code and programs it starts read
+  nothing;
 * sends the outcome (error, result) and exits. If the parent goes away (its end of the
   control connection closes), the child ends its whole group at once.
 
@@ -47,9 +52,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .capture.hooks import set_process_stdin
 from .childstreams import FdStream, flush_before_children
 from .jobs import JobSpec, RunContext
 from .runner import _supervise, checked_result
+
+#: The name under which the parent answers the child's reads of its input.
+STDIN_SERVICE = "_stdin"
 
 #: Rebuilds a service in the child from a function that asks the parent:
 #: ``factory(call)``, where ``call(method, *args)`` returns the parent's answer.
@@ -174,6 +183,29 @@ def _set_limits(memory_mb: int | None, cpu_seconds: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
 
 
+class ChildStdin(io.TextIOBase):
+    """The job's ``sys.stdin`` in its process: each read asks the parent (``call``),
+    which reads the run's input (docs/jobs.md, "Input"). ``prompt`` and ``secret`` are
+    set by the ``input()`` and ``getpass`` hooks (``core/capture/hooks.py``) for the
+    read they make, as on a thread job's stdin."""
+
+    def __init__(self, call: Callable[..., Any]) -> None:
+        super().__init__()
+        self._call = call
+        self.prompt = ""
+        self.secret = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        return str(self._call("readline", self.prompt, self.secret,
+                              -1 if size is None else int(size)))
+
+    def read(self, size: int | None = -1) -> str:
+        return str(self._call("read", -1 if size is None else int(size)))
+
+
 def child_main(stdin: int, stdout: int, stderr: int, conn: Any) -> None:
     """The job's process: see the module's docstring. ``stdin``, ``stdout``, ``stderr``
     are the pipe ends, ``conn`` the control connection, whose first message is the
@@ -192,6 +224,8 @@ def child_main(stdin: int, stdout: int, stderr: int, conn: Any) -> None:
     os.chdir(start.cwd)
     services = {name: factory(ParentCalls(control, name))
                 for name, factory in start.services.items()}
+    sys.stdin = ChildStdin(ParentCalls(control, STDIN_SERVICE))
+    set_process_stdin(sys.stdin)
     error: str | None = None
     stopped = False
     value: Any = None

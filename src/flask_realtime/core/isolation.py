@@ -51,9 +51,9 @@ from collections.abc import Callable, Iterator, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
-from .capture import CapturePump, RunCapture
+from .capture import CapturePump, RunCapture, RunStdin
 from .capture.hooks import SUBPROCESS_DRAIN_SECONDS
-from .child import ChildStart
+from .child import STDIN_SERVICE, ChildStart
 from .jobs import JobLimits, JobSpec, RunContext
 from .output import LOG, STDERR, STDOUT
 from .processes import exit_sentence, signal_name, stop_group
@@ -225,6 +225,23 @@ class _Control:
             self.send(("reply", number, True, value))
 
 
+def stdin_handlers(stdin: RunStdin) -> Mapping[str, Callable[..., Any]]:
+    """The parent's answers to the child's reads of its input (``core/child.py``
+    :class:`~.child.ChildStdin`): the run's input, read as a thread job's stdin."""
+    def readline(prompt: Any, secret: Any, size: Any) -> str:
+        with stdin._lock:  # one reader at a time, its prompt with it
+            stdin.prompt, stdin.secret = str(prompt)[:1000], bool(secret)
+            try:
+                return stdin.readline(int(size))
+            finally:
+                stdin.prompt, stdin.secret = "", False
+
+    def read(size: Any) -> str:
+        return stdin.read(int(size))
+
+    return {"readline": readline, "read": read}
+
+
 def child_services(services: Mapping[str, Any]) -> tuple[
         dict[str, Any], dict[str, Mapping[str, Callable[..., Any]]], list[str]]:
     """(factories for the child, handlers for this process, names not offered) from a
@@ -254,6 +271,9 @@ def run_job_in_process(service: RunService, pump: CapturePump, run: Run, spec: J
     running.when_stopped(lambda: capture.system(
         running.stop_line or "Stop requested."))
     factories, handlers, missing = child_services(context.services)
+    handlers[STDIN_SERVICE] = stdin_handlers(RunStdin(
+        service.store, run.id, capture, running,
+        on_wait=lambda prompt, secret: service.waiting_for_input(run.id, prompt, secret)))
     for name in missing:
         capture.system(f"The service {name!r} cannot be used by a job in its own process.")
     outcome = _Outcome()

@@ -226,6 +226,9 @@ def _serve(fd: int, preload: Sequence[str]) -> None:
     """The zygote's loop: fork a child per request, report pids and exits, and leave
     when the parent's end closes."""
     sock = socket.socket(fileno=fd)
+    from .capture.hooks import install_input_hooks
+
+    install_input_hooks()  # before the job modules bind getpass (docs/jobs.md, "Input")
     for name in ("flask_realtime.core.child", *preload):
         try:
             importlib.import_module(name)

@@ -112,6 +112,17 @@ def install(log_level: int = logging.INFO) -> None:
 
 _input_hooked = False
 _input_lock = threading.Lock()
+#: The input of a process that is one run's (a job's own process, ``core/child.py``):
+#: what ``input()`` and ``getpass`` read in threads of no capture there.
+_process_stdin: Any = None
+
+
+def set_process_stdin(stdin: Any) -> None:
+    """Make ``stdin`` (with ``prompt``, ``secret`` and ``readline`` as
+    :class:`~.stdin.RunStdin` has them) what ``input()`` and ``getpass`` read in this
+    process outside a run's capture: a job's own process, whose run is all it does."""
+    global _process_stdin
+    _process_stdin = stdin
 
 
 def install_input_hooks() -> None:
@@ -131,7 +142,7 @@ def install_input_hooks() -> None:
 
         def input(prompt: object = "") -> str:
             capture = _local.capture
-            stdin = capture.stdin if capture is not None else None
+            stdin = capture.stdin if capture is not None else _process_stdin
             if stdin is None:
                 return original_input(prompt)
             stdin.prompt = str(prompt)
@@ -142,12 +153,13 @@ def install_input_hooks() -> None:
 
         def getpass_(prompt: str = "Password: ", stream: Any = None) -> str:
             capture = _local.capture
-            stdin = capture.stdin if capture is not None else None
+            stdin = capture.stdin if capture is not None else _process_stdin
             if stdin is None:
                 if capture is not None:  # a run without input: never the server's tty
                     raise EOFError("this run has no input")
                 return original_getpass(prompt, stream)
             sys.stdout.write(prompt)
+            sys.stdout.flush()  # a job's own process: the prompt is seen while it waits
             stdin.prompt, stdin.secret = str(prompt), True
             try:
                 line = stdin.readline()
