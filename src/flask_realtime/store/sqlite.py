@@ -218,11 +218,14 @@ def _dumps(value: Any) -> bytes:
         return json.dumps(value).encode()
 
 
-def _index(values: list[str]) -> tuple[list[str], int | list[int]]:
-    """The distinct ``values`` in order, and which one each is (0 if all the same)."""
+def _index(lines: list[Line], field: operator.itemgetter[Any]) -> tuple[list[str],
+                                                                         int | list[int]]:
+    """The distinct values of ``field`` in order, and which one each line has (0 if all
+    the same: the common case, found with a set, no list made)."""
+    if len(set(map(field, lines))) == 1:
+        return [field(lines[0])], 0
+    values = list(map(field, lines))
     distinct = list(dict.fromkeys(values))
-    if len(distinct) == 1:
-        return distinct, 0
     return distinct, list(map({v: i for i, v in enumerate(distinct)}.__getitem__, values))
 
 
@@ -233,9 +236,9 @@ def _pack(lines: list[Line]) -> tuple[int, bytes]:
     ``[streams, stream of each, ends, end of each]`` (an index per line, or 0 when all
     are the first). Lines whose text holds a newline are a JSON array instead."""
     texts = list(map(_TEXT, lines))
-    joined = "\n".join(texts)
-    if joined.count("\n") == len(texts) - 1:
-        streams, ends = _index(list(map(_STREAM, lines))), _index(list(map(_END, lines)))
+    if "\n" not in "".join(texts):  # (a join and a memchr: cheaper than counting)
+        joined = "\n".join(texts)
+        streams, ends = _index(lines, _STREAM), _index(lines, _END)
         raw = b"%b\n%b" % (_dumps([*streams, *ends]), joined.encode("utf-8", "surrogatepass"))
         packing = _TEXTS
     else:
