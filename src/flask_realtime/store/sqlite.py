@@ -82,7 +82,8 @@ INTERRUPTED = "The server stopped while this run was going."
 COMPRESS_FROM_BYTES = 512
 COMPRESS_LEVEL = 1
 #: Decoded whole chunks kept in memory (by characters of text), newest used first: a
-#: chunk is cached as it is written, so a watcher a little behind never decodes. About
+#: chunk of a run that is being read is cached as it is written, so a watcher a little
+#: behind never decodes (a run nobody reads caches nothing while it prints). About
 #: 3 MB for lines of 60 characters (issue 21: RSS after a flood); a chunk missed costs
 #: about 0.15 ms to decode (docs/performance.md).
 CACHE_CHARS = 1_000_000
@@ -415,6 +416,7 @@ class SQLiteStore(RunStore):
         self._mem = threading.Lock()
         self._tails: OrderedDict[str, _Tail] = OrderedDict()
         self._finished: set[str] = set()  # runs that finished in this process
+        self._read_runs: set[str] = set()  # runs still printing that have been read
         self._finished_tails: OrderedDict[str, _Tail] = OrderedDict()  # for reads only
         self._tail_chars = 0
         # While writes fail for lack of room: since when (0: they do not), and per run
@@ -595,6 +597,7 @@ class SQLiteStore(RunStore):
                 self._forget_tails([run.id])
                 with self._mem:
                     self._finished.add(run.id)
+                    self._read_runs.discard(run.id)
             return done.rowcount == 1
 
     @_guarded
@@ -642,6 +645,7 @@ class SQLiteStore(RunStore):
         self._forget_tails(run_ids)
         with self._mem:
             self._finished.difference_update(run_ids)
+            self._read_runs.difference_update(run_ids)
         return freed
 
     # -- stop requests -------------------------------------------------------------------
@@ -709,8 +713,9 @@ class SQLiteStore(RunStore):
             with self._mem:
                 self._install(run_id, after)
                 self._notes.pop(run_id, None)
-            for last_seq, chunk in written:
-                self._remember(run_id, last_seq, chunk)
+            if run_id in self._read_runs:  # someone reads it: a watcher a little behind
+                for last_seq, chunk in written:
+                    self._remember(run_id, last_seq, chunk)
         self._total_bytes += after.size - tail.size
         if self.disk_budget_bytes is not None and self._total_bytes > self.disk_budget_bytes:
             self._enforce_disk_budget()
@@ -832,6 +837,8 @@ class SQLiteStore(RunStore):
         with self._mem:
             tail = self._tails.get(run_id)
             note = self._notes.get(run_id)
+            if run_id not in self._finished:
+                self._read_runs.add(run_id)
         if tail is not None:
             start = max(after + 1, tail.low, tail.end - self.retention_lines + 1)
             if start >= tail.first:
