@@ -167,3 +167,16 @@ def test_reading_finished_runs_keeps_only_a_few_of_their_open_chunks(
     assert len(store._finished_tails) <= sqlite_store.FINISHED_TAILS
     store.append_output("r9", numbered(1501, 1502), 2)  # e.g. the interrupted-run line
     assert read_all(store, "r9") == numbered(1, 1502)
+
+
+def test_whole_chunks_are_kept_decoded_as_written_only_for_runs_being_read(
+        opened: list[SQLiteStore], path: Path) -> None:
+    """A flood nobody watches leaves no decoded lines in memory (issue 15: RSS after a
+    flood); one with a watcher keeps the newest chunks for it."""
+    store = open_at(opened, path)
+    store.append_output("unread", numbered(1, 5000), 1)
+    assert store._cached_chars == 0
+    store.read_output("read", 0)  # a watcher asks before anything is printed
+    store.append_output("read", numbered(1, 5000), 1)
+    assert store._cached_chars > 0
+    assert read_all(store, "unread") == numbered(1, 5000)

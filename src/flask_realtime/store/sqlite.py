@@ -94,7 +94,8 @@ INTERRUPTED = "The server stopped while this run was going."
 COMPRESS_FROM_BYTES = 512
 COMPRESS_LEVEL = 1
 #: Decoded whole chunks kept in memory (by characters of text), newest used first: a
-#: chunk is cached as it is written, so a watcher a little behind never decodes. About
+#: chunk of a run that is being read is cached as it is written, so a watcher a little
+#: behind never decodes (a run nobody reads caches nothing while it prints). About
 #: 3 MB for lines of 60 characters (issue 21: RSS after a flood); a chunk missed costs
 #: about 0.15 ms to decode (docs/performance.md).
 CACHE_CHARS = 1_000_000
@@ -273,11 +274,14 @@ def _dumps(value: Any) -> bytes:
         return json.dumps(value).encode()
 
 
-def _index(values: list[str]) -> tuple[list[str], int | list[int]]:
-    """The distinct ``values`` in order, and which one each is (0 if all the same)."""
+def _index(lines: list[Line], field: operator.itemgetter[Any]) -> tuple[list[str],
+                                                                         int | list[int]]:
+    """The distinct values of ``field`` in order, and which one each line has (0 if all
+    the same: the common case, found with a set, no list made)."""
+    if len(set(map(field, lines))) == 1:
+        return [field(lines[0])], 0
+    values = list(map(field, lines))
     distinct = list(dict.fromkeys(values))
-    if len(distinct) == 1:
-        return distinct, 0
     return distinct, list(map({v: i for i, v in enumerate(distinct)}.__getitem__, values))
 
 
@@ -288,9 +292,9 @@ def _pack(lines: list[Line]) -> tuple[int, bytes]:
     ``[streams, stream of each, ends, end of each]`` (an index per line, or 0 when all
     are the first). Lines whose text holds a newline are a JSON array instead."""
     texts = list(map(_TEXT, lines))
-    joined = "\n".join(texts)
-    if joined.count("\n") == len(texts) - 1:
-        streams, ends = _index(list(map(_STREAM, lines))), _index(list(map(_END, lines)))
+    if "\n" not in "".join(texts):  # (a join and a memchr: cheaper than counting)
+        joined = "\n".join(texts)
+        streams, ends = _index(lines, _STREAM), _index(lines, _END)
         raw = b"%b\n%b" % (_dumps([*streams, *ends]), joined.encode("utf-8", "surrogatepass"))
         packing = _TEXTS
     else:
@@ -467,6 +471,7 @@ class SQLiteStore(RunStore, ScheduleStore):
         self._mem = threading.Lock()
         self._tails: OrderedDict[str, _Tail] = OrderedDict()
         self._finished: set[str] = set()  # runs that finished in this process
+        self._read_runs: set[str] = set()  # runs still printing that have been read
         self._finished_tails: OrderedDict[str, _Tail] = OrderedDict()  # for reads only
         self._tail_chars = 0
         # While writes fail for lack of room: since when (0: they do not), and per run
@@ -653,6 +658,7 @@ class SQLiteStore(RunStore, ScheduleStore):
                 self._forget_tails([run.id])
                 with self._mem:
                     self._finished.add(run.id)
+                    self._read_runs.discard(run.id)
             return done.rowcount == 1
 
     @_guarded
@@ -701,6 +707,7 @@ class SQLiteStore(RunStore, ScheduleStore):
         self._forget_tails(run_ids)
         with self._mem:
             self._finished.difference_update(run_ids)
+            self._read_runs.difference_update(run_ids)
         return freed
 
     # -- blobs (uploads and artifacts) --------------------------------------------------
@@ -841,8 +848,9 @@ class SQLiteStore(RunStore, ScheduleStore):
             with self._mem:
                 self._install(run_id, after)
                 self._notes.pop(run_id, None)
-            for last_seq, chunk in written:
-                self._remember(run_id, last_seq, chunk)
+            if run_id in self._read_runs:  # someone reads it: a watcher a little behind
+                for last_seq, chunk in written:
+                    self._remember(run_id, last_seq, chunk)
         self._total_bytes += after.size - tail.size
         if self.disk_budget_bytes is not None and self._total_bytes > self.disk_budget_bytes:
             self._enforce_disk_budget()
@@ -964,6 +972,8 @@ class SQLiteStore(RunStore, ScheduleStore):
         with self._mem:
             tail = self._tails.get(run_id)
             note = self._notes.get(run_id)
+            if run_id not in self._finished:
+                self._read_runs.add(run_id)
         if tail is not None:
             start = max(after + 1, tail.low, tail.end - self.retention_lines + 1)
             if start >= tail.first:
