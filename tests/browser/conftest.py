@@ -13,6 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
+
+from flask_realtime.web.app import create_app
+from flask_realtime.web.auth import configure_demo
+from flask_realtime.webex.simulator import SimulatorConfig, SimulatorHandle, start_simulator
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
@@ -51,6 +56,37 @@ def app(app: Any) -> Any:
         app.template_folder = str(web / "templates")
     if not (Path(app.static_folder) / "app.js").exists():
         app.static_folder = str(web / "static")
+    return app
+
+
+@pytest.fixture
+def sim_config() -> SimulatorConfig:
+    """The simulated Webex of :func:`demo_app`; a module overrides it for other data."""
+    return SimulatorConfig()
+
+
+@pytest.fixture
+def simulator(sim_config: SimulatorConfig) -> Iterator[SimulatorHandle]:
+    handle = start_simulator(sim_config)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture
+def demo_settings() -> dict[str, Any]:
+    """Settings of :func:`demo_app` over ``app_config``; a module overrides it."""
+    return {}
+
+
+@pytest.fixture
+def demo_app(app_config: dict[str, Any], demo_settings: dict[str, Any],
+             simulator: SimulatorHandle, tmp_path: Path,
+             monkeypatch: pytest.MonkeyPatch) -> Flask:
+    """The console with login on against ``simulator`` (demo mode), in an instance
+    folder of the test's own: a module that needs it makes it its ``app``."""
+    monkeypatch.setenv("FLASK_REALTIME_INSTANCE_PATH", str(tmp_path / "instance"))
+    app = create_app({**app_config, "WEBEX_ENV_FILE": "", **demo_settings})
+    configure_demo(app, simulator)
     return app
 
 

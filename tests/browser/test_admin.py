@@ -15,9 +15,6 @@ import pytest
 from flask import Flask
 
 from flask_realtime.web.access import NOT_ADMIN
-from flask_realtime.web.app import create_app
-from flask_realtime.web.auth import configure_demo
-from flask_realtime.webex.simulator import SimulatorConfig, start_simulator
 from tests.auth.conftest import Browser
 
 from .helpers import wait_js
@@ -26,20 +23,14 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def simulator() -> Iterator[Any]:
-    handle = start_simulator(SimulatorConfig())
-    yield handle
-    handle.stop()
+def demo_settings() -> dict[str, Any]:
+    return {"ADMIN_USERS": "user3@example.com",
+            "STOP_GRACE_SECONDS": 0.5}
 
 
 @pytest.fixture
-def app(app_config: dict[str, Any], simulator: Any, tmp_path: Any,
-        monkeypatch: pytest.MonkeyPatch) -> Flask:
-    monkeypatch.setenv("FLASK_REALTIME_INSTANCE_PATH", str(tmp_path / "instance"))
-    app = create_app({**app_config, "WEBEX_ENV_FILE": "", "ADMIN_USERS": "user3@example.com",
-                      "STOP_GRACE_SECONDS": 0.5})
-    configure_demo(app, simulator)
-    return app
+def app(demo_app: Flask) -> Flask:
+    return demo_app
 
 
 @pytest.fixture

@@ -3,15 +3,10 @@ offers each user only the jobs their rules let them run."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
-
-from flask_realtime.web.app import create_app
-from flask_realtime.web.auth import configure_demo
-from flask_realtime.webex.simulator import SimulatorConfig, start_simulator
 
 pytestmark = pytest.mark.browser
 
@@ -19,21 +14,14 @@ RESTRICTED = {"only_user1", "same_domain", "other_domain", "ops_only", "nobody"}
 
 
 @pytest.fixture
-def simulator() -> Iterator[Any]:
-    handle = start_simulator(SimulatorConfig())
-    yield handle
-    handle.stop()
+def demo_settings(app_config: dict[str, Any]) -> dict[str, Any]:
+    return {"JOBS": app_config["JOBS"] + ",tests.auth.jobs_for_access",
+            "JOB_GROUPS": '{"ops": ["user2@example.com"]}'}
 
 
 @pytest.fixture
-def app(app_config: dict[str, Any], simulator: Any, tmp_path: Any,
-        monkeypatch: pytest.MonkeyPatch) -> Flask:
-    monkeypatch.setenv("FLASK_REALTIME_INSTANCE_PATH", str(tmp_path / "instance"))
-    app = create_app({**app_config, "WEBEX_ENV_FILE": "",
-                      "JOBS": app_config["JOBS"] + ",tests.auth.jobs_for_access",
-                      "JOB_GROUPS": '{"ops": ["user2@example.com"]}'})
-    configure_demo(app, simulator)
-    return app
+def app(demo_app: Flask) -> Flask:
+    return demo_app
 
 
 def _offered(page: Any, url: str, user: str) -> set[str]:

@@ -4,15 +4,10 @@ opens it in their own browser and sees the output live, with no Stop or Re-run."
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
-
-from flask_realtime.web.app import create_app
-from flask_realtime.web.auth import configure_demo
-from flask_realtime.webex.simulator import SimulatorConfig, start_simulator
 
 from .conftest import ARTIFACTS
 from .helpers import start_job, wait_js, wait_state
@@ -23,19 +18,8 @@ SHOWN_LINES = "window.flaskRealtime.session && window.flaskRealtime.session.last
 
 
 @pytest.fixture
-def simulator() -> Iterator[Any]:
-    handle = start_simulator(SimulatorConfig())
-    yield handle
-    handle.stop()
-
-
-@pytest.fixture
-def app(app_config: dict[str, Any], simulator: Any, tmp_path: Any,
-        monkeypatch: pytest.MonkeyPatch) -> Flask:
-    monkeypatch.setenv("FLASK_REALTIME_INSTANCE_PATH", str(tmp_path / "instance"))
-    app = create_app({**app_config, "WEBEX_ENV_FILE": ""})
-    configure_demo(app, simulator)
-    return app
+def app(demo_app: Flask) -> Flask:
+    return demo_app
 
 
 def _log_in(page: Any, url: str, user: str) -> None:

@@ -4,15 +4,12 @@ spaces and its timeline as pictures, and its table below them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from flask import Flask
 
-from flask_realtime.web.app import create_app
-from flask_realtime.web.auth import configure_demo
-from flask_realtime.webex.simulator import SimulatorConfig, start_simulator
+from flask_realtime.webex.simulator import SimulatorConfig
 
 from .conftest import ARTIFACTS
 from .helpers import start_job, wait_js, wait_state
@@ -21,19 +18,13 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture
-def simulator() -> Iterator[Any]:
-    handle = start_simulator(SimulatorConfig(spaces=30, messages=3000))
-    yield handle
-    handle.stop()
+def sim_config() -> SimulatorConfig:
+    return SimulatorConfig(spaces=30, messages=3000)
 
 
 @pytest.fixture
-def app(app_config: dict[str, Any], simulator: Any, tmp_path: Any,
-        monkeypatch: pytest.MonkeyPatch) -> Flask:
-    monkeypatch.setenv("FLASK_REALTIME_INSTANCE_PATH", str(tmp_path / "instance"))
-    app = create_app({**app_config, "WEBEX_ENV_FILE": ""})
-    configure_demo(app, simulator)
-    return app
+def app(demo_app: Flask) -> Flask:
+    return demo_app
 
 
 def test_space_stats_shows_its_charts_above_its_table(page: Any, live_server: Any) -> None:
