@@ -108,24 +108,27 @@ def test_a_flood_alone_writes_through_the_fast_path_and_keeps_every_line_in_orde
         "WARNING jobs.mixed: log 1", "out 2", "err 2", "WARNING jobs.mixed: log 2"]
 
 
-def test_when_the_flood_ends_the_run_wakes_the_pump_again(
-        slow_pump: CapturePump, sink: Sink) -> None:
-    """Off the fast path, a quiet line is stored at once, without the minute's interval;
-    a ``write`` looked up during the flood still writes to the run."""
-    capture = slow_pump.open("r1")
-    run = printing(slow_pump, capture)
-    slow_pump.interval = 0.01  # a flood with the usual interval
-    flood_until_fast(slow_pump, capture)
+def test_when_the_flood_ends_the_run_wakes_the_pump_again(sink: Sink) -> None:
+    """Off the fast path, a write wakes the pump again (on it, none does); a ``write``
+    looked up during the flood still writes to the run, in order."""
+    pump = CapturePump(sink)
+    capture = pump.open("r1")
+    run = printing(pump, capture)
+    flood_until_fast(pump, capture)
     cached: list[Callable[[str], int]] = []
     run(lambda: cached.append(sys.stdout.write))
     wait_for(lambda: not capture.fast)  # nothing printed for a batch: quiet again
-    slow_pump.interval = 60.0
     wait_for(lambda: not capture.pending())
     stored = len(sink.texts())
+    wakes: list[str] = []
+    wake = capture.wake
+    capture.wake = lambda: (wakes.append("woken"), wake())[-1]
     run(lambda: print("after the flood"))
+    assert wakes  # the pump was woken (by the text, and maybe by the newline too)
     wait_for(lambda: sink.texts()[stored:] == ["after the flood"])
     run(lambda: cached[0]("through the old write\n"))
-    assert slow_pump.close(capture)
+    assert pump.close(capture)
+    pump.shutdown()
     assert sink.texts()[stored:] == ["after the flood", "through the old write"]
 
 

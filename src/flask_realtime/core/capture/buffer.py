@@ -38,7 +38,10 @@ def _take(out: io.StringIO) -> str:
     """``out``'s text, leaving it empty, in one step no write of another thread can
     split: ``map`` calls the two C methods from C, with no bytecode between them (the
     only place where CPython switches threads, besides blocking calls, which these are
-    not). Re-initialising keeps the StringIO in its fast, append-only state."""
+    not; neither makes a container object, so no garbage collection with its
+    finalizers can start in between). Re-initialising keeps the StringIO in its fast,
+    append-only state. ``tests/core/test_capture_batching.py`` has four threads write
+    through drains and switches and checks that no write is lost or repeated."""
     text, _ = map(operator.call, (out.getvalue, out.__init__))  # type: ignore[misc]
     return str(text)
 
