@@ -1,0 +1,183 @@
+"""Idle sockets per web process, and runs with watchers, on gunicorn as deployed
+(docs/deployment.md, "The web tier"; docs/performance.md, "Sockets per process").
+
+    .venv/bin/python bench/sockets.py --idle 500,1000,5000          # idle sockets
+    .venv/bin/python bench/sockets.py --idle 0 --runs 100 --watchers 3 --rounds 3
+    .venv/bin/python bench/sockets.py --idle 1000 --threads 100     # the old --threads
+
+Each measure starts a fresh gunicorn (``-c python:flask_realtime.web.gunicorn_conf -k
+gthread -w 1``, ``--threads`` as given, else the settings module's), reads the worker's
+RSS and thread count, connects the idle sockets (bench/sio.py's client), holds them
+through a server ping cycle (25 s), and reads both again: the peak RSS and threads
+while held, per socket. A socket counts as held when it is still connected at the end
+and answers a call. Runs and watchers: bench/load.py's measure, on the same server.
+``--stack-kib`` sets ``threading.stack_size`` in the worker before it starts a thread
+(bench/gunicorn_stack.py), to compare RSS per socket with the default stack.
+The load average is printed at the start and the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.processes import wait_until
+
+from bench.common import spawn_server
+from bench.load import gather_limited, runs_with_watchers
+from bench.sio import Client, rss_mb
+
+
+def threads(pid: int) -> int:
+    """The number of threads of a process (Linux)."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Threads:"):
+                return int(line.split()[1])
+    return 0
+
+
+def worker_pid(master: int) -> int:
+    """gunicorn's one worker: the master's child."""
+    def child() -> int | None:
+        with open(f"/proc/{master}/task/{master}/children") as f:
+            pids = f.read().split()
+        return int(pids[0]) if pids else None
+    wait_until(lambda: child() is not None, f"gunicorn {master}'s worker")
+    pid = child()
+    assert pid is not None
+    return pid
+
+
+@contextmanager
+def gunicorn(threads_arg: int | None, stack_kib: int | None,
+             extra_env: dict[str, str]) -> Iterator[tuple[str, int]]:
+    """gunicorn with our settings module, one gthread worker: (url, the worker's pid)."""
+    conf = "bench.gunicorn_stack" if stack_kib else "flask_realtime.web.gunicorn_conf"
+    args = ["-m", "gunicorn", "-c", f"python:{conf}", "-k", "gthread", "-w", "1",
+            "-b", "127.0.0.1:{port}"]
+    if threads_arg:
+        args += ["--threads", str(threads_arg), "--worker-connections", str(threads_arg + 100)]
+    env = {"FLASK_REALTIME_LOGIN_REQUIRED": "false", "FLASK_REALTIME_JOBS": "bench.bench_jobs",
+           "FLASK_REALTIME_SECRET_KEY": "bench-" + "x" * 40, **extra_env}
+    if stack_kib:
+        env["BENCH_STACK_KIB"] = str(stack_kib)
+    with tempfile.TemporaryDirectory(prefix="bench-sockets-") as instance, spawn_server(
+            [*args, "flask_realtime.web.wsgi:app"],
+            {**env, "FLASK_REALTIME_INSTANCE_PATH": instance}) as (url, proc):
+        worker = worker_pid(proc.pid)
+        try:
+            yield url, worker
+        finally:  # the worker's graceful shutdown may outlast spawn_server's 10 s
+            proc.terminate()
+            try:
+                proc.wait(120)
+            except subprocess.TimeoutExpired:
+                print("gunicorn did not stop within 120 s; killed", flush=True)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(worker, signal.SIGKILL)
+
+
+async def idle(url: str, pid: int, count: int, hold: float) -> dict[str, float]:
+    """``count`` idle sockets connected and held ``hold`` s: memory and threads."""
+    before, threads_before = rss_mb(pid), threads(pid)
+    t0 = time.monotonic()
+    clients = await gather_limited(
+        [_connect(url) for _ in range(count)], limit=100)
+    connected = [c for c in clients if c is not None]
+    connect_time = time.monotonic() - t0
+    rss, nthreads = [rss_mb(pid)], [threads(pid)]
+    end = time.monotonic() + hold
+    while time.monotonic() < end:
+        await asyncio.sleep(1)
+        rss.append(rss_mb(pid))
+        nthreads.append(threads(pid))
+    alive = [c for c in connected if not c.closed.is_set()]
+    answers = await gather_limited([_call(c) for c in alive], limit=100)
+    answered = sum(1 for a in answers if a == {"ok": True})
+    await gather_limited([c.close() for c in connected], limit=200)
+    return {"count": count, "connected": len(connected), "alive": len(alive),
+            "answered": answered, "connect_s": connect_time, "rss_before": before,
+            "rss_peak": max(rss), "threads_before": threads_before,
+            "threads_peak": max(nthreads),
+            "kib_per_socket": (max(rss) - before) * 1024 / max(1, len(connected)),
+            "threads_per_socket": (max(nthreads) - threads_before) / max(1, len(connected))}
+
+
+async def _connect(url: str) -> Client | None:
+    """A connected client, or None when the server did not take it within 60 s."""
+    try:
+        return await asyncio.wait_for(Client.connect(url), 60)
+    except Exception:  # refused, timed out or cut: counted as not connected
+        return None
+
+
+async def _call(client: Client) -> object:
+    """The answer to a harmless call, or None."""
+    try:
+        return await client.call("unwatch", {"run_id": "x"})
+    except Exception:  # counted as not answered
+        return None
+
+
+def loadavg() -> str:
+    """The 1, 5 and 15 minute load averages."""
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--idle", default="500,1000",
+                        help="comma-separated counts of idle sockets (0: none)")
+    parser.add_argument("--hold", type=float, default=30)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="gunicorn --threads (default: the settings module's)")
+    parser.add_argument("--stack-kib", type=int, default=None)
+    parser.add_argument("--runs", type=int, default=0)
+    parser.add_argument("--watchers", type=int, default=3)
+    parser.add_argument("--rate", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--rounds", type=int, default=1)
+    args = parser.parse_args()
+    print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {loadavg()}, "
+          f"ulimit -n {os.sysconf('SC_OPEN_MAX')}", flush=True)
+    limits = {"FLASK_REALTIME_RUNS_PER_USER": str(args.runs + 10),
+              "FLASK_REALTIME_RUNS_TOTAL": str(args.runs + 10)}
+    for _ in range(args.rounds):
+        for count in [int(c) for c in args.idle.split(",") if int(c)]:
+            with gunicorn(args.threads, args.stack_kib, limits) as (url, pid):
+                r = asyncio.run(idle(url, pid, count, args.hold))
+            print(f"idle {r['count']:.0f}: connected {r['connected']:.0f}, held "
+                  f"{r['alive']:.0f}, answered {r['answered']:.0f}; connect "
+                  f"{r['connect_s']:.1f} s; RSS {r['rss_before']:.0f} -> {r['rss_peak']:.0f} MiB "
+                  f"({r['kib_per_socket']:.0f} KiB a socket); threads "
+                  f"{r['threads_before']:.0f} -> {r['threads_peak']:.0f} "
+                  f"({r['threads_per_socket']:.2f} a socket); load {loadavg()}", flush=True)
+        if args.runs:
+            with gunicorn(args.threads, args.stack_kib, limits) as (url, pid):
+                r = asyncio.run(runs_with_watchers(url, pid, args.runs, args.watchers,
+                                                   args.rate, args.seconds))
+            print(f"runs {args.runs} x {args.watchers} watchers: complete "
+                  f"{r['complete']:.0f}/{r['watchers']:.0f}, seq errors {r['seq_errors']:.0f}, "
+                  f"lines {r['lines']:,.0f}; p50 {r['p50']:.1f} p99 {r['p99']:.1f} max "
+                  f"{r['max']:.1f} ms; RSS peak {r['rss_peak']:.0f} MiB; {r['wall']:.1f} s; "
+                  f"load {loadavg()}", flush=True)
+    print(f"end: load average {loadavg()}")
+
+
+if __name__ == "__main__":
+    main()
