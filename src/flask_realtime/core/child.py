@@ -196,13 +196,17 @@ class ChildStdin(io.TextIOBase):
         self.secret = False
 
     def readable(self) -> bool:
+        """True: a stream that is read."""
         return True
 
     def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        """The run's next line (at most ``size`` characters), ``""`` at end-of-file."""
         return str(self._call("readline", self.prompt, self.secret,
                               -1 if size is None else int(size)))
 
     def read(self, size: int | None = -1) -> str:
+        """Up to ``size`` characters of the run's input (all, until end-of-file, when
+        negative or None)."""
         return str(self._call("read", -1 if size is None else int(size)))
 
 
