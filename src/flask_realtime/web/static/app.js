@@ -274,11 +274,14 @@ function followFragment() {
 }
 
 // Scroll to a line of the shown run; one the page does not hold (older than its window)
-// is fetched by opening the run again from just before it.
+// is fetched by opening the run again from just before it. A window still empty (its
+// replay not come yet) will start after `heldEnd`: a line up to there is not coming.
 function showLine(line) {
   const held = session.lines;
   const first = held.firstSeq();
-  if (first !== null && line[0] < first && !held.startsAtBeginning()) {
+  const missing = first === null ? line[0] <= session.heldEnd
+    : line[0] < first && !held.startsAtBeginning();
+  if (missing) {
     openRun(session.runId, { line, push: false });
   } else {
     viewer.reveal(line[0], line[1]);
