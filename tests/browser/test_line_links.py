@@ -116,6 +116,24 @@ def test_a_link_followed_before_the_replay_came_still_fetches_the_lines(
     assert page.evaluate("window.flaskRealtime.session.lines.firstSeq()") < 120
 
 
+def test_a_link_past_what_the_window_can_take_from_the_replay_fetches_from_before_it(
+        open_page: Any, page: Any) -> None:
+    """A run watched from its first line (the one just started) whose lines have not come
+    yet: the window could take only a cap's worth from there, so a link to line 3,000
+    is fetched from before that line rather than waited for."""
+    held = HeldOutput(page)
+    open_page("?cap=1000")
+    held.holding = True
+    run_id = start_job(page, "ui_words", n=5000)
+    wait_state(page, "succeeded")
+    wait_py(page, lambda: bool(held.frames))
+    assert page.evaluate("window.flaskRealtime.session.lines.length") == 0
+    page.evaluate(f"location.hash = '#run={run_id}&line=3000'")
+    held.release()
+    wait_js(page, f"({PICKED_IN_VIEW})().length === 1")
+    assert page.evaluate(PICKED) == [3000]
+
+
 def test_clicking_line_numbers_makes_a_link(open_page: Any, page: Any) -> None:
     open_page()
     run_id = finished_run(page, 30)
