@@ -110,6 +110,7 @@ def test_a_link_followed_before_the_replay_came_still_fetches_the_lines(
     wait_py(page, lambda: bool(held.frames))  # the replay came and is held
     assert page.evaluate("window.flaskRealtime.session.lines.length") == 0
     page.evaluate(f"location.hash = '#run={run_id}&line=120-140'")
+    wait_js(page, "String(window.flaskRealtime.viewer.picked) === '120,140'")  # link taken
     held.release()  # the old replay (4501-5000) reaches the page after the link
     wait_js(page, f"({PICKED_IN_VIEW})().length === 21")
     assert page.evaluate(PICKED_IN_VIEW)[0] == 120
@@ -129,6 +130,7 @@ def test_a_link_past_what_the_window_can_take_from_the_replay_fetches_from_befor
     wait_py(page, lambda: bool(held.frames))
     assert page.evaluate("window.flaskRealtime.session.lines.length") == 0
     page.evaluate(f"location.hash = '#run={run_id}&line=3000'")
+    wait_js(page, "String(window.flaskRealtime.viewer.picked) === '3000,3000'")  # link taken
     held.release()
     wait_js(page, f"({PICKED_IN_VIEW})().length === 1")
     assert page.evaluate(PICKED) == [3000]
