@@ -136,6 +136,31 @@ def test_a_link_past_what_the_window_can_take_from_the_replay_fetches_from_befor
     assert page.evaluate(PICKED) == [3000]
 
 
+def test_a_scroll_event_of_the_emptied_pane_does_not_trim_the_fetched_lines_away(
+        open_page: Any, page: Any, live_server: Any) -> None:
+    """Following the link empties the pane (its offset drops to 0, and the browser queues
+    a scroll event for that); under load the fetched lines can come before that event is
+    handled. It must not count as the reader at the pane's bottom: a fetch of what follows
+    would trim lines 120-140 out of the capped window before they were shown."""
+    held = HeldOutput(page)
+    open_page("?cap=1000")
+    run_id = finished_run(page, 5000)
+    wait_js(page, "window.flaskRealtime.session.lines.firstSeq() > 4000")
+    held.holding = True
+    page.evaluate(f"location.hash = '#run={run_id}&line=120-140'")
+    wait_js(page, "String(window.flaskRealtime.viewer.picked) === '120,140'")
+    wait_js(page, "(r => r.scrollHeight <= r.clientHeight)(document.getElementById('output'))")
+    # The queued scroll event, handled right after the first batch (same task, before a draw).
+    page.evaluate("""() => { let done = false; window.flaskRealtime.socket.on('output', () => {
+        if (done) return;
+        done = true;
+        document.getElementById('output').dispatchEvent(new Event('scroll'));
+    }); }""")
+    held.release()
+    wait_js(page, f"({PICKED_IN_VIEW})().length === 21")
+    assert page.evaluate("window.flaskRealtime.session.lines.firstSeq()") == 1
+
+
 def test_clicking_line_numbers_makes_a_link(open_page: Any, page: Any) -> None:
     open_page()
     run_id = finished_run(page, 30)
