@@ -328,11 +328,18 @@ function followFragment() {
 }
 
 // Scroll to a line of the shown run; one the page does not hold (older than its window)
-// is fetched by opening the run again from just before it.
+// is fetched by opening the run again from just before it. A window still empty (its
+// replay not come yet) will start after `heldEnd`: a line up to there is not coming;
+// nor is one a cap or more past the window's start (the view stays at the link, so the
+// window takes no more than the cap).
 function showLine(line) {
   const held = session.lines;
   const first = held.firstSeq();
-  if (first !== null && line[0] < first && !held.startsAtBeginning()) {
+  const start = first === null ? session.heldEnd + 1 : first;
+  const last = first === null ? session.heldEnd : held.seq[held.length - 1];
+  const missing = line[0] < start ? first === null || !held.startsAtBeginning()
+    : line[0] > last && line[0] >= start + held.cap;
+  if (missing) {
     openRun(session.runId, { line, push: false });
   } else {
     viewer.reveal(line[0], line[1]);
@@ -437,7 +444,10 @@ async function openRun(runId, { started = false, line = null, push = true, revea
   // A run longer than the window: its newest half-window now, older lines on scroll-back;
   // a linked line the page would not get that way: from a little before it.
   let after = record && record.lines > CAP ? record.lines - (CAP >> 1) : 0;
-  if (line) after = Math.min(after, Math.max(0, line[0] - 1 - Math.min(LINE_CONTEXT, CAP >> 2)));
+  if (line) { // from before it, unless the window takes it, with what led to it, from `after`
+    const before = Math.max(0, line[0] - 1 - Math.min(LINE_CONTEXT, CAP >> 2));
+    if (before < after || line[0] >= after + CAP) after = before;
+  }
   session.watch(after);
 }
 

@@ -278,7 +278,11 @@ export class Viewer {
       this.setFollow(atBottom);
     }
     this.lastTop = top;
-    if (this.lines && this.lines.length) {
+    // A reveal waiting for its draw: the view is about to move to the linked line, so
+    // where it is now (an emptied pane's offset, before the lines came) asks for nothing.
+    // A fetch from here could trim the linked lines away before they are shown.
+    // (The reader scrolling meanwhile asks as usual.)
+    if (this.lines && this.lines.length && (this.revealing === null || byUser)) {
       if (r.scrollTop < EDGE_ROWS * this.rowH && this.cb.onNearTop) this.cb.onNearTop();
       if (!this.canFollow && r.scrollTop + r.clientHeight > r.scrollHeight - EDGE_ROWS * this.rowH
           && this.cb.onNearBottom) this.cb.onNearBottom();
