@@ -67,6 +67,15 @@ def test_a_multipart_start_gives_the_job_the_file(user: Browser) -> None:
     assert again.json()["id"] == done["id"], "a repeated request_id starts once"
 
 
+def test_a_multipart_start_keeps_its_notify_choice(user: Browser) -> None:
+    """docs/notifications.md: ``notify`` is a form field of a start with files too."""
+    started = upload(user, {"data": ("a.txt", b"1\n", "text/plain")}, notify="failure")
+    assert started.status_code == 201, started.text
+    assert started.json()["notify"] == "failure"
+    bad = upload(user, {"data": ("a.txt", b"1\n", "text/plain")}, notify="sometimes")
+    assert bad.status_code == 400 and "notify" in bad.json()["error"]
+
+
 def test_a_rerun_uses_the_same_file(user: Browser) -> None:
     first = upload(user, {"data": ("a.txt", b"1\n2\n3\n", "text/plain")}).json()
     finished(user, first["id"])

@@ -189,6 +189,7 @@ async function startWithFiles() {
   body.append("job", request.job);
   body.append("params", JSON.stringify(plain));
   body.append("request_id", request.request_id);
+  if (request.notify) body.append("notify", request.notify);
   try {
     const record = await getJSON("/api/runs", { method: "POST", body });
     form.remember(request.job, plain);
@@ -214,8 +215,8 @@ async function startWithFiles() {
 function sendStart() {
   if (!socket.connected) return; // sent again on connect
   const request = pendingStart;
-  const { job, params, request_id: requestId } = request;
-  socket.emit("start", { job, params, request_id: requestId }, (ack) => {
+  const { job, params, request_id: requestId, notify } = request;
+  socket.emit("start", { job, params, request_id: requestId, notify }, (ack) => {
     if (pendingStart !== request) return; // answered already (a re-send after a reconnect)
     pendingStart = null;
     $("start-btn").disabled = false;
