@@ -290,9 +290,10 @@ def test_the_loop_fires_on_its_own_and_close_ends_it() -> None:
     assert system.scheduler is not None
     system.scheduler.create("alice", {"name": "fast", "job": "quick", "interval": 1})
     wait_for(lambda: len(system.store.list_runs("alice")) >= 2)
+    thread = system.scheduler._thread  # this system's own (other tests' apps have theirs)
+    assert thread is not None and thread.is_alive()
     system.close()
-    assert not any(t.name == "flask-realtime-scheduler" and t.is_alive()
-                   for t in threading.enumerate())
+    assert not thread.is_alive()
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])
@@ -340,8 +341,8 @@ def test_a_graceful_shutdown_stops_firing_before_runs_are_refused() -> None:
     shutdown_runner = system.runner.shutdown  # type: ignore[attr-defined]
 
     def watched_shutdown(grace: float) -> None:
-        firing_during_grace.append(any(
-            t.name == "flask-realtime-scheduler" and t.is_alive() for t in threading.enumerate()))
+        thread = scheduler._thread  # this system's own (other tests' apps have theirs)
+        firing_during_grace.append(thread is not None and thread.is_alive())
         shutdown_runner(grace)
 
     system.runner.shutdown = watched_shutdown  # type: ignore[attr-defined]
