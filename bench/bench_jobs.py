@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from flask_realtime import Running, job
+from flask_realtime.jobs import builtin
 
 
 @job
@@ -27,15 +28,7 @@ def ticker(running: Running, rate: int = 1000, seconds: float = 10.0) -> None:
 @job(isolation="process")
 def flood_in_process(running: Running, lines: int = 100_000, width: int = 60) -> int:
     """The built-in ``flood``, in a process of its own."""
-    pad = "x" * max(width - 9, 0)
-    printed = 0
-    for start in range(1, lines + 1, 1000):
-        if not running():
-            break
-        for i in range(start, min(start + 1000, lines + 1)):
-            print(f"{i:08d} {pad}")
-        printed = min(start + 999, lines)
-    return printed
+    return builtin.flood(running, lines, width)
 
 
 @job(isolation="thread")
