@@ -168,7 +168,13 @@ server {{
     tmp = conf / "tmp"
     mime = ("include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").exists() else
             "types { text/html html; text/css css; application/javascript js; }")
-    (conf / "nginx.conf").write_text(f"""worker_processes 1;
+    # Started as root, nginx's workers would run as nobody, who cannot read a checkout
+    # under a folder only its owner may enter (mktemp -d makes them 0700): the static
+    # files were then 403. This nginx is the stack's own, on a high port, so its
+    # workers run as the user who started it, as they do when that is not root.
+    # (A deployment's nginx keeps its distribution's user: deploy/nginx/.)
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    (conf / "nginx.conf").write_text(f"""{user}worker_processes 1;
 pid {conf}/nginx.pid;
 error_log {conf}/logs/error.log warn;
 daemon off;
