@@ -38,6 +38,7 @@ def test_an_app_built_as_the_server_builds_it_imports_none_of_them(tmp_path: Pat
     # beside it, which is an aiohttp server.)
     loaded = run_fresh(f"""
 import json, sys
+import flask_realtime.cli  # the command's module, as `flask-realtime run` imports it
 from flask_realtime.web.app import create_app, shutdown
 app = create_app()
 assert type(app.extensions["flask_realtime"].store).__name__ == "SQLiteStore"
