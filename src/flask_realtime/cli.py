@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 import signal
 import sys
 import threading
@@ -38,6 +39,22 @@ class Commands(click.Group):
                 raise
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *LAZY_COMMANDS])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS:  # imported when it is the command run (or listed)
+            module, _, name = LAZY_COMMANDS[cmd_name].partition(":")
+            command: click.Command = getattr(importlib.import_module(module), name)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+
+#: Commands imported only when they run (click's lazy subcommands): ``webex-sim``
+#: imports the simulator and its aiohttp (9 MB), which ``run`` does not need outside
+#: demo mode (docs/performance.md, "Memory per store", issue 21 item 3).
+LAZY_COMMANDS = {"webex-sim": "flask_realtime.webex.cli:webex_sim"}
 
 
 def _user_must_fix(exc: BaseException) -> bool:
@@ -581,10 +598,6 @@ def _instance_secret_key(config: _Settings) -> str:
     raise ConfigError("Set SECRET_KEY to the web processes' own: the worker reads the users' "
                       "Webex tokens with it (docs/scale-out.md).")
 
-
-from .webex.cli import webex_sim  # noqa: E402  (a command of this group)
-
-main.add_command(webex_sim)
 
 if __name__ == "__main__":
     main()

@@ -64,8 +64,28 @@ def test_every_package_the_app_imports_is_a_declared_dependency() -> None:
         "`scripts/bootstrap` would not install them")
 
 
+#: Imported inside the functions that use them, so that an idle server does not load
+#: them (tests/web/test_idle_imports.py), which the check above does not read: package ->
+#: its distribution. A fresh install still needs each.
+IMPORTED_LATER = {
+    "authlib": "authlib",  # web/auth.py, at the first login
+    "requests": "requests",  # web/auth.py: Authlib's Flask client runs on requests
+    "cryptography": "cryptography",  # ciphers.py, web/tokens.py: at the first encryption
+    "httpx_aiohttp": "httpx-aiohttp",  # webex/client.py: at a Webex client's first pool
+}
+
+
+def test_what_is_imported_later_is_a_declared_dependency_too() -> None:
+    distributions = importlib.metadata.packages_distributions()
+    base = declared()
+    for package, distribution in IMPORTED_LATER.items():
+        assert normalized(distribution) in {normalized(d) for d in distributions[package]}
+        assert normalized(distribution) in base, f"{package} is not in the dependencies"
+
+
 def test_the_check_sees_the_imports_that_matter() -> None:
     imports = imported_at_top_level()
-    assert {"flask", "flask_socketio", "authlib", "redis", "rq", "httpx"} <= set(imports)
-    assert "requests" in imports  # web/auth.py: Authlib's Flask client runs on requests
+    assert {"flask", "flask_socketio", "redis", "rq", "httpx"} <= set(imports)
+    # Not imported at start any more: each is in IMPORTED_LATER instead.
+    assert not set(IMPORTED_LATER) & set(imports)
     assert "gunicorn" in declared("prod")

@@ -16,8 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cryptography.fernet import MultiFernet
-
+from ..ciphers import Cipher
 from ..core.scheduler import NotifyOwner, log_owner_notice
 from ..core.schedules import Schedule
 from ..core.system import System
@@ -27,7 +26,7 @@ from .preferences import Preferences, PreferenceStore
 __all__ = ["Notifier", "PreferenceStore", "Preferences", "install"]
 
 
-def install(system: System[Any], config: Mapping[str, Any], *, fernet: MultiFernet,
+def install(system: System[Any], config: Mapping[str, Any], *, fernet: Cipher,
             user_token: UserToken | None = None) -> Notifier:
     """A :class:`Notifier` listening to ``system``'s runs and closed by its ``close()``;
     ``system.notifier`` (``core.system.OwnerNotifier``) names it for the web tier and for

@@ -55,8 +55,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from cryptography.fernet import MultiFernet
 
+from ..ciphers import Cipher
 from ..core.ports import RunStore, StoreUnavailableError
 from ..core.runs import Notify, Run, RunState, check_notify, now_iso
 from ..core.service import RunService
@@ -111,7 +111,7 @@ class Notifier:
     gives a user's own Webex token (messages into a space they picked)."""
 
     def __init__(self, service: RunService, store: PreferenceStore, config: Mapping[str, Any],
-                 *, fernet: MultiFernet, user_token: UserToken | None = None,
+                 *, fernet: Cipher, user_token: UserToken | None = None,
                  client: httpx.Client | None = None) -> None:
         self.service = service
         self.store = store

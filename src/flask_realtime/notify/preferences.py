@@ -17,8 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol
 
-from cryptography.fernet import InvalidToken, MultiFernet
-
+from ..ciphers import Cipher
 from ..core.runs import Notify, check_notify
 from .webhook import IPNetwork, check_url
 
@@ -76,11 +75,13 @@ class Preferences:
                 "webhook_url": self.webhook_url,
                 "webhook_secret_set": self.webhook_secret is not None, "webex_bot": bot}
 
-    def secret(self, fernet: MultiFernet) -> str | None:
+    def secret(self, fernet: Cipher) -> str | None:
         """The webhook secret in the clear; None when none is set or it cannot be
         decrypted (the key changed: the user sets it again)."""
         if self.webhook_secret is None:
             return None
+        from cryptography.fernet import InvalidToken  # the Fernet imported it already
+
         try:
             return fernet.decrypt(self.webhook_secret.encode()).decode()
         except (InvalidToken, ValueError):
@@ -95,7 +96,7 @@ def load(store: PreferenceStore, user: str) -> Preferences:
 FIELDS = ("notify", "webex", "webex_room", "webhook_url", "webhook_secret")
 
 
-def updated(current: Preferences, change: Any, *, fernet: MultiFernet,
+def updated(current: Preferences, change: Any, *, fernet: Cipher,
             allowed: Iterable[IPNetwork] = ()) -> Preferences:
     """``current`` with the fields of ``change`` (a JSON object) applied, each checked;
     :class:`PreferenceError` for the first that is not acceptable."""

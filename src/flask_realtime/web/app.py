@@ -32,6 +32,7 @@ from .identity import current_user
 from .packets import TextPacket, guard_inbound
 from .realtime import Realtime
 from .sessions import StoreSessionInterface
+from .socketio_imports import restore_redis
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from ..jobs import builtin  # noqa: F401  (registers the built-in jobs)
     from ..webex import jobs as webex_jobs  # noqa: F401  (and the Webex jobs)
 
+    if app.config.get("REDIS_URL"):
+        restore_redis()  # python-socketio's Redis manager (web/socketio_imports.py)
     socketio = SocketIO(
         app,
         # Explicit: Flask-SocketIO picks eventlet (deprecated) when it is importable, and gevent

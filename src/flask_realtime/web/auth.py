@@ -21,8 +21,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import requests
-from authlib.integrations.flask_client import OAuth, OAuthError
 from flask import (
     Blueprint,
     Flask,
@@ -121,6 +119,10 @@ class Auth:
         settings = (base, config["WEBEX_CLIENT_ID"], config["WEBEX_CLIENT_SECRET"],
                     config["WEBEX_SCOPE"])
         if self._client is None or self._client[0] != settings:
+            # Authlib (with joserfc and requests, 8 MB) is imported at the first login,
+            # not at start (docs/performance.md, issue 21 item 3).
+            from authlib.integrations.flask_client import OAuth
+
             client = OAuth(self.app).register(
                 "webex", client_id=settings[1], client_secret=settings[2],
                 authorize_url=f"{base}/authorize", access_token_url=f"{base}/access_token",
@@ -294,7 +296,10 @@ def callback() -> BaseResponse | tuple[str, int]:
     auth = get_auth()
     if not auth.enabled:
         abort(404)
-    client = auth.client()
+    client = auth.client()  # imports Authlib, and with it requests
+    import requests
+    from authlib.integrations.flask_client import OAuthError
+
     try:
         token = client.authorize_access_token()
         me = client.get("people/me", token=token)

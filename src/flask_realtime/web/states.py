@@ -41,6 +41,9 @@ class QueueAnnouncer:
     def __init__(self, store: OutputLog, redis_url: str, *, admins: bool = True) -> None:
         import socketio  # python-socketio alone: no Flask, no server
 
+        from .socketio_imports import restore_redis
+
+        restore_redis()  # its Redis manager sees redis (web/socketio_imports.py)
         self.store = store
         #: Whether to send ``admin_state`` too (ADMIN_USERS is set; docs/access.md).
         self.admins = admins

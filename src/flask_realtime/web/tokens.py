@@ -23,14 +23,15 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from ..ciphers import Cipher, LazyFernet
 from .ports import TokenStore
+
+if TYPE_CHECKING:
+    from cryptography.fernet import MultiFernet
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +84,15 @@ class TokenSet:
             obtained_at=now, valid_since=valid_since)
 
 
-def encryption(config: Mapping[str, Any]) -> MultiFernet:
+def encryption(config: Mapping[str, Any]) -> Cipher:
     """``TOKEN_ENCRYPTION_KEY`` (comma-separated Fernet keys, the first encrypts), or keys
-    derived from ``SECRET_KEY`` and then ``SECRET_KEY_FALLBACKS``."""
+    derived from ``SECRET_KEY`` and then ``SECRET_KEY_FALLBACKS`` at the first encrypt or
+    decrypt (a :class:`~flask_realtime.ciphers.LazyFernet`: ``cryptography`` is imported
+    then; the configuration's check imported it already for ``TOKEN_ENCRYPTION_KEY``)."""
     configured = config.get("TOKEN_ENCRYPTION_KEY")
     if configured:
+        from cryptography.fernet import Fernet, MultiFernet
+
         try:
             return MultiFernet([Fernet(k.strip()) for k in str(configured).split(",")
                                 if k.strip()])
@@ -96,11 +101,21 @@ def encryption(config: Mapping[str, Any]) -> MultiFernet:
                 "TOKEN_ENCRYPTION_KEY must be one or more comma-separated Fernet keys; make "
                 "one with: python -c 'from cryptography.fernet import Fernet; "
                 "print(Fernet.generate_key().decode())'") from exc
-    secrets = [config["SECRET_KEY"], *(config.get("SECRET_KEY_FALLBACKS") or [])]
-    return MultiFernet([Fernet(_derive(str(s))) for s in secrets])
+    secrets = [str(s) for s in (config["SECRET_KEY"], *(config.get("SECRET_KEY_FALLBACKS")
+                                                          or []))]
+    return LazyFernet(lambda: _derived(secrets))
+
+
+def _derived(secrets: list[str]) -> MultiFernet:
+    from cryptography.fernet import Fernet, MultiFernet
+
+    return MultiFernet([Fernet(_derive(s)) for s in secrets])
 
 
 def _derive(secret: str) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                info=b"flask-realtime webex token encryption").derive(secret.encode())
     return base64.urlsafe_b64encode(key)
@@ -109,7 +124,7 @@ def _derive(secret: str) -> bytes:
 class TokenVault:
     """Loads, saves and renews users' tokens through the store."""
 
-    def __init__(self, store: TokenStore, fernet: MultiFernet, config: Mapping[str, Any]) -> None:
+    def __init__(self, store: TokenStore, fernet: Cipher, config: Mapping[str, Any]) -> None:
         self.store = store
         self.fernet = fernet
         self.config = config
@@ -124,6 +139,8 @@ class TokenVault:
     def decode(self, user: str, blob: bytes) -> TokenSet | None:
         """``user``'s tokens from a stored blob; None when it does not decrypt (the key
         changed) or holds another user's tokens."""
+        from cryptography.fernet import InvalidToken  # imported by the Fernet already
+
         try:
             data = json.loads(self.fernet.decrypt(blob))
             tokens = TokenSet(**data)

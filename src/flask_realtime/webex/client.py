@@ -53,7 +53,6 @@ from typing import Any, Protocol
 
 import httpx
 import orjson
-from httpx_aiohttp import AiohttpTransport
 
 from .models import Membership, Message, Person, Room
 from .slots import PrioritySlots
@@ -247,6 +246,10 @@ class WebexAccess:
             # kept-alive connections on every request, and its AnyIO socket checks
             # cost more CPU than the JSON of the pages (profiled on a 200-space scan:
             # 0.8-1.1 s of CPU against 0.3-0.4 s on aiohttp).
+            # Imported here: aiohttp is 9 MB, and a server that never calls Webex
+            # never loads it (docs/performance.md, issue 21 item 3).
+            from httpx_aiohttp import AiohttpTransport
+
             limits = httpx.Limits(max_connections=self.concurrency,
                                   max_keepalive_connections=self.concurrency)
             transport = self._transport or AiohttpTransport(verify=_tls(), limits=limits)
