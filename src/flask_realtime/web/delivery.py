@@ -169,12 +169,21 @@ class Delivery:
         for run_id, watchers in sorted(
                 self._runs.items(), key=lambda item: ends[item[0]] - item[1].sent):
             try:
-                more |= self._deliver(run_id, watchers, ends[run_id])
+                more |= self._deliver(run_id, watchers, ends[run_id], ends)
             except Exception as exc:  # this run's turn failed: the others still get theirs
                 failure = failure or exc
+            if more and self._others_wrote(ends, run_id):
+                break  # a new turn, which serves them first
         if failure is not None:
             raise failure
         return more
+
+    def _others_wrote(self, ends: dict[str, int], sending: str) -> bool:
+        """Whether a run other than ``sending`` has new lines since ``ends`` (its end
+        when the turn began): ``sending`` then yields after its current batch, so that
+        a quiet run's line waits for at most one batch of a flood's."""
+        return any(self.store.output_end(run_id) > end
+                   for run_id, end in ends.items() if run_id != sending)
 
     def _apply_requests(self) -> None:
         while True:
@@ -209,8 +218,10 @@ class Delivery:
         if not watchers.live and not watchers.behind:
             del self._runs[run_id]
 
-    def _deliver(self, run_id: str, watchers: _RunWatchers, end: int) -> bool:
-        """Send what is new up to ``end``; True if there is more than one turn's share left."""
+    def _deliver(self, run_id: str, watchers: _RunWatchers, end: int,
+                 ends: dict[str, int] | None = None) -> bool:
+        """Send what is new up to ``end``; True if there is more than one turn's share
+        left, or if it yielded after a batch because another run of ``ends`` wrote."""
         more = False
         if watchers.live:
             for sid in [s for s in watchers.live if self._backlog(s) > self.max_client_queue]:
@@ -219,7 +230,8 @@ class Delivery:
                 watchers.behind[sid] = watchers.sent
             turns = 0
             while watchers.sent < end and watchers.live:
-                if turns == self.batches_per_turn:
+                if turns == self.batches_per_turn or (
+                        turns and ends is not None and self._others_wrote(ends, run_id)):
                     more = True
                     break
                 payload, watchers.sent = self._batch(run_id, watchers.sent)
@@ -236,7 +248,8 @@ class Delivery:
         for sid, position in list(watchers.behind.items()):
             turns = 0
             while position < watchers.sent:
-                if turns == self.batches_per_turn:
+                if turns == self.batches_per_turn or (
+                        turns and ends is not None and self._others_wrote(ends, run_id)):
                     more = True
                     break
                 if self._backlog(sid) > self.max_client_queue:
