@@ -337,7 +337,15 @@ def main() -> None:
                         help="process jobs against thread jobs on one server, --rounds "
                              "times: flood throughput, Start to first line, another "
                              "run's latency during a flood")
+    parser.add_argument("--flood-watcher", choices=["own", "same"], default="own",
+                        help="with --isolation: the flood's client in a process of its "
+                             "own (default), or in this one beside the ticker's")
+    parser.add_argument("--watch-flood", nargs=2, metavar=("URL", "JOB"),
+                        help=argparse.SUPPRESS)  # latency_during's flood client
     args = parser.parse_args()
+    if args.watch_flood:
+        watch_flood(*args.watch_flood)
+        return
     if args.isolation:
         compare_isolation(args)
         return
@@ -503,26 +511,66 @@ def first_line_ms(url: str, job: str, samples: int) -> list[float]:
     return times
 
 
-def latency_during(url: str, flood_job: str | None, rate: int, seconds: float) -> list[float]:
+def latency_during(url: str, flood_job: str | None, rate: int, seconds: float,
+                   flood_watcher: str = "own") -> list[float]:
     """The ticker's print->receipt latencies while ``flood_job`` floods (watched by
-    a client of its own), or with no flood (None)."""
+    a client of its own), or with no flood (None).
+
+    ``flood_watcher``: "own", the flood's client runs in a process of its own, as
+    another user's browser would (:func:`watch_flood`); "same", in this process,
+    beside the ticker's client: then the ticker's latency also counts the time its
+    client waits for this process's GIL while the flood's batches are decoded here
+    (how it was measured before 2026-12-02)."""
     if flood_job is None:
         return latency(url, url, rate, seconds)
-    flooder = connect(url)
-    flooder.on("output", lambda batch: None)
-    run_id = flooder.call("start", {"job": flood_job, "params": {
-        "lines": 100_000_000, "width": 60}})["run_id"]
-    time.sleep(0.5)  # the flood under way
+    if flood_watcher == "same":
+        flooder = connect(url)
+        flooder.on("output", lambda batch: None)
+        run_id = flooder.call("start", {"job": flood_job, "params": {
+            "lines": 100_000_000, "width": 60}})["run_id"]
+        try:
+            time.sleep(0.5)  # the flood under way
+            return latency(url, url, rate, seconds)
+        finally:
+            flooder.call("stop", {"run_id": run_id})
+            _wait_ended(url, run_id)
+            flooder.disconnect()
+    watcher = subprocess.Popen(
+        [sys.executable, __file__, "--watch-flood", url, flood_job],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert watcher.stdin is not None and watcher.stdout is not None
     try:
+        run_id = watcher.stdout.readline().strip()
+        if not run_id:
+            raise RuntimeError(f"the flood's watcher did not start {flood_job}")
+        time.sleep(0.5)  # the flood under way
         return latency(url, url, rate, seconds)
     finally:
-        flooder.call("stop", {"run_id": run_id})
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and httpx.get(
-                f"{url}/api/runs/{run_id}", timeout=10).json()["state"] not in (
-                    "stopped", "failed", "succeeded"):
-            time.sleep(0.1)
-        flooder.disconnect()
+        watcher.stdin.close()  # the watcher stops the run and disconnects
+        watcher.wait(60)
+        if run_id:
+            _wait_ended(url, run_id)
+
+
+def watch_flood(url: str, job: str) -> None:
+    """The flood's client (``--watch-flood URL JOB``, run by :func:`latency_during`):
+    start ``job``, print its run id, read its output until stdin closes, stop it."""
+    flooder = connect(url)
+    flooder.on("output", lambda batch: None)
+    run_id = flooder.call("start", {"job": job, "params": {
+        "lines": 100_000_000, "width": 60}})["run_id"]
+    print(run_id, flush=True)
+    sys.stdin.read()
+    flooder.call("stop", {"run_id": run_id})
+    flooder.disconnect()
+
+
+def _wait_ended(url: str, run_id: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and httpx.get(
+            f"{url}/api/runs/{run_id}", timeout=10).json()["state"] not in (
+                "stopped", "failed", "succeeded"):
+        time.sleep(0.1)
 
 
 def compare_isolation(args: argparse.Namespace) -> None:
@@ -530,7 +578,9 @@ def compare_isolation(args: argparse.Namespace) -> None:
     the load average before and after: throughput of a flood as a ratio, the time
     from Start to the first line, and a ticker's p99 latency during a flood in a
     thread job and in a process job against no flood."""
-    print(f"loadavg at start: {_loadavg()}", flush=True)
+    print(f"loadavg at start: {_loadavg()}; the flood's client in "
+          f"{'a process of its own' if args.flood_watcher == 'own' else 'this process'}",
+          flush=True)
     ratios: list[float] = []
     first: dict[str, list[float]] = {"thread": [], "process": []}
     p99s: dict[str, list[float]] = {"quiet": [], "thread": [], "process": []}
@@ -551,7 +601,8 @@ def compare_isolation(args: argparse.Namespace) -> None:
                       flush=True)
             for kind, flood_job in (("quiet", None), ("thread", "flood"),
                                     ("process", "flood_in_process")):
-                samples = latency_during(url, flood_job, args.rate, args.seconds)
+                samples = latency_during(url, flood_job, args.rate, args.seconds,
+                                         args.flood_watcher)
                 p99s[kind].append(percentile(samples, 99))
                 print(f"  round {round_}: ticker p99 with {kind} flood: "
                       f"{p99s[kind][-1]:.1f} ms ({len(samples)} lines)", flush=True)
