@@ -93,6 +93,7 @@ class Delivery:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._held = False  # a watcher waits for its connection to drain: poll soon
+        self._appended = False  # this turn took output_changed: go round again
         self._start_lock = threading.Lock()
         #: Called after each batch is emitted, with its payload, the number of sockets
         #: it went to and whether it went to the live room (web/metrics.py sets it).
@@ -156,13 +157,15 @@ class Delivery:
                 threading.Event().wait(0.1)
 
     def _turn(self) -> bool:
-        """Apply watch requests, then send each run's share; True if some run has more.
+        """Apply watch requests, then send each run's share; True if some run has more
+        (or output was appended since the turn began, see :meth:`_others_wrote`).
 
         The runs with the least to send go first, so that a quiet run's new line does
         not wait behind a flooding run's batches.
         """
         self._apply_requests()
         self._held = False
+        self._appended = False
         more = False
         ends = {run_id: self.store.output_end(run_id) for run_id in self._runs}
         failure: Exception | None = None
@@ -176,12 +179,21 @@ class Delivery:
                 break  # a new turn, which serves them first
         if failure is not None:
             raise failure
-        return more
+        return more or self._appended
 
     def _others_wrote(self, ends: dict[str, int], sending: str) -> bool:
         """Whether a run other than ``sending`` has new lines since ``ends`` (its end
         when the turn began): ``sending`` then yields after its current batch, so that
-        a quiet run's line waits for at most one batch of a flood's."""
+        a quiet run's line waits for at most one batch of a flood's.
+
+        Looked at only once per append (``output_changed``; each look may cost a
+        round trip to Redis per run): the event is taken, and the turn is to go round
+        again (``_appended``) so that what set it is delivered."""
+        changed = self.store.output_changed
+        if not changed.is_set():
+            return False  # nothing appended since the last look
+        changed.clear()
+        self._appended = True
         return any(self.store.output_end(run_id) > end
                    for run_id, end in ends.items() if run_id != sending)
 
