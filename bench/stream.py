@@ -5,6 +5,7 @@
     .venv/bin/python bench/stream.py --redis         # the same through Redis and two processes
     .venv/bin/python bench/stream.py --store sqlite  # SQLite store against the memory store
     .venv/bin/python bench/stream.py --against d096271  # and an older tree, alternately
+    .venv/bin/python bench/stream.py --isolation process --against f970409  # the same
 
 Throughput is lines/s received by a python-socketio client (websocket transport,
 websocket-client with wsaccel for UTF-8 validation) from ``flood`` on our server,
@@ -337,7 +338,15 @@ def main() -> None:
                         help="process jobs against thread jobs on one server, --rounds "
                              "times: flood throughput, Start to first line, another "
                              "run's latency during a flood")
+    parser.add_argument("--flood-watcher", choices=["own", "same"], default="own",
+                        help="with --isolation: the flood's client in a process of its "
+                             "own (default), or in this one beside the ticker's")
+    parser.add_argument("--watch-flood", nargs=2, metavar=("URL", "JOB"),
+                        help=argparse.SUPPRESS)  # latency_during's flood client
     args = parser.parse_args()
+    if args.watch_flood:
+        watch_flood(*args.watch_flood)
+        return
     if args.isolation:
         compare_isolation(args)
         return
@@ -503,73 +512,149 @@ def first_line_ms(url: str, job: str, samples: int) -> list[float]:
     return times
 
 
-def latency_during(url: str, flood_job: str | None, rate: int, seconds: float) -> list[float]:
+def latency_during(url: str, flood_job: str | None, rate: int, seconds: float,
+                   flood_watcher: str = "own") -> list[float]:
     """The ticker's print->receipt latencies while ``flood_job`` floods (watched by
-    a client of its own), or with no flood (None)."""
+    a client of its own), or with no flood (None).
+
+    ``flood_watcher``: "own", the flood's client runs in a process of its own, as
+    another user's browser would (:func:`watch_flood`); "same", in this process,
+    beside the ticker's client: then the ticker's latency also counts the time its
+    client waits for this process's GIL while the flood's batches are decoded here
+    (how it was measured before 2026-12-02)."""
     if flood_job is None:
         return latency(url, url, rate, seconds)
-    flooder = connect(url)
-    flooder.on("output", lambda batch: None)
-    run_id = flooder.call("start", {"job": flood_job, "params": {
-        "lines": 100_000_000, "width": 60}})["run_id"]
-    time.sleep(0.5)  # the flood under way
+    if flood_watcher == "same":
+        flooder = connect(url)
+        flooder.on("output", lambda batch: None)
+        run_id = flooder.call("start", {"job": flood_job, "params": {
+            "lines": 100_000_000, "width": 60}})["run_id"]
+        try:
+            time.sleep(0.5)  # the flood under way
+            return latency(url, url, rate, seconds)
+        finally:
+            flooder.call("stop", {"run_id": run_id})
+            _wait_ended(url, run_id)
+            flooder.disconnect()
+    watcher = subprocess.Popen(
+        [sys.executable, __file__, "--watch-flood", url, flood_job],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert watcher.stdin is not None and watcher.stdout is not None
     try:
+        run_id = watcher.stdout.readline().strip()
+        if not run_id:
+            raise RuntimeError(f"the flood's watcher did not start {flood_job}")
+        time.sleep(0.5)  # the flood under way
         return latency(url, url, rate, seconds)
     finally:
-        flooder.call("stop", {"run_id": run_id})
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and httpx.get(
-                f"{url}/api/runs/{run_id}", timeout=10).json()["state"] not in (
-                    "stopped", "failed", "succeeded"):
-            time.sleep(0.1)
-        flooder.disconnect()
+        watcher.stdin.close()  # the watcher stops the run and disconnects
+        watcher.wait(60)
+        if run_id:
+            _wait_ended(url, run_id)
+
+
+def watch_flood(url: str, job: str) -> None:
+    """The flood's client (``--watch-flood URL JOB``, run by :func:`latency_during`):
+    start ``job``, print its run id, read its output until stdin closes, stop it."""
+    flooder = connect(url)
+    flooder.on("output", lambda batch: None)
+    run_id = flooder.call("start", {"job": job, "params": {
+        "lines": 100_000_000, "width": 60}})["run_id"]
+    print(run_id, flush=True)
+    sys.stdin.read()
+    flooder.call("stop", {"run_id": run_id})
+    flooder.disconnect()
+
+
+def _wait_ended(url: str, run_id: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and httpx.get(
+            f"{url}/api/runs/{run_id}", timeout=10).json()["state"] not in (
+                "stopped", "failed", "succeeded"):
+        time.sleep(0.1)
 
 
 def compare_isolation(args: argparse.Namespace) -> None:
-    """Process jobs against thread jobs, on one server, in alternating rounds, with
-    the load average before and after: throughput of a flood as a ratio, the time
-    from Start to the first line, and a ticker's p99 latency during a flood in a
-    thread job and in a process job against no flood."""
-    print(f"loadavg at start: {_loadavg()}", flush=True)
-    ratios: list[float] = []
-    first: dict[str, list[float]] = {"thread": [], "process": []}
-    p99s: dict[str, list[float]] = {"quiet": [], "thread": [], "process": []}
-    with our_server(None) as (url, _):
-        first_line_ms(url, "first_line_process", 3)  # the zygote started, modules warm
+    """Process jobs against thread jobs, on one server, in rounds, with the load
+    average before and after: throughput of a flood as a ratio, the time from Start to
+    the first line, and a ticker's p99 latency during a flood in a thread job and in a
+    process job against no flood. With ``--against REV``, the same on a server of that
+    revision too (a server each, kept for all rounds), alternately in each round."""
+    print(f"loadavg at start: {_loadavg()}; the flood's client in "
+          f"{'a process of its own' if args.flood_watcher == 'own' else 'this process'}",
+          flush=True)
+    with contextlib.ExitStack() as stack:
+        names = ["ours"] + ([f"{args.against}"] if args.against else [])
+        urls: dict[str, str] = {}
+        for name in names:
+            src = stack.enter_context(old_tree(name)) if name != "ours" else None
+            urls[name] = stack.enter_context(our_server(None, src=src))[0]
+            first_line_ms(urls[name], "first_line_process", 3)  # the zygote started
+        figures = {name: _IsolationFigures() for name in names}
         for round_ in range(1, args.rounds + 1):
-            thread = raw_client_throughput(url, args.lines, args.width, job="flood")
-            process = raw_client_throughput(url, args.lines, args.width,
-                                            job="flood_in_process")
-            ratios.append(process / thread)
-            print(f"  round {round_}: flood thread {thread:,.0f} lines/s, process "
-                  f"{process:,.0f} lines/s, ratio {process / thread:.0%}", flush=True)
-            for kind in ("thread", "process"):
-                times = first_line_ms(url, f"first_line_{kind}", 20)
-                first[kind].extend(times)
-                print(f"  round {round_}: Start to first line, {kind} job: median "
-                      f"{statistics.median(times):.1f} ms ({min(times):.1f}-{max(times):.1f})",
-                      flush=True)
-            for kind, flood_job in (("quiet", None), ("thread", "flood"),
-                                    ("process", "flood_in_process")):
-                samples = latency_during(url, flood_job, args.rate, args.seconds)
-                p99s[kind].append(percentile(samples, 99))
-                print(f"  round {round_}: ticker p99 with {kind} flood: "
-                      f"{p99s[kind][-1]:.1f} ms ({len(samples)} lines)", flush=True)
+            for name in names if round_ % 2 else names[::-1]:  # no order bias
+                label = f"round {round_}{'' if len(names) == 1 else ', ' + name}"
+                figures[name].measure(urls[name], args, label)
     print(f"loadavg at end: {_loadavg()}")
-    print(f"flood throughput process/thread = {statistics.median(ratios):.0%} median of "
-          f"{len(ratios)} rounds ({min(ratios):.0%}-{max(ratios):.0%})    (target >= 80%); "
-          f"{args.lines:,} lines of {args.width} B")
-    for kind, times in first.items():
-        print(f"Start to first line, {kind} job: median {statistics.median(times):.1f} ms, "
-              f"p90 {percentile(times, 90):.1f} ms of {len(times)}"
-              + ("    (target median <= 150 ms)" if kind == "process" else ""))
-    quiet = statistics.median(p99s["quiet"])
-    for kind, values in p99s.items():
-        print(f"ticker p99, {kind + (' flood' if kind != 'quiet' else ''):14s} "
-              f"{statistics.median(values):7.1f} ms median of {len(values)} "
-              f"({min(values):.1f}-{max(values):.1f}); {statistics.median(values) / quiet:.1f}x "
-              "quiet" + ("    (target process flood within 1.5x of quiet)"
-                         if kind == "process" else ""))
+    for name in names:
+        if len(names) > 1:
+            print(f"-- {name}:")
+        figures[name].summary(args)
+
+
+class _IsolationFigures:
+    """One server's figures of :func:`compare_isolation`, round by round."""
+
+    def __init__(self) -> None:
+        self.ratios: list[float] = []
+        self.first: dict[str, list[float]] = {"thread": [], "process": []}
+        self.p99s: dict[str, list[float]] = {"quiet": [], "thread": [], "process": []}
+        self.p50s: dict[str, list[float]] = {"quiet": [], "thread": [], "process": []}
+
+    def measure(self, url: str, args: argparse.Namespace, label: str) -> None:
+        thread = raw_client_throughput(url, args.lines, args.width, job="flood")
+        process = raw_client_throughput(url, args.lines, args.width, job="flood_in_process")
+        self.ratios.append(process / thread)
+        print(f"  {label}: flood thread {thread:,.0f} lines/s, process "
+              f"{process:,.0f} lines/s, ratio {process / thread:.0%}", flush=True)
+        for kind in ("thread", "process"):
+            times = first_line_ms(url, f"first_line_{kind}", 20)
+            self.first[kind].extend(times)
+            print(f"  {label}: Start to first line, {kind} job: median "
+                  f"{statistics.median(times):.1f} ms ({min(times):.1f}-{max(times):.1f})",
+                  flush=True)
+        for kind, flood_job in (("quiet", None), ("thread", "flood"),
+                                ("process", "flood_in_process")):
+            samples = latency_during(url, flood_job, args.rate, args.seconds,
+                                     args.flood_watcher)
+            self.p99s[kind].append(percentile(samples, 99))
+            self.p50s[kind].append(percentile(samples, 50))
+            print(f"  {label}: ticker p99 with {kind} flood: "
+                  f"{self.p99s[kind][-1]:.1f} ms, p50 {self.p50s[kind][-1]:.1f} ms "
+                  f"({len(samples)} lines)", flush=True)
+
+    def summary(self, args: argparse.Namespace) -> None:
+        ratios, p99s = self.ratios, self.p99s
+        print(f"flood throughput process/thread = {statistics.median(ratios):.0%} median of "
+              f"{len(ratios)} rounds ({min(ratios):.0%}-{max(ratios):.0%})    (target >= "
+              f"80%); {args.lines:,} lines of {args.width} B")
+        for kind, times in self.first.items():
+            print(f"Start to first line, {kind} job: median {statistics.median(times):.1f} "
+                  f"ms, p90 {percentile(times, 90):.1f} ms of {len(times)}"
+                  + ("    (target median <= 150 ms)" if kind == "process" else ""))
+        quiet = statistics.median(p99s["quiet"])
+        for kind, values in p99s.items():
+            rounds = [v / q for v, q in zip(values, p99s["quiet"], strict=True)]
+            print(f"ticker p99, {kind + (' flood' if kind != 'quiet' else ''):14s} "
+                  f"{statistics.median(values):7.1f} ms median of {len(values)} "
+                  f"({min(values):.1f}-{max(values):.1f}); "
+                  f"{statistics.median(values) / quiet:.1f}x quiet (each round against "
+                  f"its own quiet: {_spread(rounds, '{:.1f}x')})"
+                  + ("    (target process flood within 1.5x of quiet)"
+                     if kind == "process" else ""))
+        print("ticker p50, quiet / thread flood / process flood: " + " / ".join(
+            _spread(self.p50s[kind], "{:.1f}") for kind in ("quiet", "thread", "process"))
+            + " ms")
 
 
 def _loadavg() -> str:

@@ -75,6 +75,9 @@ PIPE_BYTES = 1024 * 1024
 #: What one read takes from a pipe: a flood is assembled into lines a thousand or so
 #: at a time, so other runs' lines do not wait behind one huge batch.
 READ_BYTES = 65_536
+#: The longest the reader of a flood waits for the pump's next drain (see
+#: ``RunCapture.intake``): a pump that does not come reads on, one slice each time.
+INTAKE_WAIT_SECONDS = 0.1
 #: How often the supervisor looks at the child, the stop signal and the deadlines.
 SUPERVISE_SECONDS = 0.05
 
@@ -135,9 +138,21 @@ class _Reader:
 
     def _loop(self) -> None:
         capture, selector = self.capture, self._selector
+        cycle, taken = capture.drains, 0  # lines written since the drain numbered cycle
         try:
             while selector.get_map() and not self._closing.is_set():
                 for key, _ in selector.select(0.1):
+                    if capture.intake:
+                        # A flood while other runs share this process: one slice per
+                        # drain cycle (see CapturePump), the job's process held back
+                        # by its full pipe meanwhile, as a thread job's printing
+                        # gives way.
+                        if capture.drains != cycle:
+                            cycle, taken = capture.drains, 0
+                        elif taken >= capture.intake:
+                            capture.held = True
+                            capture.wait_drained(cycle, INTAKE_WAIT_SECONDS)
+                            cycle, taken = capture.drains, 0
                     fd = int(key.fd)
                     data = os.read(fd, READ_BYTES)
                     decoder = self._decoders[fd]
@@ -151,11 +166,7 @@ class _Reader:
                     allowed = self.allow(len(data))
                     if not allowed:
                         continue
-                    if capture.give_way and not capture.chunks:
-                        # A flood gives way once per drain cycle while other runs share
-                        # this process, as a thread job's printing does (the pipe fills,
-                        # and the job's process waits on it meanwhile).
-                        time.sleep(capture.give_way)
+                    taken += data.count(b"\n", 0, allowed)
                     capture.write(key.data, decoder.decode(data[:allowed]))
         finally:
             for key in list(selector.get_map().values()):

@@ -93,6 +93,7 @@ class Delivery:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._held = False  # a watcher waits for its connection to drain: poll soon
+        self._appended = False  # this turn took output_changed: go round again
         self._start_lock = threading.Lock()
         #: Called after each batch is emitted, with its payload, the number of sockets
         #: it went to and whether it went to the live room (web/metrics.py sets it).
@@ -156,25 +157,45 @@ class Delivery:
                 threading.Event().wait(0.1)
 
     def _turn(self) -> bool:
-        """Apply watch requests, then send each run's share; True if some run has more.
+        """Apply watch requests, then send each run's share; True if some run has more
+        (or output was appended since the turn began, see :meth:`_others_wrote`).
 
         The runs with the least to send go first, so that a quiet run's new line does
         not wait behind a flooding run's batches.
         """
         self._apply_requests()
         self._held = False
+        self._appended = False
         more = False
         ends = {run_id: self.store.output_end(run_id) for run_id in self._runs}
         failure: Exception | None = None
         for run_id, watchers in sorted(
                 self._runs.items(), key=lambda item: ends[item[0]] - item[1].sent):
             try:
-                more |= self._deliver(run_id, watchers, ends[run_id])
+                more |= self._deliver(run_id, watchers, ends[run_id], ends)
             except Exception as exc:  # this run's turn failed: the others still get theirs
                 failure = failure or exc
+            if more and self._others_wrote(ends, run_id):
+                break  # a new turn, which serves them first
         if failure is not None:
             raise failure
-        return more
+        return more or self._appended
+
+    def _others_wrote(self, ends: dict[str, int], sending: str) -> bool:
+        """Whether a run other than ``sending`` has new lines since ``ends`` (its end
+        when the turn began): ``sending`` then yields after its current batch, so that
+        a quiet run's line waits for at most one batch of a flood's.
+
+        Looked at only once per append (``output_changed``; each look may cost a
+        round trip to Redis per run): the event is taken, and the turn is to go round
+        again (``_appended``) so that what set it is delivered."""
+        changed = self.store.output_changed
+        if not changed.is_set():
+            return False  # nothing appended since the last look
+        changed.clear()
+        self._appended = True
+        return any(self.store.output_end(run_id) > end
+                   for run_id, end in ends.items() if run_id != sending)
 
     def _apply_requests(self) -> None:
         while True:
@@ -209,8 +230,10 @@ class Delivery:
         if not watchers.live and not watchers.behind:
             del self._runs[run_id]
 
-    def _deliver(self, run_id: str, watchers: _RunWatchers, end: int) -> bool:
-        """Send what is new up to ``end``; True if there is more than one turn's share left."""
+    def _deliver(self, run_id: str, watchers: _RunWatchers, end: int,
+                 ends: dict[str, int] | None = None) -> bool:
+        """Send what is new up to ``end``; True if there is more than one turn's share
+        left, or if it yielded after a batch because another run of ``ends`` wrote."""
         more = False
         if watchers.live:
             for sid in [s for s in watchers.live if self._backlog(s) > self.max_client_queue]:
@@ -219,7 +242,8 @@ class Delivery:
                 watchers.behind[sid] = watchers.sent
             turns = 0
             while watchers.sent < end and watchers.live:
-                if turns == self.batches_per_turn:
+                if turns == self.batches_per_turn or (
+                        turns and ends is not None and self._others_wrote(ends, run_id)):
                     more = True
                     break
                 payload, watchers.sent = self._batch(run_id, watchers.sent)
@@ -236,7 +260,8 @@ class Delivery:
         for sid, position in list(watchers.behind.items()):
             turns = 0
             while position < watchers.sent:
-                if turns == self.batches_per_turn:
+                if turns == self.batches_per_turn or (
+                        turns and ends is not None and self._others_wrote(ends, run_id)):
                     more = True
                     break
                 if self._backlog(sid) > self.max_client_queue:

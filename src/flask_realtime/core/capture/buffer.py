@@ -77,17 +77,25 @@ class RunCapture:
     ``out.write`` itself while the run is on its fast path. ``give_way`` is set by the
     pump: the seconds this run's printing thread pauses once per drain cycle while it
     floods and other runs share the process (0 otherwise; never on the fast path).
+    ``intake``, set by the pump in the same case, is how many lines a process run's
+    reader (``core/isolation.py``) may write per drain cycle before it waits for the
+    next drain (:meth:`wait_drained`; 0: no bound); ``held`` is set by that reader when
+    it waited, and taken by the pump (:meth:`take_held`). ``drains`` counts drains.
     """
 
     __slots__ = (
         "_bound",
         "_decoders",
+        "_drained",
         "_fast",
         "_lock",
         "_waking",
         "assemblers",
         "chunks",
+        "drains",
         "give_way",
+        "held",
+        "intake",
         "out",
         "run_id",
         "stdin",
@@ -107,6 +115,10 @@ class RunCapture:
         # switching to or from the fast path rebinds them all.
         self._bound: dict[int, dict[str, Any]] = {}
         self.give_way = 0.0
+        self.intake = 0
+        self.held = False
+        self.drains = 0
+        self._drained = threading.Condition(threading.Lock())
         self.assemblers = {s: LineAssembler(s, max_line_chars)
                            for s in (STDOUT, STDERR, LOG, STDIN)}
         #: The run's stdin (a :class:`~.stdin.RunStdin`), set by the runner; None: the
@@ -157,6 +169,17 @@ class RunCapture:
     def fast(self) -> bool:
         """Whether the run's stdout writes are on the fast path (see :meth:`set_fast`)."""
         return self._fast
+
+    def wait_drained(self, count: int, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds until a drain after the ``count``-th
+        (``drains`` is no longer ``count``); whether one came."""
+        with self._drained:
+            return self._drained.wait_for(lambda: self.drains != count, timeout)
+
+    def take_held(self) -> bool:
+        """Whether the reader waited for a drain since the last call (see ``held``)."""
+        held, self.held = self.held, False
+        return held
 
     def pending(self) -> bool:
         """Whether anything was written since the last drain."""
@@ -219,6 +242,9 @@ class RunCapture:
         finally:
             if collecting:
                 gc.enable()
+            with self._drained:
+                self.drains += 1
+                self._drained.notify_all()
 
     def _drain(self, now: float, partial_delay: float, force: bool) -> list[Line]:
         with self._lock:

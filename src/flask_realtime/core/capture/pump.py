@@ -111,13 +111,14 @@ class _Outbox:
     """
 
     __slots__ = ("budget", "capture", "closed", "flooding", "given", "lock", "lost",
-                 "retry_at", "unsent", "unsent_since", "writer")
+                 "retry_at", "round_lines", "unsent", "unsent_since", "writer")
 
     def __init__(self, capture: RunCapture) -> None:
         self.capture = capture
         self.lock = threading.Lock()
         self.closed = False
         self.flooding = False
+        self.round_lines = 0  # lines drained since the pump's last round
         # Lines the store refused (it was unavailable), oldest first, and how many of
         # them had to be dropped to stay within the bound.
         self.unsent: list[Line] = []
@@ -149,9 +150,17 @@ class CapturePump:
     the sockets see few, big appends.
 
     Fairness: runs share the process's GIL. A run that wrote ``FLOOD_LINES_PER_DRAIN``
-    lines or more since the last drain is flooding; while other runs are open, its
-    printing thread pauses ``give_way`` seconds once per drain cycle, and quiet runs
-    are drained first. A flood alone in the process is never slowed.
+    lines or more since the last round is flooding; while other runs are open:
+
+    * its printing thread pauses ``give_way`` seconds once per drain cycle (a thread
+      run's); a process run's reader writes at most ``FLOOD_LINES_PER_DRAIN`` lines
+      per drain cycle (``RunCapture.intake``) and then waits for the next drain, the
+      child held back by its full pipe meanwhile, so this process handles one slice
+      of the flood per cycle (``give_way`` 0 turns both off);
+    * the other runs are drained first in each round, and between rounds as soon as
+      they write, without waiting for the flood's batch interval.
+
+    A flood alone in the process is never slowed.
     """
 
     def __init__(
@@ -208,6 +217,9 @@ class CapturePump:
         self._wake.set()
         if thread is not None and thread is not threading.current_thread():
             thread.join(wait)
+        with self._lock:  # no drain to wait for any more: nobody is held back
+            for outbox in self._outboxes.values():
+                outbox.capture.intake, outbox.capture.give_way = 0, 0.0
 
     def close(self, capture: RunCapture, wait: float = 120.0) -> bool:
         """Store everything the run wrote, partial lines included; then forget it.
@@ -291,17 +303,17 @@ class CapturePump:
         busy = False  # the last round found a run busy: coalesce
         while True:
             finishing = ending.is_set()  # read first: the round below still drains
-            with self._lock:
-                outboxes = list(self._outboxes.values())
             if not finishing:
+                served = False
                 if busy:
                     # Under load, as Nagle's algorithm does it: while a batch is made and
                     # stored the next one gathers, and drains come at most every
-                    # ``interval``. A quiet pipeline never waits here.
-                    pause = self.interval - (time.monotonic() - last)
-                    if pause > 0:
-                        time.sleep(pause)
-                if not any(o.capture.fast for o in outboxes):
+                    # ``interval``. A quiet pipeline never waits here; while a run
+                    # floods, quiet runs are served meanwhile (:meth:`_serve_quiet`).
+                    served = self._serve_quiet(last + self.interval, ending)
+                with self._lock:
+                    outboxes = list(self._outboxes.values())
+                if not served and not any(o.capture.fast for o in outboxes):
                     # The first write wakes the pump (a run on its fast path wakes
                     # nobody: it is drained every ``interval``). The writer's lock-free
                     # "wake if it was empty" can lose a wake-up against a drain in
@@ -312,6 +324,8 @@ class CapturePump:
                     gap = MIN_DRAIN_GAP_SECONDS - (time.monotonic() - last)
                     if gap > 0:  # a bounded number of batches, however a run prints
                         time.sleep(gap)
+            with self._lock:
+                outboxes = list(self._outboxes.values())
             self._wake.clear()
             now = time.monotonic()
             last = now
@@ -323,14 +337,7 @@ class CapturePump:
                     if not outbox.closed:
                         written = self._deliver(outbox, now)
                         busy |= written >= BUSY_LINES_PER_DRAIN
-                        outbox.flooding = written >= FLOOD_LINES_PER_DRAIN
-                        capture = outbox.capture
-                        capture.give_way = self.give_way if shared and outbox.flooding else 0.0
-                        fast = outbox.flooding and not shared  # alone: nobody to give way to
-                        if capture.fast != fast:
-                            capture.set_fast(fast)
-                            if not fast and capture.pending():  # written since, no wake-up
-                                self._wake.set()
+                        self._note(outbox, written, shared)
             contended = shared and any(o.flooding for o in outboxes)
             if contended != self._contended:
                 self._contended = contended
@@ -338,3 +345,57 @@ class CapturePump:
                     self.on_contention(contended)
             if finishing:
                 return
+
+    def _note(self, outbox: _Outbox, written: int, shared: bool, round_: bool = True) -> None:
+        """After a drain of ``outbox`` that found ``written`` lines: whether it floods,
+        and so its pause (``give_way``), its reader's bound (``intake``) and its fast
+        path. It floods when it wrote ``FLOOD_LINES_PER_DRAIN`` lines since the last
+        round (``round_``: this drain is a round's; the drains between rounds only ever
+        find a run flooding), or while its reader is held at its bound: held, it
+        writes about that many per round, and the bound must not come and go."""
+        capture = outbox.capture
+        outbox.round_lines += written
+        floods = capture.take_held() or outbox.round_lines >= FLOOD_LINES_PER_DRAIN
+        if round_:
+            outbox.round_lines = 0
+        elif not floods:
+            return
+        outbox.flooding = floods
+        contended = shared and floods
+        capture.give_way = self.give_way if contended else 0.0
+        capture.intake = FLOOD_LINES_PER_DRAIN if contended and self.give_way else 0
+        fast = floods and not shared  # alone: nobody to give way to
+        if capture.fast != fast:
+            capture.set_fast(fast)
+            if not fast and capture.pending():  # written since, no wake-up
+                self._wake.set()
+
+    def _serve_quiet(self, until: float, ending: threading.Event) -> bool:
+        """Wait until ``until`` (monotonic) for the next round; while some run floods,
+        drain and store the other runs as soon as they write meanwhile, so that their
+        lines never wait for a flood's batch interval. True if a wake-up was used up
+        (the round is not to wait for one)."""
+        served = False
+        while not ending.is_set():
+            pause = until - time.monotonic()
+            if pause <= 0:
+                break
+            with self._lock:
+                outboxes = list(self._outboxes.values())
+            if not any(o.flooding for o in outboxes):  # busy, nobody floods: coalesce
+                time.sleep(pause)
+                break
+            if not self._wake.wait(pause):
+                break
+            self._wake.clear()
+            served = True
+            now = time.monotonic()
+            shared = len(outboxes) > 1
+            for outbox in outboxes:
+                if outbox.flooding:
+                    continue  # its turn comes at ``until``
+                with outbox.lock:
+                    if not outbox.closed:
+                        self._note(outbox, self._deliver(outbox, now), shared, round_=False)
+            time.sleep(MIN_DRAIN_GAP_SECONDS)  # a bounded number of batches
+        return served

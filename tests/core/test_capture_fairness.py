@@ -1,0 +1,124 @@
+"""While a run floods and other runs share the process, the pump serves the others
+between the flood's slices: their lines are not stored behind the flood's batch
+interval, and a process run's reader is held to one slice per drain cycle."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from flask_realtime.core.capture import CapturePump, RunCapture
+from flask_realtime.core.capture.pump import FLOOD_LINES_PER_DRAIN, _Outbox
+from flask_realtime.core.output import STDOUT, Line
+from flask_realtime.store.memory import MemoryStore
+from tests.conftest import wait_for
+
+
+class Sink:
+    """The embedded store's append."""
+
+    def __init__(self) -> None:
+        self.store = MemoryStore(retention_lines=10_000_000)
+
+    def __call__(self, run_id: str, lines: list[Line], epoch_ms: int, *,
+                 writer: str | None = None, offset: int = 0) -> int:
+        return self.store.append_output(run_id, lines, epoch_ms, writer=writer, offset=offset)
+
+    def texts(self, run_id: str) -> list[str]:
+        piece = self.store.read_output(run_id, 0, max_lines=10**7, max_chars=10**10)
+        return [text for _stream, text, _end in piece.lines]
+
+
+def flood_lines(first: int, count: int) -> str:
+    return "".join(f"{i:08d} {'x' * 50}\n" for i in range(first, first + count))
+
+
+@pytest.fixture
+def sink() -> Sink:
+    return Sink()
+
+
+@pytest.fixture
+def slow_pump(sink: Sink) -> Iterator[CapturePump]:
+    """A pump whose batch interval is a minute: a line that waits for it is late."""
+    pump = CapturePump(sink, interval=60.0)
+    yield pump
+    pump.shutdown(wait=0)
+
+
+def test_a_quiet_run_is_stored_between_the_slices_of_a_flood(
+        slow_pump: CapturePump, sink: Sink) -> None:
+    quiet, flood = slow_pump.open("quiet"), slow_pump.open("flood")
+    flood.write(STDOUT, flood_lines(1, 5000))  # one slice: the pump now coalesces
+    wait_for(lambda: flood.intake == FLOOD_LINES_PER_DRAIN)  # seen flooding, shared
+    assert len(sink.texts("flood")) == 5000
+    flood.write(STDOUT, flood_lines(5001, 5000))  # waits for the minute's round
+    for i in range(3):
+        quiet.write(STDOUT, f"quiet {i}\n")
+        wait_for(lambda i=i: sink.texts("quiet") == [f"quiet {n}" for n in range(i + 1)])
+    assert len(sink.texts("flood")) == 5000  # the flood's second slice still waits
+    assert slow_pump.close(flood) and slow_pump.close(quiet)
+    assert sink.texts("flood") == [f"{i:08d} {'x' * 50}" for i in range(1, 10_001)]
+
+
+def test_a_flood_is_bounded_per_drain_only_while_others_share_the_process(
+        sink: Sink) -> None:
+    """A process run's reader is held to one slice (``intake``) per drain while the run
+    floods beside another; alone, it is not held at all."""
+    pump = CapturePump(sink)
+    quiet, flood = pump.open("quiet"), pump.open("flood")
+    written = [0]
+
+    def flood_until(condition: object) -> None:
+        def burst() -> bool:
+            flood.write(STDOUT, flood_lines(written[0] + 1, 2000))
+            written[0] += 2000
+            return bool(condition())  # type: ignore[operator]
+        wait_for(burst)
+
+    flood_until(lambda: flood.intake == FLOOD_LINES_PER_DRAIN)
+    assert quiet.intake == 0
+    assert pump.close(quiet)
+    flood_until(lambda: flood.intake == 0)  # alone in the process: unbounded
+    assert pump.close(flood)
+    pump.shutdown()
+    assert sink.texts("flood") == [f"{i:08d} {'x' * 50}" for i in range(1, written[0] + 1)]
+
+
+def test_a_run_floods_by_its_lines_per_round_or_while_its_reader_is_held(
+        sink: Sink) -> None:
+    """Flooding is ``FLOOD_LINES_PER_DRAIN`` lines between two rounds, the drains
+    between rounds (quiet runs served early) counted with the round's; and a reader
+    held at its bound keeps the run flooding, whatever the count, else the bound
+    would come and go with each drain."""
+    pump = CapturePump(sink, interval=0.01)
+    outbox = _Outbox(RunCapture("r", lambda: None, 1000))
+    capture = outbox.capture
+    pump._note(outbox, 600, shared=True, round_=False)  # between rounds: not yet
+    assert not outbox.flooding and capture.intake == 0
+    pump._note(outbox, 500, shared=True, round_=False)  # 1,100 since the round
+    assert outbox.flooding and capture.intake == FLOOD_LINES_PER_DRAIN
+    assert capture.give_way == pump.give_way
+    pump._note(outbox, 0, shared=True)  # the round counts them: still flooding
+    assert outbox.flooding
+    pump._note(outbox, 900, shared=True)  # a round with fewer: quiet again
+    assert not outbox.flooding and capture.intake == 0 and capture.give_way == 0
+    capture.held = True  # the reader waited for this drain
+    pump._note(outbox, 5, shared=True)
+    assert outbox.flooding and capture.intake == FLOOD_LINES_PER_DRAIN
+    assert not capture.held  # taken: the next drain asks again
+    pump._note(outbox, 5, shared=True)
+    assert not outbox.flooding and capture.intake == 0
+    capture.held = True
+    pump._note(outbox, 5000, shared=False)  # alone: flooding, but never held back
+    assert outbox.flooding and capture.intake == 0 and capture.give_way == 0
+    assert capture.fast
+
+
+def test_a_capture_counts_its_drains_and_wakes_who_waits_for_one() -> None:
+    capture = RunCapture("r", lambda: None, 1000)
+    assert not capture.wait_drained(capture.drains, 0.01)
+    count = capture.drains
+    capture.drain(0.0, 0.1)
+    assert capture.drains == count + 1 and capture.wait_drained(count, 0)

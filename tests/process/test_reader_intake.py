@@ -1,0 +1,76 @@
+"""The reader of a process run's pipes (core/isolation.py ``_Reader``): while the run
+floods beside others it takes one slice per drain, and the job's process waits on its
+full pipe meanwhile; otherwise it takes all there is."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+
+from flask_realtime.core import isolation
+from flask_realtime.core.capture import RunCapture
+from flask_realtime.core.isolation import READ_BYTES, _Outcome, _Reader
+from flask_realtime.core.output import STDOUT
+from tests.conftest import wait_for
+
+LINE = 61  # bytes of each line below, its newline included
+TOTAL = 20_000
+SLICE = 1000
+
+
+def start_flood() -> tuple[int, threading.Thread]:
+    """A pipe with a writer thread that writes TOTAL numbered lines into it (blocking
+    when it is full) and then closes it; the read end."""
+    r, w = os.pipe()
+    data = b"".join(f"{i:08d} {'x' * 51}\n".encode() for i in range(1, TOTAL + 1))
+
+    def write() -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(w, view):]
+        os.close(w)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    return r, writer
+
+
+def pending_lines(capture: RunCapture) -> int:
+    return capture.out.getvalue().count("\n")
+
+
+def test_a_bounded_reader_takes_one_slice_per_drain_and_holds_the_job_back(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(isolation, "INTAKE_WAIT_SECONDS", 60.0)  # only a drain frees it
+    capture = RunCapture("flood", lambda: None, 10_000)
+    capture.intake = SLICE
+    r, writer = start_flood()
+    reader = _Reader(capture, {r: STDOUT}, None, _Outcome())
+    most = SLICE + READ_BYTES // LINE + 1  # the bound is checked before each read
+    texts: list[str] = []
+    drains = 0
+    while reader.thread.is_alive():
+        wait_for(lambda: capture.held or not reader.thread.is_alive())
+        assert pending_lines(capture) <= most
+        if drains == 0:  # 1.2 MB to write, one slice read: the writer waits on its pipe
+            assert writer.is_alive()
+        capture.held = False
+        texts += [text for _s, text, _e in capture.drain(time.monotonic(), 0.1)]
+        drains += 1
+    reader.close(1)
+    texts += [text for _s, text, _e in capture.drain(time.monotonic(), 0.1, force=True)]
+    assert texts == [f"{i:08d} {'x' * 51}" for i in range(1, TOTAL + 1)]
+    assert drains >= TOTAL // most
+
+
+def test_an_unbounded_reader_takes_all_there_is_without_a_drain() -> None:
+    capture = RunCapture("flood", lambda: None, 10_000)
+    r, writer = start_flood()
+    reader = _Reader(capture, {r: STDOUT}, None, _Outcome())
+    wait_for(lambda: pending_lines(capture) == TOTAL)
+    assert not capture.held and capture.drains == 0
+    reader.close(10)
+    writer.join(10)
