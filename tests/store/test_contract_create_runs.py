@@ -57,8 +57,9 @@ def test_concurrent_batches_never_pass_the_limit(store: RunStore) -> None:
 
     def create(i: int) -> None:
         barrier.wait()
-        batch = store.create_runs([(a_run(f"r{i}-{j}"), None) for j in range(4)]
-                                  + [(a_run(f"u{i}", f"user{i}"), None)], per_user=5, total=10)
+        creates: list[tuple[Run, str | None]] = [(a_run(f"r{i}-{j}"), None) for j in range(4)]
+        creates.append((a_run(f"u{i}", f"user{i}"), None))
+        batch = store.create_runs(creates, per_user=5, total=10)
         made.extend(m.id for m in batch if isinstance(m, Run))
 
     threads = [threading.Thread(target=create, args=(i,)) for i in range(6)]

@@ -1,0 +1,97 @@
+"""``RunService.start_many``: a batch of starts keeps every promise ``start`` makes (the
+job's checks, request ids, the per-user and total limits) with one create request to the
+store, each result in its start's place."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from flask_realtime.core.jobs import JobError, JobRegistry, ParamError, Running, job
+from flask_realtime.core.ports import ActiveLimitError
+from flask_realtime.core.runs import Run, RunState
+from flask_realtime.core.service import (
+    LimitReachedError,
+    Limits,
+    RequestIdError,
+    StartRequest,
+)
+from flask_realtime.core.system import build
+from flask_realtime.store.memory import MemoryStore
+from tests.conftest import wait_for
+
+
+class CountingStore(MemoryStore):
+    """A memory store that counts its create requests and run reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def create_run(self, run: Run, request_key: str | None = None, **limits: Any) -> Run:
+        self.calls.append("create_run")
+        return super().create_run(run, request_key, **limits)
+
+    def create_runs(self, creates: list[tuple[Run, str | None]], **limits: Any,
+                    ) -> list[Run | ActiveLimitError]:
+        self.calls.append("create_runs")
+        return super().create_runs(creates, **limits)
+
+    def get_run(self, run_id: str) -> Run | None:
+        self.calls.append("get_run")
+        return super().get_run(run_id)
+
+
+def test_a_batch_starts_every_run_with_one_create() -> None:
+    release = threading.Event()
+    registry = JobRegistry()
+
+    @job(registry=registry)
+    def wait(running: Running, n: int = 1) -> int:
+        release.wait(30)
+        return n
+
+    store = CountingStore()
+    system = build({"STOP_GRACE_SECONDS": 0.3}, store=store, registry=registry)
+    service = system.service
+    service.limits = Limits(per_user=2, total=4)
+    seen: list[tuple[str, RunState]] = []
+    service.subscribe(lambda run: seen.append((run.user, run.state)))
+    with system:
+        try:
+            results = service.start_many([
+                StartRequest("u", "wait", {"n": "2"}, request_id="a",
+                             schedule=("s1", "S one"), run_id="run-1", notify="finish"),
+                StartRequest("u", "nope"),                      # no such job
+                StartRequest("u", "wait", {"n": "x"}),          # bad parameters
+                StartRequest("u", "wait", request_id="\x00"),   # bad request id
+                StartRequest("u", "wait"),
+                StartRequest("u", "wait"),                      # u's third: over per_user=2
+                StartRequest("v", "wait", request_id="b"),
+                StartRequest("v", "wait", request_id="b"),      # the same request: its run
+                StartRequest("w", "wait"),
+                StartRequest("x", "wait"),                      # the fifth: over total=4
+            ])
+            assert store.calls.count("create_runs") == 1 and "create_run" not in store.calls
+        finally:
+            release.set()
+        first, nope, bad, rid, second, third, v1, v2, w1, x1 = results
+        assert isinstance(first, Run) and first.id == "run-1" and first.params == {"n": 2}
+        assert (first.schedule_id, first.schedule_name, first.notify) == (
+            "s1", "S one", "finish")
+        assert isinstance(nope, JobError) and isinstance(bad, ParamError)
+        assert isinstance(rid, RequestIdError)
+        assert isinstance(second, Run)
+        assert isinstance(third, LimitReachedError) and "already have 2 runs" in str(third)
+        assert isinstance(v1, Run) and isinstance(v2, Run) and v2.id == v1.id
+        assert isinstance(w1, Run)
+        assert isinstance(x1, LimitReachedError) and "as many jobs" in str(x1)
+        made = [r for r in (first, second, v1, w1) if isinstance(r, Run)]
+        def all_succeeded() -> bool:
+            return all((r := store.get_run(run.id)) is not None
+                       and r.state is RunState.SUCCEEDED for run in made)
+
+        wait_for(all_succeeded, 10)  # each executed by the runner
+        queued = sorted(user for user, state in seen if state is RunState.QUEUED)
+        assert queued == ["u", "u", "v", "w"]  # each announced once, as start() does
+        assert len(store.list_runs(limit=100)) == 4
