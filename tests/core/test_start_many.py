@@ -1,6 +1,7 @@
 """``RunService.start_many``: a batch of starts keeps every promise ``start`` makes (the
 job's checks, request ids, the per-user and total limits) with one create request to the
-store, each result in its start's place."""
+store, each result in its start's place; and ``transition(current=...)``, the runner's
+first move without a read."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from flask_realtime.core.service import (
     LimitReachedError,
     Limits,
     RequestIdError,
+    RunService,
     StartRequest,
 )
 from flask_realtime.core.system import build
@@ -95,3 +97,24 @@ def test_a_batch_starts_every_run_with_one_create() -> None:
         queued = sorted(user for user, state in seen if state is RunState.QUEUED)
         assert queued == ["u", "u", "v", "w"]  # each announced once, as start() does
         assert len(store.list_runs(limit=100)) == 4
+
+
+def test_the_runners_first_move_reads_no_record_and_a_stale_one_is_read_again() -> None:
+    store = CountingStore()
+    service = RunService(store, JobRegistry())
+    run = store.create_run(Run(id="r1", job="j", title="J", user="u"))
+    store.calls.clear()
+    moved = service.transition(run.id, RunState.RUNNING, current=run)
+    assert moved is not None and moved.state is RunState.RUNNING and moved.started_at
+    assert store.calls == []  # the record given was the one stored: no read
+    # a copy the store has moved on from (stopped while queued): the save fails, the
+    # record is read again, and the move is refused as the stored state says
+    other = store.create_run(Run(id="r2", job="j", title="J", user="u"))
+    assert store.replace_run(other.moved_to(RunState.STOPPED), RunState.QUEUED)
+    assert service.transition(other.id, RunState.RUNNING, current=other) is None
+    current = store.get_run("r2")
+    assert current is not None and current.state is RunState.STOPPED
+    # a copy in a state the move is not allowed from (queued), while the stored record
+    # (running) allows it: the store's state decides
+    done = service.transition(run.id, RunState.SUCCEEDED, current=run)
+    assert done is not None and done.state is RunState.SUCCEEDED

@@ -558,7 +558,7 @@ class ThreadRunner:
             if self._shutting_down:  # submitted as the process began to shut down
                 self.service.transition(run.id, RunState.FAILED, error=SHUTDOWN_ERROR)
                 return
-            if self.service.transition(run.id, RunState.RUNNING) is None:
+            if self.service.transition(run.id, RunState.RUNNING, current=run) is None:
                 return  # stopped while queued
             self._run(run, spec, params, context, signal)
         finally:

@@ -445,11 +445,23 @@ class RunService:
         return self.store.read_output(run.id, after, **limits)
 
     # -- what runners do ---------------------------------------------------------------
-    def transition(self, run_id: str, state: RunState, **changes: Any) -> Run | None:
-        """Move a run to ``state``; None when the move is not allowed from where it is."""
+    def transition(self, run_id: str, state: RunState, *, current: Run | None = None,
+                   **changes: Any) -> Run | None:
+        """Move a run to ``state``; None when the move is not allowed from where it is.
+
+        ``current`` is the record as the caller knows it is stored (the runner's first
+        move, from ``queued``: the record :meth:`start` made), tried first instead of
+        reading it: one request fewer before the run starts. The save is still a
+        compare-and-set on the state: when the run moved meanwhile (stopped while
+        queued), it fails and the record is read again. Only for a record whose other
+        fields no one changes while it keeps its state (a queued run's)."""
+        known = current if current is not None and current.id == run_id else None
         for _ in range(20):  # compare-and-set: another thread or process may move it first
-            current = self.store.get_run(run_id)
+            guessed = known is not None
+            current, known = (known if guessed else self.store.get_run(run_id)), None
             if current is None or state not in TRANSITIONS[current.state]:
+                if guessed:
+                    continue  # the store says, not the caller's copy
                 return None
             moved = current.moved_to(state, **changes)
             if self.store.replace_run(moved, current.state):
@@ -494,7 +506,7 @@ class RunService:
         state = (RunState.FAILED if error else RunState.STOPPED if stopping
                  else RunState.SUCCEEDED)
         listed = [dict(a) for a in artifacts or ()]
-        kept = {"artifacts": listed} if listed else {}
+        kept: dict[str, Any] = {"artifacts": listed} if listed else {}
         done = self.transition(run_id, state, error=error, result=result, has_result=has_result,
                                **kept)
         if done is None and state is RunState.SUCCEEDED:  # a stop arrived meanwhile
