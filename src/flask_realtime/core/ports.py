@@ -70,7 +70,8 @@ class RunRecords(Protocol):
         Each create counts the ones before it in the list, and every count and create
         is atomic for every process sharing the store, as :meth:`create_run`'s are:
         a batch never passes a limit. A shared store makes the batch one request (the
-        scheduler starts a round's fires with it)."""
+        scheduler starts a round's fires with it). Tested in
+        ``tests/store/test_contract_create_runs.py``."""
         made: list[Run | ActiveLimitError] = []
         for run, request_key in creates:
             try:
