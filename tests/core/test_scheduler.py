@@ -425,3 +425,25 @@ def test_a_rounds_fires_start_with_one_create_each_checked_against_the_limits(
     assert started == {r.id for r in sched.runs()}
     assert sched.get(bobs).last_run_id == sched.runs("bob")[0].id
     assert all(r.schedule_id for r in sched.runs() + sched.runs("bob"))
+
+
+def test_a_fires_save_is_announced_after_its_run_started_and_before_a_refusal(
+        sched: Sched) -> None:
+    """The page hears of a fire's save once the round's runs are made (they wait for no
+    announcement), and of a refused start last, so that its last news is the error."""
+    store = sched.system.store
+    heard: list[tuple[str, bool, str | None]] = []
+    sched.scheduler.subscribe(lambda s, deleted: heard.append(
+        (s.id, s.last_run_id is not None and store.get_run(s.last_run_id) is not None,
+         s.last_error)))
+    sched.system.service.start("alice", "held", {})
+    sched.system.service.start("alice", "held", {})  # RUNS_PER_USER is 2: refused
+    refused = sched.make(job="held")
+    started = sched.make("bob", job="held")
+    heard.clear()
+    sched.at(60)
+    news = {schedule_id: [(made, error) for i, made, error in heard if i == schedule_id]
+            for schedule_id in (refused.id, started.id)}
+    assert news[started.id] == [(True, None)]  # its run existed when it was announced
+    last_error = news[refused.id][-1][1]
+    assert last_error is not None and last_error.startswith("Not started: You already have")

@@ -32,7 +32,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -306,10 +306,11 @@ class Scheduler:
         saved = self.store.replace_schedules(
             [(record, plan.schedule.version) for record, plan in zip(records, plans, strict=True)])
         starts: list[_Start] = []
+        announce: list[Schedule] = []  # once the runs have started: they wait for no one
         for plan, made, done in zip(plans, records, saved, strict=True):
             record: Schedule | None = made
             if done:
-                self._announce(made)
+                announce.append(made)
             else:  # its owner changed it meanwhile: the fire applies if it still awaits it
                 record = self._save_fire(plan.schedule, **plan.changes)
             if record is None:
@@ -318,7 +319,7 @@ class Scheduler:
                 self._tell_owner(record, plan.notice)
             if plan.run_id is not None:
                 starts.append(_Start(record, plan.key, plan.run_id, plan.schedule.last_run_id))
-        self._start_many(starts)
+        self._start_many(starts, saved=announce)
 
     def _plan(self, schedule: Schedule, due: float, following: float | None, key: str,
               now: float, logins: dict[tuple[str, str], str | None] | None = None) -> _Plan:
@@ -386,23 +387,27 @@ class Scheduler:
         :meth:`_start_many`)."""
         self._start_many([_Start(schedule, key, run_id, previous_run_id)])
 
-    def _start_many(self, starts: list[_Start]) -> None:
+    def _start_many(self, starts: list[_Start], saved: Iterable[Schedule] = ()) -> None:
         """Start the runs the schedules' saved fires name, with one request to the store
         for all of them (``RunService.start_many``: each counted against the per-user
-        and total limits, each with the request id ``schedule S:T``). A start refused
-        (a limit, a job or parameters no longer accepted) is kept as ``last_error``, and
-        ``last_run_id`` goes back to the run before. Each owner's services are read
-        once for the batch."""
-        if not starts:
-            return
+        and total limits, each with the request id ``schedule S:T``), then announce the
+        ``saved`` schedules (after the starts: the page's news of a save waits, the
+        runs do not). A start refused (a limit, a job or parameters no longer
+        accepted) is kept as ``last_error``, and ``last_run_id`` goes back to the run
+        before. Each owner's services are read once for the batch."""
         services: dict[str, Mapping[str, Any]] = {}
         for start in starts:
             if start.schedule.user not in services:
                 services[start.schedule.user] = self.services_for(start.schedule.user)
-        results = self.service.start_many([StartRequest(
-            s.user, s.job, s.params, run_id=start.run_id, request_id=f"schedule {start.key}",
-            services=services[s.user], schedule=(s.id, s.name), notify=RUN_NOTIFY[s.notify])
-            for start in starts for s in [start.schedule]])
+        try:
+            results = self.service.start_many([StartRequest(
+                s.user, s.job, s.params, run_id=start.run_id,
+                request_id=f"schedule {start.key}", services=services[s.user],
+                schedule=(s.id, s.name), notify=RUN_NOTIFY[s.notify])
+                for start in starts for s in [start.schedule]]) if starts else []
+        finally:
+            for record in saved:  # before a refusal's change is announced over it
+                self._announce(record)
         for start, result in zip(starts, results, strict=True):
             schedule = start.schedule
             if isinstance(result, LimitReachedError | JobError | ParamError):
