@@ -93,6 +93,14 @@ class RunRecords(Protocol):
         """Save ``run`` only if the stored record is still in ``expected_state``;
         returns whether it did (atomically for every process sharing the store)."""
 
+    def replace_runs(self, changes: list[tuple[Run, RunState]]) -> list[bool]:
+        """:meth:`replace_run` for each ``(run, expected_state)``, in order, each result
+        (whether it saved) in its place: a batch of compare-and-sets, each atomic for
+        every process sharing the store. A shared store makes the batch one request (a
+        round of scheduled starts moves its runs queued -> running with it). Tested in
+        ``tests/store/test_contract_replace_runs.py``."""
+        return [self.replace_run(run, expected) for run, expected in changes]
+
     @abstractmethod
     def list_runs(
         self, user: str | None = None, *, job: str | None = None,

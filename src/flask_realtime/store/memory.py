@@ -151,13 +151,21 @@ class MemoryStore(RunStore, ScheduleStore):
 
     def replace_run(self, run: Run, expected_state: RunState) -> bool:
         with self._lock:
-            current = self._runs.get(run.id)
-            if current is None or current.state is not expected_state:
-                return False
-            self._runs[run.id] = run
-            if run.state.finished:
-                self._active.discard(run.id)
-            return True
+            return self._replace_run(run, expected_state)
+
+    def replace_runs(self, changes: list[tuple[Run, RunState]]) -> list[bool]:
+        with self._lock:  # the whole batch at once, as one replace is
+            return [self._replace_run(run, expected) for run, expected in changes]
+
+    def _replace_run(self, run: Run, expected_state: RunState) -> bool:
+        """:meth:`replace_run`, the lock held."""
+        current = self._runs.get(run.id)
+        if current is None or current.state is not expected_state:
+            return False
+        self._runs[run.id] = run
+        if run.state.finished:
+            self._active.discard(run.id)
+        return True
 
     def list_runs(
         self, user: str | None = None, *, job: str | None = None,

@@ -104,6 +104,24 @@ if ARGV[4] == '1' then redis.call('SREM', KEYS[2], ARGV[5]) end
 return 1
 """
 
+#: :data:`_REPLACE` for a batch, in one script. KEYS: the active set, then each run's
+#: hash. ARGV: per run: expected state, new state, json, finished flag, id. Returns a
+#: list of 1 (saved) or 0, in order.
+_REPLACE_MANY = """
+local saved = {}
+for n = 0, #KEYS - 2 do
+  local key, a = KEYS[n + 2], 5 * n
+  if redis.call('HGET', key, 'state') == ARGV[a + 1] then
+    redis.call('HSET', key, 'state', ARGV[a + 2], 'json', ARGV[a + 3])
+    if ARGV[a + 4] == '1' then redis.call('SREM', KEYS[1], ARGV[a + 5]) end
+    saved[n + 1] = 1
+  else
+    saved[n + 1] = 0
+  end
+end
+return saved
+"""
+
 #: KEYS: run hash, runs, user's runs, active set, request key (or none). ARGV: run id,
 #: json, state, user, score, finished flag, per-user limit, total limit (-1: none),
 #: then the finished states. Returns {'exists', id}, {'limit', 'user' or 'total'} or
@@ -366,6 +384,7 @@ class RedisStore(RunStore, ScheduleStore):
         self._append = self.redis.register_script(_APPEND)
         self._create = self.redis.register_script(_CREATE)
         self._create_many = self.redis.register_script(_CREATE_MANY)
+        self._replace_many = self.redis.register_script(_REPLACE_MANY)
         self._replace_tokens = self.redis.register_script(_REPLACE_TOKENS)
         self._drop_output = self.redis.register_script(_DROP_OUTPUT)
         self._send_input = self.redis.register_script(_SEND_INPUT)
@@ -448,6 +467,17 @@ class RedisStore(RunStore, ScheduleStore):
             expected_state.value, run.state.value, json.dumps(run.to_json(with_result=True)),
             "1" if run.state.finished else "0", run.id])
         return bool(done)
+
+    @_guarded
+    def replace_runs(self, changes: list[tuple[Run, RunState]]) -> list[bool]:
+        if not changes:
+            return []
+        keys = [P + "active"] + [P + "run:" + run.id for run, _expected in changes]
+        args: list[Any] = []
+        for run, expected in changes:
+            args += [expected.value, run.state.value, json.dumps(run.to_json(with_result=True)),
+                     "1" if run.state.finished else "0", run.id]
+        return [bool(done) for done in self._replace_many(keys=keys, args=args)]
 
     @_guarded
     def list_runs(

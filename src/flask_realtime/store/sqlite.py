@@ -680,6 +680,11 @@ class SQLiteStore(RunStore, ScheduleStore):
             return done.rowcount == 1
 
     @_guarded
+    def replace_runs(self, changes: list[tuple[Run, RunState]]) -> list[bool]:
+        with self._write():  # one transaction for the batch: one commit, not one each
+            return [self.replace_run(run, expected) for run, expected in changes]
+
+    @_guarded
     def list_runs(
         self, user: str | None = None, *, job: str | None = None,
         states: Iterable[RunState] | None = None, limit: int = 100,
