@@ -6,6 +6,7 @@ first move without a read."""
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from flask_realtime.core.jobs import JobError, JobRegistry, ParamError, Running, job
@@ -118,3 +119,107 @@ def test_the_runners_first_move_reads_no_record_and_a_stale_one_is_read_again() 
     # (running) allows it: the store's state decides
     done = service.transition(run.id, RunState.SUCCEEDED, current=run)
     assert done is not None and done.state is RunState.SUCCEEDED
+
+
+class MovingStore(CountingStore):
+    """Counts ``replace_runs`` and ``replace_run``; ``before_batch`` runs just before a
+    batched move, ``after_batch`` just after it (a stop arriving then)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.before_batch: list[Any] = []
+        self.after_batch: list[Any] = []
+
+    def replace_run(self, run: Run, expected_state: RunState) -> bool:
+        self.calls.append(f"replace_run {expected_state.value}->{run.state.value}")
+        return super().replace_run(run, expected_state)
+
+    def replace_runs(self, changes: list[tuple[Run, RunState]]) -> list[bool]:
+        self.calls.append("replace_runs")
+        for hook in self.before_batch:
+            hook()
+        done = super().replace_runs(changes)
+        for hook in self.after_batch:
+            hook()
+        return done
+
+
+def test_a_batch_moves_its_runs_to_running_in_one_request_then_starts_their_threads(
+        ) -> None:
+    release = threading.Event()
+    registry = JobRegistry()
+    executed: list[str] = []
+
+    @job(registry=registry)
+    def wait(running: Running, n: int = 1) -> int:
+        executed.append(f"run-{n}")
+        release.wait(30)
+        return n
+
+    store = MovingStore()
+    system = build({"STOP_GRACE_SECONDS": 0.3}, store=store, registry=registry)
+    service = system.service
+    seen: list[tuple[str, RunState]] = []
+    service.subscribe(lambda run: seen.append((run.id, run.state)))
+    with system:
+        try:
+            results = service.start_many([StartRequest(f"u{n}", "wait", {"n": str(n)},
+                                                       run_id=f"run-{n}") for n in range(5)])
+            assert all(isinstance(r, Run) for r in results)
+            wait_for(lambda: len(executed) == 5 and sum(
+                state is RunState.RUNNING for _id, state in seen) == 5, 10)
+            # one request moved them all; no thread read or moved its run itself
+            assert store.calls.count("replace_runs") == 1
+            assert not [c for c in store.calls if c.startswith(("replace_run ", "get_run"))]
+            for n in range(5):
+                stored = store.get_run(f"run-{n}")
+                assert stored is not None and stored.state is RunState.RUNNING
+                assert stored.started_at
+                # each announced queued, then running (from its own thread), once each
+                assert [s for i, s in seen if i == f"run-{n}"] == [
+                    RunState.QUEUED, RunState.RUNNING]
+        finally:
+            release.set()
+        wait_for(lambda: all((r := store.get_run(f"run-{n}")) is not None
+                             and r.state is RunState.SUCCEEDED for n in range(5)), 10)
+
+
+def test_a_run_stopped_before_or_after_the_batched_move_ends_stopped() -> None:
+    registry = JobRegistry()
+    executed: list[int] = []
+
+    @job(registry=registry)
+    def loop(running: Running, n: int = 1) -> int:
+        executed.append(n)
+        deadline = time.monotonic() + 30
+        while running() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return n
+
+    store = MovingStore()
+    system = build({"STOP_GRACE_SECONDS": 0.3}, store=store, registry=registry)
+    service = system.service
+    seen: list[tuple[str, RunState]] = []
+    service.subscribe(lambda run: seen.append((run.id, run.state)))
+    store.before_batch.append(lambda: service.stop("u0", "run-0"))  # still queued
+    store.after_batch.append(lambda: service.stop("u1", "run-1"))   # just moved to running
+    with system:
+        results = service.start_many([StartRequest(f"u{n}", "loop", {"n": str(n)},
+                                                   run_id=f"run-{n}") for n in range(3)])
+        assert all(isinstance(r, Run) for r in results)
+        wait_for(lambda: 2 in executed, 10)
+        service.stop("u2", "run-2")
+
+        def ended() -> bool:
+            return all((r := store.get_run(f"run-{n}")) is not None
+                       and r.state is RunState.STOPPED for n in range(3))
+
+        wait_for(ended, 10)
+        assert 0 not in executed  # stopped while queued: never executed
+        first = store.get_run("run-0")
+        assert first is not None and first.started_at is None
+        # the run stopped just after the batch moved it: its thread did not announce
+        # "running" over the stop, and it still ended stopped
+        assert [s for i, s in seen if i == "run-1"] == [
+            RunState.QUEUED, RunState.STOPPING, RunState.STOPPED]
+        assert [s for i, s in seen if i == "run-0"] == [RunState.QUEUED, RunState.STOPPED]

@@ -11,7 +11,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from .access import JobAccess
 from .files import (
@@ -116,6 +116,20 @@ class Runner(Protocol):
     def stop(self, run_id: str) -> None:
         """Ask the run's job to stop if this runner executes it; must not block, and does
         nothing for a run it does not know."""
+
+
+@runtime_checkable
+class BatchRunner(Runner, Protocol):
+    """A runner that also starts a batch of runs at once (:meth:`RunService.start_many`
+    hands it the batch instead of one :meth:`~Runner.submit` each)."""
+
+    def submit_many(self, starts: Sequence[tuple[Run, JobSpec, Mapping[str, Any],
+                                                 RunContext]]) -> list[Exception | None]:
+        """:meth:`~Runner.submit` for each ``(run, spec, params, context)``, each result
+        (None, or the error ``submit`` would have raised) in its place. The thread
+        runner moves the batch's runs queued -> running in one store request
+        (:meth:`RunService.begin_runs`) and starts each one's thread right after: its
+        ``started_at`` is when it was moved and its thread started."""
 
 
 RunListener = Callable[[Run], None]
@@ -259,6 +273,7 @@ class RunService:
             batch.append((i, start, spec, values, new, key))
         made = self.store.create_runs([(new, key) for *_rest, new, key in batch],
                                       per_user=self.limits.per_user, total=self.limits.total)
+        submits: list[tuple[int, tuple[Run, JobSpec, Mapping[str, Any], RunContext]]] = []
         for (i, start, spec, values, new, _key), run in zip(batch, made, strict=True):
             if isinstance(run, ActiveLimitError):
                 results[i] = self._refusal(run)
@@ -267,11 +282,21 @@ class RunService:
             if run.id != new.id:  # a retried start: the first one is already going
                 continue
             self._announce(run)
-            try:
-                runner.submit(run, spec, values,
-                              RunContext(run.id, start.user, dict(start.services or {})))
-            except Exception as exc:  # as start() would raise it; the others still go
-                results[i] = exc
+            submits.append((i, (run, spec, values,
+                                RunContext(run.id, start.user, dict(start.services or {})))))
+        if isinstance(runner, BatchRunner):
+            errors = runner.submit_many([submit for _i, submit in submits])
+        else:
+            errors = []
+            for _i, submit in submits:
+                try:
+                    runner.submit(*submit)
+                    errors.append(None)
+                except Exception as exc:  # as start() would raise it; the others still go
+                    errors.append(exc)
+        for (i, _submit), error in zip(submits, errors, strict=True):
+            if error is not None:
+                results[i] = error
         done = [result for result in results if result is not None]
         assert len(done) == len(starts), "every start has its result"
         return done
@@ -474,6 +499,26 @@ class RunService:
                 return moved
         log.error("run %s: could not move to %s: the record keeps changing", run_id, state)
         return None
+
+    def begin_runs(self, runs: Sequence[Run]) -> Sequence[Run | None]:
+        """Move each of ``runs`` (queued, the records :meth:`start_many` made) to
+        ``running`` with one request to the store (``RunRecords.replace_runs``: each a
+        compare-and-set on ``queued``, ``started_at`` stamped now), each result in its
+        place: the moved record, or None for a run no longer queued (stopped
+        meanwhile; the caller makes its first move with :meth:`transition`, which reads
+        it). The moves are not announced here: the caller announces each
+        (:meth:`announce`), from the run's own thread, so that the batch waits for no
+        listener."""
+        moves = [run.moved_to(RunState.RUNNING) if run.state is RunState.QUEUED else None
+                 for run in runs]
+        tried = [(moved, RunState.QUEUED) for moved in moves if moved is not None]
+        saved = iter(self.store.replace_runs(tried) if tried else [])
+        return [moved if moved is not None and next(saved) else None for moved in moves]
+
+    def announce(self, run: Run) -> None:
+        """Tell the listeners (``subscribe``) of ``run``'s change, already saved: a run
+        :meth:`begin_runs` moved."""
+        self._announce(run)
 
     def annotate(self, run_id: str, change: Callable[[Run], Run | None]) -> Run | None:
         """Save ``change(run)`` over the stored run without moving it (the notifier's
