@@ -158,6 +158,9 @@ if #KEYS == 5 then redis.call('SET', KEYS[5], ARGV[1], 'EX', 86400) end
 return {'made'}
 """
 
+#: Connections a store's client keeps at most (a request waits for a free one).
+MAX_CONNECTIONS = 100
+
 #: :data:`_CREATE` for a batch, in one script: the active runs are counted once (per
 #: user and in all), then each create is checked against the counts and adds to them.
 #: KEYS: runs, active set, then per run: its hash, its user's runs, its request key
@@ -361,18 +364,26 @@ class RedisStore(RunStore, ScheduleStore):
 
     def __init__(self, url: str, retention_lines: int = DEFAULT_RETENTION_LINES, *,
                  socket_timeout: float = 2.0, listen: bool = True,
-                 output_budget_bytes: int | None = None, compress: bool = True) -> None:
+                 output_budget_bytes: int | None = None, compress: bool = True,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
         self.retention_lines = retention_lines
         self.output_budget_bytes = output_budget_bytes
         self.compress = compress
         self.output_changed = threading.Event()
         self.url = url
         # redis-py's own annotations cannot tell bytes replies from str ones: typed Any.
-        self.redis: Any = redis.Redis.from_url(
+        # A blocking pool: redis-py's default pool (100 connections from a URL) raises
+        # at once when every connection is in use, which 1,000 run threads starting
+        # together (a scheduler round) do; here a request waits up to
+        # ``socket_timeout`` for a connection instead, and at most ``max_connections``
+        # sockets are opened.
+        self.redis: Any = redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(
             url, socket_timeout=socket_timeout, socket_connect_timeout=1.0,
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
             retry_on_error=[redis.ConnectionError, redis.TimeoutError],
-            health_check_interval=15)
+            health_check_interval=15, max_connections=max_connections,
+            timeout=socket_timeout))
+        self.redis.auto_close_connection_pool = True  # as from_url's client: close() ends it
         # Stop checks are made on the job's own thread (``running()``): they must not keep
         # the job waiting while Redis is away. One try, no backoff: a refused connection
         # fails at once (the main client's retries took 0.3 s a check, and a job polling
