@@ -375,3 +375,75 @@ def test_a_0230_daily_schedule_fires_once_through_a_dst_night(
         sched.all_finished()
     assert fired == fired_at
     assert sched.get(schedule).last_due is not None
+
+
+def test_a_rounds_fires_start_with_one_create_each_checked_against_the_limits(
+        sched: Sched, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fires of one round are created in one request to the store (issue 19: 1,000
+    schedules due at once), and still each against RUNS_PER_USER: a refusal is kept on
+    its schedule, whose last_run_id goes back to the run before. Each owner's services
+    and login are looked up once a round."""
+    store = sched.system.store
+    calls: list[str] = []
+
+    def counting(name: str) -> Any:
+        original = getattr(store, name)
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            calls.append(name)
+            return original(*args, **kwargs)
+        return counted
+
+    for name in ("create_run", "create_runs"):
+        monkeypatch.setattr(store, name, counting(name))
+    looked_up: list[str] = []
+    checked: list[str] = []
+
+    def services(user: str) -> dict[str, Any]:
+        looked_up.append(user)
+        return {}
+
+    def login(user: str, spec: Any) -> str | None:
+        checked.append(user)
+        return None
+
+    sched.system.service_providers.append(services)
+    sched.scheduler.login_checks.append(login)
+    mine = [sched.make(name=f"held {i}", job="held", overlap="allow") for i in range(3)]
+    bobs = sched.make("bob", job="held")
+    assert sched.at(60) == 4
+    assert calls == ["create_runs"]
+    assert sorted(looked_up) == ["alice", "bob"] and sorted(checked) == ["alice", "bob"]
+    assert len(sched.runs()) == 2 and len(sched.runs("bob")) == 1
+    records = [sched.get(s) for s in mine]
+    refused = [r for r in records if r.last_error is not None]
+    assert len(refused) == 1 and refused[0].last_run_id is None
+    assert refused[0].last_error == (
+        "Not started: You already have 2 runs going: stop one or wait for one to finish, "
+        "then start again.")
+    started = {r.last_run_id for r in records if r.last_error is None}
+    assert started == {r.id for r in sched.runs()}
+    assert sched.get(bobs).last_run_id == sched.runs("bob")[0].id
+    assert all(r.schedule_id for r in sched.runs() + sched.runs("bob"))
+
+
+def test_a_fires_save_is_announced_after_its_run_started_and_before_a_refusal(
+        sched: Sched) -> None:
+    """The page hears of a fire's save once the round's runs are made (they wait for no
+    announcement), and of a refused start last, so that its last news is the error."""
+    store = sched.system.store
+    heard: list[tuple[str, bool, str | None]] = []
+    sched.scheduler.subscribe(lambda s, deleted: heard.append(
+        (s.id, s.last_run_id is not None and store.get_run(s.last_run_id) is not None,
+         s.last_error)))
+    sched.system.service.start("alice", "held", {})
+    sched.system.service.start("alice", "held", {})  # RUNS_PER_USER is 2: refused
+    refused = sched.make(job="held")
+    started = sched.make("bob", job="held")
+    heard.clear()
+    sched.at(60)
+    news = {schedule_id: [(made, error) for i, made, error in heard if i == schedule_id]
+            for schedule_id in (refused.id, started.id)}
+    assert news[started.id] == [(True, None)]  # its run existed when it was announced
+    last_error = news[refused.id][-1][1]
+    assert last_error is not None and last_error.startswith("Not started: You already have")

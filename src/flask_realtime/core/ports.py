@@ -59,6 +59,27 @@ class RunRecords(Protocol):
         everyone together ``total``. The count and the create are one atomic step for
         every process sharing the store: concurrent creates never pass a limit."""
 
+    def create_runs(self, creates: list[tuple[Run, str | None]], *,
+                    per_user: int | None = None, total: int | None = None,
+                    ) -> list[Run | ActiveLimitError]:
+        """:meth:`create_run` for each ``(run, request_key)``, in order, with the same
+        limits; each result in its create's place: the run stored (or the first run of
+        its request key), or the :class:`ActiveLimitError` that create would have
+        raised, returned instead so that one refusal does not stop the others.
+
+        Each create counts the ones before it in the list, and every count and create
+        is atomic for every process sharing the store, as :meth:`create_run`'s are:
+        a batch never passes a limit. A shared store makes the batch one request (the
+        scheduler starts a round's fires with it). Tested in
+        ``tests/store/test_contract_create_runs.py``."""
+        made: list[Run | ActiveLimitError] = []
+        for run, request_key in creates:
+            try:
+                made.append(self.create_run(run, request_key, per_user=per_user, total=total))
+            except ActiveLimitError as exc:
+                made.append(exc)
+        return made
+
     @abstractmethod
     def run_for_request(self, request_key: str) -> Run | None:
         """The run an earlier create with this ``request_key`` made, if any."""
@@ -71,6 +92,14 @@ class RunRecords(Protocol):
     def replace_run(self, run: Run, expected_state: RunState) -> bool:
         """Save ``run`` only if the stored record is still in ``expected_state``;
         returns whether it did (atomically for every process sharing the store)."""
+
+    def replace_runs(self, changes: list[tuple[Run, RunState]]) -> list[bool]:
+        """:meth:`replace_run` for each ``(run, expected_state)``, in order, each result
+        (whether it saved) in its place: a batch of compare-and-sets, each atomic for
+        every process sharing the store. A shared store makes the batch one request (a
+        round of scheduled starts moves its runs queued -> running with it). Tested in
+        ``tests/store/test_contract_replace_runs.py``."""
+        return [self.replace_run(run, expected) for run, expected in changes]
 
     @abstractmethod
     def list_runs(

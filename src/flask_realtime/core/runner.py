@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -488,10 +488,50 @@ class ThreadRunner:
         still queued is not executed."""
         with self._lock:
             self._signals[run.id] = StopSignal(self.service.store, run.id)
-        thread = threading.Thread(
-            target=self._execute, args=(run, spec, params, context),
+        self._thread(run, spec, params, context).start()
+
+    def submit_many(self, starts: Sequence[tuple[Run, JobSpec, Mapping[str, Any],
+                                                 RunContext]]) -> list[Exception | None]:
+        """:meth:`submit` for each ``(run, spec, params, context)`` (``BatchRunner``,
+        core/service.py), each result (None, or the error starting its thread raised)
+        in its place. The batch's runs are moved queued -> running in one store request
+        (:meth:`RunService.begin_runs`, ``started_at`` stamped then) and each one's
+        thread is started right after, already running: it announces the move and
+        executes the job, without a first move of its own. A run no longer queued
+        (stopped meanwhile), or the whole batch when the store is away or the process
+        is shutting down, is left to its thread's own first move, as :meth:`submit`
+        does (a stopped run is then not executed)."""
+        with self._lock:
+            for run, *_rest in starts:
+                self._signals[run.id] = StopSignal(self.service.store, run.id)
+        begun: Sequence[Run | None] = [None] * len(starts)
+        if not self._shutting_down:
+            try:
+                begun = self.service.begin_runs([run for run, *_rest in starts])
+            except StoreUnavailableError:
+                log.warning("%d runs: the batched first move failed (store unavailable); "
+                            "each run's thread tries its own", len(starts))
+        errors: list[Exception | None] = []
+        for (run, spec, params, context), moved in zip(starts, begun, strict=True):
+            try:
+                self._thread(run, spec, params, context, moved).start()
+                errors.append(None)
+            except Exception as exc:  # no thread to be had: the run cannot execute here
+                with self._ended:
+                    self._signals.pop(run.id, None)
+                if moved is not None:
+                    with contextlib.suppress(StoreUnavailableError):
+                        self.service.transition(run.id, RunState.FAILED,
+                                                error=f"Could not be started: {exc}")
+                errors.append(exc)
+        return errors
+
+    def _thread(self, run: Run, spec: JobSpec, params: Mapping[str, Any],
+                context: RunContext, begun: Run | None = None) -> threading.Thread:
+        """The (not yet started) thread that executes ``run`` (:meth:`_execute`)."""
+        return threading.Thread(
+            target=self._execute, args=(run, spec, params, context, begun),
             name=f"flask-realtime-run-{run.id}", daemon=True)
-        thread.start()
 
     def stop(self, run_id: str) -> None:
         """Signal Stop to the run if it executes in this process (nothing otherwise: a stop
@@ -550,15 +590,21 @@ class ThreadRunner:
         run_job(self.service, self.pump, run, spec, params, context, signal, self.stop_grace)
 
     def _execute(self, run: Run, spec: JobSpec, params: Mapping[str, Any],
-                 context: RunContext) -> None:
+                 context: RunContext, begun: Run | None = None) -> None:
+        """The run's thread: its first move (queued -> running), unless ``begun`` is the
+        record :meth:`submit_many` moved (announced here, unless a stop in this process
+        came first: its own change was announced), then the job."""
         with self._lock:
             signal = self._signals[run.id]
         self.heartbeat.add(run.id)
         try:
-            if self._shutting_down:  # submitted as the process began to shut down
+            if begun is not None:
+                if not signal.event.is_set():
+                    self.service.announce(begun)
+            elif self._shutting_down:  # submitted as the process began to shut down
                 self.service.transition(run.id, RunState.FAILED, error=SHUTDOWN_ERROR)
                 return
-            if self.service.transition(run.id, RunState.RUNNING) is None:
+            elif self.service.transition(run.id, RunState.RUNNING, current=run) is None:
                 return  # stopped while queued
             self._run(run, spec, params, context, signal)
         finally:

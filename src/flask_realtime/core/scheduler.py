@@ -32,7 +32,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,7 +50,7 @@ from .schedules import (
     parse_schedule,
     preview,
 )
-from .service import LimitReachedError, RunService
+from .service import LimitReachedError, RunService, StartRequest
 
 log = logging.getLogger(__name__)
 
@@ -298,16 +298,19 @@ class Scheduler:
         if not fires:
             return
         won = self.store.claim_fires([key for *_rest, key in fires], CLAIM_TTL_SECONDS)
-        plans = [self._plan(schedule, due, following, key, now)
+        logins: dict[tuple[str, str], str | None] = {}  # one check per user and job
+        plans = [self._plan(schedule, due, following, key, now, logins)
                  for (schedule, due, following, key), mine in zip(fires, won, strict=True)
                  if mine]  # the others are another process's to fire
         records = [plan.schedule.saved(**plan.changes) for plan in plans]
         saved = self.store.replace_schedules(
             [(record, plan.schedule.version) for record, plan in zip(records, plans, strict=True)])
+        starts: list[_Start] = []
+        announce: list[Schedule] = []  # once the runs have started: they wait for no one
         for plan, made, done in zip(plans, records, saved, strict=True):
             record: Schedule | None = made
             if done:
-                self._announce(made)
+                announce.append(made)
             else:  # its owner changed it meanwhile: the fire applies if it still awaits it
                 record = self._save_fire(plan.schedule, **plan.changes)
             if record is None:
@@ -315,13 +318,15 @@ class Scheduler:
             if plan.notice is not None:
                 self._tell_owner(record, plan.notice)
             if plan.run_id is not None:
-                self._start(record, plan.key, plan.run_id, plan.schedule.last_run_id)
+                starts.append(_Start(record, plan.key, plan.run_id, plan.schedule.last_run_id))
+        self._start_many(starts, saved=announce)
 
     def _plan(self, schedule: Schedule, due: float, following: float | None, key: str,
-              now: float) -> _Plan:
+              now: float, logins: dict[tuple[str, str], str | None] | None = None) -> _Plan:
         """What the fire of ``schedule`` due at ``due`` (claimed by this process) does:
         the changes to save, and whether it starts a run (its id chosen now, so that one
-        save records it) or tells the owner something."""
+        save records it) or tells the owner something. ``logins`` keeps the round's
+        login checks by ``(user, job)``: a user's login is checked once a round."""
         advance: dict[str, Any] = {"next_fire": following, "last_due": due}
         at = _When(due, schedule.timezone)  # in words only when a sentence needs it
         allowed = schedule.grace_seconds if schedule.missed == "run" else self.late
@@ -333,7 +338,12 @@ class Scheduler:
             spec = self.service.registry.get(schedule.job)
         except JobError as exc:
             return _Plan(schedule, key, {**advance, **_error(f"Not started: {exc}")})
-        problem = self._login_problem(schedule.user, spec)
+        if logins is None:
+            problem = self._login_problem(schedule.user, spec)
+        elif (schedule.user, spec.name) in logins:
+            problem = logins[schedule.user, spec.name]
+        else:
+            problem = logins[schedule.user, spec.name] = self._login_problem(schedule.user, spec)
         if problem is not None:
             sentence = (f"Paused: the run due at {at} was not started, because {problem} "
                         "Log in again, then resume the schedule.")
@@ -373,19 +383,42 @@ class Scheduler:
 
     def _start(self, schedule: Schedule, key: str, run_id: str,
                previous_run_id: str | None) -> None:
-        """Start the run ``run_id`` the schedule's saved fire names; a start refused (a
-        limit, a job or parameters no longer accepted) is kept as ``last_error``, and
-        ``last_run_id`` goes back to the run before."""
+        """Start the run ``run_id`` the schedule's saved fire names (see
+        :meth:`_start_many`)."""
+        self._start_many([_Start(schedule, key, run_id, previous_run_id)])
+
+    def _start_many(self, starts: list[_Start], saved: Iterable[Schedule] = ()) -> None:
+        """Start the runs the schedules' saved fires name, with one request to the store
+        for all of them (``RunService.start_many``: each counted against the per-user
+        and total limits, each with the request id ``schedule S:T``), then announce the
+        ``saved`` schedules (after the starts: the page's news of a save waits, the
+        runs do not). A start refused (a limit, a job or parameters no longer
+        accepted) is kept as ``last_error``, and ``last_run_id`` goes back to the run
+        before. Each owner's services are read once for the batch."""
+        services: dict[str, Mapping[str, Any]] = {}
+        for start in starts:
+            if start.schedule.user not in services:
+                services[start.schedule.user] = self.services_for(start.schedule.user)
         try:
-            run = self.service.start(
-                schedule.user, schedule.job, schedule.params, run_id=run_id,
-                request_id=f"schedule {key}", services=self.services_for(schedule.user),
-                schedule=(schedule.id, schedule.name), notify=RUN_NOTIFY[schedule.notify])
-        except (LimitReachedError, JobError, ParamError) as exc:
-            self._change(schedule.id, last_run_id=previous_run_id,
-                         **_error(f"Not started: {exc}"))
-            return
-        log.info("schedule %s fired %s: run %s", schedule.id, key.split(":", 1)[1], run.id)
+            results = self.service.start_many([StartRequest(
+                s.user, s.job, s.params, run_id=start.run_id,
+                request_id=f"schedule {start.key}", services=services[s.user],
+                schedule=(s.id, s.name), notify=RUN_NOTIFY[s.notify])
+                for start in starts for s in [start.schedule]]) if starts else []
+        finally:
+            for record in saved:  # before a refusal's change is announced over it
+                self._announce(record)
+        for start, result in zip(starts, results, strict=True):
+            schedule = start.schedule
+            if isinstance(result, LimitReachedError | JobError | ParamError):
+                self._change(schedule.id, last_run_id=start.previous_run_id,
+                             **_error(f"Not started: {result}"))
+            elif isinstance(result, Exception):
+                log.error("schedule %s: run %s did not start: %s", schedule.id,
+                          start.run_id, result)
+            else:
+                log.info("schedule %s fired %s: run %s", schedule.id,
+                         start.key.split(":", 1)[1], result.id)
 
     def _login_problem(self, user: str, spec: JobSpec) -> str | None:
         for check in self.login_checks:
@@ -451,6 +484,16 @@ class _When:
 
     def __format__(self, spec: str) -> str:
         return format(str(self), spec)
+
+
+@dataclass(frozen=True)
+class _Start:
+    """A run one saved fire names, to start (see :meth:`Scheduler._start_many`)."""
+
+    schedule: Schedule
+    key: str
+    run_id: str
+    previous_run_id: str | None
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from .access import JobAccess
 from .files import (
@@ -23,7 +23,7 @@ from .files import (
 from .jobs import JobError, JobRegistry, JobSpec, ParamError, RunContext
 from .output import OutputSlice
 from .ports import DEFAULT_MAX_QUEUED_INPUT, ActiveLimitError, RunStore, StoreUnavailableError
-from .runs import TRANSITIONS, Run, RunState, check_notify, new_run_id
+from .runs import TRANSITIONS, NotifyError, Run, RunState, check_notify, new_run_id
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,36 @@ class Runner(Protocol):
         nothing for a run it does not know."""
 
 
+@runtime_checkable
+class BatchRunner(Runner, Protocol):
+    """A runner that also starts a batch of runs at once (:meth:`RunService.start_many`
+    hands it the batch instead of one :meth:`~Runner.submit` each)."""
+
+    def submit_many(self, starts: Sequence[tuple[Run, JobSpec, Mapping[str, Any],
+                                                 RunContext]]) -> list[Exception | None]:
+        """:meth:`~Runner.submit` for each ``(run, spec, params, context)``, each result
+        (None, or the error ``submit`` would have raised) in its place. The thread
+        runner moves the batch's runs queued -> running in one store request
+        (:meth:`RunService.begin_runs`) and starts each one's thread right after: its
+        ``started_at`` is when it was moved and its thread started."""
+
+
 RunListener = Callable[[Run], None]
+
+
+@dataclass(frozen=True)
+class StartRequest:
+    """One start of :meth:`RunService.start_many`: :meth:`RunService.start`'s arguments
+    (files aside)."""
+
+    user: str
+    job: Any
+    params: Any = None
+    request_id: str | None = None
+    services: Mapping[str, Any] | None = None
+    schedule: tuple[str, str] | None = None
+    run_id: str | None = None
+    notify: Any = None
 
 
 class RunService:
@@ -196,20 +225,11 @@ class RunService:
         the store counts and creates in one atomic step, so this holds however many
         web processes start runs at once. :class:`JobForbiddenError` when the job's
         rule does not let ``user`` run it."""
-        assert self.runner is not None, "RunService.runner must be set before starting runs"
-        if self.closing is not None:
-            raise ShuttingDownError(self.closing)
-        request_id = check_request_id(request_id)
-        when = check_notify(notify)
-        spec = self.check_job(user, job)
+        runner = self._runner()
         uploads = dict(files or {})
-        values = spec.validate(self._with_files(spec, params, uploads))
-        key = f"{user}\x00{request_id}" if request_id else None
-        new = Run(id=run_id or new_run_id(), job=spec.name, title=spec.title, user=user,
-                  params=spec.params_json(values),
-                  schedule_id=schedule[0] if schedule else None,
-                  schedule_name=schedule[1] if schedule else None,
-                  notify=when.value if when else None)
+        spec, values, new, key = self._prepare(StartRequest(
+            user, job, params, request_id=request_id, schedule=schedule, run_id=run_id,
+            notify=notify), uploads)
         try:
             for name, upload in uploads.items():
                 self.store.put_blob(new.id, UPLOAD_PREFIX + name, upload.data)
@@ -221,20 +241,99 @@ class RunService:
                     self.store.delete_blobs(new.id)
             if not isinstance(exc, ActiveLimitError):
                 raise
-            if exc.scope == "user":
-                raise LimitReachedError(
-                    f"You already have {self.limits.per_user} runs going: stop one or wait "
-                    "for one to finish, then start again.") from None
-            raise LimitReachedError(
-                "The server is running as many jobs as it allows right now; "
-                "try again when one has finished.") from None
+            raise self._refusal(exc) from None
         if run.id != new.id:  # a retried start: the first one is already going
             if uploads:
                 self.store.delete_blobs(new.id)
             return run
         self._announce(run)
-        self.runner.submit(run, spec, values, RunContext(run.id, user, dict(services or {})))
+        runner.submit(run, spec, values, RunContext(run.id, user, dict(services or {})))
         return run
+
+    def start_many(self, starts: Sequence[StartRequest]) -> list[Run | Exception]:
+        """:meth:`start` for each of ``starts`` (no files), in order, the runs created in
+        one request to the store (:meth:`~.ports.RunRecords.create_runs`: each counted
+        against :class:`Limits` as :meth:`start` counts it). Each result is in its
+        start's place: the run (the first run of a repeated ``request_id``), or the
+        error :meth:`start` would have raised for it (the job's errors,
+        :class:`RequestIdError`, :class:`~.runs.NotifyError`,
+        :class:`LimitReachedError`), returned so that one refusal does not stop the
+        others; also, for a run created whose runner refused it, the runner's error.
+        :class:`StoreUnavailableError` (and :class:`ShuttingDownError`) is raised for
+        the whole batch. Each run is announced, then submitted, as :meth:`start` does."""
+        runner = self._runner()
+        results: list[Run | Exception | None] = [None] * len(starts)
+        batch: list[tuple[int, StartRequest, JobSpec, dict[str, Any], Run, str | None]] = []
+        for i, start in enumerate(starts):
+            try:
+                spec, values, new, key = self._prepare(start, {})
+            except (JobError, ParamError, RequestIdError, NotifyError) as exc:
+                results[i] = exc
+                continue
+            batch.append((i, start, spec, values, new, key))
+        made = self.store.create_runs([(new, key) for *_rest, new, key in batch],
+                                      per_user=self.limits.per_user, total=self.limits.total)
+        submits: list[tuple[int, tuple[Run, JobSpec, Mapping[str, Any], RunContext]]] = []
+        for (i, start, spec, values, new, _key), run in zip(batch, made, strict=True):
+            if isinstance(run, ActiveLimitError):
+                results[i] = self._refusal(run)
+                continue
+            results[i] = run
+            if run.id != new.id:  # a retried start: the first one is already going
+                continue
+            self._announce(run)
+            submits.append((i, (run, spec, values,
+                                RunContext(run.id, start.user, dict(start.services or {})))))
+        if isinstance(runner, BatchRunner):
+            errors = runner.submit_many([submit for _i, submit in submits])
+        else:
+            errors = []
+            for _i, submit in submits:
+                try:
+                    runner.submit(*submit)
+                    errors.append(None)
+                except Exception as exc:  # as start() would raise it; the others still go
+                    errors.append(exc)
+        for (i, _submit), error in zip(submits, errors, strict=True):
+            if error is not None:
+                results[i] = error
+        done = [result for result in results if result is not None]
+        assert len(done) == len(starts), "every start has its result"
+        return done
+
+    def _runner(self) -> Runner:
+        """The runner, once a start may be made (not while shutting down)."""
+        assert self.runner is not None, "RunService.runner must be set before starting runs"
+        if self.closing is not None:
+            raise ShuttingDownError(self.closing)
+        return self.runner
+
+    def _prepare(self, start: StartRequest, uploads: Mapping[str, IncomingFile],
+                 ) -> tuple[JobSpec, dict[str, Any], Run, str | None]:
+        """A start checked (its errors raised) and its run made, not yet stored: the
+        job, the validated values, the new run and its request key."""
+        request_id = check_request_id(start.request_id)
+        when = check_notify(start.notify)
+        spec = self.check_job(start.user, start.job)
+        values = spec.validate(self._with_files(spec, start.params, uploads))
+        key = f"{start.user}\x00{request_id}" if request_id else None
+        schedule = start.schedule
+        new = Run(id=start.run_id or new_run_id(), job=spec.name, title=spec.title,
+                  user=start.user, params=spec.params_json(values),
+                  schedule_id=schedule[0] if schedule else None,
+                  schedule_name=schedule[1] if schedule else None,
+                  notify=when.value if when else None)
+        return spec, values, new, key
+
+    def _refusal(self, exc: ActiveLimitError) -> LimitReachedError:
+        """The sentence a start refused by the store's limit check gets."""
+        if exc.scope == "user":
+            return LimitReachedError(
+                f"You already have {self.limits.per_user} runs going: stop one or wait "
+                "for one to finish, then start again.")
+        return LimitReachedError(
+            "The server is running as many jobs as it allows right now; "
+            "try again when one has finished.")
 
     def _with_files(self, spec: JobSpec, params: Any,
                     uploads: Mapping[str, IncomingFile]) -> Any:
@@ -371,11 +470,23 @@ class RunService:
         return self.store.read_output(run.id, after, **limits)
 
     # -- what runners do ---------------------------------------------------------------
-    def transition(self, run_id: str, state: RunState, **changes: Any) -> Run | None:
-        """Move a run to ``state``; None when the move is not allowed from where it is."""
+    def transition(self, run_id: str, state: RunState, *, current: Run | None = None,
+                   **changes: Any) -> Run | None:
+        """Move a run to ``state``; None when the move is not allowed from where it is.
+
+        ``current`` is the record as the caller knows it is stored (the runner's first
+        move, from ``queued``: the record :meth:`start` made), tried first instead of
+        reading it: one request fewer before the run starts. The save is still a
+        compare-and-set on the state: when the run moved meanwhile (stopped while
+        queued), it fails and the record is read again. Only for a record whose other
+        fields no one changes while it keeps its state (a queued run's)."""
+        known = current if current is not None and current.id == run_id else None
         for _ in range(20):  # compare-and-set: another thread or process may move it first
-            current = self.store.get_run(run_id)
+            guessed = known is not None
+            current, known = (known if guessed else self.store.get_run(run_id)), None
             if current is None or state not in TRANSITIONS[current.state]:
+                if guessed:
+                    continue  # the store says, not the caller's copy
                 return None
             moved = current.moved_to(state, **changes)
             if self.store.replace_run(moved, current.state):
@@ -388,6 +499,26 @@ class RunService:
                 return moved
         log.error("run %s: could not move to %s: the record keeps changing", run_id, state)
         return None
+
+    def begin_runs(self, runs: Sequence[Run]) -> Sequence[Run | None]:
+        """Move each of ``runs`` (queued, the records :meth:`start_many` made) to
+        ``running`` with one request to the store (``RunRecords.replace_runs``: each a
+        compare-and-set on ``queued``, ``started_at`` stamped now), each result in its
+        place: the moved record, or None for a run no longer queued (stopped
+        meanwhile; the caller makes its first move with :meth:`transition`, which reads
+        it). The moves are not announced here: the caller announces each
+        (:meth:`announce`), from the run's own thread, so that the batch waits for no
+        listener."""
+        moves = [run.moved_to(RunState.RUNNING) if run.state is RunState.QUEUED else None
+                 for run in runs]
+        tried = [(moved, RunState.QUEUED) for moved in moves if moved is not None]
+        saved = iter(self.store.replace_runs(tried) if tried else [])
+        return [moved if moved is not None and next(saved) else None for moved in moves]
+
+    def announce(self, run: Run) -> None:
+        """Tell the listeners (``subscribe``) of ``run``'s change, already saved: a run
+        :meth:`begin_runs` moved."""
+        self._announce(run)
 
     def annotate(self, run_id: str, change: Callable[[Run], Run | None]) -> Run | None:
         """Save ``change(run)`` over the stored run without moving it (the notifier's
@@ -420,7 +551,7 @@ class RunService:
         state = (RunState.FAILED if error else RunState.STOPPED if stopping
                  else RunState.SUCCEEDED)
         listed = [dict(a) for a in artifacts or ()]
-        kept = {"artifacts": listed} if listed else {}
+        kept: dict[str, Any] = {"artifacts": listed} if listed else {}
         done = self.transition(run_id, state, error=error, result=result, has_result=has_result,
                                **kept)
         if done is None and state is RunState.SUCCEEDED:  # a stop arrived meanwhile

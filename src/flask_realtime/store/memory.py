@@ -108,22 +108,39 @@ class MemoryStore(RunStore, ScheduleStore):
     def create_run(self, run: Run, request_key: str | None = None, *,
                    per_user: int | None = None, total: int | None = None) -> Run:
         with self._lock:
-            if request_key is not None:
-                existing = self._requests.get(request_key)
-                if existing is not None and existing in self._runs:
-                    return self._runs[existing]
-            if per_user is not None and sum(
-                    1 for i in self._active if self._runs[i].user == run.user) >= per_user:
-                raise ActiveLimitError("user")
-            if total is not None and len(self._active) >= total:
-                raise ActiveLimitError("total")
-            if request_key is not None:
-                self._requests[request_key] = run.id
-            self._runs[run.id] = run
-            if not run.state.finished:
-                self._active.add(run.id)
-            self._logs[run.id] = _OutputLog()
-            return run
+            return self._create_run(run, request_key, per_user, total)
+
+    def create_runs(self, creates: list[tuple[Run, str | None]], *,
+                    per_user: int | None = None, total: int | None = None,
+                    ) -> list[Run | ActiveLimitError]:
+        made: list[Run | ActiveLimitError] = []
+        with self._lock:  # the whole batch at once, as one create is
+            for run, request_key in creates:
+                try:
+                    made.append(self._create_run(run, request_key, per_user, total))
+                except ActiveLimitError as exc:
+                    made.append(exc)
+        return made
+
+    def _create_run(self, run: Run, request_key: str | None, per_user: int | None,
+                    total: int | None) -> Run:
+        """:meth:`create_run`, the lock held."""
+        if request_key is not None:
+            existing = self._requests.get(request_key)
+            if existing is not None and existing in self._runs:
+                return self._runs[existing]
+        if per_user is not None and sum(
+                1 for i in self._active if self._runs[i].user == run.user) >= per_user:
+            raise ActiveLimitError("user")
+        if total is not None and len(self._active) >= total:
+            raise ActiveLimitError("total")
+        if request_key is not None:
+            self._requests[request_key] = run.id
+        self._runs[run.id] = run
+        if not run.state.finished:
+            self._active.add(run.id)
+        self._logs[run.id] = _OutputLog()
+        return run
 
     def run_for_request(self, request_key: str) -> Run | None:
         run_id = self._requests.get(request_key)
@@ -134,13 +151,21 @@ class MemoryStore(RunStore, ScheduleStore):
 
     def replace_run(self, run: Run, expected_state: RunState) -> bool:
         with self._lock:
-            current = self._runs.get(run.id)
-            if current is None or current.state is not expected_state:
-                return False
-            self._runs[run.id] = run
-            if run.state.finished:
-                self._active.discard(run.id)
-            return True
+            return self._replace_run(run, expected_state)
+
+    def replace_runs(self, changes: list[tuple[Run, RunState]]) -> list[bool]:
+        with self._lock:  # the whole batch at once, as one replace is
+            return [self._replace_run(run, expected) for run, expected in changes]
+
+    def _replace_run(self, run: Run, expected_state: RunState) -> bool:
+        """:meth:`replace_run`, the lock held."""
+        current = self._runs.get(run.id)
+        if current is None or current.state is not expected_state:
+            return False
+        self._runs[run.id] = run
+        if run.state.finished:
+            self._active.discard(run.id)
+        return True
 
     def list_runs(
         self, user: str | None = None, *, job: str | None = None,

@@ -7,7 +7,9 @@ Layout (every key starts with ``fr:``):
 * ``fr:runs`` / ``fr:runs:<user>`` sorted sets by creation time; ``fr:active`` the
   set of runs not finished yet (limits and the executor-loss check read only that).
   A create counts the active runs against the limits and stores the run in one Lua
-  script, so starts on several processes at once never pass ``RUNS_PER_USER``.
+  script, so starts on several processes at once never pass ``RUNS_PER_USER``; a
+  batch (:meth:`RedisStore.create_runs`, a scheduler round's fires) is one script too,
+  counting the active runs once for all its creates.
 * ``fr:out:<id>`` a Redis Stream of line *chunks* (up to 1,000 lines per entry),
   each entry's id being ``0-<seq of its last line>``: resuming after seq N is
   ``XRANGE (0-N +`` (the first entry may start before N+1; those lines are skipped).
@@ -102,6 +104,24 @@ if ARGV[4] == '1' then redis.call('SREM', KEYS[2], ARGV[5]) end
 return 1
 """
 
+#: :data:`_REPLACE` for a batch, in one script. KEYS: the active set, then each run's
+#: hash. ARGV: per run: expected state, new state, json, finished flag, id. Returns a
+#: list of 1 (saved) or 0, in order.
+_REPLACE_MANY = """
+local saved = {}
+for n = 0, #KEYS - 2 do
+  local key, a = KEYS[n + 2], 5 * n
+  if redis.call('HGET', key, 'state') == ARGV[a + 1] then
+    redis.call('HSET', key, 'state', ARGV[a + 2], 'json', ARGV[a + 3])
+    if ARGV[a + 4] == '1' then redis.call('SREM', KEYS[1], ARGV[a + 5]) end
+    saved[n + 1] = 1
+  else
+    saved[n + 1] = 0
+  end
+end
+return saved
+"""
+
 #: KEYS: run hash, runs, user's runs, active set, request key (or none). ARGV: run id,
 #: json, state, user, score, finished flag, per-user limit, total limit (-1: none),
 #: then the finished states. Returns {'exists', id}, {'limit', 'user' or 'total'} or
@@ -136,6 +156,64 @@ redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
 if ARGV[6] == '0' then redis.call('SADD', KEYS[4], ARGV[1]) end
 if #KEYS == 5 then redis.call('SET', KEYS[5], ARGV[1], 'EX', 86400) end
 return {'made'}
+"""
+
+#: Connections a store's client keeps at most (a request waits for a free one).
+MAX_CONNECTIONS = 100
+
+#: :data:`_CREATE` for a batch, in one script: the active runs are counted once (per
+#: user and in all), then each create is checked against the counts and adds to them.
+#: KEYS: runs, active set, then per run: its hash, its user's runs, its request key
+#: (unused when it has none). ARGV: per-user limit, total limit (-1: none), the number
+#: of finished states and the states, then per run: id, json, state, user, score,
+#: finished flag, '1' when it has a request key. Returns per run {'exists', id},
+#: {'limit', 'user' or 'total'} or {'made'}, in order.
+_CREATE_MANY = """
+local per_user, total, nfinished = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local finished = {}
+for i = 4, 3 + nfinished do finished[ARGV[i]] = true end
+local base, limited = 3 + nfinished, per_user >= 0 or total >= 0
+local counted, mine, all = false, {}, 0
+local replies = {}
+for n = 0, (#KEYS - 2) / 3 - 1 do
+  local k, a = 3 + 3 * n, base + 7 * n
+  local id, user, reply = ARGV[a + 1], ARGV[a + 4], nil
+  if ARGV[a + 7] == '1' then
+    local existing = redis.call('GET', KEYS[k + 2])
+    if existing and redis.call('EXISTS', 'fr:run:' .. existing) == 1 then
+      reply = {'exists', existing}
+    end
+  end
+  if not reply and limited then
+    if not counted then
+      for _, other in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+        local fields = redis.call('HMGET', 'fr:run:' .. other, 'state', 'user', 'json')
+        if fields[1] and not finished[fields[1]] then
+          all = all + 1
+          local owner = fields[2] or cjson.decode(fields[3])['user']
+          mine[owner] = (mine[owner] or 0) + 1
+        end
+      end
+      counted = true
+    end
+    if per_user >= 0 and (mine[user] or 0) >= per_user then reply = {'limit', 'user'}
+    elseif total >= 0 and all >= total then reply = {'limit', 'total'} end
+  end
+  if not reply then
+    redis.call('HSET', KEYS[k], 'json', ARGV[a + 2], 'state', ARGV[a + 3], 'user', user)
+    redis.call('ZADD', KEYS[1], ARGV[a + 5], id)
+    redis.call('ZADD', KEYS[k + 1], ARGV[a + 5], id)
+    if ARGV[a + 6] == '0' then
+      redis.call('SADD', KEYS[2], id)
+      all = all + 1
+      mine[user] = (mine[user] or 0) + 1
+    end
+    if ARGV[a + 7] == '1' then redis.call('SET', KEYS[k + 2], id, 'EX', 86400) end
+    reply = {'made'}
+  end
+  replies[n + 1] = reply
+end
+return replies
 """
 
 #: KEYS: the user's token blob. ARGV: '1' when a blob is expected (else none may be
@@ -286,18 +364,26 @@ class RedisStore(RunStore, ScheduleStore):
 
     def __init__(self, url: str, retention_lines: int = DEFAULT_RETENTION_LINES, *,
                  socket_timeout: float = 2.0, listen: bool = True,
-                 output_budget_bytes: int | None = None, compress: bool = True) -> None:
+                 output_budget_bytes: int | None = None, compress: bool = True,
+                 max_connections: int = MAX_CONNECTIONS) -> None:
         self.retention_lines = retention_lines
         self.output_budget_bytes = output_budget_bytes
         self.compress = compress
         self.output_changed = threading.Event()
         self.url = url
         # redis-py's own annotations cannot tell bytes replies from str ones: typed Any.
-        self.redis: Any = redis.Redis.from_url(
+        # A blocking pool: redis-py's default pool (100 connections from a URL) raises
+        # at once when every connection is in use, which 1,000 run threads starting
+        # together (a scheduler round) do; here a request waits up to
+        # ``socket_timeout`` for a connection instead, and at most ``max_connections``
+        # sockets are opened.
+        self.redis: Any = redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(
             url, socket_timeout=socket_timeout, socket_connect_timeout=1.0,
             retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
             retry_on_error=[redis.ConnectionError, redis.TimeoutError],
-            health_check_interval=15)
+            health_check_interval=15, max_connections=max_connections,
+            timeout=socket_timeout))
+        self.redis.auto_close_connection_pool = True  # as from_url's client: close() ends it
         # Stop checks are made on the job's own thread (``running()``): they must not keep
         # the job waiting while Redis is away. One try, no backoff: a refused connection
         # fails at once (the main client's retries took 0.3 s a check, and a job polling
@@ -308,6 +394,8 @@ class RedisStore(RunStore, ScheduleStore):
         self._replace = self.redis.register_script(_REPLACE)
         self._append = self.redis.register_script(_APPEND)
         self._create = self.redis.register_script(_CREATE)
+        self._create_many = self.redis.register_script(_CREATE_MANY)
+        self._replace_many = self.redis.register_script(_REPLACE_MANY)
         self._replace_tokens = self.redis.register_script(_REPLACE_TOKENS)
         self._drop_output = self.redis.register_script(_DROP_OUTPUT)
         self._send_input = self.redis.register_script(_SEND_INPUT)
@@ -342,6 +430,39 @@ class RedisStore(RunStore, ScheduleStore):
         return run
 
     @_guarded
+    def create_runs(self, creates: list[tuple[Run, str | None]], *,
+                    per_user: int | None = None, total: int | None = None,
+                    ) -> list[Run | ActiveLimitError]:
+        if not creates:
+            return []
+        keys = [P + "runs", P + "active"]
+        args: list[Any] = [
+            -1 if per_user is None else per_user, -1 if total is None else total,
+            len(FINISHED), *FINISHED]
+        now = time.time()
+        for run, request_key in creates:
+            keys += [P + "run:" + run.id, P + "runs:" + run.user,
+                     P + "req:" + (request_key if request_key is not None else "")]
+            args += [run.id, json.dumps(run.to_json(with_result=True)), run.state.value,
+                     run.user, now, "1" if run.state.finished else "0",
+                     "0" if request_key is None else "1"]
+        made: list[Run | ActiveLimitError] = []
+        for (run, request_key), reply in zip(creates, self._create_many(keys=keys, args=args),
+                                             strict=True):
+            outcome = reply[0].decode()
+            if outcome == "limit":
+                made.append(ActiveLimitError("user" if reply[1] == b"user" else "total"))
+            elif outcome == "exists":  # a retried start: its first run (rare: one read each)
+                try:
+                    made.append(self.get_run(reply[1].decode()) or self.create_run(
+                        run, request_key, per_user=per_user, total=total))
+                except ActiveLimitError as exc:  # the first run went meanwhile
+                    made.append(exc)
+            else:
+                made.append(run)
+        return made
+
+    @_guarded
     def run_for_request(self, request_key: str) -> Run | None:
         run_id = self.redis.get(P + "req:" + request_key)
         return self.get_run(run_id.decode()) if run_id else None
@@ -357,6 +478,17 @@ class RedisStore(RunStore, ScheduleStore):
             expected_state.value, run.state.value, json.dumps(run.to_json(with_result=True)),
             "1" if run.state.finished else "0", run.id])
         return bool(done)
+
+    @_guarded
+    def replace_runs(self, changes: list[tuple[Run, RunState]]) -> list[bool]:
+        if not changes:
+            return []
+        keys = [P + "active"] + [P + "run:" + run.id for run, _expected in changes]
+        args: list[Any] = []
+        for run, expected in changes:
+            args += [expected.value, run.state.value, json.dumps(run.to_json(with_result=True)),
+                     "1" if run.state.finished else "0", run.id]
+        return [bool(done) for done in self._replace_many(keys=keys, args=args)]
 
     @_guarded
     def list_runs(

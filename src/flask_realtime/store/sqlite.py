@@ -612,25 +612,43 @@ class SQLiteStore(RunStore, ScheduleStore):
     def create_run(self, run: Run, request_key: str | None = None, *,
                    per_user: int | None = None, total: int | None = None) -> Run:
         with self._write() as db:  # one transaction: the limits hold against every thread
-            if request_key is not None:
-                row = db.execute("SELECT record FROM runs JOIN requests ON runs.id = "
-                                 "requests.run_id WHERE key = ?", (request_key,)).fetchone()
-                if row is not None:
-                    return Run.from_json(json.loads(row[0]))
-            if per_user is not None or total is not None:
-                marks = ",".join("?" * len(ACTIVE))
-                mine, everyone = db.execute(
-                    f"SELECT coalesce(sum(user = ?), 0), count(*) FROM runs WHERE state IN "
-                    f"({marks})", (run.user, *ACTIVE)).fetchone()
-                if per_user is not None and mine >= per_user:
-                    raise ActiveLimitError("user")
-                if total is not None and everyone >= total:
-                    raise ActiveLimitError("total")
-            if request_key is not None:
-                db.execute("INSERT OR REPLACE INTO requests VALUES (?, ?)",
-                           (request_key, run.id))
-            db.execute("INSERT INTO runs (id, user, job, state, record) VALUES (?, ?, ?, ?, ?)",
-                       (run.id, run.user, run.job, run.state.value, _record(run)))
+            return self._create_run(db, run, request_key, per_user, total)
+
+    @_guarded
+    def create_runs(self, creates: list[tuple[Run, str | None]], *,
+                    per_user: int | None = None, total: int | None = None,
+                    ) -> list[Run | ActiveLimitError]:
+        made: list[Run | ActiveLimitError] = []
+        with self._write() as db:  # one transaction for the batch: one commit, not one each
+            for run, request_key in creates:
+                try:
+                    made.append(self._create_run(db, run, request_key, per_user, total))
+                except ActiveLimitError as exc:
+                    made.append(exc)
+        return made
+
+    def _create_run(self, db: sqlite3.Connection, run: Run, request_key: str | None,
+                    per_user: int | None, total: int | None) -> Run:
+        """:meth:`create_run` inside the write transaction ``db``."""
+        if request_key is not None:
+            row = db.execute("SELECT record FROM runs JOIN requests ON runs.id = "
+                             "requests.run_id WHERE key = ?", (request_key,)).fetchone()
+            if row is not None:
+                return Run.from_json(json.loads(row[0]))
+        if per_user is not None or total is not None:
+            marks = ",".join("?" * len(ACTIVE))
+            mine, everyone = db.execute(
+                f"SELECT coalesce(sum(user = ?), 0), count(*) FROM runs WHERE state IN "
+                f"({marks})", (run.user, *ACTIVE)).fetchone()
+            if per_user is not None and mine >= per_user:
+                raise ActiveLimitError("user")
+            if total is not None and everyone >= total:
+                raise ActiveLimitError("total")
+        if request_key is not None:
+            db.execute("INSERT OR REPLACE INTO requests VALUES (?, ?)",
+                       (request_key, run.id))
+        db.execute("INSERT INTO runs (id, user, job, state, record) VALUES (?, ?, ?, ?, ?)",
+                   (run.id, run.user, run.job, run.state.value, _record(run)))
         return run
 
     @_guarded
@@ -660,6 +678,11 @@ class SQLiteStore(RunStore, ScheduleStore):
                     self._finished.add(run.id)
                     self._read_runs.discard(run.id)
             return done.rowcount == 1
+
+    @_guarded
+    def replace_runs(self, changes: list[tuple[Run, RunState]]) -> list[bool]:
+        with self._write():  # one transaction for the batch: one commit, not one each
+            return [self.replace_run(run, expected) for run, expected in changes]
 
     @_guarded
     def list_runs(

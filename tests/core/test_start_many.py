@@ -1,0 +1,225 @@
+"""``RunService.start_many``: a batch of starts keeps every promise ``start`` makes (the
+job's checks, request ids, the per-user and total limits) with one create request to the
+store, each result in its start's place; and ``transition(current=...)``, the runner's
+first move without a read."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from flask_realtime.core.jobs import JobError, JobRegistry, ParamError, Running, job
+from flask_realtime.core.ports import ActiveLimitError
+from flask_realtime.core.runs import Run, RunState
+from flask_realtime.core.service import (
+    LimitReachedError,
+    Limits,
+    RequestIdError,
+    RunService,
+    StartRequest,
+)
+from flask_realtime.core.system import build
+from flask_realtime.store.memory import MemoryStore
+from tests.conftest import wait_for
+
+
+class CountingStore(MemoryStore):
+    """A memory store that counts its create requests and run reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[str] = []
+
+    def create_run(self, run: Run, request_key: str | None = None, **limits: Any) -> Run:
+        self.calls.append("create_run")
+        return super().create_run(run, request_key, **limits)
+
+    def create_runs(self, creates: list[tuple[Run, str | None]], **limits: Any,
+                    ) -> list[Run | ActiveLimitError]:
+        self.calls.append("create_runs")
+        return super().create_runs(creates, **limits)
+
+    def get_run(self, run_id: str) -> Run | None:
+        self.calls.append("get_run")
+        return super().get_run(run_id)
+
+
+def test_a_batch_starts_every_run_with_one_create() -> None:
+    release = threading.Event()
+    registry = JobRegistry()
+
+    @job(registry=registry)
+    def wait(running: Running, n: int = 1) -> int:
+        release.wait(30)
+        return n
+
+    store = CountingStore()
+    system = build({"STOP_GRACE_SECONDS": 0.3}, store=store, registry=registry)
+    service = system.service
+    service.limits = Limits(per_user=2, total=4)
+    seen: list[tuple[str, RunState]] = []
+    service.subscribe(lambda run: seen.append((run.user, run.state)))
+    with system:
+        try:
+            results = service.start_many([
+                StartRequest("u", "wait", {"n": "2"}, request_id="a",
+                             schedule=("s1", "S one"), run_id="run-1", notify="finish"),
+                StartRequest("u", "nope"),                      # no such job
+                StartRequest("u", "wait", {"n": "x"}),          # bad parameters
+                StartRequest("u", "wait", request_id="\x00"),   # bad request id
+                StartRequest("u", "wait"),
+                StartRequest("u", "wait"),                      # u's third: over per_user=2
+                StartRequest("v", "wait", request_id="b"),
+                StartRequest("v", "wait", request_id="b"),      # the same request: its run
+                StartRequest("w", "wait"),
+                StartRequest("x", "wait"),                      # the fifth: over total=4
+            ])
+            assert store.calls.count("create_runs") == 1 and "create_run" not in store.calls
+        finally:
+            release.set()
+        first, nope, bad, rid, second, third, v1, v2, w1, x1 = results
+        assert isinstance(first, Run) and first.id == "run-1" and first.params == {"n": 2}
+        assert (first.schedule_id, first.schedule_name, first.notify) == (
+            "s1", "S one", "finish")
+        assert isinstance(nope, JobError) and isinstance(bad, ParamError)
+        assert isinstance(rid, RequestIdError)
+        assert isinstance(second, Run)
+        assert isinstance(third, LimitReachedError) and "already have 2 runs" in str(third)
+        assert isinstance(v1, Run) and isinstance(v2, Run) and v2.id == v1.id
+        assert isinstance(w1, Run)
+        assert isinstance(x1, LimitReachedError) and "as many jobs" in str(x1)
+        made = [r for r in (first, second, v1, w1) if isinstance(r, Run)]
+        def all_succeeded() -> bool:
+            return all((r := store.get_run(run.id)) is not None
+                       and r.state is RunState.SUCCEEDED for run in made)
+
+        wait_for(all_succeeded, 10)  # each executed by the runner
+        queued = sorted(user for user, state in seen if state is RunState.QUEUED)
+        assert queued == ["u", "u", "v", "w"]  # each announced once, as start() does
+        assert len(store.list_runs(limit=100)) == 4
+
+
+def test_the_runners_first_move_reads_no_record_and_a_stale_one_is_read_again() -> None:
+    store = CountingStore()
+    service = RunService(store, JobRegistry())
+    run = store.create_run(Run(id="r1", job="j", title="J", user="u"))
+    store.calls.clear()
+    moved = service.transition(run.id, RunState.RUNNING, current=run)
+    assert moved is not None and moved.state is RunState.RUNNING and moved.started_at
+    assert store.calls == []  # the record given was the one stored: no read
+    # a copy the store has moved on from (stopped while queued): the save fails, the
+    # record is read again, and the move is refused as the stored state says
+    other = store.create_run(Run(id="r2", job="j", title="J", user="u"))
+    assert store.replace_run(other.moved_to(RunState.STOPPED), RunState.QUEUED)
+    assert service.transition(other.id, RunState.RUNNING, current=other) is None
+    current = store.get_run("r2")
+    assert current is not None and current.state is RunState.STOPPED
+    # a copy in a state the move is not allowed from (queued), while the stored record
+    # (running) allows it: the store's state decides
+    done = service.transition(run.id, RunState.SUCCEEDED, current=run)
+    assert done is not None and done.state is RunState.SUCCEEDED
+
+
+class MovingStore(CountingStore):
+    """Counts ``replace_runs`` and ``replace_run``; ``before_batch`` runs just before a
+    batched move, ``after_batch`` just after it (a stop arriving then)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.before_batch: list[Any] = []
+        self.after_batch: list[Any] = []
+
+    def replace_run(self, run: Run, expected_state: RunState) -> bool:
+        self.calls.append(f"replace_run {expected_state.value}->{run.state.value}")
+        return super().replace_run(run, expected_state)
+
+    def replace_runs(self, changes: list[tuple[Run, RunState]]) -> list[bool]:
+        self.calls.append("replace_runs")
+        for hook in self.before_batch:
+            hook()
+        done = super().replace_runs(changes)
+        for hook in self.after_batch:
+            hook()
+        return done
+
+
+def test_a_batch_moves_its_runs_to_running_in_one_request_then_starts_their_threads(
+        ) -> None:
+    release = threading.Event()
+    registry = JobRegistry()
+    executed: list[str] = []
+
+    @job(registry=registry)
+    def wait(running: Running, n: int = 1) -> int:
+        executed.append(f"run-{n}")
+        release.wait(30)
+        return n
+
+    store = MovingStore()
+    system = build({"STOP_GRACE_SECONDS": 0.3}, store=store, registry=registry)
+    service = system.service
+    seen: list[tuple[str, RunState]] = []
+    service.subscribe(lambda run: seen.append((run.id, run.state)))
+    with system:
+        try:
+            results = service.start_many([StartRequest(f"u{n}", "wait", {"n": str(n)},
+                                                       run_id=f"run-{n}") for n in range(5)])
+            assert all(isinstance(r, Run) for r in results)
+            wait_for(lambda: len(executed) == 5 and sum(
+                state is RunState.RUNNING for _id, state in seen) == 5, 10)
+            # one request moved them all; no thread read or moved its run itself
+            assert store.calls.count("replace_runs") == 1
+            assert not [c for c in store.calls if c.startswith(("replace_run ", "get_run"))]
+            for n in range(5):
+                stored = store.get_run(f"run-{n}")
+                assert stored is not None and stored.state is RunState.RUNNING
+                assert stored.started_at
+                # each announced queued, then running (from its own thread), once each
+                assert [s for i, s in seen if i == f"run-{n}"] == [
+                    RunState.QUEUED, RunState.RUNNING]
+        finally:
+            release.set()
+        wait_for(lambda: all((r := store.get_run(f"run-{n}")) is not None
+                             and r.state is RunState.SUCCEEDED for n in range(5)), 10)
+
+
+def test_a_run_stopped_before_or_after_the_batched_move_ends_stopped() -> None:
+    registry = JobRegistry()
+    executed: list[int] = []
+
+    @job(registry=registry)
+    def loop(running: Running, n: int = 1) -> int:
+        executed.append(n)
+        deadline = time.monotonic() + 30
+        while running() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return n
+
+    store = MovingStore()
+    system = build({"STOP_GRACE_SECONDS": 0.3}, store=store, registry=registry)
+    service = system.service
+    seen: list[tuple[str, RunState]] = []
+    service.subscribe(lambda run: seen.append((run.id, run.state)))
+    store.before_batch.append(lambda: service.stop("u0", "run-0"))  # still queued
+    store.after_batch.append(lambda: service.stop("u1", "run-1"))   # just moved to running
+    with system:
+        results = service.start_many([StartRequest(f"u{n}", "loop", {"n": str(n)},
+                                                   run_id=f"run-{n}") for n in range(3)])
+        assert all(isinstance(r, Run) for r in results)
+        wait_for(lambda: 2 in executed, 10)
+        service.stop("u2", "run-2")
+
+        def ended() -> bool:
+            return all((r := store.get_run(f"run-{n}")) is not None
+                       and r.state is RunState.STOPPED for n in range(3))
+
+        wait_for(ended, 10)
+        assert 0 not in executed  # stopped while queued: never executed
+        first = store.get_run("run-0")
+        assert first is not None and first.started_at is None
+        # the run stopped just after the batch moved it: its thread did not announce
+        # "running" over the stop, and it still ended stopped
+        assert [s for i, s in seen if i == "run-1"] == [
+            RunState.QUEUED, RunState.STOPPING, RunState.STOPPED]
+        assert [s for i, s in seen if i == "run-0"] == [RunState.QUEUED, RunState.STOPPED]
