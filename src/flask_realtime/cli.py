@@ -89,7 +89,7 @@ def run(host: str, port: int, debug: bool, demo: bool | None) -> None:
     setup_logging()  # text or JSON lines on stderr (LOG_FORMAT), before the app logs
     from werkzeug.serving import make_server
 
-    from . import collector, malloc
+    from . import malloc
 
     malloc.tune()  # freed buffers go back to the system (flask_realtime/malloc.py)
 
@@ -98,7 +98,6 @@ def run(host: str, port: int, debug: bool, demo: bool | None) -> None:
 
     app = create_app()  # a store locked by another server, damaged, too new: Commands
     apply_switch_interval(app)
-    collector.freeze()  # full collections skip what start-up made (collector.py)
     if demo is None:
         login_off = given(app.config, "LOGIN_REQUIRED") and not app.config["LOGIN_REQUIRED"]
         demo = not app.config.get("WEBEX_CLIENT_ID") and not login_off
@@ -506,7 +505,7 @@ def worker(burst: bool, name: str | None) -> None:
     """Execute runs from Redis (REDIS_URL) as an RQ worker: jobs run here, output flows
     to the web processes through Redis."""
     setup_logging()  # text or JSON lines on stderr (LOG_FORMAT), before the app logs
-    from . import collector, malloc
+    from . import malloc
 
     malloc.tune()  # a run's output goes through this process too
     from rq.serializers import JSONSerializer
@@ -543,7 +542,6 @@ def worker(burst: bool, name: str | None) -> None:
                 float(config["STOP_GRACE_SECONDS"]), float(config["SHUTDOWN_GRACE_SECONDS"]),
                 isolation=str(config["ISOLATION"]), limits=job_limits(config),
                 after_run=notifier.deliver_pending))
-        collector.freeze()  # and its work horses share those pages (collector.py)
         click.echo(f"Flask-Realtime worker on queue {QUEUE_NAME!r} ({config['REDIS_URL']})",
                    err=True)
         queue_worker.work(burst=burst, with_scheduler=False)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import atexit
 
-from .. import collector, malloc
+from .. import malloc
 from ..logs import setup as setup_logging
 from .app import apply_switch_interval, check_production_settings, create_app, shutdown
 
@@ -24,7 +24,6 @@ malloc.tune()  # freed buffers go back to the system (flask_realtime/malloc.py)
 app = create_app()
 check_production_settings(app.config)
 apply_switch_interval(app)
-collector.freeze()  # full collections skip what start-up made (flask_realtime/collector.py)
 # A server without our gunicorn hooks (web/gunicorn_conf.py) still ends its runs as
 # failed, never `running`, as the process exits; with them this does nothing more.
 atexit.register(shutdown, app)
