@@ -96,18 +96,10 @@ UNAVAILABLE = "The store (Redis) cannot be reached right now: try again in a mom
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: KEYS: run hash, active set. ARGV: expected state, new state, new json, finished flag.
+#: Compare-and-sets of run records, in one script (one run's is a batch of one). KEYS:
+#: the active set, then each run's hash. ARGV: per run: expected state, new state,
+#: json, finished flag, id. Returns a list of 1 (saved) or 0, in order.
 _REPLACE = """
-if redis.call('HGET', KEYS[1], 'state') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'state', ARGV[2], 'json', ARGV[3])
-if ARGV[4] == '1' then redis.call('SREM', KEYS[2], ARGV[5]) end
-return 1
-"""
-
-#: :data:`_REPLACE` for a batch, in one script. KEYS: the active set, then each run's
-#: hash. ARGV: per run: expected state, new state, json, finished flag, id. Returns a
-#: list of 1 (saved) or 0, in order.
-_REPLACE_MANY = """
 local saved = {}
 for n = 0, #KEYS - 2 do
   local key, a = KEYS[n + 2], 5 * n
@@ -122,53 +114,19 @@ end
 return saved
 """
 
-#: KEYS: run hash, runs, user's runs, active set, request key (or none). ARGV: run id,
-#: json, state, user, score, finished flag, per-user limit, total limit (-1: none),
-#: then the finished states. Returns {'exists', id}, {'limit', 'user' or 'total'} or
-#: {'made'}. The active runs' hashes are read by name, not passed as KEYS: their ids
-#: are only known inside the script (fine on one Redis; a cluster would need a slot tag).
-_CREATE = """
-if #KEYS == 5 then
-  local existing = redis.call('GET', KEYS[5])
-  if existing and redis.call('EXISTS', 'fr:run:' .. existing) == 1 then
-    return {'exists', existing}
-  end
-end
-local per_user, total = tonumber(ARGV[7]), tonumber(ARGV[8])
-if per_user >= 0 or total >= 0 then
-  local finished = {}
-  for i = 9, #ARGV do finished[ARGV[i]] = true end
-  local mine, all = 0, 0
-  for _, id in ipairs(redis.call('SMEMBERS', KEYS[4])) do
-    local fields = redis.call('HMGET', 'fr:run:' .. id, 'state', 'user', 'json')
-    if fields[1] and not finished[fields[1]] then
-      all = all + 1
-      local user = fields[2] or cjson.decode(fields[3])['user']  -- records made before 'user'
-      if user == ARGV[4] then mine = mine + 1 end
-    end
-  end
-  if per_user >= 0 and mine >= per_user then return {'limit', 'user'} end
-  if total >= 0 and all >= total then return {'limit', 'total'} end
-end
-redis.call('HSET', KEYS[1], 'json', ARGV[2], 'state', ARGV[3], 'user', ARGV[4])
-redis.call('ZADD', KEYS[2], ARGV[5], ARGV[1])
-redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
-if ARGV[6] == '0' then redis.call('SADD', KEYS[4], ARGV[1]) end
-if #KEYS == 5 then redis.call('SET', KEYS[5], ARGV[1], 'EX', 86400) end
-return {'made'}
-"""
-
 #: Connections a store's client keeps at most (a request waits for a free one).
 MAX_CONNECTIONS = 100
 
-#: :data:`_CREATE` for a batch, in one script: the active runs are counted once (per
-#: user and in all), then each create is checked against the counts and adds to them.
-#: KEYS: runs, active set, then per run: its hash, its user's runs, its request key
-#: (unused when it has none). ARGV: per-user limit, total limit (-1: none), the number
-#: of finished states and the states, then per run: id, json, state, user, score,
-#: finished flag, '1' when it has a request key. Returns per run {'exists', id},
-#: {'limit', 'user' or 'total'} or {'made'}, in order.
-_CREATE_MANY = """
+#: Creates of run records, in one script (one run's is a batch of one): the active runs
+#: are counted once (per user and in all), then each create is checked against the
+#: counts and adds to them. KEYS: runs, active set, then per run: its hash, its user's
+#: runs, its request key (unused when it has none). ARGV: per-user limit, total limit
+#: (-1: none), the number of finished states and the states, then per run: id, json,
+#: state, user, score, finished flag, '1' when it has a request key. Returns per run
+#: {'exists', id}, {'limit', 'user' or 'total'} or {'made'}, in order. The active runs'
+#: hashes are read by name, not passed as KEYS: their ids are only known inside the
+#: script (fine on one Redis; a cluster would need a slot tag).
+_CREATE = """
 local per_user, total, nfinished = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local finished = {}
 for i = 4, 3 + nfinished do finished[ARGV[i]] = true end
@@ -190,7 +148,7 @@ for n = 0, (#KEYS - 2) / 3 - 1 do
         local fields = redis.call('HMGET', 'fr:run:' .. other, 'state', 'user', 'json')
         if fields[1] and not finished[fields[1]] then
           all = all + 1
-          local owner = fields[2] or cjson.decode(fields[3])['user']
+          local owner = fields[2] or cjson.decode(fields[3])['user']  -- records made before 'user'
           mine[owner] = (mine[owner] or 0) + 1
         end
       end
@@ -391,11 +349,9 @@ class RedisStore(RunStore, ScheduleStore):
         self._quick: Any = redis.Redis.from_url(
             url, socket_timeout=socket_timeout, socket_connect_timeout=0.5,
             retry=Retry(NoBackoff(), 0))
-        self._replace = self.redis.register_script(_REPLACE)
         self._append = self.redis.register_script(_APPEND)
         self._create = self.redis.register_script(_CREATE)
-        self._create_many = self.redis.register_script(_CREATE_MANY)
-        self._replace_many = self.redis.register_script(_REPLACE_MANY)
+        self._replace = self.redis.register_script(_REPLACE)
         self._replace_tokens = self.redis.register_script(_REPLACE_TOKENS)
         self._drop_output = self.redis.register_script(_DROP_OUTPUT)
         self._send_input = self.redis.register_script(_SEND_INPUT)
@@ -412,22 +368,10 @@ class RedisStore(RunStore, ScheduleStore):
     @_guarded
     def create_run(self, run: Run, request_key: str | None = None, *,
                    per_user: int | None = None, total: int | None = None) -> Run:
-        keys = [P + "run:" + run.id, P + "runs", P + "runs:" + run.user, P + "active"]
-        if request_key is not None:
-            keys.append(P + "req:" + request_key)
-        reply = self._create(keys=keys, args=[
-            run.id, json.dumps(run.to_json(with_result=True)), run.state.value, run.user,
-            time.time(), "1" if run.state.finished else "0",
-            -1 if per_user is None else per_user, -1 if total is None else total, *FINISHED])
-        outcome = reply[0].decode()
-        if outcome == "exists":
-            existing = self.get_run(reply[1].decode())
-            if existing is not None:
-                return existing
-            return self.create_run(run, request_key, per_user=per_user, total=total)
-        if outcome == "limit":
-            raise ActiveLimitError("user" if reply[1] == b"user" else "total")
-        return run
+        made = self.create_runs([(run, request_key)], per_user=per_user, total=total)[0]
+        if isinstance(made, ActiveLimitError):
+            raise made
+        return made
 
     @_guarded
     def create_runs(self, creates: list[tuple[Run, str | None]], *,
@@ -447,7 +391,7 @@ class RedisStore(RunStore, ScheduleStore):
                      run.user, now, "1" if run.state.finished else "0",
                      "0" if request_key is None else "1"]
         made: list[Run | ActiveLimitError] = []
-        for (run, request_key), reply in zip(creates, self._create_many(keys=keys, args=args),
+        for (run, request_key), reply in zip(creates, self._create(keys=keys, args=args),
                                              strict=True):
             outcome = reply[0].decode()
             if outcome == "limit":
@@ -474,10 +418,7 @@ class RedisStore(RunStore, ScheduleStore):
 
     @_guarded
     def replace_run(self, run: Run, expected_state: RunState) -> bool:
-        done = self._replace(keys=[P + "run:" + run.id, P + "active"], args=[
-            expected_state.value, run.state.value, json.dumps(run.to_json(with_result=True)),
-            "1" if run.state.finished else "0", run.id])
-        return bool(done)
+        return self.replace_runs([(run, expected_state)])[0]
 
     @_guarded
     def replace_runs(self, changes: list[tuple[Run, RunState]]) -> list[bool]:
@@ -488,7 +429,7 @@ class RedisStore(RunStore, ScheduleStore):
         for run, expected in changes:
             args += [expected.value, run.state.value, json.dumps(run.to_json(with_result=True)),
                      "1" if run.state.finished else "0", run.id]
-        return [bool(done) for done in self._replace_many(keys=keys, args=args)]
+        return [bool(done) for done in self._replace(keys=keys, args=args)]
 
     @_guarded
     def list_runs(
