@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from abc import abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Literal, Protocol, TypeAlias
 
 from .output import Line, OutputSlice
@@ -43,6 +43,21 @@ class ActiveLimitError(Exception):
     def __init__(self, scope: Literal["user", "total"]) -> None:
         super().__init__(f"the {scope} limit of active runs is reached")
         self.scope = scope
+
+
+def create_each(create: Callable[[Run, str | None], Run],
+                creates: list[tuple[Run, str | None]]) -> list[Run | ActiveLimitError]:
+    """``create(run, request_key)`` for each of ``creates``, in order, each result in its
+    place, an :class:`ActiveLimitError` returned instead of raised (what
+    :meth:`RunRecords.create_runs` answers; a store calls it under its lock or inside
+    its transaction)."""
+    made: list[Run | ActiveLimitError] = []
+    for run, request_key in creates:
+        try:
+            made.append(create(run, request_key))
+        except ActiveLimitError as exc:
+            made.append(exc)
+    return made
 
 
 class RunRecords(Protocol):
@@ -72,13 +87,8 @@ class RunRecords(Protocol):
         a batch never passes a limit. A shared store makes the batch one request (the
         scheduler starts a round's fires with it). Tested in
         ``tests/store/test_contract_create_runs.py``."""
-        made: list[Run | ActiveLimitError] = []
-        for run, request_key in creates:
-            try:
-                made.append(self.create_run(run, request_key, per_user=per_user, total=total))
-            except ActiveLimitError as exc:
-                made.append(exc)
-        return made
+        return create_each(lambda run, request_key: self.create_run(
+            run, request_key, per_user=per_user, total=total), creates)
 
     @abstractmethod
     def run_for_request(self, request_key: str) -> Run | None:

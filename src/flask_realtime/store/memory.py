@@ -23,6 +23,7 @@ from ..core.ports import (
     InputOutcome,
     RunStore,
     ScheduleStore,
+    create_each,
 )
 from ..core.runs import Run, RunState
 from ..core.schedules import Schedule
@@ -113,14 +114,9 @@ class MemoryStore(RunStore, ScheduleStore):
     def create_runs(self, creates: list[tuple[Run, str | None]], *,
                     per_user: int | None = None, total: int | None = None,
                     ) -> list[Run | ActiveLimitError]:
-        made: list[Run | ActiveLimitError] = []
         with self._lock:  # the whole batch at once, as one create is
-            for run, request_key in creates:
-                try:
-                    made.append(self._create_run(run, request_key, per_user, total))
-                except ActiveLimitError as exc:
-                    made.append(exc)
-        return made
+            return create_each(lambda run, request_key: self._create_run(
+                run, request_key, per_user, total), creates)
 
     def _create_run(self, run: Run, request_key: str | None, per_user: int | None,
                     total: int | None) -> Run:

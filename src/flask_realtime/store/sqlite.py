@@ -71,6 +71,7 @@ from ..core.ports import (
     ScheduleStore,
     StoreClosedError,
     StoreUnavailableError,
+    create_each,
 )
 from ..core.runs import Run, RunState
 from ..core.schedules import Schedule
@@ -618,14 +619,9 @@ class SQLiteStore(RunStore, ScheduleStore):
     def create_runs(self, creates: list[tuple[Run, str | None]], *,
                     per_user: int | None = None, total: int | None = None,
                     ) -> list[Run | ActiveLimitError]:
-        made: list[Run | ActiveLimitError] = []
         with self._write() as db:  # one transaction for the batch: one commit, not one each
-            for run, request_key in creates:
-                try:
-                    made.append(self._create_run(db, run, request_key, per_user, total))
-                except ActiveLimitError as exc:
-                    made.append(exc)
-        return made
+            return create_each(lambda run, request_key: self._create_run(
+                db, run, request_key, per_user, total), creates)
 
     def _create_run(self, db: sqlite3.Connection, run: Run, request_key: str | None,
                     per_user: int | None, total: int | None) -> Run:
