@@ -322,7 +322,7 @@ class Scheduler:
         self._start_many(starts, saved=announce)
 
     def _plan(self, schedule: Schedule, due: float, following: float | None, key: str,
-              now: float, logins: dict[tuple[str, str], str | None] | None = None) -> _Plan:
+              now: float, logins: dict[tuple[str, str], str | None]) -> _Plan:
         """What the fire of ``schedule`` due at ``due`` (claimed by this process) does:
         the changes to save, and whether it starts a run (its id chosen now, so that one
         save records it) or tells the owner something. ``logins`` keeps the round's
@@ -338,12 +338,10 @@ class Scheduler:
             spec = self.service.registry.get(schedule.job)
         except JobError as exc:
             return _Plan(schedule, key, {**advance, **_error(f"Not started: {exc}")})
-        if logins is None:
-            problem = self._login_problem(schedule.user, spec)
-        elif (schedule.user, spec.name) in logins:
-            problem = logins[schedule.user, spec.name]
-        else:
-            problem = logins[schedule.user, spec.name] = self._login_problem(schedule.user, spec)
+        checked = (schedule.user, spec.name)
+        if checked not in logins:
+            logins[checked] = self._login_problem(schedule.user, spec)
+        problem = logins[checked]
         if problem is not None:
             sentence = (f"Paused: the run due at {at} was not started, because {problem} "
                         "Log in again, then resume the schedule.")
