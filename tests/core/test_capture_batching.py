@@ -6,46 +6,13 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
 from flask_realtime.core.capture import CapturePump, RunCapture
-from flask_realtime.core.output import Line
-from flask_realtime.store.memory import MemoryStore
 from tests.conftest import wait_for
-
-
-class Sink:
-    """The embedded store's append, counting the appends."""
-
-    def __init__(self) -> None:
-        self.store = MemoryStore(retention_lines=10_000_000)
-        self.appends = 0
-
-    def __call__(self, run_id: str, lines: list[Line], epoch_ms: int, *,
-                 writer: str | None = None, offset: int = 0) -> int:
-        self.appends += 1
-        return self.store.append_output(run_id, lines, epoch_ms, writer=writer, offset=offset)
-
-    def lines(self, run_id: str = "r1") -> list[Line]:
-        return self.store.read_output(run_id, 0, max_lines=10**7, max_chars=10**10).lines
-
-    def texts(self, stream: str | None = None) -> list[str]:
-        return [text for s, text, _end in self.lines() if stream is None or s == stream]
-
-
-@pytest.fixture
-def sink() -> Sink:
-    return Sink()
-
-
-@pytest.fixture
-def slow_pump(sink: Sink) -> Iterator[CapturePump]:
-    """A pump whose batch interval is a minute: any line that waits for it is late."""
-    pump = CapturePump(sink, interval=60.0)
-    yield pump
-    pump.shutdown()
+from tests.core.conftest import Sink
 
 
 def printing(pump: CapturePump, capture: RunCapture) -> Callable[[Callable[[], object]], None]:
@@ -172,7 +139,7 @@ def test_threads_printing_through_batches_and_switches_lose_and_repeat_nothing(
     assert pump.close(capture)
     pump.shutdown()
     for tag in "abcd":
-        assert [t for t in sink.texts("stdout") if t.startswith(f"{tag} ")] == [
+        assert [t for t in sink.texts(stream="stdout") if t.startswith(f"{tag} ")] == [
             f"{tag} {i}" for i in range(count)]
-        assert [t for t in sink.texts("stderr") if t.startswith(f"{tag} ")] == [
+        assert [t for t in sink.texts(stream="stderr") if t.startswith(f"{tag} ")] == [
             f"{tag} note {i}" for i in range(0, count, 5000)]

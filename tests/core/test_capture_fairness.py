@@ -4,47 +4,15 @@ interval, and a process run's reader is held to one slice per drain cycle."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from flask_realtime.core.capture import CapturePump, RunCapture
 from flask_realtime.core.capture.pump import FLOOD_LINES_PER_DRAIN, _Outbox
-from flask_realtime.core.output import STDOUT, Line
-from flask_realtime.store.memory import MemoryStore
+from flask_realtime.core.output import STDOUT
 from tests.conftest import wait_for
-
-
-class Sink:
-    """The embedded store's append."""
-
-    def __init__(self) -> None:
-        self.store = MemoryStore(retention_lines=10_000_000)
-
-    def __call__(self, run_id: str, lines: list[Line], epoch_ms: int, *,
-                 writer: str | None = None, offset: int = 0) -> int:
-        return self.store.append_output(run_id, lines, epoch_ms, writer=writer, offset=offset)
-
-    def texts(self, run_id: str) -> list[str]:
-        piece = self.store.read_output(run_id, 0, max_lines=10**7, max_chars=10**10)
-        return [text for _stream, text, _end in piece.lines]
+from tests.core.conftest import Sink
 
 
 def flood_lines(first: int, count: int) -> str:
     return "".join(f"{i:08d} {'x' * 50}\n" for i in range(first, first + count))
-
-
-@pytest.fixture
-def sink() -> Sink:
-    return Sink()
-
-
-@pytest.fixture
-def slow_pump(sink: Sink) -> Iterator[CapturePump]:
-    """A pump whose batch interval is a minute: a line that waits for it is late."""
-    pump = CapturePump(sink, interval=60.0)
-    yield pump
-    pump.shutdown(wait=0)
 
 
 def test_a_quiet_run_is_stored_between_the_slices_of_a_flood(
