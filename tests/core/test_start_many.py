@@ -19,7 +19,7 @@ from flask_realtime.core.service import (
     RunService,
     StartRequest,
 )
-from flask_realtime.core.system import build
+from flask_realtime.core.system import System, build
 from flask_realtime.store.memory import MemoryStore
 from tests.conftest import wait_for
 
@@ -144,6 +144,17 @@ class MovingStore(CountingStore):
         return done
 
 
+def moving_system(registry: JobRegistry) -> tuple[MovingStore, System[Any],
+                                                 list[tuple[str, RunState]]]:
+    """A core on a :class:`MovingStore`, and the ``(run id, state)`` of every change its
+    service announces, in order."""
+    store = MovingStore()
+    system = build({"STOP_GRACE_SECONDS": 0.3}, store=store, registry=registry)
+    seen: list[tuple[str, RunState]] = []
+    system.service.subscribe(lambda run: seen.append((run.id, run.state)))
+    return store, system, seen
+
+
 def test_a_batch_moves_its_runs_to_running_in_one_request_then_starts_their_threads(
         ) -> None:
     release = threading.Event()
@@ -156,11 +167,8 @@ def test_a_batch_moves_its_runs_to_running_in_one_request_then_starts_their_thre
         release.wait(30)
         return n
 
-    store = MovingStore()
-    system = build({"STOP_GRACE_SECONDS": 0.3}, store=store, registry=registry)
+    store, system, seen = moving_system(registry)
     service = system.service
-    seen: list[tuple[str, RunState]] = []
-    service.subscribe(lambda run: seen.append((run.id, run.state)))
     with system:
         try:
             results = service.start_many([StartRequest(f"u{n}", "wait", {"n": str(n)},
@@ -196,11 +204,8 @@ def test_a_run_stopped_before_or_after_the_batched_move_ends_stopped() -> None:
             time.sleep(0.01)
         return n
 
-    store = MovingStore()
-    system = build({"STOP_GRACE_SECONDS": 0.3}, store=store, registry=registry)
+    store, system, seen = moving_system(registry)
     service = system.service
-    seen: list[tuple[str, RunState]] = []
-    service.subscribe(lambda run: seen.append((run.id, run.state)))
     store.before_batch.append(lambda: service.stop("u0", "run-0"))  # still queued
     store.after_batch.append(lambda: service.stop("u1", "run-1"))   # just moved to running
     with system:
