@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from flask_realtime.web.files import result_csv_name
 from tests.auth import conftest as logins
 from tests.auth.conftest import Browser
 from tests.conftest import wait_for
@@ -187,6 +188,12 @@ def test_an_artifact_path_outside_the_run_is_a_404(user: Browser, name: str) -> 
     done = run_of(user, "make_files")
     response = user.http.get(f"/api/runs/{done['id']}/artifacts/{name}")
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("run_id", ["_p-gZRLlTlJe5Tyo", "-startsWithDash", "plainId12345"])
+def test_the_csv_download_name_keeps_the_whole_run_id(run_id: str) -> None:
+    """Run ids are URL-safe base64: they may start with ``_`` or ``-``."""
+    assert result_csv_name("a_table", run_id) == f"a_table-{run_id}.csv"
 
 
 def test_a_table_result_downloads_as_csv_with_formulas_defused(user: Browser) -> None:

@@ -187,6 +187,13 @@ def _download_name(name: str) -> str:
     return secure_filename(name.rsplit("/", 1)[-1]) or "artifact"
 
 
+def result_csv_name(job: str, run_id: str) -> str:
+    """The download name of a run's table as CSV: ``<job>-<run id>.csv``, made safe as a
+    whole (a run id may start with ``_`` or ``-``, which a name made safe on its own
+    loses: the file would not name its run)."""
+    return _download_name(f"{job}-{run_id}.csv")
+
+
 def _guarded(response: Response) -> Response:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Content-Security-Policy"] = FILE_CSP
@@ -268,8 +275,7 @@ def result_csv(run_id: str) -> Response:
         yield out.getvalue()
 
     response = Response(generate(), mimetype="text/csv", headers={
-        "Content-Disposition": f'attachment; filename="{_download_name(run.job)}-'
-                               f'{_download_name(run.id)}.csv"'})
+        "Content-Disposition": f'attachment; filename="{result_csv_name(run.job, run.id)}"'})
     return _guarded(response)
 
 
