@@ -37,6 +37,15 @@ calls it at least every flush window, so a ``kill -9`` loses nothing older than 
 nothing a watcher has received (delivery reads what is committed). WAL mode with
 ``synchronous=NORMAL``: a commit survives the process being killed; a power cut may lose
 the last commits, never the database.
+
+Checkpoints (folding the WAL back into the database, with an fsync) are off the commit
+path: SQLite's automatic one ran inside whichever commit crossed 1,000 WAL pages, under
+the store's lock, about three times a second for a run printing 1,000 lines/s, and set
+the p99 latency of every run's lines (docs/performance.md, "Checkpoints off the commit
+path"). Here the main connection has ``wal_autocheckpoint=0`` and
+:class:`Checkpointer` runs ``PRAGMA wal_checkpoint(PASSIVE)`` on a connection of its
+own, in its own thread, without making writers wait, except every two seconds for the
+few milliseconds that let the WAL start over (:class:`CheckpointPolicy` says when).
 """
 
 from __future__ import annotations
@@ -50,6 +59,7 @@ import os
 import sqlite3
 import threading
 import time
+import weakref
 import zlib
 from array import array
 from collections import OrderedDict
@@ -126,6 +136,19 @@ _JSON, _ZLIB, _TEXTS, _TEXTS_ZLIB = 0, 1, 2, 3
 _STREAM, _TEXT, _END = (operator.itemgetter(i) for i in range(3))
 ACTIVE = (RunState.QUEUED.value, RunState.RUNNING.value, RunState.STOPPING.value)
 FINISHED = tuple(s.value for s in RunState if s.finished)
+
+#: A checkpoint at most this often while writes come in (:class:`CheckpointPolicy`).
+CHECKPOINT_SECONDS = 0.5
+#: While a run floods (an append of FLOOD_APPEND_LINES lines or more in the last
+#: FLOOD_WINDOW_SECONDS), checkpoints are this far apart instead: the flood's own writes
+#: go first, and the WAL grows meanwhile (by about 2 bytes per byte of text printed;
+#: ``journal_size_limit`` shrinks its file back to 64 MB after a checkpoint).
+FLOOD_CHECKPOINT_SECONDS = 2.0
+FLOOD_APPEND_LINES = 100
+FLOOD_WINDOW_SECONDS = 0.25
+#: A checkpoint is finished with the writers held (a stall of a few milliseconds)
+#: this often: the WAL holds about this long of writes (Checkpointer).
+FINISH_CHECKPOINT_SECONDS = 2.0
 
 #: Ordered migrations: ``MIGRATIONS[i]`` takes a database from version ``i`` to ``i + 1``.
 #: Append new scripts; never edit a released one.
@@ -388,6 +411,135 @@ def _finish(tail: _Tail, note: tuple[Line, int] | None, after: int, start: int,
                        [t for t in times if t[0] < len(lines)])
 
 
+class CheckpointPolicy:
+    """When :class:`Checkpointer` folds the WAL back in. Times are ``time.monotonic()``.
+
+    Due when something was written since the last checkpoint and ``every`` seconds have
+    passed since it; while a run floods (:meth:`flooded` was called in the last
+    ``flood_window`` seconds), only once ``flood_every`` seconds have passed. The store
+    calls :meth:`flooded` on a big append; the checkpointer passes the connection's
+    ``total_changes`` (a count SQLite keeps of every row written, by any statement).
+    Every ``finish_every`` seconds a checkpoint is finished with the writers held
+    (:meth:`finish_due`; see :class:`Checkpointer`).
+    """
+
+    def __init__(self, every: float = CHECKPOINT_SECONDS,
+                 flood_every: float = FLOOD_CHECKPOINT_SECONDS,
+                 flood_window: float = FLOOD_WINDOW_SECONDS,
+                 finish_every: float = FINISH_CHECKPOINT_SECONDS) -> None:
+        self.every = every
+        self.flood_every = flood_every
+        self.flood_window = flood_window
+        self.finish_every = finish_every
+        self.last_checkpoint = self.last_finish = time.monotonic()
+        self.last_flood = float("-inf")
+        self.checkpointed_changes = 0  # total_changes at the last checkpoint's start
+
+    def flooded(self, now: float) -> None:
+        """A big append was committed at ``now``."""
+        self.last_flood = now
+
+    def wait(self, now: float, changes: int) -> float | None:
+        """Seconds until a checkpoint is due (0: now), or None when nothing was written
+        since the last one (check again after ``every``)."""
+        if changes == self.checkpointed_changes:
+            return None
+        flooding = now - self.last_flood < self.flood_window
+        due = self.last_checkpoint + (self.flood_every if flooding else self.every)
+        return max(0.0, due - now)
+
+    def done(self, started: float, changes: int) -> None:
+        """A checkpoint that started at ``started``, when ``total_changes`` was
+        ``changes``, has finished: what was written since counts for the next one."""
+        self.last_checkpoint = started
+        self.checkpointed_changes = changes
+
+    def finish_due(self, now: float) -> bool:
+        """Whether the checkpoint just run is to be finished with the writers held."""
+        return now - self.last_finish >= self.finish_every
+
+    def finished(self, now: float) -> None:
+        """A checkpoint was finished with the writers held at ``now``."""
+        self.last_finish = now
+
+
+class Checkpointer:
+    """Folds the WAL of the database at ``path`` back into it, on a connection and a
+    daemon thread of its own, when ``policy`` says (``changes()``: the writing
+    connection's ``total_changes``, or None once its store is closed or gone: then the
+    thread ends).
+
+    A PASSIVE checkpoint copies what it can without waiting for, or blocking, the
+    writers (the bulk of the work). But SQLite starts the WAL over from its beginning
+    only when a writer finds every frame copied, and a server that writes every
+    millisecond never gives it such a moment: the WAL would grow for as long as it
+    writes (65 MB in 5 s at 1,000 lines/s). So every ``finish_every`` seconds the
+    checkpoint is finished with the writers held (``writers``, the lock the store's
+    writes take): the frames written while it ran are copied, and the next write starts
+    the WAL over (``journal_size_limit`` then trims its file).
+
+    An error is logged once and tried again at the next turn (a full disk is the
+    store's to report). :meth:`close` stops the thread, which closes its connection
+    (before the store's own close, so that the last connection to close folds the rest
+    in and removes the WAL file); call it without holding ``writers``."""
+
+    def __init__(self, path: Path, changes: Callable[[], int | None],
+                 policy: CheckpointPolicy, writers: threading.RLock) -> None:
+        self.policy = policy
+        self.checkpoints = 0  # PASSIVE checkpoints run (for tests)
+        self.finishes = 0  # of which finished with the writers held (for tests)
+        self._changes = changes
+        self._writers = writers
+        self._stop = threading.Event()
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
+        self._failing = False
+        self._thread = threading.Thread(target=self._loop, name="flask-realtime-checkpoint",
+                                        daemon=True)
+        self._thread.start()
+
+    def _checkpoint(self) -> None:
+        """One PASSIVE checkpoint. (What it answers cannot tell whether frames were
+        written while it ran: it counts the frames there were when it started.)"""
+        self._db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+    def _loop(self) -> None:
+        policy = self.policy
+        while not self._stop.is_set():
+            now = time.monotonic()
+            changes = self._changes()
+            if changes is None:
+                break
+            pause = policy.wait(now, changes)
+            if pause is None or pause > 0:
+                self._stop.wait(policy.every if pause is None else pause)
+                continue
+            try:
+                self._checkpoint()
+                self.checkpoints += 1
+                if policy.finish_due(now):
+                    with self._writers:  # a few frames; then the next write starts over
+                        self._checkpoint()
+                    self.finishes += 1
+                    policy.finished(now)
+            except sqlite3.Error as exc:
+                if not self._failing:
+                    log.warning("WAL checkpoint failed (%s): tried again in %.1f s", exc,
+                                policy.every)
+                self._failing = True
+                policy.done(now, policy.checkpointed_changes)  # retried after ``every``
+                continue
+            self._failing = False
+            policy.done(now, changes)
+        with contextlib.suppress(sqlite3.Error):
+            self._db.close()
+
+    def close(self) -> None:
+        """Stop the thread (after a checkpoint in progress) and close its connection."""
+        self._stop.set()
+        self._thread.join()  # it closes its connection on the way out
+
+
 class InstanceLock:
     """An exclusive ``flock`` on a file holding the owner's pid, held while open.
 
@@ -455,6 +607,7 @@ class SQLiteStore(RunStore, ScheduleStore):
         self, path: str | os.PathLike[str], retention_lines: int = DEFAULT_RETENTION_LINES, *,
         retention_bytes: int = DEFAULT_RETENTION_BYTES, disk_budget_bytes: int | None = None,
         lock: bool = True, busy_timeout: float = 5.0, check: bool = True,
+        checkpoint_policy: CheckpointPolicy | None = None,
     ) -> None:
         self.retention_lines = retention_lines
         self.output_changed = threading.Event()
@@ -503,6 +656,28 @@ class SQLiteStore(RunStore, ScheduleStore):
             raise
         self._total_bytes = int(self._db.execute(
             "SELECT coalesce(sum(bytes), 0) FROM outputs").fetchone()[0])
+        try:
+            self.checkpointer = Checkpointer(self.path, self._changes_counter(),
+                                             checkpoint_policy or CheckpointPolicy(),
+                                             self._lock)
+        except BaseException:
+            self._db.close()
+            if self._instance_lock is not None:
+                self._instance_lock.release()
+            raise
+
+    def _changes_counter(self) -> Callable[[], int | None]:
+        """The Checkpointer's view of this store: its connection's ``total_changes``,
+        None once it is closed, or collected without being closed (a weak reference:
+        the thread does not keep a forgotten store alive)."""
+        ref = weakref.ref(self)
+
+        def changes() -> int | None:
+            store = ref()
+            if store is None or store._closed:
+                return None
+            return store._db.total_changes
+        return changes
 
     # -- opening -----------------------------------------------------------------------
     def _connect(self, busy_timeout: float, check: bool) -> sqlite3.Connection:
@@ -532,6 +707,7 @@ class SQLiteStore(RunStore, ScheduleStore):
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
             db.execute("PRAGMA journal_size_limit=67108864")  # the WAL shrinks back to 64 MB
+            db.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer's thread does them
             for number in range(version, SCHEMA_VERSION):
                 self._migrate(db, number)
         except sqlite3.DatabaseError as exc:
@@ -870,6 +1046,8 @@ class SQLiteStore(RunStore, ScheduleStore):
             if run_id in self._read_runs:  # someone reads it: a watcher a little behind
                 for last_seq, chunk in written:
                     self._remember(run_id, last_seq, chunk)
+        if len(lines) >= FLOOD_APPEND_LINES:
+            self.checkpointer.policy.flooded(time.monotonic())
         self._total_bytes += after.size - tail.size
         if self.disk_budget_bytes is not None and self._total_bytes > self.disk_budget_bytes:
             self._enforce_disk_budget()
@@ -1354,6 +1532,7 @@ class SQLiteStore(RunStore, ScheduleStore):
 
     def close(self) -> None:
         """Close the database (a checkpoint folds the WAL back in) and release the lock."""
+        self.checkpointer.close()  # not under ``_lock``: it may be waiting for it
         with self._lock:
             if not self._closed:
                 self._closed = True
