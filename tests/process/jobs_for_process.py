@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+from flask_realtime.core.files import ArtifactError, Picture, Upload
 from flask_realtime.core.jobs import JobRegistry, RunContext, Running, job
 
 #: The tests' registry (tests/process/conftest.py builds the core on it).
@@ -216,3 +217,71 @@ def asks(running: Running) -> dict[str, object]:
     child = subprocess.run(["cat"], capture_output=True, text=True, check=False).stdout
     print(f"Hello, {name}!")
     return {"name": name, "secret_length": len(secret), "rest": rest, "child_read": child}
+
+
+#: A 1x1 PNG (its signature makes it a picture).
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010804000000b51c0c02"
+    "0000000b4944415478da6364600000000600023081d02f0000000049454e44ae426082")
+
+
+@job(registry=registry, isolation="process")
+def keeps_files(running: Running, context: RunContext) -> dict[str, object]:
+    """Saves, writes and reads back artifacts from its own process."""
+    context.artifacts.save("summary.txt", "3 rows\n")
+    context.artifacts.save("chart.png", Picture(PNG))
+    (context.artifacts.path / "raw").mkdir()
+    (context.artifacts.path / "raw" / "data.csv").write_text("a,b\n1,2\n")
+    return {"pid": os.getpid(), "used": context.artifacts.used,
+            "read back": (context.artifacts.get("summary.txt") or b"").decode(),
+            "missing": context.artifacts.get("nothing.txt")}
+
+
+@job(registry=registry, isolation="process")
+def reads_upload(running: Running, data: Upload) -> dict[str, object]:
+    """Reads the file the user sent, in its own process."""
+    return {"text": data.read_bytes().decode(), "filename": data.filename,
+            "name": data.path.name, "pid": os.getpid()}
+
+
+@job(registry=registry, isolation="process")
+def returns_picture(running: Running) -> Picture:
+    """Returns a picture: it becomes the artifact picture.png."""
+    return Picture(PNG)
+
+
+@job(registry=registry, isolation="process")
+def fills_its_budget(running: Running, context: RunContext) -> None:
+    """Saves past the run's artifact budget (set to 10 bytes by the test)."""
+    context.artifacts.save("a.bin", b"x" * 6)
+    try:
+        context.artifacts.save("b.bin", b"x" * 6)
+    except ArtifactError as exc:
+        print(f"refused: {exc}")
+    try:
+        context.artifacts.save("../outside.txt", b"x")
+    except ArtifactError as exc:
+        print(f"refused: {exc}")
+    (context.artifacts.path / "c.bin").write_bytes(b"x" * 5)  # collected: past it too
+
+
+@job(registry=registry, isolation="process")
+def points_at_secrets(running: Running, context: RunContext, secret: str = "") -> list[str]:
+    """What a job's process that is out to read the server's files might try: a
+    symbolic link where the parent reads an exchange file, and artifacts.path
+    replaced by a link to another folder."""
+    said = []
+    exchange = context.artifacts.path.parent / ".exchange"
+    os.symlink(secret, exchange / "7")
+    try:
+        context.artifacts._call("save", "stolen.txt", 7)  # type: ignore[attr-defined]
+    except Exception as exc:
+        said.append(f"link: {type(exc).__name__}")
+    for number in ("../7", -1, True):
+        try:
+            context.artifacts._call("save", "stolen.txt", number)  # type: ignore[attr-defined]
+        except Exception as exc:
+            said.append(f"{number!r}: {exc}")
+    os.rmdir(context.artifacts.path)
+    os.symlink(os.path.dirname(secret), context.artifacts.path)
+    return said

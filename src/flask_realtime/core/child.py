@@ -17,6 +17,12 @@ and one control connection, on which the parent sends the :class:`ChildStart`; i
 * runs the job with a ``running()`` that turns False when the parent says "stop", and
   its services rebuilt from what the parent sent (:class:`ParentCalls`: a service's
   requests, such as a Webex token, are answered by the parent, which keeps the secrets);
+* keeps files through the parent (:class:`ChildArtifacts`): ``context.artifacts.save``
+  writes the bytes into the run's exchange folder and asks the parent's
+  :data:`ARTIFACTS_SERVICE` to store them (the budget is counted there); files written
+  under ``artifacts.path`` are collected by the parent when the child has ended, and
+  returned pictures are saved the same way. Uploads arrive as files of the run's
+  folder, written by the parent before the fork;
 * reads its input from the run (``sys.stdin``, ``input()``, ``getpass``:
   :class:`ChildStdin`, each read a call to the parent's :data:`STDIN_SERVICE`, which
   reads the run's input as a thread job's stdin does and shows the wait with its
@@ -50,15 +56,22 @@ import threading
 import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .capture.hooks import set_process_stdin
 from .childstreams import FdStream, flush_before_children
+from .files import ArtifactError, Artifacts, Picture, artifact_bytes, check_artifact_name
 from .jobs import JobSpec, RunContext
-from .runner import _supervise, checked_result
+from .runner import _supervise, checked_result, keep_pictures
 
 #: The name under which the parent answers the child's reads of its input.
 STDIN_SERVICE = "_stdin"
+#: The name under which the parent keeps the child's artifacts.
+ARTIFACTS_SERVICE = "_artifacts"
+#: The folder of the run's folder (``ChildStart.workdir``) through which artifact bytes
+#: pass between the two processes, one file per call, named by a number.
+EXCHANGE = ".exchange"
 
 #: Rebuilds a service in the child from a function that asks the parent:
 #: ``factory(call)``, where ``call(method, *args)`` returns the parent's answer.
@@ -80,6 +93,8 @@ class ChildStart:
     services: dict[str, ChildFactory] = field(default_factory=dict)
     memory_mb: int | None = None
     cpu_seconds: int | None = None
+    #: The run's folder (uploads, ``artifacts.path``, the exchange), made by the parent.
+    workdir: str | None = None
 
 
 class ServiceCallError(RuntimeError):
@@ -161,6 +176,69 @@ class _ControlLogHandler(logging.Handler):
             self.handleError(record)
 
 
+class ChildArtifacts(Artifacts):
+    """``context.artifacts`` in the job's process: the same contract as
+    :class:`~.files.Artifacts` (names, budget, sentences), kept by the parent. Each
+    :meth:`save` writes the bytes to a file of the exchange folder and asks the parent
+    (``call``) to store that file, so no size limit of the control connection applies
+    and no bytes are encoded; :attr:`path` is the run's ``artifacts`` folder, which the
+    parent collects when the child has ended."""
+
+    def __init__(self, call: Callable[..., Any], workdir: Path) -> None:
+        super().__init__(None, "", workdir=workdir)
+        self._call = call
+        self._numbers = itertools.count()
+
+    def _ask(self, method: str, *args: Any) -> Any:
+        try:
+            return self._call(method, *args)
+        except ServiceCallError as exc:
+            raise ArtifactError(str(exc)) from None
+
+    def _exchange(self) -> tuple[int, Path]:
+        assert self._workdir is not None
+        number = next(self._numbers)
+        return number, self._workdir / EXCHANGE / str(number)
+
+    def save(self, name: str, data: bytes | bytearray | str | Picture) -> None:
+        """As :meth:`Artifacts.save`: the parent keeps the file, or says why not."""
+        name = check_artifact_name(name)
+        data = artifact_bytes(name, data)
+        number, path = self._exchange()
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            self._ask("save", name, number)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+    def get(self, name: str) -> bytes | None:
+        """The bytes of artifact ``name`` kept by this run, or None."""
+        number, path = self._exchange()
+        try:
+            if not self._ask("get", name, number):
+                return None
+            return path.read_bytes()
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+
+    @property
+    def used(self) -> int:
+        """Bytes of artifacts kept so far (the parent's count)."""
+        return int(self._ask("used"))
+
+    def listing(self) -> list[dict[str, Any]]:
+        """The artifacts kept so far (the parent's listing)."""
+        return list(self._ask("listing"))
+
+    def collect(self) -> list[str]:
+        """Nothing here: the parent collects ``artifacts.path`` once the child has ended."""
+        return []
+
+
 def _own_fds(stdin: int, stdout: int, stderr: int) -> None:
     """Make the pipes fds 0, 1, 2 and Python's streams on them."""
     for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
@@ -238,9 +316,11 @@ def child_main(stdin: int, stdout: int, stderr: int, conn: Any) -> None:
         return not control.stopped.is_set()
 
     _set_limits(start.memory_mb, start.cpu_seconds)
+    artifacts = (ChildArtifacts(ParentCalls(control, ARTIFACTS_SERVICE), Path(start.workdir))
+                 if start.workdir else Artifacts())
     try:
         call = start.spec.bind(running, start.params,
-                               RunContext(start.run_id, start.user, services))
+                               RunContext(start.run_id, start.user, services, artifacts))
         if start.spec.is_async:
             value = asyncio.run(_supervise(call(), running, start.stop_grace))
         else:
@@ -250,7 +330,9 @@ def child_main(stdin: int, stdout: int, stderr: int, conn: Any) -> None:
     except BaseException as exc:  # the outcome is the parent's to tell
         traceback.print_exc()
         error = f"{type(exc).__name__}: {exc}"[:2000]
+    value, problems = keep_pictures(value, artifacts)  # saved through the parent
     result, has_result, problem = checked_result(value)
+    problem = "\n".join([*problems, *([problem] if problem else [])]) or None
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(Exception):  # a job that closed it: nothing to flush
             stream.flush()

@@ -204,6 +204,21 @@ class Upload:
         return f"Upload({self.filename!r}, {self.size} bytes)"
 
 
+def artifact_bytes(name: str, data: Any) -> bytes:
+    """What :meth:`Artifacts.save` keeps of ``data``: bytes as they are, text as UTF-8,
+    a :class:`Picture`'s bytes; raises :class:`ArtifactError` for anything else."""
+    if isinstance(data, Picture):
+        data = data.data
+    elif isinstance(data, str):
+        data = data.encode()
+    elif isinstance(data, bytearray | memoryview):
+        data = bytes(data)
+    if not isinstance(data, bytes):
+        raise ArtifactError(f"Artifact {name!r}: save bytes, text or a Picture, not "
+                            f"{type(data).__name__}.")
+    return data
+
+
 class Artifacts:
     """The files a run keeps, within ``budget`` bytes together; ``context.artifacts``.
 
@@ -252,15 +267,7 @@ class Artifacts:
         ``name``, replacing one of that name. Raises :class:`ArtifactError` for a bad
         name, or when the run's artifacts would pass the budget (nothing is kept then)."""
         name = check_artifact_name(name)
-        if isinstance(data, Picture):
-            data = data.data
-        elif isinstance(data, str):
-            data = data.encode()
-        elif isinstance(data, bytearray | memoryview):
-            data = bytes(data)
-        if not isinstance(data, bytes):
-            raise ArtifactError(f"Artifact {name!r}: save bytes, text or a Picture, not "
-                                f"{type(data).__name__}.")
+        data = artifact_bytes(name, data)
         with self._lock:
             self._check_room(name, len(data))
             if self.store is None:
@@ -296,6 +303,9 @@ class Artifacts:
         by its path inside it, in name order; returns a sentence for each file not
         kept (its name, or the budget), for the run's output."""
         folder = self._path
+        if folder is not None and folder.is_symlink():  # its contents are elsewhere
+            return ["Nothing under artifacts.path was kept: the folder was replaced by a "
+                    "symbolic link; write the files themselves."]
         if folder is None or not folder.is_dir():
             return []
         problems: list[str] = []

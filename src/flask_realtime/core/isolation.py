@@ -22,6 +22,11 @@ process forked by the zygote (``core/zygote.py``; the child's side is
 * **Limits** (:class:`~.jobs.JobLimits`): the timeout is a Stop with a reason (forced
   after ``stop_grace``), memory and CPU are ``RLIMIT_AS`` / ``RLIMIT_CPU`` in the child,
   output bytes are counted here; going over one fails the run with a sentence naming it.
+* **Files.** Uploads are written to the run's folder (a temp folder of its own) before
+  the fork, as for a thread job; ``context.artifacts`` in the child keeps files through
+  :func:`artifact_handlers` (the bytes pass through files of the folder's exchange, the
+  budget is counted here), and what the job left under ``artifacts.path`` is collected
+  here once the child has ended; then the folder is deleted.
 * **Services.** A service offers itself to a child with ``for_child()``, returning
   ``(factory, handlers)``: ``factory(call)`` runs in the child (pickled), ``handlers``
   (method name -> function) answer its ``call(method, *args)`` here, so secrets stay
@@ -42,22 +47,35 @@ import logging
 import os
 import pickle
 import selectors
+import shutil
 import signal
 import socket
+import stat
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 from .capture import CapturePump, RunCapture, RunStdin
 from .capture.hooks import SUBPROCESS_DRAIN_SECONDS
-from .child import STDIN_SERVICE, ChildStart
+from .child import ARTIFACTS_SERVICE, EXCHANGE, STDIN_SERVICE, ChildStart
+from .files import ArtifactError, Artifacts, check_artifact_name
 from .jobs import JobLimits, JobSpec, RunContext
 from .output import LOG, STDERR, STDOUT
 from .processes import exit_sentence, signal_name, stop_group
-from .runner import StopSignal, ThreadRunner, finish_run, output_limit_error, run_job
+from .runner import (
+    StopSignal,
+    ThreadRunner,
+    UploadGoneError,
+    finish_run,
+    output_limit_error,
+    prepare_uploads,
+    run_job,
+)
 from .runs import Run
 from .service import RunService
 from .zygote import Zygote, ZygoteError, zygote
@@ -253,6 +271,41 @@ def stdin_handlers(stdin: RunStdin) -> Mapping[str, Callable[..., Any]]:
     return {"readline": readline, "read": read}
 
 
+def artifact_handlers(artifacts: Artifacts, exchange: int) -> Mapping[str, Callable[..., Any]]:
+    """The parent's side of the child's ``context.artifacts`` (``core/child.py``
+    :class:`~.child.ChildArtifacts`). ``exchange`` is an open descriptor of the run's
+    exchange folder, opened before the fork: the files named by the child's numbers are
+    opened in it without following a symbolic link, so whatever the child does to the
+    folder, only a regular file it wrote there can be read (or written) here."""
+    def open_at(number: Any, flags: int) -> int:
+        if not isinstance(number, int) or isinstance(number, bool) or number < 0:
+            raise ArtifactError("The job's process named no exchange file.")
+        return os.open(str(number), flags | os.O_NOFOLLOW, 0o600, dir_fd=exchange)
+
+    def save(name: Any, number: Any) -> None:
+        name = check_artifact_name(name)
+        fd = open_at(number, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ArtifactError(f"Artifact {name!r} was not kept: not a regular file.")
+            with artifacts._lock:  # past the budget: refused before it is read
+                artifacts._check_room(name, info.st_size)
+            data = file.read()
+        artifacts.save(name, data)
+
+    def get(name: Any, number: Any) -> bool:
+        data = artifacts.get(check_artifact_name(name))
+        if data is None:
+            return False
+        with os.fdopen(open_at(number, os.O_WRONLY | os.O_CREAT | os.O_EXCL), "wb") as out:
+            out.write(data)
+        return True
+
+    return {"save": save, "get": get, "used": lambda: artifacts.used,
+            "listing": artifacts.listing}
+
+
 def child_services(services: Mapping[str, Any]) -> tuple[
         dict[str, Any], dict[str, Mapping[str, Callable[..., Any]]], list[str]]:
     """(factories for the child, handlers for this process, names not offered) from a
@@ -292,10 +345,24 @@ def run_job_in_process(service: RunService, pump: CapturePump, run: Run, spec: J
     stopped = False
     result: Any = None
     has_result = False
+    budget = service.limits.artifact_bytes
+    artifacts = Artifacts(service.store, run.id, budget=budget)
+    folder: Path | None = None
+    exchange = -1
     try:
-        child, reader, control = _start(capture, run, spec, params, context, stop_grace,
+        folder = Path(tempfile.mkdtemp(prefix="flask-realtime-run-"))
+        artifacts = Artifacts(service.store, run.id, budget=budget, workdir=folder)
+        artifacts.path  # noqa: B018  (made now: the child writes there, this process collects)
+        (folder / EXCHANGE).mkdir(mode=0o700)
+        exchange = os.open(folder / EXCHANGE, os.O_RDONLY | os.O_DIRECTORY)
+        handlers[ARTIFACTS_SERVICE] = artifact_handlers(artifacts, exchange)
+        values = prepare_uploads(service.store, run.id, spec, params, folder)
+        child, reader, control = _start(capture, run, spec, values, context, stop_grace,
                                         limits, factories, handlers, outcome,
-                                        starter or zygote(), stdin)
+                                        starter or zygote(), stdin, folder)
+    except UploadGoneError as exc:
+        error = str(exc)
+        capture.system(error)
     except (ZygoteError, ChildStartError, OSError) as exc:
         error = f"The job's process could not be started: {exc}"
         capture.system(error)
@@ -319,23 +386,33 @@ def run_job_in_process(service: RunService, pump: CapturePump, run: Run, spec: J
                 live.pop(run.id, None)
             with contextlib.suppress(OSError):
                 control.conn.close()
+    try:  # the child has ended: what it left under artifacts.path is kept
+        problems = artifacts.collect()
+    except Exception as exc:  # the store away, a folder the job made unreadable, ...
+        problems = [f"The files under artifacts.path were not kept: {exc}"]
+    for line in problems:
+        capture.system(line)
+    if exchange >= 0:
+        os.close(exchange)
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
     pump.close(capture)
     finish_run(service, run.id, error=error, stopped=stopped, result=result,
-               has_result=has_result)
+               has_result=has_result, artifacts=artifacts.listing())
 
 
 def _start(capture: RunCapture, run: Run, spec: JobSpec, params: Mapping[str, Any],
            context: RunContext, stop_grace: float, limits: JobLimits,
            factories: dict[str, Any], handlers: Mapping[str, Mapping[str, Callable[..., Any]]],
-           outcome: _Outcome, starter: Zygote,
-           stdin: StdinFeed) -> tuple[Any, _Reader, _Control]:
+           outcome: _Outcome, starter: Zygote, stdin: StdinFeed,
+           folder: Path) -> tuple[Any, _Reader, _Control]:
     """Fork the child, send it its :class:`~.child.ChildStart`, start reading it."""
     try:  # before anything starts: a job that cannot be sent fails with a sentence
         start = pickle.dumps(ChildStart(
             run_id=run.id, user=context.user, spec=spec, params=dict(params),
             stop_grace=stop_grace, sys_path=list(sys.path), cwd=os.getcwd(),
             services=factories, memory_mb=limits.memory_mb or None,
-            cpu_seconds=limits.cpu_seconds or None))
+            cpu_seconds=limits.cpu_seconds or None, workdir=str(folder)))
     except Exception as exc:
         raise ChildStartError(
             f"its function (or a parameter, or a service) cannot be sent to a process: "
@@ -417,8 +494,8 @@ def _verdict(returncode: int | None, lost: bool, outcome: _Outcome, running: Sto
         return running.reason, False, None, False
     if outcome.done is not None:
         _, error, stopped, result, has_result, problem = outcome.done
-        if problem:
-            capture.system(str(problem))
+        for line in str(problem or "").splitlines():  # a result or picture not kept
+            capture.system(line)
         if error and error.startswith("MemoryError") and limits.memory_mb:
             error = (f"The job went over its memory limit of {limits.memory_mb} MiB "
                      f"({error}).")
