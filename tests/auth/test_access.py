@@ -1,7 +1,9 @@
-"""Per-job access (docs/access.md): a job a user may not run is not listed, and is
-refused with 403 and a sentence over HTTP and over Socket.IO, for a start, a re-run, a
-share, and a share link opened by someone outside the rule. One test per kind of entry
-(an address, a domain, a group, an empty rule) on each transport."""
+"""Per-job access (docs/access.md): a job a user may not run is not listed; a start of
+it answers exactly what a start of a name no job has answers (its existence is not
+told to someone who guesses it), over HTTP and over Socket.IO; a re-run, a share, and
+a share link opened by someone outside the rule are refused with 403 and a sentence
+(the run names the job). One test per kind of entry (an address, a domain, a group, an
+empty rule) on each transport."""
 
 from __future__ import annotations
 
@@ -67,8 +69,10 @@ def test_http_start_follows_each_rule(logged_in: dict[str, Browser]) -> None:
         if allowed:
             assert response.status_code == 201 and response.json()["job"] == job, (who, job)
         else:
-            assert response.status_code == 403, (who, job)
-            assert response.json()["error"].startswith(f"{FORBIDDEN} {job!r}")
+            unknown = b.post("/api/runs", {"job": job + "_x"})  # a name no job has
+            assert (response.status_code, unknown.status_code) == (400, 400), (who, job)
+            assert response.json() == {"error": unknown.json()["error"].replace(
+                f"{job}_x", job)}, (who, job)
             assert len(b.http.get("/api/runs").json()["runs"]) == before  # no run made
 
 
@@ -81,8 +85,9 @@ def test_socket_start_follows_each_rule(logged_in: dict[str, Browser],
         if allowed:
             assert "run_id" in answer, (who, job)
         else:
-            assert answer["status"] == 403, (who, job)
-            assert answer["error"].startswith(f"{FORBIDDEN} {job!r}")
+            unknown = sockets[who].call("start", {"job": job + "_x"})
+            assert answer == {"error": unknown["error"].replace(f"{job}_x", job)}, (who, job)
+            assert answer["error"].startswith(f"There is no job named {job!r}")
             assert len(logged_in[who].http.get("/api/runs").json()["runs"]) == before
 
 
@@ -155,3 +160,23 @@ def test_the_jobs_command_says_who_may_run_a_restricted_job(
     assert "ops_only()  A group: JOB_GROUPS's ops (user2 in the tests).  [allowed: ops]" in listed
     assert "nobody()  An empty rule: nobody.  [allowed: nobody]" in listed
     assert any(line.startswith("space_stats(") and "[allowed" not in line for line in listed)
+
+
+def test_a_schedule_of_a_job_the_user_may_not_run_is_refused_as_one_of_no_job(
+        logged_in: dict[str, Browser]) -> None:
+    """Not even the job's parameters are told (a ParamError would list their names)."""
+    user1 = logged_in["user1"]
+
+    def schedule(job: str) -> Any:
+        return user1.post("/api/schedules", {"name": "n", "job": job, "cron": "@daily",
+                                             "params": {"bogus": 1}})
+
+    refused, unknown = schedule("ops_only"), schedule("ops_only_x")
+    assert (refused.status_code, unknown.status_code) == (400, 400)
+    assert refused.json() == {"error": unknown.json()["error"].replace("ops_only_x",
+                                                                         "ops_only")}
+    assert user1.http.get("/api/schedules").json()["schedules"] == []
+    made = logged_in["user2"].post("/api/schedules", {"name": "n", "job": "ops_only",
+                                                      "cron": "@daily"})
+    assert made.status_code == 201, made.text  # user2 is in ops
+

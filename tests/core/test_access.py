@@ -13,7 +13,7 @@ from flask_realtime.core.access import (
     normalize_rule,
     parse_groups,
 )
-from flask_realtime.core.jobs import JobError, JobRegistry, job
+from flask_realtime.core.jobs import JobError, JobRegistry, UnknownJobError, job
 from flask_realtime.core.service import JobForbiddenError, RunService
 from flask_realtime.store.memory import MemoryStore
 
@@ -100,8 +100,10 @@ def test_the_run_service_refuses_and_hides_a_job_the_user_may_not_run() -> None:
     service.access = JobAccess({})
     assert [s.name for s in service.jobs_for("bob@example.com")] == ["public"]
     assert [s.name for s in service.jobs_for("carol@example.com")] == ["private", "public"]
+    with pytest.raises(UnknownJobError, match="There is no job named 'private'"):
+        service.start("bob@example.com", "private")  # as for a name no job has
     with pytest.raises(JobForbiddenError, match="You may not run the job 'private'"):
-        service.start("bob@example.com", "private")
+        service.start("bob@example.com", "private", schedule=("s1", "due"))  # theirs
     assert service.store.list_runs() == []
     assert service.start("carol@example.com", "private").user == "carol@example.com"
 

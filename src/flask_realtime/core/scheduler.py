@@ -152,7 +152,10 @@ class Scheduler:
     def _parsed(self, user: str, data: Any, existing: Schedule | None = None) -> Schedule:
         draft = parse_schedule(data, user=user, now=self.clock(),
                                min_interval=self.min_interval, existing=existing)
-        spec = self.service.registry.get(draft.job)  # JobError: no such job
+        # JobError: no such job, or one the user may not run (told apart from none by
+        # nothing, not even its parameters' names in the errors of validate below).
+        spec = self.service.check_job(
+            user, draft.job, known=existing is not None and existing.job == draft.job)
         spec.validate(draft.params)  # ParamError: every problem, as a start says them
         return draft
 

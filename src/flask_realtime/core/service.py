@@ -20,7 +20,7 @@ from .files import (
     UPLOAD_PREFIX,
     IncomingFile,
 )
-from .jobs import JobError, JobRegistry, JobSpec, ParamError, RunContext
+from .jobs import JobError, JobRegistry, JobSpec, ParamError, RunContext, UnknownJobError
 from .output import OutputSlice
 from .ports import DEFAULT_MAX_QUEUED_INPUT, ActiveLimitError, RunStore, StoreUnavailableError
 from .runs import TRANSITIONS, NotifyError, Run, RunState, check_notify, new_run_id
@@ -185,12 +185,17 @@ class RunService:
         """The jobs ``user`` may run, by name: what the job list shows them."""
         return [spec for spec in self.registry if self.may_run(user, spec)]
 
-    def check_job(self, user: str, job: Any) -> JobSpec:
-        """The job named ``job``, if ``user`` may run it; raises ``UnknownJobError`` or
-        :class:`JobForbiddenError`."""
+    def check_job(self, user: str, job: Any, *, known: bool = False) -> JobSpec:
+        """The job named ``job``, if ``user`` may run it; else ``UnknownJobError``, the
+        answer for a name no job has: a job is not told apart from none by someone who
+        may not run it and guesses its name (docs/access.md). ``known``: the user knows
+        the job already (a schedule of theirs, a run of theirs): then
+        :class:`JobForbiddenError`, which says why."""
         spec = self.registry.get(job)
         if not self.may_run(user, spec):
-            raise JobForbiddenError(spec.name)
+            if known:
+                raise JobForbiddenError(spec.name)
+            raise UnknownJobError(spec.name)
         return spec
 
     def subscribe(self, listener: RunListener) -> None:
@@ -223,8 +228,9 @@ class RunService:
         or :class:`LimitReachedError`
         when the user (or everyone) has as many runs going as :class:`Limits` allows:
         the store counts and creates in one atomic step, so this holds however many
-        web processes start runs at once. :class:`JobForbiddenError` when the job's
-        rule does not let ``user`` run it."""
+        web processes start runs at once. When the job's rule does not let ``user``
+        run it: ``UnknownJobError``, as for a name no job has (a schedule's start:
+        :class:`JobForbiddenError`)."""
         runner = self._runner()
         uploads = dict(files or {})
         spec, values, new, key = self._prepare(StartRequest(
@@ -314,7 +320,7 @@ class RunService:
         job, the validated values, the new run and its request key."""
         request_id = check_request_id(start.request_id)
         when = check_notify(start.notify)
-        spec = self.check_job(start.user, start.job)
+        spec = self.check_job(start.user, start.job, known=start.schedule is not None)
         values = spec.validate(self._with_files(spec, start.params, uploads))
         key = f"{start.user}\x00{request_id}" if request_id else None
         schedule = start.schedule

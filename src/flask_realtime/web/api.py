@@ -210,7 +210,10 @@ def rerun(run_id: str) -> tuple[Response, int, dict[str, str]]:
     data = _json_body('{"request_id": "..."} or nothing', optional=True)
     rt = get_realtime()
     old = rt.service.get(user, run_id)
-    params, uploads = files.stored_uploads(old, rt.registry.get(old.job))
+    spec = rt.registry.get(old.job)  # UnknownJobError (400): no longer offered
+    if not rt.service.may_run(user, spec):  # theirs: they know the job, so say why
+        raise JobForbiddenError(old.job)
+    params, uploads = files.stored_uploads(old, spec)
     run = rt.start(user, old.job, params, request_id=data.get("request_id"), files=uploads,
                    notify=data.get("notify"))
     audit.record("rerun", user, run=run, detail={"from": old.id,
