@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from flask_realtime import Running, job
+from flask_realtime import Running, Upload, job
 from flask_realtime.core.jobs import JobRegistry, describe
 
 _OWN = JobRegistry()
@@ -42,6 +42,11 @@ def ops_only(running: Running) -> None:
 @job(registry=_OWN, allowed=[])
 def nobody(running: Running) -> None:
     """An empty rule: nobody."""
+
+
+@job(registry=_OWN, allowed=[])
+def nobody_with_a_file(running: Running, data: Upload) -> None:
+    """Nobody's, and it takes a file (the socket's start refuses those by name)."""
 
 
 def with_secret(running: Running, password: str = "", n: int = 0) -> None:

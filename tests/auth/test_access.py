@@ -162,6 +162,14 @@ def test_the_jobs_command_says_who_may_run_a_restricted_job(
     assert any(line.startswith("space_stats(") and "[allowed" not in line for line in listed)
 
 
+def test_a_socket_start_does_not_tell_that_a_job_nobody_may_run_takes_a_file(
+        logged_in: dict[str, Browser], open_socket: Callable[..., Watcher]) -> None:
+    socket = open_socket(logged_in["user1"].cookie)
+    refused = socket.call("start", {"job": "nobody_with_a_file"})
+    unknown = socket.call("start", {"job": "nobody_with_a_file_x"})
+    assert refused == {"error": unknown["error"].replace("_file_x", "_file")}
+
+
 def test_a_schedule_of_a_job_the_user_may_not_run_is_refused_as_one_of_no_job(
         logged_in: dict[str, Browser]) -> None:
     """Not even the job's parameters are told (a ParamError would list their names)."""

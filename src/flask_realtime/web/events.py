@@ -154,8 +154,8 @@ def register(socketio: SocketIO) -> None:
 def _start(rt: Realtime, user: str, data: Any) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ValueError("Send {\"job\": name, \"params\": {...}} to start a job.")
-    try:
-        takes = rt.registry.get(data.get("job")).file_params
+    try:  # a job the user may not run is no job here either (not even its files)
+        takes = rt.service.check_job(user, data.get("job")).file_params
     except JobError:
         takes = ()  # the start below refuses it, in its usual order of checks
     if takes:  # files go over HTTP, where their size is limited before they are read
