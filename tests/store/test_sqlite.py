@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,20 +19,6 @@ from flask_realtime.core.runs import Run, RunState
 from flask_realtime.store import MemoryStore, open_store
 from flask_realtime.store import sqlite as sqlite_store
 from flask_realtime.store.sqlite import INTERRUPTED, SQLiteStore, StoreOpenError
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "flask-realtime.sqlite3"
-
-
-@pytest.fixture
-def opened(path: Path) -> Iterator[list[SQLiteStore]]:
-    """Stores opened by a test, closed at its end (``open_at(path)``)."""
-    stores: list[SQLiteStore] = []
-    yield stores
-    for store in stores:
-        store.close()
 
 
 def open_at(opened: list[SQLiteStore], path: Path, **options: object) -> SQLiteStore:

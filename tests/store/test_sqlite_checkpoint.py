@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,19 +21,6 @@ from flask_realtime.store.sqlite import CheckpointPolicy, SQLiteStore
 from tests.processes import wait_until
 
 NEVER = 3600.0
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "flask-realtime.sqlite3"
-
-
-@pytest.fixture
-def opened() -> Iterator[list[SQLiteStore]]:
-    stores: list[SQLiteStore] = []
-    yield stores
-    for store in stores:
-        store.close()
 
 
 def open_with(opened: list[SQLiteStore], path: Path, policy: CheckpointPolicy) -> SQLiteStore:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -19,19 +18,6 @@ from flask_realtime.core.output import Line
 from flask_realtime.core.runs import Run, RunState
 from flask_realtime.store import sqlite as sqlite_store
 from flask_realtime.store.sqlite import CHUNK_LINES, SQLiteStore
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> Path:
-    return tmp_path / "flask-realtime.sqlite3"
-
-
-@pytest.fixture
-def opened() -> Iterator[list[SQLiteStore]]:
-    stores: list[SQLiteStore] = []
-    yield stores
-    for store in stores:
-        store.close()
 
 
 def open_at(opened: list[SQLiteStore], path: Path) -> SQLiteStore:
