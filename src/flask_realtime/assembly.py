@@ -15,6 +15,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeAlias
 
+from . import malloc
 from .core.capture import LineSink
 from .core.scheduler import NotifyOwner
 from .core.system import RunnerFactory, System, isolating_runner
@@ -33,7 +34,8 @@ Store: TypeAlias = "MemoryStore | SQLiteStore | RedisStore"
 def build(config: Mapping[str, Any], *, instance_path: str | os.PathLike[str] | None = None,
           store: Store | Callable[[], Store] | None = None, sink: LineSink | None = None,
           reap: bool | None = None, schedules: bool = False,
-          notify_owner: NotifyOwner | None = None) -> System[Store]:
+          notify_owner: NotifyOwner | None = None,
+          runs_end_here: bool | None = None) -> System[Store]:
     """A :class:`~.core.system.System` as ``config`` (a plain mapping, or Flask's
     config) describes it; call ``start()`` on it, and ``close()`` at the end.
 
@@ -46,15 +48,22 @@ def build(config: Mapping[str, Any], *, instance_path: str | os.PathLike[str] | 
     (``REDIS_URL``); a worker passes False (the web processes watch). ``schedules``:
     this process fires schedules (the web app, with ``SCHEDULER``), telling owners of
     trouble through ``notify_owner`` (core/scheduler.py ``NotifyOwner``).
+    ``runs_end_here``: whether runs end in this process (by default unless
+    ``RUNNER="rq"``; a worker passes True), for the allocator's trim after a run
+    (``malloc.watch``).
     """
     from .jobs import builtin  # noqa: F401  (registers the built-in jobs)
     from .webex import jobs as webex_jobs  # noqa: F401  (and the Webex jobs)
 
-    return build_core(
+    system = build_core(
         config, store=store if store is not None else lambda: open_store(config, instance_path),
         sink=sink, runner=_runner(config),
         shared=bool(config.get("REDIS_URL")) if reap is None else reap,
         schedules=schedules, notify_owner=notify_owner)
+    if runs_end_here is None:
+        runs_end_here = config.get("RUNNER") != "rq"
+    malloc.watch(system.service, runs_end_here=runs_end_here)  # after malloc.tune only
+    return system
 
 
 def _runner(config: Mapping[str, Any]) -> RunnerFactory:

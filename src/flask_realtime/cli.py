@@ -91,7 +91,7 @@ def run(host: str, port: int, debug: bool, demo: bool | None) -> None:
 
     from . import malloc
 
-    malloc.tune()  # freed buffers go back to the system (flask_realtime/malloc.py)
+    malloc.tune()  # freed heap goes back to the system after a run (flask_realtime/malloc.py)
 
     from .config import given
     from .web.app import RequestHandler, apply_switch_interval, create_app, shutdown
@@ -507,7 +507,7 @@ def worker(burst: bool, name: str | None) -> None:
     setup_logging()  # text or JSON lines on stderr (LOG_FORMAT), before the app logs
     from . import malloc
 
-    malloc.tune()  # a run's output goes through this process too
+    malloc.tune()  # a run's output goes through this process too (malloc.py)
     from rq.serializers import JSONSerializer
 
     from redis import Redis
@@ -527,7 +527,7 @@ def worker(burst: bool, name: str | None) -> None:
         return open_store(config)
 
     # No Flask, no Socket.IO, no reaper (the web processes watch for lost executors).
-    system = build(config, store=redis_store, reap=False)
+    system = build(config, store=redis_store, reap=False, runs_end_here=True)
     try:
         system.service_providers.append(_worker_webex(config, system.store))
         notifier = _worker_notifier(config, system)

@@ -20,7 +20,7 @@ from ..logs import setup as setup_logging
 from .app import apply_switch_interval, check_production_settings, create_app, shutdown
 
 setup_logging()  # text or JSON lines on stderr (LOG_FORMAT), before the app logs
-malloc.tune()  # freed buffers go back to the system (flask_realtime/malloc.py)
+malloc.tune()  # freed heap goes back to the system after a run (flask_realtime/malloc.py)
 app = create_app()
 check_production_settings(app.config)
 apply_switch_interval(app)
