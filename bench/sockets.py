@@ -212,6 +212,8 @@ def rounds(args: argparse.Namespace, limits: dict[str, str],
                   f"{r['p99']:.1f} max {r['max']:.1f} ms; RSS peak {r['rss_peak']:.0f} MiB; "
                   f"{r['wall']:.1f} s; CPU worker {worker_cpu:.1f} s, client {client_cpu:.1f} s;"
                   f" load {loadavg()}", flush=True)
+            for other in r["others"][:10]:
+                print(f"  not a ticker's line: {other}", flush=True)
 
 
 if __name__ == "__main__":
