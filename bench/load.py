@@ -59,11 +59,14 @@ async def runs_with_watchers(url: str, pid: int, runs: int, watchers: int, rate:
     run_ids = []
     for r in range(runs):
         group = clients[r * watchers:(r + 1) * watchers]
+        # A loaded server may take long to answer (each start is announced to every
+        # socket of its user, here all of them): the figures say how late, not a timeout.
         ack = await group[0].call(
-            "start", {"job": "ticker", "params": {"rate": rate, "seconds": seconds}})
+            "start", {"job": "ticker", "params": {"rate": rate, "seconds": seconds}},
+            timeout=300)
         run_ids.append(ack["run_id"])
-        await asyncio.gather(*(c.call("watch", {"run_id": ack["run_id"], "after": 0})
-                               for c in group[1:]))
+        await asyncio.gather(*(c.call("watch", {"run_id": ack["run_id"], "after": 0},
+                                      timeout=300) for c in group[1:]))
     deadline = time.monotonic() + seconds + 120
     while time.monotonic() < deadline:
         rss.append(rss_mb(pid))

@@ -202,8 +202,13 @@ def rounds(args: argparse.Namespace, limits: dict[str, str],
         for name, tree_env in order:
             with gunicorn(args.threads, args.stack_kib, {**limits, **tree_env}) as (url, pid):
                 worker_before, client_before = cpu_seconds(pid), time.process_time()
-                r = asyncio.run(runs_with_watchers(url, pid, args.runs, args.watchers,
-                                                   args.rate, args.seconds))
+                try:
+                    r = asyncio.run(runs_with_watchers(url, pid, args.runs, args.watchers,
+                                                       args.rate, args.seconds))
+                except Exception as exc:  # the other tree's round still runs
+                    print(f"round {number + 1}, {name}: failed ({exc!r}); load {loadavg()}",
+                          flush=True)
+                    continue
                 worker_cpu = cpu_seconds(pid) - worker_before
                 client_cpu = time.process_time() - client_before
             print(f"round {number + 1}, {name}: runs {args.runs} x {args.watchers} watchers: "
