@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -47,7 +48,9 @@ async def gather_limited(coros: list, limit: int = 50) -> list:
 
 
 async def runs_with_watchers(url: str, pid: int, runs: int, watchers: int, rate: int,
-                             seconds: float) -> dict[str, float]:
+                             seconds: float) -> dict[str, Any]:
+    """``runs`` tickers with ``watchers`` each: completeness, seq errors, latencies, and
+    ``others``, the lines that were not a ticker's (a system line, a traceback)."""
     lines = int(rate * seconds)
     clients = await gather_limited(
         [Client.connect(url, stamps=True) for _ in range(runs * watchers)])
@@ -56,11 +59,14 @@ async def runs_with_watchers(url: str, pid: int, runs: int, watchers: int, rate:
     run_ids = []
     for r in range(runs):
         group = clients[r * watchers:(r + 1) * watchers]
+        # A loaded server may take long to answer (each start is announced to every
+        # socket of its user, here all of them): the figures say how late, not a timeout.
         ack = await group[0].call(
-            "start", {"job": "ticker", "params": {"rate": rate, "seconds": seconds}})
+            "start", {"job": "ticker", "params": {"rate": rate, "seconds": seconds}},
+            timeout=300)
         run_ids.append(ack["run_id"])
-        await asyncio.gather(*(c.call("watch", {"run_id": ack["run_id"], "after": 0})
-                               for c in group[1:]))
+        await asyncio.gather(*(c.call("watch", {"run_id": ack["run_id"], "after": 0},
+                                      timeout=300) for c in group[1:]))
     deadline = time.monotonic() + seconds + 120
     while time.monotonic() < deadline:
         rss.append(rss_mb(pid))
@@ -76,11 +82,12 @@ async def runs_with_watchers(url: str, pid: int, runs: int, watchers: int, rate:
                    if c.last.get(run_id, 0) == lines)
     errors = [e for c in clients for e in c.errors]
     latencies = [v for c in clients for v in c.latencies]
+    others = sorted({o for c in clients for o in c.others})  # the same line, many watchers
     await asyncio.gather(*(c.close() for c in clients))
     return {"watchers": runs * watchers, "complete": complete, "seq_errors": len(errors),
             "lines": len(latencies), "p50": percentile(latencies, 50),
             "p99": percentile(latencies, 99), "max": max(latencies), "wall": wall,
-            "rss_peak": max(rss)}
+            "rss_peak": max(rss), "others": others}
 
 
 async def idle_sockets(url: str, pid: int, count: int, hold: float) -> dict[str, float]:

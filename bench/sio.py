@@ -10,7 +10,6 @@ It checks every ``output`` batch's seq against the last one it had (with ``skipp
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from typing import Any
@@ -28,6 +27,7 @@ class Client:
         self.last: dict[str, int] = {}  # run id -> last seq received
         self.errors: list[str] = []
         self.latencies: list[float] = []  # ms, for lines that start with a time.time()
+        self.others: list[str] = []  # with stamps: "run seq: text" of the lines without one
         self.acks: dict[int, asyncio.Future[Any]] = {}
         self.states: dict[str, str] = {}
         self.closed = asyncio.Event()
@@ -89,10 +89,13 @@ class Client:
         self.last[run_id] = batch["first_seq"] + len(batch["lines"]) - 1
         if self.stamps:
             now = time.time()
-            for line in batch["lines"]:
+            for index, line in enumerate(batch["lines"]):
                 stamp, _, _ = line["text"].partition(" ")
-                with contextlib.suppress(ValueError):
+                try:
                     self.latencies.append((now - float(stamp)) * 1000)
+                except ValueError:
+                    self.others.append(f"{run_id} {batch['first_seq'] + index}: "
+                                       f"{line.get('stream')} {line['text']}")
 
     async def close(self) -> None:
         await self.ws.close()

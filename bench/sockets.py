@@ -4,13 +4,19 @@
     .venv/bin/python bench/sockets.py --idle 500,1000,5000          # idle sockets
     .venv/bin/python bench/sockets.py --idle 0 --runs 100 --watchers 3 --rounds 3
     .venv/bin/python bench/sockets.py --idle 1000 --threads 100     # the old --threads
+    .venv/bin/python bench/sockets.py --idle 0 --threads 6000 --runs 100 --watchers 3 \
+        --rounds 3 --against main                                    # and main, alternately
 
 Each measure starts a fresh gunicorn (``-c python:flask_realtime.web.gunicorn_conf -k
 gthread -w 1``, ``--threads`` as given, else the settings module's), reads the worker's
 RSS and thread count, connects the idle sockets (bench/sio.py's client), holds them
 through a server ping cycle (25 s), and reads both again: the peak RSS and threads
 while held, per socket. A socket counts as held when it is still connected at the end
-and answers a call. Runs and watchers: bench/load.py's measure, on the same server.
+and answers a call. Runs and watchers: bench/load.py's measure, on the same server,
+with the CPU seconds of the worker and of this client (one asyncio process holding
+every watcher: if it were the bottleneck, its CPU would be near a core's). ``--against
+REV`` runs each round of runs on the ``src`` of git revision REV too (bench/stream.py's
+``old_tree``, through PYTHONPATH), first one then the other, alternating.
 ``--stack-kib`` sets ``threading.stack_size`` in the worker before it starts a thread
 (bench/gunicorn_stack.py), to compare RSS per socket with the default stack.
 The load average is printed at the start and the end.
@@ -39,6 +45,7 @@ from tests.processes import wait_until
 from bench.common import spawn_server
 from bench.load import gather_limited, runs_with_watchers
 from bench.sio import Client, rss_mb
+from bench.stream import old_tree
 
 
 def threads(pid: int) -> int:
@@ -48,6 +55,13 @@ def threads(pid: int) -> int:
             if line.startswith("Threads:"):
                 return int(line.split()[1])
     return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds a process has used (Linux)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def worker_pid(master: int) -> int:
@@ -152,12 +166,27 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--against", default=None,
+                        help="git revision whose src runs each round of runs too")
     args = parser.parse_args()
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {loadavg()}, "
           f"ulimit -n {os.sysconf('SC_OPEN_MAX')}", flush=True)
     limits = {"FLASK_REALTIME_RUNS_PER_USER": str(args.runs + 10),
               "FLASK_REALTIME_RUNS_TOTAL": str(args.runs + 10)}
-    for _ in range(args.rounds):
+    with contextlib.ExitStack() as stack:
+        trees: list[tuple[str, dict[str, str]]] = [("this tree", {})]
+        if args.against:
+            src = stack.enter_context(old_tree(args.against))
+            root = str(Path(__file__).resolve().parent.parent)
+            trees.append((args.against, {"PYTHONPATH": f"{src}{os.pathsep}{root}"}))
+        rounds(args, limits, trees)
+    print(f"end: load average {loadavg()}")
+
+
+def rounds(args: argparse.Namespace, limits: dict[str, str],
+           trees: list[tuple[str, dict[str, str]]]) -> None:
+    """The measures, ``args.rounds`` times; the runs on each of ``trees`` in turn."""
+    for number in range(args.rounds):
         for count in [int(c) for c in args.idle.split(",") if int(c)]:
             with gunicorn(args.threads, args.stack_kib, limits) as (url, pid):
                 r = asyncio.run(idle(url, pid, count, args.hold))
@@ -167,16 +196,29 @@ def main() -> None:
                   f"({r['kib_per_socket']:.0f} KiB a socket); threads "
                   f"{r['threads_before']:.0f} -> {r['threads_peak']:.0f} "
                   f"({r['threads_per_socket']:.2f} a socket); load {loadavg()}", flush=True)
-        if args.runs:
-            with gunicorn(args.threads, args.stack_kib, limits) as (url, pid):
-                r = asyncio.run(runs_with_watchers(url, pid, args.runs, args.watchers,
-                                                   args.rate, args.seconds))
-            print(f"runs {args.runs} x {args.watchers} watchers: complete "
-                  f"{r['complete']:.0f}/{r['watchers']:.0f}, seq errors {r['seq_errors']:.0f}, "
-                  f"lines {r['lines']:,.0f}; p50 {r['p50']:.1f} p99 {r['p99']:.1f} max "
-                  f"{r['max']:.1f} ms; RSS peak {r['rss_peak']:.0f} MiB; {r['wall']:.1f} s; "
-                  f"load {loadavg()}", flush=True)
-    print(f"end: load average {loadavg()}")
+        if not args.runs:
+            continue
+        order = trees if number % 2 == 0 else trees[::-1]
+        for name, tree_env in order:
+            with gunicorn(args.threads, args.stack_kib, {**limits, **tree_env}) as (url, pid):
+                worker_before, client_before = cpu_seconds(pid), time.process_time()
+                try:
+                    r = asyncio.run(runs_with_watchers(url, pid, args.runs, args.watchers,
+                                                       args.rate, args.seconds))
+                except Exception as exc:  # the other tree's round still runs
+                    print(f"round {number + 1}, {name}: failed ({exc!r}); load {loadavg()}",
+                          flush=True)
+                    continue
+                worker_cpu = cpu_seconds(pid) - worker_before
+                client_cpu = time.process_time() - client_before
+            print(f"round {number + 1}, {name}: runs {args.runs} x {args.watchers} watchers: "
+                  f"complete {r['complete']:.0f}/{r['watchers']:.0f}, seq errors "
+                  f"{r['seq_errors']:.0f}, lines {r['lines']:,.0f}; p50 {r['p50']:.1f} p99 "
+                  f"{r['p99']:.1f} max {r['max']:.1f} ms; RSS peak {r['rss_peak']:.0f} MiB; "
+                  f"{r['wall']:.1f} s; CPU worker {worker_cpu:.1f} s, client {client_cpu:.1f} s;"
+                  f" load {loadavg()}", flush=True)
+            for other in r["others"][:10]:
+                print(f"  not a ticker's line: {other}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,21 @@
 """When the capture pump stores lines: at once while the pipeline is idle, in batches
-under load, and with nothing lost, repeated or reordered when it switches between the two."""
+under load (one run's many lines, or many runs' few), and with nothing lost, repeated or
+reordered when it switches between the two."""
 
 from __future__ import annotations
 
 import logging
 import sys
 import threading
+import time
 from collections.abc import Callable
 
 import pytest
 
 from flask_realtime.core.capture import CapturePump, RunCapture
+from flask_realtime.core.capture.pump import BUSY_RUNS_PER_INTERVAL
+from flask_realtime.core.output import Line
+from flask_realtime.core.ports import OutputBatch, StoreUnavailableError
 from tests.conftest import wait_for
 from tests.core.conftest import Sink
 
@@ -143,3 +148,105 @@ def test_threads_printing_through_batches_and_switches_lose_and_repeat_nothing(
             f"{tag} {i}" for i in range(count)]
         assert [t for t in sink.texts(stream="stderr") if t.startswith(f"{tag} ")] == [
             f"{tag} note {i}" for i in range(0, count, 5000)]
+
+
+class RoundSink(Sink):
+    """:class:`Sink` with the store's ``append_outputs`` as ``many``: records the runs of
+    each call and when every call came. ``hold`` cleared, a single append waits for it
+    (``held`` says one does); ``fail_many`` set, ``many`` stores and then fails, as a
+    call whose reply was lost."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rounds: list[list[str]] = []  # the run ids of each ``many`` call
+        self.calls: list[float] = []  # monotonic times of every call
+        self.hold, self.held, self.fail_many = threading.Event(), threading.Event(), False
+        self.hold.set()
+
+    def __call__(self, run_id: str, lines: list[Line], epoch_ms: int, *,
+                 writer: str | None = None, offset: int = 0) -> int:
+        self.calls.append(time.monotonic())
+        self.held.set()
+        self.hold.wait(30)
+        return super().__call__(run_id, lines, epoch_ms, writer=writer, offset=offset)
+
+    def many(self, batches: list[OutputBatch], epoch_ms: int) -> list[int]:
+        self.calls.append(time.monotonic())
+        self.rounds.append([run_id for run_id, *_ in batches])
+        ends = self.store.append_outputs(batches, epoch_ms)
+        if self.fail_many:
+            raise StoreUnavailableError("the reply was lost")
+        return ends
+
+
+def test_the_lines_of_many_runs_found_in_one_round_are_stored_with_one_call() -> None:
+    """While the pump stores one run's line, ten others print one each: its next round
+    finds them all and stores them together (one transaction on SQLite), not with ten
+    appends."""
+    sink = RoundSink()
+    pump = CapturePump(sink, batches=sink.many)
+    first = pump.open("first")
+    others = [pump.open(f"r{i}") for i in range(10)]
+    sink.hold.clear()
+    first.write("stdout", "first\n")
+    wait_for(sink.held.is_set)  # the pump is in the store with it
+    for capture in others:
+        capture.write("stdout", f"{capture.run_id}\n")
+    sink.hold.set()
+    wait_for(lambda: all(sink.texts(c.run_id) == [c.run_id] for c in others))
+    assert sink.rounds == [[c.run_id for c in others]]
+    assert sink.appends == 1  # "first" alone
+    for capture in [first, *others]:
+        assert pump.close(capture)
+    pump.shutdown()
+    assert sink.texts("first") == ["first"]
+
+
+def test_many_runs_writing_within_the_batch_interval_make_the_pump_coalesce() -> None:
+    """Each of a few quiet runs has its line stored at once; once
+    BUSY_RUNS_PER_INTERVAL runs wrote within one batch interval, the pipeline is busy
+    and the next lines wait for the interval's round, stored there together."""
+    interval = 1.0
+    sink = RoundSink()
+    pump = CapturePump(sink, interval=interval, batches=sink.many)
+    captures = [pump.open(f"r{i}") for i in range(BUSY_RUNS_PER_INTERVAL + 1)]
+    for capture in captures[:BUSY_RUNS_PER_INTERVAL]:  # one at a time: each alone
+        capture.write("stdout", f"{capture.run_id} 1\n")
+        wait_for(lambda c=capture: sink.texts(c.run_id) == [f"{c.run_id} 1"])
+    assert sink.appends == BUSY_RUNS_PER_INTERVAL and not sink.rounds
+    busy_since = sink.calls[-1]
+    captures[-1].write("stdout", "last 1\n")
+    captures[0].write("stdout", "r0 2\n")
+    wait_for(lambda: sink.texts("r0") == ["r0 1", "r0 2"], timeout=10)
+    assert sink.rounds == [[captures[0].run_id, captures[-1].run_id]]
+    assert sink.calls[-1] - busy_since >= interval * 0.9  # it waited for the round
+    for capture in captures:
+        assert pump.close(capture)
+    pump.shutdown()
+    assert sink.texts(captures[-1].run_id) == ["last 1"]
+
+
+def test_when_storing_a_round_at_once_fails_each_run_is_stored_on_its_own_once() -> None:
+    """The call for the round failed after storing (its reply lost): each run's batch
+    is sent again on its own, and the store skips what it holds; no line is lost or
+    repeated, and later rounds go on."""
+    sink = RoundSink()
+    pump = CapturePump(sink, batches=sink.many)
+    first = pump.open("first")
+    others = [pump.open(f"r{i}") for i in range(5)]
+    sink.fail_many = True
+    sink.hold.clear()
+    first.write("stdout", "first\n")
+    wait_for(sink.held.is_set)
+    for capture in others:
+        capture.write("stdout", f"{capture.run_id} 1\n")
+    sink.hold.set()
+    wait_for(lambda: sink.appends == 1 + len(others))  # each again, on its own
+    assert len(sink.rounds) == 1
+    for capture in others:
+        capture.write("stdout", f"{capture.run_id} 2\n")
+    for capture in [first, *others]:
+        assert pump.close(capture)
+    pump.shutdown()
+    for capture in others:
+        assert sink.texts(capture.run_id) == [f"{capture.run_id} 1", f"{capture.run_id} 2"]

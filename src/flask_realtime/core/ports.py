@@ -27,6 +27,10 @@ from .schedules import Schedule
 DEFAULT_RETENTION_LINES = 100_000
 
 
+#: One run's batch for :meth:`OutputLog.append_outputs`: (run id, lines, writer, offset).
+OutputBatch: TypeAlias = tuple[str, list[Line], str | None, int]
+
+
 class StoreUnavailableError(Exception):
     """The store cannot be reached; the message says what to do."""
 
@@ -157,6 +161,18 @@ class OutputLog(Protocol):
         with more lines after it, and no line is stored twice. Without ``writer``
         each call is a writer of its own.
         """
+
+    def append_outputs(self, batches: list[OutputBatch], epoch_ms: int) -> list[int]:
+        """Append several batches at once, each ``(run_id, lines, writer, offset)`` as
+        :meth:`append_output` takes them; returns each one's new end seq, in order.
+
+        The capture pump stores a round's batches of many runs this way: the stores do it
+        in one write (SQLite: one transaction) rather than one per run. Numbered as in
+        :meth:`append_output`, a call that failed may be made again (or each batch sent
+        on its own) and no line is stored twice. This default appends them one by one.
+        """
+        return [self.append_output(run_id, lines, epoch_ms, writer=writer, offset=offset)
+                for run_id, lines, writer, offset in batches]
 
     @abstractmethod
     def read_output(

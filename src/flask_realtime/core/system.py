@@ -251,7 +251,8 @@ def build(config: Mapping[str, Any], *, store: S | Callable[[], S],
     input). ``store`` is the store, or a function that opens it, called only once
     the jobs are loaded: a job module that fails never opens (nor locks) a database.
     The pump stores output through ``sink``, the store's ``append_output`` unless
-    given (``flask-realtime exec`` prints instead). ``runner`` makes the runner; one
+    given (``flask-realtime exec`` prints instead), and without ``sink`` a round's
+    lines of several runs with one ``append_outputs``. ``runner`` makes the runner; one
     with a ``reap()`` method has it called by the reaper, one with a ``close()``
     method is closed by :meth:`System.close`. ``shared``: other processes use the
     store too, so a reaper watches for their executors dying. ``schedules``: this
@@ -292,7 +293,8 @@ def _assemble(settings: Mapping[str, Any], store: S, jobs: JobRegistry,
     service.input_max_bytes = settings["INPUT_MAX_BYTES"]
     service.input_max_queued = settings["INPUT_MAX_QUEUED_BYTES"]
     pump = CapturePump(
-        sink or store.append_output, interval=settings["BATCH_INTERVAL_SECONDS"],
+        sink or store.append_output, batches=None if sink else store.append_outputs,
+        interval=settings["BATCH_INTERVAL_SECONDS"],
         partial_delay=settings["PARTIAL_FLUSH_SECONDS"],
         max_line_chars=settings["MAX_LINE_CHARS"], give_way=settings["FLOOD_GIVE_WAY_SECONDS"])
     service.runner = runner(service, pump, settings)

@@ -21,6 +21,7 @@ from ..core.ports import (
     DEFAULT_RETENTION_LINES,
     ActiveLimitError,
     InputOutcome,
+    OutputBatch,
     RunStore,
     ScheduleStore,
     create_each,
@@ -248,29 +249,43 @@ class MemoryStore(RunStore, ScheduleStore):
     def append_output(self, run_id: str, lines: list[Line], epoch_ms: int, *,
                       writer: str | None = None, offset: int = 0) -> int:
         with self._lock:
-            log = self._logs.setdefault(run_id, _OutputLog())
-            if writer is not None:  # no reply is lost in-process; kept for the contract
-                given = log.writers.get(writer, 0)
-                if given > offset:
-                    lines, offset = lines[given - offset:], given
-                if not lines:
-                    return log.end_seq
-                log.writers[writer] = offset + len(lines)
-            seq = log.end_seq + 1
-            if not log.times or log.times[-1][1] != epoch_ms:
-                log.times.append((seq, epoch_ms))
-            log.lines.extend(lines)
-            excess = len(log.lines) - self.retention_lines
-            if excess > 0:
-                del log.lines[:excess]
-                log.first_seq += excess
-                keep = 0
-                while keep + 1 < len(log.times) and log.times[keep + 1][0] <= log.first_seq:
-                    keep += 1
-                del log.times[:keep]
-            end = log.end_seq
+            end = self._append(run_id, lines, epoch_ms, writer, offset)
         self.output_changed.set()
         return end
+
+    def append_outputs(self, batches: list[OutputBatch], epoch_ms: int) -> list[int]:
+        """As :meth:`~..core.ports.OutputLog.append_outputs`: under the lock once, and
+        ``output_changed`` set once."""
+        with self._lock:
+            ends = [self._append(run_id, lines, epoch_ms, writer, offset)
+                    for run_id, lines, writer, offset in batches]
+        self.output_changed.set()
+        return ends
+
+    def _append(self, run_id: str, lines: list[Line], epoch_ms: int, writer: str | None,
+                offset: int) -> int:
+        """One batch (under the lock); the run's new end seq."""
+        log = self._logs.setdefault(run_id, _OutputLog())
+        if writer is not None:  # no reply is lost in-process; kept for the contract
+            given = log.writers.get(writer, 0)
+            if given > offset:
+                lines, offset = lines[given - offset:], given
+            if not lines:
+                return log.end_seq
+            log.writers[writer] = offset + len(lines)
+        seq = log.end_seq + 1
+        if not log.times or log.times[-1][1] != epoch_ms:
+            log.times.append((seq, epoch_ms))
+        log.lines.extend(lines)
+        excess = len(log.lines) - self.retention_lines
+        if excess > 0:
+            del log.lines[:excess]
+            log.first_seq += excess
+            keep = 0
+            while keep + 1 < len(log.times) and log.times[keep + 1][0] <= log.first_seq:
+                keep += 1
+            del log.times[:keep]
+        return log.end_seq
 
     def read_output(
         self, run_id: str, after: int, *, max_lines: int = 1000, max_chars: int = 65_536,

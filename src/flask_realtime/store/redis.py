@@ -80,6 +80,7 @@ from ..core.ports import (
     DEFAULT_RETENTION_LINES,
     ActiveLimitError,
     InputOutcome,
+    OutputBatch,
     RunStore,
     ScheduleStore,
     StoreUnavailableError,
@@ -580,6 +581,30 @@ class RedisStore(RunStore, ScheduleStore):
                       writer: str | None = None, offset: int = 0) -> int:
         if not lines:
             return self.output_end(run_id)
+        end = self._append_lines(run_id, lines, epoch_ms, writer, offset)
+        self.redis.publish(OUTPUT_CHANNEL, run_id)
+        self.output_changed.set()
+        return end
+
+    @_guarded
+    def append_outputs(self, batches: list[OutputBatch], epoch_ms: int) -> list[int]:
+        """As :meth:`~..core.ports.OutputLog.append_outputs`: each batch is its own call
+        of the append script (numbered, so one sent again after a lost reply is skipped),
+        and the other processes hear of the runs written in one round trip at the end."""
+        ends = [self._append_lines(run_id, lines, epoch_ms, writer, offset) if lines
+                else self.output_end(run_id) for run_id, lines, writer, offset in batches]
+        written = list(dict.fromkeys(run_id for run_id, lines, _, _ in batches if lines))
+        if written:
+            with self.redis.pipeline(transaction=False) as pipe:
+                for run_id in written:
+                    pipe.publish(OUTPUT_CHANNEL, run_id)
+                pipe.execute()
+            self.output_changed.set()
+        return ends
+
+    def _append_lines(self, run_id: str, lines: list[Line], epoch_ms: int,
+                      writer: str | None, offset: int) -> int:
+        """Run the append script for ``lines`` (not empty); the run's new end seq."""
         # A call of its own still needs a writer: redis-py sends the script again when a
         # connection breaks, which may be after Redis ran it.
         writer = writer or uuid.uuid4().hex
@@ -600,8 +625,6 @@ class RedisStore(RunStore, ScheduleStore):
             lines, offset = lines[len(part):], given
         if self.output_budget_bytes is not None and total > self.output_budget_bytes:
             self._enforce_output_budget(total)
-        self.redis.publish(OUTPUT_CHANNEL, run_id)
-        self.output_changed.set()
         return end or self.output_end(run_id)
 
     def _enforce_output_budget(self, total: int) -> None:

@@ -32,8 +32,10 @@ Layout (schema version in ``PRAGMA user_version``, upgraded by :data:`MIGRATIONS
 * ``blobs``: a run's uploads and artifacts, in parts of :data:`BLOB_PART_BYTES`,
   ``size`` the whole file's on each part.
 
-Every ``append_output`` call is one transaction (never one per line): the capture pump
-calls it at least every flush window, so a ``kill -9`` loses nothing older than that, and
+Every ``append_output`` call is one transaction (never one per line), and so is every
+``append_outputs`` call, whatever number of runs it holds (the capture pump's round of
+many runs is one commit, not one per run): the capture pump stores at least every flush
+window, so a ``kill -9`` loses nothing older than that, and
 nothing a watcher has received (delivery reads what is committed). WAL mode with
 ``synchronous=NORMAL``: a commit survives the process being killed; a power cut may lose
 the last commits, never the database.
@@ -77,6 +79,7 @@ from ..core.ports import (
     DEFAULT_RETENTION_LINES,
     ActiveLimitError,
     InputOutcome,
+    OutputBatch,
     RunStore,
     ScheduleStore,
     StoreClosedError,
@@ -1000,59 +1003,109 @@ class SQLiteStore(RunStore, ScheduleStore):
             return self._append(run_id, lines, epoch_ms, writer, offset)
         except sqlite3.DatabaseError as exc:
             if _no_room(exc):
-                with self._mem:
-                    if run_id not in self._notes:
-                        reason = str(exc) or "no room"
-                        self._notes[run_id] = (
-                            (SYSTEM, NOT_STORED.format(reason=reason), "\n"),
-                            int(time.time() * 1000))
+                self._note_no_room(run_id, exc)
                 self.output_changed.set()
             raise
 
+    @_guarded
+    def append_outputs(self, batches: list[OutputBatch], epoch_ms: int) -> list[int]:
+        """As :meth:`~..core.ports.OutputLog.append_outputs`: every batch in one
+        transaction (one commit for a round of the capture pump, however many runs it
+        holds), and all or none of them stored. When the write fails for lack of room,
+        each run's watchers are shown the warning line, as :meth:`append_output` does."""
+        try:
+            return self._append_all(batches, epoch_ms)
+        except sqlite3.DatabaseError as exc:
+            if _no_room(exc):
+                for run_id, *_ in batches:
+                    self._note_no_room(run_id, exc)
+                self.output_changed.set()
+            raise
+
+    def _note_no_room(self, run_id: str, exc: sqlite3.DatabaseError) -> None:
+        """The warning line ``run_id``'s watchers see while its lines cannot be stored."""
+        with self._mem:
+            if run_id not in self._notes:
+                reason = str(exc) or "no room"
+                self._notes[run_id] = ((SYSTEM, NOT_STORED.format(reason=reason), "\n"),
+                                       int(time.time() * 1000))
+
     def _append(self, run_id: str, lines: list[Line], epoch_ms: int, writer: str | None,
                 offset: int) -> int:
-        with self._lock:  # held until the new tail is in memory: appends see it in order
+        return self._append_all([(run_id, lines, writer, offset)], epoch_ms)[0]
+
+    def _append_all(self, batches: list[OutputBatch], epoch_ms: int) -> list[int]:
+        """Store ``batches`` in one transaction; returns each one's new end seq."""
+        ends: list[int] = []
+        # Per run written: its tail before the transaction, after it, the chunks written.
+        staged: dict[str, tuple[_Tail, _Tail, list[tuple[int, list[Line]]]]] = {}
+        with self._lock:  # held until the new tails are in memory: appends see them in order
             with self._write() as db:
-                tail = self._tail(run_id, create=True)
-                assert tail is not None
-                writers = tail.writers
-                if writer is not None:
-                    given = writers.get(writer)
-                    if given is None:
-                        row = db.execute("SELECT given FROM writers WHERE run_id = ? AND "
-                                         "writer = ?", (run_id, writer)).fetchone()
-                        given = row[0] if row is not None else 0
-                    if given > offset:
-                        lines, offset = lines[given - offset:], given
-                    if lines:
-                        db.execute("INSERT OR REPLACE INTO writers VALUES (?, ?, ?)",
-                                   (run_id, writer, offset + len(lines)))
-                        writers = {**writers, writer: offset + len(lines)}
-                if not lines:
-                    return tail.end
-                with self._mem:
-                    note = self._notes.get(run_id)
-                segments = [([note[0]], note[1])] if note is not None else []
-                segments.append((lines, epoch_ms))  # the warning its watchers saw comes first
-                after, written = self._add_lines(db, run_id, tail, segments)
-                after.writers = writers
-                db.execute("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?)",
-                           (run_id, after.end, after.low, after.size))
+                for run_id, lines, writer, offset in batches:
+                    step = staged.get(run_id)
+                    tail = step[1] if step is not None else self._tail(run_id, create=True)
+                    assert tail is not None
+                    added = self._stage(db, run_id, tail, lines, epoch_ms, writer, offset,
+                                        noted=step is None)
+                    if added is None:
+                        ends.append(tail.end)
+                        continue
+                    after, written = added
+                    staged[run_id] = ((step[0], after, step[2] + written) if step is not None
+                                      else (tail, after, written))
+                    ends.append(after.end)
             # Committed: only now may readers see it (a batch rolled back must not be read
             # back from memory, and nothing a watcher got may be lost at a kill -9).
             with self._mem:
-                self._install(run_id, after)
-                self._notes.pop(run_id, None)
-            if run_id in self._read_runs:  # someone reads it: a watcher a little behind
-                for last_seq, chunk in written:
-                    self._remember(run_id, last_seq, chunk)
-        if len(lines) >= FLOOD_APPEND_LINES:
+                for run_id, (_, after, _) in staged.items():
+                    self._install(run_id, after)
+                    self._notes.pop(run_id, None)
+            for run_id, (_, _, written) in staged.items():
+                if run_id in self._read_runs:  # someone reads it: a watcher a little behind
+                    for last_seq, chunk in written:
+                        self._remember(run_id, last_seq, chunk)
+        if not staged:
+            return ends
+        if any(len(lines) >= FLOOD_APPEND_LINES for _, lines, _, _ in batches):
             self.checkpointer.policy.flooded(time.monotonic())
-        self._total_bytes += after.size - tail.size
+        self._total_bytes += sum(after.size - before.size for before, after, _ in staged.values())
         if self.disk_budget_bytes is not None and self._total_bytes > self.disk_budget_bytes:
             self._enforce_disk_budget()
         self.output_changed.set()
-        return after.end
+        return ends
+
+    def _stage(self, db: sqlite3.Connection, run_id: str, tail: _Tail, lines: list[Line],
+               epoch_ms: int, writer: str | None, offset: int, *, noted: bool,
+               ) -> tuple[_Tail, list[tuple[int, list[Line]]]] | None:
+        """Write one batch after ``tail`` in the open transaction: its tail once committed
+        and the whole chunks written, or None if the writer had given every line already.
+        ``noted``: the run's warning line (if any) goes first, as its watchers saw it."""
+        writers = tail.writers
+        if writer is not None:
+            given = writers.get(writer)
+            if given is None:
+                row = db.execute("SELECT given FROM writers WHERE run_id = ? AND "
+                                 "writer = ?", (run_id, writer)).fetchone()
+                given = row[0] if row is not None else 0
+            if given > offset:
+                lines, offset = lines[given - offset:], given
+            if lines:
+                db.execute("INSERT OR REPLACE INTO writers VALUES (?, ?, ?)",
+                           (run_id, writer, offset + len(lines)))
+                writers = {**writers, writer: offset + len(lines)}
+        if not lines:
+            return None
+        note = None
+        if noted:
+            with self._mem:
+                note = self._notes.get(run_id)
+        segments = [([note[0]], note[1])] if note is not None else []
+        segments.append((lines, epoch_ms))  # the warning its watchers saw comes first
+        after, written = self._add_lines(db, run_id, tail, segments)
+        after.writers = writers
+        db.execute("INSERT OR REPLACE INTO outputs VALUES (?, ?, ?, ?)",
+                   (run_id, after.end, after.low, after.size))
+        return after, written
 
     def _add_lines(self, db: sqlite3.Connection, run_id: str, tail: _Tail,
                    segments: list[tuple[list[Line], int]],

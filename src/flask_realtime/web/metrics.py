@@ -86,7 +86,8 @@ WEBEX_429_WAITS = Counter("flask_realtime_webex_rate_limit_waits",
 #: The store methods timed (core/ports.py RunStore and web/ports.py LoginStore).
 STORE_METHODS = (
     "create_run", "run_for_request", "get_run", "replace_run", "list_runs",
-    "forget_old_runs", "request_stop", "stop_requested", "append_output", "read_output",
+    "forget_old_runs", "request_stop", "stop_requested", "append_output", "append_outputs",
+    "read_output",
     "output_end", "beat", "executor_alive", "load_session", "save_session",
     "delete_session", "save_tokens", "load_tokens", "delete_tokens", "replace_tokens",
     "sessions_and_tokens",
@@ -94,9 +95,10 @@ STORE_METHODS = (
 
 
 def observe_store(store: Any) -> Any:
-    """``store`` with each of :data:`STORE_METHODS` timed (and ``append_output``'s lines
-    counted): the methods are replaced on the instance, which keeps its class, so the
-    pump and every caller that takes a bound method from it get the timed one."""
+    """``store`` with each of :data:`STORE_METHODS` timed (and the lines of
+    ``append_output`` and ``append_outputs`` counted): the methods are replaced on the
+    instance, which keeps its class, so the pump and every caller that takes a bound
+    method from it get the timed one."""
     for name in STORE_METHODS:
         method = getattr(store, name, None)
         if method is not None:
@@ -108,7 +110,8 @@ def _timed(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
     observe = STORE_SECONDS.labels(name).observe
     failed = STORE_ERRORS.labels(name).inc
     clock = time.perf_counter
-    count_lines = LINES_CAPTURED.inc if name == "append_output" else None
+    count_lines = LINES_CAPTURED.inc if name in ("append_output", "append_outputs") else None
+    many = name == "append_outputs"  # (run id, lines, writer, offset) batches
 
     @functools.wraps(method)
     def call(*args: Any, **kwargs: Any) -> Any:
@@ -124,7 +127,11 @@ def _timed(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
             raise
         observe(clock() - start)
         if count_lines is not None:
-            count_lines(len(args[1]) if len(args) > 1 else len(kwargs.get("lines", ())))
+            if many:
+                count_lines(sum(len(batch[1]) for batch in (args[0] if args
+                                                             else kwargs["batches"])))
+            else:
+                count_lines(len(args[1]) if len(args) > 1 else len(kwargs.get("lines", ())))
         return result
 
     return call

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from ..output import DEFAULT_MAX_LINE_CHARS, DEFAULT_PARTIAL_FLUSH_SECONDS, SYSTEM, Line
+from ..ports import OutputBatch, StoreUnavailableError
 from .buffer import RunCapture
 from .context import _set_capture
 from .hooks import install
@@ -37,6 +38,13 @@ class LineSink(Protocol):
                  writer: str | None = None, offset: int = 0) -> object: ...
 
 
+class BatchesSink(Protocol):
+    """Where a round's lines of several runs go at once: the store's
+    :meth:`~..ports.OutputLog.append_outputs` (one write for them all)."""
+
+    def __call__(self, batches: list[OutputBatch], epoch_ms: int) -> object: ...
+
+
 #: Upper bound on how long a captured line waits for the pump while its run is open.
 FLUSH_WINDOW_SECONDS = 0.02
 #: While the store is unavailable, how often storing is tried again.
@@ -48,6 +56,13 @@ DEFAULT_MAX_UNSENT = 100_000
 #: coalesces, draining every ``interval`` instead of at each first write. Below it a
 #: line printed leaves at once (at 1,000 lines/s a drain holds a line or two).
 BUSY_LINES_PER_DRAIN = 100
+#: So many runs writing within one batch interval make the pipeline busy too, however
+#: few lines each wrote. Drained as they write, each run's line or two is a store write
+#: and a delivery turn of its own: 100 runs printing 20 lines/s were 2,000 of each a
+#: second (docs/performance.md, "Sockets per process"). Busy, the pump drains every
+#: ``interval`` and stores the round's lines of all runs in one write (``batches``).
+#: One run (or three) printing is never held back by it.
+BUSY_RUNS_PER_INTERVAL = 4
 #: The shortest time between two drains while the pipeline is idle. Each batch costs the
 #: store, the delivery thread and every watcher's socket a turn (about 0.3 ms of CPU in
 #: all on the bench machine), so a run printing thousands of lines a second makes at
@@ -111,7 +126,7 @@ class _Outbox:
     """
 
     __slots__ = ("budget", "capture", "closed", "flooding", "given", "lock", "lost",
-                 "retry_at", "round_lines", "unsent", "unsent_since", "writer")
+                 "retry_at", "round_lines", "unsent", "unsent_since", "writer", "wrote_at")
 
     def __init__(self, capture: RunCapture) -> None:
         self.capture = capture
@@ -119,6 +134,7 @@ class _Outbox:
         self.closed = False
         self.flooding = False
         self.round_lines = 0  # lines drained since the pump's last round
+        self.wrote_at = float("-inf")  # (monotonic) the last drain that found lines
         # Lines the store refused (it was unavailable), oldest first, and how many of
         # them had to be dropped to stay within the bound.
         self.unsent: list[Line] = []
@@ -140,14 +156,30 @@ class _Outbox:
             self.given += excess
 
 
+class _Pending:
+    """One run's batch taken from its outbox, not stored yet: ``lines`` (kept again if
+    the store refuses them), ``batch`` (``lines`` after the note of lost ones, if any)
+    and the number ``offset`` of its first line."""
+
+    __slots__ = ("batch", "lines", "offset", "outbox")
+
+    def __init__(self, outbox: _Outbox, lines: list[Line], batch: list[Line],
+                 offset: int) -> None:
+        self.outbox, self.lines, self.batch, self.offset = outbox, lines, batch, offset
+
+
 class CapturePump:
     """One thread per process that turns captured writes into stored lines.
 
     Batching, as Nagle's algorithm does it: while the pipeline is idle (the last drain
-    held fewer than ``BUSY_LINES_PER_DRAIN`` lines), a run's first write wakes the pump
-    and its lines are stored at once, with no flush window; under load the pump
-    drains every ``interval`` seconds, so that each batch is large and the store and
-    the sockets see few, big appends.
+    held fewer than ``BUSY_LINES_PER_DRAIN`` lines, and fewer than
+    ``BUSY_RUNS_PER_INTERVAL`` runs wrote within the last ``interval``), a run's first
+    write wakes the pump and its lines are stored at once, with no flush window; under
+    load the pump drains every ``interval`` seconds, so that each batch is large and
+    the store and the sockets see few, big appends. With ``batches`` (the store's
+    ``append_outputs``), the lines a round found in several runs are stored with one
+    call (one transaction), not one per run; if that call fails, each run's batch is
+    sent on its own, so that one run's trouble is never another's.
 
     Fairness: runs share the process's GIL. A run that wrote ``FLOOD_LINES_PER_DRAIN``
     lines or more since the last round is flooding; while other runs are open:
@@ -167,9 +199,10 @@ class CapturePump:
         self, sink: LineSink, *, interval: float = 0.01,
         partial_delay: float = DEFAULT_PARTIAL_FLUSH_SECONDS,
         max_line_chars: int = DEFAULT_MAX_LINE_CHARS, max_unsent: int = DEFAULT_MAX_UNSENT,
-        give_way: float = DEFAULT_GIVE_WAY_SECONDS,
+        give_way: float = DEFAULT_GIVE_WAY_SECONDS, batches: BatchesSink | None = None,
     ) -> None:
         self.sink = sink
+        self.batches = batches
         self.give_way = give_way
         #: Called with True when a run starts flooding while others share the process,
         #: and with False when that ends (the web tier shortens the GIL switch interval).
@@ -259,44 +292,92 @@ class CapturePump:
     def _deliver(self, outbox: _Outbox, now: float, force: bool = False) -> int:
         """Drain and store; lines the store refuses wait (bounded) for the next try.
         Returns how many lines the run wrote since the last drain."""
+        written, pending = self._take(outbox, now, force)
+        if pending is not None:
+            self._store(pending, now)
+        return written
+
+    def _take(self, outbox: _Outbox, now: float, force: bool = False,
+              ) -> tuple[int, _Pending | None]:
+        """Drain ``outbox`` (under its lock): how many lines the run wrote since the
+        last drain, and the batch to store now (None: nothing, or not yet time to try
+        the store again)."""
         capture = outbox.capture
         lines = capture.drain(now, self.partial_delay, force=force)
         written = len(lines)
+        if written:
+            outbox.wrote_at = now
         if outbox.budget is not None:
             lines = outbox.budget.take(lines)
         if outbox.unsent:
             if now < outbox.retry_at and not force:
                 outbox.keep_unsent(lines, self.max_unsent)
-                return written
+                return written, None
             lines = outbox.unsent + lines
             outbox.unsent = []
-        if lines:
-            batch, offset = lines, outbox.given
-            if outbox.lost:
-                # The lost lines came before every kept one: say so first. The note takes
-                # the number of the last lost line, so the store skips it as well if an
-                # attempt whose reply was lost had stored that line after all.
-                batch = [(SYSTEM, f"[flask-realtime: {outbox.lost} lines were lost while "
-                                  "the output store was unavailable]", "\n"), *lines]
-                offset -= 1
+        if not lines:
+            return written, None
+        batch, offset = lines, outbox.given
+        if outbox.lost:
+            # The lost lines came before every kept one: say so first. The note takes
+            # the number of the last lost line, so the store skips it as well if an
+            # attempt whose reply was lost had stored that line after all.
+            batch = [(SYSTEM, f"[flask-realtime: {outbox.lost} lines were lost while "
+                              "the output store was unavailable]", "\n"), *lines]
+            offset -= 1
+        return written, _Pending(outbox, lines, batch, offset)
+
+    def _store(self, pending: _Pending, now: float) -> None:
+        """Store one run's batch (under its outbox's lock)."""
+        outbox = pending.outbox
+        try:
+            self.sink(outbox.capture.run_id, pending.batch, int(time.time() * 1000),
+                      writer=outbox.writer, offset=pending.offset)
+        except Exception as exc:
+            self._refused(pending, exc, now)
+        else:
+            self._stored(pending)
+
+    def _store_all(self, pendings: list[_Pending], now: float) -> None:
+        """Store a round's batches (under their outboxes' locks): the quiet runs' with
+        one call of ``batches`` when there are several, then each flooding run's on its
+        own (a quiet run's line is not committed with a flood's many)."""
+        quiet = [p for p in pendings if not p.outbox.flooding]
+        if len(quiet) >= 2 and self.batches is not None:
             try:
-                self.sink(capture.run_id, batch, int(time.time() * 1000),
-                          writer=outbox.writer, offset=offset)
-            except Exception as exc:
-                if not outbox.unsent_since:
-                    log.warning("could not store output of run %s (%s): keeping up to %d "
-                                "lines until the store is back", capture.run_id, exc,
-                                self.max_unsent)
-                    outbox.unsent_since = now
-                outbox.retry_at = now + RETRY_SECONDS
-                outbox.keep_unsent(lines, self.max_unsent)  # the count of lost ones grows
+                self.batches([(p.outbox.capture.run_id, p.batch, p.outbox.writer, p.offset)
+                              for p in quiet], int(time.time() * 1000))
+            except Exception as exc:  # each on its own below: what the failed call
+                # stored is skipped by its numbers, and a run the store refuses keeps its
+                # lines without holding back the others
+                if not isinstance(exc, StoreUnavailableError):  # not an outage: a bug
+                    log.exception("storing %d runs' lines in one call failed; storing "
+                                  "each run's on its own", len(quiet))
             else:
-                outbox.given = offset + len(batch)
-                if outbox.unsent_since:
-                    log.info("output of run %s stored again", capture.run_id)
-                outbox.unsent_since = 0.0
-                outbox.lost = 0
-        return written
+                for pending in quiet:
+                    self._stored(pending)
+                pendings = [p for p in pendings if p.outbox.flooding]
+        for pending in pendings:
+            self._store(pending, now)
+
+    def _refused(self, pending: _Pending, exc: Exception, now: float) -> None:
+        outbox = pending.outbox
+        if not outbox.unsent_since:
+            log.warning("could not store output of run %s (%s): keeping up to %d "
+                        "lines until the store is back", outbox.capture.run_id, exc,
+                        self.max_unsent)
+            outbox.unsent_since = now
+        outbox.retry_at = now + RETRY_SECONDS
+        outbox.keep_unsent(pending.lines, self.max_unsent)  # the count of lost ones grows
+
+    @staticmethod
+    def _stored(pending: _Pending) -> None:
+        outbox = pending.outbox
+        outbox.given = pending.offset + len(pending.batch)
+        if outbox.unsent_since:
+            log.info("output of run %s stored again", outbox.capture.run_id)
+        outbox.unsent_since = 0.0
+        outbox.lost = 0
 
     def _loop(self, ending: threading.Event) -> None:
         last = 0.0
@@ -331,13 +412,27 @@ class CapturePump:
             last = now
             shared = len(outboxes) > 1
             busy = False
-            # Quiet runs first: their few lines are not stored after a flood's many.
-            for outbox in sorted(outboxes, key=lambda o: o.flooding):
-                with outbox.lock:
+            # Quiet runs first: their few lines are not stored after a flood's many. Each
+            # outbox's lock is held from its drain until its batch is stored (a close
+            # meanwhile must not store the rest of its run first).
+            pendings: list[_Pending] = []
+            held: list[_Outbox] = []
+            try:
+                for outbox in sorted(outboxes, key=lambda o: o.flooding):
+                    outbox.lock.acquire()
+                    held.append(outbox)
                     if not outbox.closed:
-                        written = self._deliver(outbox, now)
+                        written, pending = self._take(outbox, now)
                         busy |= written >= BUSY_LINES_PER_DRAIN
                         self._note(outbox, written, shared)
+                        if pending is not None:
+                            pendings.append(pending)
+                self._store_all(pendings, now)
+            finally:
+                for outbox in held:
+                    outbox.lock.release()
+            busy |= sum(now - o.wrote_at < self.interval
+                        for o in outboxes) >= BUSY_RUNS_PER_INTERVAL
             contended = shared and any(o.flooding for o in outboxes)
             if contended != self._contended:
                 self._contended = contended
