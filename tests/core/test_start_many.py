@@ -228,3 +228,46 @@ def test_a_run_stopped_before_or_after_the_batched_move_ends_stopped() -> None:
         assert [s for i, s in seen if i == "run-1"] == [
             RunState.QUEUED, RunState.STOPPING, RunState.STOPPED]
         assert [s for i, s in seen if i == "run-0"] == [RunState.QUEUED, RunState.STOPPED]
+
+
+def test_create_many_makes_and_announces_the_runs_and_launch_hands_them_to_the_runner(
+        ) -> None:
+    """``start_many`` in two halves (the scheduler makes a whole round's runs before it
+    launches any): ``create_many`` makes the records and announces them queued, the
+    runner gets nothing; ``launch`` hands them over, even once a shutdown has begun
+    (the runs exist: the runner ends them as it ends a run submitted then)."""
+    release = threading.Event()
+    registry = JobRegistry()
+    executed: list[str] = []
+
+    @job(registry=registry)
+    def wait(running: Running, n: int = 1) -> int:
+        executed.append(f"run-{n}")
+        release.wait(30)
+        return n
+
+    store, system, seen = moving_system(registry)
+    service = system.service
+    with system:
+        try:
+            made = service.create_many([StartRequest(f"u{n}", "wait", {"n": str(n)},
+                                                     run_id=f"run-{n}") for n in range(3)]
+                                       + [StartRequest("u9", "nope")])
+            assert isinstance(made.results[3], JobError)
+            assert [r.id for r in made.results[:3] if isinstance(r, Run)] == [
+                "run-0", "run-1", "run-2"]
+            assert seen == [(f"run-{n}", RunState.QUEUED) for n in range(3)]
+            assert "replace_runs" not in store.calls and executed == []
+            assert all((r := store.get_run(f"run-{n}")) is not None
+                       and r.state is RunState.QUEUED for n in range(3))
+            results = service.launch(made)
+            assert [getattr(r, "id", None) for r in results] == [
+                "run-0", "run-1", "run-2", None]
+            wait_for(lambda: sorted(executed) == ["run-0", "run-1", "run-2"], 10)
+            assert store.calls.count("replace_runs") == 1
+            later = service.create_many([StartRequest("u5", "wait", {"n": "5"}, run_id="run-5")])
+            service.closing = "Shutting down."
+            assert isinstance(service.launch(later)[0], Run)
+            wait_for(lambda: "run-5" in executed, 10)
+        finally:
+            release.set()

@@ -150,6 +150,17 @@ class StartRequest:
     notify: Any = None
 
 
+@dataclass(frozen=True)
+class MadeRuns:
+    """Runs :meth:`RunService.create_many` made and announced, not yet handed to the
+    runner (:meth:`RunService.launch` does)."""
+
+    #: Each start's outcome so far, in its place: its run, or the error refusing it.
+    results: list[Run | Exception | None]
+    #: The runs to hand to the runner, each with its place in ``results``.
+    submits: list[tuple[int, tuple[Run, JobSpec, Mapping[str, Any], RunContext]]]
+
+
 class RunService:
     """What users and runners do with runs: start, stop, list and read them, and move them
     through :data:`TRANSITIONS` by compare-and-set on the store.
@@ -260,8 +271,19 @@ class RunService:
         :class:`LimitReachedError`), returned so that one refusal does not stop the
         others; also, for a run created whose runner refused it, the runner's error.
         :class:`StoreUnavailableError` (and :class:`ShuttingDownError`) is raised for
-        the whole batch. Each run is announced, then submitted, as :meth:`start` does."""
-        runner = self._runner()
+        the whole batch. Each run is announced, then submitted, as :meth:`start` does.
+
+        :meth:`create_many` then :meth:`launch`: a caller with several batches (the
+        scheduler's round) makes every batch's runs before it launches any."""
+        return self.launch(self.create_many(starts))
+
+    def create_many(self, starts: Sequence[StartRequest]) -> MadeRuns:
+        """The first half of :meth:`start_many`: each start checked, its run created (one
+        request to the store) and announced (``queued``), none handed to the runner
+        yet: :meth:`launch` does. :attr:`MadeRuns.results` has each start's outcome
+        so far in its place (a refusal is final; a run made may still be refused by
+        the runner at its launch). Raises as :meth:`start_many` does."""
+        self._runner()
         results: list[Run | Exception | None] = [None] * len(starts)
         batch: list[tuple[int, StartRequest, JobSpec, dict[str, Any], Run, str | None]] = []
         for i, start in enumerate(starts):
@@ -284,6 +306,18 @@ class RunService:
             self._announce(run)
             submits.append((i, (run, spec, values,
                                 RunContext(run.id, start.user, dict(start.services or {})))))
+        return MadeRuns(results, submits)
+
+    def launch(self, made: MadeRuns) -> list[Run | Exception]:
+        """The second half of :meth:`start_many`: hand the runs :meth:`create_many` made
+        to the runner (one ``submit_many`` for a :class:`BatchRunner`), and return
+        every start's result in its place, a runner's refusal in its run's. Not refused
+        for a shutdown begun since the runs were made: they exist, and the runner ends
+        them as it ends a run submitted while it shuts down."""
+        runner = self.runner
+        assert runner is not None, "RunService.runner must be set before starting runs"
+        results = list(made.results)
+        submits = made.submits
         if isinstance(runner, BatchRunner):
             errors = runner.submit_many([submit for _i, submit in submits])
         else:
@@ -298,7 +332,7 @@ class RunService:
             if error is not None:
                 results[i] = error
         done = [result for result in results if result is not None]
-        assert len(done) == len(starts), "every start has its result"
+        assert len(done) == len(results), "every start has its result"
         return done
 
     def _runner(self) -> Runner:
