@@ -94,9 +94,8 @@ def test_every_record_of_a_round_is_made_before_its_first_run_is_launched(
                                        "overlap": "allow"})
     clock.now = T0 + 60
     assert scheduler.tick() == count
-    assert sum(size for _records, size in runner.batches) == count  # each run launched once
-    assert len(runner.batches) >= 3  # in batches, not one by one, nor all at once
-    assert [records for records, _size in runner.batches] == [count] * len(runner.batches)
+    # every run launched once, the round's together, once all its records were made
+    assert runner.batches == [(count, count)]
     runs = system.store.list_runs(limit=10_000)
     assert len(runs) == count and all(r.state is RunState.QUEUED for r in runs)
     for schedule in (s for n in range(count) for s in system.store.list_schedules(f"user-{n}")):
@@ -134,5 +133,4 @@ def test_a_queued_fire_of_the_round_waits_for_the_rounds_records_too(
     # the first, the queued fire's and others; the queued schedule's fire due now waits
     # behind the queued fire's run (still queued here): not made
     assert len(made) == 1 + 1 + others
-    assert sum(size for _records, size in runner.batches) == 1 + others
-    assert [records for records, _size in runner.batches] == [len(made)] * len(runner.batches)
+    assert runner.batches == [(len(made), 1 + others)]

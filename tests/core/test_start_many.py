@@ -11,6 +11,7 @@ from typing import Any
 
 from flask_realtime.core.jobs import JobError, JobRegistry, ParamError, Running, job
 from flask_realtime.core.ports import ActiveLimitError
+from flask_realtime.core.runner import MOVE_CHUNK, ThreadRunner
 from flask_realtime.core.runs import Run, RunState
 from flask_realtime.core.service import (
     LimitReachedError,
@@ -271,3 +272,61 @@ def test_create_many_makes_and_announces_the_runs_and_launch_hands_them_to_the_r
             wait_for(lambda: "run-5" in executed, 10)
         finally:
             release.set()
+
+
+class BeatingStore(MovingStore):
+    """Also counts heartbeats: one by one, and in batches."""
+
+    def beat(self, run_id: str, ttl: float) -> None:
+        self.calls.append("beat")
+
+    def beat_many(self, run_ids: list[str], ttl: float) -> None:
+        self.calls.append(f"beat_many {len(run_ids)}")
+
+
+def test_a_large_batch_moves_in_chunks_beats_once_and_runs_no_job_before_every_thread_started(
+        ) -> None:
+    """A scheduler round's 1,000 runs come as one batch: they are moved running a
+    chunk (MOVE_CHUNK) a request, their first heartbeats are one request, and no job
+    runs before every thread of the batch was started (the starter does not compete
+    with the runs it started)."""
+    registry = JobRegistry()
+    count = 2 * MOVE_CHUNK + 3
+    started = 0
+    first_job = threading.Event()
+    seen_at_jobs: list[int] = []
+
+    @job(registry=registry)
+    def note(running: Running) -> None:
+        seen_at_jobs.append(started)
+        first_job.set()
+
+    store = BeatingStore()
+    system = build({"STOP_GRACE_SECONDS": 0.3}, store=store, registry=registry)
+    system.service.limits = Limits(total=10_000)
+    runner = system.service.runner
+    assert isinstance(runner, ThreadRunner)
+    make_thread = runner._thread
+
+    def counted(*args: Any) -> threading.Thread:
+        thread = make_thread(*args)
+        start = thread.start
+
+        def start_counted() -> None:
+            nonlocal started
+            if started == count - 1:  # the last: a job not held back would run meanwhile
+                first_job.wait(0.5)
+            start()
+            started += 1
+        thread.start = start_counted  # type: ignore[method-assign]
+        return thread
+
+    runner._thread = counted  # type: ignore[method-assign]
+    with system:
+        results = system.service.start_many([StartRequest(f"u{n}", "note") for n in
+                                             range(count)])
+        assert all(isinstance(r, Run) for r in results)
+        wait_for(lambda: len(seen_at_jobs) == count, 10)
+        assert seen_at_jobs == [count] * count
+        assert store.calls.count("replace_runs") == 3
+        assert f"beat_many {count}" in store.calls and "beat" not in store.calls

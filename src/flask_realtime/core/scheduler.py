@@ -275,11 +275,9 @@ class Scheduler:
         chunks = [due[i:i + CHUNK] for i in range(0, len(due), CHUNK)]
         if self._pool is None or len(chunks) < 2:
             made = [self._make_safely(chunk, at) for chunk in chunks]
-            for pending in made:
-                self._launch_safely(pending)
         else:
             made = list(self._pool.map(lambda chunk: self._make_safely(chunk, at), chunks))
-            list(self._pool.map(self._launch_safely, made))
+        self._launch_safely(made)
         return len(due)
 
     def _make_safely(self, chunk: list[Schedule], now: float) -> _Round:
@@ -293,12 +291,12 @@ class Scheduler:
             log.exception("a round of %d schedules failed", len(chunk))
         return pending
 
-    def _launch_safely(self, pending: _Round) -> None:
+    def _launch_safely(self, rounds: list[_Round]) -> None:
         try:
-            self._launch(pending)
+            self._launch(rounds)
         except Exception:
-            log.exception("the runs of a round of %d fires failed to launch",
-                          sum(len(starts) for starts, _made in pending.batches))
+            log.exception("the runs of a round of %d fires failed to launch", sum(
+                len(starts) for pending in rounds for starts, _made in pending.batches))
 
     def _make(self, chunk: list[Schedule], now: float, pending: _Round) -> None:
         """Claim the chunk's due fires at once, decide each (:meth:`_plan`), save the
@@ -425,13 +423,15 @@ class Scheduler:
                 self._change(schedule.id, last_run_id=start.previous_run_id,
                              **_error(f"Not started: {result}"))
 
-    def _launch(self, pending: _Round) -> None:
-        """Hand the runs of ``pending`` to the runner (``RunService.launch``, one
-        request a batch to move them running), then announce the saved schedules
+    def _launch(self, rounds: list[_Round]) -> None:
+        """Hand every run the chunks made to the runner at once
+        (``RunService.launch_all``: the thread runner moves them running, a request a
+        chunk, and starts their threads together), then announce the saved schedules
         (after the launch: the page's news of a save waits, the runs do not)."""
+        batches = [batch for pending in rounds for batch in pending.batches]
         try:
-            for starts, made in pending.batches:
-                results = self.service.launch(made)
+            launched = self.service.launch_all([made for _starts, made in batches])
+            for (starts, _made), results in zip(batches, launched, strict=True):
                 for start, result in zip(starts, results, strict=True):
                     if isinstance(result, LimitReachedError | JobError | ParamError):
                         continue  # kept on the schedule when the run was refused
@@ -442,8 +442,9 @@ class Scheduler:
                         log.info("schedule %s fired %s: run %s", start.schedule.id,
                                  start.key.split(":", 1)[1], result.id)
         finally:
-            for record in pending.announce.values():
-                self._announce(record)
+            for pending in rounds:
+                for record in pending.announce.values():
+                    self._announce(record)
 
     def _login_problem(self, user: str, spec: JobSpec) -> str | None:
         for check in self.login_checks:

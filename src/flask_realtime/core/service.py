@@ -314,26 +314,37 @@ class RunService:
         every start's result in its place, a runner's refusal in its run's. Not refused
         for a shutdown begun since the runs were made: they exist, and the runner ends
         them as it ends a run submitted while it shuts down."""
+        return self.launch_all([made])[0]
+
+    def launch_all(self, batches: Sequence[MadeRuns]) -> list[list[Run | Exception]]:
+        """:meth:`launch` for each of ``batches`` at once: a :class:`BatchRunner` gets
+        every batch's runs in one ``submit_many`` (the scheduler's round: its threads
+        start together). Each batch's results, in its place."""
         runner = self.runner
         assert runner is not None, "RunService.runner must be set before starting runs"
-        results = list(made.results)
-        submits = made.submits
+        submits = [submit for made in batches for _i, submit in made.submits]
         if isinstance(runner, BatchRunner):
-            errors = runner.submit_many([submit for _i, submit in submits])
+            errors = runner.submit_many(submits) if submits else []
         else:
             errors = []
-            for _i, submit in submits:
+            for submit in submits:
                 try:
                     runner.submit(*submit)
                     errors.append(None)
                 except Exception as exc:  # as start() would raise it; the others still go
                     errors.append(exc)
-        for (i, _submit), error in zip(submits, errors, strict=True):
-            if error is not None:
-                results[i] = error
-        done = [result for result in results if result is not None]
-        assert len(done) == len(results), "every start has its result"
-        return done
+        told = iter(errors)
+        launched: list[list[Run | Exception]] = []
+        for made in batches:
+            results = list(made.results)
+            for i, _submit in made.submits:
+                error = next(told)
+                if error is not None:
+                    results[i] = error
+            done = [result for result in results if result is not None]
+            assert len(done) == len(results), "every start has its result"
+            launched.append(done)
+        return launched
 
     def _runner(self) -> Runner:
         """The runner, once a start may be made (not while shutting down)."""
