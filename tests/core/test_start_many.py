@@ -330,3 +330,29 @@ def test_a_large_batch_moves_in_chunks_beats_once_and_runs_no_job_before_every_t
         assert seen_at_jobs == [count] * count
         assert store.calls.count("replace_runs") == 3
         assert f"beat_many {count}" in store.calls and "beat" not in store.calls
+
+
+def test_a_batchs_moves_are_announced_by_its_starter_before_its_threads_run() -> None:
+    """The moves to running of a batch are announced by the thread that hands the batch
+    over, before any of its runs' threads runs: not by 1,000 run threads at once, each
+    waiting for the CPU behind all the others."""
+    registry = JobRegistry()
+    ran: list[str] = []
+
+    @job(registry=registry)
+    def note(running: Running, n: int = 0) -> None:
+        ran.append(f"run-{n}")
+
+    _store, system, _seen = moving_system(registry)
+    heard: list[tuple[str, RunState, str, int]] = []
+    system.service.subscribe(lambda run: heard.append(
+        (run.id, run.state, threading.current_thread().name, len(ran))))
+    with system:
+        results = system.service.start_many([StartRequest(f"u{n}", "note", {"n": str(n)},
+                                                          run_id=f"run-{n}") for n in range(4)])
+        assert all(isinstance(r, Run) for r in results)
+        wait_for(lambda: sorted(ran) == [f"run-{n}" for n in range(4)], 10)
+        wait_for(lambda: sum(state is RunState.SUCCEEDED for _i, state, *_r in heard) == 4, 10)
+    running = [(i, name, jobs) for i, state, name, jobs in heard if state is RunState.RUNNING]
+    me = threading.current_thread().name
+    assert running == [(f"run-{n}", me, 0) for n in range(4)]

@@ -506,13 +506,13 @@ class ThreadRunner:
         core/service.py), each result (None, or the error starting its thread raised)
         in its place. The batch's runs are moved queued -> running, one store request
         per :data:`MOVE_CHUNK` (:meth:`RunService.begin_runs`, ``started_at`` stamped
-        then), their first heartbeats are one request, and each one's thread is
-        started right after, already running: once every thread of the batch is
-        started, each announces its move and executes the job, without a first move
-        of its own. A run no longer queued (stopped meanwhile), or a chunk whose move
-        failed (the store away), or the whole batch when the process is shutting down,
-        is left to its thread's own first move, as :meth:`submit` does (a stopped run
-        is then not executed)."""
+        then), their first heartbeats are one request, the moves are announced (here,
+        one after the other), and each run's thread is started, already running: once
+        every thread of the batch is started, each executes its job, without a first
+        move or an announcement of its own. A run no longer queued (stopped
+        meanwhile), or a chunk whose move failed (the store away), or the whole batch
+        when the process is shutting down, is left to its thread's own first move, as
+        :meth:`submit` does (a stopped run is then not executed)."""
         with self._lock:
             for run, *_rest in starts:
                 self._signals[run.id] = StopSignal(self.service.store, run.id)
@@ -527,6 +527,14 @@ class ThreadRunner:
                                 "unavailable); each run's thread tries its own",
                                 len(runs[i:i + MOVE_CHUNK]))
             self.heartbeat.beat_now([moved.id for moved in begun if moved is not None])
+            # Announced here, one after the other, before any thread starts: from the
+            # runs' own threads, 1,000 at once, each announcement (a read of the output's
+            # end, a publish) waited for the CPU behind all the others, twice.
+            for moved in begun:
+                with self._lock:
+                    signal = self._signals.get(moved.id) if moved is not None else None
+                if moved is not None and signal is not None and not signal.event.is_set():
+                    self.service.announce(moved)  # unless a stop here came first
         errors: list[Exception | None] = []
         gate = threading.Event()  # every thread started before any runs its job
         try:
@@ -614,7 +622,7 @@ class ThreadRunner:
                  context: RunContext, begun: Run | None = None,
                  gate: threading.Event | None = None) -> None:
         """The run's thread: its first move (queued -> running), unless ``begun`` is the
-        record :meth:`submit_many` moved (announced here, unless a stop in this process
+        record :meth:`submit_many` moved (and announced, unless a stop in this process
         came first: its own change was announced), then the job. With a ``gate`` (a
         batch's), nothing until every thread of the batch has been started: the
         batch's starter does not share the CPU with the runs it has started."""
@@ -625,8 +633,7 @@ class ThreadRunner:
         self.heartbeat.add(run.id, beat=begun is None)
         try:
             if begun is not None:
-                if not signal.event.is_set():
-                    self.service.announce(begun)
+                pass  # moved, and announced, by submit_many
             elif self._shutting_down:  # submitted as the process began to shut down
                 self.service.transition(run.id, RunState.FAILED, error=SHUTDOWN_ERROR)
                 return

@@ -552,8 +552,7 @@ class RunService:
         place: the moved record, or None for a run no longer queued (stopped
         meanwhile; the caller makes its first move with :meth:`transition`, which reads
         it). The moves are not announced here: the caller announces each
-        (:meth:`announce`), from the run's own thread, so that the batch waits for no
-        listener."""
+        (:meth:`announce`; the thread runner before it starts the runs' threads)."""
         moves = [run.moved_to(RunState.RUNNING) if run.state is RunState.QUEUED else None
                  for run in runs]
         tried = [(moved, RunState.QUEUED) for moved in moves if moved is not None]
