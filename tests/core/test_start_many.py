@@ -356,3 +356,46 @@ def test_a_batchs_moves_are_announced_by_its_starter_before_its_threads_run() ->
     running = [(i, name, jobs) for i, state, name, jobs in heard if state is RunState.RUNNING]
     me = threading.current_thread().name
     assert running == [(f"run-{n}", me, 0) for n in range(4)]
+
+
+def test_no_run_of_a_batch_ends_before_every_job_of_the_batch_has_begun() -> None:
+    """The ends of a batch's first runs (a dozen store requests each) do not keep its
+    last jobs from beginning: a run whose job is done ends once every job of the batch
+    has begun (``BatchStart``)."""
+    registry = JobRegistry()
+    count = 6
+    one_ended = threading.Event()
+    began: list[int] = []
+    ended_with: list[int] = []
+
+    @job(registry=registry)
+    def note(running: Running, n: int = 0) -> None:
+        began.append(n)
+
+    _store, system, _seen = moving_system(registry)
+    runner = system.service.runner
+    assert isinstance(runner, ThreadRunner)
+    add = runner.heartbeat.add
+
+    def slow_last(run_id: str, **kwargs: Any) -> None:
+        if run_id == "run-last":  # its thread late: a run that may end early has by now
+            one_ended.wait(0.5)
+        add(run_id, **kwargs)
+
+    runner.heartbeat.add = slow_last  # type: ignore[method-assign]
+
+    def on_change(run: Run) -> None:
+        if run.state.finished:
+            ended_with.append(len(began))
+            one_ended.set()
+
+    system.service.subscribe(on_change)
+    with system:
+        results = system.service.start_many([StartRequest(
+            f"u{n}", "note", {"n": str(n)}, run_id="run-last" if n == count - 1 else None)
+            for n in range(count)])
+        assert all(isinstance(r, Run) for r in results)
+        wait_for(lambda: len(ended_with) == count, 10)
+    assert ended_with == [count] * count
+    assert all((r := system.store.get_run(run.id)) is not None
+               and r.state is RunState.SUCCEEDED for run in results if isinstance(run, Run))

@@ -68,6 +68,8 @@ SHUTDOWN_STOP_LINE = "Shutting down: the job was asked to stop (running() is now
 
 #: Runs a batch (``ThreadRunner.submit_many``) moves to ``running`` per store request.
 MOVE_CHUNK = 64
+#: The longest a batch's run waits, its job done, for the batch's other jobs to begin.
+BATCH_END_WAIT_SECONDS = 10.0
 #: How long the end of a run is retried while the store is unavailable.
 FINISH_WAIT_SECONDS = 300.0
 #: After a stop check found the store unavailable, how long until the next one: the
@@ -101,6 +103,9 @@ class StopSignal:
         self.reason: str | None = None
         #: The line the run's output gets at the stop, when not the usual one.
         self.stop_line: str | None = None
+        #: Called once the job has returned, before the run's end is made (a batch's
+        #: :meth:`BatchStart.wait`); None: nothing to wait for.
+        self.before_end: Callable[[], None] | None = None
 
     def expire(self, reason: str, line: str) -> None:
         """Stop the job because it reached a limit (its timeout): ``line`` goes into the
@@ -410,6 +415,8 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
     except BaseException as exc:  # the server survives whatever a job raises
         traceback.print_exc()  # into the run's stderr: this thread is captured
         error = f"{type(exc).__name__}: {exc}"[:2000]
+    if running.before_end is not None:
+        running.before_end()
     if running.reason is not None and error is None:  # cut short by a shutdown
         error, value = running.reason, None
     value, problems = keep_pictures(value, artifacts)
@@ -471,6 +478,31 @@ async def _supervise(job: Awaitable[Any], running: Callable[[], bool], stop_grac
                 deadline = loop.time() + stop_grace
             elif loop.time() >= deadline and not task.cancelling():
                 task.cancel()
+
+
+class BatchStart:
+    """The runs of one batch (a scheduler round, ``ThreadRunner.submit_many``) end only
+    once every one of them has begun its job (or waited :data:`BATCH_END_WAIT_SECONDS`):
+    the interpreter's lock goes from thread to thread in no set order, and the ends of
+    the first runs (each a dozen requests to the store, events, the notifier's plan)
+    kept the last ones' jobs from beginning for seconds (docs/performance.md,
+    "Schedules"). Thread-safe."""
+
+    def __init__(self, count: int) -> None:
+        self._left = count
+        self._changed = threading.Condition()
+
+    def began(self) -> None:
+        """One run of the batch has begun its job (or will not run one)."""
+        with self._changed:
+            self._left -= 1
+            if self._left <= 0:
+                self._changed.notify_all()
+
+    def wait(self) -> None:
+        """Until every run of the batch has begun (at most BATCH_END_WAIT_SECONDS)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._left <= 0, BATCH_END_WAIT_SECONDS)
 
 
 class ThreadRunner:
@@ -537,12 +569,14 @@ class ThreadRunner:
                     self.service.announce(moved)  # unless a stop here came first
         errors: list[Exception | None] = []
         gate = threading.Event()  # every thread started before any runs its job
+        batch = BatchStart(len(starts))  # and every job begun before any run ends
         try:
             for (run, spec, params, context), moved in zip(starts, begun, strict=True):
                 try:
-                    self._thread(run, spec, params, context, moved, gate).start()
+                    self._thread(run, spec, params, context, moved, gate, batch).start()
                     errors.append(None)
                 except Exception as exc:  # no thread to be had: the run cannot execute here
+                    batch.began()
                     with self._ended:
                         self._signals.pop(run.id, None)
                     if moved is not None:
@@ -556,10 +590,11 @@ class ThreadRunner:
 
     def _thread(self, run: Run, spec: JobSpec, params: Mapping[str, Any],
                 context: RunContext, begun: Run | None = None,
-                gate: threading.Event | None = None) -> threading.Thread:
+                gate: threading.Event | None = None,
+                batch: BatchStart | None = None) -> threading.Thread:
         """The (not yet started) thread that executes ``run`` (:meth:`_execute`)."""
         return threading.Thread(
-            target=self._execute, args=(run, spec, params, context, begun, gate),
+            target=self._execute, args=(run, spec, params, context, begun, gate, batch),
             name=f"flask-realtime-run-{run.id}", daemon=True)
 
     def stop(self, run_id: str) -> None:
@@ -620,17 +655,21 @@ class ThreadRunner:
 
     def _execute(self, run: Run, spec: JobSpec, params: Mapping[str, Any],
                  context: RunContext, begun: Run | None = None,
-                 gate: threading.Event | None = None) -> None:
+                 gate: threading.Event | None = None,
+                 batch: BatchStart | None = None) -> None:
         """The run's thread: its first move (queued -> running), unless ``begun`` is the
         record :meth:`submit_many` moved (and announced, unless a stop in this process
         came first: its own change was announced), then the job. With a ``gate`` (a
         batch's), nothing until every thread of the batch has been started: the
-        batch's starter does not share the CPU with the runs it has started."""
+        batch's starter does not share the CPU with the runs it has started; with a
+        ``batch``, the run ends once every job of the batch has begun
+        (:class:`BatchStart`)."""
         if gate is not None:
             gate.wait()
         with self._lock:
             signal = self._signals[run.id]
         self.heartbeat.add(run.id, beat=begun is None)
+        counted = batch is None
         try:
             if begun is not None:
                 pass  # moved, and announced, by submit_many
@@ -639,8 +678,14 @@ class ThreadRunner:
                 return
             elif self.service.transition(run.id, RunState.RUNNING, current=run) is None:
                 return  # stopped while queued
+            if batch is not None:
+                batch.began()
+                counted = True
+                signal.before_end = batch.wait
             self._run(run, spec, params, context, signal)
         finally:
+            if not counted and batch is not None:
+                batch.began()
             self.heartbeat.remove(run.id)
             with self._ended:
                 self._signals.pop(run.id, None)
