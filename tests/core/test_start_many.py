@@ -11,6 +11,7 @@ from typing import Any
 
 from flask_realtime.core.jobs import JobError, JobRegistry, ParamError, Running, job
 from flask_realtime.core.ports import ActiveLimitError
+from flask_realtime.core.runner import MOVE_CHUNK, ThreadRunner
 from flask_realtime.core.runs import Run, RunState
 from flask_realtime.core.service import (
     LimitReachedError,
@@ -228,3 +229,173 @@ def test_a_run_stopped_before_or_after_the_batched_move_ends_stopped() -> None:
         assert [s for i, s in seen if i == "run-1"] == [
             RunState.QUEUED, RunState.STOPPING, RunState.STOPPED]
         assert [s for i, s in seen if i == "run-0"] == [RunState.QUEUED, RunState.STOPPED]
+
+
+def test_create_many_makes_and_announces_the_runs_and_launch_hands_them_to_the_runner(
+        ) -> None:
+    """``start_many`` in two halves (the scheduler makes a whole round's runs before it
+    launches any): ``create_many`` makes the records and announces them queued, the
+    runner gets nothing; ``launch`` hands them over, even once a shutdown has begun
+    (the runs exist: the runner ends them as it ends a run submitted then)."""
+    release = threading.Event()
+    registry = JobRegistry()
+    executed: list[str] = []
+
+    @job(registry=registry)
+    def wait(running: Running, n: int = 1) -> int:
+        executed.append(f"run-{n}")
+        release.wait(30)
+        return n
+
+    store, system, seen = moving_system(registry)
+    service = system.service
+    with system:
+        try:
+            made = service.create_many([StartRequest(f"u{n}", "wait", {"n": str(n)},
+                                                     run_id=f"run-{n}") for n in range(3)]
+                                       + [StartRequest("u9", "nope")])
+            assert isinstance(made.results[3], JobError)
+            assert [r.id for r in made.results[:3] if isinstance(r, Run)] == [
+                "run-0", "run-1", "run-2"]
+            assert seen == [(f"run-{n}", RunState.QUEUED) for n in range(3)]
+            assert "replace_runs" not in store.calls and executed == []
+            assert all((r := store.get_run(f"run-{n}")) is not None
+                       and r.state is RunState.QUEUED for n in range(3))
+            results = service.launch(made)
+            assert [getattr(r, "id", None) for r in results] == [
+                "run-0", "run-1", "run-2", None]
+            wait_for(lambda: sorted(executed) == ["run-0", "run-1", "run-2"], 10)
+            assert store.calls.count("replace_runs") == 1
+            later = service.create_many([StartRequest("u5", "wait", {"n": "5"}, run_id="run-5")])
+            service.closing = "Shutting down."
+            assert isinstance(service.launch(later)[0], Run)
+            wait_for(lambda: "run-5" in executed, 10)
+        finally:
+            release.set()
+
+
+class BeatingStore(MovingStore):
+    """Also counts heartbeats: one by one, and in batches."""
+
+    def beat(self, run_id: str, ttl: float) -> None:
+        self.calls.append("beat")
+
+    def beat_many(self, run_ids: list[str], ttl: float) -> None:
+        self.calls.append(f"beat_many {len(run_ids)}")
+
+
+def test_a_large_batch_moves_in_chunks_beats_once_and_runs_no_job_before_every_thread_started(
+        ) -> None:
+    """A scheduler round's 1,000 runs come as one batch: they are moved running a
+    chunk (MOVE_CHUNK) a request, their first heartbeats are one request, and no job
+    runs before every thread of the batch was started (the starter does not compete
+    with the runs it started)."""
+    registry = JobRegistry()
+    count = 2 * MOVE_CHUNK + 3
+    started = 0
+    first_job = threading.Event()
+    seen_at_jobs: list[int] = []
+
+    @job(registry=registry)
+    def note(running: Running) -> None:
+        seen_at_jobs.append(started)
+        first_job.set()
+
+    store = BeatingStore()
+    system = build({"STOP_GRACE_SECONDS": 0.3}, store=store, registry=registry)
+    system.service.limits = Limits(total=10_000)
+    runner = system.service.runner
+    assert isinstance(runner, ThreadRunner)
+    make_thread = runner._thread
+
+    def counted(*args: Any) -> threading.Thread:
+        thread = make_thread(*args)
+        start = thread.start
+
+        def start_counted() -> None:
+            nonlocal started
+            if started == count - 1:  # the last: a job not held back would run meanwhile
+                first_job.wait(0.5)
+            start()
+            started += 1
+        thread.start = start_counted  # type: ignore[method-assign]
+        return thread
+
+    runner._thread = counted  # type: ignore[method-assign]
+    with system:
+        results = system.service.start_many([StartRequest(f"u{n}", "note") for n in
+                                             range(count)])
+        assert all(isinstance(r, Run) for r in results)
+        wait_for(lambda: len(seen_at_jobs) == count, 10)
+        assert seen_at_jobs == [count] * count
+        assert store.calls.count("replace_runs") == 3
+        assert f"beat_many {count}" in store.calls and "beat" not in store.calls
+
+
+def test_a_batchs_moves_are_announced_by_its_starter_before_its_threads_run() -> None:
+    """The moves to running of a batch are announced by the thread that hands the batch
+    over, before any of its runs' threads runs: not by 1,000 run threads at once, each
+    waiting for the CPU behind all the others."""
+    registry = JobRegistry()
+    ran: list[str] = []
+
+    @job(registry=registry)
+    def note(running: Running, n: int = 0) -> None:
+        ran.append(f"run-{n}")
+
+    _store, system, _seen = moving_system(registry)
+    heard: list[tuple[str, RunState, str, int]] = []
+    system.service.subscribe(lambda run: heard.append(
+        (run.id, run.state, threading.current_thread().name, len(ran))))
+    with system:
+        results = system.service.start_many([StartRequest(f"u{n}", "note", {"n": str(n)},
+                                                          run_id=f"run-{n}") for n in range(4)])
+        assert all(isinstance(r, Run) for r in results)
+        wait_for(lambda: sorted(ran) == [f"run-{n}" for n in range(4)], 10)
+        wait_for(lambda: sum(state is RunState.SUCCEEDED for _i, state, *_r in heard) == 4, 10)
+    running = [(i, name, jobs) for i, state, name, jobs in heard if state is RunState.RUNNING]
+    me = threading.current_thread().name
+    assert running == [(f"run-{n}", me, 0) for n in range(4)]
+
+
+def test_no_run_of_a_batch_ends_before_every_job_of_the_batch_has_begun() -> None:
+    """The ends of a batch's first runs (a dozen store requests each) do not keep its
+    last jobs from beginning: a run whose job is done ends once every job of the batch
+    has begun (``BatchStart``)."""
+    registry = JobRegistry()
+    count = 6
+    one_ended = threading.Event()
+    began: list[int] = []
+    ended_with: list[int] = []
+
+    @job(registry=registry)
+    def note(running: Running, n: int = 0) -> None:
+        began.append(n)
+
+    _store, system, _seen = moving_system(registry)
+    runner = system.service.runner
+    assert isinstance(runner, ThreadRunner)
+    add = runner.heartbeat.add
+
+    def slow_last(run_id: str, **kwargs: Any) -> None:
+        if run_id == "run-last":  # its thread late: a run that may end early has by now
+            one_ended.wait(0.5)
+        add(run_id, **kwargs)
+
+    runner.heartbeat.add = slow_last  # type: ignore[method-assign]
+
+    def on_change(run: Run) -> None:
+        if run.state.finished:
+            ended_with.append(len(began))
+            one_ended.set()
+
+    system.service.subscribe(on_change)
+    with system:
+        results = system.service.start_many([StartRequest(
+            f"u{n}", "note", {"n": str(n)}, run_id="run-last" if n == count - 1 else None)
+            for n in range(count)])
+        assert all(isinstance(r, Run) for r in results)
+        wait_for(lambda: len(ended_with) == count, 10)
+    assert ended_with == [count] * count
+    assert all((r := system.store.get_run(run.id)) is not None
+               and r.state is RunState.SUCCEEDED for run in results if isinstance(run, Run))

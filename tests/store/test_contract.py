@@ -269,7 +269,9 @@ def test_an_unknown_run_has_no_output(store: RunStore) -> None:
 
 def test_a_beating_executor_is_alive(store: RunStore) -> None:
     store.beat("r1", ttl=60)
-    assert store.executor_alive("r1")
+    store.beat_many(["r2", "r3"], ttl=60)
+    assert store.executor_alive("r1") and store.executor_alive("r2")
+    assert store.executor_alive("r3")
 
 
 def test_a_redis_heartbeat_ends_with_its_ttl(redis_url: str) -> None:
@@ -284,5 +286,8 @@ def test_a_redis_heartbeat_ends_with_its_ttl(redis_url: str) -> None:
         from tests.conftest import wait_for
 
         wait_for(lambda: not store.executor_alive("r1"), timeout=5)
+        store.beat_many(["r2", "r3"], ttl=60)  # a batch's first beats, one request
+        assert store.executor_alive("r2") and store.executor_alive("r3")
+        assert not store.executor_alive("r4")
     finally:
         store.close()

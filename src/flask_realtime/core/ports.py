@@ -247,6 +247,12 @@ class ExecutorLiveness(Protocol):
         """The process executing ``run_id`` is alive, for ``ttl`` more seconds."""
         return None  # one process: nothing to record (an empty body would be abstract)
 
+    def beat_many(self, run_ids: list[str], ttl: float) -> None:
+        """:meth:`beat` for each of ``run_ids`` (a store shared by processes: in one
+        request)."""
+        for run_id in run_ids:
+            self.beat(run_id, ttl)
+
     def executor_alive(self, run_id: str) -> bool:
         """False once the run's executor stopped beating (always True in one process)."""
         return True

@@ -66,6 +66,10 @@ SHUTDOWN_ERROR = "The server was shut down."
 #: The line a run's output gets when its job is asked to stop for a shutdown.
 SHUTDOWN_STOP_LINE = "Shutting down: the job was asked to stop (running() is now False)."
 
+#: Runs a batch (``ThreadRunner.submit_many``) moves to ``running`` per store request.
+MOVE_CHUNK = 64
+#: The longest a batch's run waits, its job done, for the batch's other jobs to begin.
+BATCH_END_WAIT_SECONDS = 10.0
 #: How long the end of a run is retried while the store is unavailable.
 FINISH_WAIT_SECONDS = 300.0
 #: After a stop check found the store unavailable, how long until the next one: the
@@ -99,6 +103,9 @@ class StopSignal:
         self.reason: str | None = None
         #: The line the run's output gets at the stop, when not the usual one.
         self.stop_line: str | None = None
+        #: Called once the job has returned, before the run's end is made (a batch's
+        #: :meth:`BatchStart.wait`); None: nothing to wait for.
+        self.before_end: Callable[[], None] | None = None
 
     def expire(self, reason: str, line: str) -> None:
         """Stop the job because it reached a limit (its timeout): ``line`` goes into the
@@ -170,10 +177,12 @@ class Heartbeat:
         self._thread: threading.Thread | None = None
         self._ending = threading.Event()  # the running thread's: set by close
 
-    def add(self, run_id: str) -> None:
-        """Beat for ``run_id`` now, then every ``interval`` until :meth:`remove`; starts the
-        thread if none runs. A store that is away is skipped, not raised. Thread-safe."""
-        self._beat(run_id)
+    def add(self, run_id: str, *, beat: bool = True) -> None:
+        """Beat for ``run_id`` now (unless ``beat`` is False: :meth:`add_many` did),
+        then every ``interval`` until :meth:`remove`; starts the thread if none runs. A
+        store that is away is skipped, not raised. Thread-safe."""
+        if beat:
+            self._beat(run_id)
         with self._lock:
             self._runs.add(run_id)
             if self._thread is None:
@@ -181,6 +190,12 @@ class Heartbeat:
                 self._thread = threading.Thread(target=self._loop, args=(self._ending,),
                                                 daemon=True, name="flask-realtime-heartbeat")
                 self._thread.start()
+
+    def beat_now(self, run_ids: list[str]) -> None:
+        """Beat for each of ``run_ids`` now, in one request to the store (a batch of
+        runs about to start: each one's :meth:`add` then skips its own first beat)."""
+        with contextlib.suppress(StoreUnavailableError):
+            self.store.beat_many(run_ids, self.ttl)
 
     def remove(self, run_id: str) -> None:
         """Stop beating for ``run_id`` (its key then expires after ``ttl``); unknown ids are
@@ -400,6 +415,8 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
     except BaseException as exc:  # the server survives whatever a job raises
         traceback.print_exc()  # into the run's stderr: this thread is captured
         error = f"{type(exc).__name__}: {exc}"[:2000]
+    if running.before_end is not None:
+        running.before_end()
     if running.reason is not None and error is None:  # cut short by a shutdown
         error, value = running.reason, None
     value, problems = keep_pictures(value, artifacts)
@@ -463,6 +480,31 @@ async def _supervise(job: Awaitable[Any], running: Callable[[], bool], stop_grac
                 task.cancel()
 
 
+class BatchStart:
+    """The runs of one batch (a scheduler round, ``ThreadRunner.submit_many``) end only
+    once every one of them has begun its job (or waited :data:`BATCH_END_WAIT_SECONDS`):
+    the interpreter's lock goes from thread to thread in no set order, and the ends of
+    the first runs (each a dozen requests to the store, events, the notifier's plan)
+    kept the last ones' jobs from beginning for seconds (docs/performance.md,
+    "Schedules"). Thread-safe."""
+
+    def __init__(self, count: int) -> None:
+        self._left = count
+        self._changed = threading.Condition()
+
+    def began(self) -> None:
+        """One run of the batch has begun its job (or will not run one)."""
+        with self._changed:
+            self._left -= 1
+            if self._left <= 0:
+                self._changed.notify_all()
+
+    def wait(self) -> None:
+        """Until every run of the batch has begun (at most BATCH_END_WAIT_SECONDS)."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._left <= 0, BATCH_END_WAIT_SECONDS)
+
+
 class ThreadRunner:
     """Executes each run on a daemon thread of this process, with :func:`run_job`.
 
@@ -494,43 +536,65 @@ class ThreadRunner:
                                                  RunContext]]) -> list[Exception | None]:
         """:meth:`submit` for each ``(run, spec, params, context)`` (``BatchRunner``,
         core/service.py), each result (None, or the error starting its thread raised)
-        in its place. The batch's runs are moved queued -> running in one store request
-        (:meth:`RunService.begin_runs`, ``started_at`` stamped then) and each one's
-        thread is started right after, already running: it announces the move and
-        executes the job, without a first move of its own. A run no longer queued
-        (stopped meanwhile), or the whole batch when the store is away or the process
-        is shutting down, is left to its thread's own first move, as :meth:`submit`
-        does (a stopped run is then not executed)."""
+        in its place. The batch's runs are moved queued -> running, one store request
+        per :data:`MOVE_CHUNK` (:meth:`RunService.begin_runs`, ``started_at`` stamped
+        then), their first heartbeats are one request, the moves are announced (here,
+        one after the other), and each run's thread is started, already running: once
+        every thread of the batch is started, each executes its job, without a first
+        move or an announcement of its own. A run no longer queued (stopped
+        meanwhile), or a chunk whose move failed (the store away), or the whole batch
+        when the process is shutting down, is left to its thread's own first move, as
+        :meth:`submit` does (a stopped run is then not executed)."""
         with self._lock:
             for run, *_rest in starts:
                 self._signals[run.id] = StopSignal(self.service.store, run.id)
-        begun: Sequence[Run | None] = [None] * len(starts)
+        runs = [run for run, *_rest in starts]
+        begun: list[Run | None] = [None] * len(starts)
         if not self._shutting_down:
-            try:
-                begun = self.service.begin_runs([run for run, *_rest in starts])
-            except StoreUnavailableError:
-                log.warning("%d runs: the batched first move failed (store unavailable); "
-                            "each run's thread tries its own", len(starts))
+            for i in range(0, len(runs), MOVE_CHUNK):
+                try:
+                    begun[i:i + MOVE_CHUNK] = self.service.begin_runs(runs[i:i + MOVE_CHUNK])
+                except StoreUnavailableError:
+                    log.warning("%d runs: the batched first move failed (store "
+                                "unavailable); each run's thread tries its own",
+                                len(runs[i:i + MOVE_CHUNK]))
+            self.heartbeat.beat_now([moved.id for moved in begun if moved is not None])
+            # Announced here, one after the other, before any thread starts: from the
+            # runs' own threads, 1,000 at once, each announcement (a read of the output's
+            # end, a publish) waited for the CPU behind all the others, twice.
+            for moved in begun:
+                with self._lock:
+                    signal = self._signals.get(moved.id) if moved is not None else None
+                if moved is not None and signal is not None and not signal.event.is_set():
+                    self.service.announce(moved)  # unless a stop here came first
         errors: list[Exception | None] = []
-        for (run, spec, params, context), moved in zip(starts, begun, strict=True):
-            try:
-                self._thread(run, spec, params, context, moved).start()
-                errors.append(None)
-            except Exception as exc:  # no thread to be had: the run cannot execute here
-                with self._ended:
-                    self._signals.pop(run.id, None)
-                if moved is not None:
-                    with contextlib.suppress(StoreUnavailableError):
-                        self.service.transition(run.id, RunState.FAILED,
-                                                error=f"Could not be started: {exc}")
-                errors.append(exc)
+        gate = threading.Event()  # every thread started before any runs its job
+        batch = BatchStart(len(starts))  # and every job begun before any run ends
+        try:
+            for (run, spec, params, context), moved in zip(starts, begun, strict=True):
+                try:
+                    self._thread(run, spec, params, context, moved, gate, batch).start()
+                    errors.append(None)
+                except Exception as exc:  # no thread to be had: the run cannot execute here
+                    batch.began()
+                    with self._ended:
+                        self._signals.pop(run.id, None)
+                    if moved is not None:
+                        with contextlib.suppress(StoreUnavailableError):
+                            self.service.transition(run.id, RunState.FAILED,
+                                                    error=f"Could not be started: {exc}")
+                    errors.append(exc)
+        finally:
+            gate.set()
         return errors
 
     def _thread(self, run: Run, spec: JobSpec, params: Mapping[str, Any],
-                context: RunContext, begun: Run | None = None) -> threading.Thread:
+                context: RunContext, begun: Run | None = None,
+                gate: threading.Event | None = None,
+                batch: BatchStart | None = None) -> threading.Thread:
         """The (not yet started) thread that executes ``run`` (:meth:`_execute`)."""
         return threading.Thread(
-            target=self._execute, args=(run, spec, params, context, begun),
+            target=self._execute, args=(run, spec, params, context, begun, gate, batch),
             name=f"flask-realtime-run-{run.id}", daemon=True)
 
     def stop(self, run_id: str) -> None:
@@ -590,24 +654,38 @@ class ThreadRunner:
         run_job(self.service, self.pump, run, spec, params, context, signal, self.stop_grace)
 
     def _execute(self, run: Run, spec: JobSpec, params: Mapping[str, Any],
-                 context: RunContext, begun: Run | None = None) -> None:
+                 context: RunContext, begun: Run | None = None,
+                 gate: threading.Event | None = None,
+                 batch: BatchStart | None = None) -> None:
         """The run's thread: its first move (queued -> running), unless ``begun`` is the
-        record :meth:`submit_many` moved (announced here, unless a stop in this process
-        came first: its own change was announced), then the job."""
+        record :meth:`submit_many` moved (and announced, unless a stop in this process
+        came first: its own change was announced), then the job. With a ``gate`` (a
+        batch's), nothing until every thread of the batch has been started: the
+        batch's starter does not share the CPU with the runs it has started; with a
+        ``batch``, the run ends once every job of the batch has begun
+        (:class:`BatchStart`)."""
+        if gate is not None:
+            gate.wait()
         with self._lock:
             signal = self._signals[run.id]
-        self.heartbeat.add(run.id)
+        self.heartbeat.add(run.id, beat=begun is None)
+        counted = batch is None
         try:
             if begun is not None:
-                if not signal.event.is_set():
-                    self.service.announce(begun)
+                pass  # moved, and announced, by submit_many
             elif self._shutting_down:  # submitted as the process began to shut down
                 self.service.transition(run.id, RunState.FAILED, error=SHUTDOWN_ERROR)
                 return
             elif self.service.transition(run.id, RunState.RUNNING, current=run) is None:
                 return  # stopped while queued
+            if batch is not None:
+                batch.began()
+                counted = True
+                signal.before_end = batch.wait
             self._run(run, spec, params, context, signal)
         finally:
+            if not counted and batch is not None:
+                batch.began()
             self.heartbeat.remove(run.id)
             with self._ended:
                 self._signals.pop(run.id, None)

@@ -32,9 +32,9 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -50,7 +50,7 @@ from .schedules import (
     parse_schedule,
     preview,
 )
-from .service import LimitReachedError, RunService, StartRequest
+from .service import LimitReachedError, MadeRuns, RunService, StartRequest
 
 log = logging.getLogger(__name__)
 
@@ -267,31 +267,46 @@ class Scheduler:
 
         The due schedules are taken in an order of this process's own (shuffled), in
         chunks of :data:`CHUNK`: each chunk's claims are one request to the store, and
-        so are its saves, and several processes split the work instead of all
-        claiming the same schedules first."""
+        so are its saves and its runs' creates, and several processes split the work
+        instead of all claiming the same schedules first. Every chunk's runs are made
+        before any of the round's runs is launched (:meth:`_launch`): the round's
+        first runs, living, do not compete for the CPU with the making of its last
+        records (issue 19, docs/performance.md "Schedules")."""
         at = self.clock() if now is None else now
         due = self.store.due_schedules(at, limit=10_000)
         random.shuffle(due)
         chunks = [due[i:i + CHUNK] for i in range(0, len(due), CHUNK)]
         if self._pool is None or len(chunks) < 2:
-            for chunk in chunks:
-                self._round_safely(chunk, at)
+            made = [self._make_safely(chunk, at) for chunk in chunks]
         else:
-            list(self._pool.map(lambda chunk: self._round_safely(chunk, at), chunks))
+            made = list(self._pool.map(lambda chunk: self._make_safely(chunk, at), chunks))
+        self._launch_safely(made)
         return len(due)
 
-    def _round_safely(self, chunk: list[Schedule], now: float) -> None:
+    def _make_safely(self, chunk: list[Schedule], now: float) -> _Round:
+        """:meth:`_make`; what it made before a failure is still launched."""
+        pending = _Round()
         try:
-            self._round(chunk, now)
+            self._make(chunk, now, pending)
         except StoreUnavailableError:
             pass  # the schedules are still due: the next round tries again
         except Exception:
             log.exception("a round of %d schedules failed", len(chunk))
+        return pending
 
-    def _round(self, chunk: list[Schedule], now: float) -> None:
+    def _launch_safely(self, rounds: list[_Round]) -> None:
+        try:
+            self._launch(rounds)
+        except Exception:
+            log.exception("the runs of a round of %d fires failed to launch", sum(
+                len(starts) for pending in rounds for starts, _made in pending.batches))
+
+    def _make(self, chunk: list[Schedule], now: float, pending: _Round) -> None:
         """Claim the chunk's due fires at once, decide each (:meth:`_plan`), save the
-        decisions at once (compare-and-set each), then start the runs."""
-        current = [self._fire_queued(s) if s.queued_due is not None else s for s in chunk]
+        decisions at once (compare-and-set each), then make their runs at once
+        (:meth:`_create`), into ``pending``: launched by :meth:`_launch`."""
+        current = [self._fire_queued(s, pending) if s.queued_due is not None else s
+                   for s in chunk]
         fires = []
         for schedule in current:
             if schedule.enabled and schedule.next_fire is not None \
@@ -309,11 +324,10 @@ class Scheduler:
         saved = self.store.replace_schedules(
             [(record, plan.schedule.version) for record, plan in zip(records, plans, strict=True)])
         starts: list[_Start] = []
-        announce: list[Schedule] = []  # once the runs have started: they wait for no one
         for plan, made, done in zip(plans, records, saved, strict=True):
             record: Schedule | None = made
-            if done:
-                announce.append(made)
+            if done:  # announced once the runs are launched: they wait for no one
+                pending.announce[made.id] = made
             else:  # its owner changed it meanwhile: the fire applies if it still awaits it
                 record = self._save_fire(plan.schedule, **plan.changes)
             if record is None:
@@ -322,7 +336,7 @@ class Scheduler:
                 self._tell_owner(record, plan.notice)
             if plan.run_id is not None:
                 starts.append(_Start(record, plan.key, plan.run_id, plan.schedule.last_run_id))
-        self._start_many(starts, saved=announce)
+        self._create(starts, pending)
 
     def _plan(self, schedule: Schedule, due: float, following: float | None, key: str,
               now: float, logins: dict[tuple[str, str], str | None]) -> _Plan:
@@ -363,9 +377,10 @@ class Scheduler:
         return _Plan(schedule, key, {**advance, "last_run_id": run_id, "last_error": None,
                                      "last_error_at": None}, run_id=run_id)
 
-    def _fire_queued(self, schedule: Schedule) -> Schedule:
-        """A fire waiting for the previous run (overlap ``queue``): started once that run
-        has ended. Returns the schedule as it is now."""
+    def _fire_queued(self, schedule: Schedule, pending: _Round) -> Schedule:
+        """A fire waiting for the previous run (overlap ``queue``): its run is made (into
+        ``pending``, launched with the round's) once that run has ended. Returns the
+        schedule as it is now."""
         assert schedule.queued_due is not None
         previous = self.service.store.get_run(schedule.last_run_id) \
             if schedule.last_run_id else None
@@ -379,47 +394,60 @@ class Scheduler:
                                 last_error=None, last_error_at=None)
         if saved is None:
             return schedule
-        self._start(saved, key, run_id, schedule.last_run_id)
+        self._create([_Start(saved, key, run_id, schedule.last_run_id)], pending)
         return self.store.get_schedule(saved.id) or saved
 
-    def _start(self, schedule: Schedule, key: str, run_id: str,
-               previous_run_id: str | None) -> None:
-        """Start the run ``run_id`` the schedule's saved fire names (see
-        :meth:`_start_many`)."""
-        self._start_many([_Start(schedule, key, run_id, previous_run_id)])
-
-    def _start_many(self, starts: list[_Start], saved: Iterable[Schedule] = ()) -> None:
-        """Start the runs the schedules' saved fires name, with one request to the store
-        for all of them (``RunService.start_many``: each counted against the per-user
-        and total limits, each with the request id ``schedule S:T``), then announce the
-        ``saved`` schedules (after the starts: the page's news of a save waits, the
-        runs do not). A start refused (a limit, a job or parameters no longer
-        accepted) is kept as ``last_error``, and ``last_run_id`` goes back to the run
-        before. Each owner's services are read once for the batch."""
+    def _create(self, starts: list[_Start], pending: _Round) -> None:
+        """Make the runs the schedules' saved fires name, with one request to the store
+        for all of them (``RunService.create_many``: each counted against the per-user
+        and total limits, each with the request id ``schedule S:T``), into
+        ``pending``: none is handed to the runner yet (:meth:`_launch`). A start
+        refused (a limit, a job or parameters no longer accepted) is kept as
+        ``last_error`` now, and ``last_run_id`` goes back to the run before; its saved
+        fire is announced first, so that the page's last news is the refusal. Each
+        owner's services are read once for the batch."""
+        if not starts:
+            return
         services: dict[str, Mapping[str, Any]] = {}
         for start in starts:
             if start.schedule.user not in services:
                 services[start.schedule.user] = self.services_for(start.schedule.user)
-        try:
-            results = self.service.start_many([StartRequest(
-                s.user, s.job, s.params, run_id=start.run_id,
-                request_id=f"schedule {start.key}", services=services[s.user],
-                schedule=(s.id, s.name), notify=RUN_NOTIFY[s.notify])
-                for start in starts for s in [start.schedule]]) if starts else []
-        finally:
-            for record in saved:  # before a refusal's change is announced over it
-                self._announce(record)
-        for start, result in zip(starts, results, strict=True):
-            schedule = start.schedule
+        made = self.service.create_many([StartRequest(
+            s.user, s.job, s.params, run_id=start.run_id,
+            request_id=f"schedule {start.key}", services=services[s.user],
+            schedule=(s.id, s.name), notify=RUN_NOTIFY[s.notify])
+            for start in starts for s in [start.schedule]])
+        pending.batches.append((starts, made))
+        for start, result in zip(starts, made.results, strict=True):
             if isinstance(result, LimitReachedError | JobError | ParamError):
+                schedule = start.schedule
+                if (record := pending.announce.pop(schedule.id, None)) is not None:
+                    self._announce(record)  # before the refusal's change is over it
                 self._change(schedule.id, last_run_id=start.previous_run_id,
                              **_error(f"Not started: {result}"))
-            elif isinstance(result, Exception):
-                log.error("schedule %s: run %s did not start: %s", schedule.id,
-                          start.run_id, result)
-            else:
-                log.info("schedule %s fired %s: run %s", schedule.id,
-                         start.key.split(":", 1)[1], result.id)
+
+    def _launch(self, rounds: list[_Round]) -> None:
+        """Hand every run the chunks made to the runner at once
+        (``RunService.launch_all``: the thread runner moves them running, a request a
+        chunk, and starts their threads together), then announce the saved schedules
+        (after the launch: the page's news of a save waits, the runs do not)."""
+        batches = [batch for pending in rounds for batch in pending.batches]
+        try:
+            launched = self.service.launch_all([made for _starts, made in batches])
+            for (starts, _made), results in zip(batches, launched, strict=True):
+                for start, result in zip(starts, results, strict=True):
+                    if isinstance(result, LimitReachedError | JobError | ParamError):
+                        continue  # kept on the schedule when the run was refused
+                    if isinstance(result, Exception):
+                        log.error("schedule %s: run %s did not start: %s", start.schedule.id,
+                                  start.run_id, result)
+                    else:
+                        log.info("schedule %s fired %s: run %s", start.schedule.id,
+                                 start.key.split(":", 1)[1], result.id)
+        finally:
+            for pending in rounds:
+                for record in pending.announce.values():
+                    self._announce(record)
 
     def _login_problem(self, user: str, spec: JobSpec) -> str | None:
         for check in self.login_checks:
@@ -485,6 +513,17 @@ class _When:
 
     def __format__(self, spec: str) -> str:
         return format(str(self), spec)
+
+
+@dataclass
+class _Round:
+    """What one chunk of a round made (:meth:`Scheduler._make`), to launch once every
+    chunk's runs are made (:meth:`Scheduler._launch`)."""
+
+    #: Each batch of starts, with the runs ``RunService.create_many`` made for it.
+    batches: list[tuple[list[_Start], MadeRuns]] = field(default_factory=list)
+    #: The schedules saved, by id, to announce after the launch.
+    announce: dict[str, Schedule] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -150,6 +150,17 @@ class StartRequest:
     notify: Any = None
 
 
+@dataclass(frozen=True)
+class MadeRuns:
+    """Runs :meth:`RunService.create_many` made and announced, not yet handed to the
+    runner (:meth:`RunService.launch` does)."""
+
+    #: Each start's outcome so far, in its place: its run, or the error refusing it.
+    results: list[Run | Exception | None]
+    #: The runs to hand to the runner, each with its place in ``results``.
+    submits: list[tuple[int, tuple[Run, JobSpec, Mapping[str, Any], RunContext]]]
+
+
 class RunService:
     """What users and runners do with runs: start, stop, list and read them, and move them
     through :data:`TRANSITIONS` by compare-and-set on the store.
@@ -266,8 +277,19 @@ class RunService:
         :class:`LimitReachedError`), returned so that one refusal does not stop the
         others; also, for a run created whose runner refused it, the runner's error.
         :class:`StoreUnavailableError` (and :class:`ShuttingDownError`) is raised for
-        the whole batch. Each run is announced, then submitted, as :meth:`start` does."""
-        runner = self._runner()
+        the whole batch. Each run is announced, then submitted, as :meth:`start` does.
+
+        :meth:`create_many` then :meth:`launch`: a caller with several batches (the
+        scheduler's round) makes every batch's runs before it launches any."""
+        return self.launch(self.create_many(starts))
+
+    def create_many(self, starts: Sequence[StartRequest]) -> MadeRuns:
+        """The first half of :meth:`start_many`: each start checked, its run created (one
+        request to the store) and announced (``queued``), none handed to the runner
+        yet: :meth:`launch` does. :attr:`MadeRuns.results` has each start's outcome
+        so far in its place (a refusal is final; a run made may still be refused by
+        the runner at its launch). Raises as :meth:`start_many` does."""
+        self._runner()
         results: list[Run | Exception | None] = [None] * len(starts)
         batch: list[tuple[int, StartRequest, JobSpec, dict[str, Any], Run, str | None]] = []
         for i, start in enumerate(starts):
@@ -290,22 +312,45 @@ class RunService:
             self._announce(run)
             submits.append((i, (run, spec, values,
                                 RunContext(run.id, start.user, dict(start.services or {})))))
+        return MadeRuns(results, submits)
+
+    def launch(self, made: MadeRuns) -> list[Run | Exception]:
+        """The second half of :meth:`start_many`: hand the runs :meth:`create_many` made
+        to the runner (one ``submit_many`` for a :class:`BatchRunner`), and return
+        every start's result in its place, a runner's refusal in its run's. Not refused
+        for a shutdown begun since the runs were made: they exist, and the runner ends
+        them as it ends a run submitted while it shuts down."""
+        return self.launch_all([made])[0]
+
+    def launch_all(self, batches: Sequence[MadeRuns]) -> list[list[Run | Exception]]:
+        """:meth:`launch` for each of ``batches`` at once: a :class:`BatchRunner` gets
+        every batch's runs in one ``submit_many`` (the scheduler's round: its threads
+        start together). Each batch's results, in its place."""
+        runner = self.runner
+        assert runner is not None, "RunService.runner must be set before starting runs"
+        submits = [submit for made in batches for _i, submit in made.submits]
         if isinstance(runner, BatchRunner):
-            errors = runner.submit_many([submit for _i, submit in submits])
+            errors = runner.submit_many(submits) if submits else []
         else:
             errors = []
-            for _i, submit in submits:
+            for submit in submits:
                 try:
                     runner.submit(*submit)
                     errors.append(None)
                 except Exception as exc:  # as start() would raise it; the others still go
                     errors.append(exc)
-        for (i, _submit), error in zip(submits, errors, strict=True):
-            if error is not None:
-                results[i] = error
-        done = [result for result in results if result is not None]
-        assert len(done) == len(starts), "every start has its result"
-        return done
+        told = iter(errors)
+        launched: list[list[Run | Exception]] = []
+        for made in batches:
+            results = list(made.results)
+            for i, _submit in made.submits:
+                error = next(told)
+                if error is not None:
+                    results[i] = error
+            done = [result for result in results if result is not None]
+            assert len(done) == len(results), "every start has its result"
+            launched.append(done)
+        return launched
 
     def _runner(self) -> Runner:
         """The runner, once a start may be made (not while shutting down)."""
@@ -513,8 +558,7 @@ class RunService:
         place: the moved record, or None for a run no longer queued (stopped
         meanwhile; the caller makes its first move with :meth:`transition`, which reads
         it). The moves are not announced here: the caller announces each
-        (:meth:`announce`), from the run's own thread, so that the batch waits for no
-        listener."""
+        (:meth:`announce`; the thread runner before it starts the runs' threads)."""
         moves = [run.moved_to(RunState.RUNNING) if run.state is RunState.QUEUED else None
                  for run in runs]
         tried = [(moved, RunState.QUEUED) for moved in moves if moved is not None]

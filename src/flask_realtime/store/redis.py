@@ -533,6 +533,15 @@ class RedisStore(RunStore, ScheduleStore):
         self.redis.set(P + "hb:" + run_id, 1, px=int(ttl * 1000))
 
     @_guarded
+    def beat_many(self, run_ids: list[str], ttl: float) -> None:
+        if not run_ids:
+            return
+        with self.redis.pipeline(transaction=False) as pipe:
+            for run_id in run_ids:
+                pipe.set(P + "hb:" + run_id, 1, px=int(ttl * 1000))
+            pipe.execute()
+
+    @_guarded
     def executor_alive(self, run_id: str) -> bool:
         return bool(self.redis.exists(P + "hb:" + run_id))
 

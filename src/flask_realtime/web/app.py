@@ -33,6 +33,8 @@ from .packets import TextPacket, guard_inbound
 from .realtime import Realtime
 from .sessions import StoreSessionInterface
 from .socketio_imports import restore_redis
+from .socketio_internals import redis_manager
+from .states import CHANNEL
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +58,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from ..jobs import builtin  # noqa: F401  (registers the built-in jobs)
     from ..webex import jobs as webex_jobs  # noqa: F401  (and the Webex jobs)
 
+    queue: dict[str, Any] = {}
     if app.config.get("REDIS_URL"):
         restore_redis()  # python-socketio's Redis manager (web/socketio_imports.py)
+        # Several web processes: state events reach every process's sockets, through
+        # a manager whose client waits for a free connection (web/socketio_internals.py).
+        queue["client_manager"] = redis_manager(app.config["REDIS_URL"], channel=CHANNEL,
+                                                write_only=False)
     socketio = SocketIO(
         app,
         # Explicit: Flask-SocketIO picks eventlet (deprecated) when it is importable, and gevent
@@ -70,8 +77,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         serializer=TextPacket,
         # Events run on guard_inbound's bounded pool, never on a thread each (web/packets.py).
         async_handlers=False,
-        # Several web processes: state events reach every process's sockets.
-        message_queue=app.config.get("REDIS_URL") or None,
+        **queue,
     )
     guard_inbound(socketio.server)
     # The core's parts, as `flask-realtime exec` and `worker` get them (flask_realtime/assembly.py).

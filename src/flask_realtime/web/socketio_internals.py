@@ -283,6 +283,41 @@ def filter_websocket_frames(eio: engineio.Server,
     eio._async = {**eio._async, "websocket": FilteredWebSocket}
 
 
+# --- The message queue's Redis client ---------------------------------------------------
+
+#: Connections the message queue's client opens at most; a publish waits for a free one
+#: (up to :data:`QUEUE_WAIT_SECONDS`) instead of failing.
+QUEUE_MAX_CONNECTIONS = 100
+QUEUE_WAIT_SECONDS = 5.0
+
+
+def redis_manager(url: str, *, channel: str, write_only: bool) -> socketio.RedisManager:
+    """python-socketio's Redis manager (the message queue between web processes) on a
+    client whose pool *waits* for a free connection. python-socketio makes its client
+    with ``redis.Redis.from_url``, whose pool (redis-py 8: 100 connections) raises
+    "Too many connections" when every one is in use: 1,000 run threads of a scheduler
+    round announcing their runs at once did (280 "Cannot publish to redis... retrying"
+    in one round, each making a new client and pool; a second failure drops the event,
+    docs/performance.md "Schedules"). The store's client waits the same way
+    (store/redis.py). Internal: ``RedisManager._redis_connect`` (5.18.1) is what makes
+    the client, ``redis``, ``pubsub`` and ``connected`` what it sets; a sentinel URL
+    keeps python-socketio's own client."""
+    import redis  # bound once restore_redis has run (web/socketio_imports.py)
+
+    class WaitingRedisManager(socketio.RedisManager):
+        def _redis_connect(self) -> None:
+            if "sentinel" in self.redis_url.split(":", 1)[0]:
+                super()._redis_connect()
+                return
+            self.redis = redis.Redis(connection_pool=redis.BlockingConnectionPool.from_url(
+                self.redis_url, max_connections=QUEUE_MAX_CONNECTIONS,
+                timeout=QUEUE_WAIT_SECONDS))
+            self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            self.connected = True
+
+    return WaitingRedisManager(url, channel=channel, write_only=write_only)
+
+
 # --- The check -------------------------------------------------------------------------
 
 def _probe_socket(eio: engineio.Server) -> Any:
@@ -320,6 +355,8 @@ def missing_internals(server: socketio.Server) -> list[str]:
         ("engineio.socket.Socket.queue and .closed",
          lambda: (lambda probe: hasattr(probe.queue, "qsize") and probe.closed is False)(
              _probe_socket(eio))),
+        ("socketio.RedisManager._redis_connect",
+         lambda: callable(socketio.RedisManager._redis_connect)),
         ("engineio.socket.Socket.close(wait=..., reason=...)",
          lambda: {"wait", "reason"} <= set(inspect.signature(
              engineio_socket_module.Socket.close).parameters)),

@@ -46,15 +46,15 @@ class QueueAnnouncer:
     the state again when it reconnects."""
 
     def __init__(self, store: OutputLog, redis_url: str, *, admins: bool = True) -> None:
-        import socketio  # python-socketio alone: no Flask, no server
-
         from .socketio_imports import restore_redis
 
         restore_redis()  # its Redis manager sees redis (web/socketio_imports.py)
+        from .socketio_internals import redis_manager  # python-socketio alone: no Flask
+
         self.store = store
         #: Whether to send ``admin_state`` too (ADMIN_USERS is set; docs/access.md).
         self.admins = admins
-        self.queue = socketio.RedisManager(redis_url, channel=CHANNEL, write_only=True)
+        self.queue = redis_manager(redis_url, channel=CHANNEL, write_only=True)
 
     def __call__(self, run: Run) -> None:
         event = state_event(self.store, run)

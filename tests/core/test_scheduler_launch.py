@@ -1,0 +1,136 @@
+"""A scheduler round makes every run record of its due fires (claims, saves, creates)
+before it launches any run (issue 19): the round's first runs, living, do not compete
+with the making of its last records. Checked with a runner that records what the store
+holds when each batch is handed to it, whatever the timing."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from flask_realtime.core.jobs import JobRegistry, JobSpec, RunContext, Running, job
+from flask_realtime.core.runs import Run, RunState
+from flask_realtime.core.scheduler import CHUNK, Scheduler
+from flask_realtime.core.system import System, build
+from flask_realtime.store.memory import MemoryStore
+
+jobs = JobRegistry()
+
+
+@job(registry=jobs)
+def tick(running: Running) -> None:
+    print("tick")
+
+
+T0 = 1_800_000_000.0
+
+
+@dataclass
+class RecordingRunner:
+    """A batch runner that executes nothing: for each batch handed to it, the run
+    records the store holds (and how many of them are scheduled) at that moment."""
+
+    store: MemoryStore
+    batches: list[tuple[int, int]] = field(default_factory=list)  # (records, batch size)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def submit(self, run: Run, spec: JobSpec, params: Mapping[str, Any],
+               context: RunContext) -> None:
+        self.submit_many([(run, spec, params, context)])
+
+    def submit_many(self, starts: Sequence[tuple[Run, JobSpec, Mapping[str, Any],
+                                                 RunContext]]) -> list[Exception | None]:
+        with self.lock:
+            records = [r for r in self.store.list_runs(limit=10_000) if r.schedule_id]
+            self.batches.append((len(records), len(starts)))
+        return [None] * len(starts)
+
+    def stop(self, run_id: str) -> None:
+        pass
+
+
+@dataclass
+class MainThreadClock:
+    """The test's time for the test's thread; for the scheduler's own loop, a time when
+    nothing is due, so that only the test's rounds fire."""
+
+    now: float = T0
+
+    def __call__(self) -> float:
+        return self.now if threading.current_thread() is threading.main_thread() else T0
+
+
+@pytest.fixture(params=["inline", "pool of 1", "pool of 4"])
+def rounds(request: pytest.FixtureRequest) -> Iterator[tuple[System[MemoryStore], Scheduler,
+                                                              RecordingRunner, MainThreadClock]]:
+    workers = {"inline": 1, "pool of 1": 1, "pool of 4": 4}[request.param]
+    store = MemoryStore()
+    system = build({"SCHEDULE_MIN_INTERVAL_SECONDS": 1, "RUNS_PER_USER": 5,
+                    "RUNS_TOTAL": 10_000, "SCHEDULE_WORKERS": workers},
+                   store=store, registry=jobs, schedules=True)
+    scheduler = system.scheduler
+    assert scheduler is not None
+    clock = MainThreadClock()
+    scheduler.clock = clock
+    runner = RecordingRunner(store)
+    system.service.runner = runner
+    if request.param != "inline":
+        scheduler.start()  # its fire pool (the loop sees nothing due: MainThreadClock)
+    yield system, scheduler, runner, clock
+    system.close()
+
+
+def test_every_record_of_a_round_is_made_before_its_first_run_is_launched(
+        rounds: tuple[System[MemoryStore], Scheduler, RecordingRunner, MainThreadClock],
+) -> None:
+    system, scheduler, runner, clock = rounds
+    count = 2 * CHUNK + 5  # three chunks
+    for n in range(count):
+        scheduler.create(f"user-{n}", {"name": f"s{n}", "job": "tick", "interval": 60,
+                                       "overlap": "allow"})
+    clock.now = T0 + 60
+    assert scheduler.tick() == count
+    # every run launched once, the round's together, once all its records were made
+    assert runner.batches == [(count, count)]
+    runs = system.store.list_runs(limit=10_000)
+    assert len(runs) == count and all(r.state is RunState.QUEUED for r in runs)
+    for schedule in (s for n in range(count) for s in system.store.list_schedules(f"user-{n}")):
+        assert schedule.last_run_id in {r.id for r in runs}
+
+
+def test_a_queued_fire_of_the_round_waits_for_the_rounds_records_too(
+        rounds: tuple[System[MemoryStore], Scheduler, RecordingRunner, MainThreadClock],
+) -> None:
+    """A fire waiting for its previous run (overlap ``queue``) is made at once when that
+    run has ended, and launched with the round's other runs, not before their records."""
+    system, scheduler, runner, clock = rounds
+    store = system.store
+    queued = scheduler.create("q", {"name": "queued", "job": "tick", "interval": 60,
+                                    "overlap": "queue"})
+    clock.now = T0 + 60
+    scheduler.tick()  # its first run, left queued by the recording runner
+    clock.now = T0 + 120
+    scheduler.tick()  # its run still going: the fire waits
+    waiting = store.get_schedule(queued.id)
+    assert waiting is not None and waiting.queued_due is not None
+    first = store.get_run(waiting.last_run_id or "")
+    assert first is not None
+    assert store.replace_run(first.moved_to(RunState.RUNNING), RunState.QUEUED)
+    assert store.replace_run(store.get_run(first.id).moved_to(  # type: ignore[union-attr]
+        RunState.SUCCEEDED), RunState.RUNNING)
+    others = 2 * CHUNK
+    for n in range(others):
+        scheduler.create(f"user-{n}", {"name": f"s{n}", "job": "tick", "interval": 60,
+                                       "overlap": "allow"})
+    runner.batches.clear()
+    clock.now = T0 + 180
+    scheduler.tick()
+    made = [r for r in store.list_runs(limit=10_000) if r.schedule_id]
+    # the first, the queued fire's and others; the queued schedule's fire due now waits
+    # behind the queued fire's run (still queued here): not made
+    assert len(made) == 1 + 1 + others
+    assert runner.batches == [(len(made), 1 + others)]
