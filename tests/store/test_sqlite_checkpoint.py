@@ -92,6 +92,21 @@ def test_the_wal_starts_over_while_writes_never_pause(
     assert store.output_end("r1") == commits + 1
 
 
+def test_a_wal_grown_past_its_limit_starts_over_whatever_the_clock_says(
+        opened: list[SQLiteStore], path: Path) -> None:
+    store = open_with(opened, path, CheckpointPolicy(
+        every=0.01, flood_every=NEVER, finish_every=NEVER, wal_limit=256 * 1024))
+    store.create_run(Run(id="r1", job="flood", title="Flood", user="alice", params={}))
+    first = restarts(path)
+    batch = [("stdout", f"line {i} " + "x" * 50, "\n") for i in range(200)]  # floods
+    deadline = time.monotonic() + 60
+    while store.checkpointer.finishes < 2 and time.monotonic() < deadline:
+        store.append_output("r1", batch, 0)
+    assert store.checkpointer.finishes >= 2
+    store.append_output("r1", batch, 0)
+    assert restarts(path) > first
+
+
 def test_closing_folds_everything_in_and_removes_the_wal(
         opened: list[SQLiteStore], path: Path) -> None:
     store = SQLiteStore(path, checkpoint_policy=CheckpointPolicy(every=NEVER))
@@ -132,9 +147,21 @@ class TestPolicy:
 
     def test_while_a_run_floods_they_are_two_seconds_apart(self) -> None:
         policy = self.policy()
-        policy.flooded(100.9)
-        assert policy.wait(101.0, 5000) == pytest.approx(1.0)  # not at 100.5
+        policy.flooded(101.9)
+        assert policy.wait(100.6, 5000) > 0  # not due at 100.5: looked at again later
+        assert policy.wait(101.0, 5000) > 0
         assert policy.wait(102.0, 5000) == 0.0
+
+    def test_a_wal_past_its_limit_is_checkpointed_and_finished_at_once(self) -> None:
+        policy = CheckpointPolicy(every=0.5, flood_every=2.0, finish_every=2.0,
+                                  wal_limit=1000)
+        policy.done(100.0, 7)
+        policy.finished(100.0)
+        policy.flooded(100.1)
+        assert policy.wait(100.2, 5000, wal_bytes=999) > 0
+        assert not policy.finish_due(100.2, wal_bytes=999)
+        assert policy.wait(100.2, 5000, wal_bytes=1000) == 0.0
+        assert policy.finish_due(100.2, wal_bytes=1000)
 
     def test_once_the_flood_is_over_the_usual_pace_returns(self) -> None:
         policy = self.policy()

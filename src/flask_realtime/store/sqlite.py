@@ -152,6 +152,9 @@ FLOOD_WINDOW_SECONDS = 0.25
 #: A checkpoint is finished with the writers held (a stall of a few milliseconds)
 #: this often: the WAL holds about this long of writes (Checkpointer).
 FINISH_CHECKPOINT_SECONDS = 2.0
+#: A WAL file this large has a checkpoint made and finished at once, flood or not (the
+#: size ``journal_size_limit`` trims it back to): a flood's WAL stays about this size.
+WAL_LIMIT_BYTES = 64 * 1024 * 1024
 
 #: Ordered migrations: ``MIGRATIONS[i]`` takes a database from version ``i`` to ``i + 1``.
 #: Append new scripts; never edit a released one.
@@ -429,8 +432,10 @@ class CheckpointPolicy:
     def __init__(self, every: float = CHECKPOINT_SECONDS,
                  flood_every: float = FLOOD_CHECKPOINT_SECONDS,
                  flood_window: float = FLOOD_WINDOW_SECONDS,
-                 finish_every: float = FINISH_CHECKPOINT_SECONDS) -> None:
+                 finish_every: float = FINISH_CHECKPOINT_SECONDS,
+                 wal_limit: int = WAL_LIMIT_BYTES) -> None:
         self.every = every
+        self.wal_limit = wal_limit
         self.flood_every = flood_every
         self.flood_window = flood_window
         self.finish_every = finish_every
@@ -442,14 +447,17 @@ class CheckpointPolicy:
         """A big append was committed at ``now``."""
         self.last_flood = now
 
-    def wait(self, now: float, changes: int) -> float | None:
+    def wait(self, now: float, changes: int, wal_bytes: int = 0) -> float | None:
         """Seconds until a checkpoint is due (0: now), or None when nothing was written
-        since the last one (check again after ``every``)."""
+        since the last one (check again after ``every``). A WAL file of ``wal_limit``
+        bytes or more makes one due at once, flood or not."""
         if changes == self.checkpointed_changes:
             return None
+        if wal_bytes >= self.wal_limit:
+            return 0.0
         flooding = now - self.last_flood < self.flood_window
         due = self.last_checkpoint + (self.flood_every if flooding else self.every)
-        return max(0.0, due - now)
+        return max(0.0, min(due - now, self.every))  # the WAL's size looked at again
 
     def done(self, started: float, changes: int) -> None:
         """A checkpoint that started at ``started``, when ``total_changes`` was
@@ -457,9 +465,10 @@ class CheckpointPolicy:
         self.last_checkpoint = started
         self.checkpointed_changes = changes
 
-    def finish_due(self, now: float) -> bool:
-        """Whether the checkpoint just run is to be finished with the writers held."""
-        return now - self.last_finish >= self.finish_every
+    def finish_due(self, now: float, wal_bytes: int = 0) -> bool:
+        """Whether the checkpoint just run is to be finished with the writers held:
+        ``finish_every`` seconds since the last, or a WAL file of ``wal_limit`` bytes."""
+        return now - self.last_finish >= self.finish_every or wal_bytes >= self.wal_limit
 
     def finished(self, now: float) -> None:
         """A checkpoint was finished with the writers held at ``now``."""
@@ -496,10 +505,20 @@ class Checkpointer:
         self._stop = threading.Event()
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA wal_autocheckpoint=0")
+        self._wal = path.with_name(path.name + "-wal")
         self._failing = False
         self._thread = threading.Thread(target=self._loop, name="flask-realtime-checkpoint",
                                         daemon=True)
         self._thread.start()
+
+    def _wal_bytes(self) -> int:
+        """The WAL file's size: it only grows until the WAL starts over (then
+        ``journal_size_limit`` trims it), so past :data:`WAL_LIMIT_BYTES` the WAL has
+        grown that much since it last started over."""
+        try:
+            return os.stat(self._wal).st_size
+        except OSError:
+            return 0
 
     def _checkpoint(self) -> None:
         """One PASSIVE checkpoint. (What it answers cannot tell whether frames were
@@ -513,14 +532,15 @@ class Checkpointer:
             changes = self._changes()
             if changes is None:
                 break
-            pause = policy.wait(now, changes)
+            wal_bytes = self._wal_bytes()
+            pause = policy.wait(now, changes, wal_bytes)
             if pause is None or pause > 0:
                 self._stop.wait(policy.every if pause is None else pause)
                 continue
             try:
                 self._checkpoint()
                 self.checkpoints += 1
-                if policy.finish_due(now):
+                if policy.finish_due(now, wal_bytes):
                     with self._writers:  # a few frames; then the next write starts over
                         self._checkpoint()
                     self.finishes += 1
@@ -709,7 +729,7 @@ class SQLiteStore(RunStore, ScheduleStore):
                             "memory?): readers will wait for writers", self.path, mode)
             db.execute("PRAGMA synchronous=NORMAL")
             db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
-            db.execute("PRAGMA journal_size_limit=67108864")  # the WAL shrinks back to 64 MB
+            db.execute(f"PRAGMA journal_size_limit={WAL_LIMIT_BYTES}")  # the WAL shrinks back
             db.execute("PRAGMA wal_autocheckpoint=0")  # the Checkpointer's thread does them
             for number in range(version, SCHEMA_VERSION):
                 self._migrate(db, number)
