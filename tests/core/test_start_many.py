@@ -145,6 +145,22 @@ class MovingStore(CountingStore):
         return done
 
 
+def waiting_jobs() -> tuple[JobRegistry, list[str], threading.Event]:
+    """A registry with the job ``wait``, which notes ``run-<n>`` as it begins in the
+    list returned and returns ``n`` once the event returned is set."""
+    release = threading.Event()
+    registry = JobRegistry()
+    executed: list[str] = []
+
+    @job(registry=registry)
+    def wait(running: Running, n: int = 1) -> int:
+        executed.append(f"run-{n}")
+        release.wait(30)
+        return n
+
+    return registry, executed, release
+
+
 def moving_system(registry: JobRegistry) -> tuple[MovingStore, System[Any],
                                                  list[tuple[str, RunState]]]:
     """A core on a :class:`MovingStore`, and the ``(run id, state)`` of every change its
@@ -158,16 +174,7 @@ def moving_system(registry: JobRegistry) -> tuple[MovingStore, System[Any],
 
 def test_a_batch_moves_its_runs_to_running_in_one_request_then_starts_their_threads(
         ) -> None:
-    release = threading.Event()
-    registry = JobRegistry()
-    executed: list[str] = []
-
-    @job(registry=registry)
-    def wait(running: Running, n: int = 1) -> int:
-        executed.append(f"run-{n}")
-        release.wait(30)
-        return n
-
+    registry, executed, release = waiting_jobs()
     store, system, seen = moving_system(registry)
     service = system.service
     with system:
@@ -237,16 +244,7 @@ def test_create_many_makes_and_announces_the_runs_and_launch_hands_them_to_the_r
     launches any): ``create_many`` makes the records and announces them queued, the
     runner gets nothing; ``launch`` hands them over, even once a shutdown has begun
     (the runs exist: the runner ends them as it ends a run submitted then)."""
-    release = threading.Event()
-    registry = JobRegistry()
-    executed: list[str] = []
-
-    @job(registry=registry)
-    def wait(running: Running, n: int = 1) -> int:
-        executed.append(f"run-{n}")
-        release.wait(30)
-        return n
-
+    registry, executed, release = waiting_jobs()
     store, system, seen = moving_system(registry)
     service = system.service
     with system:
