@@ -158,10 +158,11 @@ class TestPolicy:
         policy.done(100.0, 7)
         policy.finished(100.0)
         policy.flooded(100.1)
-        assert policy.wait(100.2, 5000, wal_bytes=999) > 0
-        assert not policy.finish_due(100.2, wal_bytes=999)
-        assert policy.wait(100.2, 5000, wal_bytes=1000) == 0.0
-        assert policy.finish_due(100.2, wal_bytes=1000)
+        # At the limit: the size the file is trimmed to when the WAL starts over.
+        assert policy.wait(100.2, 5000, wal_bytes=1000) > 0
+        assert not policy.finish_due(100.2, wal_bytes=1000)
+        assert policy.wait(100.2, 5000, wal_bytes=1001) == 0.0
+        assert policy.finish_due(100.2, wal_bytes=1001)
 
     def test_once_the_flood_is_over_the_usual_pace_returns(self) -> None:
         policy = self.policy()

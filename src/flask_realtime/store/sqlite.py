@@ -152,8 +152,8 @@ FLOOD_WINDOW_SECONDS = 0.25
 #: A checkpoint is finished with the writers held (a stall of a few milliseconds)
 #: this often: the WAL holds about this long of writes (Checkpointer).
 FINISH_CHECKPOINT_SECONDS = 2.0
-#: A WAL file this large has a checkpoint made and finished at once, flood or not (the
-#: size ``journal_size_limit`` trims it back to): a flood's WAL stays about this size.
+#: A WAL file larger than this has a checkpoint made and finished at once, flood or not
+#: (the size ``journal_size_limit`` trims it back to): a flood's WAL stays about this size.
 WAL_LIMIT_BYTES = 64 * 1024 * 1024
 
 #: Ordered migrations: ``MIGRATIONS[i]`` takes a database from version ``i`` to ``i + 1``.
@@ -449,11 +449,13 @@ class CheckpointPolicy:
 
     def wait(self, now: float, changes: int, wal_bytes: int = 0) -> float | None:
         """Seconds until a checkpoint is due (0: now), or None when nothing was written
-        since the last one (check again after ``every``). A WAL file of ``wal_limit``
-        bytes or more makes one due at once, flood or not."""
+        since the last one (check again after ``every``). A WAL file larger than
+        ``wal_limit`` bytes makes one due at once, flood or not: ``journal_size_limit``
+        trims the file to exactly that size when the WAL starts over, so a file of that
+        size is a WAL that has not grown past it since."""
         if changes == self.checkpointed_changes:
             return None
-        if wal_bytes >= self.wal_limit:
+        if wal_bytes > self.wal_limit:  # (once started over, its file is trimmed to it)
             return 0.0
         flooding = now - self.last_flood < self.flood_window
         due = self.last_checkpoint + (self.flood_every if flooding else self.every)
@@ -467,8 +469,8 @@ class CheckpointPolicy:
 
     def finish_due(self, now: float, wal_bytes: int = 0) -> bool:
         """Whether the checkpoint just run is to be finished with the writers held:
-        ``finish_every`` seconds since the last, or a WAL file of ``wal_limit`` bytes."""
-        return now - self.last_finish >= self.finish_every or wal_bytes >= self.wal_limit
+        ``finish_every`` seconds since the last, or a WAL file past ``wal_limit`` bytes."""
+        return now - self.last_finish >= self.finish_every or wal_bytes > self.wal_limit
 
     def finished(self, now: float) -> None:
         """A checkpoint was finished with the writers held at ``now``."""
