@@ -10,7 +10,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
+from flask_realtime.core import isolation
 from flask_realtime.core.files import ARTIFACT_PREFIX, IncomingFile
+from flask_realtime.core.ports import StoreUnavailableError
 from flask_realtime.core.runs import RunState
 from flask_realtime.core.service import Limits
 from tests.core.conftest import Core
@@ -75,3 +79,15 @@ def test_links_to_the_servers_files_are_not_followed(core: Core, tmp_path: Path)
                    for name in core.store.list_blobs(done.id))
     assert ("Nothing under artifacts.path was kept: the folder was replaced by a symbolic "
             "link; write the files themselves.") in core.texts(done.id, "system")
+
+
+def test_a_store_away_while_the_uploads_are_read_fails_the_run_with_a_sentence(
+        core: Core, monkeypatch: pytest.MonkeyPatch) -> None:
+    def unavailable(*_args: object) -> None:
+        raise StoreUnavailableError("the store is away")
+
+    monkeypatch.setattr(isolation, "prepare_uploads", unavailable)
+    done = core.finished(core.service.start("u", "returns_picture").id)
+    assert done.state is RunState.FAILED
+    assert done.error == ("The job's process could not be started: StoreUnavailableError: "
+                          "the store is away")

@@ -366,6 +366,11 @@ def run_job_in_process(service: RunService, pump: CapturePump, run: Run, spec: J
     except (ZygoteError, ChildStartError, OSError) as exc:
         error = f"The job's process could not be started: {exc}"
         capture.system(error)
+    except Exception as exc:  # the store away while the uploads were read, ...: the run
+        # must end whatever went wrong
+        log.exception("run %s: its process could not be started", run.id)
+        error = f"The job's process could not be started: {type(exc).__name__}: {exc}"
+        capture.system(error)
     else:
         if live is not None:
             live[run.id] = child.pid
