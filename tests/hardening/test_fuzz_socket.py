@@ -139,6 +139,17 @@ def test_the_server_is_usable_after_the_fuzz(
     assert server_problems.summary() == []
 
 
+@pytest.mark.parametrize("payload", [None, "x", {"job": "fail"}, ["a", 1]])
+def test_an_event_named_star_is_answered_as_an_unknown_event(
+    connect: Connect, server_problems: ServerProblems, payload: Any,
+) -> None:
+    """python-socketio hands an event named "*" to the catch-all handler without its
+    name (found by the fuzz above: a TypeError and no answer)."""
+    answer = connect().call("*", payload)
+    assert answer["error"].startswith("There is no event '*': send start, stop")
+    assert server_problems.summary() == []
+
+
 MALFORMED = [
     "42", "42[]", "421[]", "421[5]", '421[{"a":1}]', "421[null]", '421["connect"]',
     '421["disconnect","x"]', '421["connect_error"]', "42{bad", "47", "4", "45-",

@@ -22,6 +22,7 @@ from .realtime import Realtime, SocketLogin, get_realtime
 from .rooms import ADMIN_ROOM, user_room
 from .sessions import ServerSession
 from .sessions import _store_key as session_store_key
+from .socketio_internals import STAR_EVENT
 
 MAX_ID_LENGTH = 100
 _SHARED_WATCHES = "flask_realtime_shared_watches"  # app.extensions: share id -> {(sid, run)}
@@ -146,6 +147,8 @@ def register(socketio: SocketIO) -> None:
     @socketio.on("*")
     def unknown(event: str, *_data: Any) -> dict[str, Any]:
         """Any other event: answered, so a client's call does not wait for nothing."""
+        if event == STAR_EVENT:  # an event named "*" itself (socketio_internals.py)
+            event = "*"
         return {"error": f"There is no event {event[:64]!r}: send start, stop, input, "
                          "watch, watch_shared, unwatch or a schedule event such as "
                          "schedules (docs/protocol.md)."}

@@ -112,6 +112,11 @@ def intercept_messages(server: socketio.Server,
     server.eio.on("message", guarded)
 
 
+#: What an inbound event named "*" is renamed to before python-socketio dispatches it
+#: (:func:`intercept_events`); the catch-all handler names it "*" again.
+STAR_EVENT = "\x00*"
+
+
 def intercept_events(server: socketio.Server, queue: Callable[[InboundEvent], None]) -> None:
     """Hand each decoded event of ``server`` to ``queue`` in the thread that read it,
     instead of python-socketio starting a thread for it or handling it there.
@@ -131,6 +136,11 @@ def intercept_events(server: socketio.Server, queue: Callable[[InboundEvent], No
 
     def queue_event(srv: socketio.Server, sid: str, eio_sid: str, data: Any,
                     namespace: str, ack_id: int | None) -> None:
+        if isinstance(data, list) and data and data[0] == "*":
+            # An event named "*" is dispatched to the catch-all handler without its
+            # name, which the handler then takes for the sid (a TypeError, no answer):
+            # renamed, it reaches the catch-all as any unknown event does.
+            data = [STAR_EVENT, *data[1:]]
         queue(InboundEvent(sid, eio_sid, namespace, ack_id,
                            lambda: run_event(srv, sid, eio_sid, data, namespace, ack_id)))
 
