@@ -277,6 +277,13 @@ class Artifacts:
             self._sizes[name] = len(data)
             self._kinds[name] = picture_kind(data)
 
+    def check_room(self, name: str, size: int) -> None:
+        """Raise :class:`ArtifactError` (its sentence) unless ``size`` more bytes as
+        artifact ``name`` would fit the budget and the count: a file can be refused
+        before it is read."""
+        with self._lock:
+            self._check_room(name, size)
+
     def _check_room(self, name: str, size: int) -> None:
         """Raise :class:`ArtifactError` unless ``size`` more bytes as artifact ``name``
         (replacing one of that name) fit the budget and the count (under the lock)."""
@@ -316,8 +323,7 @@ class Artifacts:
                                 "link; write the file itself.")
                 continue
             try:
-                with self._lock:  # a file past the budget is refused before it is read
-                    self._check_room(check_artifact_name(relative), file.stat().st_size)
+                self.check_room(check_artifact_name(relative), file.stat().st_size)
                 self.save(relative, file.read_bytes())
             except (ArtifactError, OSError) as exc:
                 problems.append(str(exc))
