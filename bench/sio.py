@@ -68,6 +68,9 @@ class Client:
                 elif message.startswith('42["state"'):
                     record = json.loads(message[2:])[1]
                     self.states[record["id"]] = record["state"]
+                elif message.startswith('42["states"'):  # several changes at once
+                    for record in json.loads(message[2:])[1]:
+                        self.states[record["id"]] = record["state"]
                 elif message.startswith("43"):
                     i = 2
                     while message[i].isdigit():

@@ -138,6 +138,7 @@ def connect(live_server: LiveServer) -> Iterator[Callable[..., Watcher]]:
         watcher = Watcher(client)
         client.on("output", watcher.on_output)
         client.on("state", watcher.states.append)
+        client.on("states", watcher.states.extend)  # several changes at once
         client.connect(live_server.url, transports=["websocket"], wait_timeout=10, **kwargs)
         watchers.append(watcher)
         return watcher

@@ -138,6 +138,7 @@ def open_socket(live_server: LiveServer) -> Iterator[Callable[..., Watcher]]:
         watcher = Watcher(client)
         client.on("output", watcher.on_output)
         client.on("state", watcher.states.append)
+        client.on("states", watcher.states.extend)  # several changes at once
         watchers.append(watcher)
         client.connect(live_server.url, transports=[transport], headers=sent, wait_timeout=10)
         return watcher

@@ -47,6 +47,7 @@ def test_kill_9_of_the_web_process_keeps_its_run_failed_and_clients_recover(
     w = Watcher(client)
     client.on("output", w.on_output)
     client.on("state", w.states.append)
+    client.on("states", w.states.extend)  # several changes at once
     client.connect(web.url, transports=["websocket"], wait_timeout=10)
     run_id = w.call("start", {"job": "numbers", "params": {"n": 10_000_000, "pause": 0.01}})[
         "run_id"]

@@ -113,7 +113,7 @@ def _look_everywhere(live_server: LiveServer, browser: Callable[[], Browser],  #
                                            for m in raw.received), timeout=20)
     raw.call("watch", {"run_id": failed_id, "after": 0})
     hook.wait_for(2)  # both runs were told
-    wait_for(lambda: raw.pump(0.05) or sum('"sent"' in m for m in raw.received) >= 4,
+    wait_for(lambda: raw.pump(0.05) or sum(m.count('"sent"') for m in raw.received) >= 4,
              timeout=20)  # and their outcomes announced
     raw.close()
     seen["socket.io traffic"] = "\n".join(raw.received)

@@ -84,6 +84,7 @@ def client() -> Iterator[Callable[[str], Watcher]]:
         watcher = Watcher(sio)
         sio.on("output", watcher.on_output)
         sio.on("state", watcher.states.append)
+        sio.on("states", watcher.states.extend)  # several changes at once
         sio.connect(url, transports=["websocket"], wait_timeout=10)
         opened.append(watcher)
         return watcher

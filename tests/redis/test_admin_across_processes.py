@@ -44,6 +44,7 @@ def socket_to() -> Iterator[Callable[[str, str | None], Watcher]]:
         watcher = Watcher(socketio.Client(reconnection=False))
         watcher.client.on("output", watcher.on_output)
         watcher.client.on("state", watcher.states.append)
+        watcher.client.on("states", watcher.states.extend)  # several changes at once
         opened.append(watcher)
         watcher.client.connect(url, transports=["websocket"], wait_timeout=10,
                                headers={"Cookie": f"{COOKIE}={cookie}"})
@@ -68,6 +69,7 @@ def test_an_admin_on_b_watches_and_stops_a_run_started_on_a(
         watcher = socket_to(b.url, admin.cookie)
         admin_states: list[dict[str, Any]] = []
         watcher.client.on("admin_state", admin_states.append)
+        watcher.client.on("admin_states", admin_states.extend)  # several changes at once
         run_id = owner.call("start", {"job": "gate"})["run_id"]
         assert watcher.call("admin_watch", {"run_id": run_id, "after": 0})["ok"]
         wait_for(lambda: watcher.texts(run_id) == ["waiting at the gate"])

@@ -71,6 +71,7 @@ def watched_run(url: str, job: str, params: dict[str, Any]) -> tuple[Watcher, st
     watcher = Watcher(client)
     client.on("output", watcher.on_output)
     client.on("state", watcher.states.append)
+    client.on("states", watcher.states.extend)  # several changes at once
     client.connect(url, transports=["websocket"], wait_timeout=10)
     run_id = watcher.call("start", {"job": job, "params": params})["run_id"]
     watcher.call("watch", {"run_id": run_id, "after": 0})

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import threading
 from abc import abstractmethod
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Literal, Protocol, TypeAlias
 
 from .output import Line, OutputSlice
@@ -183,6 +183,12 @@ class OutputLog(Protocol):
     @abstractmethod
     def output_end(self, run_id: str) -> int:
         """The seq of the last line (0 when there is none)."""
+
+    def output_ends(self, run_ids: Sequence[str]) -> list[int]:
+        """:meth:`output_end` of each run, in order: the announcement of many runs'
+        state changes asks this of all of them at once (web/announcer.py). Redis
+        answers with one request; this default asks one by one."""
+        return [self.output_end(run_id) for run_id in run_ids]
 
 
 #: What :meth:`RunInput.send_input` did: queued it, or refused it because the run's

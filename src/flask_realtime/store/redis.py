@@ -65,7 +65,7 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import wraps
 from typing import Any, TypeVar
 
@@ -708,6 +708,13 @@ class RedisStore(RunStore, ScheduleStore):
     @_guarded
     def output_end(self, run_id: str) -> int:
         return int(self.redis.get(P + "end:" + run_id) or 0)
+
+    @_guarded
+    def output_ends(self, run_ids: Sequence[str]) -> list[int]:
+        """As :meth:`~..core.ports.OutputLog.output_ends`: one MGET."""
+        if not run_ids:
+            return []
+        return [int(end or 0) for end in self.redis.mget([P + "end:" + i for i in run_ids])]
 
     def _listen(self) -> None:
         """Wake this process's delivery loop when any process appends output."""

@@ -17,10 +17,11 @@ from ..core.jobs import JobRegistry
 from ..core.runs import Run
 from ..core.service import RunService
 from ..core.system import ServiceProvider, System
+from .announcer import StateAnnouncer
 from .delivery import Delivery
 from .ports import AppStore
-from .rooms import ADMIN_ROOM, user_room
-from .states import run_json, state_event
+from .socketio_internals import emit_many
+from .states import run_json
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,10 @@ class SocketLogin:
 
 class Realtime:
     """Socket.IO's side of one app: the delivery of output to watchers, the map of open
-    sockets to their logins, and run state changes announced to their users.
+    sockets to their logins, and run state changes announced to their users (every
+    socket of the run's user, all tabs and devices, and with ADMIN_USERS the admins';
+    through the message queue when there is one: the run may have changed in another
+    process than the one holding the sockets).
 
     The core's parts (store, registry, run service, pump, runner, reaper) are the
     ``system``'s; ``store``, ``service``, ``registry`` and ``pump`` are its, named here
@@ -58,7 +62,11 @@ class Realtime:
         self.sockets: dict[str, SocketLogin] = {}  # Socket.IO sid -> its login
         #: Whether admins' sockets hear every run's changes (ADMIN_USERS, web/admin.py).
         self.admins = bool(config.get("ADMIN_USERS"))
-        system.service.subscribe(self._announce)
+        #: Run state changes, batched, from a thread of their own (web/announcer.py).
+        self.announcer = StateAnnouncer(
+            system.store, lambda packets: emit_many(socketio.server, packets),
+            admins=self.admins)
+        system.service.subscribe(self.announcer)
         app.extensions["flask_realtime"] = self
         #: Set by :meth:`close`: the process's background checks (web/auth.py) end.
         self.closing = threading.Event()
@@ -106,23 +114,12 @@ class Realtime:
         """The run as the API shows it (web/states.py)."""
         return run_json(self.store, run, with_result=with_result)
 
-    def _announce(self, run: Run) -> None:
-        """Every socket of the run's user hears of its state changes (all tabs, all devices).
-
-        Through the message queue when there is one (no ``ignore_queue``, unlike
-        web/delivery.py): the run may have changed in another process than the one
-        holding the user's sockets."""
-        event = state_event(self.store, run)
-        self.socketio.emit("state", event, to=user_room(run.user), namespace="/")
-        if self.admins:  # web/admin.py: under another name, so that an admin's own
-            # console does not list other users' runs
-            self.socketio.emit("admin_state", event, to=ADMIN_ROOM, namespace="/")
-
     def close(self) -> None:
         """End the delivery loop and the web checks, then every loop of the System and
         its store."""
         self.closing.set()
         self.delivery.close()
+        self.announcer.close()  # what is queued is sent; later changes (a shutdown's) at once
         self.system.close()
 
 

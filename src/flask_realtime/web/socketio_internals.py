@@ -19,7 +19,7 @@ guards), web/delivery.py (backpressure on slow clients).
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import engineio
@@ -328,6 +328,60 @@ def redis_manager(url: str, *, channel: str, write_only: bool) -> socketio.Redis
     return WaitingRedisManager(url, channel=channel, write_only=write_only)
 
 
+def emit_many(server: socketio.Server, packets: Sequence[tuple[str, Any, str]], *,
+              namespace: str = "/") -> None:
+    """Emit each ``(event, data, room)``, in order, as ``server.emit(event, data,
+    to=room, namespace=namespace)`` does: to this process's sockets in the room and,
+    through the message queue, to every other process's. Through a Redis queue
+    (:func:`redis_manager`) the publishes of all of them are one pipelined request
+    instead of one request each (a scheduler round's 2,000 state events:
+    web/announcer.py). Without a queue, or for a payload with bytes, it is
+    ``server.emit`` each.
+
+    5.18.1: ``PubSubManager.emit`` builds the queue's message as below, hands it to
+    ``_handle_emit`` for this process's sockets and to ``_publish`` (``redis.publish``
+    of ``json.dumps(message)``, tried twice, on ``channel``); every process's listener
+    skips the messages carrying its own ``host_id``. If the message's form changes,
+    the other processes' sockets stop hearing these events
+    (tests/redis/test_scale_out.py, tests/web/test_announcer.py)."""
+    manager: Any = server.manager
+    if not isinstance(manager, socketio.RedisManager):
+        for event, data, room in packets:
+            server.emit(event, data, to=room, namespace=namespace)
+        return
+    messages = []
+    for event, data, room in packets:
+        if socketio_packet.Packet.data_is_binary([data]):
+            server.emit(event, data, to=room, namespace=namespace)
+            continue
+        message = {"method": "emit", "event": event, "data": [data], "binary": False,
+                   "namespace": namespace, "room": room, "skip_sid": None,
+                   "callback": None, "host_id": manager.host_id}
+        manager._handle_emit(message)
+        messages.append(manager.json.dumps(message))
+    if messages:
+        _publish_all(manager, messages)
+
+
+def _publish_all(manager: Any, messages: list[str]) -> None:
+    """``RedisManager._publish`` of each message, pipelined; tried twice, logged and
+    dropped as python-socketio does when Redis stays away."""
+    for retries_left in (1, 0):
+        try:
+            if not manager.connected:
+                manager._redis_connect()
+            pipe = manager.redis.pipeline(transaction=False)
+            for message in messages:
+                pipe.publish(manager.channel, message)
+            pipe.execute()
+            return
+        except Exception as exc:
+            manager.connected = False
+            if not retries_left:
+                manager._get_logger().error(
+                    "Cannot publish %d events to redis... giving up (%s)", len(messages), exc)
+
+
 # --- The check -------------------------------------------------------------------------
 
 def _probe_socket(eio: engineio.Server) -> Any:
@@ -367,6 +421,10 @@ def missing_internals(server: socketio.Server) -> list[str]:
              _probe_socket(eio))),
         ("socketio.RedisManager._redis_connect",
          lambda: callable(socketio.RedisManager._redis_connect)),
+        ("socketio.PubSubManager._handle_emit(message), .host_id, .channel, .json",
+         lambda: list(inspect.signature(socketio.PubSubManager._handle_emit).parameters) == [
+             "self", "message"] and all(f"self.{name} =" in inspect.getsource(
+                 socketio.PubSubManager.__init__) for name in ("host_id", "channel", "json"))),
         ("engineio.socket.Socket.close(wait=..., reason=...)",
          lambda: {"wait", "reason"} <= set(inspect.signature(
              engineio_socket_module.Socket.close).parameters)),

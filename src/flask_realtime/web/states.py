@@ -1,7 +1,7 @@
 """Run state changes as the page hears them: the ``state`` event and its payload, and
 their sending from a process that has no Socket.IO server (an RQ worker). No Flask.
 
-A web process emits state changes itself (web/realtime.py ``Realtime._announce``),
+A web process emits state changes itself (web/announcer.py, batched from a thread),
 through the message queue, so that every process's sockets of the user hear them. A
 worker moves runs too (running, succeeded, ...): :class:`QueueAnnouncer` publishes
 those on the same queue, with python-socketio's write-only manager, its documented way
@@ -10,6 +10,7 @@ of emitting from an external process.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from ..core.ports import OutputLog
@@ -36,6 +37,15 @@ def state_event(store: OutputLog, run: Run) -> dict[str, Any]:
     if run.state is RunState.QUEUED:
         return {"run_id": run.id, **run.to_json(lines=0)}
     return {"run_id": run.id, **run_json(store, run)}
+
+
+def state_events(store: OutputLog, runs: Sequence[Run]) -> list[dict[str, Any]]:
+    """:func:`state_event` of each of ``runs``, in order, with one question to the store
+    (``output_ends``) for the lines of all that are not queued."""
+    asked = [run.id for run in runs if run.state is not RunState.QUEUED]
+    ends = iter(store.output_ends(asked) if asked else ())
+    return [{"run_id": run.id, **run.to_json(
+        lines=0 if run.state is RunState.QUEUED else next(ends))} for run in runs]
 
 
 class QueueAnnouncer:

@@ -1,5 +1,5 @@
 // The admins' page of every user's runs (templates/admin.html, web/admin.py): a filtered
-// list from GET /api/admin/runs, kept up to date by `admin_state` events, and one run's
+// list from GET /api/admin/runs, kept up to date by `admin_state(s)` events, and one run's
 // live output watched with `admin_watch` (read-only), with Stop (`admin_stop`). Output is
 // text: every line goes in with textContent, never as HTML.
 import { getJSON } from "./api.js";
@@ -136,14 +136,24 @@ socket.on("output", (batch) => {
   out.scrollTop = out.scrollHeight;
 });
 
-socket.on("admin_state", (record) => {
+// Whether the list changed: the record is listed (or now matches the filter).
+function upsert(record) {
   const known = runs.has(record.id);
   if (known || matches(record)) {
     runs.set(record.id, { ...(runs.get(record.id) || {}), ...record });
     if (!known) runs = new Map([[record.id, runs.get(record.id)], ...[...runs].filter(([id]) => id !== record.id)]);
-    render();
   }
   showState(record);
+  return known || matches(record);
+}
+
+socket.on("admin_state", (record) => { if (upsert(record)) render(); });
+// Several changes sent together (docs/protocol.md): each in turn, one render.
+socket.on("admin_states", (records) => {
+  if (!Array.isArray(records)) return;
+  let changed = false;
+  for (const record of records) changed = upsert(record) || changed;
+  if (changed) render();
 });
 
 $("admin-filter").addEventListener("submit", (event) => {

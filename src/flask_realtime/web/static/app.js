@@ -140,6 +140,8 @@ socket.on("output", (ev) => {
 });
 
 socket.on("state", (record) => onRecord(record));
+// Several changes sent together (docs/protocol.md): each in turn, oldest first.
+socket.on("states", (records) => { if (Array.isArray(records)) records.forEach(onRecord); });
 socket.on("schedule", (schedule) => schedules.upsert(schedule));
 
 function onRecord(record) {
