@@ -67,6 +67,8 @@ async def runs_with_watchers(url: str, pid: int, runs: int, watchers: int, rate:
         run_ids.append(ack["run_id"])
         await asyncio.gather(*(c.call("watch", {"run_id": ack["run_id"], "after": 0},
                                       timeout=300) for c in group[1:]))
+    started = time.monotonic() - t0  # every run started and watched
+    started_at = time.time()
     deadline = time.monotonic() + seconds + 120
     while time.monotonic() < deadline:
         rss.append(rss_mb(pid))
@@ -82,12 +84,16 @@ async def runs_with_watchers(url: str, pid: int, runs: int, watchers: int, rate:
                    if c.last.get(run_id, 0) == lines)
     errors = [e for c in clients for e in c.errors]
     latencies = [v for c in clients for v in c.latencies]
+    # The lines that arrived once every run was started and watched: the steady state.
+    steady = [v for c in clients for v, at in zip(c.latencies, c.received, strict=True)
+              if at >= started_at]
     others = sorted({o for c in clients for o in c.others})  # the same line, many watchers
     await asyncio.gather(*(c.close() for c in clients))
     return {"watchers": runs * watchers, "complete": complete, "seq_errors": len(errors),
             "lines": len(latencies), "p50": percentile(latencies, 50),
             "p99": percentile(latencies, 99), "max": max(latencies), "wall": wall,
-            "rss_peak": max(rss), "others": others}
+            "rss_peak": max(rss), "others": others, "started": started,
+            "steady_p99": percentile(steady, 99) if steady else float("nan")}
 
 
 async def idle_sockets(url: str, pid: int, count: int, hold: float) -> dict[str, float]:

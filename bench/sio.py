@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from typing import Any
 
@@ -27,6 +28,7 @@ class Client:
         self.last: dict[str, int] = {}  # run id -> last seq received
         self.errors: list[str] = []
         self.latencies: list[float] = []  # ms, for lines that start with a time.time()
+        self.received: list[float] = []  # time.time() at which each of those arrived
         self.others: list[str] = []  # with stamps: "run seq: text" of the lines without one
         self.acks: dict[int, asyncio.Future[Any]] = {}
         self.states: dict[str, str] = {}
@@ -38,7 +40,9 @@ class Client:
     async def connect(cls, url: str, *, stamps: bool = False) -> Client:
         ws = await websockets.connect(
             url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket",
-            max_size=None, open_timeout=60, ping_interval=None, close_timeout=0.5)
+            max_size=None, open_timeout=60, ping_interval=None, close_timeout=0.5,
+            # BENCH_WS_COMPRESSION=none: the client does not offer permessage-deflate
+            compression=None if os.environ.get("BENCH_WS_COMPRESSION") == "none" else "deflate")
         assert str(await ws.recv()).startswith("0")
         await ws.send("40")
         while not str(await ws.recv()).startswith("40"):
@@ -96,6 +100,7 @@ class Client:
                 stamp, _, _ = line["text"].partition(" ")
                 try:
                     self.latencies.append((now - float(stamp)) * 1000)
+                    self.received.append(now)
                 except ValueError:
                     self.others.append(f"{run_id} {batch['first_seq'] + index}: "
                                        f"{line.get('stream')} {line['text']}")

@@ -215,8 +215,9 @@ def rounds(args: argparse.Namespace, limits: dict[str, str],
                   f"complete {r['complete']:.0f}/{r['watchers']:.0f}, seq errors "
                   f"{r['seq_errors']:.0f}, lines {r['lines']:,.0f}; p50 {r['p50']:.1f} p99 "
                   f"{r['p99']:.1f} max {r['max']:.1f} ms; RSS peak {r['rss_peak']:.0f} MiB; "
-                  f"{r['wall']:.1f} s; CPU worker {worker_cpu:.1f} s, client {client_cpu:.1f} s;"
-                  f" load {loadavg()}", flush=True)
+                  f"{r['wall']:.1f} s (all started in {r['started']:.1f} s, p99 of the lines "
+                  f"after: {r['steady_p99']:.1f} ms); CPU worker {worker_cpu:.1f} s, "
+                  f"client {client_cpu:.1f} s; load {loadavg()}", flush=True)
             for other in r["others"][:10]:
                 print(f"  not a ticker's line: {other}", flush=True)
 

@@ -171,6 +171,18 @@ def test_an_announcer_closed_before_any_change_sends_at_once(
     assert recorder.changes() == [(user_room("ada"), "r1", "queued")]
 
 
+def test_the_gathering_grows_with_the_packets_the_last_send_made(store: MemoryStore) -> None:
+    """A send that reached many sockets is followed by a longer gathering: 0.5 ms a
+    packet, at least the window, at most a second."""
+    reached = {"n": 0}
+    announcer = StateAnnouncer(store, lambda batch: reached["n"], window=0.05)
+    run = new_run(store, "r1")
+    for n, wait in ((0, 0.05), (20, 0.05), (300, 0.15), (1000, 0.5), (10_000, 1.0)):
+        reached["n"] = n
+        assert announcer._send([run]) == pytest.approx(wait)
+    announcer.close()
+
+
 def test_packets_go_to_each_users_room_and_with_admins_to_the_admins_room_too() -> None:
     events = [{"id": "a", "state": "queued"}, {"id": "b", "state": "queued"},
               {"id": "a", "state": "running"}]
@@ -235,3 +247,19 @@ def test_emit_many_publishes_what_python_socketios_own_emit_publishes(redis_url:
         assert [(m["event"], m["data"][0], m["room"]) for m in ours] == batch
     finally:
         listener.close()
+
+
+def test_emit_many_sends_to_this_processs_sockets_in_the_rooms_and_counts_them() -> None:
+    server = socketio.Server()
+    sent: list[tuple[str, str]] = []
+    server._send_eio_packet = lambda eio_sid, pkt: sent.append(  # type: ignore[method-assign]
+        (eio_sid, pkt.data))
+    for eio_sid, room in (("e1", "user:ada"), ("e2", "user:ada"), ("e3", "user:bob")):
+        sid = server.manager.connect(eio_sid, "/")
+        server.manager.enter_room(sid, "/", room, eio_sid=eio_sid)
+    batch: list[Emit] = [("states", [{"id": "r1"}, {"id": "r2"}], "user:ada"),
+                         ("state", {"id": "r3"}, "user:bob"),
+                         ("state", {"id": "r4"}, "user:nobody")]
+    assert emit_many(server, batch) == 3
+    assert sorted(eio for eio, _ in sent) == ["e1", "e2", "e3"]
+    assert all(data.startswith('2["state') for _, data in sent)

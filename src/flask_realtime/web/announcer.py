@@ -12,11 +12,15 @@ queue each) before its jobs began.
 the run and returns. Its thread sends the way a write-combining queue does: a change
 that comes when nothing was sent for ``window`` seconds leaves at once; changes that
 come while the last send is younger than that wait for the window to end and leave
-together. Nothing is dropped or reordered: each room gets, in the order of the
-changes, one ``state`` event for a single change, or one ``states`` event whose payload
-is the list of the changes (oldest first), each as ``state`` would carry it
-(docs/protocol.md). The admins' room gets ``admin_state`` / ``admin_states`` the same
-way.
+together. The window grows with the number of packets the last send made for this
+process's sockets (``SECONDS_PER_PACKET``, at most ``MAX_WINDOW_SECONDS``): a user with
+300 open sockets, or 1,000 users with one each, hear of changes at most every 0.15 s or
+0.5 s, and the announcements cost at most about 2,000 packets a second.
+
+Nothing is dropped or reordered: each room gets, in the order of the changes, one
+``state`` event for a single change, or one ``states`` event whose payload is the list
+of the changes (oldest first), each as ``state`` would carry it (docs/protocol.md).
+The admins' room gets ``admin_state`` / ``admin_states`` the same way.
 """
 
 from __future__ import annotations
@@ -38,13 +42,21 @@ log = logging.getLogger(__name__)
 #: many sends a second, whatever the number of changes. A change after a quiet spell
 #: is not held back at all.
 WINDOW_SECONDS = 0.05
+#: And at least this long for each packet the last send gave this process's sockets
+#: (a send to a room of 300 sockets is 300 packets, each a wake-up of the socket's
+#: writer thread): announcements cost at most about 2,000 packets a second, however
+#: many sockets hear them, so they never crowd out the output (docs/protocol.md).
+SECONDS_PER_PACKET = 0.0005
+#: The longest the gathering lasts, however many sockets the last send reached.
+MAX_WINDOW_SECONDS = 1.0
 #: How long :meth:`StateAnnouncer.close` waits for the last changes to be sent.
 CLOSE_WAIT_SECONDS = 5.0
 
 #: One packet to send: ``(event, payload, room)``.
 Emit = tuple[str, Any, str]
-#: Sends packets, in order (web/socketio_internals.py ``emit_many``).
-Sender = Callable[[Sequence[Emit]], None]
+#: Sends packets, in order (web/socketio_internals.py ``emit_many``), and returns how
+#: many packets that made for this process's sockets (None: not known, taken as none).
+Sender = Callable[[Sequence[Emit]], int | None]
 
 
 def packets(events: Sequence[dict[str, Any]], users: Sequence[str], *,
@@ -133,12 +145,16 @@ class StateAnnouncer:
             taken, self._queued = self._queued, []
             return taken
 
-    def _send(self, runs: Sequence[Run]) -> None:
+    def _send(self, runs: Sequence[Run]) -> float:
+        """Send ``runs``' changes; returns how long to gather the next ones (seconds)."""
         try:
             events = state_events(self.store, runs)
-            self.send(packets(events, [run.user for run in runs], admins=self.admins))
+            reached = self.send(packets(events, [run.user for run in runs],
+                                        admins=self.admins)) or 0
         except Exception:
             log.exception("could not announce the state of %d run(s)", len(runs))
+            reached = 0
+        return min(max(self.window, reached * SECONDS_PER_PACKET), MAX_WINDOW_SECONDS)
 
 
 #: How long the thread waits for a change before it looks whether its announcer is
@@ -157,6 +173,5 @@ def _loop(ref: weakref.ref[StateAnnouncer]) -> None:
         if runs is None:
             return
         if runs:
-            announcer._send(runs)
-            announcer._closing.wait(announcer.window)
+            announcer._closing.wait(announcer._send(runs))
         del announcer

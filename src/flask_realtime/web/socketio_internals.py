@@ -329,7 +329,7 @@ def redis_manager(url: str, *, channel: str, write_only: bool) -> socketio.Redis
 
 
 def emit_many(server: socketio.Server, packets: Sequence[tuple[str, Any, str]], *,
-              namespace: str = "/") -> None:
+              namespace: str = "/") -> int:
     """Emit each ``(event, data, room)``, in order, as ``server.emit(event, data,
     to=room, namespace=namespace)`` does: to this process's sockets in the room and,
     through the message queue, to every other process's. Through a Redis queue
@@ -343,12 +343,17 @@ def emit_many(server: socketio.Server, packets: Sequence[tuple[str, Any, str]], 
     of ``json.dumps(message)``, tried twice, on ``channel``); every process's listener
     skips the messages carrying its own ``host_id``. If the message's form changes,
     the other processes' sockets stop hearing these events
-    (tests/redis/test_scale_out.py, tests/web/test_announcer.py)."""
+    (tests/redis/test_scale_out.py, tests/web/test_announcer.py).
+
+    Returns how many packets this process's sockets were sent: the rooms' sizes
+    (``Manager.rooms[namespace][room]``, 5.18.1: a mapping of the room's sids)."""
     manager: Any = server.manager
+    rooms = manager.rooms.get(namespace, {})
+    reached = sum(len(rooms[room]) for _, _, room in packets if room in rooms)
     if not isinstance(manager, socketio.RedisManager):
         for event, data, room in packets:
             server.emit(event, data, to=room, namespace=namespace)
-        return
+        return reached
     messages = []
     for event, data, room in packets:
         if socketio_packet.Packet.data_is_binary([data]):
@@ -361,6 +366,7 @@ def emit_many(server: socketio.Server, packets: Sequence[tuple[str, Any, str]], 
         messages.append(manager.json.dumps(message))
     if messages:
         _publish_all(manager, messages)
+    return reached
 
 
 def _publish_all(manager: Any, messages: list[str]) -> None:
