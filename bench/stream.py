@@ -190,7 +190,9 @@ def per_line_throughput(lines: int, width: int) -> float:
 
 def ceiling_throughput(lines: int, width: int) -> float:
     async def run(url: str) -> float:
-        async with websockets.connect(url, max_size=None) as ws:
+        # Uncompressed, as the console's websockets are by default (WEBSOCKET_COMPRESSION):
+        # websockets would negotiate permessage-deflate with its own server.
+        async with websockets.connect(url, max_size=None, compression=None) as ws:
             t0 = time.perf_counter()
             await ws.send(json.dumps({"lines": lines, "width": width}))
             received = 0

@@ -51,6 +51,9 @@ DEFAULTS: dict[str, Any] = {
     "MAX_BATCH_LINES": 2_000,
     # Packets queued for one client before it counts as slow and catches up from the log.
     "MAX_CLIENT_QUEUE": 32,
+    # Whether websockets may use permessage-deflate when the browser offers it: less
+    # traffic, about 100 KiB more memory and more CPU a socket (docs/configuration.md).
+    "WEBSOCKET_COMPRESSION": False,
     # Runs
     "STOP_GRACE_SECONDS": 2.0,
     # SIGTERM: how long a web process's runs, or an RQ worker's current run, may take to

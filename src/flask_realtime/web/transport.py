@@ -200,6 +200,12 @@ class SocketGuard:
             refusal = self._refusal(environ)
             if refusal is not None:
                 return refusal(environ, start_response)
+            if not self.app.config["WEBSOCKET_COMPRESSION"]:
+                # The offer unread, the websocket is opened without permessage-deflate
+                # (simple-websocket accepts it whenever offered): its compressor and
+                # decompressor were about 100 KiB of each socket's 220, and a deflate
+                # of every packet (docs/performance.md, "Sockets per process").
+                environ.pop("HTTP_SEC_WEBSOCKET_EXTENSIONS", None)
         return self.wsgi_app(environ, start_response)
 
     def _refusal(self, environ: dict[str, Any]) -> WSGIApp | None:
