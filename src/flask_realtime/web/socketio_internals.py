@@ -18,12 +18,18 @@ guards), web/delivery.py (backpressure on slow clients).
 
 from __future__ import annotations
 
+import heapq
 import inspect
+import itertools
+import threading
+import time
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import engineio
 import socketio
+from engineio import packet as engineio_packet
 from engineio import payload as engineio_payload
 from engineio import socket as engineio_socket_module
 from socketio import packet as socketio_packet
@@ -328,6 +334,88 @@ def redis_manager(url: str, *, channel: str, write_only: bool) -> socketio.Redis
     return WaitingRedisManager(url, channel=channel, write_only=write_only)
 
 
+# --- Pings -----------------------------------------------------------------------------
+
+class Pinger:
+    """The pings of every Engine.IO socket of one server, sent by one thread.
+
+    python-engineio 4.15.1 (threading mode) starts a thread for each ping: after each
+    pong, ``Socket.schedule_ping`` starts ``_send_ping``, which sleeps ``ping_interval``
+    and sends a PING. That is a fourth thread for every open socket, made anew every
+    25 s (1,000 idle sockets: 4,000 threads; docs/performance.md, "Sockets per
+    process"). Here the same schedule is a heap: a socket's ping is due
+    ``ping_interval`` after its last pong (or its handshake), and is sent then unless
+    the socket is closing or closed, ``last_ping`` set as ``_send_ping`` sets it (the
+    server's ping-timeout check reads it). Sockets are held weakly: a closed socket
+    that is gone costs nothing.
+    """
+
+    def __init__(self) -> None:
+        self._due: list[tuple[float, int, weakref.ref[Any]]] = []
+        self._count = itertools.count()
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def schedule(self, socket: Any) -> None:
+        """Ping ``socket`` in ``socket.server.ping_interval`` seconds."""
+        due = time.monotonic() + socket.server.ping_interval
+        with self._wake:
+            heapq.heappush(self._due, (due, next(self._count), weakref.ref(socket)))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True,
+                                                name="flask-realtime-pinger")
+                self._thread.start()
+            if self._due[0][2]() is socket:  # the new earliest: the thread waits less
+                self._wake.notify()
+
+    def pending(self) -> int:
+        """How many pings are scheduled (tests)."""
+        with self._wake:
+            return len(self._due)
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                now = time.monotonic()
+                while not self._due or self._due[0][0] > now:
+                    self._wake.wait(self._due[0][0] - now if self._due else None)
+                    now = time.monotonic()
+                ready = []
+                while self._due and self._due[0][0] <= now:
+                    ready.append(heapq.heappop(self._due)[2]())
+            for socket in ready:
+                if socket is None or socket.closing or socket.closed:
+                    continue
+                try:
+                    socket.last_ping = time.time()
+                    socket.send(engineio_packet.Packet(engineio_packet.PING))
+                except Exception:  # one socket's trouble ends no other's pings
+                    socket.server.logger.exception("could not ping %s", socket.sid)
+
+
+_engineio_schedule_ping = engineio_socket_module.Socket.schedule_ping
+
+
+def _schedule_ping(socket: Any) -> None:
+    """``Socket.schedule_ping`` (5.18.1/4.15.1: called at the handshake and at each
+    pong; only schedules when the last ping's cycle is over, ``last_ping`` set)."""
+    pinger = getattr(socket.server, "flask_realtime_pinger", None)
+    if pinger is None:
+        _engineio_schedule_ping(socket)
+    elif socket.last_ping:
+        socket.last_ping = None
+        pinger.schedule(socket)
+
+
+def share_pings(eio: engineio.Server) -> Pinger:
+    """Send the pings of ``eio``'s sockets from one :class:`Pinger` thread instead of a
+    thread each. Other Engine.IO servers of the process keep python-engineio's way."""
+    pinger = Pinger()
+    eio.flask_realtime_pinger = pinger
+    engineio_socket_module.Socket.schedule_ping = _schedule_ping
+    return pinger
+
+
 def emit_many(server: socketio.Server, packets: Sequence[tuple[str, Any, str]], *,
               namespace: str = "/") -> int:
     """Emit each ``(event, data, room)``, in order, as ``server.emit(event, data,
@@ -431,6 +519,10 @@ def missing_internals(server: socketio.Server) -> list[str]:
          lambda: list(inspect.signature(socketio.PubSubManager._handle_emit).parameters) == [
              "self", "message"] and all(f"self.{name} =" in inspect.getsource(
                  socketio.PubSubManager.__init__) for name in ("host_id", "channel", "json"))),
+        ("engineio.socket.Socket.schedule_ping, ._send_ping, .last_ping, .closing",
+         lambda: callable(_engineio_schedule_ping) and callable(
+             engineio_socket_module.Socket._send_ping) and all(
+                 hasattr(_probe_socket(eio), name) for name in ("last_ping", "closing"))),
         ("engineio.socket.Socket.close(wait=..., reason=...)",
          lambda: {"wait", "reason"} <= set(inspect.signature(
              engineio_socket_module.Socket.close).parameters)),
