@@ -16,7 +16,7 @@ import argparse
 import asyncio
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -47,13 +47,18 @@ async def gather_limited(coros: list, limit: int = 50) -> list:
     return await asyncio.gather(*(one(c) for c in coros))
 
 
-async def runs_with_watchers(url: str, pid: int, runs: int, watchers: int, rate: int,
-                             seconds: float) -> dict[str, Any]:
+async def runs_with_watchers(url: str, pid: int | Sequence[int], runs: int, watchers: int,
+                             rate: int, seconds: float,
+                             local_hosts: Sequence[str] = ()) -> dict[str, Any]:
     """``runs`` tickers with ``watchers`` each: completeness, seq errors, latencies, and
-    ``others``, the lines that were not a ticker's (a system line, a traceback)."""
+    ``others``, the lines that were not a ticker's (a system line, a traceback). RSS is
+    ``pid``'s (the sum of several); with ``local_hosts`` the clients connect from those
+    addresses in turn (bench/sio.py, through nginx)."""
     lines = int(rate * seconds)
     clients = await gather_limited(
-        [Client.connect(url, stamps=True) for _ in range(runs * watchers)])
+        [Client.connect(url, stamps=True,
+                        local_host=local_hosts[i % len(local_hosts)] if local_hosts else None)
+         for i in range(runs * watchers)])
     rss = [rss_mb(pid)]
     t0 = time.monotonic()
     run_ids = []

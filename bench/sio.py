@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import websockets
@@ -37,12 +38,18 @@ class Client:
         self._reader: asyncio.Task[None] | None = None
 
     @classmethod
-    async def connect(cls, url: str, *, stamps: bool = False) -> Client:
+    async def connect(cls, url: str, *, stamps: bool = False,
+                      local_host: str | None = None) -> Client:
+        """Connect to ``url``; from the address ``local_host`` (one of 127.0.0.0/8) when
+        given: nginx's ``ip_hash`` spreads clients by their address's first three
+        octets, so a bench through nginx gives its clients 127.0.K.1 addresses."""
+        extra: dict[str, Any] = {"local_addr": (local_host, 0)} if local_host else {}
         ws = await websockets.connect(
             url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket",
             max_size=None, open_timeout=60, ping_interval=None, close_timeout=0.5,
             # BENCH_WS_COMPRESSION=none: the client does not offer permessage-deflate
-            compression=None if os.environ.get("BENCH_WS_COMPRESSION") == "none" else "deflate")
+            compression=None if os.environ.get("BENCH_WS_COMPRESSION") == "none" else "deflate",
+            **extra)
         assert str(await ws.recv()).startswith("0")
         await ws.send("40")
         while not str(await ws.recv()).startswith("40"):
@@ -111,8 +118,10 @@ class Client:
             await self._reader
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process, in MiB (Linux)."""
+def rss_mb(pid: int | Sequence[int]) -> float:
+    """Resident memory of a process, or the sum of several, in MiB (Linux)."""
+    if not isinstance(pid, int):
+        return sum(rss_mb(p) for p in pid)
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("VmRSS:"):

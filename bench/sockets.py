@@ -6,6 +6,7 @@
     .venv/bin/python bench/sockets.py --idle 1000 --threads 100     # the old --threads
     .venv/bin/python bench/sockets.py --idle 0 --threads 6000 --runs 100 --watchers 3 \
         --rounds 3 --against main                                    # and main, alternately
+    .venv/bin/python bench/sockets.py --idle 5000 --threads 6000 --nginx 2   # through nginx
 
 Each measure starts a fresh gunicorn (``-c python:flask_realtime.web.gunicorn_conf -k
 gthread -w 1``, ``--threads`` as given, else the settings module's), reads the worker's
@@ -17,8 +18,12 @@ with the CPU seconds of the worker and of this client (one asyncio process holdi
 every watcher: if it were the bottleneck, its CPU would be near a core's). ``--against
 REV`` runs each round of runs on the ``src`` of git revision REV too (bench/stream.py's
 ``old_tree``, through PYTHONPATH), first one then the other, alternating.
-``--stack-kib`` sets ``threading.stack_size`` in the worker before it starts a thread
-(bench/gunicorn_stack.py), to compare RSS per socket with the default stack.
+``--nginx N`` puts N such gunicorns on one redis-server behind nginx as deployed
+(scripts/stack.py's configuration, ``ip_hash``), the clients connecting from 250
+loopback addresses so that they spread over the processes; RSS, threads and CPU are
+then the workers' sums. ``--stack-kib`` sets ``threading.stack_size`` in the worker
+before it starts a thread (bench/gunicorn_stack.py), to compare RSS per socket with the
+default stack.
 The load average is printed at the start and the end.
 """
 
@@ -33,10 +38,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -48,8 +54,10 @@ from bench.sio import Client, rss_mb
 from bench.stream import old_tree
 
 
-def threads(pid: int) -> int:
-    """The number of threads of a process (Linux)."""
+def threads(pid: int | Sequence[int]) -> int:
+    """The number of threads of a process, or the sum of several (Linux)."""
+    if not isinstance(pid, int):
+        return sum(threads(p) for p in pid)
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("Threads:"):
@@ -57,8 +65,10 @@ def threads(pid: int) -> int:
     return 0
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU seconds a process has used (Linux)."""
+def cpu_seconds(pid: int | Sequence[int]) -> float:
+    """User and system CPU seconds a process, or several, used (Linux)."""
+    if not isinstance(pid, int):
+        return sum(cpu_seconds(p) for p in pid)
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -105,12 +115,72 @@ def gunicorn(threads_arg: int | None, stack_kib: int | None,
                     os.kill(worker, signal.SIGKILL)
 
 
-async def idle(url: str, pid: int, count: int, hold: float) -> dict[str, float]:
-    """``count`` idle sockets connected and held ``hold`` s: memory and threads."""
+@contextmanager
+def behind_nginx(processes: int, threads_arg: int | None, extra_env: dict[str, str],
+                 sockets: int) -> Iterator[tuple[str, list[int]]]:
+    """``processes`` gunicorns as :func:`gunicorn` starts them, on one redis-server of
+    the bench's own, behind nginx as deployed (scripts/stack.py ``render_nginx``, the
+    template's ``ip_hash``; ``worker_connections`` for ``sockets`` websockets): (nginx's
+    url, the workers' pids)."""
+    from scripts.stack import render_nginx
+    from tests.processes import free_port
+
+    from bench.common import redis_server
+
+    with contextlib.ExitStack() as stack:
+        redis = stack.enter_context(redis_server())
+        env = {**extra_env, "REDIS_URL": redis.url, "FLASK_REALTIME_PROXY_COUNT": "1"}
+        backends = [stack.enter_context(gunicorn(threads_arg, None, env))
+                    for _ in range(processes)]
+        directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-nginx-")))
+        port = free_port()
+        conf = render_nginx(directory, port, [int(url.rsplit(":", 1)[1]) for url, _ in backends],
+                            worker_connections=2 * sockets + 1024)
+        nginx = stack.enter_context(subprocess.Popen(
+            ["/usr/sbin/nginx", "-p", str(directory / "nginx"), "-c", str(conf)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        stack.callback(nginx.terminate)
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _answers(url + "/healthz"), "nginx", 30, nginx)
+        yield url, [pid for _, pid in backends]
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+#: Through nginx: the clients' addresses, so that ip_hash (first three octets) spreads
+#: them over the web processes.
+LOCAL_HOSTS = [f"127.0.{k}.1" for k in range(1, 251)]
+
+
+@contextmanager
+def server(args: argparse.Namespace, extra_env: dict[str, str],
+           sockets: int) -> Iterator[tuple[str, list[int], Sequence[str]]]:
+    """One gunicorn, or with ``--nginx N`` N of them behind nginx: (url, the workers'
+    pids, the addresses clients connect from)."""
+    if args.nginx:
+        with behind_nginx(args.nginx, args.threads, extra_env, sockets) as (url, pids):
+            yield url, pids, LOCAL_HOSTS
+    else:
+        with gunicorn(args.threads, args.stack_kib, extra_env) as (url, pid):
+            yield url, [pid], ()
+
+
+async def idle(url: str, pid: int | Sequence[int], count: int, hold: float,
+               local_hosts: Sequence[str] = ()) -> dict[str, Any]:
+    """``count`` idle sockets connected and held ``hold`` s: memory and threads (of
+    ``pid``, or the sum of several)."""
     before, threads_before = rss_mb(pid), threads(pid)
     t0 = time.monotonic()
     clients = await gather_limited(
-        [_connect(url) for _ in range(count)], limit=100)
+        [_connect(url, local_hosts[i % len(local_hosts)] if local_hosts else None)
+         for i in range(count)], limit=100)
     connected = [c for c in clients if c is not None]
     connect_time = time.monotonic() - t0
     rss, nthreads = [rss_mb(pid)], [threads(pid)]
@@ -119,6 +189,7 @@ async def idle(url: str, pid: int, count: int, hold: float) -> dict[str, float]:
         await asyncio.sleep(1)
         rss.append(rss_mb(pid))
         nthreads.append(threads(pid))
+    spread = [threads(p) for p in pid] if not isinstance(pid, int) else [threads(pid)]
     alive = [c for c in connected if not c.closed.is_set()]
     answers = await gather_limited([_call(c) for c in alive], limit=100)
     answered = sum(1 for a in answers if a == {"ok": True})
@@ -128,13 +199,14 @@ async def idle(url: str, pid: int, count: int, hold: float) -> dict[str, float]:
             "rss_peak": max(rss), "threads_before": threads_before,
             "threads_peak": max(nthreads),
             "kib_per_socket": (max(rss) - before) * 1024 / max(1, len(connected)),
-            "threads_per_socket": (max(nthreads) - threads_before) / max(1, len(connected))}
+            "threads_per_socket": (max(nthreads) - threads_before) / max(1, len(connected)),
+            "spread": spread}
 
 
-async def _connect(url: str) -> Client | None:
+async def _connect(url: str, local_host: str | None = None) -> Client | None:
     """A connected client, or None when the server did not take it within 60 s."""
     try:
-        return await asyncio.wait_for(Client.connect(url), 60)
+        return await asyncio.wait_for(Client.connect(url, local_host=local_host), 60)
     except Exception:  # refused, timed out or cut: counted as not connected
         return None
 
@@ -161,6 +233,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="gunicorn --threads (default: the settings module's)")
     parser.add_argument("--stack-kib", type=int, default=None)
+    parser.add_argument("--nginx", type=int, default=0, metavar="N",
+                        help="N web processes on Redis behind nginx (0: one gunicorn)")
     parser.add_argument("--runs", type=int, default=0)
     parser.add_argument("--watchers", type=int, default=3)
     parser.add_argument("--rate", type=int, default=20)
@@ -188,23 +262,26 @@ def rounds(args: argparse.Namespace, limits: dict[str, str],
     """The measures, ``args.rounds`` times; the runs on each of ``trees`` in turn."""
     for number in range(args.rounds):
         for count in [int(c) for c in args.idle.split(",") if int(c)]:
-            with gunicorn(args.threads, args.stack_kib, limits) as (url, pid):
-                r = asyncio.run(idle(url, pid, count, args.hold))
+            with server(args, limits, count) as (url, pids, hosts):
+                r = asyncio.run(idle(url, pids, count, args.hold, hosts))
             print(f"idle {r['count']:.0f}: connected {r['connected']:.0f}, held "
                   f"{r['alive']:.0f}, answered {r['answered']:.0f}; connect "
                   f"{r['connect_s']:.1f} s; RSS {r['rss_before']:.0f} -> {r['rss_peak']:.0f} MiB "
                   f"({r['kib_per_socket']:.0f} KiB a socket); threads "
                   f"{r['threads_before']:.0f} -> {r['threads_peak']:.0f} "
-                  f"({r['threads_per_socket']:.2f} a socket); load {loadavg()}", flush=True)
+                  f"({r['threads_per_socket']:.2f} a socket"
+                  + (f"; by process {r['spread']}" if len(r["spread"]) > 1 else "")
+                  + f"); load {loadavg()}", flush=True)
         if not args.runs:
             continue
         order = trees if number % 2 == 0 else trees[::-1]
         for name, tree_env in order:
-            with gunicorn(args.threads, args.stack_kib, {**limits, **tree_env}) as (url, pid):
+            with server(args, {**limits, **tree_env}, args.runs * args.watchers) as (
+                    url, pid, hosts):
                 worker_before, client_before = cpu_seconds(pid), time.process_time()
                 try:
                     r = asyncio.run(runs_with_watchers(url, pid, args.runs, args.watchers,
-                                                       args.rate, args.seconds))
+                                                       args.rate, args.seconds, hosts))
                 except Exception as exc:  # the other tree's round still runs
                     print(f"round {number + 1}, {name}: failed ({exc!r}); load {loadavg()}",
                           flush=True)

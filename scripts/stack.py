@@ -125,8 +125,10 @@ def self_signed_certificate(directory: Path, hosts: list[str], days: int = 30) -
 
 def render_nginx(directory: Path, port: int, web_ports: list[int],
                  listen_host: str = "127.0.0.1", tls: TLS | None = None,
-                 http_port: int | None = None) -> Path:
+                 http_port: int | None = None, worker_connections: int = 1024) -> Path:
     """nginx.conf for an unprivileged nginx whose files all live under ``directory``.
+    Each open websocket takes two of ``worker_connections`` (the browser's and the
+    upstream one): 1,024, nginx's default, is about 500 open pages.
 
     The site is the template with LISTEN, TLS_SETTINGS, UPSTREAM_SERVERS, STATIC_ROOT
     and ACCESS_LOG filled in, as the official nginx image does from the environment in
@@ -178,7 +180,8 @@ server {{
 pid {conf}/nginx.pid;
 error_log {conf}/logs/error.log warn;
 daemon off;
-events {{ worker_connections 1024; }}
+worker_rlimit_nofile {worker_connections + 100};
+events {{ worker_connections {worker_connections}; }}
 http {{
     {mime}
     default_type application/octet-stream;
