@@ -74,11 +74,12 @@ MIN_DRAIN_GAP_SECONDS = 0.0005
 #: writes take the buffer's fast path (no Python call, no wake-up).
 FLOOD_LINES_PER_DRAIN = 1000
 #: While a process run floods beside other runs, how many lines its reader may write
-#: per drain cycle (``RunCapture.intake``; a round every 10 ms: about 25,000 lines/s,
-#: read in reads sized to the slice). This process does every per-line step of a process
-#: run's output (about 3 us a line: assemble, store, deliver, encode) and other runs'
-#: lines wait for the GIL behind it; a slice of 1,000 lines (the flood's threshold) was
-#: half a core of it (docs/performance.md, "Process isolation").
+#: per drain cycle (``RunCapture.intake``; a round every 10 ms: 25,000-30,000 lines/s,
+#: in reads sized to the slice). This process does every per-line step of a process
+#: run's output (assemble, store, deliver, encode), and other runs' lines wait for the
+#: GIL behind it: at the flood's threshold (1,000 lines, read 64 KiB at a time, so
+#: 1,000-2,000 a round) it handled 90,000-125,000 of a shared flood's lines a second
+#: (docs/performance.md, "Process isolation").
 SHARED_FLOOD_LINES_PER_DRAIN = 250
 #: How long a flooding run's printing thread pauses once per drain cycle while other
 #: runs share the process (0 turns it off). Without it a run printing as fast as it can
