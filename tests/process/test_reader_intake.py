@@ -93,3 +93,21 @@ def test_a_read_is_sized_to_the_rest_of_the_slice() -> None:
     assert _read_size(250, 200) == MIN_SLICE_READ_BYTES  # never tiny
     assert _read_size(250, 400) == MIN_SLICE_READ_BYTES  # past the bound: waits next
     assert _read_size(100_000, 0) == READ_BYTES  # never more than unbounded
+
+
+def test_once_the_child_has_exited_the_rest_of_its_pipe_is_read_unbounded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``close`` is called when the job's process has ended: what its pipe still holds
+    is read at once, not one slice per drain until ``close``'s wait runs out and the
+    rest is lost (here no drain ever comes)."""
+    monkeypatch.setattr(isolation, "INTAKE_WAIT_SECONDS", 1.0)
+    capture = RunCapture("flood", lambda: None, 10_000)
+    capture.intake = 250
+    r, writer = start_flood()
+    reader = _Reader(capture, {r: STDOUT}, None, _Outcome())
+    wait_for(lambda: capture.held)  # one slice read, the writer waits on its pipe
+    assert writer.is_alive()
+    reader.close(10)  # (the writer stands for the child's last writes)
+    writer.join(10)
+    texts = [text for _s, text, _e in capture.drain(time.monotonic(), 0.1, force=True)]
+    assert texts == [f"{i:08d} {'x' * 51}" for i in range(1, TOTAL + 1)]

@@ -150,6 +150,7 @@ class _Reader:
         for fd, stream in fds.items():
             self._selector.register(fd, selectors.EVENT_READ, stream)
         self._closing = threading.Event()
+        self._ended = threading.Event()  # the child has exited: read the rest unbounded
         self.thread = threading.Thread(target=self._loop, name="flask-realtime-child-output",
                                        daemon=True)
         self.thread.start()
@@ -164,7 +165,13 @@ class _Reader:
         return max(0, size - (self.written - self.limit))
 
     def close(self, wait: float) -> None:
-        """Wait up to ``wait`` seconds for the ends of the pipes, then stop reading."""
+        """Wait up to ``wait`` seconds for the ends of the pipes, then stop reading.
+
+        Called once the child has exited: what is left in its pipes (at most their size,
+        and what a grandchild still writes) is read without the bound of ``intake``, so
+        that a flood's last lines are not lost to ``wait`` one slice per drain at a time."""
+        self._ended.set()
+        self.capture.wake()  # a drain soon: a reader waiting for one reads on
         self.thread.join(wait)
         self._closing.set()
         self.thread.join()
@@ -175,7 +182,7 @@ class _Reader:
         try:
             while selector.get_map() and not self._closing.is_set():
                 for key, _ in selector.select(0.1):
-                    if capture.intake:
+                    if capture.intake and not self._ended.is_set():
                         # A flood while other runs share this process: one slice per
                         # drain cycle (see CapturePump), the job's process held back
                         # by its full pipe meanwhile, as a thread job's printing
@@ -187,7 +194,8 @@ class _Reader:
                             capture.wait_drained(cycle, INTAKE_WAIT_SECONDS)
                             cycle, taken = capture.drains, 0
                     fd = int(key.fd)
-                    data = os.read(fd, _read_size(capture.intake, taken))
+                    data = os.read(fd, READ_BYTES if self._ended.is_set()
+                                   else _read_size(capture.intake, taken))
                     decoder = self._decoders[fd]
                     if not data:
                         if tail := decoder.decode(b"", final=True):
