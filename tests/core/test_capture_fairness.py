@@ -5,7 +5,11 @@ interval, and a process run's reader is held to one slice per drain cycle."""
 from __future__ import annotations
 
 from flask_realtime.core.capture import CapturePump, RunCapture
-from flask_realtime.core.capture.pump import FLOOD_LINES_PER_DRAIN, _Outbox
+from flask_realtime.core.capture.pump import (
+    FLOOD_LINES_PER_DRAIN,
+    SHARED_FLOOD_LINES_PER_DRAIN,
+    _Outbox,
+)
 from flask_realtime.core.output import STDOUT
 from tests.conftest import wait_for
 from tests.core.conftest import Sink
@@ -19,7 +23,7 @@ def test_a_quiet_run_is_stored_between_the_slices_of_a_flood(
         slow_pump: CapturePump, sink: Sink) -> None:
     quiet, flood = slow_pump.open("quiet"), slow_pump.open("flood")
     flood.write(STDOUT, flood_lines(1, 5000))  # one slice: the pump now coalesces
-    wait_for(lambda: flood.intake == FLOOD_LINES_PER_DRAIN)  # seen flooding, shared
+    wait_for(lambda: flood.intake == SHARED_FLOOD_LINES_PER_DRAIN)  # seen flooding, shared
     assert len(sink.texts("flood")) == 5000
     flood.write(STDOUT, flood_lines(5001, 5000))  # waits for the minute's round
     for i in range(3):
@@ -45,7 +49,10 @@ def test_a_flood_is_bounded_per_drain_only_while_others_share_the_process(
             return bool(condition())  # type: ignore[operator]
         wait_for(burst)
 
-    flood_until(lambda: flood.intake == FLOOD_LINES_PER_DRAIN)
+    flood_until(lambda: flood.intake == SHARED_FLOOD_LINES_PER_DRAIN)
+    # Shared, a slice is a quarter of what makes a flood: this process handles a
+    # quarter of a shared flood's lines a round, not all it would make.
+    assert SHARED_FLOOD_LINES_PER_DRAIN * 4 <= FLOOD_LINES_PER_DRAIN
     assert quiet.intake == 0
     assert pump.close(quiet)
     flood_until(lambda: flood.intake == 0)  # alone in the process: unbounded
@@ -66,7 +73,7 @@ def test_a_run_floods_by_its_lines_per_round_or_while_its_reader_is_held(
     pump._note(outbox, 600, shared=True, round_=False)  # between rounds: not yet
     assert not outbox.flooding and capture.intake == 0
     pump._note(outbox, 500, shared=True, round_=False)  # 1,100 since the round
-    assert outbox.flooding and capture.intake == FLOOD_LINES_PER_DRAIN
+    assert outbox.flooding and capture.intake == SHARED_FLOOD_LINES_PER_DRAIN
     assert capture.give_way == pump.give_way
     pump._note(outbox, 0, shared=True)  # the round counts them: still flooding
     assert outbox.flooding
@@ -74,7 +81,7 @@ def test_a_run_floods_by_its_lines_per_round_or_while_its_reader_is_held(
     assert not outbox.flooding and capture.intake == 0 and capture.give_way == 0
     capture.held = True  # the reader waited for this drain
     pump._note(outbox, 5, shared=True)
-    assert outbox.flooding and capture.intake == FLOOD_LINES_PER_DRAIN
+    assert outbox.flooding and capture.intake == SHARED_FLOOD_LINES_PER_DRAIN
     assert not capture.held  # taken: the next drain asks again
     pump._note(outbox, 5, shared=True)
     assert not outbox.flooding and capture.intake == 0

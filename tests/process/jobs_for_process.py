@@ -285,3 +285,13 @@ def points_at_secrets(running: Running, context: RunContext, secret: str = "") -
     os.rmdir(context.artifacts.path)
     os.symlink(os.path.dirname(secret), context.artifacts.path)
     return said
+
+
+@job(registry=registry, isolation="thread")
+def ticks(running: Running) -> None:
+    """A quiet run in the server's process: a numbered line every 5 ms until stopped."""
+    i = 0
+    while running():
+        print(i)
+        i += 1
+        time.sleep(0.005)

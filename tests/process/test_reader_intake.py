@@ -12,13 +12,19 @@ import pytest
 
 from flask_realtime.core import isolation
 from flask_realtime.core.capture import RunCapture
-from flask_realtime.core.isolation import READ_BYTES, _Outcome, _Reader
+from flask_realtime.core.isolation import (
+    MIN_SLICE_READ_BYTES,
+    READ_BYTES,
+    SLICE_LINE_BYTES,
+    _Outcome,
+    _read_size,
+    _Reader,
+)
 from flask_realtime.core.output import STDOUT
 from tests.conftest import wait_for
 
 LINE = 61  # bytes of each line below, its newline included
 TOTAL = 20_000
-SLICE = 1000
 
 
 def start_flood() -> tuple[int, threading.Thread]:
@@ -42,14 +48,19 @@ def pending_lines(capture: RunCapture) -> int:
     return capture.out.getvalue().count("\n")
 
 
+@pytest.mark.parametrize("slice_", [250, 1000])
 def test_a_bounded_reader_takes_one_slice_per_drain_and_holds_the_job_back(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, slice_: int) -> None:
     monkeypatch.setattr(isolation, "INTAKE_WAIT_SECONDS", 60.0)  # only a drain frees it
     capture = RunCapture("flood", lambda: None, 10_000)
-    capture.intake = SLICE
+    capture.intake = slice_
     r, writer = start_flood()
     reader = _Reader(capture, {r: STDOUT}, None, _Outcome())
-    most = SLICE + READ_BYTES // LINE + 1  # the bound is checked before each read
+    # The bound is checked before each read, and each read is sized to the rest of the
+    # slice: at most a slice (at SLICE_LINE_BYTES a line) and one smallest read more,
+    # not one of READ_BYTES (about 1,000 lines: four slices of 250).
+    most = slice_ * SLICE_LINE_BYTES // LINE + MIN_SLICE_READ_BYTES // LINE + 2
+    assert most < slice_ + READ_BYTES // LINE
     texts: list[str] = []
     drains = 0
     while reader.thread.is_alive():
@@ -74,3 +85,29 @@ def test_an_unbounded_reader_takes_all_there_is_without_a_drain() -> None:
     assert not capture.held and capture.drains == 0
     reader.close(10)
     writer.join(10)
+
+
+def test_a_read_is_sized_to_the_rest_of_the_slice() -> None:
+    assert _read_size(0, 0) == READ_BYTES  # unbounded
+    assert _read_size(250, 0) == 250 * SLICE_LINE_BYTES
+    assert _read_size(250, 200) == MIN_SLICE_READ_BYTES  # never tiny
+    assert _read_size(250, 400) == MIN_SLICE_READ_BYTES  # past the bound: waits next
+    assert _read_size(100_000, 0) == READ_BYTES  # never more than unbounded
+
+
+def test_once_the_child_has_exited_the_rest_of_its_pipe_is_read_unbounded(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``close`` is called when the job's process has ended: what its pipe still holds
+    is read at once, not one slice per drain until ``close``'s wait runs out and the
+    rest is lost (here no drain ever comes)."""
+    monkeypatch.setattr(isolation, "INTAKE_WAIT_SECONDS", 1.0)
+    capture = RunCapture("flood", lambda: None, 10_000)
+    capture.intake = 250
+    r, writer = start_flood()
+    reader = _Reader(capture, {r: STDOUT}, None, _Outcome())
+    wait_for(lambda: capture.held)  # one slice read, the writer waits on its pipe
+    assert writer.is_alive()
+    reader.close(10)  # (the writer stands for the child's last writes)
+    writer.join(10)
+    texts = [text for _s, text, _e in capture.drain(time.monotonic(), 0.1, force=True)]
+    assert texts == [f"{i:08d} {'x' * 51}" for i in range(1, TOTAL + 1)]

@@ -93,6 +93,12 @@ PIPE_BYTES = 1024 * 1024
 #: What one read takes from a pipe: a flood is assembled into lines a thousand or so
 #: at a time, so other runs' lines do not wait behind one huge batch.
 READ_BYTES = 65_536
+#: While the reader is bounded (``RunCapture.intake``), each read is sized to the rest
+#: of its slice at this many bytes a line (at least ``MIN_SLICE_READ_BYTES``): one read
+#: of ``READ_BYTES`` is about 1,000 lines of 60 B, four times a slice of 250, and the
+#: bound is checked before each read.
+SLICE_LINE_BYTES = 64
+MIN_SLICE_READ_BYTES = 4096
 #: The longest the reader of a flood waits for the pump's next drain (see
 #: ``RunCapture.intake``): a pump that does not come reads on, one slice each time.
 INTAKE_WAIT_SECONDS = 0.1
@@ -103,6 +109,15 @@ SUPERVISE_SECONDS = 0.05
 def _no_input(fd: int) -> None:
     """The default :data:`StdinFeed`: the job reads end-of-file."""
     os.close(fd)
+
+
+def _read_size(intake: int, taken: int) -> int:
+    """How many bytes the reader's next read takes: ``READ_BYTES`` unbounded
+    (``intake`` 0), else about the rest of the slice, ``intake`` lines of which
+    ``taken`` are read (see ``SLICE_LINE_BYTES``)."""
+    if not intake:
+        return READ_BYTES
+    return min(READ_BYTES, max(MIN_SLICE_READ_BYTES, (intake - taken) * SLICE_LINE_BYTES))
 
 
 class ChildStartError(Exception):
@@ -135,6 +150,7 @@ class _Reader:
         for fd, stream in fds.items():
             self._selector.register(fd, selectors.EVENT_READ, stream)
         self._closing = threading.Event()
+        self._ended = threading.Event()  # the child has exited: read the rest unbounded
         self.thread = threading.Thread(target=self._loop, name="flask-realtime-child-output",
                                        daemon=True)
         self.thread.start()
@@ -149,7 +165,13 @@ class _Reader:
         return max(0, size - (self.written - self.limit))
 
     def close(self, wait: float) -> None:
-        """Wait up to ``wait`` seconds for the ends of the pipes, then stop reading."""
+        """Wait up to ``wait`` seconds for the ends of the pipes, then stop reading.
+
+        Called once the child has exited: what is left in its pipes (at most their size,
+        and what a grandchild still writes) is read without the bound of ``intake``, so
+        that a flood's last lines are not lost to ``wait`` one slice per drain at a time."""
+        self._ended.set()
+        self.capture.wake()  # a drain soon: a reader waiting for one reads on
         self.thread.join(wait)
         self._closing.set()
         self.thread.join()
@@ -160,7 +182,7 @@ class _Reader:
         try:
             while selector.get_map() and not self._closing.is_set():
                 for key, _ in selector.select(0.1):
-                    if capture.intake:
+                    if capture.intake and not self._ended.is_set():
                         # A flood while other runs share this process: one slice per
                         # drain cycle (see CapturePump), the job's process held back
                         # by its full pipe meanwhile, as a thread job's printing
@@ -172,7 +194,8 @@ class _Reader:
                             capture.wait_drained(cycle, INTAKE_WAIT_SECONDS)
                             cycle, taken = capture.drains, 0
                     fd = int(key.fd)
-                    data = os.read(fd, READ_BYTES)
+                    data = os.read(fd, READ_BYTES if self._ended.is_set()
+                                   else _read_size(capture.intake, taken))
                     decoder = self._decoders[fd]
                     if not data:
                         if tail := decoder.decode(b"", final=True):

@@ -35,6 +35,7 @@ from .pump import (
     FLUSH_WINDOW_SECONDS,
     MIN_DRAIN_GAP_SECONDS,
     RETRY_SECONDS,
+    SHARED_FLOOD_LINES_PER_DRAIN,
     CapturePump,
     LineSink,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "FLUSH_WINDOW_SECONDS",
     "MIN_DRAIN_GAP_SECONDS",
     "RETRY_SECONDS",
+    "SHARED_FLOOD_LINES_PER_DRAIN",
     "SUBPROCESS_DRAIN_SECONDS",
     "CapturePump",
     "LineSink",

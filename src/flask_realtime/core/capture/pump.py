@@ -73,6 +73,14 @@ MIN_DRAIN_GAP_SECONDS = 0.0005
 #: batch interval, 100,000 lines/s). Alone in the process, a flooding run's stdout
 #: writes take the buffer's fast path (no Python call, no wake-up).
 FLOOD_LINES_PER_DRAIN = 1000
+#: While a process run floods beside other runs, how many lines its reader may write
+#: per drain cycle (``RunCapture.intake``; a round every 10 ms: 25,000-30,000 lines/s,
+#: in reads sized to the slice). This process does every per-line step of a process
+#: run's output (assemble, store, deliver, encode), and other runs' lines wait for the
+#: GIL behind it: at the flood's threshold (1,000 lines, read 64 KiB at a time, so
+#: 1,000-2,000 a round) it handled 90,000-125,000 of a shared flood's lines a second
+#: (docs/performance.md, "Process isolation").
+SHARED_FLOOD_LINES_PER_DRAIN = 250
 #: How long a flooding run's printing thread pauses once per drain cycle while other
 #: runs share the process (0 turns it off). Without it a run printing as fast as it can
 #: kept the GIL busy enough to triple another run's p99 latency (bench/flood.py).
@@ -185,8 +193,8 @@ class CapturePump:
     lines or more since the last round is flooding; while other runs are open:
 
     * its printing thread pauses ``give_way`` seconds once per drain cycle (a thread
-      run's); a process run's reader writes at most ``FLOOD_LINES_PER_DRAIN`` lines
-      per drain cycle (``RunCapture.intake``) and then waits for the next drain, the
+      run's); a process run's reader writes at most ``SHARED_FLOOD_LINES_PER_DRAIN``
+      lines per drain cycle (``RunCapture.intake``) and then waits for the next drain, the
       child held back by its full pipe meanwhile, so this process handles one slice
       of the flood per cycle (``give_way`` 0 turns both off);
     * the other runs are drained first in each round, and between rounds as soon as
@@ -458,7 +466,7 @@ class CapturePump:
         outbox.flooding = floods
         contended = shared and floods
         capture.give_way = self.give_way if contended else 0.0
-        capture.intake = FLOOD_LINES_PER_DRAIN if contended and self.give_way else 0
+        capture.intake = SHARED_FLOOD_LINES_PER_DRAIN if contended and self.give_way else 0
         fast = floods and not shared  # alone: nobody to give way to
         if capture.fast != fast:
             capture.set_fast(fast)

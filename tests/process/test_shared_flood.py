@@ -1,0 +1,43 @@
+"""A process job's flood beside a quiet run of the same server: its reader is held to
+one slice of ``SHARED_FLOOD_LINES_PER_DRAIN`` lines per drain (the server handles that
+much of the flood a round, not all the job prints), and every line of both runs is
+kept, in order, numbered without a gap or a repeat (docs/reliability.md)."""
+
+from __future__ import annotations
+
+from flask_realtime.core.capture import SHARED_FLOOD_LINES_PER_DRAIN
+from flask_realtime.core.system import build, isolating_runner
+from flask_realtime.store.memory import MemoryStore
+from tests.conftest import wait_for
+from tests.core.conftest import Core
+
+from . import jobs_for_process
+
+LINES = 60_000
+
+
+def test_a_process_flood_beside_a_quiet_run_is_read_a_slice_at_a_time_and_kept_whole(
+        ) -> None:
+    system = build({"STOP_GRACE_SECONDS": 0.3}, store=MemoryStore(),
+                   registry=jobs_for_process.registry, runner=isolating_runner)
+    with system:
+        core = Core(system.registry, system.store, system.service)
+        quiet = core.service.start("u", "ticks")
+        wait_for(lambda: core.texts(quiet.id, "stdout"))
+        flood = core.service.start("u", "timed_flood", {"lines": LINES})
+        intakes: set[int] = set()
+
+        def held_to_a_slice() -> bool:
+            intakes.update(o.capture.intake for o in list(system.pump._outboxes.values()))
+            return SHARED_FLOOD_LINES_PER_DRAIN in intakes
+
+        wait_for(held_to_a_slice, timeout=30)
+        assert core.finished(flood.id, timeout=60).state == "succeeded"
+        core.service.stop("u", quiet.id)
+        assert core.finished(quiet.id).state in ("stopped", "succeeded")
+        assert core.texts(flood.id, "stdout") == [f"{i:08d} {'x' * 51}" for i in range(LINES)]
+        piece = core.store.read_output(flood.id, 0, max_lines=10**7, max_chars=10**9)
+        assert (piece.first_seq, piece.end_seq, len(piece.lines), piece.skipped) == (
+            1, LINES, LINES, 0)  # numbered from 1, no gap, no repeat
+        ticked = core.texts(quiet.id, "stdout")
+        assert ticked == [str(i) for i in range(len(ticked))] and len(ticked) > 1
