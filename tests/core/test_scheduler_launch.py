@@ -43,7 +43,10 @@ class RecordingRunner:
         self.submit_many([(run, spec, params, context)])
 
     def submit_many(self, starts: Sequence[tuple[Run, JobSpec, Mapping[str, Any],
-                                                 RunContext]]) -> list[Exception | None]:
+                                                 RunContext]],
+                    began: threading.Event | None = None) -> list[Exception | None]:
+        if began is not None:
+            began.set()  # nothing to wait for: nothing executes
         with self.lock:
             records = [r for r in self.store.list_runs(limit=10_000) if r.schedule_id]
             self.batches.append((len(records), len(starts)))

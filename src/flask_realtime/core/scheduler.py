@@ -65,6 +65,9 @@ LATE_SECONDS = 60.0
 CLOSE_WAIT_SECONDS = 5.0
 #: Due schedules handled together: one request claims their fires, one saves them.
 CHUNK = 64
+#: The longest a round's own work after its launch (logging its fires, announcing its
+#: saved schedules) waits for the round's jobs to have begun.
+BEGUN_WAIT_SECONDS = 10.0
 
 #: ``(user, job)`` -> a sentence when the user's login cannot start that job now (None:
 #: it can). The web tier adds one that checks the Webex login (web/auth.py).
@@ -429,11 +432,17 @@ class Scheduler:
     def _launch(self, rounds: list[_Round]) -> None:
         """Hand every run the chunks made to the runner at once
         (``RunService.launch_all``: the thread runner moves them running, a request a
-        chunk, and starts their threads together), then announce the saved schedules
-        (after the launch: the page's news of a save waits, the runs do not)."""
+        chunk, and starts their threads together), then, once every job of the round
+        has begun (at most :data:`BEGUN_WAIT_SECONDS`), log the fires and announce the
+        saved schedules: the page's news of a save waits, the runs do not. (Announced
+        at once, 1,000 ``schedule`` events took the CPU from 1,000 jobs beginning:
+        docs/performance.md, "Schedules".)"""
         batches = [batch for pending in rounds for batch in pending.batches]
+        began = threading.Event()
         try:
-            launched = self.service.launch_all([made for _starts, made in batches])
+            launched = self.service.launch_all([made for _starts, made in batches],
+                                               began=began)
+            began.wait(BEGUN_WAIT_SECONDS)
             for (starts, _made), results in zip(batches, launched, strict=True):
                 for start, result in zip(starts, results, strict=True):
                     if isinstance(result, LimitReachedError | JobError | ParamError):
