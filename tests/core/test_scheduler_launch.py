@@ -17,6 +17,7 @@ from flask_realtime.core.runs import Run, RunState
 from flask_realtime.core.scheduler import CHUNK, Scheduler
 from flask_realtime.core.system import System, build
 from flask_realtime.store.memory import MemoryStore
+from tests.conftest import wait_for
 
 jobs = JobRegistry()
 
@@ -37,6 +38,9 @@ class RecordingRunner:
     store: MemoryStore
     batches: list[tuple[int, int]] = field(default_factory=list)  # (records, batch size)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: True: keep each batch's ``began`` unset (its jobs have not begun), in ``held``.
+    hold: bool = False
+    held: list[threading.Event] = field(default_factory=list)
 
     def submit(self, run: Run, spec: JobSpec, params: Mapping[str, Any],
                context: RunContext) -> None:
@@ -45,7 +49,9 @@ class RecordingRunner:
     def submit_many(self, starts: Sequence[tuple[Run, JobSpec, Mapping[str, Any],
                                                  RunContext]],
                     began: threading.Event | None = None) -> list[Exception | None]:
-        if began is not None:
+        if began is not None and self.hold:
+            self.held.append(began)
+        elif began is not None:
             began.set()  # nothing to wait for: nothing executes
         with self.lock:
             records = [r for r in self.store.list_runs(limit=10_000) if r.schedule_id]
@@ -137,3 +143,34 @@ def test_a_queued_fire_of_the_round_waits_for_the_rounds_records_too(
     # behind the queued fire's run (still queued here): not made
     assert len(made) == 1 + 1 + others
     assert runner.batches == [(len(made), 1 + others)]
+
+
+def test_a_rounds_schedule_events_wait_until_its_jobs_have_begun(
+        rounds: tuple[System[MemoryStore], Scheduler, RecordingRunner, MainThreadClock],
+) -> None:
+    """The round's own work after its launch (a log line per fire, a ``schedule`` event
+    per saved schedule: 1,000 of each for 1,000 fires) waits until the runner says every
+    job of the round has begun (``launch_all(began=...)``): done at once, it took the
+    CPU from the jobs beginning (docs/performance.md, "Schedules")."""
+    system, scheduler, runner, clock = rounds
+    runner.hold = True
+    made = [scheduler.create(f"user-{n}", {"name": f"s{n}", "job": "tick", "interval": 60,
+                                           "overlap": "allow"}) for n in range(3)]
+    announced: list[str] = []
+    scheduler.subscribe(lambda schedule, _deleted: announced.append(schedule.id))
+    clock.now = T0 + 60
+    ticking = threading.Thread(target=scheduler.tick, args=(clock.now,))
+    ticking.start()
+    try:
+        wait_for(lambda: runner.held, 10)  # the round launched; its jobs "not begun"
+        ticking.join(0.5)  # what the round would do next, it does not do yet
+        assert ticking.is_alive()
+        assert announced == []
+    finally:
+        for began in runner.held:
+            began.set()
+        ticking.join(10)
+    assert not ticking.is_alive()
+    assert sorted(announced) == sorted(s.id for s in made)
+    assert all((r := system.store.get_schedule(s.id)) is not None and r.last_run_id
+               for s in made)
