@@ -5,6 +5,7 @@ holds when each batch is handed to it, whatever the timing."""
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ class RecordingRunner:
     #: True: keep each batch's ``began`` unset (its jobs have not begun), in ``held``.
     hold: bool = False
     held: list[threading.Event] = field(default_factory=list)
+    #: Whether Python's cyclic garbage collector was on, at each batch.
+    collecting: list[bool] = field(default_factory=list)
 
     def submit(self, run: Run, spec: JobSpec, params: Mapping[str, Any],
                context: RunContext) -> None:
@@ -49,6 +52,7 @@ class RecordingRunner:
     def submit_many(self, starts: Sequence[tuple[Run, JobSpec, Mapping[str, Any],
                                                  RunContext]],
                     began: threading.Event | None = None) -> list[Exception | None]:
+        self.collecting.append(gc.isenabled())
         if began is not None and self.hold:
             self.held.append(began)
         elif began is not None:
@@ -166,11 +170,39 @@ def test_a_rounds_schedule_events_wait_until_its_jobs_have_begun(
         ticking.join(0.5)  # what the round would do next, it does not do yet
         assert ticking.is_alive()
         assert announced == []
+        assert not gc.isenabled()  # the collector waits for the jobs to begin too
     finally:
         for began in runner.held:
             began.set()
         ticking.join(10)
     assert not ticking.is_alive()
+    assert gc.isenabled()
     assert sorted(announced) == sorted(s.id for s in made)
     assert all((r := system.store.get_schedule(s.id)) is not None and r.last_run_id
                for s in made)
+
+
+def test_the_garbage_collector_is_paused_while_a_round_starts_and_on_again_after(
+        rounds: tuple[System[MemoryStore], Scheduler, RecordingRunner, MainThreadClock],
+) -> None:
+    """A round of 1,000 fires made about 250 collections of the cyclic collector (two
+    of them full), each holding the interpreter's lock while the round's jobs were
+    beginning (docs/performance.md, "Schedules"): paused from the round's start until
+    its jobs have begun, then on again as before."""
+    _system, scheduler, runner, clock = rounds
+    for n in range(2 * CHUNK + 1):
+        scheduler.create(f"user-{n}", {"name": f"s{n}", "job": "tick", "interval": 60,
+                                       "overlap": "allow"})
+    assert gc.isenabled()
+    clock.now = T0 + 60
+    scheduler.tick()
+    assert runner.collecting == [False]
+    assert gc.isenabled()
+    gc.disable()  # off before the round (someone else's choice): left off after it
+    try:
+        clock.now = T0 + 120
+        scheduler.tick()
+        assert runner.collecting == [False, False]
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
