@@ -5,6 +5,7 @@ holds when each batch is handed to it, whatever the timing."""
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from flask_realtime.core.runs import Run, RunState
 from flask_realtime.core.scheduler import CHUNK, Scheduler
 from flask_realtime.core.system import System, build
 from flask_realtime.store.memory import MemoryStore
+from tests.conftest import wait_for
 
 jobs = JobRegistry()
 
@@ -37,13 +39,24 @@ class RecordingRunner:
     store: MemoryStore
     batches: list[tuple[int, int]] = field(default_factory=list)  # (records, batch size)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: True: keep each batch's ``began`` unset (its jobs have not begun), in ``held``.
+    hold: bool = False
+    held: list[threading.Event] = field(default_factory=list)
+    #: Whether Python's cyclic garbage collector was on, at each batch.
+    collecting: list[bool] = field(default_factory=list)
 
     def submit(self, run: Run, spec: JobSpec, params: Mapping[str, Any],
                context: RunContext) -> None:
         self.submit_many([(run, spec, params, context)])
 
     def submit_many(self, starts: Sequence[tuple[Run, JobSpec, Mapping[str, Any],
-                                                 RunContext]]) -> list[Exception | None]:
+                                                 RunContext]],
+                    began: threading.Event | None = None) -> list[Exception | None]:
+        self.collecting.append(gc.isenabled())
+        if began is not None and self.hold:
+            self.held.append(began)
+        elif began is not None:
+            began.set()  # nothing to wait for: nothing executes
         with self.lock:
             records = [r for r in self.store.list_runs(limit=10_000) if r.schedule_id]
             self.batches.append((len(records), len(starts)))
@@ -134,3 +147,62 @@ def test_a_queued_fire_of_the_round_waits_for_the_rounds_records_too(
     # behind the queued fire's run (still queued here): not made
     assert len(made) == 1 + 1 + others
     assert runner.batches == [(len(made), 1 + others)]
+
+
+def test_a_rounds_schedule_events_wait_until_its_jobs_have_begun(
+        rounds: tuple[System[MemoryStore], Scheduler, RecordingRunner, MainThreadClock],
+) -> None:
+    """The round's own work after its launch (a log line per fire, a ``schedule`` event
+    per saved schedule: 1,000 of each for 1,000 fires) waits until the runner says every
+    job of the round has begun (``launch_all(began=...)``): done at once, it took the
+    CPU from the jobs beginning (docs/performance.md, "Schedules")."""
+    system, scheduler, runner, clock = rounds
+    runner.hold = True
+    made = [scheduler.create(f"user-{n}", {"name": f"s{n}", "job": "tick", "interval": 60,
+                                           "overlap": "allow"}) for n in range(3)]
+    announced: list[str] = []
+    scheduler.subscribe(lambda schedule, _deleted: announced.append(schedule.id))
+    clock.now = T0 + 60
+    ticking = threading.Thread(target=scheduler.tick, args=(clock.now,))
+    ticking.start()
+    try:
+        wait_for(lambda: runner.held, 10)  # the round launched; its jobs "not begun"
+        ticking.join(0.5)  # what the round would do next, it does not do yet
+        assert ticking.is_alive()
+        assert announced == []
+        assert not gc.isenabled()  # the collector waits for the jobs to begin too
+    finally:
+        for began in runner.held:
+            began.set()
+        ticking.join(10)
+    assert not ticking.is_alive()
+    assert gc.isenabled()
+    assert sorted(announced) == sorted(s.id for s in made)
+    assert all((r := system.store.get_schedule(s.id)) is not None and r.last_run_id
+               for s in made)
+
+
+def test_the_garbage_collector_is_paused_while_a_round_starts_and_on_again_after(
+        rounds: tuple[System[MemoryStore], Scheduler, RecordingRunner, MainThreadClock],
+) -> None:
+    """A round of 1,000 fires made about 250 collections of the cyclic collector (two
+    of them full), each holding the interpreter's lock while the round's jobs were
+    beginning (docs/performance.md, "Schedules"): paused from the round's start until
+    its jobs have begun, then on again as before."""
+    _system, scheduler, runner, clock = rounds
+    for n in range(2 * CHUNK + 1):
+        scheduler.create(f"user-{n}", {"name": f"s{n}", "job": "tick", "interval": 60,
+                                       "overlap": "allow"})
+    assert gc.isenabled()
+    clock.now = T0 + 60
+    scheduler.tick()
+    assert runner.collecting == [False]
+    assert gc.isenabled()
+    gc.disable()  # off before the round (someone else's choice): left off after it
+    try:
+        clock.now = T0 + 120
+        scheduler.tick()
+        assert runner.collecting == [False, False]
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

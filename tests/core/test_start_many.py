@@ -9,6 +9,9 @@ import threading
 import time
 from typing import Any
 
+import pytest
+
+from flask_realtime.core import runner as runner_module
 from flask_realtime.core.jobs import JobError, JobRegistry, ParamError, Running, job
 from flask_realtime.core.ports import ActiveLimitError
 from flask_realtime.core.runner import MOVE_CHUNK, ThreadRunner
@@ -373,14 +376,14 @@ def test_no_run_of_a_batch_ends_before_every_job_of_the_batch_has_begun() -> Non
     _store, system, _seen = moving_system(registry)
     runner = system.service.runner
     assert isinstance(runner, ThreadRunner)
-    add = runner.heartbeat.add
+    run = runner._run
 
-    def slow_last(run_id: str, **kwargs: Any) -> None:
-        if run_id == "run-last":  # its thread late: a run that may end early has by now
+    def slow_last(*args: Any) -> None:
+        if args[0].id == "run-last":  # its thread late: a run that may end early has by now
             one_ended.wait(0.5)
-        add(run_id, **kwargs)
+        run(*args)
 
-    runner.heartbeat.add = slow_last  # type: ignore[method-assign]
+    runner._run = slow_last  # type: ignore[method-assign]
 
     def on_change(run: Run) -> None:
         if run.state.finished:
@@ -397,3 +400,86 @@ def test_no_run_of_a_batch_ends_before_every_job_of_the_batch_has_begun() -> Non
     assert ended_with == [count] * count
     assert all((r := system.store.get_run(run.id)) is not None
                and r.state is RunState.SUCCEEDED for run in results if isinstance(run, Run))
+
+
+def held_preparation(monkeypatch: pytest.MonkeyPatch, held: set[str],
+                     ) -> tuple[threading.Event, threading.Event]:
+    """Hold the preparation of the runs in ``held`` (``prepare_uploads``, between a
+    run's thread reaching ``run_job`` and its job's call) until ``release`` is set;
+    ``entered`` is set once one is held."""
+    entered, release = threading.Event(), threading.Event()
+    prepare = runner_module.prepare_uploads
+
+    def holding(store: Any, run_id: str, *args: Any) -> dict[str, Any]:
+        if run_id in held:
+            entered.set()
+            release.wait(30)
+        return prepare(store, run_id, *args)
+
+    monkeypatch.setattr(runner_module, "prepare_uploads", holding)
+    return entered, release
+
+
+def test_a_batch_has_begun_only_once_each_of_its_jobs_is_called(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``launch_all(began=...)`` is set once every job of the batch has been called,
+    not when a run's thread starts preparing it (its uploads, its folder): until then
+    the batch's ends, and what its caller does next, would compete with the
+    preparation of its last jobs."""
+    registry = JobRegistry()
+    called: list[int] = []
+
+    @job(registry=registry)
+    def note(running: Running, n: int = 0) -> None:
+        called.append(n)
+
+    entered, release = held_preparation(monkeypatch, {"run-1"})
+    _store, system, _seen = moving_system(registry)
+    with system:
+        made = system.service.create_many([StartRequest(f"u{n}", "note", {"n": str(n)},
+                                                        run_id=f"run-{n}") for n in range(2)])
+        began = threading.Event()
+        try:
+            results = system.service.launch_all([made], began=began)[0]
+            assert all(isinstance(r, Run) for r in results)
+            assert entered.wait(10)  # run-1's thread is in its preparation
+            wait_for(lambda: called == [0], 10)
+            assert not began.is_set()
+        finally:
+            release.set()
+        assert began.wait(10)
+        wait_for(lambda: all((r := system.store.get_run(f"run-{n}")) is not None
+                             and r.state is RunState.SUCCEEDED for n in range(2)), 10)
+    assert sorted(called) == [0, 1]
+
+
+def test_a_run_that_fails_before_its_job_still_counts_as_begun() -> None:
+    """A run of a batch whose job is never called (its upload gone) still counts as
+    begun: without it, ``began`` would never be set and the batch's other runs would
+    each wait ``BATCH_END_WAIT_SECONDS`` to end."""
+    registry = JobRegistry()
+
+    @job(registry=registry)
+    def note(running: Running, n: int = 0) -> None:
+        print(n)
+
+    _store, system, _seen = moving_system(registry)
+    with system:
+        made = system.service.create_many([StartRequest(f"u{n}", "note", {"n": str(n)},
+                                                        run_id=f"run-{n}") for n in range(3)])
+
+        def gone(*_args: Any) -> dict[str, Any]:
+            raise runner_module.UploadGoneError("The file is not stored any more.")
+
+        began = threading.Event()
+        with pytest.MonkeyPatch.context() as patch:
+            original = runner_module.prepare_uploads
+            patch.setattr(runner_module, "prepare_uploads", lambda store, run_id, *rest: (
+                gone() if run_id == "run-0" else original(store, run_id, *rest)))
+            system.service.launch_all([made], began=began)
+            assert began.wait(30)
+            wait_for(lambda: all((r := system.store.get_run(f"run-{n}")) is not None
+                                 and r.state.finished for n in range(3)), 30)
+    states = [system.store.get_run(f"run-{n}") for n in range(3)]
+    assert [r.state if r else None for r in states] == [
+        RunState.FAILED, RunState.SUCCEEDED, RunState.SUCCEEDED]

@@ -106,6 +106,9 @@ class StopSignal:
         #: Called once the job has returned, before the run's end is made (a batch's
         #: :meth:`BatchStart.wait`); None: nothing to wait for.
         self.before_end: Callable[[], None] | None = None
+        #: Called right before the job's own code is called, once its uploads and
+        #: folder are ready (a batch's :meth:`BatchStart.began`); None: nothing.
+        self.before_job: Callable[[], None] | None = None
 
     def expire(self, reason: str, line: str) -> None:
         """Stop the job because it reached a limit (its timeout): ``line`` goes into the
@@ -177,12 +180,11 @@ class Heartbeat:
         self._thread: threading.Thread | None = None
         self._ending = threading.Event()  # the running thread's: set by close
 
-    def add(self, run_id: str, *, beat: bool = True) -> None:
-        """Beat for ``run_id`` now (unless ``beat`` is False: :meth:`add_many` did),
-        then every ``interval`` until :meth:`remove`; starts the thread if none runs. A
-        store that is away is skipped, not raised. Thread-safe."""
-        if beat:
-            self._beat(run_id)
+    def add(self, run_id: str) -> None:
+        """Beat for ``run_id`` now, then every ``interval`` until :meth:`remove`; starts
+        the thread if none runs. A store that is away is skipped, not raised.
+        Thread-safe."""
+        self._beat(run_id)
         with self._lock:
             self._runs.add(run_id)
             if self._thread is None:
@@ -191,11 +193,21 @@ class Heartbeat:
                                                 daemon=True, name="flask-realtime-heartbeat")
                 self._thread.start()
 
-    def beat_now(self, run_ids: list[str]) -> None:
-        """Beat for each of ``run_ids`` now, in one request to the store (a batch of
-        runs about to start: each one's :meth:`add` then skips its own first beat)."""
+    def add_many(self, run_ids: list[str]) -> None:
+        """:meth:`add` for each of ``run_ids`` (a batch of runs about to start), their
+        first beats in one request to the store: the batch's threads then take no
+        lock of the heartbeat's as they begin. Thread-safe."""
+        if not run_ids:
+            return
         with contextlib.suppress(StoreUnavailableError):
             self.store.beat_many(run_ids, self.ttl)
+        with self._lock:
+            self._runs.update(run_ids)
+            if self._thread is None:
+                self._ending = threading.Event()
+                self._thread = threading.Thread(target=self._loop, args=(self._ending,),
+                                                daemon=True, name="flask-realtime-heartbeat")
+                self._thread.start()
 
     def remove(self, run_id: str) -> None:
         """Stop beating for ``run_id`` (its key then expires after ``ttl``); unknown ids are
@@ -403,6 +415,8 @@ def run_job(service: RunService, pump: CapturePump, run: Run, spec: JobSpec,
             artifacts = Artifacts(service.store, run.id, budget=budget, workdir=folder)
         values = prepare_uploads(service.store, run.id, spec, params, folder)
         call = spec.bind(running, values, dataclasses.replace(context, artifacts=artifacts))
+        if running.before_job is not None:
+            running.before_job()
         value = asyncio.run(_supervise(call(), running, stop_grace)) if spec.is_async else call()
     except asyncio.CancelledError:
         stopped = True
@@ -488,9 +502,13 @@ class BatchStart:
     kept the last ones' jobs from beginning for seconds (docs/performance.md,
     "Schedules"). Thread-safe."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, done: threading.Event | None = None) -> None:
         self._left = count
         self._changed = threading.Condition()
+        #: Set once every run of the batch has begun (at once for an empty batch).
+        self.done = done if done is not None else threading.Event()
+        if count <= 0:
+            self.done.set()
 
     def began(self) -> None:
         """One run of the batch has begun its job (or will not run one)."""
@@ -498,6 +516,7 @@ class BatchStart:
             self._left -= 1
             if self._left <= 0:
                 self._changed.notify_all()
+                self.done.set()
 
     def wait(self) -> None:
         """Until every run of the batch has begun (at most BATCH_END_WAIT_SECONDS)."""
@@ -533,18 +552,23 @@ class ThreadRunner:
         self._thread(run, spec, params, context).start()
 
     def submit_many(self, starts: Sequence[tuple[Run, JobSpec, Mapping[str, Any],
-                                                 RunContext]]) -> list[Exception | None]:
+                                                 RunContext]],
+                    began: threading.Event | None = None) -> list[Exception | None]:
         """:meth:`submit` for each ``(run, spec, params, context)`` (``BatchRunner``,
         core/service.py), each result (None, or the error starting its thread raised)
         in its place. The batch's runs are moved queued -> running, one store request
         per :data:`MOVE_CHUNK` (:meth:`RunService.begin_runs`, ``started_at`` stamped
-        then), their first heartbeats are one request, the moves are announced (here,
-        one after the other), and each run's thread is started, already running: once
-        every thread of the batch is started, each executes its job, without a first
-        move or an announcement of its own. A run no longer queued (stopped
-        meanwhile), or a chunk whose move failed (the store away), or the whole batch
-        when the process is shutting down, is left to its thread's own first move, as
-        :meth:`submit` does (a stopped run is then not executed)."""
+        then), their first heartbeats are one request (and they are added to the
+        heartbeat at once), the moves are announced (here, one after the other), and
+        each run's thread is started, already running: once every thread of the batch
+        is started, each executes its job, without a first move or an announcement of
+        its own. ``began`` (when given) is set once every run of the batch has begun
+        its job or will not run one (:class:`BatchStart`): the caller's own work after
+        the launch can wait for it rather than compete with the runs' starts. A run
+        no longer queued (stopped meanwhile), or a chunk whose move failed (the store
+        away), or the whole batch when the process is shutting down, is left to its
+        thread's own first move, as :meth:`submit` does (a stopped run is then not
+        executed)."""
         with self._lock:
             for run, *_rest in starts:
                 self._signals[run.id] = StopSignal(self.service.store, run.id)
@@ -558,7 +582,7 @@ class ThreadRunner:
                     log.warning("%d runs: the batched first move failed (store "
                                 "unavailable); each run's thread tries its own",
                                 len(runs[i:i + MOVE_CHUNK]))
-            self.heartbeat.beat_now([moved.id for moved in begun if moved is not None])
+            self.heartbeat.add_many([moved.id for moved in begun if moved is not None])
             # Announced here, one after the other, before any thread starts: from the
             # runs' own threads, 1,000 at once, each announcement (a read of the output's
             # end, a publish) waited for the CPU behind all the others, twice.
@@ -569,7 +593,7 @@ class ThreadRunner:
                     self.service.announce(moved)  # unless a stop here came first
         errors: list[Exception | None] = []
         gate = threading.Event()  # every thread started before any runs its job
-        batch = BatchStart(len(starts))  # and every job begun before any run ends
+        batch = BatchStart(len(starts), began)  # and every job begun before any run ends
         try:
             for (run, spec, params, context), moved in zip(starts, begun, strict=True):
                 try:
@@ -577,6 +601,7 @@ class ThreadRunner:
                     errors.append(None)
                 except Exception as exc:  # no thread to be had: the run cannot execute here
                     batch.began()
+                    self.heartbeat.remove(run.id)
                     with self._ended:
                         self._signals.pop(run.id, None)
                     if moved is not None:
@@ -668,8 +693,16 @@ class ThreadRunner:
             gate.wait()
         with self._lock:
             signal = self._signals[run.id]
-        self.heartbeat.add(run.id, beat=begun is None)
+        if begun is None:  # a batch's moved runs were added by submit_many
+            self.heartbeat.add(run.id)
         counted = batch is None
+
+        def began() -> None:  # once, on this thread: right before the job, or at the end
+            nonlocal counted
+            if not counted and batch is not None:
+                counted = True
+                batch.began()
+
         try:
             if begun is not None:
                 pass  # moved, and announced, by submit_many
@@ -679,13 +712,17 @@ class ThreadRunner:
             elif self.service.transition(run.id, RunState.RUNNING, current=run) is None:
                 return  # stopped while queued
             if batch is not None:
-                batch.began()
-                counted = True
-                signal.before_end = batch.wait
+                waited = batch
+
+                def before_end() -> None:  # a job that failed before its code counts too
+                    began()
+                    waited.wait()
+
+                signal.before_job = began
+                signal.before_end = before_end
             self._run(run, spec, params, context, signal)
         finally:
-            if not counted and batch is not None:
-                batch.began()
+            began()
             self.heartbeat.remove(run.id)
             with self._ended:
                 self._signals.pop(run.id, None)

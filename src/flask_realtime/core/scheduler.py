@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .gcpause import CollectorPause
 from .jobs import JobError, JobSpec, ParamError
 from .ports import ScheduleStore, StoreUnavailableError
 from .runs import Run, new_run_id, now_iso
@@ -65,6 +66,9 @@ LATE_SECONDS = 60.0
 CLOSE_WAIT_SECONDS = 5.0
 #: Due schedules handled together: one request claims their fires, one saves them.
 CHUNK = 64
+#: The longest a round's own work after its launch (logging its fires, announcing its
+#: saved schedules) waits for the round's jobs to have begun.
+BEGUN_WAIT_SECONDS = 10.0
 
 #: ``(user, job)`` -> a sentence when the user's login cannot start that job now (None:
 #: it can). The web tier adds one that checks the Webex login (web/auth.py).
@@ -271,16 +275,28 @@ class Scheduler:
         instead of all claiming the same schedules first. Every chunk's runs are made
         before any of the round's runs is launched (:meth:`_launch`): the round's
         first runs, living, do not compete for the CPU with the making of its last
-        records (issue 19, docs/performance.md "Schedules")."""
+        records (issue 19, docs/performance.md "Schedules"). From the round's start
+        until every job of it has begun (or :data:`BEGUN_WAIT_SECONDS`), Python's
+        cyclic garbage collector is paused (:class:`~.gcpause.CollectorPause`): its
+        collections, hundreds in a round of 1,000 fires, held the interpreter's lock
+        for a good part of the round's start."""
         at = self.clock() if now is None else now
         due = self.store.due_schedules(at, limit=10_000)
-        random.shuffle(due)
-        chunks = [due[i:i + CHUNK] for i in range(0, len(due), CHUNK)]
-        if self._pool is None or len(chunks) < 2:
-            made = [self._make_safely(chunk, at) for chunk in chunks]
-        else:
-            made = list(self._pool.map(lambda chunk: self._make_safely(chunk, at), chunks))
-        self._launch_safely(made)
+        if not due:
+            return 0
+        pause = CollectorPause()
+        pause.begin()
+        try:
+            random.shuffle(due)
+            chunks = [due[i:i + CHUNK] for i in range(0, len(due), CHUNK)]
+            if self._pool is None or len(chunks) < 2:
+                made = [self._make_safely(chunk, at) for chunk in chunks]
+            else:
+                made = list(self._pool.map(lambda chunk: self._make_safely(chunk, at),
+                                           chunks))
+            self._launch_safely(made, pause.end)
+        finally:
+            pause.end()
         return len(due)
 
     def _make_safely(self, chunk: list[Schedule], now: float) -> _Round:
@@ -294,9 +310,9 @@ class Scheduler:
             log.exception("a round of %d schedules failed", len(chunk))
         return pending
 
-    def _launch_safely(self, rounds: list[_Round]) -> None:
+    def _launch_safely(self, rounds: list[_Round], begun: Callable[[], None]) -> None:
         try:
-            self._launch(rounds)
+            self._launch(rounds, begun)
         except Exception:
             log.exception("the runs of a round of %d fires failed to launch", sum(
                 len(starts) for pending in rounds for starts, _made in pending.batches))
@@ -426,14 +442,21 @@ class Scheduler:
                 self._change(schedule.id, last_run_id=start.previous_run_id,
                              **_error(f"Not started: {result}"))
 
-    def _launch(self, rounds: list[_Round]) -> None:
+    def _launch(self, rounds: list[_Round], begun: Callable[[], None]) -> None:
         """Hand every run the chunks made to the runner at once
         (``RunService.launch_all``: the thread runner moves them running, a request a
-        chunk, and starts their threads together), then announce the saved schedules
-        (after the launch: the page's news of a save waits, the runs do not)."""
+        chunk, and starts their threads together), then, once every job of the round
+        has begun (at most :data:`BEGUN_WAIT_SECONDS`), call ``begun``, log the fires
+        and announce the saved schedules: the page's news of a save waits, the runs
+        do not. (Announced at once, 1,000 ``schedule`` events took the CPU from 1,000
+        jobs beginning: docs/performance.md, "Schedules".)"""
         batches = [batch for pending in rounds for batch in pending.batches]
+        began = threading.Event()
         try:
-            launched = self.service.launch_all([made for _starts, made in batches])
+            launched = self.service.launch_all([made for _starts, made in batches],
+                                               began=began)
+            began.wait(BEGUN_WAIT_SECONDS)
+            begun()
             for (starts, _made), results in zip(batches, launched, strict=True):
                 for start, result in zip(starts, results, strict=True):
                     if isinstance(result, LimitReachedError | JobError | ParamError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
@@ -124,12 +125,15 @@ class BatchRunner(Runner, Protocol):
     hands it the batch instead of one :meth:`~Runner.submit` each)."""
 
     def submit_many(self, starts: Sequence[tuple[Run, JobSpec, Mapping[str, Any],
-                                                 RunContext]]) -> list[Exception | None]:
+                                                 RunContext]],
+                    began: threading.Event | None = None) -> list[Exception | None]:
         """:meth:`~Runner.submit` for each ``(run, spec, params, context)``, each result
         (None, or the error ``submit`` would have raised) in its place. The thread
         runner moves the batch's runs queued -> running in one store request
         (:meth:`RunService.begin_runs`) and starts each one's thread right after: its
-        ``started_at`` is when it was moved and its thread started."""
+        ``started_at`` is when it was moved and its thread started. ``began``, when
+        given, is set once every run of the batch has begun its job (or will not run
+        one); a runner that cannot tell sets it before it returns."""
 
 
 RunListener = Callable[[Run], None]
@@ -322,15 +326,38 @@ class RunService:
         them as it ends a run submitted while it shuts down."""
         return self.launch_all([made])[0]
 
-    def launch_all(self, batches: Sequence[MadeRuns]) -> list[list[Run | Exception]]:
+    def launch_all(self, batches: Sequence[MadeRuns], *,
+                   began: threading.Event | None = None) -> list[list[Run | Exception]]:
         """:meth:`launch` for each of ``batches`` at once: a :class:`BatchRunner` gets
         every batch's runs in one ``submit_many`` (the scheduler's round: its threads
-        start together). Each batch's results, in its place."""
+        start together). Each batch's results, in its place. ``began``, when given, is
+        set once every run launched has begun its job (``BatchRunner.submit_many``),
+        or before this returns when there is nothing to wait for (no run, a runner
+        that is not a :class:`BatchRunner`, an error raised)."""
         runner = self.runner
         assert runner is not None, "RunService.runner must be set before starting runs"
         submits = [submit for made in batches for _i, submit in made.submits]
+        waits = began is not None and bool(submits) and isinstance(runner, BatchRunner)
+        try:
+            return self._launch_all(runner, batches, submits, began)
+        except BaseException:
+            waits = False  # the runner may never set it
+            raise
+        finally:
+            if began is not None and not waits:
+                began.set()
+
+    def _launch_all(self, runner: Runner, batches: Sequence[MadeRuns],
+                    submits: list[tuple[Run, JobSpec, Mapping[str, Any], RunContext]],
+                    began: threading.Event | None) -> list[list[Run | Exception]]:
+        """:meth:`launch_all`'s work: the runner given the runs, each result placed."""
         if isinstance(runner, BatchRunner):
-            errors = runner.submit_many(submits) if submits else []
+            if not submits:
+                errors: list[Exception | None] = []
+            elif began is None:
+                errors = runner.submit_many(submits)
+            else:
+                errors = runner.submit_many(submits, began)
         else:
             errors = []
             for submit in submits:
