@@ -104,20 +104,15 @@ class StateAnnouncer:
 
     def __call__(self, run: Run) -> None:
         with self._lock:
-            if not self._done:
+            if not self._done:  # (closed before any change: done, no thread)
                 self._queued.append(run)
                 if self._thread is None:
-                    if self._closing.is_set():  # closed before any change: no thread
-                        self._queued.clear()
-                        self._done = True
-                    else:
-                        self._thread = threading.Thread(
-                            target=_loop, args=(weakref.ref(self),), daemon=True,
-                            name="flask-realtime-announcer")
-                        self._thread.start()
-                if not self._done:
-                    self._wake.notify()
-                    return
+                    self._thread = threading.Thread(
+                        target=_loop, args=(weakref.ref(self),), daemon=True,
+                        name="flask-realtime-announcer")
+                    self._thread.start()
+                self._wake.notify()
+                return
         self._send([run])
 
     def close(self, wait: float = CLOSE_WAIT_SECONDS) -> None:
