@@ -229,7 +229,8 @@ def published(listener: Any, count: int) -> list[dict[str, Any]]:
 
 def test_emit_many_publishes_what_python_socketios_own_emit_publishes(redis_url: str) -> None:
     restore_redis()
-    manager = redis_manager(redis_url, channel=CHANNEL, write_only=False)
+    # write-only: no listening thread left behind (it would outlive the redis-server)
+    manager = redis_manager(redis_url, channel=CHANNEL, write_only=True)
     server = socketio.Server(client_manager=manager)
     listener = redis.Redis.from_url(redis_url).pubsub(ignore_subscribe_messages=True)
     listener.subscribe(CHANNEL)
