@@ -185,13 +185,7 @@ class Heartbeat:
         the thread if none runs. A store that is away is skipped, not raised.
         Thread-safe."""
         self._beat(run_id)
-        with self._lock:
-            self._runs.add(run_id)
-            if self._thread is None:
-                self._ending = threading.Event()
-                self._thread = threading.Thread(target=self._loop, args=(self._ending,),
-                                                daemon=True, name="flask-realtime-heartbeat")
-                self._thread.start()
+        self._follow([run_id])
 
     def add_many(self, run_ids: list[str]) -> None:
         """:meth:`add` for each of ``run_ids`` (a batch of runs about to start), their
@@ -201,6 +195,11 @@ class Heartbeat:
             return
         with contextlib.suppress(StoreUnavailableError):
             self.store.beat_many(run_ids, self.ttl)
+        self._follow(run_ids)
+
+    def _follow(self, run_ids: list[str]) -> None:
+        """Beat for ``run_ids`` every ``interval`` from now on, the thread started if none
+        runs."""
         with self._lock:
             self._runs.update(run_ids)
             if self._thread is None:
