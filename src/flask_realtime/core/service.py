@@ -352,12 +352,7 @@ class RunService:
                     began: threading.Event | None) -> list[list[Run | Exception]]:
         """:meth:`launch_all`'s work: the runner given the runs, each result placed."""
         if isinstance(runner, BatchRunner):
-            if not submits:
-                errors: list[Exception | None] = []
-            elif began is None:
-                errors = runner.submit_many(submits)
-            else:
-                errors = runner.submit_many(submits, began)
+            errors = runner.submit_many(submits, began) if submits else []
         else:
             errors = []
             for submit in submits:

@@ -423,8 +423,9 @@ def emit_many(server: socketio.Server, packets: Sequence[tuple[str, Any, str]], 
     through the message queue, to every other process's. Through a Redis queue
     (:func:`redis_manager`) the publishes of all of them are one pipelined request
     instead of one request each (a scheduler round's 2,000 state events:
-    web/announcer.py). Without a queue, or for a payload with bytes, it is
-    ``server.emit`` each.
+    web/announcer.py). Without a queue it is ``server.emit`` each. Payloads are JSON,
+    never bytes, as everything this server sends (``PacketBase``: no walk of each
+    payload for them).
 
     5.18.1: ``PubSubManager.emit`` builds the queue's message as below, hands it to
     ``_handle_emit`` for this process's sockets and to ``_publish`` (``redis.publish``
@@ -444,9 +445,6 @@ def emit_many(server: socketio.Server, packets: Sequence[tuple[str, Any, str]], 
         return reached
     messages = []
     for event, data, room in packets:
-        if socketio_packet.Packet.data_is_binary([data]):
-            server.emit(event, data, to=room, namespace=namespace)
-            continue
         message = {"method": "emit", "event": event, "data": [data], "binary": False,
                    "namespace": namespace, "room": room, "skip_sid": None,
                    "callback": None, "host_id": manager.host_id}

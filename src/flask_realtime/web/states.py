@@ -34,14 +34,12 @@ def state_event(store: OutputLog, run: Run) -> dict[str, Any]:
     before any line of it is stored (its first, if any, comes after: the RQ runner's
     "no worker" line, the job's output once running): its payload says 0 lines without
     asking the store (a scheduler round's 1,000 starts, 1,000 requests fewer)."""
-    if run.state is RunState.QUEUED:
-        return {"run_id": run.id, **run.to_json(lines=0)}
-    return {"run_id": run.id, **run_json(store, run)}
+    return state_events(store, [run])[0]
 
 
 def state_events(store: OutputLog, runs: Sequence[Run]) -> list[dict[str, Any]]:
     """:func:`state_event` of each of ``runs``, in order, with one question to the store
-    (``output_ends``) for the lines of all that are not queued."""
+    (``output_ends``) for the lines of all that are not queued (a queued run says 0)."""
     asked = [run.id for run in runs if run.state is not RunState.QUEUED]
     ends = iter(store.output_ends(asked) if asked else ())
     return [{"run_id": run.id, **run.to_json(
