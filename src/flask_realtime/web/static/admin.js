@@ -139,12 +139,13 @@ socket.on("output", (batch) => {
 // Whether the list changed: the record is listed (or now matches the filter).
 function upsert(record) {
   const known = runs.has(record.id);
-  if (known || matches(record)) {
+  const listed = known || matches(record);
+  if (listed) {
     runs.set(record.id, { ...(runs.get(record.id) || {}), ...record });
     if (!known) runs = new Map([[record.id, runs.get(record.id)], ...[...runs].filter(([id]) => id !== record.id)]);
   }
   showState(record);
-  return known || matches(record);
+  return listed;
 }
 
 socket.on("admin_state", (record) => { if (upsert(record)) render(); });
