@@ -123,7 +123,7 @@ def behind_nginx(processes: int, threads_arg: int | None, extra_env: dict[str, s
     template's ``ip_hash``; ``worker_connections`` for ``sockets`` websockets): (nginx's
     url, the workers' pids)."""
     from scripts.stack import render_nginx
-    from tests.processes import free_port
+    from tests.processes import free_port, wait_http
 
     from bench.common import redis_server
 
@@ -141,17 +141,8 @@ def behind_nginx(processes: int, threads_arg: int | None, extra_env: dict[str, s
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         stack.callback(nginx.terminate)
         url = f"http://127.0.0.1:{port}"
-        wait_until(lambda: _answers(url + "/healthz"), "nginx", 30, nginx)
+        wait_http(url + "/healthz", proc=nginx)
         yield url, [pid for _, pid in backends]
-
-
-def _answers(url: str) -> bool:
-    import httpx
-
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 #: Through nginx: the clients' addresses, so that ip_hash (first three octets) spreads
