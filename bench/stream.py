@@ -327,7 +327,8 @@ def main() -> None:
     parser.add_argument("--against", metavar="REV",
                         help="also measure the server of git revision REV (e.g. d096271), "
                              "alternately with ours, and print the throughput ratio")
-    parser.add_argument("--capture-rounds", type=int, default=7)
+    parser.add_argument("--capture-rounds", type=int, default=7,
+                        help="rounds of the capture measure (0: none)")
     parser.add_argument("--redis", action="store_true",
                         help="REDIS_URL set: start on one web process, watch from another")
     parser.add_argument("--store", choices=["sqlite"],
@@ -369,7 +370,7 @@ def main() -> None:
                 old_tree(args.against))))
         stream_rounds(args, redis_url, variants)
     print(f"loadavg at end: {_loadavg()}", flush=True)
-    if not args.redis:
+    if not args.redis and args.capture_rounds > 0:  # --capture-rounds 0: streaming only
         print_capture_overhead(args.lines, args.width, args.capture_rounds)
 
 

@@ -186,7 +186,8 @@ class OutputLog(Protocol):
 
     def output_ends(self, run_ids: Sequence[str]) -> list[int]:
         """:meth:`output_end` of each run, in order: the announcement of many runs'
-        state changes asks this of all of them at once (web/announcer.py). Redis
+        state changes asks this of all of them at once (web/announcer.py), and so does
+        each turn of the delivery of their lines (web/delivery.py). Redis
         answers with one request; this default asks one by one."""
         return [self.output_end(run_id) for run_id in run_ids]
 

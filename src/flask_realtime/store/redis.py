@@ -682,7 +682,8 @@ class RedisStore(RunStore, ScheduleStore):
         cursor = f"(0-{start - 1}"
         count = 2
         full = False
-        while not full:
+        last = start - 1
+        while not full and last < end_seq:  # past the end read above: the slice is done
             entries = self.redis.xrange(P + "out:" + run_id, min=cursor, max="+", count=count)
             if not entries:
                 break

@@ -167,7 +167,7 @@ class Delivery:
         self._held = False
         self._appended = False
         more = False
-        ends = {run_id: self.store.output_end(run_id) for run_id in self._runs}
+        ends = self._ends(list(self._runs))
         failure: Exception | None = None
         for run_id, watchers in sorted(
                 self._runs.items(), key=lambda item: ends[item[0]] - item[1].sent):
@@ -186,16 +186,21 @@ class Delivery:
         when the turn began): ``sending`` then yields after its current batch, so that
         a quiet run's line waits for at most one batch of a flood's.
 
-        Looked at only once per append (``output_changed``; each look may cost a
-        round trip to Redis per run): the event is taken, and the turn is to go round
-        again (``_appended``) so that what set it is delivered."""
+        Looked at only once per append (``output_changed``; each look is one
+        ``output_ends`` call, a round trip to Redis): the event is taken, and the turn
+        is to go round again (``_appended``) so that what set it is delivered."""
         changed = self.store.output_changed
         if not changed.is_set():
             return False  # nothing appended since the last look
         changed.clear()
         self._appended = True
-        return any(self.store.output_end(run_id) > end
-                   for run_id, end in ends.items() if run_id != sending)
+        others = [run_id for run_id in ends if run_id != sending]
+        return any(now > ends[run_id] for run_id, now in self._ends(others).items())
+
+    def _ends(self, run_ids: list[str]) -> dict[str, int]:
+        """The output end of each of ``run_ids``, asked of the store in one call
+        (``output_ends``: one MGET on Redis, however many runs are watched)."""
+        return dict(zip(run_ids, self.store.output_ends(run_ids), strict=True))
 
     def _apply_requests(self) -> None:
         while True:
