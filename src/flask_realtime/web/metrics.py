@@ -88,7 +88,7 @@ STORE_METHODS = (
     "create_run", "run_for_request", "get_run", "replace_run", "list_runs",
     "forget_old_runs", "request_stop", "stop_requested", "append_output", "append_outputs",
     "read_output",
-    "output_end", "beat", "executor_alive", "load_session", "save_session",
+    "output_end", "output_ends", "beat", "executor_alive", "load_session", "save_session",
     "delete_session", "save_tokens", "load_tokens", "delete_tokens", "replace_tokens",
     "sessions_and_tokens",
 )
