@@ -161,7 +161,10 @@ class Delivery:
         (or output was appended since the turn began, see :meth:`_others_wrote`).
 
         The runs with the least to send go first, so that a quiet run's new line does
-        not wait behind a flooding run's batches.
+        not wait behind a flooding run's batches. A run with nothing to send (no new
+        line, no watcher catching up) is not looked at: with 100 runs watched and one
+        of them printing, a turn costs that one run's sockets, not every socket's
+        backlog (tests/web/test_delivery_turns.py).
         """
         self._apply_requests()
         self._held = False
@@ -169,8 +172,9 @@ class Delivery:
         more = False
         ends = self._ends(list(self._runs))
         failure: Exception | None = None
-        for run_id, watchers in sorted(
-                self._runs.items(), key=lambda item: ends[item[0]] - item[1].sent):
+        due = [(run_id, watchers) for run_id, watchers in self._runs.items()
+               if watchers.behind or ends[run_id] != watchers.sent]
+        for run_id, watchers in sorted(due, key=lambda item: ends[item[0]] - item[1].sent):
             try:
                 more |= self._deliver(run_id, watchers, ends[run_id], ends)
             except Exception as exc:  # this run's turn failed: the others still get theirs
