@@ -54,6 +54,10 @@ DEFAULTS: dict[str, Any] = {
     # Whether websockets may use permessage-deflate when the browser offers it: less
     # traffic, about 100 KiB more memory and more CPU a socket (docs/configuration.md).
     "WEBSOCKET_COMPRESSION": False,
+    # Whether a packet for a websocket is written by the thread that sends it when
+    # nothing is queued ahead of it, instead of by the socket's writer thread
+    # (web/socketio_internals.py write_through; docs/configuration.md).
+    "WEBSOCKET_WRITE_THROUGH": True,
     # Runs
     "STOP_GRACE_SECONDS": 2.0,
     # SIGTERM: how long a web process's runs, or an RQ worker's current run, may take to

@@ -33,7 +33,7 @@ from .packets import TextPacket, guard_inbound
 from .realtime import Realtime
 from .sessions import StoreSessionInterface
 from .socketio_imports import restore_redis
-from .socketio_internals import redis_manager, share_pings
+from .socketio_internals import redis_manager, share_pings, write_through
 from .states import CHANNEL
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     )
     guard_inbound(socketio.server)
     share_pings(socketio.server.eio)  # one thread for every socket's pings, not one each
+    if app.config["WEBSOCKET_WRITE_THROUGH"]:
+        write_through(socketio.server.eio)  # packets written by their sender when it can
     # The core's parts, as `flask-realtime exec` and `worker` get them (flask_realtime/assembly.py).
     system = build(app.config, instance_path=app.instance_path, store=_store_opener(app),
                    schedules=bool(app.config["SCHEDULER"]))

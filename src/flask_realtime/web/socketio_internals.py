@@ -21,6 +21,9 @@ from __future__ import annotations
 import heapq
 import inspect
 import itertools
+import queue
+import socket as socket_module
+import ssl
 import threading
 import time
 import weakref
@@ -33,6 +36,7 @@ from engineio import packet as engineio_packet
 from engineio import payload as engineio_payload
 from engineio import socket as engineio_socket_module
 from socketio import packet as socketio_packet
+from wsproto.events import Message, TextMessage
 
 #: The libraries' versions this module was written and tested against.
 WRITTEN_AGAINST = {"python-socketio": "5.18.1", "python-engineio": "4.15.1"}
@@ -299,6 +303,185 @@ def filter_websocket_frames(eio: engineio.Server,
     eio._async = {**eio._async, "websocket": FilteredWebSocket}
 
 
+# --- Writing to websockets -------------------------------------------------------------
+
+class _Frame:
+    """The bytes of a websocket frame that a write-through could not finish: queued
+    ahead of everything after it, and written by the socket's writer thread (which calls
+    ``encode()`` on each packet it takes, then the websocket's ``send``)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def encode(self) -> _Frame:
+        return self
+
+
+class WireQueue(queue.Queue[Any]):
+    """An Engine.IO socket's outgoing packets, which can go straight to its websocket
+    when nothing is ahead of them (:func:`write_through`).
+
+    ``unsent`` counts the packets put and not yet written by the socket's writer thread:
+    those waiting, and those it has taken and is writing (it tells :meth:`written`
+    after each). While it is 0 and ``wire`` (the websocket) is set, :meth:`send` frames
+    a packet and writes it on the socket without blocking, holding the queue's lock, so
+    no packet can be put or taken meanwhile: the packets reach the client in the order
+    they were sent. What the socket does not take at once (its buffer is full: the
+    client reads slowly) is queued as the first packet, as a frame's rest, and the
+    writer thread writes it when the client reads, blocking as before; the packets
+    after it queue behind it, and the queue's length is the client's backlog as before
+    (web/delivery.py).
+
+    python-engineio's writer waits for a packet at most ``ping_interval +
+    ping_timeout`` and then closes the websocket: that is how a client that stopped
+    answering pings is closed. A packet written through counts as one taken: the wait
+    ends that long after the last packet either way (:meth:`get`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unsent = 0
+        self.wire: Any = None  # the simple_websocket connection, while writes may go direct
+        self.direct = 0  # packets written through (tests and benchmarks)
+        self.partial = 0  # of them, those whose rest was queued
+        self.last_direct = 0.0  # time.monotonic() of the last one
+
+    def get(self, block: bool = True, timeout: float | None = None) -> Any:
+        """``Queue.get``; a wait with a timeout ends that long after the last packet
+        queued or written through, whichever came last."""
+        if not block or timeout is None:
+            return super().get(block, timeout)
+        wait = timeout
+        while True:
+            try:
+                return super().get(True, wait)
+            except queue.Empty:
+                wait = self.last_direct + timeout - time.monotonic()
+                if wait <= 0:
+                    raise
+
+    def _put(self, item: Any) -> None:
+        if item is not None:  # None: python-engineio's "stop" to the writer
+            self.unsent += 1
+        super()._put(item)
+
+    def written(self) -> None:
+        """The writer thread wrote (or failed to write) one packet it took."""
+        with self.mutex:
+            self.unsent -= 1
+
+    def send(self, pkt: Any) -> bool:
+        """Write ``pkt`` to the websocket now if nothing is ahead of it: True if it was
+        written, or its frame begun and the rest queued first; False to queue it."""
+        with self.not_full:
+            wire = self.wire
+            if wire is None or self.unsent or not wire.connected:
+                return False
+            data = pkt.encode()
+            frame = wire.ws.send(Message(data=data) if isinstance(data, bytes)
+                                 else TextMessage(data=str(data)))  # as simple-websocket
+            try:
+                sent = wire.sock.send(frame, socket_module.MSG_DONTWAIT)
+            except OSError:  # full (EAGAIN), or gone: the writer meets it and closes
+                sent = 0
+            self.direct += 1
+            self.last_direct = time.monotonic()
+            if sent < len(frame):
+                self.partial += 1
+                self._put(_Frame(frame[sent:]))  # Queue.put's own steps, under its lock
+                self.unfinished_tasks += 1
+                self.not_empty.notify()
+            return True
+
+
+_engineio_send = engineio_socket_module.Socket.send
+
+
+def _send(socket: Any, pkt: Any) -> None:
+    """``Socket.send`` (4.15.1: checks the ping timeout, queues the packet for the
+    writer thread, logs it), writing through when the socket's queue allows it."""
+    packets = socket.queue
+    if not isinstance(packets, WireQueue) or packets.wire is None:
+        _engineio_send(socket, pkt)
+        return
+    if not socket.check_ping_timeout():
+        return
+    if not packets.send(pkt):
+        packets.put(pkt)
+    socket.server.logger.info("%s: Sending packet %s data %s", socket.sid,
+                              engineio_packet.packet_names[pkt.packet_type],
+                              pkt.data if not isinstance(pkt.data, bytes) else "<binary>")
+
+
+def _writable_without_blocking(sock: Any) -> bool:
+    """Whether a non-blocking ``send`` can be tried on ``sock``: a plain socket in
+    blocking mode (a timeout makes Python wait for it to be writable first; TLS refuses
+    flags)."""
+    return (isinstance(sock, socket_module.socket) and not isinstance(sock, ssl.SSLSocket)
+            and sock.gettimeout() is None)
+
+
+def write_through(eio: engineio.Server) -> None:
+    """Write each packet for a websocket straight to it from the thread that sends it,
+    when nothing is ahead of it, instead of waking the socket's writer thread.
+
+    python-engineio 4.15.1 (threading mode) queues every packet (``Socket.send``), and a
+    writer thread per websocket takes it and writes it (``_websocket_handler``'s
+    ``writer``): every line delivered to every watcher was a thread wake and a hand-over
+    of the interpreter's lock, about a third of the web process's CPU with 100 runs x 3
+    watchers (docs/performance.md, "Sockets per process"). Here each socket's queue is a
+    :class:`WireQueue` (``eio.create_queue``, what ``BaseSocket.__init__`` makes it
+    with), which writes through while it is empty and its writer is idle.
+
+    Only for a socket opened as a websocket (``transport=websocket``, what the page
+    does first: static/app.js), never one upgraded from polling: a polling request may
+    have taken packets the queue counts as unsent. The websocket is the class
+    python-engineio wraps each in (``eio._async["websocket"]``, ``SimpleWebSocketWSGI``:
+    its ``app`` is the bound ``Socket._websocket_handler``, ``ws`` the simple-websocket
+    connection with ``sock`` and its wsproto ``ws``, ``send`` what the writer writes
+    with). If these change, :func:`require_internals` names them, or packets take
+    python-engineio's way again (tests/web/test_write_through.py fails)."""
+    base = eio._async["websocket"]
+    if base is None or eio.async_mode != "threading":
+        return
+
+    class WriteThroughWebSocket(base):  # type: ignore[misc, valid-type]
+        packets: WireQueue | None = None
+
+        def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+            handler: Any = self.app  # type: ignore[has-type]
+            socket: Any = getattr(handler, "__self__", None)
+            packets = getattr(socket, "queue", None)
+            if isinstance(packets, WireQueue) and not socket.connected:  # no polling first
+                def run(ws: Any) -> Any:
+                    if _writable_without_blocking(getattr(self.ws, "sock", None)):
+                        self.packets = packets
+                        packets.wire = self.ws
+                    try:
+                        return handler(ws)
+                    finally:
+                        packets.wire = None
+                self.app = run
+            return super().__call__(environ, start_response)
+
+        def send(self, message: Any) -> Any:
+            try:
+                if isinstance(message, _Frame):
+                    if not self.ws.connected:
+                        raise OSError("the websocket is closed")
+                    self.ws.sock.sendall(message.data)
+                    return None
+                return super().send(message)
+            finally:
+                if self.packets is not None:
+                    self.packets.written()
+
+    eio._async = {**eio._async, "websocket": WriteThroughWebSocket}
+    eio.create_queue = WireQueue
+    engineio_socket_module.Socket.send = _send
+
+
 # --- The message queue's Redis client ---------------------------------------------------
 
 #: Connections the message queue's client opens at most; a publish waits for a free one
@@ -481,6 +664,17 @@ def _probe_socket(eio: engineio.Server) -> Any:
     return engineio_socket_module.Socket(eio, "flask-realtime-probe")
 
 
+def _wrapper_as_written() -> bool:
+    """Whether python-engineio's threading websocket wrapper keeps its handler as
+    ``app`` and its simple-websocket connection as ``ws`` (:func:`write_through`)."""
+    from engineio.async_drivers import _websocket_wsgi
+
+    wrapper = _websocket_wsgi.SimpleWebSocketWSGI
+    return ("self.app = handler" in inspect.getsource(wrapper.__init__)
+            and "self.ws = " in inspect.getsource(wrapper.__call__)
+            and callable(wrapper.send))
+
+
 def missing_internals(server: socketio.Server) -> list[str]:
     """What this module uses that ``server``'s libraries no longer have (empty: all)."""
     eio: Any = getattr(server, "eio", None)
@@ -521,6 +715,13 @@ def missing_internals(server: socketio.Server) -> list[str]:
          lambda: callable(_engineio_schedule_ping) and callable(
              engineio_socket_module.Socket._send_ping) and all(
                  hasattr(_probe_socket(eio), name) for name in ("last_ping", "closing"))),
+        ("engineio.Server.create_queue, made each socket's queue (BaseSocket.__init__)",
+         lambda: callable(eio.create_queue) and "self.server.create_queue()" in
+         inspect.getsource(engineio_socket_module.Socket.__mro__[1].__init__)),
+        ("engineio.socket.Socket.check_ping_timeout", lambda: callable(
+            engineio_socket_module.Socket.check_ping_timeout)),
+        ("engineio's websocket wrapper: .app (the socket's handler), .ws, .send",
+         lambda: _wrapper_as_written()),
         ("engineio.socket.Socket.close(wait=..., reason=...)",
          lambda: {"wait", "reason"} <= set(inspect.signature(
              engineio_socket_module.Socket.close).parameters)),
