@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from itertools import pairwise
 from pathlib import Path
 
 import orjson
 import pytest
 
 from flask_realtime.core.output import Line
+from flask_realtime.core.ports import StoreUnavailableError
 from flask_realtime.core.runs import Run, RunState
 from flask_realtime.store import sqlite as sqlite_store
 from flask_realtime.store.sqlite import CHUNK_LINES, SQLiteStore
@@ -166,3 +168,95 @@ def test_whole_chunks_are_kept_decoded_as_written_only_for_runs_being_read(
     store.append_output("read", numbered(1, 5000), 1)
     assert store._cached_chars > 0
     assert read_all(store, "unread") == numbered(1, 5000)
+
+
+def times_of(store: SQLiteStore, run_id: str, after: int) -> list[tuple[int, int]]:
+    """Each line's epoch ms from seq ``after + 1`` on, spelled out from the change points."""
+    piece = store.read_output(run_id, after, max_lines=CHUNK_LINES)
+    points = [*piece.times, (len(piece.lines), 0)]
+    return [(piece.first_seq + index, ms) for (start, ms), (stop, _) in pairwise(points)
+            for index in range(start, stop)]
+
+
+def test_an_append_to_the_open_chunk_costs_its_new_lines_not_the_lines_held(
+        opened: list[SQLiteStore], path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run printing a line at a time: each append neither copies the open chunk's
+    lines nor works out their times again (that was O(lines held) per append)."""
+    store = open_at(opened, path)
+    covered = [0]  # lines whose times were looked up, all appends together
+    times_for = sqlite_store.times_for
+
+    def counting(times: list[tuple[int, int]], first_seq: int, count: int,
+                 **options: int | None) -> list[tuple[int, int]]:
+        covered[0] += count
+        return times_for(times, first_seq, count, **options)
+
+    monkeypatch.setattr(sqlite_store, "times_for", counting)
+    store.append_output("r1", numbered(1, 1), 1)
+    held = store._tails["r1"].lines
+    for i in range(2, CHUNK_LINES):  # the open chunk never fills: 999 lines
+        store.append_output("r1", numbered(i, i), i)  # a new time each: a change point
+        assert store._tails["r1"].lines is held, f"append {i} copied the lines held"
+    assert covered[0] <= 2 * CHUNK_LINES  # about one a line, not 500 on average
+    monkeypatch.undo()
+    assert read_all(store, "r1") == numbered(1, CHUNK_LINES - 1)
+    assert times_of(store, "r1", 0) == [(i, i) for i in range(1, CHUNK_LINES)]
+    for i in range(CHUNK_LINES, 2 * CHUNK_LINES + 11):  # across two fills
+        store.append_output("r1", numbered(i, i), i)
+    expected = [(i, i) for i in range(1, 2 * CHUNK_LINES + 11)]
+    assert read_all(store, "r1") == numbered(1, 2 * CHUNK_LINES + 10)
+    assert [*times_of(store, "r1", 0), *times_of(store, "r1", CHUNK_LINES),
+            *times_of(store, "r1", 2 * CHUNK_LINES)] == expected
+
+
+def test_a_rolled_back_append_leaves_the_open_chunk_as_committed(
+        opened: list[SQLiteStore], path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The new tail shares the old one's lists: a transaction that fails after the new
+    lines were added to them must leave reads (from memory and from the database) as
+    committed, and the next append must go on from the committed lines."""
+    store = open_at(opened, path)
+    for i in range(1, 11):
+        store.append_output("r1", numbered(i, i), 100 + i)
+    before = store.read_output("r1", 0)
+    trim = store._trim
+
+    def failing(*args: object) -> tuple[int, int]:
+        raise sqlite3.OperationalError("disk I/O error (a test's)")
+
+    monkeypatch.setattr(store, "_trim", failing)  # after the lines are added in memory
+    lost = [("stdout", "never stored", "\n")] * 5
+    with pytest.raises(StoreUnavailableError):
+        store.append_output("r1", lost, 999)
+    monkeypatch.setattr(store, "_trim", trim)
+    assert store.read_output("r1", 0) == before
+    assert store.output_end("r1") == 10
+    store.append_output("r1", numbered(11, 12), 200)
+    assert read_all(store, "r1") == numbered(1, 12)
+    expected = [*((i, 100 + i) for i in range(1, 11)), (11, 200), (12, 200)]
+    assert times_of(store, "r1", 0) == expected
+    store.close()
+    store = open_at(opened, path)
+    assert read_all(store, "r1") == numbered(1, 12)
+    assert times_of(store, "r1", 0) == expected
+
+
+def test_a_byte_budget_that_takes_open_rows_keeps_the_newest_lines_and_times(
+        opened: list[SQLiteStore], path: Path) -> None:
+    """The open chunk's oldest rows go (its lists are made afresh, from the new first
+    line) while later appends still share them."""
+    store = SQLiteStore(path, retention_bytes=400)
+    opened.append(store)
+    lows = set()
+    for i in range(1, 301):
+        store.append_output("r1", numbered(i, i), i // 7)
+        piece = store.read_output("r1", 0)
+        low = piece.first_seq
+        lows.add(low)
+        assert piece.lines == numbered(low, i)
+        assert times_of(store, "r1", 0) == [(seq, seq // 7) for seq in range(low, i + 1)]
+    assert len(lows) > 100  # rows of the open chunk went, one after another
+    store.close()
+    store = open_at(opened, path)
+    piece = store.read_output("r1", 0)
+    assert piece.lines == numbered(piece.first_seq, 300)
+    assert times_of(store, "r1", 0) == [(seq, seq // 7) for seq in range(piece.first_seq, 301)]

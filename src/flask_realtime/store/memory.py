@@ -55,12 +55,15 @@ def slice_lines(
     return out
 
 
-def times_for(times: list[tuple[int, int]], first_seq: int, count: int) -> list[tuple[int, int]]:
-    """The time change points that cover seqs ``first_seq .. first_seq + count - 1``."""
+def times_for(times: list[tuple[int, int]], first_seq: int, count: int, *,
+              stop: int | None = None) -> list[tuple[int, int]]:
+    """The time change points that cover seqs ``first_seq .. first_seq + count - 1``,
+    looking only at ``times[:stop]`` (all of it for None)."""
     out: list[tuple[int, int]] = []
     last = first_seq + count - 1
-    start = max(bisect.bisect_right(times, first_seq, key=lambda t: t[0]) - 1, 0)
-    for seq, ms in times[start:]:
+    hi = len(times) if stop is None else stop
+    start = max(bisect.bisect_right(times, first_seq, 0, hi, key=lambda t: t[0]) - 1, 0)
+    for seq, ms in times[start:hi]:
         if seq > last:
             break
         out.append((max(seq - first_seq, 0), ms))

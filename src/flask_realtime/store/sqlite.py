@@ -259,6 +259,7 @@ BLOB_PART_BYTES = 1 << 20
 SCHEMA_VERSION = len(MIGRATIONS)
 
 F = TypeVar("F", bound=Callable[..., Any])
+_T = TypeVar("_T")
 
 
 class StoreOpenError(Exception):
@@ -379,17 +380,38 @@ class _Tail:
     changes, the first at ``first``).
 
     Never changed once made (an append makes the next one), so a reader that took one
-    under the store's ``_mem`` lock reads it without any lock."""
+    under the store's ``_mem`` lock reads it without any lock. Its three lists are
+    shared with the tails made after it, though, so that an append to the open chunk
+    costs its new lines only, not a copy of the lines already held (a run printing a
+    line at a time): a tail's own entries are the first ``end - first + 1`` of
+    ``lines``, ``ntimes`` of ``times`` and ``nrows`` of ``rows``, and what follows them
+    (if anything) is a later tail's, or a rolled-back append's, always for seqs after
+    ``end``. A tail's own entries are never changed or removed, and others are only
+    ever added after them (a reader's slice or bisect of the first entries is not
+    disturbed by an append going on), and the next tail grows a list in place only if
+    it ends exactly where this tail's entries end (:func:`_own`); otherwise this tail's
+    are copied first. See
+    :meth:`SQLiteStore._add_lines` for why that is safe under the store's locks."""
 
-    __slots__ = ("chars", "end", "first", "lines", "low", "rows", "size", "times", "writers")
+    __slots__ = ("chars", "end", "first", "lines", "low", "nrows", "ntimes", "rows", "size",
+                 "times", "writers")
 
     def __init__(self, end: int, low: int, size: int, first: int, lines: list[Line],
                  times: list[tuple[int, int]], rows: list[tuple[int, int]],
                  chars: int | None = None) -> None:
+        """``lines``, ``times`` and ``rows`` are taken whole: the tail's own entries are
+        all of them as they are now (later appends may add to them, past these)."""
         self.end, self.low, self.size = end, low, size
         self.first, self.lines, self.times, self.rows = first, lines, times, rows
+        self.ntimes, self.nrows = len(times), len(rows)
         self.writers: dict[str, int] = {}
         self.chars = sum(map(len, map(_TEXT, lines))) if chars is None else chars
+
+
+def _own(items: list[_T], count: int) -> list[_T]:
+    """``items`` to grow in place if its ``count`` entries are all there is (a tail's
+    own), else a copy of those (a rolled-back append left others after them)."""
+    return items if len(items) == count else items[:count]
 
 
 def _finish(tail: _Tail, note: tuple[Line, int] | None, after: int, start: int,
@@ -401,10 +423,11 @@ def _finish(tail: _Tail, note: tuple[Line, int] | None, after: int, start: int,
     at = start + len(lines)
     room = max_lines - len(lines)
     if room > 0 and tail.first <= at <= tail.end:
-        base = len(lines)
-        take_fitting(lines, tail.lines[at - tail.first:at - tail.first + room], total,
+        base, skip = len(lines), at - tail.first
+        # Only the tail's own lines and times: later appends may have added to the lists.
+        take_fitting(lines, tail.lines[skip:skip + min(room, tail.end + 1 - at)], total,
                      max_lines, max_chars)
-        for index, ms in times_for(tail.times, at, len(lines) - base):
+        for index, ms in times_for(tail.times, at, len(lines) - base, stop=tail.ntimes):
             _add_time(times, base + index, ms)
     end = tail.end
     if note is not None:
@@ -1138,31 +1161,64 @@ class SQLiteStore(RunStore, ScheduleStore):
         While the open chunk has room, the new lines are one more small row: nothing
         already stored is read, decoded or encoded again. When it fills, its rows become
         one row of CHUNK_LINES lines (from the lines in memory), and the rest whole chunks
-        plus a new open row: each line is encoded about twice, whatever the batch sizes."""
-        end = tail.end
-        times = list(tail.times)
+        plus a new open row: each line is encoded about twice, whatever the batch sizes.
+
+        In memory too, an append that fits in the open chunk (and whose byte budget and
+        line cap take none of its rows) costs its new lines only, not the lines held: the
+        new tail grows the old one's lists in place (see :class:`_Tail`) instead of
+        copying them, and its ``times`` are not rebuilt (with ``first`` unchanged and
+        nothing trimmed they already are the change points from ``first`` on). Skipping
+        the rebuild alone would still copy the lines, times and rows held at every
+        append. Sharing keeps the old tail as committed, which is what readers and a
+        failed transaction need:
+
+        * ``read_output``'s live path reads a tail without ``self._lock`` (taken under
+          ``_mem``, while an append may be growing its lists): it reads only the tail's
+          own entries, by slices and bisects bounded by its counts (a slice is one step
+          under the GIL, and a bisect's indices below its bound stay valid and
+          unchanged), and entries are only ever added after them;
+        * appends run one at a time (under ``self._lock``, from the tail read to its
+          install), and the new tail is installed only once committed
+          (:meth:`_append_all`). If the transaction fails, the old tail stays installed
+          and what this call added past its entries is read by no tail; the next append
+          from it finds its lists longer than its own entries and copies those
+          (:func:`_own`) instead of growing after the rolled-back ones;
+        * no entry a tail owns is changed: :func:`_add_time` replaces only a change point
+          at seq ``tail.end + 1`` or after, one this call added.
+
+        When the chunk fills or open rows are trimmed, fresh lists are built as before
+        (O(lines held), at most once per chunk for the former)."""
+        count = tail.end - tail.first + 1  # the lines held
         new: list[Line] = []
-        for lines, ms in segments:
-            _add_time(times, end + 1, ms)
+        for lines, _ in segments:
             new += lines
-            end += len(lines)
+        end = tail.end + len(new)
+        fits = count + len(new) < CHUNK_LINES
+        times = _own(tail.times, tail.ntimes) if fits else tail.times[:tail.ntimes]
+        at = tail.end + 1
+        for lines, ms in segments:
+            _add_time(times, at, ms)
+            at += len(lines)
         size = tail.size
         written: list[tuple[int, list[Line]]] = []
-        if len(tail.lines) + len(new) < CHUNK_LINES:
+        chars: int | None
+        if fits:
             packing, packed = _pack(new)
             db.execute("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)",
                        (run_id, end, tail.end + 1,
                         orjson.dumps(times_for(times, tail.end + 1, len(new))).decode(),
                         packing, packed))
             size += len(packed)
-            first, held, rows = tail.first, tail.lines + new, [*tail.rows, (end, len(packed))]
-            chars: int | None = tail.chars + sum(map(len, map(_TEXT, new)))
+            first, held, rows = tail.first, _own(tail.lines, count), _own(tail.rows, tail.nrows)
+            held += new
+            rows.append((end, len(packed)))
+            chars = tail.chars + sum(map(len, map(_TEXT, new)))
         else:
-            if tail.rows:
+            if tail.nrows:
                 db.execute("DELETE FROM chunks WHERE run_id = ? AND last_seq >= ?",
                            (run_id, tail.first))
-                size -= sum(n for _, n in tail.rows)
-            pending = tail.lines + new
+                size -= sum(n for _, n in tail.rows[:tail.nrows])
+            pending = tail.lines[:count] + new
             seq, first, held, rows, chars = tail.first, end + 1, [], [], None
             inserts = []
             for start in range(0, len(pending), CHUNK_LINES):
@@ -1180,11 +1236,13 @@ class SQLiteStore(RunStore, ScheduleStore):
                 seq = last + 1
             db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?)", inserts)
         low, size = self._trim(db, run_id, end, tail.low, size)
-        if low > first:  # the byte budget took open rows too
+        trimmed = low > first
+        if trimmed:  # the byte budget took open rows too
             held, first, chars = held[low - first:], low, None
             rows = [row for row in rows if row[0] >= low]
-        times = [(first + index, ms) for index, ms in times_for(times, first, len(held))
-                 ] if held else []
+        if trimmed or not fits:  # fresh lists, the change points from the new ``first``
+            times = [(first + index, ms) for index, ms in times_for(times, first, len(held))
+                     ] if held else []
         return _Tail(end, low, size, first, held, times, rows, chars), written
 
     def _trim(self, db: sqlite3.Connection, run_id: str, end: int, low: int,
