@@ -110,6 +110,9 @@ def run(host: str, port: int, debug: bool, demo: bool | None) -> None:
     # Werkzeug's server, as Flask-SocketIO's run() starts it in threading mode, but held
     # here: a shutdown first stops it taking connections, then ends the app.
     server = make_server(host, port, app, threaded=True, request_handler=RequestHandler)
+    from . import collector
+
+    collector.settle()  # the startup heap out of the collector's way (collector.py)
 
     def stop_serving(signum: int, frame: Any) -> None:
         # A second signal ends the process at once (runs left `running` are failed at

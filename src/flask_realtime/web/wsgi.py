@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import atexit
 
-from .. import malloc
+from .. import collector, malloc
 from ..logs import setup as setup_logging
 from .app import apply_switch_interval, check_production_settings, create_app, shutdown
 
@@ -24,6 +24,7 @@ malloc.tune()  # freed heap goes back to the system after a run (flask_realtime/
 app = create_app()
 check_production_settings(app.config)
 apply_switch_interval(app)
+collector.settle()  # the startup heap out of the collector's way (flask_realtime/collector.py)
 # A server without our gunicorn hooks (web/gunicorn_conf.py) still ends its runs as
 # failed, never `running`, as the process exits; with them this does nothing more.
 atexit.register(shutdown, app)
