@@ -7,7 +7,7 @@ modules, classes, functions, the Flask and Socket.IO servers, the store; then ea
 socket adds its own. With 100 runs watched by 3 sockets each (bench/sockets.py), gen 2
 collections took 70-160 ms of one process, every line of every run waiting meanwhile,
 and the p99 of their latency was 130-260 ms; with the startup heap set aside they took
-27-39 ms, and the p99 was 70-81 ms (docs/performance.md, "Sockets per process").
+27-47 ms, and the p99 was 70-81 ms (docs/performance.md, "Sockets per process").
 
 :func:`settle` collects once and then freezes what is left (``gc.freeze``): those
 objects move to a permanent generation that collections skip. They are the process's
