@@ -17,7 +17,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from statistics import median
 from typing import Any
 
 import pytest
@@ -34,7 +33,7 @@ FRAMES = 3_000
 #: Threads the burst may add to the process (pool, deadline thread, forcing): before the
 #: fix it added one per event in flight, hundreds.
 MAX_NEW_THREADS = 30
-#: The other user's requests timed while all is quiet, for the p99 to compare with.
+#: The other user's requests made while all is quiet, before the burst.
 SAMPLES = 300
 
 
@@ -99,11 +98,6 @@ class Sampler:
             self.most_threads = max(self.most_threads, threading.active_count())
 
 
-def p99(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
-
-
 @contextlib.contextmanager
 def attacker_process(url: str, cookie: str, run_id: str) -> Iterator[subprocess.Popen[str]]:
     """The attacker, in a process of its own so that its CPU is not the server's: it
@@ -160,6 +154,7 @@ def test_a_burst_of_events_adds_few_threads_and_other_users_do_not_notice(
         assert attack_.stdin is not None and attack_.stdout is not None
         with Sampler(victim) as quiet:
             wait_for(lambda: len(quiet.latencies) >= SAMPLES, timeout=30)
+        assert set(quiet.statuses) == {200}, quiet.statuses
         baseline = threading.active_count()
         with Sampler(victim) as loud:
             attack_.stdin.write("go\n")
@@ -167,14 +162,12 @@ def test_a_burst_of_events_adds_few_threads_and_other_users_do_not_notice(
             answers = json.loads(attack_.stdout.readline())
 
     assert loud.most_threads - baseline < MAX_NEW_THREADS, (baseline, loud.most_threads)
+    # The other user is served all along, and only with 200s: before the pool, with a
+    # thread per event, the session read as anonymous and the store as away (401, 503).
+    # How much slower the answers get is a timing, which a unit test does not assert on
+    # two shared cores (a p99 ratio moved from 0.4x to 14x between runs): the figures
+    # are in docs/reliability.md, 13.5.
     assert len(loud.statuses) >= 20 and set(loud.statuses) == {200}, loud.statuses
-    # While the burst is answered the process is busy, so the victim's requests wait
-    # for the GIL: their median stays within 5x of quiet, their tail within 20x (before
-    # the pool, with a thread per event: 401s and 503s, and a p99 12-31x quiet). On two
-    # shared cores a p99 ratio alone moved from 0.4x to 14x between runs.
-    quiet_ms, loud_ms = sorted(quiet.latencies), sorted(loud.latencies)
-    assert median(loud_ms) < 5 * median(quiet_ms), (median(quiet_ms), median(loud_ms))
-    assert p99(loud_ms) < 20 * p99(quiet_ms), (p99(quiet_ms), p99(loud_ms))
     assert len(answers) == 2 * FRAMES and any(a.get("ok") for a in answers)
     assert {a["error"] for a in answers if not a.get("ok")} <= {packets.TOO_MANY_IN_FLIGHT}
 
