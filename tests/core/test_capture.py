@@ -196,9 +196,14 @@ def test_a_flooding_run_gives_way_while_other_runs_share_the_process(
     pauses.clear()
     print_until(lambda: len(pauses) >= 3)  # about one per batch of thousands of prints
     assert set(pauses) == {0.001}
+    # Between two print_until the flood is quiet for a moment, and on a busy machine a
+    # round may see that (False, then True again): what is told after the quiet run
+    # closed is all that is certain.
     pump.close(quiet)
+    told = len(contention)
     print_until(lambda: flood.give_way == 0)  # alone in the process: full speed
-    assert contention == [True, False]
+    assert contention[0] is True and contention[-1] is False
+    assert True not in contention[told:]
     pump.close(flood)
 
 
