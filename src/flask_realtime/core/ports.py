@@ -180,6 +180,17 @@ class OutputLog(Protocol):
     ) -> OutputSlice:
         """Lines with seq > ``after``, at least one if there is any, within both limits."""
 
+    def read_outputs(
+        self, reads: Sequence[tuple[str, int]], *, max_lines: int = 1000,
+        max_chars: int = 65_536,
+    ) -> list[OutputSlice]:
+        """:meth:`read_output` of each ``(run_id, after)``, in order, each within the
+        limits: a turn of the delivery (web/delivery.py) reads the next batch of every
+        run it has lines of to send this way. Redis answers with one pipeline; this
+        default reads one by one."""
+        return [self.read_output(run_id, after, max_lines=max_lines, max_chars=max_chars)
+                for run_id, after in reads]
+
     @abstractmethod
     def output_end(self, run_id: str) -> int:
         """The seq of the last line (0 when there is none)."""

@@ -290,6 +290,10 @@ def _guarded(method: F) -> F:
     return call  # type: ignore[return-value]
 
 
+#: Chunks a read asks for in its first round trip (it asks for more, doubling, while the
+#: slice has room): a chunk may hold a flood's thousands of lines, a quiet run's one.
+FIRST_CHUNKS = 2
+
 #: Chunks of at least this many bytes of JSON are stored compressed.
 COMPRESS_FROM_BYTES = 512
 COMPRESS_LEVEL = 1
@@ -671,25 +675,58 @@ class RedisStore(RunStore, ScheduleStore):
     def read_output(
         self, run_id: str, after: int, *, max_lines: int = 1000, max_chars: int = 65_536,
     ) -> OutputSlice:
+        """As :meth:`~..core.ports.OutputLog.read_output`: the run's end and its first
+        chunks in one round trip (see :meth:`read_outputs`), more chunks only if the
+        slice has room for them."""
+        return self.read_outputs([(run_id, after)], max_lines=max_lines,
+                                 max_chars=max_chars)[0]
+
+    @_guarded
+    def read_outputs(
+        self, reads: Sequence[tuple[str, int]], *, max_lines: int = 1000,
+        max_chars: int = 65_536,
+    ) -> list[OutputSlice]:
+        """As :meth:`~..core.ports.OutputLog.read_outputs`: one pipeline asks each run's
+        end (MGET) and its first :data:`FIRST_CHUNKS` chunks after ``after`` (XRANGE), so
+        that a turn of the delivery that has new lines of 100 runs to send makes one
+        round trip, not two hundred. A slice whose chunks did not all come with it reads
+        the rest as :meth:`_fill` does, in doubling steps.
+
+        The MGET goes before the XRANGE on the one connection, so the chunks read hold
+        at least the lines up to the end read (an append sets both in one script)."""
+        if not reads:
+            return []
+        with self.redis.pipeline(transaction=False) as pipe:
+            for run_id, after in reads:
+                pipe.mget(P + "end:" + run_id, P + "low:" + run_id)
+                pipe.xrange(P + "out:" + run_id, min=f"(0-{max(after, 0)}", max="+",
+                            count=FIRST_CHUNKS)
+            replies = pipe.execute()
+        return [self._fill(run_id, after, replies[2 * i], replies[2 * i + 1], max_lines,
+                           max_chars) for i, (run_id, after) in enumerate(reads)]
+
+    def _fill(self, run_id: str, after: int, ends: list[bytes | None],
+              entries: list[tuple[bytes, dict[bytes, bytes]]], max_lines: int,
+              max_chars: int) -> OutputSlice:
+        """The slice of ``run_id`` after ``after``, from its end and low mark (``ends``)
+        and the first chunks read after ``after`` (``entries``); reads more chunks while
+        the slice has room and the end is not reached."""
         after = max(after, 0)
-        end_raw, low_raw = self.redis.mget(P + "end:" + run_id, P + "low:" + run_id)
+        end_raw, low_raw = ends
         end_seq = int(end_raw or 0)
         lowest = max(end_seq - self.retention_lines + 1, 1, int(low_raw or 0))
         start = max(after + 1, lowest)
         lines: list[Line] = []
         times: list[tuple[int, int]] = []
         total = 0
-        cursor = f"(0-{start - 1}"
-        count = 2
+        count = FIRST_CHUNKS
         full = False
-        last = start - 1
-        while not full and last < end_seq:  # past the end read above: the slice is done
-            entries = self.redis.xrange(P + "out:" + run_id, min=cursor, max="+", count=count)
-            if not entries:
-                break
+        last = after
+        while True:
             for entry_id, fields in entries:
                 last = int(entry_id.split(b"-")[1])
-                cursor = f"(0-{last}"
+                if last < start:
+                    continue  # below the retention or the budget's low mark: dropped
                 chunk = _unpack(fields[b"p"])
                 first = last - len(chunk) + 1
                 ms = int(fields[b"m"])
@@ -699,7 +736,13 @@ class RedisStore(RunStore, ScheduleStore):
                 total, full = take_fitting(lines, wanted, total, max_lines, max_chars)
                 if full:
                     break
+            # Past the end read above, the slice is done; so it is when a read found
+            # no more chunks.
+            if full or not entries or last >= end_seq:
+                break
             count = min(count * 2, 64)
+            entries = self.redis.xrange(P + "out:" + run_id, min=f"(0-{max(last, start - 1)}",
+                                        max="+", count=count)
         if not lines:
             if start > end_seq >= after + 1:  # all dropped by the output budget
                 return OutputSlice(start, [], end_seq, start - (after + 1))

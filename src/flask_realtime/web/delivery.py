@@ -94,6 +94,8 @@ class Delivery:
         self._stopping = False
         self._held = False  # a watcher waits for its connection to drain: poll soon
         self._appended = False  # this turn took output_changed: go round again
+        #: This turn's first batch of each run with live watchers, read in one call.
+        self._prefetched: dict[tuple[str, int], OutputSlice] = {}
         self._start_lock = threading.Lock()
         #: Called after each batch is emitted, with its payload, the number of sockets
         #: it went to and whether it went to the live room (web/metrics.py sets it).
@@ -164,7 +166,9 @@ class Delivery:
         not wait behind a flooding run's batches. A run with nothing to send (no new
         line, no watcher catching up) is not looked at: with 100 runs watched and one
         of them printing, a turn costs that one run's sockets, not every socket's
-        backlog (tests/web/test_delivery_turns.py).
+        backlog (tests/web/test_delivery_turns.py). The first batch of every run with
+        new lines for its live room is read in one ``read_outputs`` call (on Redis, one
+        round trip for them all rather than one or more per run).
         """
         self._apply_requests()
         self._held = False
@@ -174,7 +178,10 @@ class Delivery:
         failure: Exception | None = None
         due = [(run_id, watchers) for run_id, watchers in self._runs.items()
                if watchers.behind or ends[run_id] != watchers.sent]
-        for run_id, watchers in sorted(due, key=lambda item: ends[item[0]] - item[1].sent):
+        due.sort(key=lambda item: ends[item[0]] - item[1].sent)
+        self._prefetch([(run_id, watchers.sent) for run_id, watchers in due
+                        if watchers.live and watchers.sent < ends[run_id]])
+        for run_id, watchers in due:
             try:
                 more |= self._deliver(run_id, watchers, ends[run_id], ends)
             except Exception as exc:  # this run's turn failed: the others still get theirs
@@ -200,6 +207,20 @@ class Delivery:
         self._appended = True
         others = [run_id for run_id in ends if run_id != sending]
         return any(now > ends[run_id] for run_id, now in self._ends(others).items())
+
+    def _prefetch(self, reads: list[tuple[str, int]]) -> None:
+        """Read the live-room batch after each ``(run_id, sent)`` at once, for
+        :meth:`_batch` to take (what this turn does not take is dropped with it)."""
+        self._prefetched = {}
+        if not reads:
+            return
+        try:
+            slices = self.store.read_outputs(
+                reads, max_lines=self.max_batch_lines, max_chars=self.max_batch_chars)
+        except Exception:  # each run then reads its own, and fails on its own
+            log.debug("reading the turn's batches at once failed", exc_info=True)
+            return
+        self._prefetched = dict(zip(reads, slices, strict=True))
 
     def _ends(self, run_ids: list[str]) -> dict[str, int]:
         """The output end of each of ``run_ids``, asked of the store in one call
@@ -318,9 +339,12 @@ class Delivery:
     def _batch(self, run_id: str, after: int, upto: int | None = None) -> tuple[
         dict[str, Any] | None, int
     ]:
-        limit = self.max_batch_lines if upto is None else min(self.max_batch_lines, upto - after)
-        piece = self.store.read_output(
-            run_id, after, max_lines=limit, max_chars=self.max_batch_chars)
+        piece = self._prefetched.pop((run_id, after), None) if upto is None else None
+        if piece is None:
+            limit = (self.max_batch_lines if upto is None
+                     else min(self.max_batch_lines, upto - after))
+            piece = self.store.read_output(
+                run_id, after, max_lines=limit, max_chars=self.max_batch_chars)
         if not piece.lines:
             return None, after
         return output_event(piece, run_id), piece.last_seq
