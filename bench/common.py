@@ -32,7 +32,10 @@ def spawn_server(args: list[str], env: dict[str, str] | None = None,
                  ready_path: str = "/healthz") -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """As :func:`server_process`, yielding the process too (for its pid)."""
     port = free_port()
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    # This checkout's package first, whatever the virtualenv has installed (a worktree's
+    # bench run with another checkout's .venv measures the worktree's code).
+    full_env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}",
+                **(env or {})}
     proc = subprocess.Popen(
         [sys.executable, *[a.format(port=port) for a in args]], cwd=ROOT, env=full_env,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
