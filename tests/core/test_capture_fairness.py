@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from flask_realtime.core.capture import CapturePump, RunCapture
 from flask_realtime.core.capture.pump import (
+    FLOOD_ALONE_LINES_PER_DRAIN,
     FLOOD_LINES_PER_DRAIN,
     SHARED_FLOOD_LINES_PER_DRAIN,
     _Outbox,
@@ -34,10 +35,11 @@ def test_a_quiet_run_is_stored_between_the_slices_of_a_flood(
     assert sink.texts("flood") == [f"{i:08d} {'x' * 50}" for i in range(1, 10_001)]
 
 
-def test_a_flood_is_bounded_per_drain_only_while_others_share_the_process(
+def test_a_flood_is_held_to_a_small_slice_per_drain_while_others_share_the_process(
         sink: Sink) -> None:
     """A process run's reader is held to one slice (``intake``) per drain while the run
-    floods beside another; alone, it is not held at all."""
+    floods beside another; alone, to a slice forty times larger, which keeps a round
+    short without holding the flood back."""
     pump = CapturePump(sink)
     quiet, flood = pump.open("quiet"), pump.open("flood")
     written = [0]
@@ -53,9 +55,10 @@ def test_a_flood_is_bounded_per_drain_only_while_others_share_the_process(
     # Shared, a slice is a quarter of what makes a flood: this process handles a
     # quarter of a shared flood's lines a round, not all it would make.
     assert SHARED_FLOOD_LINES_PER_DRAIN * 4 <= FLOOD_LINES_PER_DRAIN
-    assert quiet.intake == 0
+    assert quiet.intake == FLOOD_ALONE_LINES_PER_DRAIN  # far more than it writes
     assert pump.close(quiet)
-    flood_until(lambda: flood.intake == 0)  # alone in the process: unbounded
+    flood_until(lambda: flood.intake == FLOOD_ALONE_LINES_PER_DRAIN)  # alone
+    assert FLOOD_ALONE_LINES_PER_DRAIN >= 40 * SHARED_FLOOD_LINES_PER_DRAIN
     assert pump.close(flood)
     pump.shutdown()
     assert sink.texts("flood") == [f"{i:08d} {'x' * 50}" for i in range(1, written[0] + 1)]
@@ -71,23 +74,25 @@ def test_a_run_floods_by_its_lines_per_round_or_while_its_reader_is_held(
     outbox = _Outbox(RunCapture("r", lambda: None, 1000))
     capture = outbox.capture
     pump._note(outbox, 600, shared=True, round_=False)  # between rounds: not yet
-    assert not outbox.flooding and capture.intake == 0
+    assert not outbox.flooding and capture.intake == 0  # as made: _note left it
     pump._note(outbox, 500, shared=True, round_=False)  # 1,100 since the round
     assert outbox.flooding and capture.intake == SHARED_FLOOD_LINES_PER_DRAIN
     assert capture.give_way == pump.give_way
     pump._note(outbox, 0, shared=True)  # the round counts them: still flooding
     assert outbox.flooding
     pump._note(outbox, 900, shared=True)  # a round with fewer: quiet again
-    assert not outbox.flooding and capture.intake == 0 and capture.give_way == 0
+    assert not outbox.flooding and capture.give_way == 0
+    assert capture.intake == FLOOD_ALONE_LINES_PER_DRAIN
     capture.held = True  # the reader waited for this drain
     pump._note(outbox, 5, shared=True)
     assert outbox.flooding and capture.intake == SHARED_FLOOD_LINES_PER_DRAIN
     assert not capture.held  # taken: the next drain asks again
     pump._note(outbox, 5, shared=True)
-    assert not outbox.flooding and capture.intake == 0
+    assert not outbox.flooding and capture.intake == FLOOD_ALONE_LINES_PER_DRAIN
     capture.held = True
-    pump._note(outbox, 5000, shared=False)  # alone: flooding, but never held back
-    assert outbox.flooding and capture.intake == 0 and capture.give_way == 0
+    pump._note(outbox, 5000, shared=False)  # alone: flooding, no pause, a large slice
+    assert outbox.flooding and capture.give_way == 0
+    assert capture.intake == FLOOD_ALONE_LINES_PER_DRAIN
     assert capture.fast
 
 
@@ -97,3 +102,15 @@ def test_a_capture_counts_its_drains_and_wakes_who_waits_for_one() -> None:
     count = capture.drains
     capture.drain(0.0, 0.1)
     assert capture.drains == count + 1 and capture.wait_drained(count, 0)
+
+
+def test_a_process_runs_reader_is_bounded_from_the_moment_its_run_opens(
+        sink: Sink) -> None:
+    """Before any round has seen what it writes, a run's reader may write
+    ``FLOOD_ALONE_LINES_PER_DRAIN`` lines per drain: a pump busy with a long round
+    does not let a new flood in unbounded meanwhile. ``give_way`` 0 turns it off."""
+    pump, unbounded = CapturePump(sink), CapturePump(sink, give_way=0)
+    assert pump.open("r").intake == FLOOD_ALONE_LINES_PER_DRAIN
+    assert unbounded.open("r").intake == 0
+    pump.shutdown()
+    unbounded.shutdown()

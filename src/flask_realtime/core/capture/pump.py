@@ -81,6 +81,13 @@ FLOOD_LINES_PER_DRAIN = 1000
 #: 1,000-2,000 a round) it handled 90,000-125,000 of a shared flood's lines a second
 #: (docs/performance.md, "Process isolation").
 SHARED_FLOOD_LINES_PER_DRAIN = 250
+#: Otherwise (alone, or not flooding) how many lines a process run's reader may write
+#: per drain cycle: at most 1,000,000 lines/s, above what the pump stores, and far
+#: above what a run that does not flood writes. Unbounded, the rounds grew with a
+#: flood: a round that took longer found more lines, up to 60,000-95,000 lines and
+#: 30-65 ms of assembling alone, and a run started beside the flood waited behind
+#: such rounds (docs/performance.md, "Process isolation").
+FLOOD_ALONE_LINES_PER_DRAIN = 10_000
 #: How long a flooding run's printing thread pauses once per drain cycle while other
 #: runs share the process (0 turns it off). Without it a run printing as fast as it can
 #: kept the GIL busy enough to triple another run's p99 latency (bench/flood.py).
@@ -200,7 +207,10 @@ class CapturePump:
     * the other runs are drained first in each round, and between rounds as soon as
       they write, without waiting for the flood's batch interval.
 
-    A flood alone in the process is never slowed.
+    A flood alone in the process is not slowed. A process run's reader writes at most
+    ``FLOOD_ALONE_LINES_PER_DRAIN`` lines per drain cycle then (and from the start,
+    before any round has seen how much it writes): more than the pump stores, so it
+    only keeps each round short, and a run that opens waits behind one such round.
     """
 
     def __init__(
@@ -236,6 +246,7 @@ class CapturePump:
         """
         install()
         capture = RunCapture(run_id, self._wake.set, self.max_line_chars)
+        capture.intake = FLOOD_ALONE_LINES_PER_DRAIN if self.give_way else 0
         with self._lock:
             self._outboxes[capture] = _Outbox(capture)
             if self._thread is None:
@@ -466,7 +477,8 @@ class CapturePump:
         outbox.flooding = floods
         contended = shared and floods
         capture.give_way = self.give_way if contended else 0.0
-        capture.intake = SHARED_FLOOD_LINES_PER_DRAIN if contended and self.give_way else 0
+        capture.intake = 0 if not self.give_way else (
+            SHARED_FLOOD_LINES_PER_DRAIN if contended else FLOOD_ALONE_LINES_PER_DRAIN)
         fast = floods and not shared  # alone: nobody to give way to
         if capture.fast != fast:
             capture.set_fast(fast)
