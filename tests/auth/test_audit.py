@@ -174,3 +174,26 @@ def test_what_a_user_does_to_schedules_is_recorded(
         for op in ("create", "pause", "run_now", "resume", "delete")]
     assert entries[2]["run_id"] == run["id"]
     assert all(e["detail"]["name"] == "hourly" and e["address"] for e in entries)
+
+
+def test_a_start_sent_again_with_its_request_id_is_recorded_once(
+        browser: Callable[[], Browser], open_socket: Callable[..., Watcher]) -> None:
+    """A client that sends a start again (its reply was lost) with the same
+    ``request_id`` gets the first run back, over HTTP and Socket.IO alike; the trail
+    holds one ``start`` (or ``rerun``) for that run, not one per request."""
+    user, admin = browser(), browser()
+    user.login("user1")
+    start = {"job": "countdown", "params": {"n": 1, "delay": 0}, "request_id": "again-1"}
+    first = user.post("/api/runs", start).json()["id"]
+    assert user.post("/api/runs", start).json()["id"] == first
+    _finished(user, first)
+    rerun = user.post(f"/api/runs/{first}/rerun", {"request_id": "again-2"}).json()["id"]
+    assert user.post(f"/api/runs/{first}/rerun", {"request_id": "again-2"}).json()["id"] == rerun
+    socket = open_socket(user.cookie)
+    ask = {"job": "countdown", "params": {"n": 1, "delay": 0}, "request_id": "again-3"}
+    by_socket = socket.call("start", ask)["run_id"]
+    assert socket.call("start", ask)["run_id"] == by_socket
+    admin.login("user3")
+    seen = [(e["action"], e.get("run_id")) for e in _trail(admin)[::-1]
+            if e["action"] in ("start", "rerun")]
+    assert seen == [("start", first), ("rerun", rerun), ("start", by_socket)]

@@ -143,6 +143,11 @@ def test_the_same_request_id_starts_one_run(core: Core) -> None:
     first = core.service.start("u", "quick", request_id="r1")
     assert core.service.start("u", "quick", request_id="r1").id == first.id
     assert core.service.start("other", "quick", request_id="r1").id != first.id
+    # start_once says which call made the run: the first, not the ones repeating it.
+    made, new = core.service.start_once("u", "quick", request_id="r2")
+    assert new and made.id != first.id
+    again, repeated = core.service.start_once("u", "quick", request_id="r2")
+    assert again.id == made.id and repeated is False
 
 
 def test_limits_on_concurrent_runs(core: Core) -> None:

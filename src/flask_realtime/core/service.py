@@ -225,7 +225,20 @@ class RunService:
         run_id: str | None = None, notify: Any = None,
         files: Mapping[str, IncomingFile] | None = None,
     ) -> Run:
-        """Validate and start a run; a repeated ``request_id`` returns the first run.
+        """:meth:`start_once`'s run (the first one for a repeated ``request_id``)."""
+        return self.start_once(user, job, params, request_id=request_id, services=services,
+                               schedule=schedule, run_id=run_id, notify=notify,
+                               files=files)[0]
+
+    def start_once(
+        self, user: str, job: Any, params: Any = None, *, request_id: str | None = None,
+        services: Mapping[str, Any] | None = None, schedule: tuple[str, str] | None = None,
+        run_id: str | None = None, notify: Any = None,
+        files: Mapping[str, IncomingFile] | None = None,
+    ) -> tuple[Run, bool]:
+        """Validate and start a run: the run, and whether this call made it (False: a
+        repeated ``request_id``, whose first run is returned and not started again: a
+        caller that records starts records that one once).
         ``schedule`` is the ``(id, name)`` of the schedule starting it, kept on the run;
         ``run_id`` the new run's id when the caller chose it (the scheduler saves it
         on the schedule first), else a new one.
@@ -266,10 +279,10 @@ class RunService:
         if run.id != new.id:  # a retried start: the first one is already going
             if uploads:
                 self.store.delete_blobs(new.id)
-            return run
+            return run, False
         self._announce(run)
         runner.submit(run, spec, values, RunContext(run.id, user, dict(services or {})))
-        return run
+        return run, True
 
     def start_many(self, starts: Sequence[StartRequest]) -> list[Run | Exception]:
         """:meth:`start` for each of ``starts`` (no files), in order, the runs created in

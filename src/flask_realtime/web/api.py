@@ -189,14 +189,15 @@ def start_run() -> tuple[Response, int, dict[str, str]]:
     rt = get_realtime()
     if request.mimetype == "multipart/form-data":
         job, params, request_id, uploads = files.multipart_start()
-        run = rt.start(user, job, params, request_id=request_id, files=uploads,
-                       notify=request.form.get("notify"))
+        run, made = rt.start_once(user, job, params, request_id=request_id, files=uploads,
+                                  notify=request.form.get("notify"))
     else:
         data = _json_body('{"job": name, "params": {...}}')
         # The run service checks request_id, for HTTP and Socket.IO alike.
-        run = rt.start(user, data.get("job"), data.get("params"),
-                       request_id=data.get("request_id"), notify=data.get("notify"))
-    audit.record("start", user, run=run, detail=audit.params_detail(rt.registry, run))
+        run, made = rt.start_once(user, data.get("job"), data.get("params"),
+                                  request_id=data.get("request_id"), notify=data.get("notify"))
+    if made:  # a repeated request_id is the same start, recorded once
+        audit.record("start", user, run=run, detail=audit.params_detail(rt.registry, run))
     return _started(run)
 
 
@@ -214,10 +215,11 @@ def rerun(run_id: str) -> tuple[Response, int, dict[str, str]]:
     if not rt.service.may_run(user, spec):  # theirs: they know the job, so say why
         raise JobForbiddenError(old.job)
     params, uploads = files.stored_uploads(old, spec)
-    run = rt.start(user, old.job, params, request_id=data.get("request_id"), files=uploads,
-                   notify=data.get("notify"))
-    audit.record("rerun", user, run=run, detail={"from": old.id,
-                                                 **audit.params_detail(rt.registry, run)})
+    run, made = rt.start_once(user, old.job, params, request_id=data.get("request_id"),
+                              files=uploads, notify=data.get("notify"))
+    if made:
+        audit.record("rerun", user, run=run, detail={"from": old.id,
+                                                     **audit.params_detail(rt.registry, run)})
     return _started(run)
 
 

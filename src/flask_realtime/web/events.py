@@ -165,10 +165,12 @@ def _start(rt: Realtime, user: str, data: Any) -> dict[str, Any]:
         raise ValueError(f"This job takes a file ({', '.join(takes)}): start it with POST "
                          "/api/runs as multipart/form-data (docs/protocol.md); the socket's "
                          "start takes no files.")
-    run = rt.start(user, data.get("job"), data.get("params"),  # request_id: checked there
-                   request_id=data.get("request_id"), notify=data.get("notify"))
+    # The run service checks request_id, for HTTP and Socket.IO alike.
+    run, made = rt.start_once(user, data.get("job"), data.get("params"),
+                              request_id=data.get("request_id"), notify=data.get("notify"))
     rt.delivery.watch(request.sid, run.id, 0)  # type: ignore[attr-defined]
-    audit.record("start", user, run=run, detail=audit.params_detail(rt.registry, run))
+    if made:  # a repeated request_id is the same start, recorded once
+        audit.record("start", user, run=run, detail=audit.params_detail(rt.registry, run))
     return {"run_id": run.id}
 
 

@@ -98,17 +98,25 @@ class Realtime:
 
     def start(self, user: str, job: Any, params: Any, *, request_id: str | None = None,
               notify: Any = None, files: Mapping[str, IncomingFile] | None = None) -> Run:
+        """:meth:`start_once`'s run."""
+        return self.start_once(user, job, params, request_id=request_id, notify=notify,
+                               files=files)[0]
+
+    def start_once(self, user: str, job: Any, params: Any, *, request_id: str | None = None,
+                   notify: Any = None, files: Mapping[str, IncomingFile] | None = None,
+                   ) -> tuple[Run, bool]:
         """Start ``job`` for ``user`` with the services of their login (and ``files``
-        for its file parameters), as :meth:`RunService.start` does (same errors).
+        for its file parameters), as :meth:`RunService.start_once` does (same errors):
+        the run, and whether this call made it (False for a repeated ``request_id``).
         ``notify`` left out (None or empty) is the user's default, read now and kept on
         the run (docs/notifications.md)."""
         if notify is None or notify == "":
             from ..notify.preferences import load
 
             notify = load(self.store, user).notify
-        return self.service.start(user, job, params, request_id=request_id,
-                                  services=self.services_for(user), notify=notify,
-                                  files=files)
+        return self.service.start_once(user, job, params, request_id=request_id,
+                                       services=self.services_for(user), notify=notify,
+                                       files=files)
 
     def run_json(self, run: Run, *, with_result: bool = False) -> dict[str, Any]:
         """The run as the API shows it (web/states.py)."""
