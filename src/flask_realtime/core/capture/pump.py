@@ -246,7 +246,7 @@ class CapturePump:
         """
         install()
         capture = RunCapture(run_id, self._wake.set, self.max_line_chars)
-        capture.intake = FLOOD_ALONE_LINES_PER_DRAIN if self.give_way else 0
+        capture.intake = self._intake(contended=False)
         with self._lock:
             self._outboxes[capture] = _Outbox(capture)
             if self._thread is None:
@@ -477,13 +477,19 @@ class CapturePump:
         outbox.flooding = floods
         contended = shared and floods
         capture.give_way = self.give_way if contended else 0.0
-        capture.intake = 0 if not self.give_way else (
-            SHARED_FLOOD_LINES_PER_DRAIN if contended else FLOOD_ALONE_LINES_PER_DRAIN)
+        capture.intake = self._intake(contended)
         fast = floods and not shared  # alone: nobody to give way to
         if capture.fast != fast:
             capture.set_fast(fast)
             if not fast and capture.pending():  # written since, no wake-up
                 self._wake.set()
+
+    def _intake(self, contended: bool) -> int:
+        """A process run's reader bound (``RunCapture.intake``): one small slice while
+        it floods beside others, a large one otherwise; none with ``give_way`` 0."""
+        if not self.give_way:
+            return 0
+        return SHARED_FLOOD_LINES_PER_DRAIN if contended else FLOOD_ALONE_LINES_PER_DRAIN
 
     def _serve_quiet(self, until: float, ending: threading.Event) -> bool:
         """Wait until ``until`` (monotonic) for the next round; while some run floods,
