@@ -159,7 +159,9 @@ def test_a_burst_of_events_adds_few_threads_and_other_users_do_not_notice(
         with Sampler(victim) as loud:
             attack_.stdin.write("go\n")
             attack_.stdin.flush()
-            answers = json.loads(attack_.stdout.readline())
+            printed = attack_.stdout.readline()
+    assert printed, "the attacker's process ended without its answers: its stderr says why"
+    answers = json.loads(printed)
 
     assert loud.most_threads - baseline < MAX_NEW_THREADS, (baseline, loud.most_threads)
     # The other user is served all along, and only with 200s: before the pool, with a

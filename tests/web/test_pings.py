@@ -6,13 +6,18 @@ answering is still closed after the ping timeout."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
+import time
 
 import pytest
 import websockets
 from flask import Flask
 
-from tests.conftest import LiveServer
+from flask_realtime.web import packets
+from tests.conftest import LiveServer, wait_for
+from tests.hardening.rawclient import RawClient
+from tests.hardening.test_bursts import read_acks
 
 PING_INTERVAL = 0.2
 PING_TIMEOUT = 0.5
@@ -79,3 +84,37 @@ def test_a_client_that_stops_answering_pings_is_closed(live_server: LiveServer) 
             return True
 
     assert asyncio.run(scenario())
+
+
+def test_a_client_whose_events_wait_for_room_is_not_closed_for_a_pong_not_read_yet(
+        live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client that sends events faster than they are handled is read at their pace
+    (web/packets.py): its pong waits, unread, behind its events. The server's wait is
+    not the client's silence: it stays connected and every event is answered."""
+    dispatcher = packets._dispatcher
+    monkeypatch.setattr(dispatcher, "wait_seconds", 30)
+    service = live_server.app.extensions["flask_realtime"].service
+    stuck = threading.Event()
+    real_get = service.get
+    monkeypatch.setattr(service, "get", lambda *a: stuck.wait(30) and real_get(*a))
+    raw = RawClient(live_server.url)
+    eio = live_server.app.extensions["socketio"].server.eio
+    (socket,) = eio.sockets.values()
+    events = dispatcher.per_connection + dispatcher.max_waiting + 1  # the last one waits
+    for ack_id in range(1, events + 1):
+        raw.send(f"42{ack_id}" + json.dumps(["watch", {"run_id": "nope", "after": 0}]))
+    # The ping goes out and is answered; the pong is behind the waiting event. Once the
+    # ping is older than its timeout, python-engineio alone would close the socket.
+    def ping_overdue() -> bool:
+        raw.pump(0.05)  # reads, and answers the ping
+        return bool(socket.last_ping) and time.time() - socket.last_ping > 3 * PING_TIMEOUT
+
+    wait_for(ping_overdue)
+    stuck.set()
+    answers = read_acks(raw, events)
+    assert sorted(answers) == list(range(1, events + 1))
+    assert {a["error"] for a in answers.values()} == {"There is no run 'nope'."}
+    assert not socket.closed
+    assert raw.call("watch", {"run_id": "nope", "after": 0}) == {
+        "error": "There is no run 'nope'."}
+    raw.close()

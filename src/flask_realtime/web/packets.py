@@ -42,6 +42,7 @@ from .socketio_internals import (
     intercept_events,
     intercept_messages,
     is_connected,
+    reading_paused,
     send_ack,
 )
 
@@ -119,7 +120,9 @@ class EventDispatcher:
     caller (the thread reading that connection) waits for room, up to ``wait_seconds``:
     a client sending faster than its events are handled is slowed to their pace, and
     costs no more than any other connection. When no room comes (the handlers are stuck,
-    say on a store that is away) ``submit`` returns False and runs nothing. Each
+    say on a store that is away) ``submit`` returns False and runs nothing. While the
+    reader waits, the frames behind it are not read, a pong among them: the wait does
+    not count towards the connection's ping timeout (``reading_paused``). Each
     finished call hands its connection's slot to that connection's next call at the back
     of the pool's queue, so connections take turns. The process never has more than
     ``workers`` threads for handlers, whatever the clients send.
@@ -136,9 +139,12 @@ class EventDispatcher:
         #: Only connections with calls on the pool or waiting are here.
         self._connections: dict[str, _Connection] = {}
 
-    def submit(self, key: str, work: Callable[[], None]) -> bool:
-        """Run ``work()`` soon (True), or refuse it (False): see the class."""
-        deadline = time.monotonic() + self.wait_seconds
+    def submit(self, key: str, work: Callable[[], None],
+               wait_seconds: float | None = None) -> bool:
+        """Run ``work()`` soon (True), or refuse it (False): see the class.
+        ``wait_seconds`` overrides the wait for room (0: refuse at once)."""
+        deadline = time.monotonic() + (
+            self.wait_seconds if wait_seconds is None else wait_seconds)
         with self._room:
             while True:
                 connection = self._connections.setdefault(key, _Connection())
@@ -202,7 +208,11 @@ def guard_inbound(server: socketio.Server, dispatcher: EventDispatcher | None = 
             if is_connected(server, event.sid, event.namespace):  # gone while it waited
                 event.run()
 
-        if not events.submit(event.eio_sid, work) and event.ack_id is not None:
+        if events.submit(event.eio_sid, work, wait_seconds=0):
+            return
+        with reading_paused(server.eio, event.eio_sid):  # its pong waits behind this
+            accepted = events.submit(event.eio_sid, work)
+        if not accepted and event.ack_id is not None:
             send_ack(server, event.eio_sid, event.namespace, event.ack_id,
                      [{"error": TOO_MANY_IN_FLIGHT}])
 

@@ -18,6 +18,7 @@ guards), web/delivery.py (backpressure on slow clients).
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import inspect
 import itertools
@@ -27,7 +28,7 @@ import ssl
 import threading
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import engineio
@@ -337,7 +338,10 @@ class WireQueue(queue.Queue[Any]):
     python-engineio's writer waits for a packet at most ``ping_interval +
     ping_timeout`` and then closes the websocket: that is how a client that stopped
     answering pings is closed. A packet written through counts as one taken: the wait
-    ends that long after the last packet either way (:meth:`get`)."""
+    ends that long after the last packet either way (:meth:`get`). While the socket's
+    reader is held (``reading_paused``, told by :func:`reading_paused`) the pong that
+    would let the next ping go may be unread: the wait goes on, and ends that long after
+    the reader is back (``resumed``, monotonic) at the earliest."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -346,6 +350,8 @@ class WireQueue(queue.Queue[Any]):
         self.direct = 0  # packets written through (tests and benchmarks)
         self.partial = 0  # of them, those whose rest was queued
         self.last_direct = 0.0  # time.monotonic() of the last one
+        self.reading_paused = False
+        self.resumed = 0.0
 
     def get(self, block: bool = True, timeout: float | None = None) -> Any:
         """``Queue.get``; a wait with a timeout ends that long after the last packet
@@ -357,7 +363,10 @@ class WireQueue(queue.Queue[Any]):
             try:
                 return super().get(True, wait)
             except queue.Empty:
-                wait = self.last_direct + timeout - time.monotonic()
+                if self.reading_paused:
+                    wait = timeout
+                    continue
+                wait = max(self.last_direct, self.resumed) + timeout - time.monotonic()
                 if wait <= 0:
                     raise
 
@@ -590,12 +599,56 @@ def _schedule_ping(socket: Any) -> None:
         pinger.schedule(socket)
 
 
+_engineio_check_ping_timeout = engineio_socket_module.Socket.check_ping_timeout
+
+
+def _check_ping_timeout(socket: Any) -> bool:
+    """``Socket.check_ping_timeout`` (4.15.1: closes the socket and answers False when
+    its ping is older than ``ping_timeout``), except while the thread reading the
+    socket is held elsewhere (:func:`reading_paused`): the client's pong may be there,
+    unread, behind the frames the server has not taken yet."""
+    if getattr(socket, "flask_realtime_unread_since", None) is not None and not socket.closed:
+        return True
+    return bool(_engineio_check_ping_timeout(socket))
+
+
+@contextlib.contextmanager
+def reading_paused(eio: engineio.Server, sid: str) -> Iterator[None]:
+    """While the thread that reads socket ``sid`` waits here instead of reading (its
+    client sent events faster than they are handled: web/packets.py), the time does not
+    count towards the socket's ping timeout: a pong sent meanwhile is only read after.
+    The wait is added to an outstanding ping's start (``last_ping``), and the writer's
+    wait for the next packet starts again (:class:`WireQueue`), so a client that really
+    stopped answering is still closed, that much later."""
+    socket = engineio_sockets(eio).get(sid)
+    if socket is None:
+        yield
+        return
+    packets = socket.queue if isinstance(socket.queue, WireQueue) else None
+    began = time.time()
+    socket.flask_realtime_unread_since = began
+    if packets is not None:
+        packets.reading_paused = True
+    try:
+        yield
+    finally:
+        if packets is not None:
+            packets.resumed = time.monotonic()
+            packets.reading_paused = False
+        socket.flask_realtime_unread_since = None
+        sent = socket.last_ping  # a ping sent before the wait, or during it
+        if sent:
+            socket.last_ping = sent + time.time() - max(began, sent)
+
+
 def share_pings(eio: engineio.Server) -> Pinger:
     """Send the pings of ``eio``'s sockets from one :class:`Pinger` thread instead of a
-    thread each. Other Engine.IO servers of the process keep python-engineio's way."""
+    thread each, and let :func:`reading_paused` hold a socket's ping timeout. Other
+    Engine.IO servers of the process keep python-engineio's way."""
     pinger = Pinger()
     eio.flask_realtime_pinger = pinger
     engineio_socket_module.Socket.schedule_ping = _schedule_ping
+    engineio_socket_module.Socket.check_ping_timeout = _check_ping_timeout
     return pinger
 
 
@@ -718,8 +771,10 @@ def missing_internals(server: socketio.Server) -> list[str]:
         ("engineio.Server.create_queue, made each socket's queue (BaseSocket.__init__)",
          lambda: callable(eio.create_queue) and "self.server.create_queue()" in
          inspect.getsource(engineio_socket_module.Socket.__mro__[1].__init__)),
-        ("engineio.socket.Socket.check_ping_timeout", lambda: callable(
-            engineio_socket_module.Socket.check_ping_timeout)),
+        ("engineio.socket.Socket.check_ping_timeout, reading .last_ping and .closed",
+         lambda: callable(_engineio_check_ping_timeout) and all(
+             f"self.{name}" in inspect.getsource(_engineio_check_ping_timeout)
+             for name in ("last_ping", "closed"))),
         ("engineio's websocket wrapper: .app (the socket's handler), .ws, .send",
          lambda: _wrapper_as_written()),
         ("engineio.socket.Socket.close(wait=..., reason=...)",
