@@ -111,3 +111,46 @@ def test_once_the_child_has_exited_the_rest_of_its_pipe_is_read_unbounded(
     writer.join(10)
     texts = [text for _s, text, _e in capture.drain(time.monotonic(), 0.1, force=True)]
     assert texts == [f"{i:08d} {'x' * 51}" for i in range(1, TOTAL + 1)]
+
+
+def test_a_line_cut_between_two_reads_is_stored_whole_however_long_the_reader_waits(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A read ends where the pipe's bytes were cut, mostly within a line. The reader
+    waits between two reads (for a drain while bounded; for the interpreter on a busy
+    machine): here each wait is a drain that publishes partial lines at once. Every
+    line the job printed whole is still one whole line (CI, under load: a flood's line
+    came out as "0" and "0034611 xxx...")."""
+    drained: list[tuple[str, str, str]] = []
+    capture = RunCapture("flood", lambda: None, 10_000)
+
+    def drain_instead(self: RunCapture, count: int, timeout: float) -> bool:
+        drained.extend(self.drain(time.monotonic(), 0.0))  # the pump, as late as can be
+        return True
+
+    monkeypatch.setattr(RunCapture, "wait_drained", drain_instead)
+    capture.intake = 1  # a drain between any two reads
+    r, _writer = start_flood()
+    reader = _Reader(capture, {r: STDOUT}, None, _Outcome())
+    reader.thread.join(30)
+    assert not reader.thread.is_alive()
+    drained.extend(capture.drain(time.monotonic(), 0.0, force=True))
+    assert [text for _s, text, _e in drained] == [
+        f"{i:08d} {'x' * 51}" for i in range(1, TOTAL + 1)]
+    assert {end for _s, _t, end in drained} == {"\n"}
+    reader.close(1)
+
+
+def test_an_unfinished_line_is_written_once_its_pipe_is_quiet() -> None:
+    """A prompt, or a progress bar: no newline comes, and the text is written as it is
+    (``TAIL_QUIET_SECONDS``), for the pump to publish as a partial line."""
+    capture = RunCapture("prompt", lambda: None, 10_000)
+    r, w = os.pipe()
+    reader = _Reader(capture, {r: STDOUT}, None, _Outcome())
+    os.write(w, b"line one\nYour name: ")
+    wait_for(lambda: capture.current_line() == "Your name: ")
+    os.write(w, b"Ada\n")
+    os.close(w)
+    reader.thread.join(10)
+    texts = [(text, end) for _s, text, end in capture.drain(time.monotonic(), 0.0, force=True)]
+    assert texts == [("line one", "\n"), ("Your name: Ada", "\n")]
+    reader.close(1)

@@ -104,6 +104,10 @@ MIN_SLICE_READ_BYTES = 4096
 INTAKE_WAIT_SECONDS = 0.1
 #: How often the supervisor looks at the child, the stop signal and the deadlines.
 SUPERVISE_SECONDS = 0.05
+#: The reader holds a read's last, unfinished line until the next read brings its rest
+#: (see ``_Reader``), or until its pipe has been quiet this long: then it is written as
+#: it is (a prompt waiting for input, a progress bar).
+TAIL_QUIET_SECONDS = 0.02
 
 
 def _no_input(fd: int) -> None:
@@ -136,7 +140,16 @@ class _Outcome:
 
 class _Reader:
     """One thread that reads the child's stdout and stderr pipes into the run, counting
-    bytes against the output limit, until both are at their end (or :meth:`close`)."""
+    bytes against the output limit, until both are at their end (or :meth:`close`).
+
+    A read ends where the pipe's bytes were cut, mostly within a line. The reader writes
+    into the run only up to the read's last newline and holds the rest (``_tails``)
+    until the next read of that pipe, or until the pipe has been quiet for
+    ``TAIL_QUIET_SECONDS``, or its end: a line the job printed whole is never stored as
+    a partial line and its continuation because the reader waited between two reads
+    (for a drain while bounded, or for the interpreter on a busy machine) longer than
+    the pump waits for a partial line's end. A tail of ``READ_BYTES`` or more (one long
+    line) is written as it comes."""
 
     def __init__(self, capture: RunCapture, fds: dict[int, str], limit: int | None,
                  outcome: _Outcome) -> None:
@@ -147,6 +160,11 @@ class _Reader:
         self._selector = selectors.DefaultSelector()
         self._decoders = {fd: codecs.getincrementaldecoder("utf-8")("replace")
                           for fd in fds}
+        self._streams = dict(fds)
+        #: A pipe's unfinished last line, held, and since when (monotonic); the lock
+        #: makes taking a tail and writing it one step (see :meth:`write_held`).
+        self._tails: dict[int, tuple[bytes, float]] = {}
+        self._tails_lock = threading.Lock()
         for fd, stream in fds.items():
             self._selector.register(fd, selectors.EVENT_READ, stream)
         self._closing = threading.Event()
@@ -176,12 +194,45 @@ class _Reader:
         self._closing.set()
         self.thread.join()
 
+    def write_held(self) -> None:
+        """Write the unfinished lines held now, from any thread: the job asks for
+        input, and its prompt must be in the run before what is typed."""
+        self._write_tails()
+
+    def _write_tails(self, fd: int | None = None, *, held_since: float | None = None
+                     ) -> None:
+        """Write the held unfinished line of pipe ``fd`` (of every pipe: None; with
+        ``held_since``, only those held since then or earlier)."""
+        with self._tails_lock:
+            for pipe in [fd] if fd is not None else list(self._tails):
+                tail, since = self._tails.get(pipe, (b"", 0.0))
+                if tail and (held_since is None or since <= held_since):
+                    del self._tails[pipe]
+                    self.capture.write(self._streams[pipe],
+                                       self._decoders[pipe].decode(tail))
+
+    def _write(self, fd: int, data: bytes, whole_only: bool) -> None:
+        """Write ``data`` read from pipe ``fd`` after the tail held for it; with
+        ``whole_only``, hold the new unfinished last line instead (up to ``READ_BYTES``
+        of it)."""
+        with self._tails_lock:
+            data = self._tails.pop(fd, (b"", 0.0))[0] + data
+            whole = data.rfind(b"\n") + 1
+            if whole_only and whole < len(data) and len(data) - whole < READ_BYTES:
+                self._tails[fd] = (data[whole:], time.monotonic())
+                data = data[:whole]
+            if data:
+                self.capture.write(self._streams[fd], self._decoders[fd].decode(data))
+
     def _loop(self) -> None:
         capture, selector = self.capture, self._selector
         cycle, taken = capture.drains, 0  # lines written since the drain numbered cycle
         try:
             while selector.get_map() and not self._closing.is_set():
-                for key, _ in selector.select(0.1):
+                ready = selector.select(TAIL_QUIET_SECONDS if self._tails else 0.1)
+                if self._tails:  # from pipes quiet meanwhile: unfinished lines as they are
+                    self._write_tails(held_since=time.monotonic() - TAIL_QUIET_SECONDS)
+                for key, _ in ready:
                     if capture.intake and not self._ended.is_set():
                         # A flood while other runs share this process: one slice per
                         # drain cycle (see CapturePump), the job's process held back
@@ -198,6 +249,7 @@ class _Reader:
                                    else _read_size(capture.intake, taken))
                     decoder = self._decoders[fd]
                     if not data:
+                        self._write_tails(fd)
                         if tail := decoder.decode(b"", final=True):
                             capture.write(key.data, tail)
                         selector.unregister(fd)
@@ -206,9 +258,13 @@ class _Reader:
                         continue  # read and dropped: the child must not block on a full pipe
                     allowed = self.allow(len(data))
                     if not allowed:
+                        self._write_tails(fd)
                         continue
                     taken += data.count(b"\n", 0, allowed)
-                    capture.write(key.data, decoder.decode(data[:allowed]))
+                    # The unfinished last line waits for its rest (the next read),
+                    # unless the output limit cut this read: nothing more comes then.
+                    self._write(fd, data[:allowed], whole_only=allowed == len(data))
+            self._write_tails()  # closed before the pipes' ends
         finally:
             for key in list(selector.get_map().values()):
                 selector.unregister(key.fd)
@@ -277,10 +333,13 @@ class _Control:
             self.send(("reply", number, True, value))
 
 
-def stdin_handlers(stdin: RunStdin) -> Mapping[str, Callable[..., Any]]:
+def stdin_handlers(stdin: RunStdin, before_read: Callable[[], object] = lambda: None
+                   ) -> Mapping[str, Callable[..., Any]]:
     """The parent's answers to the child's reads of its input (``core/child.py``
-    :class:`~.child.ChildStdin`): the run's input, read as a thread job's stdin."""
+    :class:`~.child.ChildStdin`): the run's input, read as a thread job's stdin.
+    ``before_read`` is called first (the reader writes the prompt it holds)."""
     def readline(prompt: Any, secret: Any, size: Any) -> str:
+        before_read()
         with stdin._lock:  # one reader at a time, its prompt with it
             stdin.prompt, stdin.secret = str(prompt)[:1000], bool(secret)
             try:
@@ -289,6 +348,7 @@ def stdin_handlers(stdin: RunStdin) -> Mapping[str, Callable[..., Any]]:
                 stdin.prompt, stdin.secret = "", False
 
     def read(size: Any) -> str:
+        before_read()
         return stdin.read(int(size))
 
     return {"readline": readline, "read": read}
@@ -357,9 +417,16 @@ def run_job_in_process(service: RunService, pump: CapturePump, run: Run, spec: J
     running.when_stopped(lambda: capture.system(
         running.stop_line or "Stop requested."))
     factories, handlers, missing = child_services(context.services)
+    readers: list[_Reader] = []  # the run's, once started: it holds the prompt's line
+
+    def write_prompt() -> None:
+        for reader in readers:
+            reader.write_held()
+
     handlers[STDIN_SERVICE] = stdin_handlers(RunStdin(
         service.store, run.id, capture, running,
-        on_wait=lambda prompt, secret: service.waiting_for_input(run.id, prompt, secret)))
+        on_wait=lambda prompt, secret: service.waiting_for_input(run.id, prompt, secret)),
+        before_read=write_prompt)
     for name in missing:
         capture.system(f"The service {name!r} cannot be used by a job in its own process.")
     outcome = _Outcome()
@@ -382,6 +449,7 @@ def run_job_in_process(service: RunService, pump: CapturePump, run: Run, spec: J
         child, reader, control = _start(capture, run, spec, values, context, stop_grace,
                                         limits, factories, handlers, outcome,
                                         starter or zygote(), stdin, folder)
+        readers.append(reader)
     except UploadGoneError as exc:
         error = str(exc)
         capture.system(error)
