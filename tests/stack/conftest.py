@@ -32,6 +32,14 @@ def running_stack(directory: Path, **options: Any) -> Iterator[dict[str, Any]]:
     assert not [pid for sid in sessions for pid in session_members(sid)]
 
 
+def log_tails(state: dict[str, Any], chars: int = 3000) -> str:
+    """The end of each log of a running stack (its processes' and nginx's), for a
+    failure's message: what a fixture's temporary folder would otherwise take away."""
+    logs = sorted(Path(state["stack"].dir).rglob("*.log"))
+    return "\n".join(f"--- {log.name}:\n{log.read_text(errors='replace')[-chars:]}"
+                     for log in logs)
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """nginx, 2 web processes (gunicorn), 2 RQ workers, Redis and the Webex simulator.

@@ -19,6 +19,7 @@ import requests
 import socketio
 
 from tests.conftest import Watcher, wait_for
+from tests.stack.conftest import log_tails
 
 pytestmark = pytest.mark.stack
 
@@ -90,8 +91,11 @@ def test_a_run_streams_over_wss(tls_stack: dict[str, Any],
     watcher = Watcher(sio)
     sio.on("output", watcher.on_output)
     try:
-        sio.connect(tls_stack["url"], transports=["websocket"], wait_timeout=15,
-                    headers={"Cookie": f"{COOKIE}={client.cookies[COOKIE]}"})
+        try:
+            sio.connect(tls_stack["url"], transports=["websocket"], wait_timeout=15,
+                        headers={"Cookie": f"{COOKIE}={client.cookies[COOKIE]}"})
+        except socketio.exceptions.ConnectionError as exc:  # once in CI: say what the
+            pytest.fail(f"{exc}\n{log_tails(tls_stack)}")  # stack's processes logged
         assert sio.transport() == "websocket"
         assert sio.eio.ws is not None and sio.eio.ws.sock.version().startswith("TLS")
         assert watcher.call("watch", {"run_id": run_id, "after": 0})["ok"]
