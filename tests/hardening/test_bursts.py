@@ -174,15 +174,22 @@ def test_a_burst_of_events_adds_few_threads_and_other_users_do_not_notice(
     assert {a["error"] for a in answers if not a.get("ok")} <= {packets.TOO_MANY_IN_FLIGHT}
 
 
-def test_an_event_finding_no_room_in_time_is_refused_with_an_error_ack(
-        live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    dispatcher = packets._dispatcher
-    monkeypatch.setattr(dispatcher, "wait_seconds", 0.2)
+def stuck_handlers(live_server: LiveServer, monkeypatch: pytest.MonkeyPatch,
+                   wait_seconds: float) -> threading.Event:
+    """The handlers hang, as on a store that does not answer, until the event returned
+    is set; an event waits ``wait_seconds`` for room in its connection's queue."""
+    monkeypatch.setattr(packets._dispatcher, "wait_seconds", wait_seconds)
     service = live_server.app.extensions["flask_realtime"].service
     stuck = threading.Event()
     real_get = service.get
-    # The handlers hang, as on a store that does not answer: the connection's queue fills.
-    monkeypatch.setattr(service, "get", lambda *a: stuck.wait(10) and real_get(*a))
+    monkeypatch.setattr(service, "get", lambda *a: stuck.wait(30) and real_get(*a))
+    return stuck
+
+
+def test_an_event_finding_no_room_in_time_is_refused_with_an_error_ack(
+        live_server: LiveServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    dispatcher = packets._dispatcher
+    stuck = stuck_handlers(live_server, monkeypatch, 0.2)  # the connection's queue fills
     raw = RawClient(live_server.url)
     room = dispatcher.per_connection + dispatcher.max_waiting
     for ack_id in range(1, room + 2):

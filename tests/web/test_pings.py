@@ -17,7 +17,7 @@ from flask import Flask
 from flask_realtime.web import packets
 from tests.conftest import LiveServer, wait_for
 from tests.hardening.rawclient import RawClient
-from tests.hardening.test_bursts import read_acks
+from tests.hardening.test_bursts import read_acks, stuck_handlers
 
 PING_INTERVAL = 0.2
 PING_TIMEOUT = 0.5
@@ -92,11 +92,7 @@ def test_a_client_whose_events_wait_for_room_is_not_closed_for_a_pong_not_read_y
     (web/packets.py): its pong waits, unread, behind its events. The server's wait is
     not the client's silence: it stays connected and every event is answered."""
     dispatcher = packets._dispatcher
-    monkeypatch.setattr(dispatcher, "wait_seconds", 30)
-    service = live_server.app.extensions["flask_realtime"].service
-    stuck = threading.Event()
-    real_get = service.get
-    monkeypatch.setattr(service, "get", lambda *a: stuck.wait(30) and real_get(*a))
+    stuck = stuck_handlers(live_server, monkeypatch, 30)
     raw = RawClient(live_server.url)
     eio = live_server.app.extensions["socketio"].server.eio
     (socket,) = eio.sockets.values()
