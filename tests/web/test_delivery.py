@@ -32,7 +32,8 @@ class Recorder:
 def test_a_quiet_runs_new_line_goes_out_before_a_floods_backlog() -> None:
     store = MemoryStore()
     socketio = Recorder()
-    delivery = Delivery(socketio, store, max_batch_lines=100)  # type: ignore[arg-type]
+    delivery = Delivery(socketio, store, max_batch_lines=100,  # type: ignore[arg-type]
+                        shared_batch_gap=0)  # the turns' order, unpaced (see below)
     for sid, run_id in (("a", "flood"), ("b", "quiet")):
         delivery._requests.put(("watch", sid, run_id, 0))
     delivery._turn()  # both watchers are caught up (nothing printed yet) and live

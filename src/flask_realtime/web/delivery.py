@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +47,19 @@ NAMESPACE = "/"
 
 #: How often a watcher held back by its own full connection is looked at again.
 HELD_POLL_SECONDS = 0.015
+#: Runs share this thread while two or more had lines to send within this long.
+SHARED_SECONDS = 0.25
+#: While runs share this thread, a run with more than this many lines to send to a
+#: destination (its live room, or a watcher catching up) is sent batches of this many
+#: lines, at most one every ``SHARED_BATCH_GAP_SECONDS``: 50,000 lines/s, twice what a
+#: process job flooding beside other runs is read at (core/capture/pump.py,
+#: ``SHARED_FLOOD_LINES_PER_DRAIN``), so its watchers still catch up. Unpaced, a
+#: watcher that had fallen behind a process flood was caught up as fast as it read,
+#: and every line of it was read, encoded and sent here, where the other runs' lines
+#: waited for the GIL behind it: another run's p99 stayed at 10 ms (11x quiet) for as
+#: long as the catching up took (docs/performance.md, "Process isolation").
+SHARED_BATCH_LINES = 250
+SHARED_BATCH_GAP_SECONDS = 0.005
 
 
 def output_event(piece: OutputSlice, run_id: str) -> dict[str, Any]:
@@ -68,6 +82,7 @@ class _RunWatchers:
     sent: int  # lines up to here went to the live room
     live: set[str] = field(default_factory=set)
     behind: dict[str, int] = field(default_factory=dict)  # sid -> last seq sent
+    paced_until: float = 0.0  # while runs share the thread, its next large batch
 
 
 class Delivery:
@@ -76,11 +91,19 @@ class Delivery:
 
     :meth:`watch`, :meth:`unwatch` and :meth:`forget` may be called from any thread: they
     queue a request for the delivery thread (started by the first one) and return at once. A
-    batch holds at most ``max_batch_lines`` lines and ``max_batch_chars`` characters."""
+    batch holds at most ``max_batch_lines`` lines and ``max_batch_chars`` characters.
+
+    Pacing: while two or more runs have had lines to send within ``SHARED_SECONDS``, a
+    run with more than ``shared_batch_lines`` lines to send to one destination gets
+    batches of that size, at most one every ``shared_batch_gap`` seconds (0 turns
+    pacing off). Alone, or with less to send, nothing waits."""
 
     def __init__(
         self, socketio: SocketIO, store: OutputLog, *, max_batch_chars: int = 65_536,
         max_batch_lines: int = 2_000, max_client_queue: int = 32, batches_per_turn: int = 2,
+        shared_batch_lines: int = SHARED_BATCH_LINES,
+        shared_batch_gap: float = SHARED_BATCH_GAP_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.socketio = socketio
         self.store = store
@@ -88,6 +111,12 @@ class Delivery:
         self.max_batch_lines = max_batch_lines
         self.max_client_queue = max_client_queue
         self.batches_per_turn = batches_per_turn
+        self.shared_batch_lines = min(shared_batch_lines, max_batch_lines)
+        self.shared_batch_gap = shared_batch_gap
+        self.clock = clock  # for the pace (monotonic seconds)
+        self._shared_until = 0.0  # runs share the thread until then (monotonic)
+        self._sharing = False  # ... in this turn
+        self._paced_wake: float | None = None  # a paced run's next batch is due then
         self._runs: dict[str, _RunWatchers] = {}
         self._requests: queue.SimpleQueue[tuple[str, str, str | None, int]] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
@@ -146,9 +175,7 @@ class Delivery:
     def _loop(self) -> None:
         changed = self.store.output_changed
         while not self._stopping:
-            # Nothing signals that a client's queue drained, so a held-back watcher
-            # is polled; otherwise the thread sleeps until output or a request arrives.
-            changed.wait(HELD_POLL_SECONDS if self._held else 1.0)
+            changed.wait(self._idle_seconds())
             changed.clear()
             try:
                 if self._turn():
@@ -158,29 +185,46 @@ class Delivery:
                 changed.set()
                 threading.Event().wait(0.1)
 
+    def _idle_seconds(self) -> float:
+        """How long the thread may sleep after a turn if no output or request arrives.
+        Nothing signals that a client's queue drained, so a held-back watcher is polled;
+        a paced run is looked at again when its next batch is due."""
+        timeout = HELD_POLL_SECONDS if self._held else 1.0
+        if self._paced_wake is not None:
+            timeout = max(0.0, min(timeout, self._paced_wake - self.clock()))
+        return timeout
+
     def _turn(self) -> bool:
         """Apply watch requests, then send each run's share; True if some run has more
         (or output was appended since the turn began, see :meth:`_others_wrote`).
 
-        The runs with the least to send go first, so that a quiet run's new line does
-        not wait behind a flooding run's batches. A run with nothing to send (no new
+        The runs with the least to send go first (to any one destination: the live
+        room, a watcher catching up), so that a quiet run's new line does not wait
+        behind a flooding run's batches. A run with nothing to send (no new
         line, no watcher catching up) is not looked at: with 100 runs watched and one
         of them printing, a turn costs that one run's sockets, not every socket's
         backlog (tests/web/test_delivery_turns.py). The first batch of every run with
         new lines for its live room is read in one ``read_outputs`` call (on Redis, one
-        round trip for them all rather than one or more per run).
+        round trip for them all rather than one or more per run); a paced run's is
+        not (see the class's docstring): it is read when it is due, at its size.
         """
         self._apply_requests()
         self._held = False
         self._appended = False
+        self._paced_wake = None
         more = False
         ends = self._ends(list(self._runs))
         failure: Exception | None = None
         due = [(run_id, watchers) for run_id, watchers in self._runs.items()
                if watchers.behind or ends[run_id] != watchers.sent]
-        due.sort(key=lambda item: ends[item[0]] - item[1].sent)
+        due.sort(key=lambda item: self._to_send(item[1], ends[item[0]]))
+        now = self.clock()
+        if len(due) > 1:
+            self._shared_until = now + SHARED_SECONDS
+        self._sharing = bool(self.shared_batch_gap) and now < self._shared_until
         self._prefetch([(run_id, watchers.sent) for run_id, watchers in due
-                        if watchers.live and watchers.sent < ends[run_id]])
+                        if watchers.live and watchers.sent < ends[run_id]
+                        and not self._paced(ends[run_id] - watchers.sent)])
         for run_id, watchers in due:
             try:
                 more |= self._deliver(run_id, watchers, ends[run_id], ends)
@@ -221,6 +265,31 @@ class Delivery:
             log.debug("reading the turn's batches at once failed", exc_info=True)
             return
         self._prefetched = dict(zip(reads, slices, strict=True))
+
+    @staticmethod
+    def _to_send(watchers: _RunWatchers, end: int) -> int:
+        """The most lines the run has to send to one destination: its live room, or
+        the watcher of it that is furthest behind."""
+        return max(end - watchers.sent,
+                   max((watchers.sent - p for p in watchers.behind.values()), default=0))
+
+    def _paced(self, remaining: int) -> bool:
+        """Whether a destination with ``remaining`` lines to send is paced this turn."""
+        return self._sharing and remaining > self.shared_batch_lines
+
+    def _allowance(self, watchers: _RunWatchers, remaining: int) -> int:
+        """How many lines the run's next batch to a destination with ``remaining`` lines
+        to send may hold: ``max_batch_lines``, or, paced, ``shared_batch_lines`` if its
+        next batch is due and 0 if not (the thread then wakes when it is)."""
+        if not self._paced(remaining):
+            return self.max_batch_lines
+        now = self.clock()
+        if now < watchers.paced_until:
+            wake = watchers.paced_until
+            self._paced_wake = wake if self._paced_wake is None else min(self._paced_wake, wake)
+            return 0
+        watchers.paced_until = now + self.shared_batch_gap
+        return self.shared_batch_lines
 
     def _ends(self, run_ids: list[str]) -> dict[str, int]:
         """The output end of each of ``run_ids``, asked of the store in one call
@@ -276,7 +345,10 @@ class Delivery:
                         turns and ends is not None and self._others_wrote(ends, run_id)):
                     more = True
                     break
-                payload, watchers.sent = self._batch(run_id, watchers.sent)
+                limit = self._allowance(watchers, end - watchers.sent)
+                if not limit:
+                    break  # paced: the thread wakes when its next batch is due
+                payload, watchers.sent = self._batch(run_id, watchers.sent, limit=limit)
                 if payload is None:
                     break
                 # ignore_queue: this process's sockets only (see the module's docstring).
@@ -297,7 +369,11 @@ class Delivery:
                 if self._backlog(sid) > self.max_client_queue:
                     self._held = True
                     break
-                payload, position = self._batch(run_id, position, upto=watchers.sent)
+                limit = self._allowance(watchers, watchers.sent - position)
+                if not limit:
+                    break  # paced: the thread wakes when its next batch is due
+                payload, position = self._batch(run_id, position, upto=watchers.sent,
+                                                limit=limit)
                 if payload is None:
                     position = watchers.sent
                     break
@@ -336,13 +412,12 @@ class Delivery:
         for rid in list(self._runs):
             self._drop(sid, rid)
 
-    def _batch(self, run_id: str, after: int, upto: int | None = None) -> tuple[
-        dict[str, Any] | None, int
-    ]:
+    def _batch(self, run_id: str, after: int, upto: int | None = None,
+               limit: int | None = None) -> tuple[dict[str, Any] | None, int]:
+        limit = self.max_batch_lines if limit is None else limit
         piece = self._prefetched.pop((run_id, after), None) if upto is None else None
-        if piece is None:
-            limit = (self.max_batch_lines if upto is None
-                     else min(self.max_batch_lines, upto - after))
+        if piece is None or len(piece.lines) > limit:
+            limit = limit if upto is None else min(limit, upto - after)
             piece = self.store.read_output(
                 run_id, after, max_lines=limit, max_chars=self.max_batch_chars)
         if not piece.lines:
