@@ -153,3 +153,39 @@ def test_a_zero_gap_turns_the_pace_off() -> None:
     delivery._turn()
     sizes = [len(p["lines"]) for p in sockets.payloads if p["run_id"] == "flood"]
     assert sizes == [100, 100]
+
+
+def test_a_paced_destination_keeps_up_with_what_the_run_prints() -> None:
+    """Never slower than the run prints, so that a watcher can never lose lines to the
+    store's retention: each paced batch holds what was printed since the last one,
+    and ``shared_batch_lines`` more of the backlog."""
+    store, sockets, delivery, clock = sharing_a_flood()
+    delivery._turn()  # the quiet line, and the flood's first 25
+    store.append_output("flood", [("stdout", "more", "\n")] * 60, 0)
+    clock.now += 0.005
+    delivery._turn()
+    sizes = [len(p["lines"]) for p in sockets.payloads if p["run_id"] == "flood"]
+    assert sizes == [25, 25 + 60]
+
+
+def test_each_destination_of_a_run_has_a_pace_of_its_own() -> None:
+    """The live room and a watcher catching up are paced apart: neither takes the
+    other's turn, however far behind both are."""
+    clock = Clock()
+    store = MemoryStore()
+    sockets = Recording()
+    delivery = Delivery(sockets, store, max_batch_lines=100,  # type: ignore[arg-type]
+                        shared_batch_lines=25, shared_batch_gap=0.005, clock=clock)
+    delivery._requests.put(("watch", "a", "flood", 0))
+    delivery._turn()
+    store.append_output("flood", [("stdout", str(i), "\n") for i in range(1, 1001)], 0)
+    while delivery._turn():  # alone: whole batches, the room at 1,000
+        pass
+    delivery._requests.put(("watch", "b", "quiet", 0))
+    delivery._requests.put(("watch", "c", "flood", 0))  # a new page, from the start
+    store.append_output("flood", [("stdout", str(i), "\n") for i in range(1001, 2001)], 0)
+    store.append_output("quiet", [("stdout", "quiet line", "\n")], 0)
+    sockets.order.clear()
+    delivery._turn()
+    assert sockets.order == [("b", 1), (live_room("flood"), 1001), ("c", 1)]
+    assert [len(p["lines"]) for p in sockets.payloads[-2:]] == [25, 25]

@@ -49,17 +49,22 @@ NAMESPACE = "/"
 HELD_POLL_SECONDS = 0.015
 #: Runs share this thread while two or more had lines to send within this long.
 SHARED_SECONDS = 0.25
-#: While runs share this thread, a run with more than this many lines to send to a
-#: destination (its live room, or a watcher catching up) is sent batches of this many
-#: lines, at most one every ``SHARED_BATCH_GAP_SECONDS``: 50,000 lines/s, twice what a
-#: process job flooding beside other runs is read at (core/capture/pump.py,
-#: ``SHARED_FLOOD_LINES_PER_DRAIN``), so its watchers still catch up. Unpaced, a
-#: watcher that had fallen behind a process flood was caught up as fast as it read,
-#: and every line of it was read, encoded and sent here, where the other runs' lines
-#: waited for the GIL behind it: another run's p99 stayed at 10 ms (11x quiet) for as
-#: long as the catching up took (docs/performance.md, "Process isolation").
+#: While runs share this thread, a destination (a run's live room, or a watcher
+#: catching up) with more than this many lines to send is paced: at most one batch
+#: every ``SHARED_BATCH_GAP_SECONDS``, of what the run printed since the last one plus
+#: this many lines. It keeps up with the run, and catches up on what it is behind by
+#: 50,000 lines/s, twice what a process job flooding beside other runs is read at
+#: (core/capture/pump.py, ``SHARED_FLOOD_LINES_PER_DRAIN``). Unpaced, a watcher that
+#: had fallen behind a process flood was caught up as fast as it read, and every line
+#: of it was read, encoded and sent here, where the other runs' lines waited for the
+#: GIL behind it: another run's p99 stayed at 10 ms (11x quiet) for as long as the
+#: catching up took (docs/performance.md, "A flood's watcher caught up at a pace").
+#: Never slower than the run prints, a pace cannot make a watcher lose lines to the
+#: store's retention (``RETENTION_LINES``).
 SHARED_BATCH_LINES = 250
 SHARED_BATCH_GAP_SECONDS = 0.005
+#: The live room's key in ``_RunWatchers.paces`` (no sid is empty).
+LIVE = ""
 
 
 def output_event(piece: OutputSlice, run_id: str) -> dict[str, Any]:
@@ -82,7 +87,9 @@ class _RunWatchers:
     sent: int  # lines up to here went to the live room
     live: set[str] = field(default_factory=set)
     behind: dict[str, int] = field(default_factory=dict)  # sid -> last seq sent
-    paced_until: float = 0.0  # while runs share the thread, its next large batch
+    #: While runs share the thread: each paced destination's (LIVE, or a sid catching
+    #: up) next batch time (monotonic) and the run's end at its last batch.
+    paces: dict[str, tuple[float, int]] = field(default_factory=dict)
 
 
 class Delivery:
@@ -94,9 +101,10 @@ class Delivery:
     batch holds at most ``max_batch_lines`` lines and ``max_batch_chars`` characters.
 
     Pacing: while two or more runs have had lines to send within ``SHARED_SECONDS``, a
-    run with more than ``shared_batch_lines`` lines to send to one destination gets
-    batches of that size, at most one every ``shared_batch_gap`` seconds (0 turns
-    pacing off). Alone, or with less to send, nothing waits."""
+    destination with more than ``shared_batch_lines`` lines to send gets at most one
+    batch every ``shared_batch_gap`` seconds (0 turns pacing off), of what the run
+    printed since its last one plus ``shared_batch_lines`` (within ``max_batch_lines``).
+    Alone, or with less to send, nothing waits."""
 
     def __init__(
         self, socketio: SocketIO, store: OutputLog, *, max_batch_chars: int = 65_536,
@@ -277,19 +285,23 @@ class Delivery:
         """Whether a destination with ``remaining`` lines to send is paced this turn."""
         return self._sharing and remaining > self.shared_batch_lines
 
-    def _allowance(self, watchers: _RunWatchers, remaining: int) -> int:
-        """How many lines the run's next batch to a destination with ``remaining`` lines
-        to send may hold: ``max_batch_lines``, or, paced, ``shared_batch_lines`` if its
-        next batch is due and 0 if not (the thread then wakes when it is)."""
+    def _allowance(self, watchers: _RunWatchers, destination: str, remaining: int,
+                   end: int) -> int:
+        """How many lines the next batch to ``destination`` (LIVE or a sid) of a run
+        whose output ends at ``end`` may hold, with ``remaining`` lines to send:
+        ``max_batch_lines``; or, paced, 0 if its batch is not due yet (the thread then
+        wakes when it is), else what the run printed since its last one plus
+        ``shared_batch_lines``."""
         if not self._paced(remaining):
+            watchers.paces.pop(destination, None)
             return self.max_batch_lines
         now = self.clock()
-        if now < watchers.paced_until:
-            wake = watchers.paced_until
-            self._paced_wake = wake if self._paced_wake is None else min(self._paced_wake, wake)
+        due, last_end = watchers.paces.get(destination, (0.0, end))
+        if now < due:
+            self._paced_wake = due if self._paced_wake is None else min(self._paced_wake, due)
             return 0
-        watchers.paced_until = now + self.shared_batch_gap
-        return self.shared_batch_lines
+        watchers.paces[destination] = (now + self.shared_batch_gap, end)
+        return min(self.max_batch_lines, self.shared_batch_lines + max(0, end - last_end))
 
     def _ends(self, run_ids: list[str]) -> dict[str, int]:
         """The output end of each of ``run_ids``, asked of the store in one call
@@ -326,6 +338,7 @@ class Delivery:
             watchers.live.discard(sid)
             self.socketio.server.leave_room(sid, live_room(run_id), namespace=NAMESPACE)
         watchers.behind.pop(sid, None)
+        watchers.paces.pop(sid, None)
         if not watchers.live and not watchers.behind:
             del self._runs[run_id]
 
@@ -345,7 +358,7 @@ class Delivery:
                         turns and ends is not None and self._others_wrote(ends, run_id)):
                     more = True
                     break
-                limit = self._allowance(watchers, end - watchers.sent)
+                limit = self._allowance(watchers, LIVE, end - watchers.sent, end)
                 if not limit:
                     break  # paced: the thread wakes when its next batch is due
                 payload, watchers.sent = self._batch(run_id, watchers.sent, limit=limit)
@@ -369,7 +382,7 @@ class Delivery:
                 if self._backlog(sid) > self.max_client_queue:
                     self._held = True
                     break
-                limit = self._allowance(watchers, watchers.sent - position)
+                limit = self._allowance(watchers, sid, watchers.sent - position, end)
                 if not limit:
                     break  # paced: the thread wakes when its next batch is due
                 payload, position = self._batch(run_id, position, upto=watchers.sent,
@@ -384,6 +397,7 @@ class Delivery:
                 turns += 1
             if position >= watchers.sent:
                 del watchers.behind[sid]
+                watchers.paces.pop(sid, None)
                 if self._join(sid, run_id):
                     watchers.live.add(sid)
                 else:
