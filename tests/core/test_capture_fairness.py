@@ -1,13 +1,19 @@
 """While a run floods and other runs share the process, the pump serves the others
 between the flood's slices: their lines are not stored behind the flood's batch
-interval, and a process run's reader is held to one slice per drain cycle."""
+interval, and a flood (a process run's reader, a thread run's printing threads) is
+held to one slice per drain cycle, from the moment another run opens."""
 
 from __future__ import annotations
+
+import threading
+
+import pytest
 
 from flask_realtime.core.capture import CapturePump, RunCapture
 from flask_realtime.core.capture.pump import (
     FLOOD_ALONE_LINES_PER_DRAIN,
     FLOOD_LINES_PER_DRAIN,
+    SHARED_FLOOD_CHARS_PER_DRAIN,
     SHARED_FLOOD_LINES_PER_DRAIN,
     _Outbox,
 )
@@ -114,3 +120,83 @@ def test_a_process_runs_reader_is_bounded_from_the_moment_its_run_opens(
     assert unbounded.open("r").intake == 0
     pump.shutdown()
     unbounded.shutdown()
+
+
+def test_a_thread_runs_printing_waits_for_a_drain_once_it_has_written_its_slice(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``hold_after``: a thread of the run that has more than its share of stdout
+    waiting for the pump waits for the next drain, as a process run's reader waits with
+    its slice; every line still arrives once, in order."""
+    monkeypatch.setattr("flask_realtime.core.capture.buffer.HOLD_SECONDS", 60.0)
+    capture = RunCapture("r", lambda: None, 1000)
+    capture.hold_after(25)  # two lines of 10 characters, and the write that passes it
+    writes = [0]
+
+    def printing() -> None:
+        for i in range(10):
+            capture.write_stdout(f"line {i:03d}\n")
+            writes[0] += 1
+
+    printer = threading.Thread(target=printing, daemon=True)
+    printer.start()
+    lines: list[str] = []
+    for expected_writes in (2, 5, 8):  # the third write of each slice waits in it
+        wait_for(lambda: capture.held)
+        assert writes[0] == expected_writes
+        capture.held = False
+        lines += [text for _, text, _ in capture.drain(0.0, 0.1)]
+    printer.join(10)
+    assert not printer.is_alive()
+    lines += [text for _, text, _ in capture.drain(0.0, 0.1)]
+    assert lines == [f"line {i:03d}" for i in range(10)]
+
+
+def test_a_writer_waits_no_longer_than_hold_seconds_for_a_pump_that_does_not_come(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("flask_realtime.core.capture.buffer.HOLD_SECONDS", 0.01)
+    capture = RunCapture("r", lambda: None, 1000)
+    capture.hold_after(5)
+    for i in range(20):  # nobody drains: each write past the bound waits 10 ms, no more
+        capture.write_stdout(f"line {i}\n")
+    assert capture.held
+    capture.hold_after(0)  # alone again, or closed: never waits
+    capture.held = False
+    capture.write_stdout("free\n")
+    assert not capture.held
+    assert len(capture.drain(0.0, 0.1)) == 21
+
+
+def test_a_flood_alone_is_bounded_when_another_run_opens_not_a_round_later(
+        sink: Sink) -> None:
+    """A thread run flooding alone prints through the fast path, unbounded: the next
+    run's open switches it to the shared bound at once, as the next round would."""
+    pump = CapturePump(sink, interval=60)  # no round comes within the test
+    flood = pump.open("flood")
+    with pump._lock:
+        pump._outboxes[flood].flooding = True
+    flood.set_fast(True)
+    assert flood.give_way == 0 and flood._hold[0] == 0
+    pump.open("other")
+    assert not flood.fast
+    assert flood.give_way == pump.give_way
+    assert flood.intake == SHARED_FLOOD_LINES_PER_DRAIN
+    assert flood._hold[0] == SHARED_FLOOD_CHARS_PER_DRAIN
+    assert pump.close(flood)
+    assert flood._hold[0] == 0  # closed: nobody waits for a drain that will not come
+    pump.shutdown()
+
+
+def test_a_thread_flood_beside_another_run_is_held_to_its_slice_and_freed_alone(
+        sink: Sink) -> None:
+    """The pump's rounds set the bound: a thread run flooding beside another is held
+    to ``SHARED_FLOOD_CHARS_PER_DRAIN`` characters a drain cycle; alone, not at all."""
+    pump = CapturePump(sink, interval=0.01)
+    outbox = _Outbox(RunCapture("r", lambda: None, 1000))
+    pump._note(outbox, 5000, shared=True)
+    assert outbox.capture._hold[0] == SHARED_FLOOD_CHARS_PER_DRAIN
+    pump._note(outbox, 5000, shared=False)
+    assert outbox.capture._hold[0] == 0
+    unbounded = CapturePump(sink, give_way=0)  # fairness off: no bound either
+    other = _Outbox(RunCapture("s", lambda: None, 1000))
+    unbounded._note(other, 5000, shared=True)
+    assert other.capture._hold[0] == 0

@@ -46,12 +46,20 @@ def _take(out: io.StringIO) -> str:
     return str(text)
 
 
-def _stdout_writer(out: io.StringIO, first_write: Callable[[], None]) -> Callable[[str], int]:
-    """``sys.stdout.write`` for one run's threads while the run does not flood.
+#: The longest a run's thread waits for a drain once it has written its share of a
+#: drain cycle (``RunCapture.hold_after``): a pump that does not come (a store that
+#: hangs, a lock the thread holds and the pump's logging needs) costs it no more.
+HOLD_SECONDS = 0.05
+
+
+def _stdout_writer(out: io.StringIO, first_write: Callable[[], None], hold: list[int],
+                   held_back: Callable[[], None]) -> Callable[[str], int]:
+    """``sys.stdout.write`` for one run's threads while the run does not flood alone.
 
     Bound once per thread on the stdout proxy (see :class:`~.streams._StdoutProxy`), so
     that a ``print`` costs one Python call per write and no lookup of the thread's run.
-    Wakes the pump when the buffer was empty (the first write since a drain).
+    Wakes the pump when the buffer was empty (the first write since a drain); calls
+    ``held_back`` when more than ``hold[0]`` characters (0: no bound) wait for the pump.
     """
     write = out.write
     tell = out.tell
@@ -60,8 +68,11 @@ def _stdout_writer(out: io.StringIO, first_write: Callable[[], None]) -> Callabl
         if s.__class__ is not str:
             s = _as_text(s)
         n = write(s)
-        if tell() <= n:  # it was empty, or drained since: the pump's cue
+        pos = tell()
+        if pos <= n:  # it was empty, or drained since: the pump's cue
             first_write()
+        elif hold[0] and pos > hold[0]:
+            held_back()
         return n
 
     return write_stdout
@@ -76,7 +87,8 @@ class RunCapture:
     a thread of the run binds as its ``sys.stdout.write``: the waking closure, or
     ``out.write`` itself while the run is on its fast path. ``give_way`` is set by the
     pump: the seconds this run's printing thread pauses once per drain cycle while it
-    floods and other runs share the process (0 otherwise; never on the fast path).
+    floods and other runs share the process (0 otherwise; never on the fast path);
+    in the same case, :meth:`hold_after` bounds what it writes per drain cycle.
     ``intake``, set by the pump in the same case, is how many lines a process run's
     reader (``core/isolation.py``) may write per drain cycle before it waits for the
     next drain (:meth:`wait_drained`; 0: no bound); ``held`` is set by that reader when
@@ -88,6 +100,7 @@ class RunCapture:
         "_decoders",
         "_drained",
         "_fast",
+        "_hold",
         "_lock",
         "_waking",
         "assemblers",
@@ -108,7 +121,9 @@ class RunCapture:
         self.out = io.StringIO()
         self.chunks: list[Any] = []
         self.wake = wake
-        self._waking = _stdout_writer(self.out, self._first_write)
+        self._hold = [0]  # characters of stdout past which a writer waits for a drain
+        self._waking = _stdout_writer(self.out, self._first_write, self._hold,
+                                      self._held_back)
         self.write_stdout: Callable[[str], int] = self._waking
         self._fast = False
         # The stdout proxies' per-thread attribute dicts holding ``write_stdout``, by id:
@@ -134,6 +149,23 @@ class RunCapture:
         if self.give_way:
             time.sleep(self.give_way)
         self.wake()
+
+    def hold_after(self, chars: int) -> None:
+        """Set by the pump while the run floods beside other runs: a thread of the run
+        that has more than ``chars`` characters of stdout waiting for the pump waits
+        for its next drain (at most ``HOLD_SECONDS`` a time), as a process run's reader
+        waits with its slice (``intake``), so that the process handles one slice of
+        the flood per drain cycle; 0 (alone, or not flooding): never."""
+        self._hold[0] = chars
+
+    def _held_back(self) -> None:
+        """A writer past its share of the drain cycle (see :meth:`hold_after`)."""
+        count = self.drains
+        if self.out.tell() <= self._hold[0]:
+            return  # drained since the write: room again
+        self.held = True  # the pump keeps the run flooding (``take_held``)
+        with self._drained:
+            self._drained.wait_for(lambda: self.drains != count, HOLD_SECONDS)
 
     def bind(self, attributes: dict[str, Any]) -> Callable[[str], int]:
         """Bind this run's stdout write in a thread's proxy ``attributes`` (its
@@ -177,7 +209,8 @@ class RunCapture:
             return self._drained.wait_for(lambda: self.drains != count, timeout)
 
     def take_held(self) -> bool:
-        """Whether the reader waited for a drain since the last call (see ``held``)."""
+        """Whether the reader (or, for a thread run, a writer: :meth:`hold_after`) waited
+        for a drain since the last call (see ``held``)."""
         held, self.held = self.held, False
         return held
 

@@ -81,6 +81,11 @@ FLOOD_LINES_PER_DRAIN = 1000
 #: 1,000-2,000 a round) it handled 90,000-125,000 of a shared flood's lines a second
 #: (docs/performance.md, "Process isolation").
 SHARED_FLOOD_LINES_PER_DRAIN = 250
+#: The same bound for a thread run (``RunCapture.hold_after``), in characters of stdout:
+#: the slice's 250 lines of 64 characters. Without it a thread run's printing went on
+#: between the pump's drains for as long as they took, and while it flooded beside
+#: another run that run's lines took 65-611 ms (p99; bench/flood.py, docs/reliability.md).
+SHARED_FLOOD_CHARS_PER_DRAIN = SHARED_FLOOD_LINES_PER_DRAIN * 64
 #: Otherwise (alone, or not flooding) how many lines a process run's reader may write
 #: per drain cycle: at most 1,000,000 lines/s, above what the pump stores, and far
 #: above what a run that does not flood writes. Unbounded, the rounds grew with a
@@ -248,13 +253,31 @@ class CapturePump:
         capture = RunCapture(run_id, self._wake.set, self.max_line_chars)
         capture.intake = self._intake(contended=False)
         with self._lock:
+            floods = [o.capture for o in self._outboxes.values() if o.flooding]
             self._outboxes[capture] = _Outbox(capture)
             if self._thread is None:
                 self._ending = threading.Event()
                 self._thread = threading.Thread(target=self._loop, args=(self._ending,),
                                                 name="flask-realtime-capture", daemon=True)
                 self._thread.start()
+        for flood in floods:
+            self._share(flood)
         return capture
+
+    def _share(self, flood: RunCapture) -> None:
+        """A run that floods alone is now beside another (one just opened): it is
+        bounded from now on, as the pump's next round would have it (:meth:`_note`),
+        not from the round after. A thread run flooding alone prints through the fast
+        path with no bound, and a round holds what it printed while the last one was
+        stored: the other run's first lines waited behind that round and the next."""
+        if not self.give_way:
+            return
+        flood.give_way = self.give_way
+        flood.intake = self._intake(contended=True)
+        flood.hold_after(SHARED_FLOOD_CHARS_PER_DRAIN)
+        if flood.fast:
+            flood.set_fast(False)
+            self._wake.set()
 
     def shutdown(self, wait: float = 5.0) -> None:
         """End the pump's thread, after one last drain of every open run.
@@ -272,6 +295,7 @@ class CapturePump:
         with self._lock:  # no drain to wait for any more: nobody is held back
             for outbox in self._outboxes.values():
                 outbox.capture.intake, outbox.capture.give_way = 0, 0.0
+                outbox.capture.hold_after(0)
 
     def close(self, capture: RunCapture, wait: float = 120.0) -> bool:
         """Store everything the run wrote, partial lines included; then forget it.
@@ -283,6 +307,7 @@ class CapturePump:
             # Closed already: what was written since is stored under a new writer name.
             outbox = self._outboxes.pop(capture, None) or _Outbox(capture)
         outbox.closed = True
+        capture.hold_after(0)  # no round drains it any more: nobody waits for one
         deadline = time.monotonic() + wait
         with outbox.lock:
             self._deliver(outbox, time.monotonic(), force=True)
@@ -478,6 +503,7 @@ class CapturePump:
         contended = shared and floods
         capture.give_way = self.give_way if contended else 0.0
         capture.intake = self._intake(contended)
+        capture.hold_after(SHARED_FLOOD_CHARS_PER_DRAIN if contended and self.give_way else 0)
         fast = floods and not shared  # alone: nobody to give way to
         if capture.fast != fast:
             capture.set_fast(fast)
