@@ -11,8 +11,10 @@ import pytest
 
 from flask_realtime.core.capture import CapturePump, RunCapture
 from flask_realtime.core.capture.pump import (
+    FLOOD_ALONE_CHARS_PER_DRAIN,
     FLOOD_ALONE_LINES_PER_DRAIN,
     FLOOD_LINES_PER_DRAIN,
+    FLOOD_OVERRUN_LINES,
     SHARED_FLOOD_CHARS_PER_DRAIN,
     SHARED_FLOOD_LINES_PER_DRAIN,
     _Outbox,
@@ -95,11 +97,14 @@ def test_a_run_floods_by_its_lines_per_round_or_while_its_reader_is_held(
     assert not capture.held  # taken: the next drain asks again
     pump._note(outbox, 5, shared=True)
     assert not outbox.flooding and capture.intake == FLOOD_ALONE_LINES_PER_DRAIN
-    capture.held = True
     pump._note(outbox, 5000, shared=False)  # alone: flooding, no pause, a large slice
     assert outbox.flooding and capture.give_way == 0
     assert capture.intake == FLOOD_ALONE_LINES_PER_DRAIN
-    assert capture.fast
+    assert capture.fast and capture._hold[0] == 0
+    capture.held = True  # alone and held at its bound: the pump does not keep up
+    pump._note(outbox, 5, shared=False)
+    assert outbox.flooding and not capture.fast
+    assert capture._hold[0] == FLOOD_ALONE_CHARS_PER_DRAIN
 
 
 def test_a_capture_counts_its_drains_and_wakes_who_waits_for_one() -> None:
@@ -200,3 +205,29 @@ def test_a_thread_flood_beside_another_run_is_held_to_its_slice_and_freed_alone(
     other = _Outbox(RunCapture("s", lambda: None, 1000))
     unbounded._note(other, 5000, shared=True)
     assert other.capture._hold[0] == 0
+
+
+def test_a_thread_flood_alone_that_outruns_the_pump_is_bounded_until_it_keeps_up(
+        sink: Sink) -> None:
+    """Alone, a flood prints on the fast path, unbounded, while the pump keeps up. A
+    round of more than ``FLOOD_OVERRUN_LINES`` says it does not (each round held what was
+    printed while the last was stored, and grew): the run is then held to
+    ``FLOOD_ALONE_CHARS_PER_DRAIN`` a drain cycle, for as long as its printing waits at
+    that bound, and back on the fast path after a round in which it did not."""
+    pump = CapturePump(sink, interval=0.01)
+    outbox = _Outbox(RunCapture("r", lambda: None, 1000))
+    capture = outbox.capture
+    pump._note(outbox, FLOOD_OVERRUN_LINES, shared=False)  # large, but kept up with
+    assert capture.fast and capture._hold[0] == 0
+    pump._note(outbox, FLOOD_OVERRUN_LINES + 1, shared=False)
+    assert not capture.fast and capture._hold[0] == FLOOD_ALONE_CHARS_PER_DRAIN
+    assert capture.give_way == 0  # nobody to give way to
+    capture.held = True  # its printing waited at the bound: still more than the pump
+    pump._note(outbox, 10_000, shared=False)
+    assert not capture.fast and capture._hold[0] == FLOOD_ALONE_CHARS_PER_DRAIN
+    pump._note(outbox, 10_000, shared=False)  # a round it did not wait in
+    assert capture.fast and capture._hold[0] == 0
+    unbounded = CapturePump(sink, give_way=0)  # fairness off: never bounded
+    other = _Outbox(RunCapture("s", lambda: None, 1000))
+    unbounded._note(other, FLOOD_OVERRUN_LINES + 1, shared=False)
+    assert other.capture.fast and other.capture._hold[0] == 0

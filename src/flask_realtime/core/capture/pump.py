@@ -93,6 +93,15 @@ SHARED_FLOOD_CHARS_PER_DRAIN = SHARED_FLOOD_LINES_PER_DRAIN * 64
 #: 30-65 ms of assembling alone, and a run started beside the flood waited behind
 #: such rounds (docs/performance.md, "Process isolation").
 FLOOD_ALONE_LINES_PER_DRAIN = 10_000
+#: The same for a thread run flooding alone faster than the pump stores it
+#: (``RunCapture.hold_after``): unbounded, its round held what it printed while the one
+#: before was stored, and grew (a run that opened beside it waited 100-450 ms behind
+#: such a round, and RSS grew by 80-100 MiB: bench/flood.py). Only once it has outrun
+#: the pump, a round of more than ``FLOOD_OVERRUN_LINES``, and for as long as its
+#: printing is held at the bound; otherwise it prints on the fast path, with no check at
+#: all (a flood the pump keeps up with makes rounds of 10,000-20,000 lines).
+FLOOD_ALONE_CHARS_PER_DRAIN = FLOOD_ALONE_LINES_PER_DRAIN * 64
+FLOOD_OVERRUN_LINES = 4 * FLOOD_ALONE_LINES_PER_DRAIN
 #: How long a flooding run's printing thread pauses once per drain cycle while other
 #: runs share the process (0 turns it off). Without it a run printing as fast as it can
 #: kept the GIL busy enough to triple another run's p99 latency (bench/flood.py).
@@ -494,7 +503,12 @@ class CapturePump:
         writes about that many per round, and the bound must not come and go."""
         capture = outbox.capture
         outbox.round_lines += written
-        floods = capture.take_held() or outbox.round_lines >= FLOOD_LINES_PER_DRAIN
+        held = capture.take_held()
+        floods = held or outbox.round_lines >= FLOOD_LINES_PER_DRAIN
+        # Alone, a flood the pump does not keep up with (a round of more than a slice,
+        # or its printing held at the bound since the last) is bounded too.
+        overrun = floods and not shared and bool(self.give_way) and (
+            held or outbox.round_lines > FLOOD_OVERRUN_LINES)
         if round_:
             outbox.round_lines = 0
         elif not floods:
@@ -503,8 +517,9 @@ class CapturePump:
         contended = shared and floods
         capture.give_way = self.give_way if contended else 0.0
         capture.intake = self._intake(contended)
-        capture.hold_after(SHARED_FLOOD_CHARS_PER_DRAIN if contended and self.give_way else 0)
-        fast = floods and not shared  # alone: nobody to give way to
+        capture.hold_after(SHARED_FLOOD_CHARS_PER_DRAIN if contended and self.give_way
+                           else FLOOD_ALONE_CHARS_PER_DRAIN if overrun else 0)
+        fast = floods and not shared and not overrun  # alone: nobody to give way to
         if capture.fast != fast:
             capture.set_fast(fast)
             if not fast and capture.pending():  # written since, no wake-up
