@@ -77,17 +77,23 @@ class Clock:
         return self.now
 
 
-def sharing_a_flood(*, watch_flood_from: int = 0) -> tuple[
-    MemoryStore, Recording, Delivery, Clock
-]:
-    """A flood of 1,000 lines to send and a quiet run's line, both watched, on a
-    delivery whose clock the test moves: batches of at most 100 lines, paced runs
-    sent batches of 25 at most one per 5 ms."""
+def paced_delivery(gap: float = 0.005) -> tuple[MemoryStore, Recording, Delivery, Clock]:
+    """A delivery whose clock the test moves: batches of at most 100 lines; paced, a
+    destination gets one batch per ``gap`` of 25 lines more than the run printed since."""
     clock = Clock()
     store = MemoryStore()
     sockets = Recording()
     delivery = Delivery(sockets, store, max_batch_lines=100,  # type: ignore[arg-type]
-                        shared_batch_lines=25, shared_batch_gap=0.005, clock=clock)
+                        shared_batch_lines=25, shared_batch_gap=gap, clock=clock)
+    return store, sockets, delivery, clock
+
+
+def sharing_a_flood(*, watch_flood_from: int = 0) -> tuple[
+    MemoryStore, Recording, Delivery, Clock
+]:
+    """A flood of 1,000 lines to send and a quiet run's line, both watched, on a
+    :func:`paced_delivery`."""
+    store, sockets, delivery, clock = paced_delivery()
     delivery._requests.put(("watch", "b", "quiet", 0))
     if not watch_flood_from:
         delivery._requests.put(("watch", "a", "flood", 0))
@@ -140,11 +146,7 @@ def test_a_paced_flood_gets_every_line_once_and_the_pace_ends_with_the_sharing()
 
 
 def test_a_zero_gap_turns_the_pace_off() -> None:
-    clock = Clock()
-    store = MemoryStore()
-    sockets = Recording()
-    delivery = Delivery(sockets, store, max_batch_lines=100,  # type: ignore[arg-type]
-                        shared_batch_lines=25, shared_batch_gap=0, clock=clock)
+    store, sockets, delivery, _clock = paced_delivery(gap=0)
     for sid, run_id in (("a", "flood"), ("b", "quiet")):
         delivery._requests.put(("watch", sid, run_id, 0))
     delivery._turn()
@@ -171,11 +173,7 @@ def test_a_paced_destination_keeps_up_with_what_the_run_prints() -> None:
 def test_each_destination_of_a_run_has_a_pace_of_its_own() -> None:
     """The live room and a watcher catching up are paced apart: neither takes the
     other's turn, however far behind both are."""
-    clock = Clock()
-    store = MemoryStore()
-    sockets = Recording()
-    delivery = Delivery(sockets, store, max_batch_lines=100,  # type: ignore[arg-type]
-                        shared_batch_lines=25, shared_batch_gap=0.005, clock=clock)
+    store, sockets, delivery, _clock = paced_delivery()
     delivery._requests.put(("watch", "a", "flood", 0))
     delivery._turn()
     store.append_output("flood", [("stdout", str(i), "\n") for i in range(1, 1001)], 0)
