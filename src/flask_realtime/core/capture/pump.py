@@ -505,8 +505,8 @@ class CapturePump:
         outbox.round_lines += written
         held = capture.take_held()
         floods = held or outbox.round_lines >= FLOOD_LINES_PER_DRAIN
-        # Alone, a flood the pump does not keep up with (a round of more than a slice,
-        # or its printing held at the bound since the last) is bounded too.
+        # Alone, a flood the pump does not keep up with (a round of more than
+        # FLOOD_OVERRUN_LINES, or held at its bound since the last round) is bounded too.
         overrun = floods and not shared and bool(self.give_way) and (
             held or outbox.round_lines > FLOOD_OVERRUN_LINES)
         if round_:
