@@ -22,10 +22,15 @@ def heads(page: Any) -> dict[str, dict[str, Any]]:
 
 
 def finished_groups(page: Any, state: str = "succeeded", **params: Any) -> None:
+    """Run ``ui_groups`` and wait until it ended and its last line is in the page: the
+    run's state and its output reach the page by two ways (the state announcement, the
+    output's delivery), and either may come first."""
     start_job(page, "ui_groups", **params)
     wait_state(page, state)
-    wait_js(page, "window.flaskRealtime.session.lines.text.includes('after the groups')"
-            if state == "succeeded" else "document.querySelector('#run-error:not([hidden])')")
+    last = "after the groups" if state == "succeeded" else "deleting"
+    wait_js(page, f"window.flaskRealtime.session.lines.text.includes('{last}')")
+    if state != "succeeded":
+        wait_js(page, "document.querySelector('#run-error:not([hidden])')")
 
 
 def test_groups_are_folded_with_their_durations(open_page: Any, page: Any) -> None:
