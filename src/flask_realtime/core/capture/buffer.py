@@ -164,8 +164,7 @@ class RunCapture:
         if self.out.tell() <= self._hold[0]:
             return  # drained since the write: room again
         self.held = True  # the pump keeps the run flooding (``take_held``)
-        with self._drained:
-            self._drained.wait_for(lambda: self.drains != count, HOLD_SECONDS)
+        self.wait_drained(count, HOLD_SECONDS)
 
     def bind(self, attributes: dict[str, Any]) -> Callable[[str], int]:
         """Bind this run's stdout write in a thread's proxy ``attributes`` (its

@@ -279,14 +279,8 @@ class CapturePump:
         not from the round after. A thread run flooding alone prints through the fast
         path with no bound, and a round holds what it printed while the last one was
         stored: the other run's first lines waited behind that round and the next."""
-        if not self.give_way:
-            return
-        flood.give_way = self.give_way
-        flood.intake = self._intake(contended=True)
-        flood.hold_after(SHARED_FLOOD_CHARS_PER_DRAIN)
-        if flood.fast:
-            flood.set_fast(False)
-            self._wake.set()
+        if self.give_way:
+            self._bound(flood, floods=True, shared=True)
 
     def shutdown(self, wait: float = 5.0) -> None:
         """End the pump's thread, after one last drain of every open run.
@@ -514,6 +508,13 @@ class CapturePump:
         elif not floods:
             return
         outbox.flooding = floods
+        self._bound(capture, floods=floods, shared=shared, overrun=overrun)
+
+    def _bound(self, capture: RunCapture, *, floods: bool, shared: bool,
+               overrun: bool = False) -> None:
+        """Set a run's pause (``give_way``), its reader's bound (``intake``), its
+        printing's bound (``hold_after``) and its fast path for what it is now: flooding
+        or not, beside other runs or alone, and alone, outrunning the pump or not."""
         contended = shared and floods
         capture.give_way = self.give_way if contended else 0.0
         capture.intake = self._intake(contended)
