@@ -12,6 +12,7 @@ import pytest
 from flask_realtime.store.memory import MemoryStore
 from flask_realtime.web.delivery import Delivery
 from flask_realtime.web.rooms import live_room
+from tests.core.test_scheduler import Clock  # the delivery's clock, moved by the test
 from tests.web.test_delivery_bounds import Sockets
 
 
@@ -67,20 +68,10 @@ def test_a_flood_alone_is_sent_a_whole_turn_at_a_time() -> None:
     assert [seq for _room, seq in sockets.order] == [1, 11, 21, 31]
 
 
-class Clock:
-    """The delivery's clock (``Delivery(clock=...)``), moved by the test."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def paced_delivery(gap: float = 0.005) -> tuple[MemoryStore, Recording, Delivery, Clock]:
     """A delivery whose clock the test moves: batches of at most 100 lines; paced, a
     destination gets one batch per ``gap`` of 25 lines more than the run printed since."""
-    clock = Clock()
+    clock = Clock(now=1000.0)  # a small number: the gaps below compare exactly
     store = MemoryStore()
     sockets = Recording()
     delivery = Delivery(sockets, store, max_batch_lines=100,  # type: ignore[arg-type]
