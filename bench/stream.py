@@ -515,6 +515,25 @@ def first_line_ms(url: str, job: str, samples: int) -> list[float]:
     return times
 
 
+#: A process that is not ours keeping one core busy (:func:`beside_busy_core`).
+BUSY_CORE = [sys.executable, "-c", "while True: pass"]
+
+
+def beside_busy_core(url: str, rate: int, seconds: float) -> list[float]:
+    """The ticker's print->receipt latencies, no flood, while a process that has
+    nothing to do with the server (:data:`BUSY_CORE`) keeps one core busy: what this
+    machine does to the ticker's tail whenever anything else runs, the floor under
+    the "within 1.5x of quiet" target (docs/performance.md, "A busy core that is not
+    ours")."""
+    busy = subprocess.Popen(BUSY_CORE)
+    try:
+        time.sleep(0.3)  # under way
+        return latency(url, url, rate, seconds)
+    finally:
+        busy.kill()
+        busy.wait()
+
+
 def latency_during(url: str, flood_job: str | None, rate: int, seconds: float,
                    flood_watcher: str = "own") -> list[float]:
     """The ticker's print->receipt latencies while ``flood_job`` floods (watched by
@@ -611,8 +630,9 @@ class _IsolationFigures:
     def __init__(self) -> None:
         self.ratios: list[float] = []
         self.first: dict[str, list[float]] = {"thread": [], "process": []}
-        self.p99s: dict[str, list[float]] = {"quiet": [], "thread": [], "process": []}
-        self.p50s: dict[str, list[float]] = {"quiet": [], "thread": [], "process": []}
+        kinds = ("quiet", "busy core", "thread", "process")
+        self.p99s: dict[str, list[float]] = {kind: [] for kind in kinds}
+        self.p50s: dict[str, list[float]] = {kind: [] for kind in kinds}
 
     def measure(self, url: str, args: argparse.Namespace, label: str) -> None:
         thread = raw_client_throughput(url, args.lines, args.width, job="flood")
@@ -626,13 +646,15 @@ class _IsolationFigures:
             print(f"  {label}: Start to first line, {kind} job: median "
                   f"{statistics.median(times):.1f} ms ({min(times):.1f}-{max(times):.1f})",
                   flush=True)
-        for kind, flood_job in (("quiet", None), ("thread", "flood"),
+        for kind, flood_job in (("quiet", None), ("busy core", None), ("thread", "flood"),
                                 ("process", "flood_in_process")):
-            samples = latency_during(url, flood_job, args.rate, args.seconds,
-                                     args.flood_watcher)
+            samples = (beside_busy_core(url, args.rate, args.seconds) if kind == "busy core"
+                       else latency_during(url, flood_job, args.rate, args.seconds,
+                                           args.flood_watcher))
             self.p99s[kind].append(percentile(samples, 99))
             self.p50s[kind].append(percentile(samples, 50))
-            print(f"  {label}: ticker p99 with {kind} flood: "
+            what = f"{kind} flood" if kind in ("thread", "process") else kind
+            print(f"  {label}: ticker p99 with {what}: "
                   f"{self.p99s[kind][-1]:.1f} ms, p50 {self.p50s[kind][-1]:.1f} ms "
                   f"({len(samples)} lines)", flush=True)
 
@@ -648,16 +670,17 @@ class _IsolationFigures:
         quiet = statistics.median(p99s["quiet"])
         for kind, values in p99s.items():
             rounds = [v / q for v, q in zip(values, p99s["quiet"], strict=True)]
-            print(f"ticker p99, {kind + (' flood' if kind != 'quiet' else ''):14s} "
+            print(f"ticker p99, {kind + (' flood' if kind in ('thread', 'process') else ''):14s} "
                   f"{statistics.median(values):7.1f} ms median of {len(values)} "
                   f"({min(values):.1f}-{max(values):.1f}); "
                   f"{statistics.median(values) / quiet:.1f}x quiet (each round against "
                   f"its own quiet: {_spread(rounds, '{:.1f}x')})"
                   + ("    (target process flood within 1.5x of quiet)"
-                     if kind == "process" else ""))
-        print("ticker p50, quiet / thread flood / process flood: " + " / ".join(
-            _spread(self.p50s[kind], "{:.1f}") for kind in ("quiet", "thread", "process"))
-            + " ms")
+                     if kind == "process" else "")
+                  + ("    (no flood: a process that is not ours busy on one core)"
+                     if kind == "busy core" else ""))
+        print("ticker p50, quiet / busy core / thread flood / process flood: " + " / ".join(
+            _spread(self.p50s[kind], "{:.1f}") for kind in self.p50s) + " ms")
 
 
 def _loadavg() -> str:
