@@ -5,6 +5,7 @@ numbered as ``append_output``'s, so that a call made again stores no line twice.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from flask_realtime.core.output import Line
 from flask_realtime.core.ports import RunStore
@@ -69,5 +70,98 @@ def test_sqlite_stores_every_batch_of_a_call_in_one_transaction(tmp_path: Path) 
         assert [s for s in statements if s.startswith(("BEGIN", "COMMIT"))] == [
             "BEGIN IMMEDIATE", "COMMIT"]
         assert all(texts(store, f"r{i}") == [f"r{i} 1"] for i in range(20))
+    finally:
+        store.close()
+
+
+def test_redis_appends_a_hundred_runs_in_one_round_trip_and_tells_them_in_another(
+        redis_url: str) -> None:
+    """A pump round with lines of 100 runs waits for one round trip for all their
+    appends, not one each (docs/performance.md, "The pump's appends in one pipeline"),
+    and one more that tells the other processes which runs were written."""
+    from flask_realtime.store.redis import RedisStore
+
+    store = RedisStore(redis_url)
+    try:
+        for run in range(100):
+            store.create_run(a_run(f"r{run}"))
+        trips: list[str] = []
+        real_pipeline, real_append = store.redis.pipeline, store._append
+
+        def pipeline(*args: Any, **kwargs: Any) -> Any:
+            trips.append("pipeline")
+            return real_pipeline(*args, **kwargs)
+
+        class Append:  # the script, each call of its own counted
+            sha = real_append.sha
+
+            def __call__(self, *args: Any, **kwargs: Any) -> Any:
+                trips.append("append")
+                return real_append(*args, **kwargs)
+
+        store.redis.pipeline, store._append = pipeline, Append()  # type: ignore[method-assign,assignment]
+        ends = store.append_outputs([(f"r{run}", lines(f"r{run}", 1, 2), f"w{run}", 0)
+                                     for run in range(100)], 1)
+        assert trips == ["pipeline", "pipeline"]
+        assert ends == [2] * 100
+        assert all(texts(store, f"r{run}") == [f"r{run} 1", f"r{run} 2"] for run in range(100))
+    finally:
+        store.close()
+
+
+def test_redis_appends_after_its_scripts_were_flushed_each_line_once(redis_url: str) -> None:
+    """A Redis that lost the append script (restarted, SCRIPT FLUSH) answers the
+    pipeline's calls with NOSCRIPT: each of those batches is stored on its own, which
+    loads the script again, and no line is stored twice or lost."""
+    from flask_realtime.store.redis import RedisStore
+
+    store = RedisStore(redis_url)
+    try:
+        for run_id in ("a", "b"):
+            store.create_run(a_run(run_id))
+        store.append_outputs([("a", lines("a", 1, 2), "wa", 0)], 1)
+        store.redis.script_flush()
+        assert store.append_outputs([("a", lines("a", 1, 3), "wa", 0),
+                                     ("b", lines("b", 1, 1), "wb", 0)], 2) == [3, 1]
+        assert texts(store, "a") == ["a 1", "a 2", "a 3"]
+        assert texts(store, "b") == ["b 1"]
+    finally:
+        store.close()
+
+
+def test_redis_appends_a_batch_longer_than_one_call_takes(redis_url: str) -> None:
+    """More lines than one script call carries (50 chunks: a run's lines kept through an
+    outage): the batches are appended one after the other, each in order."""
+    from flask_realtime.store.redis import CHUNK_LINES, RedisStore
+
+    store = RedisStore(redis_url, retention_lines=1_000_000)
+    try:
+        for run_id in ("long", "short"):
+            store.create_run(a_run(run_id))
+        count = 50 * CHUNK_LINES + 7
+        ends = store.append_outputs([("long", lines("long", 1, count), "wl", 0),
+                                     ("short", lines("short", 1, 1), "ws", 0)], 1)
+        assert ends == [count, 1]
+        assert store.output_end("long") == count
+        last = store.read_output("long", count - 2)
+        assert [t for _, t, _ in last.lines] == [f"long {count - 1}", f"long {count}"]
+    finally:
+        store.close()
+
+
+def test_redis_appends_two_batches_of_one_writer_in_order(redis_url: str) -> None:
+    """A writer with two batches in one call, the first longer than one script call:
+    its second batch's lines come after every line of its first."""
+    from flask_realtime.store.redis import CHUNK_LINES, RedisStore
+
+    store = RedisStore(redis_url, retention_lines=1_000_000)
+    try:
+        store.create_run(a_run("a"))
+        count = 50 * CHUNK_LINES + 3
+        ends = store.append_outputs([("a", lines("a", 1, count), "wa", 0),
+                                     ("a", lines("a", count + 1, count + 2), "wa", count)], 1)
+        assert ends == [count, count + 2]
+        tail = store.read_output("a", count - 1)
+        assert [t for _, t, _ in tail.lines] == [f"a {i}" for i in range(count, count + 3)]
     finally:
         store.close()

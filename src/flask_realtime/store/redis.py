@@ -603,9 +603,62 @@ class RedisStore(RunStore, ScheduleStore):
     def append_outputs(self, batches: list[OutputBatch], epoch_ms: int) -> list[int]:
         """As :meth:`~..core.ports.OutputLog.append_outputs`: each batch is its own call
         of the append script (numbered, so one sent again after a lost reply is skipped),
-        and the other processes hear of the runs written in one round trip at the end."""
-        ends = [self._append_lines(run_id, lines, epoch_ms, writer, offset) if lines
-                else self.output_end(run_id) for run_id, lines, writer, offset in batches]
+        all of them in one pipeline: a pump round that found lines of 100 runs waits for
+        one round trip, not 100 in a row (docs/performance.md, "The pump's appends in one
+        pipeline"). A batch the pipeline did not finish (more lines than one call takes,
+        a reply that says an earlier attempt had stored some of them, an error such as a
+        script Redis no longer has) is finished on its own, as :meth:`append_output`
+        does. The other processes hear of the runs written in one round trip at the end.
+
+        Only batches of one call each, of writers that have one batch each, go in the
+        pipeline: the rest of a batch finished on its own then follows every line that
+        writer gave before. Otherwise (a run's lines kept through an outage, more than
+        one call's worth) the batches are appended one after the other, in order."""
+        writers = [writer for _, lines, writer, _ in batches if lines and writer]
+        if len(set(writers)) < len(writers) or any(
+                len(lines) > 50 * CHUNK_LINES for _, lines, _, _ in batches):
+            ends = [self._append_lines(run_id, lines, epoch_ms, writer, offset) if lines
+                    else self.output_end(run_id) for run_id, lines, writer, offset in batches]
+            self._tell_written(batches)
+            return ends
+        calls = []  # (index, lines, writer, offset, part) of each script call queued
+        with self.redis.pipeline(transaction=False) as pipe:
+            for index, (run_id, lines, writer, offset) in enumerate(batches):
+                if not lines:
+                    continue
+                writer = writer or uuid.uuid4().hex  # numbered, as _append_lines says
+                part = lines[:50 * CHUNK_LINES]
+                keys, args = self._append_call(run_id, part, epoch_ms, writer, offset)
+                pipe.evalsha(self._append.sha, len(keys), *keys, *args)
+                calls.append((index, lines, writer, offset, part))
+            replies = pipe.execute(raise_on_error=False) if calls else []
+        ends = [0] * len(batches)
+        budget = 0
+        for (index, lines, writer, offset, part), reply in zip(calls, replies, strict=True):
+            run_id = batches[index][0]
+            if isinstance(reply, Exception):  # NOSCRIPT after a restart, say: on its own
+                ends[index] = self._append_lines(run_id, lines, epoch_ms, writer, offset)
+                continue
+            end, given, total = map(int, reply)
+            budget = max(budget, total)
+            if end < 0:  # stored by an attempt whose reply was lost: the rest on its own
+                lines, offset, end = lines[given - offset:], given, 0
+            else:
+                lines, offset = lines[len(part):], given
+            if lines:
+                end = self._append_lines(run_id, lines, epoch_ms, writer, offset)
+            ends[index] = end or self.output_end(run_id)
+        if self.output_budget_bytes is not None and budget > self.output_budget_bytes:
+            self._enforce_output_budget(budget)
+        for index, (run_id, lines, _, _) in enumerate(batches):
+            if not lines:
+                ends[index] = self.output_end(run_id)
+        self._tell_written(batches)
+        return ends
+
+    def _tell_written(self, batches: list[OutputBatch]) -> None:
+        """Tell every process (``output_changed`` here, a publish for the others, in one
+        round trip) which runs of ``batches`` were written."""
         written = list(dict.fromkeys(run_id for run_id, lines, _, _ in batches if lines))
         if written:
             with self.redis.pipeline(transaction=False) as pipe:
@@ -613,7 +666,17 @@ class RedisStore(RunStore, ScheduleStore):
                     pipe.publish(OUTPUT_CHANNEL, run_id)
                 pipe.execute()
             self.output_changed.set()
-        return ends
+
+    def _append_call(self, run_id: str, part: list[Line], epoch_ms: int, writer: str,
+                     offset: int) -> tuple[list[str], list[Any]]:
+        """The append script's keys and arguments for ``part`` (at most 50 chunks)."""
+        keys = [P + "out:" + run_id, P + "end:" + run_id, P + "wr:" + run_id, P + "ob",
+                P + "obt"]
+        args: list[Any] = [self.retention_lines, epoch_ms, writer, offset, run_id]
+        for first in range(0, len(part), CHUNK_LINES):
+            chunk = part[first:first + CHUNK_LINES]
+            args += [len(chunk), _pack(chunk, self.compress)]
+        return keys, args
 
     def _append_lines(self, run_id: str, lines: list[Line], epoch_ms: int,
                       writer: str | None, offset: int) -> int:
@@ -621,15 +684,10 @@ class RedisStore(RunStore, ScheduleStore):
         # A call of its own still needs a writer: redis-py sends the script again when a
         # connection breaks, which may be after Redis ran it.
         writer = writer or uuid.uuid4().hex
-        keys = [P + "out:" + run_id, P + "end:" + run_id, P + "wr:" + run_id, P + "ob",
-                P + "obt"]
         end = total = 0
         while lines:
             part = lines[:50 * CHUNK_LINES]  # bounded script arguments
-            args: list[Any] = [self.retention_lines, epoch_ms, writer, offset, run_id]
-            for first in range(0, len(part), CHUNK_LINES):
-                chunk = part[first:first + CHUNK_LINES]
-                args += [len(chunk), _pack(chunk, self.compress)]
+            keys, args = self._append_call(run_id, part, epoch_ms, writer, offset)
             reply, given, total = map(int, self._append(keys=keys, args=args))
             if reply < 0:  # stored by an attempt whose reply was lost: skip those lines
                 lines, offset = lines[given - offset:], given
