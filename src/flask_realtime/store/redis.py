@@ -605,10 +605,10 @@ class RedisStore(RunStore, ScheduleStore):
         of the append script (numbered, so one sent again after a lost reply is skipped),
         all of them in one pipeline: a pump round that found lines of 100 runs waits for
         one round trip, not 100 in a row (docs/performance.md, "The pump's appends in one
-        pipeline"). A batch the pipeline did not finish (more lines than one call takes,
-        a reply that says an earlier attempt had stored some of them, an error such as a
-        script Redis no longer has) is finished on its own, as :meth:`append_output`
-        does. The other processes hear of the runs written in one round trip at the end.
+        pipeline"). A batch the pipeline did not finish (a reply that says an earlier
+        attempt had stored some of its lines, an error such as a script Redis no longer
+        has) is finished on its own, as :meth:`append_output` does. The other processes
+        hear of the runs written in one round trip at the end.
 
         Only batches of one call each, of writers that have one batch each, go in the
         pipeline: the rest of a batch finished on its own then follows every line that
