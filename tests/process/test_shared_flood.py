@@ -66,7 +66,10 @@ def test_a_process_flood_alone_is_stored_in_rounds_of_a_slice_however_slow_a_rou
     def slow_sink(run_id: str, lines: list[Line], epoch_ms: int, **numbers: Any) -> object:
         if run_id == flood.id:
             sizes.append(len(lines))
-            time.sleep(0.1)  # a slow round: the job prints on meanwhile
+            # A slow round (the job prints on meanwhile), shorter than the reader's wait
+            # for a drain (INTAKE_WAIT_SECONDS, 0.1 s): at 0.1 s a loaded machine's
+            # round outlasted two of its waits, and held three slices (CI, once).
+            time.sleep(0.05)
         return store.append_output(run_id, lines, epoch_ms, **numbers)
 
     lines = 100_000
