@@ -624,6 +624,11 @@ def compare_isolation(args: argparse.Namespace) -> None:
         figures[name].summary(args)
 
 
+def _beside(kind: str) -> str:
+    """What the ticker ran beside, for a kind of :class:`_IsolationFigures`."""
+    return f"{kind} flood" if kind in ("thread", "process") else kind
+
+
 class _IsolationFigures:
     """One server's figures of :func:`compare_isolation`, round by round."""
 
@@ -653,8 +658,7 @@ class _IsolationFigures:
                                            args.flood_watcher))
             self.p99s[kind].append(percentile(samples, 99))
             self.p50s[kind].append(percentile(samples, 50))
-            what = f"{kind} flood" if kind in ("thread", "process") else kind
-            print(f"  {label}: ticker p99 with {what}: "
+            print(f"  {label}: ticker p99 with {_beside(kind)}: "
                   f"{self.p99s[kind][-1]:.1f} ms, p50 {self.p50s[kind][-1]:.1f} ms "
                   f"({len(samples)} lines)", flush=True)
 
@@ -670,7 +674,7 @@ class _IsolationFigures:
         quiet = statistics.median(p99s["quiet"])
         for kind, values in p99s.items():
             rounds = [v / q for v, q in zip(values, p99s["quiet"], strict=True)]
-            print(f"ticker p99, {kind + (' flood' if kind in ('thread', 'process') else ''):14s} "
+            print(f"ticker p99, {_beside(kind):14s} "
                   f"{statistics.median(values):7.1f} ms median of {len(values)} "
                   f"({min(values):.1f}-{max(values):.1f}); "
                   f"{statistics.median(values) / quiet:.1f}x quiet (each round against "

@@ -277,6 +277,8 @@ return 1
 
 #: Lines per stream entry.
 CHUNK_LINES = 1000
+#: The most lines one call of the append script carries (its arguments bounded).
+CALL_LINES = 50 * CHUNK_LINES
 
 
 def _guarded(method: F) -> F:
@@ -616,25 +618,24 @@ class RedisStore(RunStore, ScheduleStore):
         one call's worth) the batches are appended one after the other, in order."""
         writers = [writer for _, lines, writer, _ in batches if lines and writer]
         if len(set(writers)) < len(writers) or any(
-                len(lines) > 50 * CHUNK_LINES for _, lines, _, _ in batches):
+                len(lines) > CALL_LINES for _, lines, _, _ in batches):
             ends = [self._append_lines(run_id, lines, epoch_ms, writer, offset) if lines
                     else self.output_end(run_id) for run_id, lines, writer, offset in batches]
             self._tell_written(batches)
             return ends
-        calls = []  # (index, lines, writer, offset, part) of each script call queued
+        calls = []  # (index, lines, writer, offset) of each script call queued
         with self.redis.pipeline(transaction=False) as pipe:
             for index, (run_id, lines, writer, offset) in enumerate(batches):
                 if not lines:
                     continue
                 writer = writer or uuid.uuid4().hex  # numbered, as _append_lines says
-                part = lines[:50 * CHUNK_LINES]
-                keys, args = self._append_call(run_id, part, epoch_ms, writer, offset)
+                keys, args = self._append_call(run_id, lines, epoch_ms, writer, offset)
                 pipe.evalsha(self._append.sha, len(keys), *keys, *args)
-                calls.append((index, lines, writer, offset, part))
+                calls.append((index, lines, writer, offset))
             replies = pipe.execute(raise_on_error=False) if calls else []
         ends = [0] * len(batches)
         budget = 0
-        for (index, lines, writer, offset, part), reply in zip(calls, replies, strict=True):
+        for (index, lines, writer, offset), reply in zip(calls, replies, strict=True):
             run_id = batches[index][0]
             if isinstance(reply, Exception):  # NOSCRIPT after a restart, say: on its own
                 ends[index] = self._append_lines(run_id, lines, epoch_ms, writer, offset)
@@ -642,11 +643,8 @@ class RedisStore(RunStore, ScheduleStore):
             end, given, total = map(int, reply)
             budget = max(budget, total)
             if end < 0:  # stored by an attempt whose reply was lost: the rest on its own
-                lines, offset, end = lines[given - offset:], given, 0
-            else:
-                lines, offset = lines[len(part):], given
-            if lines:
-                end = self._append_lines(run_id, lines, epoch_ms, writer, offset)
+                rest = lines[given - offset:]
+                end = self._append_lines(run_id, rest, epoch_ms, writer, given) if rest else 0
             ends[index] = end or self.output_end(run_id)
         if self.output_budget_bytes is not None and budget > self.output_budget_bytes:
             self._enforce_output_budget(budget)
@@ -669,7 +667,8 @@ class RedisStore(RunStore, ScheduleStore):
 
     def _append_call(self, run_id: str, part: list[Line], epoch_ms: int, writer: str,
                      offset: int) -> tuple[list[str], list[Any]]:
-        """The append script's keys and arguments for ``part`` (at most 50 chunks)."""
+        """The append script's keys and arguments for ``part`` (at most
+        :data:`CALL_LINES` lines)."""
         keys = [P + "out:" + run_id, P + "end:" + run_id, P + "wr:" + run_id, P + "ob",
                 P + "obt"]
         args: list[Any] = [self.retention_lines, epoch_ms, writer, offset, run_id]
@@ -686,7 +685,7 @@ class RedisStore(RunStore, ScheduleStore):
         writer = writer or uuid.uuid4().hex
         end = total = 0
         while lines:
-            part = lines[:50 * CHUNK_LINES]  # bounded script arguments
+            part = lines[:CALL_LINES]  # bounded script arguments
             keys, args = self._append_call(run_id, part, epoch_ms, writer, offset)
             reply, given, total = map(int, self._append(keys=keys, args=args))
             if reply < 0:  # stored by an attempt whose reply was lost: skip those lines
